@@ -1,0 +1,239 @@
+//! Static safety checks: what can be known to be wrong from the configuration
+//! alone, before any cloud call. Each check is a plain function over the model
+//! that reports at the HCL span of the offending declaration.
+
+use crate::catalog::{hourly_price, InstanceTypeInfo};
+use crate::diagnostic::{Code, Diagnostic, Diagnostics};
+use crate::model::{Config, WorkerType};
+
+/// Runs every static check on a decoded configuration.
+pub fn static_checks(config: &Config, diags: &mut Diagnostics) {
+    for wt in config.worker_types.values() {
+        capacity_bounds(wt, diags);
+        regions_in_fleet(config, wt, diags);
+        image_missing(config, wt, diags);
+        image_compat(config, wt, diags);
+    }
+    budget(config, diags);
+}
+
+/// min <= max, and some mix of instance weights lands between them.
+fn capacity_bounds(wt: &WorkerType, diags: &mut Diagnostics) {
+    let c = wt.capacity;
+    if c.min > c.max {
+        diags.push(
+            Diagnostic::error(
+                Code::CapacityRange,
+                format!("worker_type \"{}\": capacity min ({}) is above max ({})", wt.name, c.min, c.max),
+            )
+            .at(wt.origin.attribute("capacity.min"), "min above max")
+            .help("lower min or raise max; both count capacity units per region"),
+        );
+        return;
+    }
+    let weights: Vec<u32> = wt.instance_types.iter().map(|t| t.capacity).collect();
+    if c.min > 0 && !reachable_between(&weights, c.min, c.max) {
+        diags.push(
+            Diagnostic::error(
+                Code::CapacityRange,
+                format!(
+                    "worker_type \"{}\": no mix of instance types (weights {:?}) gives between {} and {} capacity units",
+                    wt.name, weights, c.min, c.max
+                ),
+            )
+            .at(wt.origin.attribute("capacity.max"), "unreachable bounds")
+            .help("raise max, or add an instance type with a smaller capacity weight"),
+        );
+    }
+}
+
+/// Whether sums of `weights` (each used any number of times) can land in `min..=max`.
+fn reachable_between(weights: &[u32], min: u32, max: u32) -> bool {
+    const LIMIT: u32 = 1_000_000;
+    if max > LIMIT || weights.contains(&1) {
+        return weights.iter().any(|&w| w <= max);
+    }
+    let mut reachable = vec![false; max as usize + 1];
+    reachable[0] = true;
+    for total in 1..=max as usize {
+        reachable[total] = weights
+            .iter()
+            .any(|&w| (w as usize) <= total && reachable[total - w as usize]);
+        if reachable[total] && total >= min as usize {
+            return true;
+        }
+    }
+    false
+}
+
+fn regions_in_fleet(config: &Config, wt: &WorkerType, diags: &mut Diagnostics) {
+    for region in &wt.regions {
+        if !config.fleet.regions.contains(region) {
+            diags.push(
+                Diagnostic::error(
+                    Code::Region,
+                    format!("worker_type \"{}\" runs in `{region}`, which is not a fleet region", wt.name),
+                )
+                .at(wt.origin.attribute("regions"), "not in fleet.regions")
+                .help(format!(
+                    "add \"{region}\" to fleet.regions ({}), or remove it here",
+                    config.fleet.regions.join(", ")
+                )),
+            );
+        }
+    }
+}
+
+/// FF002: every region a worker type runs in has an image in its AMI set.
+fn image_missing(config: &Config, wt: &WorkerType, diags: &mut Diagnostics) {
+    let Some(set) = config.ami_sets.get(&wt.ami_set) else { return };
+    for region in &wt.regions {
+        if !set.images.contains_key(region) {
+            diags.push(
+                Diagnostic::error(
+                    Code::ImageMissing,
+                    format!(
+                        "worker_type \"{}\" runs in {region}, but ami_set \"{}\" has no image there",
+                        wt.name, set.name
+                    ),
+                )
+                .at(wt.origin.attribute("ami_set"), format!("no image for {region}"))
+                .help(format!(
+                    "add `\"{region}\" = \"ami-...\"` to the images of ami_set \"{}\", or drop {region} from this worker type",
+                    set.name
+                )),
+            );
+        }
+    }
+}
+
+/// FF003: the AMI set's virtualization and architecture suit every instance type.
+fn image_compat(config: &Config, wt: &WorkerType, diags: &mut Diagnostics) {
+    let Some(set) = config.ami_sets.get(&wt.ami_set) else { return };
+    for it in &wt.instance_types {
+        let Some(info) = InstanceTypeInfo::parse(&it.name) else { continue };
+        let at = wt.origin.attribute(&format!("instance_type.{}", it.name));
+        if !info.supports(set.virtualization) {
+            diags.push(
+                Diagnostic::error(
+                    Code::ImageCompat,
+                    format!(
+                        "worker_type \"{}\": {} images of ami_set \"{}\" cannot boot on {} (a current-generation, HVM-only family)",
+                        wt.name, set.virtualization, set.name, it.name
+                    ),
+                )
+                .at(at.clone(), "HVM-only instance type")
+                .help("use an hvm AMI set, or a previous-generation type that takes pv (m3, c3, m1, m2, c1, t1, hs1)"),
+            );
+        }
+        if info.architecture() != set.architecture {
+            diags.push(
+                Diagnostic::error(
+                    Code::ImageCompat,
+                    format!(
+                        "worker_type \"{}\": {} images of ami_set \"{}\" cannot run on {}, which is {}",
+                        wt.name,
+                        set.architecture,
+                        set.name,
+                        it.name,
+                        info.architecture()
+                    ),
+                )
+                .at(at, format!("{} instance type", info.architecture()))
+                .help(if info.graviton {
+                    "Graviton types (m6g, c7g, t4g, ...) need an arm64 AMI set"
+                } else {
+                    "arm64 images need a Graviton type (m6g, c7g, t4g, ...)"
+                }),
+            );
+        }
+    }
+}
+
+/// What a worker type costs per hour at max capacity in every region it runs in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MaxCost {
+    /// USD per hour, counting each region at `max` units of the dearest type per unit.
+    pub hourly_usd: f64,
+    /// Instance types not in the price table (left out of the figure).
+    pub unpriced: Vec<String>,
+}
+
+/// The worst-case hourly cost of `wt`: `max` units per region, filled with the
+/// instance type that costs most per capacity unit.
+pub fn max_hourly_cost(wt: &WorkerType) -> MaxCost {
+    let mut unpriced = Vec::new();
+    let mut per_unit: f64 = 0.0;
+    for it in &wt.instance_types {
+        match hourly_price(&it.name) {
+            Some(price) => per_unit = per_unit.max(price / f64::from(it.capacity.max(1))),
+            None => unpriced.push(it.name.clone()),
+        }
+    }
+    MaxCost {
+        hourly_usd: per_unit * f64::from(wt.capacity.max) * wt.regions.len() as f64,
+        unpriced,
+    }
+}
+
+/// FF007: the fleet at max capacity stays within the budget.
+fn budget(config: &Config, diags: &mut Diagnostics) {
+    let Some(budget) = &config.fleet.budget else { return };
+    let mut costs: Vec<(&str, f64)> = Vec::new();
+    let mut unpriced: Vec<String> = Vec::new();
+    for wt in config.worker_types.values() {
+        let cost = max_hourly_cost(wt);
+        costs.push((&wt.name, cost.hourly_usd));
+        unpriced.extend(cost.unpriced);
+    }
+    unpriced.sort();
+    unpriced.dedup();
+    let total: f64 = costs.iter().map(|(_, c)| c).sum();
+    let at = config.fleet.origin.attribute("budget.max_hourly_usd");
+    if !unpriced.is_empty() {
+        diags.push(
+            Diagnostic::warning(
+                Code::Budget,
+                format!("no price known for {}; the budget check leaves them out", unpriced.join(", ")),
+            )
+            .at(at.clone(), "estimate is incomplete")
+            .help("add their on-demand prices to engine/data/prices.tsv"),
+        );
+    }
+    if total > budget.max_hourly_usd {
+        costs.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let top: Vec<String> = costs
+            .iter()
+            .take(3)
+            .map(|(name, cost)| format!("{name} ${cost:.2}/h"))
+            .collect();
+        diags.push(
+            Diagnostic::error(
+                Code::Budget,
+                format!(
+                    "at max capacity the fleet costs ${total:.2}/h, above the budget of ${:.2}/h",
+                    budget.max_hourly_usd
+                ),
+            )
+            .at(at, "budget exceeded at max capacity")
+            .help(format!(
+                "lower capacity max or raise the budget; largest: {} (on-demand, dearest type per unit)",
+                top.join(", ")
+            )),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reachable_between_finds_a_mix_that_fits() {
+        assert!(reachable_between(&[4], 1, 4));
+        assert!(!reachable_between(&[4], 1, 3));
+        assert!(reachable_between(&[4, 6], 5, 6));
+        assert!(!reachable_between(&[4, 6], 7, 7));
+        assert!(reachable_between(&[3, 5], 8, 8));
+    }
+}

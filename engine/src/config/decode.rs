@@ -1,0 +1,1266 @@
+//! Decoding parsed HCL blocks into the typed model, reporting every unknown,
+//! missing, duplicated or mistyped attribute at its span.
+
+use super::scope::{references, Scope};
+use super::variables;
+use super::{Inputs, ParsedFile};
+use crate::diagnostic::{did_you_mean, Code, Diagnostic, Diagnostics};
+use crate::model::{
+    AmiSet, Architecture, Budget, Capacity, Config, Duration, Fleet, InstanceType, KeyPair,
+    Limits, Market, Origin, Virtualization, WorkerType,
+};
+use crate::source::{FileId, SourceRef, SourceSet};
+use hcl::Value;
+use hcl_edit::expr::{Expression, ObjectKey};
+use hcl_edit::structure::{Attribute, Block, Body, Structure};
+use hcl_edit::Span;
+use std::collections::{BTreeMap, HashMap};
+
+/// Top-level block types of the language.
+const TOP_LEVEL: &[&str] = &["fleet", "variable", "locals", "key_pair", "ami_set", "worker_type"];
+
+/// A block together with the file it came from.
+#[derive(Clone, Copy)]
+pub(super) struct Decl<'a> {
+    pub file: FileId,
+    pub block: &'a Block,
+}
+
+impl<'a> Decl<'a> {
+    /// Span of `kind "label"`: where a block is best pointed at.
+    pub fn header(&self) -> Option<SourceRef> {
+        let start = self.block.ident.span()?.start;
+        let end = self
+            .block
+            .labels
+            .last()
+            .and_then(Span::span)
+            .or_else(|| self.block.ident.span())?
+            .end;
+        Some(SourceRef {
+            file: self.file,
+            span: start..end,
+        })
+    }
+
+    /// The block's single label, reported if absent, extra, or not a valid name.
+    pub fn name(&self, kind: &str, diags: &mut Diagnostics) -> Option<String> {
+        match self.block.labels.as_slice() {
+            [label] => {
+                let name = label.as_str();
+                let valid = name.len() <= 64
+                    && name.starts_with(|c: char| c.is_ascii_alphabetic())
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+                if valid {
+                    Some(name.to_string())
+                } else {
+                    diags.push(
+                        Diagnostic::error(
+                            Code::InvalidValue,
+                            format!("`{name}` is not a valid {kind} name"),
+                        )
+                        .at(span_of(self.file, label), "invalid name")
+                        .help("names start with a letter and use letters, digits, `-` and `_` (at most 64)"),
+                    );
+                    None
+                }
+            }
+            [] => {
+                diags.push(
+                    Diagnostic::error(Code::Missing, format!("{kind} block has no name"))
+                        .at(self.header(), "name missing")
+                        .help(format!("write `{kind} \"NAME\" {{ ... }}`")),
+                );
+                None
+            }
+            [_, extra, ..] => {
+                diags.push(
+                    Diagnostic::error(Code::InvalidValue, format!("{kind} block has more than one label"))
+                        .at(span_of(self.file, extra), "extra label")
+                        .help(format!("write `{kind} \"NAME\" {{ ... }}` with one name")),
+                );
+                None
+            }
+        }
+    }
+}
+
+/// Location of anything with a span, in `file`.
+pub(super) fn span_of(file: FileId, item: &impl Span) -> Option<SourceRef> {
+    item.span().map(|span| SourceRef { file, span })
+}
+
+/// The attributes and nested blocks of one body, after checking names.
+pub(super) struct Fields<'a> {
+    file: FileId,
+    what: String,
+    attributes: BTreeMap<&'a str, &'a Attribute>,
+    blocks: Vec<&'a Block>,
+}
+
+impl<'a> Fields<'a> {
+    /// Checks `body` against the allowed attribute and block names of `what`.
+    pub fn read(
+        file: FileId,
+        body: &'a Body,
+        what: &str,
+        attribute_names: &[&str],
+        block_names: &[&str],
+        diags: &mut Diagnostics,
+    ) -> Fields<'a> {
+        let mut fields = Fields {
+            file,
+            what: what.to_string(),
+            attributes: BTreeMap::new(),
+            blocks: Vec::new(),
+        };
+        let candidates = || attribute_names.iter().chain(block_names).copied();
+        for structure in body.iter() {
+            match structure {
+                Structure::Attribute(attr) => {
+                    let key = attr.key.as_str();
+                    if attribute_names.contains(&key) {
+                        if fields.attributes.insert(key, attr).is_some() {
+                            diags.push(
+                                Diagnostic::error(
+                                    Code::Duplicate,
+                                    format!("`{key}` is set twice in {what}"),
+                                )
+                                .at(span_of(file, &attr.key), "set again here")
+                                .help("keep one of the two"),
+                            );
+                        }
+                    } else if block_names.contains(&key) {
+                        diags.push(
+                            Diagnostic::error(Code::Type, format!("`{key}` is a block in {what}, not an attribute"))
+                                .at(span_of(file, &attr.key), "written as an attribute")
+                                .help(format!("write `{key} {{ ... }}` without `=`")),
+                        );
+                    } else {
+                        diags.push(unknown(
+                            Code::UnknownAttribute,
+                            format!("{what} has no attribute `{key}`"),
+                            span_of(file, &attr.key),
+                            key,
+                            candidates(),
+                        ));
+                    }
+                }
+                Structure::Block(block) => {
+                    let ident = block.ident.as_str();
+                    if block_names.contains(&ident) {
+                        fields.blocks.push(block);
+                    } else if attribute_names.contains(&ident) {
+                        diags.push(
+                            Diagnostic::error(Code::Type, format!("`{ident}` is an attribute in {what}, not a block"))
+                                .at(span_of(file, &block.ident), "written as a block")
+                                .help(format!("write `{ident} = ...`")),
+                        );
+                    } else {
+                        diags.push(unknown(
+                            Code::UnknownBlock,
+                            format!("{what} has no block `{ident}`"),
+                            span_of(file, &block.ident),
+                            ident,
+                            candidates(),
+                        ));
+                    }
+                }
+            }
+        }
+        fields
+    }
+
+    /// The attribute named `name`, if set.
+    pub fn get(&self, name: &str) -> Option<&'a Attribute> {
+        self.attributes.get(name).copied()
+    }
+
+    /// Every nested block named `name`.
+    pub fn blocks(&self, name: &'a str) -> impl Iterator<Item = &'a Block> + '_ {
+        self.blocks.iter().copied().filter(move |b| b.ident.as_str() == name)
+    }
+
+    /// At most one nested block named `name`; a second is reported.
+    pub fn single_block(&self, name: &'a str, diags: &mut Diagnostics) -> Option<&'a Block> {
+        let mut found = self.blocks(name);
+        let first = found.next();
+        for extra in found {
+            diags.push(
+                Diagnostic::error(Code::Duplicate, format!("{} has more than one `{name}` block", self.what))
+                    .at(span_of(self.file, &extra.ident), "second block")
+                    .help("merge them into one"),
+            );
+        }
+        first
+    }
+
+    /// Evaluates attribute `name`: its value and the span of its expression.
+    pub fn value(
+        &self,
+        scope: &Scope,
+        name: &str,
+        diags: &mut Diagnostics,
+    ) -> Option<(Value, Option<SourceRef>)> {
+        let attr = self.get(name)?;
+        let value = scope.eval(self.file, &attr.value, diags)?;
+        Some((value, span_of(self.file, &attr.value)))
+    }
+
+    /// Like [`Fields::value`] but reports a missing attribute at `block_at`.
+    pub fn required(
+        &self,
+        scope: &Scope,
+        name: &str,
+        block_at: Option<SourceRef>,
+        diags: &mut Diagnostics,
+    ) -> Option<(Value, Option<SourceRef>)> {
+        if self.get(name).is_none() {
+            diags.push(
+                Diagnostic::error(
+                    Code::Missing,
+                    format!("{} is missing required attribute `{name}`", self.what),
+                )
+                .at(block_at, "declared here")
+                .help(format!("add `{name} = ...` to this block")),
+            );
+            return None;
+        }
+        self.value(scope, name, diags)
+    }
+
+    /// Records the value spans of every attribute in `origin`, under `prefix`.
+    pub fn record(&self, origin: &mut Origin, prefix: &str) {
+        for (name, attr) in &self.attributes {
+            if let Some(at) = span_of(self.file, &attr.value) {
+                origin.attributes.insert(format!("{prefix}{name}"), at);
+            }
+        }
+    }
+}
+
+fn unknown<'c>(
+    code: Code,
+    message: String,
+    at: Option<SourceRef>,
+    word: &str,
+    candidates: impl Iterator<Item = &'c str> + Clone,
+) -> Diagnostic {
+    let d = Diagnostic::error(code, message);
+    let d = match did_you_mean(word, candidates.clone()) {
+        Some(s) => d.at(at, format!("did you mean `{s}`?")).help(format!("did you mean `{s}`?")),
+        None => d.at(at, "not recognised"),
+    };
+    let list: Vec<&str> = candidates.collect();
+    if d.help.is_some() || list.is_empty() {
+        d
+    } else {
+        d.help(format!("allowed here: {}", list.join(", ")))
+    }
+}
+
+/// Typed conversions of evaluated values, reporting mismatches at `at`.
+pub(super) mod want {
+    use super::*;
+    use crate::config::functions::describe;
+
+    fn mismatch(at: &Option<SourceRef>, what: &str, expected: &str, got: &Value, example: &str) -> Diagnostic {
+        Diagnostic::error(
+            Code::Type,
+            format!("`{what}` must be {expected}, got {}", describe(got)),
+        )
+        .at(at.clone(), format!("expected {expected}"))
+        .help(format!("write e.g. `{example}`"))
+    }
+
+    /// A string.
+    pub fn string(v: &Value, at: &Option<SourceRef>, what: &str, diags: &mut Diagnostics) -> Option<String> {
+        match v {
+            Value::String(s) => Some(s.clone()),
+            other => {
+                diags.push(mismatch(at, what, "a string", other, &format!("{} = \"...\"", leaf(what))));
+                None
+            }
+        }
+    }
+
+    /// A whole number, signed (numeric strings, as from `-var`, are accepted).
+    pub fn integer(v: &Value, at: &Option<SourceRef>, what: &str, diags: &mut Diagnostics) -> Option<i64> {
+        let parsed = match v {
+            Value::Number(n) => n.as_i64(),
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        };
+        if parsed.is_none() {
+            diags.push(mismatch(at, what, "a whole number", v, &format!("{} = 10", leaf(what))));
+        }
+        parsed
+    }
+
+    /// A whole number in 0..=u32::MAX.
+    pub fn count(v: &Value, at: &Option<SourceRef>, what: &str, diags: &mut Diagnostics) -> Option<u32> {
+        let n = integer(v, at, what, diags)?;
+        match u32::try_from(n) {
+            Ok(n) => Some(n),
+            Err(_) => {
+                diags.push(
+                    Diagnostic::error(Code::InvalidValue, format!("`{what}` must be between 0 and {}, got {n}", u32::MAX))
+                        .at(at.clone(), "out of range")
+                        .help("use a non-negative whole number"),
+                );
+                None
+            }
+        }
+    }
+
+    /// Any number.
+    pub fn number(v: &Value, at: &Option<SourceRef>, what: &str, diags: &mut Diagnostics) -> Option<f64> {
+        let parsed = match v {
+            Value::Number(n) => n.as_f64(),
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        };
+        if parsed.is_none() {
+            diags.push(mismatch(at, what, "a number", v, &format!("{} = 100", leaf(what))));
+        }
+        parsed
+    }
+
+    /// A bool.
+    pub fn boolean(v: &Value, at: &Option<SourceRef>, what: &str, diags: &mut Diagnostics) -> Option<bool> {
+        match v {
+            Value::Bool(b) => Some(*b),
+            Value::String(s) if s == "true" || s == "false" => Some(s == "true"),
+            other => {
+                diags.push(mismatch(at, what, "true or false", other, &format!("{} = true", leaf(what))));
+                None
+            }
+        }
+    }
+
+    /// A list of strings.
+    pub fn string_list(v: &Value, at: &Option<SourceRef>, what: &str, diags: &mut Diagnostics) -> Option<Vec<String>> {
+        let example = format!("{} = [\"a\", \"b\"]", leaf(what));
+        match v {
+            Value::Array(items) => {
+                let strings: Option<Vec<String>> = items
+                    .iter()
+                    .map(|item| match item {
+                        Value::String(s) => Some(s.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                if strings.is_none() {
+                    diags.push(
+                        Diagnostic::error(Code::Type, format!("`{what}` must be a list of strings"))
+                            .at(at.clone(), "an element is not a string")
+                            .help(format!("write e.g. `{example}`")),
+                    );
+                }
+                strings
+            }
+            other => {
+                diags.push(mismatch(at, what, "a list of strings", other, &example));
+                None
+            }
+        }
+    }
+
+    /// An object whose values are strings (numbers and bools are turned into strings).
+    pub fn string_map(
+        v: &Value,
+        at: &Option<SourceRef>,
+        what: &str,
+        diags: &mut Diagnostics,
+    ) -> Option<BTreeMap<String, String>> {
+        let example = format!("{} = {{ key = \"value\" }}", leaf(what));
+        match v {
+            Value::Object(object) => {
+                let mut map = BTreeMap::new();
+                for (key, value) in object {
+                    let text = match value {
+                        Value::String(s) => s.clone(),
+                        Value::Number(n) => n.to_string(),
+                        Value::Bool(b) => b.to_string(),
+                        other => {
+                            diags.push(
+                                Diagnostic::error(
+                                    Code::Type,
+                                    format!("`{what}.{key}` must be a string, got {}", describe(other)),
+                                )
+                                .at(at.clone(), "in this map")
+                                .help(format!("write e.g. `{example}`")),
+                            );
+                            return None;
+                        }
+                    };
+                    map.insert(key.clone(), text);
+                }
+                Some(map)
+            }
+            other => {
+                diags.push(mismatch(at, what, "a map of strings", other, &example));
+                None
+            }
+        }
+    }
+
+    /// A duration like `96h`.
+    pub fn duration(v: &Value, at: &Option<SourceRef>, what: &str, diags: &mut Diagnostics) -> Option<Duration> {
+        let text = string(v, at, what, diags)?;
+        match Duration::parse(&text) {
+            Ok(d) => Some(d),
+            Err(why) => {
+                diags.push(
+                    Diagnostic::error(Code::InvalidValue, format!("`{what}` is not a duration: {why}"))
+                        .at(at.clone(), "not a duration")
+                        .help(format!("write e.g. `{} = \"96h\"` or `\"30d\"`", leaf(what))),
+                );
+                None
+            }
+        }
+    }
+
+    /// One of a fixed set of words.
+    pub fn one_of<T: Copy>(
+        v: &Value,
+        at: &Option<SourceRef>,
+        what: &str,
+        choices: &[(&str, T)],
+        diags: &mut Diagnostics,
+    ) -> Option<T> {
+        let text = string(v, at, what, diags)?;
+        if let Some((_, value)) = choices.iter().find(|(word, _)| *word == text) {
+            return Some(*value);
+        }
+        let words: Vec<String> = choices.iter().map(|(w, _)| format!("\"{w}\"")).collect();
+        diags.push(
+            Diagnostic::error(Code::InvalidValue, format!("`{what}` cannot be \"{text}\""))
+                .at(at.clone(), format!("expected {}", words.join(" or ")))
+                .help(format!("use one of {}", words.join(", "))),
+        );
+        None
+    }
+
+    /// A reference `kind.NAME` (or a plain name string) to a declared object of `kind`.
+    pub fn reference(
+        v: &Value,
+        at: &Option<SourceRef>,
+        what: &str,
+        kind: &str,
+        diags: &mut Diagnostics,
+    ) -> Option<String> {
+        if let Value::Object(object) = v {
+            if let (Some(Value::String(k)), Some(Value::String(name))) = (object.get("kind"), object.get("name")) {
+                if k == kind {
+                    return Some(name.clone());
+                }
+                diags.push(
+                    Diagnostic::error(Code::Type, format!("`{what}` must refer to a {kind}, not a {k}"))
+                        .at(at.clone(), format!("a {k}"))
+                        .help(format!("write `{} = {kind}.NAME`", leaf(what))),
+                );
+                return None;
+            }
+        }
+        diags.push(
+            Diagnostic::error(Code::Type, format!("`{what}` must be a reference to a {kind}"))
+                .at(at.clone(), format!("expected {kind}.NAME"))
+                .help(format!("write `{} = {kind}.NAME`", leaf(what))),
+        );
+        None
+    }
+
+    fn leaf(what: &str) -> &str {
+        what.rsplit('.').next().unwrap_or(what)
+    }
+}
+
+/// Spans of the values of an object literal, by key; empty for other expressions.
+fn object_value_spans(file: FileId, expr: &Expression) -> BTreeMap<String, SourceRef> {
+    let mut spans = BTreeMap::new();
+    if let Expression::Object(object) = expr {
+        for (key, value) in object.iter() {
+            let key = match key {
+                ObjectKey::Ident(ident) => ident.as_str().to_string(),
+                ObjectKey::Expression(Expression::String(s)) => s.as_str().to_string(),
+                ObjectKey::Expression(_) => continue,
+            };
+            if let Some(at) = span_of(file, value.expr()) {
+                spans.insert(key, at);
+            }
+        }
+    }
+    spans
+}
+
+/// Every top-level block, grouped by kind.
+#[derive(Default)]
+struct Declarations<'a> {
+    fleets: Vec<Decl<'a>>,
+    variables: Vec<Decl<'a>>,
+    locals: Vec<Decl<'a>>,
+    key_pairs: Vec<Decl<'a>>,
+    ami_sets: Vec<Decl<'a>>,
+    worker_types: Vec<Decl<'a>>,
+}
+
+fn collect<'a>(files: &'a [ParsedFile], diags: &mut Diagnostics) -> Declarations<'a> {
+    let mut decls = Declarations::default();
+    for file in files {
+        for structure in file.body.iter() {
+            match structure {
+                Structure::Attribute(attr) => diags.push(
+                    Diagnostic::error(
+                        Code::UnknownAttribute,
+                        format!("`{}` is set outside any block", attr.key.as_str()),
+                    )
+                    .at(span_of(file.id, &attr.key), "top-level attribute")
+                    .help("values belong in a block; for a shared value use `locals { name = ... }`"),
+                ),
+                Structure::Block(block) => {
+                    let decl = Decl { file: file.id, block };
+                    let list = match block.ident.as_str() {
+                        "fleet" => &mut decls.fleets,
+                        "variable" => &mut decls.variables,
+                        "locals" => &mut decls.locals,
+                        "key_pair" => &mut decls.key_pairs,
+                        "ami_set" => &mut decls.ami_sets,
+                        "worker_type" => &mut decls.worker_types,
+                        other => {
+                            diags.push(unknown(
+                                Code::UnknownBlock,
+                                format!("unknown block type `{other}`"),
+                                span_of(file.id, &block.ident),
+                                other,
+                                TOP_LEVEL.iter().copied(),
+                            ));
+                            continue;
+                        }
+                    };
+                    list.push(decl);
+                }
+            }
+        }
+    }
+    decls
+}
+
+/// Named declarations of one kind, duplicates reported (the first one wins).
+pub(super) fn named<'a>(
+    decls: &[Decl<'a>],
+    kind: &str,
+    sources: &SourceSet,
+    diags: &mut Diagnostics,
+) -> Vec<(String, Decl<'a>)> {
+    let mut seen: HashMap<String, Decl<'a>> = HashMap::new();
+    let mut out = Vec::new();
+    for decl in decls {
+        let Some(name) = decl.name(kind, diags) else { continue };
+        if let Some(first) = seen.get(&name) {
+            let first_at = first
+                .header()
+                .map(|at| {
+                    let lc = sources.line_col(&at);
+                    format!("{}:{}:{}", sources.file(at.file).name, lc.line, lc.column)
+                })
+                .unwrap_or_default();
+            diags.push(
+                Diagnostic::error(Code::Duplicate, format!("{kind} \"{name}\" is declared twice"))
+                    .at(decl.header(), "declared again here")
+                    .help(format!("the first declaration is at {first_at}; rename or remove one")),
+            );
+            continue;
+        }
+        seen.insert(name.clone(), *decl);
+        out.push((name, *decl));
+    }
+    out
+}
+
+/// Decodes every block of the parsed files into a [`Config`].
+pub(super) fn decode(
+    files: &[ParsedFile],
+    sources: &mut SourceSet,
+    inputs: &Inputs,
+    diags: &mut Diagnostics,
+) -> Option<Config> {
+    let decls = collect(files, diags);
+    let variables = named(&decls.variables, "variable", sources, diags);
+    let key_pairs = named(&decls.key_pairs, "key_pair", sources, diags);
+    let ami_sets = named(&decls.ami_sets, "ami_set", sources, diags);
+    let worker_types = named(&decls.worker_types, "worker_type", sources, diags);
+    let locals = local_attributes(&decls.locals, diags);
+
+    let mut scope = Scope::new(
+        variables.iter().map(|(n, _)| n.clone()),
+        locals.iter().map(|l| l.name.clone()),
+        ami_sets.iter().map(|(n, _)| n.clone()),
+        key_pairs.iter().map(|(n, _)| n.clone()),
+    );
+    let sensitive_variables = variables::resolve(&variables, inputs, sources, &mut scope, diags);
+    eval_locals(&locals, &mut scope, diags);
+
+    let fleet = match decls.fleets.as_slice() {
+        [] => {
+            diags.push(
+                Diagnostic::error(Code::Missing, "no `fleet` block in the configuration")
+                    .help("add `fleet \"NAME\" { regions = [\"us-east-1\"] }` to one of the files"),
+            );
+            None
+        }
+        [first, rest @ ..] => {
+            for extra in rest {
+                diags.push(
+                    Diagnostic::error(Code::Duplicate, "a configuration has exactly one `fleet` block")
+                        .at(extra.header(), "second fleet")
+                        .help("one directory describes one fleet; move the other to its own directory"),
+                );
+            }
+            decode_fleet(*first, &scope, diags)
+        }
+    };
+
+    let key_pairs: BTreeMap<String, KeyPair> = key_pairs
+        .into_iter()
+        .filter_map(|(name, decl)| Some((name.clone(), decode_key_pair(name, decl, &scope, diags)?)))
+        .collect();
+    let ami_sets: BTreeMap<String, AmiSet> = ami_sets
+        .into_iter()
+        .filter_map(|(name, decl)| Some((name.clone(), decode_ami_set(name, decl, &scope, diags)?)))
+        .collect();
+    let worker_types: BTreeMap<String, WorkerType> = worker_types
+        .into_iter()
+        .filter_map(|(name, decl)| {
+            let default_regions = fleet.as_ref().map(|f| f.regions.clone()).unwrap_or_default();
+            Some((name.clone(), decode_worker_type(name, decl, &default_regions, &scope, diags)?))
+        })
+        .collect();
+
+    Some(Config {
+        fleet: fleet?,
+        key_pairs,
+        ami_sets,
+        worker_types,
+        sensitive_variables,
+    })
+}
+
+/// One `name = expr` of a `locals` block.
+pub(super) struct Local<'a> {
+    name: String,
+    file: FileId,
+    attr: &'a Attribute,
+}
+
+fn local_attributes<'a>(blocks: &[Decl<'a>], diags: &mut Diagnostics) -> Vec<Local<'a>> {
+    let mut out: Vec<Local<'a>> = Vec::new();
+    for decl in blocks {
+        if let Some(label) = decl.block.labels.first() {
+            diags.push(
+                Diagnostic::error(Code::InvalidValue, "a `locals` block has no name")
+                    .at(span_of(decl.file, label), "remove this label")
+                    .help("write `locals { name = value }`"),
+            );
+        }
+        for structure in decl.block.body.iter() {
+            match structure {
+                Structure::Attribute(attr) => {
+                    let name = attr.key.as_str().to_string();
+                    if out.iter().any(|l| l.name == name) {
+                        diags.push(
+                            Diagnostic::error(Code::Duplicate, format!("local `{name}` is declared twice"))
+                                .at(span_of(decl.file, &attr.key), "declared again here")
+                                .help("every local name must be unique across all locals blocks"),
+                        );
+                        continue;
+                    }
+                    out.push(Local {
+                        name,
+                        file: decl.file,
+                        attr,
+                    });
+                }
+                Structure::Block(block) => diags.push(
+                    Diagnostic::error(Code::UnknownBlock, "a `locals` block holds attributes only")
+                        .at(span_of(decl.file, &block.ident), "nested block")
+                        .help("write `name = { ... }` for an object value"),
+                ),
+            }
+        }
+    }
+    out
+}
+
+/// Evaluates locals in dependency order; reports each cycle once, never loops.
+fn eval_locals(locals: &[Local<'_>], scope: &mut Scope, diags: &mut Diagnostics) {
+    let index: HashMap<&str, usize> = locals.iter().enumerate().map(|(i, l)| (l.name.as_str(), i)).collect();
+    let deps: Vec<Vec<usize>> = locals
+        .iter()
+        .map(|local| {
+            let mut d: Vec<usize> = references(&local.attr.value)
+                .into_iter()
+                .filter(|r| r.root == "local")
+                .filter_map(|r| index.get(r.name?.as_str()).copied())
+                .collect();
+            d.sort_unstable();
+            d.dedup();
+            d
+        })
+        .collect();
+    // Kahn's algorithm: a local is evaluated once everything it refers to is.
+    let mut waiting: Vec<usize> = deps.iter().map(Vec::len).collect();
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); locals.len()];
+    for (i, d) in deps.iter().enumerate() {
+        for &j in d {
+            dependents[j].push(i);
+        }
+    }
+    let mut ready: Vec<usize> = (0..locals.len()).filter(|&i| waiting[i] == 0).collect();
+    let mut done = vec![false; locals.len()];
+    while let Some(i) = ready.pop() {
+        let local = &locals[i];
+        let value = scope.eval(local.file, &local.attr.value, diags);
+        scope.set_local(&local.name, value);
+        done[i] = true;
+        for &k in &dependents[i] {
+            waiting[k] -= 1;
+            if waiting[k] == 0 {
+                ready.push(k);
+            }
+        }
+    }
+    // What is left is on a cycle or depends on one.
+    let mut reported = vec![false; locals.len()];
+    for start in 0..locals.len() {
+        if done[start] || reported[start] {
+            continue;
+        }
+        // Walk unfinished dependencies until a local repeats: that is a cycle.
+        let mut path = vec![start];
+        let mut at = start;
+        let cycle = loop {
+            let Some(&next) = deps[at].iter().find(|&&n| !done[n]) else { break None };
+            if let Some(pos) = path.iter().position(|&p| p == next) {
+                break Some(path[pos..].to_vec());
+            }
+            path.push(next);
+            at = next;
+        };
+        if let Some(cycle) = cycle {
+            if cycle.iter().any(|&c| reported[c]) {
+                continue;
+            }
+            let names: Vec<&str> = cycle.iter().map(|&c| locals[c].name.as_str()).collect();
+            let first = &locals[cycle[0]];
+            diags.push(
+                Diagnostic::error(
+                    Code::ReferenceCycle,
+                    format!("locals refer to each other in a cycle: {} -> {}", names.join(" -> "), names[0]),
+                )
+                .at(span_of(first.file, &first.attr.key), "part of the cycle")
+                .help("break the cycle: one of these locals must not depend on the others"),
+            );
+            for &c in &cycle {
+                reported[c] = true;
+            }
+        }
+    }
+    for (i, local) in locals.iter().enumerate() {
+        if !done[i] {
+            scope.set_local(&local.name, None);
+        }
+    }
+}
+
+fn decode_fleet(decl: Decl<'_>, scope: &Scope, diags: &mut Diagnostics) -> Option<Fleet> {
+    let name = decl.name("fleet", diags);
+    let what = "fleet";
+    let f = Fields::read(
+        decl.file,
+        &decl.block.body,
+        what,
+        &["account_id", "regions", "rollback_window"],
+        &["budget", "limits"],
+        diags,
+    );
+    let mut origin = Origin {
+        block: decl.header(),
+        ..Origin::default()
+    };
+    f.record(&mut origin, "");
+    let account_id = f.value(scope, "account_id", diags).and_then(|(v, at)| {
+        let id = want::string(&v, &at, "fleet.account_id", diags)?;
+        if id.len() == 12 && id.chars().all(|c| c.is_ascii_digit()) {
+            Some(id)
+        } else {
+            diags.push(
+                Diagnostic::error(Code::InvalidValue, format!("`fleet.account_id` must be 12 digits, got \"{id}\""))
+                    .at(at, "not an AWS account id")
+                    .help("copy it from `aws sts get-caller-identity`"),
+            );
+            None
+        }
+    });
+    let regions = f
+        .required(scope, "regions", decl.header(), diags)
+        .and_then(|(v, at)| {
+            let regions = want::string_list(&v, &at, "fleet.regions", diags)?;
+            check_regions(&regions, &at, "fleet.regions", diags);
+            if regions.is_empty() {
+                diags.push(
+                    Diagnostic::error(Code::InvalidValue, "`fleet.regions` is empty")
+                        .at(at, "no regions")
+                        .help("name at least one region, e.g. `regions = [\"us-east-1\"]`"),
+                );
+            }
+            Some(regions)
+        });
+    let rollback_window = match f.value(scope, "rollback_window", diags) {
+        Some((v, at)) => want::duration(&v, &at, "fleet.rollback_window", diags),
+        None => Some(Duration::from_secs(30 * 86_400)),
+    };
+    let budget = f.single_block("budget", diags).and_then(|block| {
+        let b = Fields::read(decl.file, &block.body, "budget", &["max_hourly_usd"], &[], diags);
+        b.record(&mut origin, "budget.");
+        let (v, at) = b.required(scope, "max_hourly_usd", span_of(decl.file, &block.ident), diags)?;
+        let usd = want::number(&v, &at, "budget.max_hourly_usd", diags)?;
+        if usd.is_finite() && usd > 0.0 {
+            Some(Budget { max_hourly_usd: usd })
+        } else {
+            diags.push(
+                Diagnostic::error(Code::InvalidValue, "`budget.max_hourly_usd` must be above 0")
+                    .at(at, "not a positive amount")
+                    .help("give the most the fleet may cost per hour in USD"),
+            );
+            None
+        }
+    });
+    let mut limits = Limits::default();
+    if let Some(block) = f.single_block("limits", diags) {
+        let l = Fields::read(
+            decl.file,
+            &block.body,
+            "limits",
+            &["max_launches", "max_terminations", "max_deletions"],
+            &[],
+            diags,
+        );
+        l.record(&mut origin, "limits.");
+        for (key, slot) in [
+            ("max_launches", &mut limits.max_launches),
+            ("max_terminations", &mut limits.max_terminations),
+            ("max_deletions", &mut limits.max_deletions),
+        ] {
+            if let Some((v, at)) = l.value(scope, key, diags) {
+                if let Some(n) = want::count(&v, &at, &format!("limits.{key}"), diags) {
+                    *slot = n;
+                }
+            }
+        }
+    }
+    let account_ok = f.get("account_id").is_none() || account_id.is_some();
+    let budget_ok = f.blocks("budget").next().is_none() || budget.is_some();
+    if !account_ok || !budget_ok {
+        return None;
+    }
+    Some(Fleet {
+        name: name?,
+        account_id,
+        regions: regions?,
+        budget,
+        limits,
+        rollback_window: rollback_window?,
+        origin,
+    })
+}
+
+/// Reports names that are not AWS region names, and repeats.
+fn check_regions(regions: &[String], at: &Option<SourceRef>, what: &str, diags: &mut Diagnostics) {
+    for (i, region) in regions.iter().enumerate() {
+        if !is_region_name(region) {
+            diags.push(
+                Diagnostic::error(Code::Region, format!("`{region}` in `{what}` is not an AWS region name"))
+                    .at(at.clone(), "not a region")
+                    .help("region names look like `us-east-1` or `eu-central-2`"),
+            );
+        } else if regions[..i].contains(region) {
+            diags.push(
+                Diagnostic::error(Code::Duplicate, format!("`{region}` appears twice in `{what}`"))
+                    .at(at.clone(), "repeated region")
+                    .help("list each region once"),
+            );
+        }
+    }
+}
+
+/// `xx-name-N` or `xx-gov-name-N`: the shape of every AWS region name.
+pub(crate) fn is_region_name(name: &str) -> bool {
+    let parts: Vec<&str> = name.split('-').collect();
+    let letters = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_lowercase());
+    matches!(parts.as_slice(), [area, .., last] if parts.len() >= 3
+        && area.len() == 2 && letters(area)
+        && parts[1..parts.len() - 1].iter().all(|p| letters(p))
+        && !last.is_empty() && last.chars().all(|c| c.is_ascii_digit()))
+}
+
+fn decode_key_pair(name: String, decl: Decl<'_>, scope: &Scope, diags: &mut Diagnostics) -> Option<KeyPair> {
+    let what = format!("key_pair \"{name}\"");
+    let f = Fields::read(decl.file, &decl.block.body, &what, &["public_key"], &[], diags);
+    let mut origin = Origin {
+        block: decl.header(),
+        ..Origin::default()
+    };
+    f.record(&mut origin, "");
+    let (v, at) = f.required(scope, "public_key", decl.header(), diags)?;
+    let public_key = want::string(&v, &at, "key_pair.public_key", diags)?;
+    let key = public_key.trim();
+    const KINDS: &[&str] = &["ssh-rsa ", "ssh-ed25519 ", "ecdsa-sha2-"];
+    if !KINDS.iter().any(|k| key.starts_with(k)) {
+        diags.push(
+            Diagnostic::error(Code::InvalidValue, format!("key_pair \"{name}\": `public_key` is not an OpenSSH public key"))
+                .at(at, "expected ssh-rsa, ssh-ed25519 or ecdsa-sha2-*")
+                .help("use the contents of a .pub file, e.g. `public_key = file(\"keys/workers.pub\")`"),
+        );
+        return None;
+    }
+    Some(KeyPair {
+        name,
+        public_key: key.to_string(),
+        origin,
+    })
+}
+
+fn decode_ami_set(name: String, decl: Decl<'_>, scope: &Scope, diags: &mut Diagnostics) -> Option<AmiSet> {
+    let what = format!("ami_set \"{name}\"");
+    let f = Fields::read(
+        decl.file,
+        &decl.block.body,
+        &what,
+        &["virtualization", "architecture", "images", "retain"],
+        &[],
+        diags,
+    );
+    let mut origin = Origin {
+        block: decl.header(),
+        ..Origin::default()
+    };
+    f.record(&mut origin, "");
+    let virtualization = match f.value(scope, "virtualization", diags) {
+        Some((v, at)) => want::one_of(
+            &v,
+            &at,
+            "ami_set.virtualization",
+            &[("hvm", Virtualization::Hvm), ("pv", Virtualization::Pv)],
+            diags,
+        ),
+        None => Some(Virtualization::Hvm),
+    };
+    let architecture = match f.value(scope, "architecture", diags) {
+        Some((v, at)) => want::one_of(
+            &v,
+            &at,
+            "ami_set.architecture",
+            &[("x86_64", Architecture::X86_64), ("arm64", Architecture::Arm64)],
+            diags,
+        ),
+        None => Some(Architecture::X86_64),
+    };
+    let images = f.required(scope, "images", decl.header(), diags).and_then(|(v, at)| {
+        let images = want::string_map(&v, &at, "ami_set.images", diags)?;
+        let spans = f
+            .get("images")
+            .map(|a| object_value_spans(decl.file, &a.value))
+            .unwrap_or_default();
+        let mut ok = true;
+        for (region, id) in &images {
+            let item_at = spans.get(region).cloned().or_else(|| at.clone());
+            if let Some(item) = &item_at {
+                origin.attributes.insert(format!("images.{region}"), item.clone());
+            }
+            if !is_region_name(region) {
+                ok = false;
+                diags.push(
+                    Diagnostic::error(Code::Region, format!("`{region}` in {what} images is not an AWS region name"))
+                        .at(item_at.clone(), "key is not a region")
+                        .help("keys of `images` are regions, e.g. `\"us-east-1\" = \"ami-...\"`"),
+                );
+            }
+            if !is_ami_id(id) {
+                ok = false;
+                diags.push(
+                    Diagnostic::error(Code::InvalidValue, format!("`{id}` is not an AMI id"))
+                        .at(item_at, "expected ami- and 8 or 17 hex digits")
+                        .help("AMI ids look like `ami-0123456789abcdef0`"),
+                );
+            }
+        }
+        ok.then_some(images)
+    });
+    let retain = match f.value(scope, "retain", diags) {
+        Some((v, at)) => Some(want::duration(&v, &at, "ami_set.retain", diags)?),
+        None => None,
+    };
+    Some(AmiSet {
+        name,
+        virtualization: virtualization?,
+        architecture: architecture?,
+        images: images?,
+        retain,
+        origin,
+    })
+}
+
+/// `ami-` followed by 8 or 17 lowercase hex digits.
+pub(crate) fn is_ami_id(id: &str) -> bool {
+    id.strip_prefix("ami-").is_some_and(|hex| {
+        (hex.len() == 8 || hex.len() == 17) && hex.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+    })
+}
+
+fn decode_worker_type(
+    name: String,
+    decl: Decl<'_>,
+    default_regions: &[String],
+    scope: &Scope,
+    diags: &mut Diagnostics,
+) -> Option<WorkerType> {
+    let what = format!("worker_type \"{name}\"");
+    let f = Fields::read(
+        decl.file,
+        &decl.block.body,
+        &what,
+        &["ami_set", "key_pair", "regions", "market", "max_lifetime", "user_data", "tags"],
+        &["instance_type", "capacity"],
+        diags,
+    );
+    let mut origin = Origin {
+        block: decl.header(),
+        ..Origin::default()
+    };
+    f.record(&mut origin, "");
+    let mut ok = true;
+    let ami_set = f
+        .required(scope, "ami_set", decl.header(), diags)
+        .and_then(|(v, at)| want::reference(&v, &at, "worker_type.ami_set", "ami_set", diags));
+    let key_pair = match f.value(scope, "key_pair", diags) {
+        Some((v, at)) => {
+            let r = want::reference(&v, &at, "worker_type.key_pair", "key_pair", diags);
+            ok &= r.is_some();
+            r
+        }
+        None => {
+            ok &= f.get("key_pair").is_none();
+            None
+        }
+    };
+    let regions = match f.value(scope, "regions", diags) {
+        Some((v, at)) => want::string_list(&v, &at, "worker_type.regions", diags).inspect(|regions| {
+            check_regions(regions, &at, "worker_type.regions", diags);
+        }),
+        None if f.get("regions").is_some() => None,
+        None => Some(default_regions.to_vec()),
+    };
+    let market = match f.value(scope, "market", diags) {
+        Some((v, at)) => want::one_of(
+            &v,
+            &at,
+            "worker_type.market",
+            &[("spot", Market::Spot), ("on-demand", Market::OnDemand)],
+            diags,
+        ),
+        None if f.get("market").is_some() => None,
+        None => Some(Market::OnDemand),
+    };
+    let max_lifetime = match f.value(scope, "max_lifetime", diags) {
+        Some((v, at)) => {
+            let d = want::duration(&v, &at, "worker_type.max_lifetime", diags);
+            ok &= d.is_some();
+            d
+        }
+        None => {
+            ok &= f.get("max_lifetime").is_none();
+            None
+        }
+    };
+    let user_data = match f.value(scope, "user_data", diags) {
+        Some((v, at)) => {
+            let s = want::string(&v, &at, "worker_type.user_data", diags);
+            ok &= s.is_some();
+            s
+        }
+        None => {
+            ok &= f.get("user_data").is_none();
+            None
+        }
+    };
+    let tags = match f.value(scope, "tags", diags) {
+        Some((v, at)) => want::string_map(&v, &at, "worker_type.tags", diags).and_then(|tags| {
+            let reserved: Vec<&String> = tags.keys().filter(|k| k.starts_with("fleetform:")).collect();
+            if reserved.is_empty() {
+                Some(tags)
+            } else {
+                diags.push(
+                    Diagnostic::error(
+                        Code::InvalidValue,
+                        format!("tag `{}` is reserved: fleetform sets `fleetform:*` tags itself", reserved[0]),
+                    )
+                    .at(at, "reserved tag key")
+                    .help("choose a key without the `fleetform:` prefix"),
+                );
+                None
+            }
+        }),
+        None if f.get("tags").is_some() => None,
+        None => Some(BTreeMap::new()),
+    };
+
+    let mut instance_types: Vec<InstanceType> = Vec::new();
+    for block in f.blocks("instance_type") {
+        let block_at = span_of(decl.file, block);
+        let header = match (block.ident.span(), block.labels.last().and_then(Span::span)) {
+            (Some(a), Some(b)) => Some(SourceRef { file: decl.file, span: a.start..b.end }),
+            _ => block_at.clone(),
+        };
+        let type_name = match block.labels.as_slice() {
+            [label] => label.as_str().to_string(),
+            _ => {
+                ok = false;
+                diags.push(
+                    Diagnostic::error(Code::Missing, format!("{what}: `instance_type` needs exactly one name"))
+                        .at(header, "instance_type block")
+                        .help("write `instance_type \"m5.xlarge\" { capacity = 1 }`"),
+                );
+                continue;
+            }
+        };
+        if crate::catalog::InstanceTypeInfo::parse(&type_name).is_none() {
+            ok = false;
+            diags.push(
+                Diagnostic::error(Code::InvalidValue, format!("`{type_name}` is not an EC2 instance type name"))
+                    .at(header.clone(), "expected FAMILY.SIZE")
+                    .help("instance types look like `m5.xlarge` or `c5.metal`"),
+            );
+        }
+        if instance_types.iter().any(|t| t.name == type_name) {
+            ok = false;
+            diags.push(
+                Diagnostic::error(Code::Duplicate, format!("{what}: instance type `{type_name}` is listed twice"))
+                    .at(header, "listed again")
+                    .help("list each instance type once"),
+            );
+            continue;
+        }
+        if let Some(h) = &header {
+            origin.attributes.insert(format!("instance_type.{type_name}"), h.clone());
+        }
+        let it = Fields::read(decl.file, &block.body, "instance_type", &["capacity"], &[], diags);
+        let capacity = match it.value(scope, "capacity", diags) {
+            Some((v, at)) => {
+                if let Some(at) = &at {
+                    origin
+                        .attributes
+                        .insert(format!("instance_type.{type_name}.capacity"), at.clone());
+                }
+                match want::integer(&v, &at, "instance_type.capacity", diags) {
+                    Some(n) if n >= 1 && n <= i64::from(u32::MAX) => Some(n as u32),
+                    Some(n) => {
+                        diags.push(
+                            Diagnostic::error(
+                                Code::CapacityRange,
+                                format!("{what}: capacity weight of `{type_name}` must be at least 1, got {n}"),
+                            )
+                            .at(at, "weight must be >= 1")
+                            .help("the weight is how many capacity units one instance provides"),
+                        );
+                        None
+                    }
+                    None => None,
+                }
+            }
+            None if it.get("capacity").is_some() => None,
+            None => Some(1),
+        };
+        match capacity {
+            Some(capacity) => instance_types.push(InstanceType { name: type_name, capacity }),
+            None => ok = false,
+        }
+    }
+    if f.blocks("instance_type").next().is_none() {
+        ok = false;
+        diags.push(
+            Diagnostic::error(Code::Missing, format!("{what} has no `instance_type` block"))
+                .at(decl.header(), "declared here")
+                .help("add at least one, e.g. `instance_type \"m5.xlarge\" { capacity = 1 }`"),
+        );
+    }
+
+    let capacity = match f.single_block("capacity", diags) {
+        Some(block) => {
+            let c = Fields::read(decl.file, &block.body, "capacity", &["min", "max"], &[], diags);
+            c.record(&mut origin, "capacity.");
+            let min = match c.value(scope, "min", diags) {
+                Some((v, at)) => want::count(&v, &at, "capacity.min", diags),
+                None if c.get("min").is_some() => None,
+                None => Some(0),
+            };
+            let max = c
+                .required(scope, "max", span_of(decl.file, &block.ident), diags)
+                .and_then(|(v, at)| want::count(&v, &at, "capacity.max", diags));
+            match (min, max) {
+                (Some(min), Some(max)) => Some(Capacity { min, max }),
+                _ => None,
+            }
+        }
+        None => {
+            diags.push(
+                Diagnostic::error(Code::Missing, format!("{what} has no `capacity` block"))
+                    .at(decl.header(), "declared here")
+                    .help("bounds are required: add `capacity {\n  min = 0\n  max = 10\n}`"),
+            );
+            None
+        }
+    };
+    if !ok {
+        return None;
+    }
+    Some(WorkerType {
+        name,
+        ami_set: ami_set?,
+        key_pair,
+        regions: regions?,
+        instance_types,
+        capacity: capacity?,
+        market: market?,
+        max_lifetime,
+        user_data,
+        tags: tags?,
+        origin,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn region_names_have_the_aws_shape() {
+        for ok in ["us-east-1", "eu-central-2", "us-gov-west-1", "ap-southeast-4"] {
+            assert!(is_region_name(ok), "{ok}");
+        }
+        for bad in ["", "us-east", "useast1", "US-east-1", "u-east-1", "us--1", "us-east-x"] {
+            assert!(!is_region_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ami_ids_have_the_aws_shape() {
+        assert!(is_ami_id("ami-0123456789abcdef0"));
+        assert!(is_ami_id("ami-12345678"));
+        assert!(!is_ami_id("ami-0123456789ABCDEF0"));
+        assert!(!is_ami_id("ami-123"));
+        assert!(!is_ami_id("0123456789abcdef0"));
+    }
+}

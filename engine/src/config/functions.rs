@@ -1,0 +1,322 @@
+//! The functions a configuration may call: `file`, `templatefile`, `merge`,
+//! `concat`, `lookup`, `format`, `jsonencode`.
+//!
+//! `hcl::eval::FuncDef` takes a plain `fn`, so `file` and `templatefile` cannot
+//! close over the config directory. Evaluation is synchronous and runs on one
+//! thread, so the directory lives in a thread-local set by [`ConfigDirGuard`]
+//! for exactly the duration of a load.
+
+use hcl::eval::{Context, Evaluate, FuncArgs, FuncDef, ParamType};
+use hcl::{Map, Value};
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+
+/// Largest file `file()`/`templatefile()` will read (user data is at most 16 KiB in EC2; keys are small).
+const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
+thread_local! {
+    static CONFIG_DIR: RefCell<Option<PathBuf>> = const { RefCell::new(None) };
+}
+
+/// Makes `dir` the base of relative paths in `file()` and `templatefile()` until dropped.
+pub struct ConfigDirGuard {
+    previous: Option<PathBuf>,
+}
+
+impl ConfigDirGuard {
+    /// Sets the config directory for this thread (canonicalized, so escapes can be detected).
+    pub fn set(dir: &Path) -> ConfigDirGuard {
+        let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+        let previous = CONFIG_DIR.with(|d| d.replace(Some(dir)));
+        ConfigDirGuard { previous }
+    }
+}
+
+impl Drop for ConfigDirGuard {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        CONFIG_DIR.with(|d| *d.borrow_mut() = previous);
+    }
+}
+
+/// Declares every function in `ctx`.
+pub fn declare_all(ctx: &mut Context) {
+    ctx.declare_func("file", FuncDef::builder().param(ParamType::String).build(file));
+    ctx.declare_func(
+        "templatefile",
+        FuncDef::builder()
+            .param(ParamType::String)
+            .param(ParamType::Object(Box::new(ParamType::Any)))
+            .build(templatefile),
+    );
+    ctx.declare_func(
+        "merge",
+        FuncDef::builder()
+            .variadic_param(ParamType::Object(Box::new(ParamType::Any)))
+            .build(merge),
+    );
+    ctx.declare_func(
+        "concat",
+        FuncDef::builder()
+            .variadic_param(ParamType::Array(Box::new(ParamType::Any)))
+            .build(concat),
+    );
+    ctx.declare_func(
+        "lookup",
+        FuncDef::builder()
+            .param(ParamType::Object(Box::new(ParamType::Any)))
+            .param(ParamType::String)
+            .variadic_param(ParamType::Any)
+            .build(lookup),
+    );
+    ctx.declare_func(
+        "format",
+        FuncDef::builder()
+            .param(ParamType::String)
+            .variadic_param(ParamType::Any)
+            .build(format),
+    );
+    ctx.declare_func(
+        "jsonencode",
+        FuncDef::builder().param(ParamType::Any).build(jsonencode),
+    );
+}
+
+/// Names of the declared functions, for "did you mean".
+pub const NAMES: &[&str] = &[
+    "file",
+    "templatefile",
+    "merge",
+    "concat",
+    "lookup",
+    "format",
+    "jsonencode",
+];
+
+/// Reads a file inside the config directory; refuses paths that escape it.
+pub fn read_config_file(relative: &str) -> Result<String, String> {
+    let dir = CONFIG_DIR
+        .with(|d| d.borrow().clone())
+        .ok_or_else(|| "file functions are only available while loading a config".to_string())?;
+    let joined = dir.join(relative);
+    let resolved = joined
+        .canonicalize()
+        .map_err(|e| format!("cannot read `{relative}` in {}: {e}", dir.display()))?;
+    if !resolved.starts_with(&dir) {
+        return Err(format!(
+            "`{relative}` is outside the config directory; files must live inside {}",
+            dir.display()
+        ));
+    }
+    let meta = std::fs::metadata(&resolved).map_err(|e| format!("cannot read `{relative}`: {e}"))?;
+    if !meta.is_file() {
+        return Err(format!("`{relative}` is not a regular file"));
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(format!(
+            "`{relative}` is {} bytes; files read by the config may be at most {MAX_FILE_BYTES}",
+            meta.len()
+        ));
+    }
+    let bytes = std::fs::read(&resolved).map_err(|e| format!("cannot read `{relative}`: {e}"))?;
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "`{relative}` is not valid UTF-8 (first bad byte at offset {})",
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
+fn string_arg(args: &FuncArgs, index: usize) -> Result<String, String> {
+    match args.get(index) {
+        Some(Value::String(s)) => Ok(s.clone()),
+        other => Err(format!("argument {} must be a string, got {other:?}", index + 1)),
+    }
+}
+
+fn file(args: FuncArgs) -> Result<Value, String> {
+    read_config_file(&string_arg(&args, 0)?).map(Value::String)
+}
+
+fn templatefile(args: FuncArgs) -> Result<Value, String> {
+    let path = string_arg(&args, 0)?;
+    let text = read_config_file(&path)?;
+    let template: hcl::Template = text
+        .parse()
+        .map_err(|e| format!("template `{path}` does not parse: {e}"))?;
+    let mut ctx = Context::new();
+    declare_all(&mut ctx);
+    if let Some(Value::Object(vars)) = args.get(1) {
+        for (name, value) in vars {
+            ctx.declare_var(name.as_str(), value.clone());
+        }
+    }
+    template
+        .evaluate(&ctx)
+        .map(Value::String)
+        .map_err(|e| format!("template `{path}`: {e}"))
+}
+
+fn merge(args: FuncArgs) -> Result<Value, String> {
+    let mut merged = Map::new();
+    for value in args.variadic_args() {
+        if let Value::Object(object) = value {
+            merged.extend(object.clone());
+        }
+    }
+    Ok(Value::Object(merged))
+}
+
+fn concat(args: FuncArgs) -> Result<Value, String> {
+    let mut joined = Vec::new();
+    for value in args.variadic_args() {
+        if let Value::Array(items) = value {
+            joined.extend(items.iter().cloned());
+        }
+    }
+    Ok(Value::Array(joined))
+}
+
+fn lookup(args: FuncArgs) -> Result<Value, String> {
+    let key = string_arg(&args, 1)?;
+    let found = match args.get(0) {
+        Some(Value::Object(object)) => object.get(&key).cloned(),
+        _ => None,
+    };
+    match (found, args.variadic_args().next()) {
+        (Some(value), _) => Ok(value),
+        (None, Some(default)) => Ok(default.clone()),
+        (None, None) => Err(format!("no key `{key}` and no default given")),
+    }
+}
+
+fn format(args: FuncArgs) -> Result<Value, String> {
+    let spec = string_arg(&args, 0)?;
+    let mut values = args.variadic_args();
+    let mut out = String::with_capacity(spec.len());
+    let mut chars = spec.chars();
+    while let Some(ch) = chars.next() {
+        if ch != '%' {
+            out.push(ch);
+            continue;
+        }
+        let verb = chars
+            .next()
+            .ok_or_else(|| "format string ends with a lone `%`".to_string())?;
+        if verb == '%' {
+            out.push('%');
+            continue;
+        }
+        let value = values
+            .next()
+            .ok_or_else(|| format!("`%{verb}` has no argument left to format"))?;
+        match (verb, value) {
+            ('s' | 'v', Value::String(s)) => out.push_str(s),
+            ('d', Value::Number(n)) if n.is_i64() || n.is_u64() => out.push_str(&n.to_string()),
+            ('f', Value::Number(n)) => out.push_str(&format!("{:.6}", n.as_f64().unwrap_or(0.0))),
+            ('t', Value::Bool(b)) => out.push_str(if *b { "true" } else { "false" }),
+            ('q', Value::String(s)) => out.push_str(&serde_json::to_string(s).map_err(|e| e.to_string())?),
+            ('v' | 's', Value::Number(n)) => out.push_str(&n.to_string()),
+            ('v' | 's', Value::Bool(b)) => out.push_str(if *b { "true" } else { "false" }),
+            ('v', other) => out.push_str(&to_json(other)?),
+            (verb, other) => {
+                return Err(format!("`%{verb}` cannot format {}", describe(other)));
+            }
+        }
+    }
+    if values.next().is_some() {
+        return Err("more arguments than `%` verbs in the format string".into());
+    }
+    Ok(Value::String(out))
+}
+
+fn jsonencode(args: FuncArgs) -> Result<Value, String> {
+    let value = args.get(0).cloned().unwrap_or(Value::Null);
+    to_json(&value).map(Value::String)
+}
+
+fn to_json(value: &Value) -> Result<String, String> {
+    serde_json::to_string(value).map_err(|e| e.to_string())
+}
+
+/// A short name for a value's type, for messages.
+pub fn describe(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a bool",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn eval(expr: &str) -> Result<Value, String> {
+        let mut ctx = Context::new();
+        declare_all(&mut ctx);
+        let expr: hcl::Expression = expr.parse().map_err(|e: hcl::Error| e.to_string())?;
+        expr.evaluate(&ctx).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn merge_and_concat_combine_in_order() {
+        assert_eq!(
+            eval(r#"merge({a = 1, b = 1}, {b = 2})"#),
+            Ok(hcl::value!({ a = 1, b = 2 }))
+        );
+        assert_eq!(eval("concat([1], [2, 3])"), Ok(hcl::value!([1, 2, 3])));
+    }
+
+    #[test]
+    fn lookup_falls_back_to_the_default() {
+        assert_eq!(eval(r#"lookup({a = "x"}, "a", "d")"#), Ok(Value::from("x")));
+        assert_eq!(eval(r#"lookup({a = "x"}, "b", "d")"#), Ok(Value::from("d")));
+        assert!(eval(r#"lookup({a = "x"}, "b")"#).is_err());
+    }
+
+    #[test]
+    fn format_supports_the_common_verbs() {
+        assert_eq!(
+            eval(r#"format("%s-%d %q %t 100%%", "a", 7, "q", true)"#),
+            Ok(Value::from(r#"a-7 "q" true 100%"#))
+        );
+        assert!(eval(r#"format("%d", "x")"#).is_err());
+        assert!(eval(r#"format("%s")"#).is_err());
+        assert!(eval(r#"format("x", 1)"#).is_err());
+    }
+
+    #[test]
+    fn jsonencode_writes_compact_json() {
+        assert_eq!(eval(r#"jsonencode({a = [1, true]})"#), Ok(Value::from(r#"{"a":[1,true]}"#)));
+    }
+
+    #[test]
+    fn file_reads_inside_and_refuses_escapes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let inner = dir.path().join("cfg");
+        std::fs::create_dir(&inner).expect("mkdir");
+        std::fs::write(inner.join("a.txt"), "hello").expect("write");
+        std::fs::write(dir.path().join("secret"), "no").expect("write");
+        let _guard = ConfigDirGuard::set(&inner);
+        assert_eq!(eval(r#"file("a.txt")"#), Ok(Value::from("hello")));
+        let escape = eval(r#"file("../secret")"#).unwrap_err();
+        assert!(escape.contains("outside the config directory"), "{escape}");
+        let missing = eval(r#"file("nope.txt")"#).unwrap_err();
+        assert!(missing.contains("cannot read"), "{missing}");
+    }
+
+    #[test]
+    fn templatefile_renders_with_its_own_variables() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("t.sh"), "type=${worker_type}").expect("write");
+        let _guard = ConfigDirGuard::set(dir.path());
+        assert_eq!(
+            eval(r#"templatefile("t.sh", { worker_type = "gecko" })"#),
+            Ok(Value::from("type=gecko"))
+        );
+    }
+}

@@ -1,0 +1,227 @@
+//! The configuration language: load every `*.hcl` file of a directory,
+//! evaluate variables, locals and references, and decode the blocks into the
+//! typed [`Config`](crate::model::Config).
+//!
+//! Parsing uses `hcl-edit` so every attribute keeps its byte span (and `fmt`
+//! keeps comments); `hcl-rs` evaluates expressions. Nothing here talks to the
+//! cloud. Problems are collected, not returned early: one load reports every
+//! mistake in the directory.
+
+mod decode;
+pub mod functions;
+mod scope;
+mod variables;
+
+pub use scope::{references, Reference};
+
+use crate::checks;
+use crate::diagnostic::{Code, Diagnostic, Diagnostics};
+use crate::model::Config;
+use crate::source::{offset_of, SourceFile, SourceRef, SourceSet};
+use hcl_edit::structure::Body;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Largest configuration file fleetform reads; far above any real fleet.
+pub const MAX_CONFIG_FILE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Where variable values come from besides their defaults.
+#[derive(Debug, Clone, Default)]
+pub struct Inputs {
+    /// `-var NAME=VALUE`, in command-line order (later wins).
+    pub vars: Vec<String>,
+    /// `-var-file FILE`, in command-line order.
+    pub var_files: Vec<PathBuf>,
+    /// `FLEETFORM_VAR_NAME=VALUE` pairs from the environment (name without the prefix).
+    pub env: Vec<(String, String)>,
+}
+
+impl Inputs {
+    /// Picks the `FLEETFORM_VAR_*` variables out of the process environment.
+    pub fn env_from_process() -> Vec<(String, String)> {
+        std::env::vars_os()
+            .filter_map(|(k, v)| {
+                let name = k.to_str()?.strip_prefix("FLEETFORM_VAR_")?.to_string();
+                Some((name, v.to_str()?.to_string()))
+            })
+            .collect()
+    }
+}
+
+/// The result of loading a directory: the sources (for rendering), the model
+/// if there were no errors, and every diagnostic.
+#[derive(Debug)]
+pub struct Loaded {
+    /// Every file read, so diagnostics can be rendered with snippets.
+    pub sources: SourceSet,
+    /// The model; `None` when any error was found.
+    pub config: Option<Config>,
+    /// Errors and warnings, sorted by position.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Loaded {
+    /// True when an error was found.
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// One parsed file.
+pub(crate) struct ParsedFile {
+    pub id: usize,
+    pub body: Body,
+}
+
+/// Loads, evaluates and checks the configuration in `dir`.
+pub fn load_dir(dir: &Path, inputs: &Inputs) -> Loaded {
+    let mut sources = SourceSet::new();
+    let mut diags = Diagnostics::default();
+    let files = read_dir(dir, &mut sources, &mut diags);
+    let config = if files.is_empty() {
+        None
+    } else {
+        let _guard = functions::ConfigDirGuard::set(dir);
+        let config = decode::decode(&files, &mut sources, inputs, &mut diags);
+        if let Some(config) = &config {
+            checks::static_checks(config, &mut diags);
+        }
+        config
+    };
+    let config = if diags.has_errors() { None } else { config };
+    Loaded {
+        sources,
+        config,
+        diagnostics: diags.sorted(),
+    }
+}
+
+/// Reads and parses every `*.hcl` file of `dir`, sorted by name.
+fn read_dir(dir: &Path, sources: &mut SourceSet, diags: &mut Diagnostics) -> Vec<ParsedFile> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) => {
+            let message = if e.kind() == std::io::ErrorKind::NotFound {
+                format!("config directory `{}` does not exist", dir.display())
+            } else {
+                format!("cannot read config directory `{}`: {e}", dir.display())
+            };
+            diags.push(
+                Diagnostic::error(Code::Io, message)
+                    .help("pass the directory that holds your *.hcl files, e.g. `fleetform validate examples/quickstart`"),
+            );
+            return Vec::new();
+        }
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|ext| ext == "hcl") && p.is_file())
+        .collect();
+    paths.sort();
+    if paths.is_empty() {
+        diags.push(
+            Diagnostic::error(
+                Code::NoConfig,
+                format!("no *.hcl files in `{}`", dir.display()),
+            )
+            .help("a configuration is every *.hcl file of one directory; see examples/quickstart"),
+        );
+        return Vec::new();
+    }
+    paths
+        .iter()
+        .filter_map(|path| {
+            let name = path
+                .file_name()
+                .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+            read_source(path, name, sources, diags)
+        })
+        .collect()
+}
+
+/// Reads one HCL file into `sources` and parses it; `None` (with a diagnostic) if it cannot.
+pub(crate) fn read_source(
+    path: &Path,
+    name: String,
+    sources: &mut SourceSet,
+    diags: &mut Diagnostics,
+) -> Option<ParsedFile> {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.len() > MAX_CONFIG_FILE_BYTES => {
+            diags.push(
+                Diagnostic::error(
+                    Code::Io,
+                    format!(
+                        "`{name}` is {} MiB; configuration files may be at most {} MiB",
+                        meta.len() / (1024 * 1024),
+                        MAX_CONFIG_FILE_BYTES / (1024 * 1024)
+                    ),
+                )
+                .help("split the configuration into several *.hcl files, or move data out of it"),
+            );
+            return None;
+        }
+        Ok(_) => {}
+        Err(e) => {
+            diags.push(Diagnostic::error(Code::Io, format!("cannot read `{name}`: {e}")));
+            return None;
+        }
+    }
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            diags.push(Diagnostic::error(Code::Io, format!("cannot read `{name}`: {e}")));
+            return None;
+        }
+    };
+    let (text, bad_at) = match String::from_utf8(bytes) {
+        Ok(text) => (text, None),
+        Err(e) => {
+            let at = e.utf8_error().valid_up_to();
+            (String::from_utf8_lossy(e.as_bytes()).into_owned(), Some(at))
+        }
+    };
+    let id = sources.add(SourceFile {
+        name: name.clone(),
+        path: path.to_path_buf(),
+        text: Arc::from(text.as_str()),
+    });
+    if let Some(at) = bad_at {
+        // The lossy text has U+FFFD (3 bytes) where the bad byte was; the offset of the
+        // first bad byte is the same in both.
+        diags.push(
+            Diagnostic::error(Code::Encoding, format!("`{name}` is not valid UTF-8"))
+                .at(Some(SourceRef { file: id, span: at..at + 1 }), "first invalid byte")
+                .help("save the file as UTF-8"),
+        );
+        return None;
+    }
+    match hcl_edit::parser::parse_body(&text) {
+        Ok(body) => Some(ParsedFile { id, body }),
+        Err(error) => {
+            diags.push(syntax_diagnostic(id, &text, &error));
+            None
+        }
+    }
+}
+
+fn syntax_diagnostic(file: usize, text: &str, error: &hcl_edit::parser::Error) -> Diagnostic {
+    let location = error.location();
+    let offset = offset_of(text, location.line(), location.column());
+    let end = (offset + 1).min(text.len()).max(offset);
+    let line = error.line().trim();
+    let one_line_block = line.contains('{')
+        && line.contains('}')
+        && line.matches('=').count() > 1
+        && !line.contains('"');
+    let help = if one_line_block {
+        "a block on one line holds at most one attribute; put each attribute on its own line \
+         (`fleetform fmt` keeps the rest of the file as it is)"
+    } else {
+        "fix the syntax here; see the language reference in README.md"
+    };
+    Diagnostic::error(Code::Syntax, format!("invalid HCL: {}", error.message()))
+        .at(Some(SourceRef { file, span: offset..end }), "here")
+        .help(help)
+}

@@ -1,0 +1,401 @@
+//! Evaluation of HCL expressions against the names a configuration declares.
+//!
+//! A [`Scope`] knows the variables, locals, AMI sets and key pairs. Before an
+//! expression is evaluated its references are checked against the scope, so a
+//! dangling `ami_set.dockr-worker` is reported at its own span with a
+//! suggestion, not as a generic evaluation failure.
+
+use super::functions;
+use crate::diagnostic::{did_you_mean, Code, Diagnostic, Diagnostics};
+use crate::source::{FileId, SourceRef};
+use hcl::eval::{Context, Evaluate};
+use hcl::{Map, Value};
+use hcl_edit::expr::{Expression, ForExpr, TraversalOperator};
+use hcl_edit::visit::{self, Visit};
+use hcl_edit::Span;
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
+
+/// The roots a reference may start with.
+pub const ROOTS: &[&str] = &["var", "local", "ami_set", "key_pair"];
+
+/// One reference found in an expression: `root.name` (or a bare `root`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reference {
+    /// `var`, `local`, ... or whatever the author wrote.
+    pub root: String,
+    /// The attribute after the root, if any.
+    pub name: Option<String>,
+    /// Span of the whole reference.
+    pub span: Option<Range<usize>>,
+}
+
+/// Every reference in `expr`, except names bound by enclosing `for` expressions.
+pub fn references(expr: &Expression) -> Vec<Reference> {
+    let mut collector = Collector::default();
+    collector.visit_expr(expr);
+    collector.found
+}
+
+#[derive(Default)]
+struct Collector {
+    found: Vec<Reference>,
+    bound: Vec<String>,
+}
+
+impl Visit for Collector {
+    fn visit_expr(&mut self, node: &Expression) {
+        match node {
+            Expression::Variable(var) => {
+                if !self.bound.iter().any(|b| b == var.as_str()) {
+                    self.found.push(Reference {
+                        root: var.as_str().to_string(),
+                        name: None,
+                        span: node.span(),
+                    });
+                }
+            }
+            Expression::Traversal(traversal) => {
+                if let Expression::Variable(var) = &traversal.expr {
+                    if !self.bound.iter().any(|b| b == var.as_str()) {
+                        let name = traversal.operators.first().and_then(|op| match op.value() {
+                            TraversalOperator::GetAttr(ident) => Some(ident.as_str().to_string()),
+                            TraversalOperator::Index(Expression::String(s)) => {
+                                Some(s.as_str().to_string())
+                            }
+                            _ => None,
+                        });
+                        // Span of `root.name`, so the label sits on the part that is wrong.
+                        let span = match (traversal.expr.span(), traversal.operators.first()) {
+                            (Some(root), Some(op)) => op.span().map(|s| root.start..s.end),
+                            _ => node.span(),
+                        };
+                        self.found.push(Reference {
+                            root: var.as_str().to_string(),
+                            name,
+                            span: span.or_else(|| node.span()),
+                        });
+                    }
+                } else {
+                    self.visit_expr(&traversal.expr);
+                }
+                for op in &traversal.operators {
+                    if let TraversalOperator::Index(index) = op.value() {
+                        self.visit_expr(index);
+                    }
+                }
+            }
+            _ => visit::visit_expr(self, node),
+        }
+    }
+
+    fn visit_for_expr(&mut self, node: &ForExpr) {
+        self.visit_expr(&node.intro.collection_expr);
+        let before = self.bound.len();
+        if let Some(key) = &node.intro.key_var {
+            self.bound.push(key.as_str().to_string());
+        }
+        self.bound.push(node.intro.value_var.as_str().to_string());
+        if let Some(key_expr) = &node.key_expr {
+            self.visit_expr(key_expr);
+        }
+        self.visit_expr(&node.value_expr);
+        if let Some(cond) = &node.cond {
+            self.visit_expr(&cond.expr);
+        }
+        self.bound.truncate(before);
+    }
+}
+
+/// The names an expression may refer to, and their values once known.
+pub struct Scope {
+    vars: BTreeMap<String, Option<Value>>,
+    locals: BTreeMap<String, Option<Value>>,
+    ami_sets: BTreeSet<String>,
+    key_pairs: BTreeSet<String>,
+    ctx: Context<'static>,
+}
+
+/// Why an expression was not evaluated.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Skipped {
+    /// It had errors, which were reported.
+    Reported,
+    /// It depends on something that already failed; reporting again would only repeat that.
+    Poisoned,
+}
+
+impl Scope {
+    /// A scope with the given declared names; variable and local values are filled in later.
+    pub fn new(
+        vars: impl IntoIterator<Item = String>,
+        locals: impl IntoIterator<Item = String>,
+        ami_sets: impl IntoIterator<Item = String>,
+        key_pairs: impl IntoIterator<Item = String>,
+    ) -> Scope {
+        let ami_sets: BTreeSet<String> = ami_sets.into_iter().collect();
+        let key_pairs: BTreeSet<String> = key_pairs.into_iter().collect();
+        let mut ctx = Context::new();
+        functions::declare_all(&mut ctx);
+        ctx.declare_var("ami_set", reference_object("ami_set", &ami_sets));
+        ctx.declare_var("key_pair", reference_object("key_pair", &key_pairs));
+        let mut scope = Scope {
+            vars: vars.into_iter().map(|v| (v, None)).collect(),
+            locals: locals.into_iter().map(|l| (l, None)).collect(),
+            ami_sets,
+            key_pairs,
+            ctx,
+        };
+        scope.refresh("var");
+        scope.refresh("local");
+        scope
+    }
+
+    /// Gives a variable its value (`None`: it has none; references to it are poisoned).
+    pub fn set_var(&mut self, name: &str, value: Option<Value>) {
+        self.vars.insert(name.to_string(), value);
+        self.refresh("var");
+    }
+
+    /// Gives a local its value (`None`: it failed).
+    pub fn set_local(&mut self, name: &str, value: Option<Value>) {
+        self.locals.insert(name.to_string(), value);
+        self.refresh("local");
+    }
+
+    fn refresh(&mut self, root: &str) {
+        let source = if root == "var" { &self.vars } else { &self.locals };
+        let object: Map<String, Value> = source
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), v.clone()?)))
+            .collect();
+        self.ctx.declare_var(root, Value::Object(object));
+    }
+
+    /// Reports references in `expr` to undeclared names; `Err` if any is wrong or poisoned.
+    pub fn check_references(
+        &self,
+        file: FileId,
+        expr: &Expression,
+        diags: &mut Diagnostics,
+    ) -> Result<(), Skipped> {
+        let mut result = Ok(());
+        for reference in references(expr) {
+            let at = reference.span.clone().map(|span| SourceRef { file, span });
+            let problem = match (reference.root.as_str(), &reference.name) {
+                ("var", Some(name)) => self.check_name(name, &self.vars, "variable", "var"),
+                ("local", Some(name)) => self.check_name(name, &self.locals, "local", "local"),
+                ("ami_set", Some(name)) => {
+                    self.check_declared(name, &self.ami_sets, "AMI set", "ami_set")
+                }
+                ("key_pair", Some(name)) => {
+                    self.check_declared(name, &self.key_pairs, "key pair", "key_pair")
+                }
+                (root, None) if ROOTS.contains(&root) => Some(Err(Diagnostic::error(
+                    Code::UndefinedReference,
+                    format!("`{root}` needs a name after it"),
+                )
+                .help(format!("write `{root}.NAME`")))),
+                (root, _) => {
+                    let mut d = Diagnostic::error(
+                        Code::UndefinedReference,
+                        format!("unknown reference `{root}`"),
+                    );
+                    d = match did_you_mean(root, ROOTS.iter().copied()) {
+                        Some(s) => d.help(format!("did you mean `{s}`?")),
+                        None => d.help(
+                            "references start with var., local., ami_set. or key_pair.; \
+                             quote plain text as a string",
+                        ),
+                    };
+                    Some(Err(d))
+                }
+            };
+            match problem {
+                None => {}
+                Some(Ok(Skipped::Poisoned)) => {
+                    if result.is_ok() {
+                        result = Err(Skipped::Poisoned);
+                    }
+                }
+                Some(Ok(Skipped::Reported)) => result = Err(Skipped::Reported),
+                Some(Err(diagnostic)) => {
+                    diags.push(diagnostic.at(at, "not declared"));
+                    result = Err(Skipped::Reported);
+                }
+            }
+        }
+        result
+    }
+
+    fn check_name(
+        &self,
+        name: &str,
+        known: &BTreeMap<String, Option<Value>>,
+        what: &str,
+        root: &str,
+    ) -> Option<Result<Skipped, Diagnostic>> {
+        match known.get(name) {
+            Some(Some(_)) => None,
+            Some(None) => Some(Ok(Skipped::Poisoned)),
+            None => Some(Err(undeclared(name, known.keys().map(String::as_str), what, root))),
+        }
+    }
+
+    fn check_declared(
+        &self,
+        name: &str,
+        known: &BTreeSet<String>,
+        what: &str,
+        root: &str,
+    ) -> Option<Result<Skipped, Diagnostic>> {
+        if known.contains(name) {
+            None
+        } else {
+            Some(Err(undeclared(name, known.iter().map(String::as_str), what, root)))
+        }
+    }
+
+    /// Evaluates `expr`, reporting any problem at its span; `None` if it failed.
+    pub fn eval(&self, file: FileId, expr: &Expression, diags: &mut Diagnostics) -> Option<Value> {
+        self.try_eval(file, expr, diags).ok()
+    }
+
+    /// Like [`Scope::eval`], but says whether a failure was reported or inherited.
+    pub fn try_eval(
+        &self,
+        file: FileId,
+        expr: &Expression,
+        diags: &mut Diagnostics,
+    ) -> Result<Value, Skipped> {
+        self.check_references(file, expr, diags)?;
+        let at = expr.span().map(|span| SourceRef { file, span });
+        let converted: hcl::Expression = expr.clone().into();
+        converted.evaluate(&self.ctx).map_err(|error| {
+            diags.push(eval_diagnostic(&error).at(at, "while evaluating this"));
+            Skipped::Reported
+        })
+    }
+}
+
+fn undeclared<'a>(
+    name: &str,
+    known: impl Iterator<Item = &'a str>,
+    what: &str,
+    root: &str,
+) -> Diagnostic {
+    let d = Diagnostic::error(
+        Code::UndefinedReference,
+        format!("{what} `{name}` is not declared"),
+    );
+    match did_you_mean(name, known) {
+        Some(s) => d.help(format!("did you mean `{root}.{s}`?")),
+        None => d.help(format!("declare it, or check the spelling of `{root}.{name}`")),
+    }
+}
+
+fn eval_diagnostic(error: &hcl::eval::Error) -> Diagnostic {
+    use hcl::eval::ErrorKind;
+    match error.kind() {
+        ErrorKind::FuncCall(name, message) => Diagnostic::error(
+            Code::Function,
+            format!("{name}() failed: {message}"),
+        )
+        .help("fix the arguments; paths are relative to the config directory"),
+        ErrorKind::UndefinedFunc(name) => {
+            let text = name.to_string();
+            let d = Diagnostic::error(
+                Code::UndefinedReference,
+                format!("unknown function `{text}`"),
+            );
+            match did_you_mean(&text, functions::NAMES.iter().copied()) {
+                Some(s) => d.help(format!("did you mean `{s}`?")),
+                None => d.help(format!("available functions: {}", functions::NAMES.join(", "))),
+            }
+        }
+        ErrorKind::NoSuchKey(key) => Diagnostic::error(
+            Code::UndefinedReference,
+            format!("no key `{key}` in this value"),
+        )
+        .help("check the key name against the object it indexes"),
+        _ => Diagnostic::error(Code::Type, format!("cannot evaluate: {error}"))
+            .help("check the types of the values this expression combines"),
+    }
+}
+
+/// What `ami_set.X` / `key_pair.X` evaluate to: an object naming the kind and the target.
+fn reference_object(kind: &str, names: &BTreeSet<String>) -> Value {
+    Value::Object(
+        names
+            .iter()
+            .map(|name| {
+                let mut object = Map::new();
+                object.insert("kind".to_string(), Value::from(kind));
+                object.insert("name".to_string(), Value::from(name.as_str()));
+                (name.clone(), Value::Object(object))
+            })
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refs(text: &str) -> Vec<(String, Option<String>)> {
+        let expr = hcl_edit::parser::parse_expr(text).expect("parses");
+        references(&expr)
+            .into_iter()
+            .map(|r| (r.root, r.name))
+            .collect()
+    }
+
+    #[test]
+    fn finds_references_in_templates_calls_and_objects() {
+        assert_eq!(
+            refs(r#"merge(local.tags, { owner = "${var.owner}-x" })"#),
+            vec![
+                ("local".into(), Some("tags".into())),
+                ("var".into(), Some("owner".into()))
+            ]
+        );
+    }
+
+    #[test]
+    fn for_expression_variables_are_not_references() {
+        assert_eq!(
+            refs("[for r in var.regions : upper(r)]"),
+            vec![("var".into(), Some("regions".into()))]
+        );
+    }
+
+    #[test]
+    fn reports_undeclared_names_with_a_suggestion() {
+        let scope = Scope::new(
+            ["owner".to_string()],
+            [],
+            ["docker-worker".to_string()],
+            [],
+        );
+        let mut diags = Diagnostics::default();
+        let expr = hcl_edit::parser::parse_expr("ami_set.docker-wroker").expect("parses");
+        assert_eq!(
+            scope.check_references(0, &expr, &mut diags),
+            Err(Skipped::Reported)
+        );
+        let d = diags.iter().next().expect("one diagnostic");
+        assert_eq!(d.code, Code::UndefinedReference);
+        assert_eq!(d.help.as_deref(), Some("did you mean `ami_set.docker-worker`?"));
+        assert_eq!(d.location.as_ref().map(|l| l.span.clone()), Some(0..21));
+    }
+
+    #[test]
+    fn a_reference_to_a_failed_variable_is_poisoned_not_reported() {
+        let mut scope = Scope::new(["owner".to_string()], [], [], []);
+        scope.set_var("owner", None);
+        let mut diags = Diagnostics::default();
+        let expr = hcl_edit::parser::parse_expr("var.owner").expect("parses");
+        assert_eq!(scope.try_eval(0, &expr, &mut diags), Err(Skipped::Poisoned));
+        assert!(diags.is_empty());
+    }
+}

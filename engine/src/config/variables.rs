@@ -1,0 +1,165 @@
+//! Variable values: defaults, `FLEETFORM_VAR_*`, `-var-file` and `-var`, in
+//! rising precedence (as Terraform orders them).
+
+use super::decode::{span_of, want, Decl, Fields};
+use super::scope::Scope;
+use super::{read_source, Inputs};
+use crate::diagnostic::{did_you_mean, Code, Diagnostic, Diagnostics};
+use crate::source::{SourceRef, SourceSet};
+use hcl::Value;
+use hcl_edit::structure::Structure;
+use std::collections::BTreeMap;
+
+/// Gives every declared variable its value in `scope` and returns the names marked sensitive.
+pub(super) fn resolve(
+    declared: &[(String, Decl<'_>)],
+    inputs: &Inputs,
+    sources: &mut SourceSet,
+    scope: &mut Scope,
+    diags: &mut Diagnostics,
+) -> Vec<String> {
+    // Defaults may not refer to anything: they are evaluated in an empty scope.
+    let empty = Scope::new([], [], [], []);
+    let mut values: BTreeMap<&str, Option<Value>> = BTreeMap::new();
+    let mut sensitive = Vec::new();
+    for (name, decl) in declared {
+        let what = format!("variable \"{name}\"");
+        let f = Fields::read(
+            decl.file,
+            &decl.block.body,
+            &what,
+            &["default", "description", "sensitive"],
+            &[],
+            diags,
+        );
+        if let Some((v, at)) = f.value(&empty, "description", diags) {
+            want::string(&v, &at, "variable.description", diags);
+        }
+        if let Some((v, at)) = f.value(&empty, "sensitive", diags) {
+            if want::boolean(&v, &at, "variable.sensitive", diags) == Some(true) {
+                sensitive.push(name.clone());
+            }
+        }
+        values.insert(name.as_str(), f.value(&empty, "default", diags).map(|(v, _)| v));
+    }
+    let names = || declared.iter().map(|(n, _)| n.as_str());
+
+    for (name, text) in &inputs.env {
+        // Like TF_VAR_*, environment values for undeclared variables are ignored.
+        if let Some(slot) = values.get_mut(name.as_str()) {
+            if let Some(v) = parse_cli_value(text, &format!("FLEETFORM_VAR_{name}"), diags) {
+                *slot = Some(v);
+            }
+        }
+    }
+
+    for path in &inputs.var_files {
+        let display = path.display().to_string();
+        let Some(parsed) = read_source(path, display.clone(), sources, diags) else {
+            continue;
+        };
+        for structure in parsed.body.iter() {
+            match structure {
+                Structure::Attribute(attr) => {
+                    let key = attr.key.as_str();
+                    let at = span_of(parsed.id, &attr.key);
+                    match values.get_mut(key) {
+                        Some(slot) => {
+                            if let Some(v) = empty.eval(parsed.id, &attr.value, diags) {
+                                *slot = Some(v);
+                            }
+                        }
+                        None => diags.push(undeclared_warning(key, at, names())),
+                    }
+                }
+                Structure::Block(block) => diags.push(
+                    Diagnostic::error(Code::Syntax, format!("`{display}` may only set variables"))
+                        .at(span_of(parsed.id, &block.ident), "a block")
+                        .help("a variable file holds lines like `name = \"value\"`"),
+                ),
+            }
+        }
+    }
+
+    for assignment in &inputs.vars {
+        let Some((name, text)) = assignment.split_once('=') else {
+            diags.push(
+                Diagnostic::error(Code::InvalidValue, format!("`-var {assignment}` has no value"))
+                    .help("write `-var NAME=VALUE`"),
+            );
+            continue;
+        };
+        let name = name.trim();
+        match values.get_mut(name) {
+            Some(slot) => {
+                if let Some(v) = parse_cli_value(text, &format!("-var {name}"), diags) {
+                    *slot = Some(v);
+                }
+            }
+            None => {
+                let d = Diagnostic::error(
+                    Code::VariableUndeclared,
+                    format!("`-var {name}=...` sets a variable that is not declared"),
+                );
+                diags.push(match did_you_mean(name, names()) {
+                    Some(s) => d.help(format!("did you mean `{s}`?")),
+                    None => d.help(format!("declare it with `variable \"{name}\" {{}}`")),
+                });
+            }
+        }
+    }
+
+    for (name, decl) in declared {
+        let value = values.remove(name.as_str()).flatten();
+        if value.is_none() {
+            diags.push(
+                Diagnostic::error(Code::VariableUnset, format!("variable `{name}` has no value"))
+                    .at(decl.header(), "declared without a default")
+                    .help(format!(
+                        "set it with `-var {name}=...`, a `-var-file`, or FLEETFORM_VAR_{name}, or give it a default"
+                    )),
+            );
+        }
+        scope.set_var(name, value);
+    }
+    sensitive
+}
+
+/// A value from the command line or environment: HCL for lists and objects, else a string.
+fn parse_cli_value(text: &str, source: &str, diags: &mut Diagnostics) -> Option<Value> {
+    let trimmed = text.trim_start();
+    if !(trimmed.starts_with('[') || trimmed.starts_with('{')) {
+        return Some(Value::String(text.to_string()));
+    }
+    let parsed = hcl_edit::parser::parse_expr(text)
+        .map_err(|e| e.message().to_string())
+        .and_then(|expr| {
+            let empty = Scope::new([], [], [], []);
+            let mut inner = Diagnostics::default();
+            empty
+                .eval(0, &expr, &mut inner)
+                .ok_or_else(|| inner.iter().map(|d| d.message.clone()).collect::<Vec<_>>().join("; "))
+        });
+    match parsed {
+        Ok(v) => Some(v),
+        Err(why) => {
+            diags.push(
+                Diagnostic::error(Code::InvalidValue, format!("{source}: `{text}` is not a valid HCL value: {why}"))
+                    .help("lists and objects are written in HCL, e.g. `[\"a\", \"b\"]` or `{ k = \"v\" }`"),
+            );
+            None
+        }
+    }
+}
+
+fn undeclared_warning<'a>(name: &str, at: Option<SourceRef>, names: impl Iterator<Item = &'a str>) -> Diagnostic {
+    let d = Diagnostic::warning(
+        Code::VariableUndeclared,
+        format!("the variable file sets `{name}`, which is not declared"),
+    )
+    .at(at, "not declared");
+    match did_you_mean(name, names) {
+        Some(s) => d.help(format!("did you mean `{s}`?")),
+        None => d.help(format!("declare it with `variable \"{name}\" {{}}` or remove it")),
+    }
+}

@@ -1,0 +1,364 @@
+//! The typed, validated model of a fleet: what the configuration declares.
+//!
+//! This is what every later stage (observe, plan, apply, state) works on. It is
+//! plain data: no HCL, no AWS types. Each object keeps an [`Origin`] so that
+//! checks run long after loading can still point at the HCL that declared it;
+//! origins are not part of the serialized model, so a reformatted file yields
+//! an equal model.
+
+use crate::source::SourceRef;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Where an object was declared: its block, and each attribute by name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Origin {
+    /// The whole block (or, failing that, its header).
+    pub block: Option<SourceRef>,
+    /// Each attribute or nested block by name (nested: `capacity.max`, `instance_type.c5.metal`).
+    pub attributes: BTreeMap<String, SourceRef>,
+}
+
+impl Origin {
+    /// The location of an attribute, falling back to the block.
+    pub fn attribute(&self, name: &str) -> Option<SourceRef> {
+        self.attributes
+            .get(name)
+            .cloned()
+            .or_else(|| self.block.clone())
+    }
+}
+
+/// A whole configuration: one fleet and everything it declares.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Config {
+    /// The fleet block.
+    pub fleet: Fleet,
+    /// Key pairs by name.
+    pub key_pairs: BTreeMap<String, KeyPair>,
+    /// AMI sets by name.
+    pub ami_sets: BTreeMap<String, AmiSet>,
+    /// Worker types by name.
+    pub worker_types: BTreeMap<String, WorkerType>,
+    /// Names of variables marked `sensitive`; their values are redacted in output.
+    pub sensitive_variables: Vec<String>,
+}
+
+/// The `fleet` block: identity, regions and fleet-wide bounds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Fleet {
+    /// The fleet's name; tagged on every object as `fleetform:fleet`.
+    pub name: String,
+    /// The only AWS account apply may change (FF009).
+    pub account_id: Option<String>,
+    /// Regions the fleet runs in.
+    pub regions: Vec<String>,
+    /// Hourly budget at max capacity (FF007).
+    pub budget: Option<Budget>,
+    /// Per-apply blast-radius limits (FF006).
+    pub limits: Limits,
+    /// Images referenced by state versions this young are protected (FF001).
+    pub rollback_window: Duration,
+    #[serde(skip)]
+    #[schemars(skip)]
+    /// Where the fleet was declared.
+    pub origin: Origin,
+}
+
+/// The `budget` block.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Budget {
+    /// Most the whole fleet may cost per hour with every worker type at max capacity.
+    pub max_hourly_usd: f64,
+}
+
+/// The `limits` block: how much one apply may change unless a flag allows more.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Limits {
+    /// Most instances one apply may launch.
+    pub max_launches: u32,
+    /// Most instances one apply may terminate.
+    pub max_terminations: u32,
+    /// Most managed objects (key pairs, templates, images) one apply may delete.
+    pub max_deletions: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_launches: 50,
+            max_terminations: 20,
+            max_deletions: 10,
+        }
+    }
+}
+
+/// A `key_pair` block: an EC2 key pair imported from a public key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct KeyPair {
+    /// Name of the block, and of the EC2 key pair.
+    pub name: String,
+    /// OpenSSH public key text.
+    pub public_key: String,
+    #[serde(skip)]
+    #[schemars(skip)]
+    /// Where it was declared.
+    pub origin: Origin,
+}
+
+/// Hardware virtualization of an image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Virtualization {
+    /// Hardware virtual machine: every current instance family.
+    Hvm,
+    /// Paravirtual: previous-generation families only.
+    Pv,
+}
+
+/// CPU architecture of an image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Architecture {
+    /// Intel and AMD.
+    X86_64,
+    /// AWS Graviton.
+    Arm64,
+}
+
+impl fmt::Display for Virtualization {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Virtualization::Hvm => "hvm",
+            Virtualization::Pv => "pv",
+        })
+    }
+}
+
+impl fmt::Display for Architecture {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Architecture::X86_64 => "x86_64",
+            Architecture::Arm64 => "arm64",
+        })
+    }
+}
+
+/// An `ami_set` block: one image per region with the same properties.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AmiSet {
+    /// Name of the block; tagged on images as `fleetform:ami-set`.
+    pub name: String,
+    /// Declared virtualization of every image.
+    pub virtualization: Virtualization,
+    /// Declared architecture of every image.
+    pub architecture: Architecture,
+    /// Region -> AMI id.
+    pub images: BTreeMap<String, String>,
+    /// Tagged images older than this may be pruned unless referenced.
+    pub retain: Option<Duration>,
+    #[serde(skip)]
+    #[schemars(skip)]
+    /// Where it was declared.
+    pub origin: Origin,
+}
+
+/// Spot or on-demand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Market {
+    /// Spot instances.
+    Spot,
+    /// On-demand instances.
+    OnDemand,
+}
+
+/// One `instance_type` block of a worker type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct InstanceType {
+    /// EC2 instance type, e.g. `m5.xlarge`.
+    pub name: String,
+    /// Capacity units one instance of this type provides (>= 1).
+    pub capacity: u32,
+}
+
+/// The `capacity` block: bounds in capacity units, per region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Capacity {
+    /// Fewest units running per region; fleetform launches up to it.
+    pub min: u32,
+    /// Most units running per region; never exceeded (FF004).
+    pub max: u32,
+}
+
+/// A `worker_type` block: a launch template per region and the instances launched from it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct WorkerType {
+    /// Name of the block; tagged as `fleetform:worker-type`.
+    pub name: String,
+    /// Name of the AMI set its images come from.
+    pub ami_set: String,
+    /// Name of the key pair, if instances get one.
+    pub key_pair: Option<String>,
+    /// Regions it runs in (default: the fleet's).
+    pub regions: Vec<String>,
+    /// Instance types with their capacity weights, in declaration order.
+    pub instance_types: Vec<InstanceType>,
+    /// Capacity bounds per region.
+    pub capacity: Capacity,
+    /// Spot or on-demand.
+    pub market: Market,
+    /// Instances older than this are terminated.
+    pub max_lifetime: Option<Duration>,
+    /// User data passed to instances.
+    pub user_data: Option<String>,
+    /// Extra tags on the launch template and instances.
+    pub tags: BTreeMap<String, String>,
+    #[serde(skip)]
+    #[schemars(skip)]
+    /// Where it was declared.
+    pub origin: Origin,
+}
+
+/// A span of time written like `96h`, `30d` or `1h30m`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema)]
+#[schemars(with = "String")]
+pub struct Duration {
+    seconds: u64,
+}
+
+impl Duration {
+    /// A duration of this many seconds.
+    pub fn from_secs(seconds: u64) -> Self {
+        Duration { seconds }
+    }
+
+    /// Length in seconds.
+    pub fn as_secs(self) -> u64 {
+        self.seconds
+    }
+
+    /// Parses `<number><unit>` pairs (units `s`, `m`, `h`, `d`, `w`), e.g. `1d12h`.
+    pub fn parse(text: &str) -> Result<Duration, String> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err("a duration cannot be empty".into());
+        }
+        let mut seconds: u64 = 0;
+        let mut digits = String::new();
+        for ch in text.chars() {
+            if ch.is_ascii_digit() {
+                digits.push(ch);
+                continue;
+            }
+            let unit: u64 = match ch {
+                's' => 1,
+                'm' => 60,
+                'h' => 3600,
+                'd' => 86_400,
+                'w' => 604_800,
+                _ => return Err(format!("`{ch}` is not a duration unit (use s, m, h, d or w)")),
+            };
+            if digits.is_empty() {
+                return Err(format!("unit `{ch}` has no number before it"));
+            }
+            let n: u64 = digits
+                .parse()
+                .map_err(|_| format!("`{digits}` is too large"))?;
+            seconds = n
+                .checked_mul(unit)
+                .and_then(|s| seconds.checked_add(s))
+                .ok_or_else(|| "the duration is too large".to_string())?;
+            digits.clear();
+        }
+        if !digits.is_empty() {
+            return Err(format!("`{digits}` has no unit (write e.g. `{digits}h` or `{digits}d`)"));
+        }
+        Ok(Duration { seconds })
+    }
+}
+
+impl fmt::Display for Duration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut rest = self.seconds;
+        if rest == 0 {
+            return f.write_str("0s");
+        }
+        for (unit, size) in [("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)] {
+            if rest >= size {
+                write!(f, "{}{unit}", rest / size)?;
+                rest %= size;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Serialize for Duration {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Duration {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Duration::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Stable addresses of declared objects, as plans and state name them.
+pub mod address {
+    /// `worker_type.NAME`.
+    pub fn worker_type(name: &str) -> String {
+        format!("worker_type.{name}")
+    }
+
+    /// `worker_type.NAME["REGION"]`: one worker type in one region.
+    pub fn worker_type_in(name: &str, region: &str) -> String {
+        format!("worker_type.{name}[\"{region}\"]")
+    }
+
+    /// `ami_set.NAME`.
+    pub fn ami_set(name: &str) -> String {
+        format!("ami_set.{name}")
+    }
+
+    /// `key_pair.NAME`.
+    pub fn key_pair(name: &str) -> String {
+        format!("key_pair.{name}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_and_print_canonically() {
+        assert_eq!(Duration::parse("96h").map(|d| d.as_secs()), Ok(96 * 3600));
+        assert_eq!(Duration::parse("30d").map(|d| d.to_string()), Ok("30d".into()));
+        assert_eq!(Duration::parse("1h30m").map(|d| d.as_secs()), Ok(5400));
+        assert_eq!(Duration::parse("96h").map(|d| d.to_string()), Ok("4d".into()));
+    }
+
+    #[test]
+    fn bad_durations_say_why() {
+        assert!(Duration::parse("").is_err());
+        assert!(Duration::parse("10").unwrap_err().contains("no unit"));
+        assert!(Duration::parse("3y").unwrap_err().contains("not a duration unit"));
+        assert!(Duration::parse("h").unwrap_err().contains("no number"));
+        assert!(Duration::parse("99999999999999999999d").is_err());
+    }
+
+    #[test]
+    fn addresses_are_stable() {
+        assert_eq!(address::worker_type("gecko"), "worker_type.gecko");
+        assert_eq!(
+            address::worker_type_in("gecko", "us-east-1"),
+            "worker_type.gecko[\"us-east-1\"]"
+        );
+    }
+}
