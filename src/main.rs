@@ -1,1 +1,237 @@
-fn main() {}
+//! The `fleetform` command line: argument parsing and wiring only. Every
+//! decision lives in the engine, providers and state crates.
+
+use clap::{Args, Parser, Subcommand};
+use fleetform_engine::schema::{ValidateReport, FORMAT_VERSION};
+use fleetform_engine::{checks, diagnostic, fmt, Inputs};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Declarative infrastructure-as-code for CI worker fleets on AWS EC2.
+///
+/// Worker types, AMI sets, key pairs and capacity bounds are declared in HCL
+/// (every *.hcl file of a directory). `validate` checks a configuration
+/// without touching the cloud; `fmt` rewrites it in canonical style.
+///
+/// Exit codes: 0 success, 1 error or blocking safety check, 2 changes present
+/// (with --detailed-exitcode), 3 lock held.
+#[derive(Parser)]
+#[command(name = "fleetform", version, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+
+    /// Never colour output (also: the NO_COLOR environment variable)
+    #[arg(long, global = true)]
+    no_color: bool,
+
+    /// Print only errors
+    #[arg(short, long, global = true)]
+    quiet: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Parse, evaluate and check a configuration; no cloud calls.
+    ///
+    /// Reports every problem in one run: syntax, unknown or mistyped attributes,
+    /// dangling references, capacity bounds, and the static safety checks
+    /// FF002 (image missing), FF003 (image/instance compatibility) and FF007
+    /// (budget at max capacity). Exit 0 when valid, 1 when not.
+    Validate(ValidateArgs),
+    /// Rewrite *.hcl files in canonical style, keeping every comment.
+    ///
+    /// Two-space indentation, aligned `=`, one blank line at most. With
+    /// --check nothing is written: the files that would change are listed and
+    /// the exit code is 1 if there are any.
+    Fmt(FmtArgs),
+}
+
+#[derive(Args)]
+struct ValidateArgs {
+    /// Configuration directory (every *.hcl file in it is loaded)
+    #[arg(default_value = ".")]
+    dir: PathBuf,
+
+    /// Print the result as JSON (schemas/validate.schema.json)
+    #[arg(long)]
+    json: bool,
+
+    #[command(flatten)]
+    vars: VarArgs,
+}
+
+#[derive(Args)]
+struct VarArgs {
+    /// Set a variable: -var NAME=VALUE (repeatable; later wins)
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    vars: Vec<String>,
+
+    /// Read variables from an HCL file of `name = value` lines (repeatable)
+    #[arg(long = "var-file", value_name = "FILE")]
+    var_files: Vec<PathBuf>,
+}
+
+impl VarArgs {
+    fn inputs(&self) -> Inputs {
+        Inputs {
+            vars: self.vars.clone(),
+            var_files: self.var_files.clone(),
+            env: Inputs::env_from_process(),
+        }
+    }
+}
+
+#[derive(Args)]
+struct FmtArgs {
+    /// Configuration directory
+    #[arg(default_value = ".")]
+    dir: PathBuf,
+
+    /// Write nothing; list files that are not formatted and exit 1 if any
+    #[arg(long)]
+    check: bool,
+
+    /// Show the changes as unified diffs
+    #[arg(long)]
+    diff: bool,
+}
+
+/// Terraform spells some long flags with one dash (`-var`, `-var-file`, `-out`); accept both.
+fn normalize_args(args: impl Iterator<Item = String>) -> Vec<String> {
+    args.map(|arg| {
+        for flag in ["-var-file", "-var", "-out"] {
+            if arg == flag || arg.starts_with(&format!("{flag}=")) {
+                return format!("-{arg}");
+            }
+        }
+        arg
+    })
+    .collect()
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse_from(normalize_args(std::env::args())) {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            // Usage errors exit 1: 2 means "changes present" to scripts.
+            return ExitCode::from(u8::from(error.use_stderr()));
+        }
+    };
+    let color =
+        !cli.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal();
+    let code = match &cli.command {
+        Command::Validate(args) => validate(args, color, cli.quiet),
+        Command::Fmt(args) => format(args, color),
+    };
+    ExitCode::from(code)
+}
+
+fn validate(args: &ValidateArgs, color: bool, quiet: bool) -> u8 {
+    let loaded = fleetform_engine::load_dir(&args.dir, &args.vars.inputs());
+    let valid = !loaded.has_errors();
+    if args.json {
+        let report = ValidateReport {
+            format_version: FORMAT_VERSION,
+            valid,
+            diagnostics: loaded
+                .diagnostics
+                .iter()
+                .map(|d| d.to_json(&loaded.sources))
+                .collect(),
+        };
+        match serde_json::to_string_pretty(&report) {
+            Ok(text) => println!("{text}"),
+            Err(e) => eprintln!("fleetform: cannot encode the report as JSON: {e}"),
+        }
+        return u8::from(!valid);
+    }
+    let shown: Vec<_> = loaded
+        .diagnostics
+        .iter()
+        .filter(|d| !quiet || d.is_error())
+        .cloned()
+        .collect();
+    eprint!(
+        "{}",
+        diagnostic::render_human(&shown, &loaded.sources, color)
+    );
+    let errors = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
+    let warnings = loaded.diagnostics.len() - errors;
+    match &loaded.config {
+        Some(config) if valid => {
+            if !quiet {
+                let cost: f64 = config
+                    .worker_types
+                    .values()
+                    .map(|wt| checks::max_hourly_cost(wt).hourly_usd)
+                    .sum();
+                println!(
+                    "{} is valid: fleet \"{}\", {} regions, {} worker types, {} AMI sets, {} key pairs; \
+                     at max capacity ~${cost:.2}/h on demand{}",
+                    args.dir.display(),
+                    config.fleet.name,
+                    config.fleet.regions.len(),
+                    config.worker_types.len(),
+                    config.ami_sets.len(),
+                    config.key_pairs.len(),
+                    if warnings > 0 { format!(" ({warnings} warnings)") } else { String::new() },
+                );
+            }
+            0
+        }
+        _ => {
+            eprintln!(
+                "{} is not valid: {errors} error{}, {warnings} warning{}",
+                args.dir.display(),
+                plural(errors),
+                plural(warnings)
+            );
+            1
+        }
+    }
+}
+
+fn format(args: &FmtArgs, color: bool) -> u8 {
+    let (files, sources, diagnostics) = fmt::format_dir(&args.dir);
+    eprint!(
+        "{}",
+        diagnostic::render_human(&diagnostics, &sources, color)
+    );
+    let mut failed = !diagnostics.is_empty();
+    let mut changed = 0;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    for file in files.iter().filter(|f| f.changed()) {
+        changed += 1;
+        let _ = writeln!(out, "{}", file.path.display());
+        if args.diff {
+            let _ = write!(out, "{}", file.diff());
+        }
+        if !args.check {
+            if let Err(e) = fmt::write_atomically(&file.path, &file.formatted) {
+                eprintln!("fleetform: cannot write {}: {e}", file.path.display());
+                failed = true;
+            }
+        }
+    }
+    if args.check && changed > 0 {
+        eprintln!(
+            "{changed} file{} not formatted; run `fleetform fmt {}`",
+            plural(changed),
+            args.dir.display()
+        );
+        return 1;
+    }
+    u8::from(failed)
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}

@@ -30,8 +30,7 @@ impl InstanceTypeInfo {
                 && s.chars()
                     .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         };
-        if !valid(family) || !valid(size) || !family.starts_with(|c: char| c.is_ascii_lowercase())
-        {
+        if !valid(family) || !valid(size) || !family.starts_with(|c: char| c.is_ascii_lowercase()) {
             return None;
         }
         // The letters after the generation digit are the attributes: `g` there means Graviton
@@ -94,10 +93,23 @@ mod tests {
 
     #[test]
     fn graviton_families_are_arm64() {
-        for name in ["m6g.large", "c7gn.xlarge", "t4g.micro", "x2gd.large", "a1.large", "is4gen.large"] {
+        for name in [
+            "m6g.large",
+            "c7gn.xlarge",
+            "t4g.micro",
+            "x2gd.large",
+            "a1.large",
+            "is4gen.large",
+        ] {
             assert_eq!(info(name).architecture(), Architecture::Arm64, "{name}");
         }
-        for name in ["m5.large", "g4dn.xlarge", "c5.metal", "m1.small", "c6i.large"] {
+        for name in [
+            "m5.large",
+            "g4dn.xlarge",
+            "c5.metal",
+            "m1.small",
+            "c6i.large",
+        ] {
             assert_eq!(info(name).architecture(), Architecture::X86_64, "{name}");
         }
     }
@@ -111,7 +123,15 @@ mod tests {
 
     #[test]
     fn malformed_names_do_not_parse() {
-        for name in ["", "m5", ".large", "m5.", "M5.large", "m5 .large", "5m.large"] {
+        for name in [
+            "",
+            "m5",
+            ".large",
+            "m5.",
+            "M5.large",
+            "m5 .large",
+            "5m.large",
+        ] {
             assert_eq!(InstanceTypeInfo::parse(name), None, "{name:?}");
         }
     }

@@ -24,7 +24,10 @@ fn capacity_bounds(wt: &WorkerType, diags: &mut Diagnostics) {
         diags.push(
             Diagnostic::error(
                 Code::CapacityRange,
-                format!("worker_type \"{}\": capacity min ({}) is above max ({})", wt.name, c.min, c.max),
+                format!(
+                    "worker_type \"{}\": capacity min ({}) is above max ({})",
+                    wt.name, c.min, c.max
+                ),
             )
             .at(wt.origin.attribute("capacity.min"), "min above max")
             .help("lower min or raise max; both count capacity units per region"),
@@ -72,7 +75,10 @@ fn regions_in_fleet(config: &Config, wt: &WorkerType, diags: &mut Diagnostics) {
             diags.push(
                 Diagnostic::error(
                     Code::Region,
-                    format!("worker_type \"{}\" runs in `{region}`, which is not a fleet region", wt.name),
+                    format!(
+                        "worker_type \"{}\" runs in `{region}`, which is not a fleet region",
+                        wt.name
+                    ),
                 )
                 .at(wt.origin.attribute("regions"), "not in fleet.regions")
                 .help(format!(
@@ -86,7 +92,9 @@ fn regions_in_fleet(config: &Config, wt: &WorkerType, diags: &mut Diagnostics) {
 
 /// FF002: every region a worker type runs in has an image in its AMI set.
 fn image_missing(config: &Config, wt: &WorkerType, diags: &mut Diagnostics) {
-    let Some(set) = config.ami_sets.get(&wt.ami_set) else { return };
+    let Some(set) = config.ami_sets.get(&wt.ami_set) else {
+        return;
+    };
     for region in &wt.regions {
         if !set.images.contains_key(region) {
             diags.push(
@@ -109,9 +117,13 @@ fn image_missing(config: &Config, wt: &WorkerType, diags: &mut Diagnostics) {
 
 /// FF003: the AMI set's virtualization and architecture suit every instance type.
 fn image_compat(config: &Config, wt: &WorkerType, diags: &mut Diagnostics) {
-    let Some(set) = config.ami_sets.get(&wt.ami_set) else { return };
+    let Some(set) = config.ami_sets.get(&wt.ami_set) else {
+        return;
+    };
     for it in &wt.instance_types {
-        let Some(info) = InstanceTypeInfo::parse(&it.name) else { continue };
+        let Some(info) = InstanceTypeInfo::parse(&it.name) else {
+            continue;
+        };
         let at = wt.origin.attribute(&format!("instance_type.{}", it.name));
         if !info.supports(set.virtualization) {
             diags.push(
@@ -178,7 +190,9 @@ pub fn max_hourly_cost(wt: &WorkerType) -> MaxCost {
 
 /// FF007: the fleet at max capacity stays within the budget.
 fn budget(config: &Config, diags: &mut Diagnostics) {
-    let Some(budget) = &config.fleet.budget else { return };
+    let Some(budget) = &config.fleet.budget else {
+        return;
+    };
     let mut costs: Vec<(&str, f64)> = Vec::new();
     let mut unpriced: Vec<String> = Vec::new();
     for wt in config.worker_types.values() {
@@ -194,7 +208,10 @@ fn budget(config: &Config, diags: &mut Diagnostics) {
         diags.push(
             Diagnostic::warning(
                 Code::Budget,
-                format!("no price known for {}; the budget check leaves them out", unpriced.join(", ")),
+                format!(
+                    "no price known for {}; the budget check leaves them out",
+                    unpriced.join(", ")
+                ),
             )
             .at(at.clone(), "estimate is incomplete")
             .help("add their on-demand prices to engine/data/prices.tsv"),

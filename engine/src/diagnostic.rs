@@ -298,12 +298,8 @@ impl Diagnostics {
     /// All diagnostics, sorted by file, position, then code, so output is stable.
     pub fn sorted(mut self) -> Vec<Diagnostic> {
         self.0.sort_by(|a, b| {
-            let key = |d: &Diagnostic| {
-                (
-                    d.location.as_ref().map(|l| (l.file, l.span.start)),
-                    d.code,
-                )
-            };
+            let key =
+                |d: &Diagnostic| (d.location.as_ref().map(|l| (l.file, l.span.start)), d.code);
             key(a).cmp(&key(b))
         });
         self.0
@@ -332,7 +328,10 @@ impl Extend<Diagnostic> for Diagnostics {
 }
 
 /// "Did you mean" suggestion: the closest candidate if it is close enough.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (strsim::jaro_winkler(word, c), c))
@@ -347,7 +346,10 @@ mod tests {
 
     #[test]
     fn suggests_close_names_only() {
-        assert_eq!(did_you_mean("capcity", ["capacity", "market"]), Some("capacity"));
+        assert_eq!(
+            did_you_mean("capcity", ["capacity", "market"]),
+            Some("capacity")
+        );
         assert_eq!(did_you_mean("zzz", ["capacity", "market"]), None);
     }
 
@@ -358,4 +360,22 @@ mod tests {
             assert!(seen.insert(code.as_str()), "duplicate code {code}");
         }
     }
+}
+
+/// Renders diagnostics as miette prints them on a terminal, one after another.
+pub fn render_human(diagnostics: &[Diagnostic], sources: &SourceSet, color: bool) -> String {
+    let theme = if color {
+        miette::GraphicalTheme::unicode()
+    } else {
+        miette::GraphicalTheme::unicode_nocolor()
+    };
+    let handler = miette::GraphicalReportHandler::new_themed(theme).with_width(100);
+    let mut out = String::new();
+    for diagnostic in diagnostics {
+        let report = diagnostic.to_miette(sources);
+        // Writing into a String cannot fail; a formatter error would only drop this diagnostic.
+        let _ = handler.render_report(&mut out, report.as_ref());
+        out.push('\n');
+    }
+    out
 }

@@ -13,7 +13,11 @@ use hcl_edit::{Decor, Decorate, RawString};
 
 /// Formats `text`; an error when it does not parse (nothing is formatted then).
 pub fn format_source(text: &str) -> Result<String, hcl_edit::parser::Error> {
-    let mut body = hcl_edit::parser::parse_body(text)?;
+    Ok(format_parsed(hcl_edit::parser::parse_body(text)?))
+}
+
+/// Formats a parsed body (see [`format_source`]).
+pub fn format_parsed(mut body: Body) -> String {
     format_body(&mut body, 0);
     let trailing = comment_block(raw(body.decor().suffix()), 0, false);
     body.decor_mut().clear();
@@ -30,7 +34,7 @@ pub fn format_source(text: &str) -> Result<String, hcl_edit::parser::Error> {
     if !out.is_empty() {
         out.push('\n');
     }
-    Ok(out)
+    out
 }
 
 fn indent(depth: usize) -> String {
@@ -50,7 +54,10 @@ enum Line<'a> {
 
 /// Splits decor into the rest of the current line, whole lines, and the part
 /// before the node on its own line.
-fn split_decor(raw: &str, starts_at_line_start: bool) -> (Option<&str>, Vec<Line<'_>>, Option<&str>) {
+fn split_decor(
+    raw: &str,
+    starts_at_line_start: bool,
+) -> (Option<&str>, Vec<Line<'_>>, Option<&str>) {
     let mut segments: Vec<&str> = raw.split('\n').collect();
     let last = segments.pop().map(str::trim).filter(|s| !s.is_empty());
     if segments.is_empty() {
@@ -77,7 +84,12 @@ fn comment_block(raw: &str, depth: usize, keep_leading_blank: bool) -> String {
     let mut out = String::new();
     let mut pending_blank = false;
     let mut emitted = keep_leading_blank;
-    for line in rest.into_iter().map(Line::Comment).chain(lines).chain(last.map(Line::Comment)) {
+    for line in rest
+        .into_iter()
+        .map(Line::Comment)
+        .chain(lines)
+        .chain(last.map(Line::Comment))
+    {
         match line {
             Line::Blank => pending_blank = true,
             Line::Comment(c) => {
@@ -96,7 +108,12 @@ fn comment_block(raw: &str, depth: usize, keep_leading_blank: bool) -> String {
 }
 
 /// Prefix of a node that starts a line at `depth`: comments above it, at most one blank line.
-fn line_prefix(raw: &str, depth: usize, first: bool, starts_at_line_start: bool) -> (String, Option<String>, bool) {
+fn line_prefix(
+    raw: &str,
+    depth: usize,
+    first: bool,
+    starts_at_line_start: bool,
+) -> (String, Option<String>, bool) {
     let (rest, lines, inline) = split_decor(raw, starts_at_line_start);
     let mut out = String::new();
     let mut pending_blank = false;
@@ -169,9 +186,10 @@ fn format_body(body: &mut Body, depth: usize) {
             let value_decor = spaced(raw(attr.get().value.decor().prefix()), " ", "");
             attr.value_mut().decorate(value_decor);
             let key_len = attr.get().key.as_str().chars().count();
-            // A multi-line value aligns with what comes before it and ends the run.
-            widths.push(Some(key_len));
-            if is_multiline(&attr.get().value) {
+            // A multi-line value keeps one space before `=` and ends the run, as in Terraform.
+            let single = !is_multiline(&attr.get().value);
+            widths.push(single.then_some(key_len));
+            if !single {
                 groups.push((group_start, i + 1));
                 group_start = i + 1;
             }
@@ -185,7 +203,12 @@ fn format_body(body: &mut Body, depth: usize) {
     groups.push((group_start, widths.len()));
     let mut pad = vec![1usize; widths.len()];
     for (start, end) in groups {
-        let longest = widths[start..end].iter().flatten().max().copied().unwrap_or(0);
+        let longest = widths[start..end]
+            .iter()
+            .flatten()
+            .max()
+            .copied()
+            .unwrap_or(0);
         for i in start..end {
             if let Some(w) = widths[i] {
                 pad[i] = longest - w + 1;
@@ -226,7 +249,10 @@ fn format_block(block: &mut Block, depth: usize) {
     body.set_prefer_oneline(false);
     format_body(body, depth + 1);
     let before_close = comment_block(raw(body.decor().suffix()), depth + 1, false);
-    body.decorate(Decor::new(after_brace, format!("{before_close}{}", indent(depth))));
+    body.decorate(Decor::new(
+        after_brace,
+        format!("{before_close}{}", indent(depth)),
+    ));
 }
 
 fn format_expr(expr: &mut Expression, depth: usize) {
@@ -244,7 +270,11 @@ fn format_array(array: &mut Array, depth: usize) {
     if !multiline {
         for (i, element) in array.iter_mut().enumerate() {
             format_expr(element, depth);
-            let decor = spaced(raw(element.decor().prefix()), if i == 0 { "" } else { " " }, "");
+            let decor = spaced(
+                raw(element.decor().prefix()),
+                if i == 0 { "" } else { " " },
+                "",
+            );
             element.decorate(decor);
         }
         array.set_trailing_comma(false);
@@ -254,7 +284,8 @@ fn format_array(array: &mut Array, depth: usize) {
     let mut carried: Option<String> = None;
     for (i, element) in array.iter_mut().enumerate() {
         format_expr(element, depth + 1);
-        let (mut prefix, rest, _) = line_prefix(raw(element.decor().prefix()), depth + 1, i == 0, false);
+        let (mut prefix, rest, _) =
+            line_prefix(raw(element.decor().prefix()), depth + 1, i == 0, false);
         if let Some(comment) = carried.take() {
             prefix = format!("{}{comment}\n{prefix}", indent(depth + 1));
         }
@@ -286,7 +317,9 @@ fn format_array(array: &mut Array, depth: usize) {
 }
 
 fn format_object(object: &mut Object, depth: usize) {
-    let multiline = object.iter().any(|(k, _)| raw(k.decor().prefix()).contains('\n'))
+    let multiline = object
+        .iter()
+        .any(|(k, _)| raw(k.decor().prefix()).contains('\n'))
         || raw(Some(object.trailing())).contains('\n');
     let len = object.len();
     if !multiline {
@@ -309,8 +342,12 @@ fn format_object(object: &mut Object, depth: usize) {
     let mut group_breaks = Vec::new();
     let mut previous_ended_line = false;
     for (i, (mut key, value)) in object.iter_mut().enumerate() {
-        let (prefix, rest, had_blank) =
-            line_prefix(raw(key.decor().prefix()), depth + 1, i == 0, previous_ended_line);
+        let (prefix, rest, had_blank) = line_prefix(
+            raw(key.decor().prefix()),
+            depth + 1,
+            i == 0,
+            previous_ended_line,
+        );
         let mut prefix = match rest {
             Some(comment) => format!("{}{comment}\n{prefix}", indent(depth + 1)),
             None => prefix,
@@ -326,7 +363,9 @@ fn format_object(object: &mut Object, depth: usize) {
         format_expr(value.expr_mut(), depth + 1);
         let comment = same_line(raw(value.expr().decor().suffix()));
         let before = spaced(raw(value.expr().decor().prefix()), " ", "");
-        value.expr_mut().decorate(Decor::new(raw(before.prefix()).to_string(), comment));
+        value
+            .expr_mut()
+            .decorate(Decor::new(raw(before.prefix()).to_string(), comment));
         value.set_assignment(ObjectValueAssignment::Equals);
         value.set_terminator(ObjectValueTerminator::Newline);
         let single = !is_multiline(value.expr());
@@ -348,7 +387,12 @@ fn format_object(object: &mut Object, depth: usize) {
         if end <= start {
             continue;
         }
-        let longest = widths[start..end].iter().flatten().max().copied().unwrap_or(0);
+        let longest = widths[start..end]
+            .iter()
+            .flatten()
+            .max()
+            .copied()
+            .unwrap_or(0);
         for i in start..end {
             if let Some(w) = widths[i] {
                 pads[i] = longest - w + 1;
@@ -375,13 +419,14 @@ mod tests {
     #[test]
     fn indents_aligns_and_keeps_every_comment() {
         let input = "# head\n\n\n# c1\nfleet \"x\" { # after brace\n# inner\n      a = 1 # trailing\n  bbb = [\n 1, # one\n      2\n]\n  obj = {\n k = 1 # kc\n    # lone\n  kk = \"v\"\n }\n\n\n  b {\n c = 2\n  }\n    # end comment\n}\none { x = 1 }\n# eof comment\n\n\n";
-        let expected = "# head\n\n# c1\nfleet \"x\" { # after brace\n  # inner\n  a   = 1 # trailing\n  bbb = [\n    1, # one\n    2,\n  ]\n  obj = {\n    k  = 1 # kc\n    # lone\n    kk = \"v\"\n  }\n\n  b {\n    c = 2\n  }\n  # end comment\n}\none { x = 1 }\n# eof comment\n";
+        let expected = "# head\n\n# c1\nfleet \"x\" { # after brace\n  # inner\n  a = 1 # trailing\n  bbb = [\n    1, # one\n    2,\n  ]\n  obj = {\n    k  = 1 # kc\n    # lone\n    kk = \"v\"\n  }\n\n  b {\n    c = 2\n  }\n  # end comment\n}\none { x = 1 }\n# eof comment\n";
         assert_eq!(fmt(input), expected);
     }
 
     #[test]
     fn formatting_is_idempotent() {
-        let input = "a {\nx = {\n\"us-east-1\" = \"ami-1\"\n  b = [1,2]\n}\nlist = [\n\"a\",\n\"b\"]\n}\n";
+        let input =
+            "a {\nx = {\n\"us-east-1\" = \"ami-1\"\n  b = [1,2]\n}\nlist = [\n\"a\",\n\"b\"]\n}\n";
         let once = fmt(input);
         assert_eq!(fmt(&once), once);
         assert_eq!(
@@ -394,7 +439,10 @@ mod tests {
     fn leaves_heredocs_and_templates_alone() {
         let input = "w {\n    user_data = <<-EOT\n    #!/bin/sh\n      echo ${var.x}\n    EOT\n}\n";
         let out = fmt(input);
-        assert!(out.contains("  user_data = <<-EOT\n    #!/bin/sh\n      echo ${var.x}\n    EOT\n"), "{out}");
+        assert!(
+            out.contains("  user_data = <<-EOT\n    #!/bin/sh\n      echo ${var.x}\n    EOT\n"),
+            "{out}"
+        );
         assert_eq!(fmt(&out), out);
     }
 
@@ -409,4 +457,80 @@ mod tests {
         assert_eq!(fmt("\n\n"), "");
         assert_eq!(fmt("# only\n"), "# only\n");
     }
+}
+
+/// The outcome of formatting one file of a directory.
+#[derive(Debug)]
+pub struct FormattedFile {
+    /// Where the file is.
+    pub path: std::path::PathBuf,
+    /// Its text as read.
+    pub original: String,
+    /// Its canonical text.
+    pub formatted: String,
+}
+
+impl FormattedFile {
+    /// True when formatting would change the file.
+    pub fn changed(&self) -> bool {
+        self.original != self.formatted
+    }
+
+    /// A unified diff from the original to the formatted text.
+    pub fn diff(&self) -> String {
+        let name = self.path.display().to_string();
+        similar::TextDiff::from_lines(&self.original, &self.formatted)
+            .unified_diff()
+            .header(&name, &name)
+            .to_string()
+    }
+}
+
+/// Formats every `*.hcl` file of `dir` in memory: the results, and diagnostics
+/// for files that cannot be read or parsed (those are left out of the results).
+pub fn format_dir(
+    dir: &std::path::Path,
+) -> (
+    Vec<FormattedFile>,
+    crate::source::SourceSet,
+    Vec<crate::Diagnostic>,
+) {
+    let (files, sources, diagnostics) = crate::config::parse_dir(dir);
+    let formatted = files
+        .into_iter()
+        .map(|parsed| {
+            let file = sources.file(parsed.id);
+            FormattedFile {
+                path: file.path.clone(),
+                original: file.text.to_string(),
+                formatted: format_parsed(parsed.body),
+            }
+        })
+        .collect();
+    (formatted, sources, diagnostics)
+}
+
+/// Writes `text` to `path` through a temporary file and a rename, so a crash
+/// leaves either the old or the new file, never half of one.
+pub fn write_atomically(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or_else(|| std::path::Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temp = dir.join(format!(".{name}.fleetform-fmt.{}", std::process::id()));
+    let result = (|| {
+        let mut file = std::fs::File::create(&temp)?;
+        file.write_all(text.as_bytes())?;
+        file.sync_all()?;
+        if let Ok(meta) = std::fs::metadata(path) {
+            std::fs::set_permissions(&temp, meta.permissions())?;
+        }
+        std::fs::rename(&temp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result
 }

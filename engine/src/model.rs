@@ -259,7 +259,11 @@ impl Duration {
                 'h' => 3600,
                 'd' => 86_400,
                 'w' => 604_800,
-                _ => return Err(format!("`{ch}` is not a duration unit (use s, m, h, d or w)")),
+                _ => {
+                    return Err(format!(
+                        "`{ch}` is not a duration unit (use s, m, h, d or w)"
+                    ))
+                }
             };
             if digits.is_empty() {
                 return Err(format!("unit `{ch}` has no number before it"));
@@ -274,7 +278,9 @@ impl Duration {
             digits.clear();
         }
         if !digits.is_empty() {
-            return Err(format!("`{digits}` has no unit (write e.g. `{digits}h` or `{digits}d`)"));
+            return Err(format!(
+                "`{digits}` has no unit (write e.g. `{digits}h` or `{digits}d`)"
+            ));
         }
         Ok(Duration { seconds })
     }
@@ -339,16 +345,24 @@ mod tests {
     #[test]
     fn durations_parse_and_print_canonically() {
         assert_eq!(Duration::parse("96h").map(|d| d.as_secs()), Ok(96 * 3600));
-        assert_eq!(Duration::parse("30d").map(|d| d.to_string()), Ok("30d".into()));
+        assert_eq!(
+            Duration::parse("30d").map(|d| d.to_string()),
+            Ok("30d".into())
+        );
         assert_eq!(Duration::parse("1h30m").map(|d| d.as_secs()), Ok(5400));
-        assert_eq!(Duration::parse("96h").map(|d| d.to_string()), Ok("4d".into()));
+        assert_eq!(
+            Duration::parse("96h").map(|d| d.to_string()),
+            Ok("4d".into())
+        );
     }
 
     #[test]
     fn bad_durations_say_why() {
         assert!(Duration::parse("").is_err());
         assert!(Duration::parse("10").unwrap_err().contains("no unit"));
-        assert!(Duration::parse("3y").unwrap_err().contains("not a duration unit"));
+        assert!(Duration::parse("3y")
+            .unwrap_err()
+            .contains("not a duration unit"));
         assert!(Duration::parse("h").unwrap_err().contains("no number"));
         assert!(Duration::parse("99999999999999999999d").is_err());
     }

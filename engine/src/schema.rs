@@ -24,7 +24,10 @@ pub struct ValidateReport {
 pub fn all() -> Vec<(&'static str, String)> {
     vec![
         ("config.schema.json", render(schemars::schema_for!(Config))),
-        ("validate.schema.json", render(schemars::schema_for!(ValidateReport))),
+        (
+            "validate.schema.json",
+            render(schemars::schema_for!(ValidateReport)),
+        ),
     ]
 }
 

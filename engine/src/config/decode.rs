@@ -6,8 +6,8 @@ use super::variables;
 use super::{Inputs, ParsedFile};
 use crate::diagnostic::{did_you_mean, Code, Diagnostic, Diagnostics};
 use crate::model::{
-    AmiSet, Architecture, Budget, Capacity, Config, Duration, Fleet, InstanceType, KeyPair,
-    Limits, Market, Origin, Virtualization, WorkerType,
+    AmiSet, Architecture, Budget, Capacity, Config, Duration, Fleet, InstanceType, KeyPair, Limits,
+    Market, Origin, Virtualization, WorkerType,
 };
 use crate::source::{FileId, SourceRef, SourceSet};
 use hcl::Value;
@@ -17,7 +17,14 @@ use hcl_edit::Span;
 use std::collections::{BTreeMap, HashMap};
 
 /// Top-level block types of the language.
-const TOP_LEVEL: &[&str] = &["fleet", "variable", "locals", "key_pair", "ami_set", "worker_type"];
+const TOP_LEVEL: &[&str] = &[
+    "fleet",
+    "variable",
+    "locals",
+    "key_pair",
+    "ami_set",
+    "worker_type",
+];
 
 /// A block together with the file it came from.
 #[derive(Clone, Copy)]
@@ -77,9 +84,12 @@ impl<'a> Decl<'a> {
             }
             [_, extra, ..] => {
                 diags.push(
-                    Diagnostic::error(Code::InvalidValue, format!("{kind} block has more than one label"))
-                        .at(span_of(self.file, extra), "extra label")
-                        .help(format!("write `{kind} \"NAME\" {{ ... }}` with one name")),
+                    Diagnostic::error(
+                        Code::InvalidValue,
+                        format!("{kind} block has more than one label"),
+                    )
+                    .at(span_of(self.file, extra), "extra label")
+                    .help(format!("write `{kind} \"NAME\" {{ ... }}` with one name")),
                 );
                 None
             }
@@ -134,9 +144,12 @@ impl<'a> Fields<'a> {
                         }
                     } else if block_names.contains(&key) {
                         diags.push(
-                            Diagnostic::error(Code::Type, format!("`{key}` is a block in {what}, not an attribute"))
-                                .at(span_of(file, &attr.key), "written as an attribute")
-                                .help(format!("write `{key} {{ ... }}` without `=`")),
+                            Diagnostic::error(
+                                Code::Type,
+                                format!("`{key}` is a block in {what}, not an attribute"),
+                            )
+                            .at(span_of(file, &attr.key), "written as an attribute")
+                            .help(format!("write `{key} {{ ... }}` without `=`")),
                         );
                     } else {
                         diags.push(unknown(
@@ -154,9 +167,12 @@ impl<'a> Fields<'a> {
                         fields.blocks.push(block);
                     } else if attribute_names.contains(&ident) {
                         diags.push(
-                            Diagnostic::error(Code::Type, format!("`{ident}` is an attribute in {what}, not a block"))
-                                .at(span_of(file, &block.ident), "written as a block")
-                                .help(format!("write `{ident} = ...`")),
+                            Diagnostic::error(
+                                Code::Type,
+                                format!("`{ident}` is an attribute in {what}, not a block"),
+                            )
+                            .at(span_of(file, &block.ident), "written as a block")
+                            .help(format!("write `{ident} = ...`")),
                         );
                     } else {
                         diags.push(unknown(
@@ -180,7 +196,10 @@ impl<'a> Fields<'a> {
 
     /// Every nested block named `name`.
     pub fn blocks(&self, name: &'a str) -> impl Iterator<Item = &'a Block> + '_ {
-        self.blocks.iter().copied().filter(move |b| b.ident.as_str() == name)
+        self.blocks
+            .iter()
+            .copied()
+            .filter(move |b| b.ident.as_str() == name)
     }
 
     /// At most one nested block named `name`; a second is reported.
@@ -189,9 +208,12 @@ impl<'a> Fields<'a> {
         let first = found.next();
         for extra in found {
             diags.push(
-                Diagnostic::error(Code::Duplicate, format!("{} has more than one `{name}` block", self.what))
-                    .at(span_of(self.file, &extra.ident), "second block")
-                    .help("merge them into one"),
+                Diagnostic::error(
+                    Code::Duplicate,
+                    format!("{} has more than one `{name}` block", self.what),
+                )
+                .at(span_of(self.file, &extra.ident), "second block")
+                .help("merge them into one"),
             );
         }
         first
@@ -250,7 +272,9 @@ fn unknown<'c>(
 ) -> Diagnostic {
     let d = Diagnostic::error(code, message);
     let d = match did_you_mean(word, candidates.clone()) {
-        Some(s) => d.at(at, format!("did you mean `{s}`?")).help(format!("did you mean `{s}`?")),
+        Some(s) => d
+            .at(at, format!("did you mean `{s}`?"))
+            .help(format!("did you mean `{s}`?")),
         None => d.at(at, "not recognised"),
     };
     let list: Vec<&str> = candidates.collect();
@@ -266,7 +290,13 @@ pub(super) mod want {
     use super::*;
     use crate::config::functions::describe;
 
-    fn mismatch(at: &Option<SourceRef>, what: &str, expected: &str, got: &Value, example: &str) -> Diagnostic {
+    fn mismatch(
+        at: &Option<SourceRef>,
+        what: &str,
+        expected: &str,
+        got: &Value,
+        example: &str,
+    ) -> Diagnostic {
         Diagnostic::error(
             Code::Type,
             format!("`{what}` must be {expected}, got {}", describe(got)),
@@ -276,39 +306,69 @@ pub(super) mod want {
     }
 
     /// A string.
-    pub fn string(v: &Value, at: &Option<SourceRef>, what: &str, diags: &mut Diagnostics) -> Option<String> {
+    pub fn string(
+        v: &Value,
+        at: &Option<SourceRef>,
+        what: &str,
+        diags: &mut Diagnostics,
+    ) -> Option<String> {
         match v {
             Value::String(s) => Some(s.clone()),
             other => {
-                diags.push(mismatch(at, what, "a string", other, &format!("{} = \"...\"", leaf(what))));
+                diags.push(mismatch(
+                    at,
+                    what,
+                    "a string",
+                    other,
+                    &format!("{} = \"...\"", leaf(what)),
+                ));
                 None
             }
         }
     }
 
     /// A whole number, signed (numeric strings, as from `-var`, are accepted).
-    pub fn integer(v: &Value, at: &Option<SourceRef>, what: &str, diags: &mut Diagnostics) -> Option<i64> {
+    pub fn integer(
+        v: &Value,
+        at: &Option<SourceRef>,
+        what: &str,
+        diags: &mut Diagnostics,
+    ) -> Option<i64> {
         let parsed = match v {
             Value::Number(n) => n.as_i64(),
             Value::String(s) => s.trim().parse().ok(),
             _ => None,
         };
         if parsed.is_none() {
-            diags.push(mismatch(at, what, "a whole number", v, &format!("{} = 10", leaf(what))));
+            diags.push(mismatch(
+                at,
+                what,
+                "a whole number",
+                v,
+                &format!("{} = 10", leaf(what)),
+            ));
         }
         parsed
     }
 
     /// A whole number in 0..=u32::MAX.
-    pub fn count(v: &Value, at: &Option<SourceRef>, what: &str, diags: &mut Diagnostics) -> Option<u32> {
+    pub fn count(
+        v: &Value,
+        at: &Option<SourceRef>,
+        what: &str,
+        diags: &mut Diagnostics,
+    ) -> Option<u32> {
         let n = integer(v, at, what, diags)?;
         match u32::try_from(n) {
             Ok(n) => Some(n),
             Err(_) => {
                 diags.push(
-                    Diagnostic::error(Code::InvalidValue, format!("`{what}` must be between 0 and {}, got {n}", u32::MAX))
-                        .at(at.clone(), "out of range")
-                        .help("use a non-negative whole number"),
+                    Diagnostic::error(
+                        Code::InvalidValue,
+                        format!("`{what}` must be between 0 and {}, got {n}", u32::MAX),
+                    )
+                    .at(at.clone(), "out of range")
+                    .help("use a non-negative whole number"),
                 );
                 None
             }
@@ -316,32 +376,59 @@ pub(super) mod want {
     }
 
     /// Any number.
-    pub fn number(v: &Value, at: &Option<SourceRef>, what: &str, diags: &mut Diagnostics) -> Option<f64> {
+    pub fn number(
+        v: &Value,
+        at: &Option<SourceRef>,
+        what: &str,
+        diags: &mut Diagnostics,
+    ) -> Option<f64> {
         let parsed = match v {
             Value::Number(n) => n.as_f64(),
             Value::String(s) => s.trim().parse().ok(),
             _ => None,
         };
         if parsed.is_none() {
-            diags.push(mismatch(at, what, "a number", v, &format!("{} = 100", leaf(what))));
+            diags.push(mismatch(
+                at,
+                what,
+                "a number",
+                v,
+                &format!("{} = 100", leaf(what)),
+            ));
         }
         parsed
     }
 
     /// A bool.
-    pub fn boolean(v: &Value, at: &Option<SourceRef>, what: &str, diags: &mut Diagnostics) -> Option<bool> {
+    pub fn boolean(
+        v: &Value,
+        at: &Option<SourceRef>,
+        what: &str,
+        diags: &mut Diagnostics,
+    ) -> Option<bool> {
         match v {
             Value::Bool(b) => Some(*b),
             Value::String(s) if s == "true" || s == "false" => Some(s == "true"),
             other => {
-                diags.push(mismatch(at, what, "true or false", other, &format!("{} = true", leaf(what))));
+                diags.push(mismatch(
+                    at,
+                    what,
+                    "true or false",
+                    other,
+                    &format!("{} = true", leaf(what)),
+                ));
                 None
             }
         }
     }
 
     /// A list of strings.
-    pub fn string_list(v: &Value, at: &Option<SourceRef>, what: &str, diags: &mut Diagnostics) -> Option<Vec<String>> {
+    pub fn string_list(
+        v: &Value,
+        at: &Option<SourceRef>,
+        what: &str,
+        diags: &mut Diagnostics,
+    ) -> Option<Vec<String>> {
         let example = format!("{} = [\"a\", \"b\"]", leaf(what));
         match v {
             Value::Array(items) => {
@@ -354,9 +441,12 @@ pub(super) mod want {
                     .collect();
                 if strings.is_none() {
                     diags.push(
-                        Diagnostic::error(Code::Type, format!("`{what}` must be a list of strings"))
-                            .at(at.clone(), "an element is not a string")
-                            .help(format!("write e.g. `{example}`")),
+                        Diagnostic::error(
+                            Code::Type,
+                            format!("`{what}` must be a list of strings"),
+                        )
+                        .at(at.clone(), "an element is not a string")
+                        .help(format!("write e.g. `{example}`")),
                     );
                 }
                 strings
@@ -388,7 +478,10 @@ pub(super) mod want {
                             diags.push(
                                 Diagnostic::error(
                                     Code::Type,
-                                    format!("`{what}.{key}` must be a string, got {}", describe(other)),
+                                    format!(
+                                        "`{what}.{key}` must be a string, got {}",
+                                        describe(other)
+                                    ),
                                 )
                                 .at(at.clone(), "in this map")
                                 .help(format!("write e.g. `{example}`")),
@@ -408,15 +501,26 @@ pub(super) mod want {
     }
 
     /// A duration like `96h`.
-    pub fn duration(v: &Value, at: &Option<SourceRef>, what: &str, diags: &mut Diagnostics) -> Option<Duration> {
+    pub fn duration(
+        v: &Value,
+        at: &Option<SourceRef>,
+        what: &str,
+        diags: &mut Diagnostics,
+    ) -> Option<Duration> {
         let text = string(v, at, what, diags)?;
         match Duration::parse(&text) {
             Ok(d) => Some(d),
             Err(why) => {
                 diags.push(
-                    Diagnostic::error(Code::InvalidValue, format!("`{what}` is not a duration: {why}"))
-                        .at(at.clone(), "not a duration")
-                        .help(format!("write e.g. `{} = \"96h\"` or `\"30d\"`", leaf(what))),
+                    Diagnostic::error(
+                        Code::InvalidValue,
+                        format!("`{what}` is not a duration: {why}"),
+                    )
+                    .at(at.clone(), "not a duration")
+                    .help(format!(
+                        "write e.g. `{} = \"96h\"` or `\"30d\"`",
+                        leaf(what)
+                    )),
                 );
                 None
             }
@@ -453,22 +557,30 @@ pub(super) mod want {
         diags: &mut Diagnostics,
     ) -> Option<String> {
         if let Value::Object(object) = v {
-            if let (Some(Value::String(k)), Some(Value::String(name))) = (object.get("kind"), object.get("name")) {
+            if let (Some(Value::String(k)), Some(Value::String(name))) =
+                (object.get("kind"), object.get("name"))
+            {
                 if k == kind {
                     return Some(name.clone());
                 }
                 diags.push(
-                    Diagnostic::error(Code::Type, format!("`{what}` must refer to a {kind}, not a {k}"))
-                        .at(at.clone(), format!("a {k}"))
-                        .help(format!("write `{} = {kind}.NAME`", leaf(what))),
+                    Diagnostic::error(
+                        Code::Type,
+                        format!("`{what}` must refer to a {kind}, not a {k}"),
+                    )
+                    .at(at.clone(), format!("a {k}"))
+                    .help(format!("write `{} = {kind}.NAME`", leaf(what))),
                 );
                 return None;
             }
         }
         diags.push(
-            Diagnostic::error(Code::Type, format!("`{what}` must be a reference to a {kind}"))
-                .at(at.clone(), format!("expected {kind}.NAME"))
-                .help(format!("write `{} = {kind}.NAME`", leaf(what))),
+            Diagnostic::error(
+                Code::Type,
+                format!("`{what}` must be a reference to a {kind}"),
+            )
+            .at(at.clone(), format!("expected {kind}.NAME"))
+            .help(format!("write `{} = {kind}.NAME`", leaf(what))),
         );
         None
     }
@@ -518,10 +630,15 @@ fn collect<'a>(files: &'a [ParsedFile], diags: &mut Diagnostics) -> Declarations
                         format!("`{}` is set outside any block", attr.key.as_str()),
                     )
                     .at(span_of(file.id, &attr.key), "top-level attribute")
-                    .help("values belong in a block; for a shared value use `locals { name = ... }`"),
+                    .help(
+                        "values belong in a block; for a shared value use `locals { name = ... }`",
+                    ),
                 ),
                 Structure::Block(block) => {
-                    let decl = Decl { file: file.id, block };
+                    let decl = Decl {
+                        file: file.id,
+                        block,
+                    };
                     let list = match block.ident.as_str() {
                         "fleet" => &mut decls.fleets,
                         "variable" => &mut decls.variables,
@@ -558,7 +675,9 @@ pub(super) fn named<'a>(
     let mut seen: HashMap<String, Decl<'a>> = HashMap::new();
     let mut out = Vec::new();
     for decl in decls {
-        let Some(name) = decl.name(kind, diags) else { continue };
+        let Some(name) = decl.name(kind, diags) else {
+            continue;
+        };
         if let Some(first) = seen.get(&name) {
             let first_at = first
                 .header()
@@ -568,9 +687,14 @@ pub(super) fn named<'a>(
                 })
                 .unwrap_or_default();
             diags.push(
-                Diagnostic::error(Code::Duplicate, format!("{kind} \"{name}\" is declared twice"))
-                    .at(decl.header(), "declared again here")
-                    .help(format!("the first declaration is at {first_at}; rename or remove one")),
+                Diagnostic::error(
+                    Code::Duplicate,
+                    format!("{kind} \"{name}\" is declared twice"),
+                )
+                .at(decl.header(), "declared again here")
+                .help(format!(
+                    "the first declaration is at {first_at}; rename or remove one"
+                )),
             );
             continue;
         }
@@ -614,9 +738,12 @@ pub(super) fn decode(
         [first, rest @ ..] => {
             for extra in rest {
                 diags.push(
-                    Diagnostic::error(Code::Duplicate, "a configuration has exactly one `fleet` block")
-                        .at(extra.header(), "second fleet")
-                        .help("one directory describes one fleet; move the other to its own directory"),
+                    Diagnostic::error(
+                        Code::Duplicate,
+                        "a configuration has exactly one `fleet` block",
+                    )
+                    .at(extra.header(), "second fleet")
+                    .help("one directory describes one fleet; move the other to its own directory"),
                 );
             }
             decode_fleet(*first, &scope, diags)
@@ -625,7 +752,9 @@ pub(super) fn decode(
 
     let key_pairs: BTreeMap<String, KeyPair> = key_pairs
         .into_iter()
-        .filter_map(|(name, decl)| Some((name.clone(), decode_key_pair(name, decl, &scope, diags)?)))
+        .filter_map(|(name, decl)| {
+            Some((name.clone(), decode_key_pair(name, decl, &scope, diags)?))
+        })
         .collect();
     let ami_sets: BTreeMap<String, AmiSet> = ami_sets
         .into_iter()
@@ -634,8 +763,14 @@ pub(super) fn decode(
     let worker_types: BTreeMap<String, WorkerType> = worker_types
         .into_iter()
         .filter_map(|(name, decl)| {
-            let default_regions = fleet.as_ref().map(|f| f.regions.clone()).unwrap_or_default();
-            Some((name.clone(), decode_worker_type(name, decl, &default_regions, &scope, diags)?))
+            let default_regions = fleet
+                .as_ref()
+                .map(|f| f.regions.clone())
+                .unwrap_or_default();
+            Some((
+                name.clone(),
+                decode_worker_type(name, decl, &default_regions, &scope, diags)?,
+            ))
         })
         .collect();
 
@@ -671,9 +806,12 @@ fn local_attributes<'a>(blocks: &[Decl<'a>], diags: &mut Diagnostics) -> Vec<Loc
                     let name = attr.key.as_str().to_string();
                     if out.iter().any(|l| l.name == name) {
                         diags.push(
-                            Diagnostic::error(Code::Duplicate, format!("local `{name}` is declared twice"))
-                                .at(span_of(decl.file, &attr.key), "declared again here")
-                                .help("every local name must be unique across all locals blocks"),
+                            Diagnostic::error(
+                                Code::Duplicate,
+                                format!("local `{name}` is declared twice"),
+                            )
+                            .at(span_of(decl.file, &attr.key), "declared again here")
+                            .help("every local name must be unique across all locals blocks"),
                         );
                         continue;
                     }
@@ -696,7 +834,11 @@ fn local_attributes<'a>(blocks: &[Decl<'a>], diags: &mut Diagnostics) -> Vec<Loc
 
 /// Evaluates locals in dependency order; reports each cycle once, never loops.
 fn eval_locals(locals: &[Local<'_>], scope: &mut Scope, diags: &mut Diagnostics) {
-    let index: HashMap<&str, usize> = locals.iter().enumerate().map(|(i, l)| (l.name.as_str(), i)).collect();
+    let index: HashMap<&str, usize> = locals
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.name.as_str(), i))
+        .collect();
     let deps: Vec<Vec<usize>> = locals
         .iter()
         .map(|local| {
@@ -742,7 +884,9 @@ fn eval_locals(locals: &[Local<'_>], scope: &mut Scope, diags: &mut Diagnostics)
         let mut path = vec![start];
         let mut at = start;
         let cycle = loop {
-            let Some(&next) = deps[at].iter().find(|&&n| !done[n]) else { break None };
+            let Some(&next) = deps[at].iter().find(|&&n| !done[n]) else {
+                break None;
+            };
             if let Some(pos) = path.iter().position(|&p| p == next) {
                 break Some(path[pos..].to_vec());
             }
@@ -758,7 +902,11 @@ fn eval_locals(locals: &[Local<'_>], scope: &mut Scope, diags: &mut Diagnostics)
             diags.push(
                 Diagnostic::error(
                     Code::ReferenceCycle,
-                    format!("locals refer to each other in a cycle: {} -> {}", names.join(" -> "), names[0]),
+                    format!(
+                        "locals refer to each other in a cycle: {} -> {}",
+                        names.join(" -> "),
+                        names[0]
+                    ),
                 )
                 .at(span_of(first.file, &first.attr.key), "part of the cycle")
                 .help("break the cycle: one of these locals must not depend on the others"),
@@ -797,9 +945,12 @@ fn decode_fleet(decl: Decl<'_>, scope: &Scope, diags: &mut Diagnostics) -> Optio
             Some(id)
         } else {
             diags.push(
-                Diagnostic::error(Code::InvalidValue, format!("`fleet.account_id` must be 12 digits, got \"{id}\""))
-                    .at(at, "not an AWS account id")
-                    .help("copy it from `aws sts get-caller-identity`"),
+                Diagnostic::error(
+                    Code::InvalidValue,
+                    format!("`fleet.account_id` must be 12 digits, got \"{id}\""),
+                )
+                .at(at, "not an AWS account id")
+                .help("copy it from `aws sts get-caller-identity`"),
             );
             None
         }
@@ -823,17 +974,34 @@ fn decode_fleet(decl: Decl<'_>, scope: &Scope, diags: &mut Diagnostics) -> Optio
         None => Some(Duration::from_secs(30 * 86_400)),
     };
     let budget = f.single_block("budget", diags).and_then(|block| {
-        let b = Fields::read(decl.file, &block.body, "budget", &["max_hourly_usd"], &[], diags);
+        let b = Fields::read(
+            decl.file,
+            &block.body,
+            "budget",
+            &["max_hourly_usd"],
+            &[],
+            diags,
+        );
         b.record(&mut origin, "budget.");
-        let (v, at) = b.required(scope, "max_hourly_usd", span_of(decl.file, &block.ident), diags)?;
+        let (v, at) = b.required(
+            scope,
+            "max_hourly_usd",
+            span_of(decl.file, &block.ident),
+            diags,
+        )?;
         let usd = want::number(&v, &at, "budget.max_hourly_usd", diags)?;
         if usd.is_finite() && usd > 0.0 {
-            Some(Budget { max_hourly_usd: usd })
+            Some(Budget {
+                max_hourly_usd: usd,
+            })
         } else {
             diags.push(
-                Diagnostic::error(Code::InvalidValue, "`budget.max_hourly_usd` must be above 0")
-                    .at(at, "not a positive amount")
-                    .help("give the most the fleet may cost per hour in USD"),
+                Diagnostic::error(
+                    Code::InvalidValue,
+                    "`budget.max_hourly_usd` must be above 0",
+                )
+                .at(at, "not a positive amount")
+                .help("give the most the fleet may cost per hour in USD"),
             );
             None
         }
@@ -861,18 +1029,14 @@ fn decode_fleet(decl: Decl<'_>, scope: &Scope, diags: &mut Diagnostics) -> Optio
             }
         }
     }
-    let account_ok = f.get("account_id").is_none() || account_id.is_some();
-    let budget_ok = f.blocks("budget").next().is_none() || budget.is_some();
-    if !account_ok || !budget_ok {
-        return None;
-    }
+    // As for worker types: stand-ins for what failed, so checks still run.
     Some(Fleet {
-        name: name?,
+        name: name.unwrap_or_default(),
         account_id,
-        regions: regions?,
+        regions: regions.unwrap_or_default(),
         budget,
         limits,
-        rollback_window: rollback_window?,
+        rollback_window: rollback_window.unwrap_or(Duration::from_secs(0)),
         origin,
     })
 }
@@ -882,15 +1046,21 @@ fn check_regions(regions: &[String], at: &Option<SourceRef>, what: &str, diags: 
     for (i, region) in regions.iter().enumerate() {
         if !is_region_name(region) {
             diags.push(
-                Diagnostic::error(Code::Region, format!("`{region}` in `{what}` is not an AWS region name"))
-                    .at(at.clone(), "not a region")
-                    .help("region names look like `us-east-1` or `eu-central-2`"),
+                Diagnostic::error(
+                    Code::Region,
+                    format!("`{region}` in `{what}` is not an AWS region name"),
+                )
+                .at(at.clone(), "not a region")
+                .help("region names look like `us-east-1` or `eu-central-2`"),
             );
         } else if regions[..i].contains(region) {
             diags.push(
-                Diagnostic::error(Code::Duplicate, format!("`{region}` appears twice in `{what}`"))
-                    .at(at.clone(), "repeated region")
-                    .help("list each region once"),
+                Diagnostic::error(
+                    Code::Duplicate,
+                    format!("`{region}` appears twice in `{what}`"),
+                )
+                .at(at.clone(), "repeated region")
+                .help("list each region once"),
             );
         }
     }
@@ -906,9 +1076,21 @@ pub(crate) fn is_region_name(name: &str) -> bool {
         && !last.is_empty() && last.chars().all(|c| c.is_ascii_digit()))
 }
 
-fn decode_key_pair(name: String, decl: Decl<'_>, scope: &Scope, diags: &mut Diagnostics) -> Option<KeyPair> {
+fn decode_key_pair(
+    name: String,
+    decl: Decl<'_>,
+    scope: &Scope,
+    diags: &mut Diagnostics,
+) -> Option<KeyPair> {
     let what = format!("key_pair \"{name}\"");
-    let f = Fields::read(decl.file, &decl.block.body, &what, &["public_key"], &[], diags);
+    let f = Fields::read(
+        decl.file,
+        &decl.block.body,
+        &what,
+        &["public_key"],
+        &[],
+        diags,
+    );
     let mut origin = Origin {
         block: decl.header(),
         ..Origin::default()
@@ -920,9 +1102,14 @@ fn decode_key_pair(name: String, decl: Decl<'_>, scope: &Scope, diags: &mut Diag
     const KINDS: &[&str] = &["ssh-rsa ", "ssh-ed25519 ", "ecdsa-sha2-"];
     if !KINDS.iter().any(|k| key.starts_with(k)) {
         diags.push(
-            Diagnostic::error(Code::InvalidValue, format!("key_pair \"{name}\": `public_key` is not an OpenSSH public key"))
-                .at(at, "expected ssh-rsa, ssh-ed25519 or ecdsa-sha2-*")
-                .help("use the contents of a .pub file, e.g. `public_key = file(\"keys/workers.pub\")`"),
+            Diagnostic::error(
+                Code::InvalidValue,
+                format!("key_pair \"{name}\": `public_key` is not an OpenSSH public key"),
+            )
+            .at(at, "expected ssh-rsa, ssh-ed25519 or ecdsa-sha2-*")
+            .help(
+                "use the contents of a .pub file, e.g. `public_key = file(\"keys/workers.pub\")`",
+            ),
         );
         return None;
     }
@@ -933,7 +1120,12 @@ fn decode_key_pair(name: String, decl: Decl<'_>, scope: &Scope, diags: &mut Diag
     })
 }
 
-fn decode_ami_set(name: String, decl: Decl<'_>, scope: &Scope, diags: &mut Diagnostics) -> Option<AmiSet> {
+fn decode_ami_set(
+    name: String,
+    decl: Decl<'_>,
+    scope: &Scope,
+    diags: &mut Diagnostics,
+) -> Option<AmiSet> {
     let what = format!("ami_set \"{name}\"");
     let f = Fields::read(
         decl.file,
@@ -963,50 +1155,60 @@ fn decode_ami_set(name: String, decl: Decl<'_>, scope: &Scope, diags: &mut Diagn
             &v,
             &at,
             "ami_set.architecture",
-            &[("x86_64", Architecture::X86_64), ("arm64", Architecture::Arm64)],
+            &[
+                ("x86_64", Architecture::X86_64),
+                ("arm64", Architecture::Arm64),
+            ],
             diags,
         ),
         None => Some(Architecture::X86_64),
     };
-    let images = f.required(scope, "images", decl.header(), diags).and_then(|(v, at)| {
-        let images = want::string_map(&v, &at, "ami_set.images", diags)?;
-        let spans = f
-            .get("images")
-            .map(|a| object_value_spans(decl.file, &a.value))
-            .unwrap_or_default();
-        let mut ok = true;
-        for (region, id) in &images {
-            let item_at = spans.get(region).cloned().or_else(|| at.clone());
-            if let Some(item) = &item_at {
-                origin.attributes.insert(format!("images.{region}"), item.clone());
-            }
-            if !is_region_name(region) {
-                ok = false;
-                diags.push(
-                    Diagnostic::error(Code::Region, format!("`{region}` in {what} images is not an AWS region name"))
+    let images = f
+        .required(scope, "images", decl.header(), diags)
+        .and_then(|(v, at)| {
+            let images = want::string_map(&v, &at, "ami_set.images", diags)?;
+            let spans = f
+                .get("images")
+                .map(|a| object_value_spans(decl.file, &a.value))
+                .unwrap_or_default();
+            let mut ok = true;
+            for (region, id) in &images {
+                let item_at = spans.get(region).cloned().or_else(|| at.clone());
+                if let Some(item) = &item_at {
+                    origin
+                        .attributes
+                        .insert(format!("images.{region}"), item.clone());
+                }
+                if !is_region_name(region) {
+                    ok = false;
+                    diags.push(
+                        Diagnostic::error(
+                            Code::Region,
+                            format!("`{region}` in {what} images is not an AWS region name"),
+                        )
                         .at(item_at.clone(), "key is not a region")
                         .help("keys of `images` are regions, e.g. `\"us-east-1\" = \"ami-...\"`"),
-                );
+                    );
+                }
+                if !is_ami_id(id) {
+                    ok = false;
+                    diags.push(
+                        Diagnostic::error(Code::InvalidValue, format!("`{id}` is not an AMI id"))
+                            .at(item_at, "expected ami- and 8 or 17 hex digits")
+                            .help("AMI ids look like `ami-0123456789abcdef0`"),
+                    );
+                }
             }
-            if !is_ami_id(id) {
-                ok = false;
-                diags.push(
-                    Diagnostic::error(Code::InvalidValue, format!("`{id}` is not an AMI id"))
-                        .at(item_at, "expected ami- and 8 or 17 hex digits")
-                        .help("AMI ids look like `ami-0123456789abcdef0`"),
-                );
-            }
-        }
-        ok.then_some(images)
-    });
-    let retain = match f.value(scope, "retain", diags) {
-        Some((v, at)) => Some(want::duration(&v, &at, "ami_set.retain", diags)?),
-        None => None,
-    };
+            ok.then_some(images)
+        });
+    let retain = f
+        .value(scope, "retain", diags)
+        .and_then(|(v, at)| want::duration(&v, &at, "ami_set.retain", diags));
+    // Without its images the set is left out, so FF002 does not fire for every user of it.
     Some(AmiSet {
         name,
-        virtualization: virtualization?,
-        architecture: architecture?,
+        virtualization: virtualization.unwrap_or(Virtualization::Hvm),
+        architecture: architecture.unwrap_or(Architecture::X86_64),
         images: images?,
         retain,
         origin,
@@ -1016,7 +1218,10 @@ fn decode_ami_set(name: String, decl: Decl<'_>, scope: &Scope, diags: &mut Diagn
 /// `ami-` followed by 8 or 17 lowercase hex digits.
 pub(crate) fn is_ami_id(id: &str) -> bool {
     id.strip_prefix("ami-").is_some_and(|hex| {
-        (hex.len() == 8 || hex.len() == 17) && hex.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+        (hex.len() == 8 || hex.len() == 17)
+            && hex
+                .chars()
+                .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
     })
 }
 
@@ -1032,7 +1237,15 @@ fn decode_worker_type(
         decl.file,
         &decl.block.body,
         &what,
-        &["ami_set", "key_pair", "regions", "market", "max_lifetime", "user_data", "tags"],
+        &[
+            "ami_set",
+            "key_pair",
+            "regions",
+            "market",
+            "max_lifetime",
+            "user_data",
+            "tags",
+        ],
         &["instance_type", "capacity"],
         diags,
     );
@@ -1041,25 +1254,18 @@ fn decode_worker_type(
         ..Origin::default()
     };
     f.record(&mut origin, "");
-    let mut ok = true;
     let ami_set = f
         .required(scope, "ami_set", decl.header(), diags)
         .and_then(|(v, at)| want::reference(&v, &at, "worker_type.ami_set", "ami_set", diags));
-    let key_pair = match f.value(scope, "key_pair", diags) {
-        Some((v, at)) => {
-            let r = want::reference(&v, &at, "worker_type.key_pair", "key_pair", diags);
-            ok &= r.is_some();
-            r
-        }
-        None => {
-            ok &= f.get("key_pair").is_none();
-            None
-        }
-    };
+    let key_pair = f
+        .value(scope, "key_pair", diags)
+        .and_then(|(v, at)| want::reference(&v, &at, "worker_type.key_pair", "key_pair", diags));
     let regions = match f.value(scope, "regions", diags) {
-        Some((v, at)) => want::string_list(&v, &at, "worker_type.regions", diags).inspect(|regions| {
-            check_regions(regions, &at, "worker_type.regions", diags);
-        }),
+        Some((v, at)) => {
+            want::string_list(&v, &at, "worker_type.regions", diags).inspect(|regions| {
+                check_regions(regions, &at, "worker_type.regions", diags);
+            })
+        }
         None if f.get("regions").is_some() => None,
         None => Some(default_regions.to_vec()),
     };
@@ -1074,38 +1280,28 @@ fn decode_worker_type(
         None if f.get("market").is_some() => None,
         None => Some(Market::OnDemand),
     };
-    let max_lifetime = match f.value(scope, "max_lifetime", diags) {
-        Some((v, at)) => {
-            let d = want::duration(&v, &at, "worker_type.max_lifetime", diags);
-            ok &= d.is_some();
-            d
-        }
-        None => {
-            ok &= f.get("max_lifetime").is_none();
-            None
-        }
-    };
-    let user_data = match f.value(scope, "user_data", diags) {
-        Some((v, at)) => {
-            let s = want::string(&v, &at, "worker_type.user_data", diags);
-            ok &= s.is_some();
-            s
-        }
-        None => {
-            ok &= f.get("user_data").is_none();
-            None
-        }
-    };
+    let max_lifetime = f
+        .value(scope, "max_lifetime", diags)
+        .and_then(|(v, at)| want::duration(&v, &at, "worker_type.max_lifetime", diags));
+    let user_data = f
+        .value(scope, "user_data", diags)
+        .and_then(|(v, at)| want::string(&v, &at, "worker_type.user_data", diags));
     let tags = match f.value(scope, "tags", diags) {
         Some((v, at)) => want::string_map(&v, &at, "worker_type.tags", diags).and_then(|tags| {
-            let reserved: Vec<&String> = tags.keys().filter(|k| k.starts_with("fleetform:")).collect();
+            let reserved: Vec<&String> = tags
+                .keys()
+                .filter(|k| k.starts_with("fleetform:"))
+                .collect();
             if reserved.is_empty() {
                 Some(tags)
             } else {
                 diags.push(
                     Diagnostic::error(
                         Code::InvalidValue,
-                        format!("tag `{}` is reserved: fleetform sets `fleetform:*` tags itself", reserved[0]),
+                        format!(
+                            "tag `{}` is reserved: fleetform sets `fleetform:*` tags itself",
+                            reserved[0]
+                        ),
                     )
                     .at(at, "reserved tag key")
                     .help("choose a key without the `fleetform:` prefix"),
@@ -1121,42 +1317,60 @@ fn decode_worker_type(
     for block in f.blocks("instance_type") {
         let block_at = span_of(decl.file, block);
         let header = match (block.ident.span(), block.labels.last().and_then(Span::span)) {
-            (Some(a), Some(b)) => Some(SourceRef { file: decl.file, span: a.start..b.end }),
+            (Some(a), Some(b)) => Some(SourceRef {
+                file: decl.file,
+                span: a.start..b.end,
+            }),
             _ => block_at.clone(),
         };
         let type_name = match block.labels.as_slice() {
             [label] => label.as_str().to_string(),
             _ => {
-                ok = false;
                 diags.push(
-                    Diagnostic::error(Code::Missing, format!("{what}: `instance_type` needs exactly one name"))
-                        .at(header, "instance_type block")
-                        .help("write `instance_type \"m5.xlarge\" { capacity = 1 }`"),
+                    Diagnostic::error(
+                        Code::Missing,
+                        format!("{what}: `instance_type` needs exactly one name"),
+                    )
+                    .at(header, "instance_type block")
+                    .help("write `instance_type \"m5.xlarge\" { capacity = 1 }`"),
                 );
                 continue;
             }
         };
         if crate::catalog::InstanceTypeInfo::parse(&type_name).is_none() {
-            ok = false;
             diags.push(
-                Diagnostic::error(Code::InvalidValue, format!("`{type_name}` is not an EC2 instance type name"))
-                    .at(header.clone(), "expected FAMILY.SIZE")
-                    .help("instance types look like `m5.xlarge` or `c5.metal`"),
+                Diagnostic::error(
+                    Code::InvalidValue,
+                    format!("`{type_name}` is not an EC2 instance type name"),
+                )
+                .at(header.clone(), "expected FAMILY.SIZE")
+                .help("instance types look like `m5.xlarge` or `c5.metal`"),
             );
         }
         if instance_types.iter().any(|t| t.name == type_name) {
-            ok = false;
             diags.push(
-                Diagnostic::error(Code::Duplicate, format!("{what}: instance type `{type_name}` is listed twice"))
-                    .at(header, "listed again")
-                    .help("list each instance type once"),
+                Diagnostic::error(
+                    Code::Duplicate,
+                    format!("{what}: instance type `{type_name}` is listed twice"),
+                )
+                .at(header, "listed again")
+                .help("list each instance type once"),
             );
             continue;
         }
         if let Some(h) = &header {
-            origin.attributes.insert(format!("instance_type.{type_name}"), h.clone());
+            origin
+                .attributes
+                .insert(format!("instance_type.{type_name}"), h.clone());
         }
-        let it = Fields::read(decl.file, &block.body, "instance_type", &["capacity"], &[], diags);
+        let it = Fields::read(
+            decl.file,
+            &block.body,
+            "instance_type",
+            &["capacity"],
+            &[],
+            diags,
+        );
         let capacity = match it.value(scope, "capacity", diags) {
             Some((v, at)) => {
                 if let Some(at) = &at {
@@ -1183,23 +1397,34 @@ fn decode_worker_type(
             None if it.get("capacity").is_some() => None,
             None => Some(1),
         };
-        match capacity {
-            Some(capacity) => instance_types.push(InstanceType { name: type_name, capacity }),
-            None => ok = false,
+        if let Some(capacity) = capacity {
+            instance_types.push(InstanceType {
+                name: type_name,
+                capacity,
+            });
         }
     }
     if f.blocks("instance_type").next().is_none() {
-        ok = false;
         diags.push(
-            Diagnostic::error(Code::Missing, format!("{what} has no `instance_type` block"))
-                .at(decl.header(), "declared here")
-                .help("add at least one, e.g. `instance_type \"m5.xlarge\" { capacity = 1 }`"),
+            Diagnostic::error(
+                Code::Missing,
+                format!("{what} has no `instance_type` block"),
+            )
+            .at(decl.header(), "declared here")
+            .help("add at least one, e.g. `instance_type \"m5.xlarge\" { capacity = 1 }`"),
         );
     }
 
     let capacity = match f.single_block("capacity", diags) {
         Some(block) => {
-            let c = Fields::read(decl.file, &block.body, "capacity", &["min", "max"], &[], diags);
+            let c = Fields::read(
+                decl.file,
+                &block.body,
+                "capacity",
+                &["min", "max"],
+                &[],
+                diags,
+            );
             c.record(&mut origin, "capacity.");
             let min = match c.value(scope, "min", diags) {
                 Some((v, at)) => want::count(&v, &at, "capacity.min", diags),
@@ -1223,20 +1448,20 @@ fn decode_worker_type(
             None
         }
     };
-    if !ok {
-        return None;
-    }
+    // A worker type with errors is still returned, with neutral stand-ins for what
+    // failed (no regions, no bounds), so the static checks can report its other
+    // problems in the same run. The load fails anyway: errors were reported.
     Some(WorkerType {
         name,
-        ami_set: ami_set?,
+        ami_set: ami_set.unwrap_or_default(),
         key_pair,
-        regions: regions?,
+        regions: regions.unwrap_or_default(),
         instance_types,
-        capacity: capacity?,
-        market: market?,
+        capacity: capacity.unwrap_or(Capacity { min: 0, max: 0 }),
+        market: market.unwrap_or(Market::OnDemand),
         max_lifetime,
         user_data,
-        tags: tags?,
+        tags: tags.unwrap_or_default(),
         origin,
     })
 }
@@ -1247,10 +1472,23 @@ mod tests {
 
     #[test]
     fn region_names_have_the_aws_shape() {
-        for ok in ["us-east-1", "eu-central-2", "us-gov-west-1", "ap-southeast-4"] {
+        for ok in [
+            "us-east-1",
+            "eu-central-2",
+            "us-gov-west-1",
+            "ap-southeast-4",
+        ] {
             assert!(is_region_name(ok), "{ok}");
         }
-        for bad in ["", "us-east", "useast1", "US-east-1", "u-east-1", "us--1", "us-east-x"] {
+        for bad in [
+            "",
+            "us-east",
+            "useast1",
+            "US-east-1",
+            "u-east-1",
+            "us--1",
+            "us-east-x",
+        ] {
             assert!(!is_region_name(bad), "{bad}");
         }
     }

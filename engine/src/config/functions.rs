@@ -41,7 +41,10 @@ impl Drop for ConfigDirGuard {
 
 /// Declares every function in `ctx`.
 pub fn declare_all(ctx: &mut Context) {
-    ctx.declare_func("file", FuncDef::builder().param(ParamType::String).build(file));
+    ctx.declare_func(
+        "file",
+        FuncDef::builder().param(ParamType::String).build(file),
+    );
     ctx.declare_func(
         "templatefile",
         FuncDef::builder()
@@ -101,14 +104,14 @@ pub fn read_config_file(relative: &str) -> Result<String, String> {
     let joined = dir.join(relative);
     let resolved = joined
         .canonicalize()
-        .map_err(|e| format!("cannot read `{relative}` in {}: {e}", dir.display()))?;
+        .map_err(|e| format!("cannot read `{relative}` (relative to the config directory): {e}"))?;
     if !resolved.starts_with(&dir) {
         return Err(format!(
-            "`{relative}` is outside the config directory; files must live inside {}",
-            dir.display()
+            "`{relative}` is outside the config directory; files read by the config must live inside it"
         ));
     }
-    let meta = std::fs::metadata(&resolved).map_err(|e| format!("cannot read `{relative}`: {e}"))?;
+    let meta =
+        std::fs::metadata(&resolved).map_err(|e| format!("cannot read `{relative}`: {e}"))?;
     if !meta.is_file() {
         return Err(format!("`{relative}` is not a regular file"));
     }
@@ -130,7 +133,10 @@ pub fn read_config_file(relative: &str) -> Result<String, String> {
 fn string_arg(args: &FuncArgs, index: usize) -> Result<String, String> {
     match args.get(index) {
         Some(Value::String(s)) => Ok(s.clone()),
-        other => Err(format!("argument {} must be a string, got {other:?}", index + 1)),
+        other => Err(format!(
+            "argument {} must be a string, got {other:?}",
+            index + 1
+        )),
     }
 }
 
@@ -179,7 +185,7 @@ fn concat(args: FuncArgs) -> Result<Value, String> {
 
 fn lookup(args: FuncArgs) -> Result<Value, String> {
     let key = string_arg(&args, 1)?;
-    let found = match args.get(0) {
+    let found = match args.first() {
         Some(Value::Object(object)) => object.get(&key).cloned(),
         _ => None,
     };
@@ -215,7 +221,9 @@ fn format(args: FuncArgs) -> Result<Value, String> {
             ('d', Value::Number(n)) if n.is_i64() || n.is_u64() => out.push_str(&n.to_string()),
             ('f', Value::Number(n)) => out.push_str(&format!("{:.6}", n.as_f64().unwrap_or(0.0))),
             ('t', Value::Bool(b)) => out.push_str(if *b { "true" } else { "false" }),
-            ('q', Value::String(s)) => out.push_str(&serde_json::to_string(s).map_err(|e| e.to_string())?),
+            ('q', Value::String(s)) => {
+                out.push_str(&serde_json::to_string(s).map_err(|e| e.to_string())?)
+            }
             ('v' | 's', Value::Number(n)) => out.push_str(&n.to_string()),
             ('v' | 's', Value::Bool(b)) => out.push_str(if *b { "true" } else { "false" }),
             ('v', other) => out.push_str(&to_json(other)?),
@@ -231,7 +239,7 @@ fn format(args: FuncArgs) -> Result<Value, String> {
 }
 
 fn jsonencode(args: FuncArgs) -> Result<Value, String> {
-    let value = args.get(0).cloned().unwrap_or(Value::Null);
+    let value = args.first().cloned().unwrap_or(Value::Null);
     to_json(&value).map(Value::String)
 }
 
@@ -291,7 +299,10 @@ mod tests {
 
     #[test]
     fn jsonencode_writes_compact_json() {
-        assert_eq!(eval(r#"jsonencode({a = [1, true]})"#), Ok(Value::from(r#"{"a":[1,true]}"#)));
+        assert_eq!(
+            eval(r#"jsonencode({a = [1, true]})"#),
+            Ok(Value::from(r#"{"a":[1,true]}"#))
+        );
     }
 
     #[test]

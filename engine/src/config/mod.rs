@@ -73,6 +73,15 @@ pub(crate) struct ParsedFile {
     pub body: Body,
 }
 
+/// Reads and parses every `*.hcl` file of `dir`: the parsed files, their
+/// sources, and diagnostics for the ones that could not be read or parsed.
+pub(crate) fn parse_dir(dir: &Path) -> (Vec<ParsedFile>, SourceSet, Vec<Diagnostic>) {
+    let mut sources = SourceSet::new();
+    let mut diags = Diagnostics::default();
+    let files = read_dir(dir, &mut sources, &mut diags);
+    (files, sources, diags.sorted())
+}
+
 /// Loads, evaluates and checks the configuration in `dir`.
 pub fn load_dir(dir: &Path, inputs: &Inputs) -> Loaded {
     let mut sources = SourceSet::new();
@@ -132,9 +141,10 @@ fn read_dir(dir: &Path, sources: &mut SourceSet, diags: &mut Diagnostics) -> Vec
     paths
         .iter()
         .filter_map(|path| {
-            let name = path
-                .file_name()
-                .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+            let name = path.file_name().map_or_else(
+                || path.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            );
             read_source(path, name, sources, diags)
         })
         .collect()
@@ -164,14 +174,20 @@ pub(crate) fn read_source(
         }
         Ok(_) => {}
         Err(e) => {
-            diags.push(Diagnostic::error(Code::Io, format!("cannot read `{name}`: {e}")));
+            diags.push(Diagnostic::error(
+                Code::Io,
+                format!("cannot read `{name}`: {e}"),
+            ));
             return None;
         }
     }
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) => {
-            diags.push(Diagnostic::error(Code::Io, format!("cannot read `{name}`: {e}")));
+            diags.push(Diagnostic::error(
+                Code::Io,
+                format!("cannot read `{name}`: {e}"),
+            ));
             return None;
         }
     };
@@ -192,7 +208,13 @@ pub(crate) fn read_source(
         // first bad byte is the same in both.
         diags.push(
             Diagnostic::error(Code::Encoding, format!("`{name}` is not valid UTF-8"))
-                .at(Some(SourceRef { file: id, span: at..at + 1 }), "first invalid byte")
+                .at(
+                    Some(SourceRef {
+                        file: id,
+                        span: at..at + 1,
+                    }),
+                    "first invalid byte",
+                )
                 .help("save the file as UTF-8"),
         );
         return None;
@@ -222,6 +244,12 @@ fn syntax_diagnostic(file: usize, text: &str, error: &hcl_edit::parser::Error) -
         "fix the syntax here; see the language reference in README.md"
     };
     Diagnostic::error(Code::Syntax, format!("invalid HCL: {}", error.message()))
-        .at(Some(SourceRef { file, span: offset..end }), "here")
+        .at(
+            Some(SourceRef {
+                file,
+                span: offset..end,
+            }),
+            "here",
+        )
         .help(help)
 }

@@ -164,7 +164,11 @@ impl Scope {
     }
 
     fn refresh(&mut self, root: &str) {
-        let source = if root == "var" { &self.vars } else { &self.locals };
+        let source = if root == "var" {
+            &self.vars
+        } else {
+            &self.locals
+        };
         let object: Map<String, Value> = source
             .iter()
             .filter_map(|(k, v)| Some((k.clone(), v.clone()?)))
@@ -213,11 +217,8 @@ impl Scope {
             };
             match problem {
                 None => {}
-                Some(Ok(Skipped::Poisoned)) => {
-                    if result.is_ok() {
-                        result = Err(Skipped::Poisoned);
-                    }
-                }
+                Some(Ok(Skipped::Poisoned)) if result.is_ok() => result = Err(Skipped::Poisoned),
+                Some(Ok(Skipped::Poisoned)) => {}
                 Some(Ok(Skipped::Reported)) => result = Err(Skipped::Reported),
                 Some(Err(diagnostic)) => {
                     diags.push(diagnostic.at(at, "not declared"));
@@ -238,7 +239,12 @@ impl Scope {
         match known.get(name) {
             Some(Some(_)) => None,
             Some(None) => Some(Ok(Skipped::Poisoned)),
-            None => Some(Err(undeclared(name, known.keys().map(String::as_str), what, root))),
+            None => Some(Err(undeclared(
+                name,
+                known.keys().map(String::as_str),
+                what,
+                root,
+            ))),
         }
     }
 
@@ -252,7 +258,12 @@ impl Scope {
         if known.contains(name) {
             None
         } else {
-            Some(Err(undeclared(name, known.iter().map(String::as_str), what, root)))
+            Some(Err(undeclared(
+                name,
+                known.iter().map(String::as_str),
+                what,
+                root,
+            )))
         }
     }
 
@@ -290,18 +301,19 @@ fn undeclared<'a>(
     );
     match did_you_mean(name, known) {
         Some(s) => d.help(format!("did you mean `{root}.{s}`?")),
-        None => d.help(format!("declare it, or check the spelling of `{root}.{name}`")),
+        None => d.help(format!(
+            "declare it, or check the spelling of `{root}.{name}`"
+        )),
     }
 }
 
 fn eval_diagnostic(error: &hcl::eval::Error) -> Diagnostic {
     use hcl::eval::ErrorKind;
     match error.kind() {
-        ErrorKind::FuncCall(name, message) => Diagnostic::error(
-            Code::Function,
-            format!("{name}() failed: {message}"),
-        )
-        .help("fix the arguments; paths are relative to the config directory"),
+        ErrorKind::FuncCall(name, message) => {
+            Diagnostic::error(Code::Function, format!("{name}() failed: {message}"))
+                .help("fix the arguments; paths are relative to the config directory")
+        }
         ErrorKind::UndefinedFunc(name) => {
             let text = name.to_string();
             let d = Diagnostic::error(
@@ -310,7 +322,10 @@ fn eval_diagnostic(error: &hcl::eval::Error) -> Diagnostic {
             );
             match did_you_mean(&text, functions::NAMES.iter().copied()) {
                 Some(s) => d.help(format!("did you mean `{s}`?")),
-                None => d.help(format!("available functions: {}", functions::NAMES.join(", "))),
+                None => d.help(format!(
+                    "available functions: {}",
+                    functions::NAMES.join(", ")
+                )),
             }
         }
         ErrorKind::NoSuchKey(key) => Diagnostic::error(
@@ -371,12 +386,7 @@ mod tests {
 
     #[test]
     fn reports_undeclared_names_with_a_suggestion() {
-        let scope = Scope::new(
-            ["owner".to_string()],
-            [],
-            ["docker-worker".to_string()],
-            [],
-        );
+        let scope = Scope::new(["owner".to_string()], [], ["docker-worker".to_string()], []);
         let mut diags = Diagnostics::default();
         let expr = hcl_edit::parser::parse_expr("ami_set.docker-wroker").expect("parses");
         assert_eq!(
@@ -385,7 +395,10 @@ mod tests {
         );
         let d = diags.iter().next().expect("one diagnostic");
         assert_eq!(d.code, Code::UndefinedReference);
-        assert_eq!(d.help.as_deref(), Some("did you mean `ami_set.docker-worker`?"));
+        assert_eq!(
+            d.help.as_deref(),
+            Some("did you mean `ami_set.docker-worker`?")
+        );
         assert_eq!(d.location.as_ref().map(|l| l.span.clone()), Some(0..21));
     }
 

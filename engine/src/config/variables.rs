@@ -40,7 +40,10 @@ pub(super) fn resolve(
                 sensitive.push(name.clone());
             }
         }
-        values.insert(name.as_str(), f.value(&empty, "default", diags).map(|(v, _)| v));
+        values.insert(
+            name.as_str(),
+            f.value(&empty, "default", diags).map(|(v, _)| v),
+        );
     }
     let names = || declared.iter().map(|(n, _)| n.as_str());
 
@@ -84,8 +87,11 @@ pub(super) fn resolve(
     for assignment in &inputs.vars {
         let Some((name, text)) = assignment.split_once('=') else {
             diags.push(
-                Diagnostic::error(Code::InvalidValue, format!("`-var {assignment}` has no value"))
-                    .help("write `-var NAME=VALUE`"),
+                Diagnostic::error(
+                    Code::InvalidValue,
+                    format!("`-var {assignment}` has no value"),
+                )
+                .help("write `-var NAME=VALUE`"),
             );
             continue;
         };
@@ -136,9 +142,13 @@ fn parse_cli_value(text: &str, source: &str, diags: &mut Diagnostics) -> Option<
         .and_then(|expr| {
             let empty = Scope::new([], [], [], []);
             let mut inner = Diagnostics::default();
-            empty
-                .eval(0, &expr, &mut inner)
-                .ok_or_else(|| inner.iter().map(|d| d.message.clone()).collect::<Vec<_>>().join("; "))
+            empty.eval(0, &expr, &mut inner).ok_or_else(|| {
+                inner
+                    .iter()
+                    .map(|d| d.message.clone())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
         });
     match parsed {
         Ok(v) => Some(v),
@@ -152,7 +162,11 @@ fn parse_cli_value(text: &str, source: &str, diags: &mut Diagnostics) -> Option<
     }
 }
 
-fn undeclared_warning<'a>(name: &str, at: Option<SourceRef>, names: impl Iterator<Item = &'a str>) -> Diagnostic {
+fn undeclared_warning<'a>(
+    name: &str,
+    at: Option<SourceRef>,
+    names: impl Iterator<Item = &'a str>,
+) -> Diagnostic {
     let d = Diagnostic::warning(
         Code::VariableUndeclared,
         format!("the variable file sets `{name}`, which is not declared"),
@@ -160,6 +174,8 @@ fn undeclared_warning<'a>(name: &str, at: Option<SourceRef>, names: impl Iterato
     .at(at, "not declared");
     match did_you_mean(name, names) {
         Some(s) => d.help(format!("did you mean `{s}`?")),
-        None => d.help(format!("declare it with `variable \"{name}\" {{}}` or remove it")),
+        None => d.help(format!(
+            "declare it with `variable \"{name}\" {{}}` or remove it"
+        )),
     }
 }
