@@ -8,6 +8,7 @@
 //! mistake in the directory.
 
 mod decode;
+mod fields;
 pub mod functions;
 mod scope;
 mod variables;

@@ -1,7 +1,7 @@
 //! Variable values: defaults, `FLEETFORM_VAR_*`, `-var-file` and `-var`, in
 //! rising precedence (as Terraform orders them).
 
-use super::decode::{span_of, want, Decl, Fields};
+use super::fields::{span_of, want, Decl, Fields};
 use super::scope::Scope;
 use super::{read_source, Inputs};
 use crate::diagnostic::{did_you_mean, Code, Diagnostic, Diagnostics};

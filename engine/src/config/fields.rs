@@ -1,0 +1,576 @@
+//! Reading one HCL body: which attributes and blocks it may hold, their
+//! evaluated values, and typed conversions that report mismatches at the span
+//! of the value. The block decoders in `decode` are written in these terms.
+
+use super::scope::Scope;
+use crate::diagnostic::{did_you_mean, Code, Diagnostic, Diagnostics};
+use crate::model::{Duration, Origin};
+use crate::source::{FileId, SourceRef};
+use hcl::Value;
+use hcl_edit::structure::{Attribute, Block, Body, Structure};
+use hcl_edit::Span;
+use std::collections::BTreeMap;
+
+/// A block together with the file it came from.
+#[derive(Clone, Copy)]
+pub(super) struct Decl<'a> {
+    pub file: FileId,
+    pub block: &'a Block,
+}
+
+impl<'a> Decl<'a> {
+    /// Span of `kind "label"`: where a block is best pointed at.
+    pub fn header(&self) -> Option<SourceRef> {
+        let start = self.block.ident.span()?.start;
+        let end = self
+            .block
+            .labels
+            .last()
+            .and_then(Span::span)
+            .or_else(|| self.block.ident.span())?
+            .end;
+        Some(SourceRef {
+            file: self.file,
+            span: start..end,
+        })
+    }
+
+    /// The block's single label, reported if absent, extra, or not a valid name.
+    pub fn name(&self, kind: &str, diags: &mut Diagnostics) -> Option<String> {
+        match self.block.labels.as_slice() {
+            [label] => {
+                let name = label.as_str();
+                let valid = name.len() <= 64
+                    && name.starts_with(|c: char| c.is_ascii_alphabetic())
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+                if valid {
+                    Some(name.to_string())
+                } else {
+                    diags.push(
+                        Diagnostic::error(
+                            Code::InvalidValue,
+                            format!("`{name}` is not a valid {kind} name"),
+                        )
+                        .at(span_of(self.file, label), "invalid name")
+                        .help("names start with a letter and use letters, digits, `-` and `_` (at most 64)"),
+                    );
+                    None
+                }
+            }
+            [] => {
+                diags.push(
+                    Diagnostic::error(Code::Missing, format!("{kind} block has no name"))
+                        .at(self.header(), "name missing")
+                        .help(format!("write `{kind} \"NAME\" {{ ... }}`")),
+                );
+                None
+            }
+            [_, extra, ..] => {
+                diags.push(
+                    Diagnostic::error(
+                        Code::InvalidValue,
+                        format!("{kind} block has more than one label"),
+                    )
+                    .at(span_of(self.file, extra), "extra label")
+                    .help(format!("write `{kind} \"NAME\" {{ ... }}` with one name")),
+                );
+                None
+            }
+        }
+    }
+}
+
+/// Location of anything with a span, in `file`.
+pub(super) fn span_of(file: FileId, item: &impl Span) -> Option<SourceRef> {
+    item.span().map(|span| SourceRef { file, span })
+}
+
+/// The attributes and nested blocks of one body, after checking names.
+pub(super) struct Fields<'a> {
+    file: FileId,
+    what: String,
+    attributes: BTreeMap<&'a str, &'a Attribute>,
+    blocks: Vec<&'a Block>,
+}
+
+impl<'a> Fields<'a> {
+    /// Checks `body` against the allowed attribute and block names of `what`.
+    pub fn read(
+        file: FileId,
+        body: &'a Body,
+        what: &str,
+        attribute_names: &[&str],
+        block_names: &[&str],
+        diags: &mut Diagnostics,
+    ) -> Fields<'a> {
+        let mut fields = Fields {
+            file,
+            what: what.to_string(),
+            attributes: BTreeMap::new(),
+            blocks: Vec::new(),
+        };
+        let candidates = || attribute_names.iter().chain(block_names).copied();
+        for structure in body.iter() {
+            match structure {
+                Structure::Attribute(attr) => {
+                    let key = attr.key.as_str();
+                    if attribute_names.contains(&key) {
+                        if fields.attributes.insert(key, attr).is_some() {
+                            diags.push(
+                                Diagnostic::error(
+                                    Code::Duplicate,
+                                    format!("`{key}` is set twice in {what}"),
+                                )
+                                .at(span_of(file, &attr.key), "set again here")
+                                .help("keep one of the two"),
+                            );
+                        }
+                    } else if block_names.contains(&key) {
+                        diags.push(
+                            Diagnostic::error(
+                                Code::Type,
+                                format!("`{key}` is a block in {what}, not an attribute"),
+                            )
+                            .at(span_of(file, &attr.key), "written as an attribute")
+                            .help(format!("write `{key} {{ ... }}` without `=`")),
+                        );
+                    } else {
+                        diags.push(unknown(
+                            Code::UnknownAttribute,
+                            format!("{what} has no attribute `{key}`"),
+                            span_of(file, &attr.key),
+                            key,
+                            candidates(),
+                        ));
+                    }
+                }
+                Structure::Block(block) => {
+                    let ident = block.ident.as_str();
+                    if block_names.contains(&ident) {
+                        fields.blocks.push(block);
+                    } else if attribute_names.contains(&ident) {
+                        diags.push(
+                            Diagnostic::error(
+                                Code::Type,
+                                format!("`{ident}` is an attribute in {what}, not a block"),
+                            )
+                            .at(span_of(file, &block.ident), "written as a block")
+                            .help(format!("write `{ident} = ...`")),
+                        );
+                    } else {
+                        diags.push(unknown(
+                            Code::UnknownBlock,
+                            format!("{what} has no block `{ident}`"),
+                            span_of(file, &block.ident),
+                            ident,
+                            candidates(),
+                        ));
+                    }
+                }
+            }
+        }
+        fields
+    }
+
+    /// The attribute named `name`, if set.
+    pub fn get(&self, name: &str) -> Option<&'a Attribute> {
+        self.attributes.get(name).copied()
+    }
+
+    /// Every nested block named `name`.
+    pub fn blocks(&self, name: &'a str) -> impl Iterator<Item = &'a Block> + '_ {
+        self.blocks
+            .iter()
+            .copied()
+            .filter(move |b| b.ident.as_str() == name)
+    }
+
+    /// At most one nested block named `name`; a second is reported.
+    pub fn single_block(&self, name: &'a str, diags: &mut Diagnostics) -> Option<&'a Block> {
+        let mut found = self.blocks(name);
+        let first = found.next();
+        for extra in found {
+            diags.push(
+                Diagnostic::error(
+                    Code::Duplicate,
+                    format!("{} has more than one `{name}` block", self.what),
+                )
+                .at(span_of(self.file, &extra.ident), "second block")
+                .help("merge them into one"),
+            );
+        }
+        first
+    }
+
+    /// Evaluates attribute `name`: its value and the span of its expression.
+    pub fn value(
+        &self,
+        scope: &Scope,
+        name: &str,
+        diags: &mut Diagnostics,
+    ) -> Option<(Value, Option<SourceRef>)> {
+        let attr = self.get(name)?;
+        let value = scope.eval(self.file, &attr.value, diags)?;
+        Some((value, span_of(self.file, &attr.value)))
+    }
+
+    /// Like [`Fields::value`] but reports a missing attribute at `block_at`.
+    pub fn required(
+        &self,
+        scope: &Scope,
+        name: &str,
+        block_at: Option<SourceRef>,
+        diags: &mut Diagnostics,
+    ) -> Option<(Value, Option<SourceRef>)> {
+        if self.get(name).is_none() {
+            diags.push(
+                Diagnostic::error(
+                    Code::Missing,
+                    format!("{} is missing required attribute `{name}`", self.what),
+                )
+                .at(block_at, "declared here")
+                .help(format!("add `{name} = ...` to this block")),
+            );
+            return None;
+        }
+        self.value(scope, name, diags)
+    }
+
+    /// Records the value spans of every attribute in `origin`, under `prefix`.
+    pub fn record(&self, origin: &mut Origin, prefix: &str) {
+        for (name, attr) in &self.attributes {
+            if let Some(at) = span_of(self.file, &attr.value) {
+                origin.attributes.insert(format!("{prefix}{name}"), at);
+            }
+        }
+    }
+}
+
+pub(super) fn unknown<'c>(
+    code: Code,
+    message: String,
+    at: Option<SourceRef>,
+    word: &str,
+    candidates: impl Iterator<Item = &'c str> + Clone,
+) -> Diagnostic {
+    let d = Diagnostic::error(code, message);
+    let d = match did_you_mean(word, candidates.clone()) {
+        Some(s) => d
+            .at(at, format!("did you mean `{s}`?"))
+            .help(format!("did you mean `{s}`?")),
+        None => d.at(at, "not recognised"),
+    };
+    let list: Vec<&str> = candidates.collect();
+    if d.help.is_some() || list.is_empty() {
+        d
+    } else {
+        d.help(format!("allowed here: {}", list.join(", ")))
+    }
+}
+
+/// Typed conversions of evaluated values, reporting mismatches at `at`.
+pub(super) mod want {
+    use super::*;
+    use crate::config::functions::describe;
+
+    fn mismatch(
+        at: &Option<SourceRef>,
+        what: &str,
+        expected: &str,
+        got: &Value,
+        example: &str,
+    ) -> Diagnostic {
+        Diagnostic::error(
+            Code::Type,
+            format!("`{what}` must be {expected}, got {}", describe(got)),
+        )
+        .at(at.clone(), format!("expected {expected}"))
+        .help(format!("write e.g. `{example}`"))
+    }
+
+    /// A string.
+    pub fn string(
+        v: &Value,
+        at: &Option<SourceRef>,
+        what: &str,
+        diags: &mut Diagnostics,
+    ) -> Option<String> {
+        match v {
+            Value::String(s) => Some(s.clone()),
+            other => {
+                diags.push(mismatch(
+                    at,
+                    what,
+                    "a string",
+                    other,
+                    &format!("{} = \"...\"", leaf(what)),
+                ));
+                None
+            }
+        }
+    }
+
+    /// A whole number, signed (numeric strings, as from `-var`, are accepted).
+    pub fn integer(
+        v: &Value,
+        at: &Option<SourceRef>,
+        what: &str,
+        diags: &mut Diagnostics,
+    ) -> Option<i64> {
+        let parsed = match v {
+            Value::Number(n) => n.as_i64(),
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        };
+        if parsed.is_none() {
+            diags.push(mismatch(
+                at,
+                what,
+                "a whole number",
+                v,
+                &format!("{} = 10", leaf(what)),
+            ));
+        }
+        parsed
+    }
+
+    /// A whole number in 0..=u32::MAX.
+    pub fn count(
+        v: &Value,
+        at: &Option<SourceRef>,
+        what: &str,
+        diags: &mut Diagnostics,
+    ) -> Option<u32> {
+        let n = integer(v, at, what, diags)?;
+        match u32::try_from(n) {
+            Ok(n) => Some(n),
+            Err(_) => {
+                diags.push(
+                    Diagnostic::error(
+                        Code::InvalidValue,
+                        format!("`{what}` must be between 0 and {}, got {n}", u32::MAX),
+                    )
+                    .at(at.clone(), "out of range")
+                    .help("use a non-negative whole number"),
+                );
+                None
+            }
+        }
+    }
+
+    /// Any number.
+    pub fn number(
+        v: &Value,
+        at: &Option<SourceRef>,
+        what: &str,
+        diags: &mut Diagnostics,
+    ) -> Option<f64> {
+        let parsed = match v {
+            Value::Number(n) => n.as_f64(),
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        };
+        if parsed.is_none() {
+            diags.push(mismatch(
+                at,
+                what,
+                "a number",
+                v,
+                &format!("{} = 100", leaf(what)),
+            ));
+        }
+        parsed
+    }
+
+    /// A bool.
+    pub fn boolean(
+        v: &Value,
+        at: &Option<SourceRef>,
+        what: &str,
+        diags: &mut Diagnostics,
+    ) -> Option<bool> {
+        match v {
+            Value::Bool(b) => Some(*b),
+            Value::String(s) if s == "true" || s == "false" => Some(s == "true"),
+            other => {
+                diags.push(mismatch(
+                    at,
+                    what,
+                    "true or false",
+                    other,
+                    &format!("{} = true", leaf(what)),
+                ));
+                None
+            }
+        }
+    }
+
+    /// A list of strings.
+    pub fn string_list(
+        v: &Value,
+        at: &Option<SourceRef>,
+        what: &str,
+        diags: &mut Diagnostics,
+    ) -> Option<Vec<String>> {
+        let example = format!("{} = [\"a\", \"b\"]", leaf(what));
+        match v {
+            Value::Array(items) => {
+                let strings: Option<Vec<String>> = items
+                    .iter()
+                    .map(|item| match item {
+                        Value::String(s) => Some(s.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                if strings.is_none() {
+                    diags.push(
+                        Diagnostic::error(
+                            Code::Type,
+                            format!("`{what}` must be a list of strings"),
+                        )
+                        .at(at.clone(), "an element is not a string")
+                        .help(format!("write e.g. `{example}`")),
+                    );
+                }
+                strings
+            }
+            other => {
+                diags.push(mismatch(at, what, "a list of strings", other, &example));
+                None
+            }
+        }
+    }
+
+    /// An object whose values are strings (numbers and bools are turned into strings).
+    pub fn string_map(
+        v: &Value,
+        at: &Option<SourceRef>,
+        what: &str,
+        diags: &mut Diagnostics,
+    ) -> Option<BTreeMap<String, String>> {
+        let example = format!("{} = {{ key = \"value\" }}", leaf(what));
+        match v {
+            Value::Object(object) => {
+                let mut map = BTreeMap::new();
+                for (key, value) in object {
+                    let text = match value {
+                        Value::String(s) => s.clone(),
+                        Value::Number(n) => n.to_string(),
+                        Value::Bool(b) => b.to_string(),
+                        other => {
+                            diags.push(
+                                Diagnostic::error(
+                                    Code::Type,
+                                    format!(
+                                        "`{what}.{key}` must be a string, got {}",
+                                        describe(other)
+                                    ),
+                                )
+                                .at(at.clone(), "in this map")
+                                .help(format!("write e.g. `{example}`")),
+                            );
+                            return None;
+                        }
+                    };
+                    map.insert(key.clone(), text);
+                }
+                Some(map)
+            }
+            other => {
+                diags.push(mismatch(at, what, "a map of strings", other, &example));
+                None
+            }
+        }
+    }
+
+    /// A duration like `96h`.
+    pub fn duration(
+        v: &Value,
+        at: &Option<SourceRef>,
+        what: &str,
+        diags: &mut Diagnostics,
+    ) -> Option<Duration> {
+        let text = string(v, at, what, diags)?;
+        match Duration::parse(&text) {
+            Ok(d) => Some(d),
+            Err(why) => {
+                diags.push(
+                    Diagnostic::error(
+                        Code::InvalidValue,
+                        format!("`{what}` is not a duration: {why}"),
+                    )
+                    .at(at.clone(), "not a duration")
+                    .help(format!(
+                        "write e.g. `{} = \"96h\"` or `\"30d\"`",
+                        leaf(what)
+                    )),
+                );
+                None
+            }
+        }
+    }
+
+    /// One of a fixed set of words.
+    pub fn one_of<T: Copy>(
+        v: &Value,
+        at: &Option<SourceRef>,
+        what: &str,
+        choices: &[(&str, T)],
+        diags: &mut Diagnostics,
+    ) -> Option<T> {
+        let text = string(v, at, what, diags)?;
+        if let Some((_, value)) = choices.iter().find(|(word, _)| *word == text) {
+            return Some(*value);
+        }
+        let words: Vec<String> = choices.iter().map(|(w, _)| format!("\"{w}\"")).collect();
+        diags.push(
+            Diagnostic::error(Code::InvalidValue, format!("`{what}` cannot be \"{text}\""))
+                .at(at.clone(), format!("expected {}", words.join(" or ")))
+                .help(format!("use one of {}", words.join(", "))),
+        );
+        None
+    }
+
+    /// A reference `kind.NAME` (or a plain name string) to a declared object of `kind`.
+    pub fn reference(
+        v: &Value,
+        at: &Option<SourceRef>,
+        what: &str,
+        kind: &str,
+        diags: &mut Diagnostics,
+    ) -> Option<String> {
+        if let Value::Object(object) = v {
+            if let (Some(Value::String(k)), Some(Value::String(name))) =
+                (object.get("kind"), object.get("name"))
+            {
+                if k == kind {
+                    return Some(name.clone());
+                }
+                diags.push(
+                    Diagnostic::error(
+                        Code::Type,
+                        format!("`{what}` must refer to a {kind}, not a {k}"),
+                    )
+                    .at(at.clone(), format!("a {k}"))
+                    .help(format!("write `{} = {kind}.NAME`", leaf(what))),
+                );
+                return None;
+            }
+        }
+        diags.push(
+            Diagnostic::error(
+                Code::Type,
+                format!("`{what}` must be a reference to a {kind}"),
+            )
+            .at(at.clone(), format!("expected {kind}.NAME"))
+            .help(format!("write `{} = {kind}.NAME`", leaf(what))),
+        );
+        None
+    }
+
+    fn leaf(what: &str) -> &str {
+        what.rsplit('.').next().unwrap_or(what)
+    }
+}
