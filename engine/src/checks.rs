@@ -221,6 +221,7 @@ fn budget(config: &Config, diags: &mut Diagnostics) {
         costs.sort_by(|a, b| b.1.total_cmp(&a.1));
         let top: Vec<String> = costs
             .iter()
+            .filter(|(_, cost)| *cost > 0.0)
             .take(3)
             .map(|(name, cost)| format!("{name} ${cost:.2}/h"))
             .collect();

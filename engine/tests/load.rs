@@ -1,0 +1,361 @@
+//! End-to-end tests of loading a configuration directory: every example is
+//! valid, every kind of mistake is reported with its span, and bad input never
+//! panics or hangs.
+
+use fleetform_engine::diagnostic::render_human;
+use fleetform_engine::{load_dir, Inputs, Loaded};
+use std::path::{Path, PathBuf};
+use tempfile::TempDir;
+
+const FLEET: &str = r#"
+fleet "test" {
+  regions = ["us-east-1"]
+}
+"#;
+
+const WORKER: &str = r#"
+ami_set "linux" {
+  images = {
+    "us-east-1" = "ami-785db401"
+  }
+}
+
+worker_type "w" {
+  ami_set = ami_set.linux
+  instance_type "m5.large" { capacity = 1 }
+  capacity {
+    max = 2
+  }
+}
+"#;
+
+fn config(files: &[(&str, &str)]) -> TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, text) in files {
+        let path = dir.path().join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(path, text).expect("write");
+    }
+    dir
+}
+
+fn load(dir: &Path) -> Loaded {
+    load_dir(dir, &Inputs::default())
+}
+
+fn codes(loaded: &Loaded) -> Vec<&'static str> {
+    loaded.diagnostics.iter().map(|d| d.code.as_str()).collect()
+}
+
+fn example(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples").join(name)
+}
+
+/// Human rendering with the temporary directory replaced, for snapshots.
+fn rendered(loaded: &Loaded, dir: &Path) -> String {
+    render_human(&loaded.diagnostics, &loaded.sources, false).replace(&dir.display().to_string(), "[dir]")
+}
+
+#[test]
+fn every_example_is_valid_without_warnings() {
+    for name in ["quickstart", "firefox-ci"] {
+        let loaded = load(&example(name));
+        assert!(loaded.diagnostics.is_empty(), "{name}: {:#?}", loaded.diagnostics);
+        assert!(loaded.config.is_some(), "{name}");
+    }
+}
+
+#[test]
+fn firefox_ci_example_has_the_promised_shape() {
+    let config = load(&example("firefox-ci")).config.expect("valid");
+    assert!(config.worker_types.len() >= 40, "{}", config.worker_types.len());
+    assert_eq!(config.fleet.regions.len(), 3);
+    assert!(config.ami_sets.len() >= 4);
+    let markets: std::collections::BTreeSet<_> =
+        config.worker_types.values().map(|w| format!("{:?}", w.market)).collect();
+    assert_eq!(markets.len(), 2, "spot and on-demand");
+    let virtualizations: std::collections::BTreeSet<_> =
+        config.ami_sets.values().map(|a| a.virtualization.to_string()).collect();
+    assert_eq!(virtualizations.len(), 2, "pv and hvm");
+    let user_data = config.worker_types["gecko-t-win10-64"].user_data.as_deref().unwrap_or("");
+    assert!(user_data.contains(r#"workerType = "gecko-t-win10-64""#), "{user_data}");
+}
+
+#[test]
+fn ten_mistakes_give_ten_diagnostics_each_with_a_span() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/ten-mistakes");
+    let loaded = load(&dir);
+    assert!(loaded.config.is_none());
+    assert_eq!(loaded.diagnostics.len(), 10, "{:#?}", loaded.diagnostics);
+    let mut distinct = codes(&loaded);
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert!(distinct.len() >= 8, "{distinct:?}");
+    for d in &loaded.diagnostics {
+        assert!(d.location.is_some(), "no span: {d:?}");
+        assert!(d.help.is_some(), "no help: {d:?}");
+    }
+    insta::assert_snapshot!("ten_mistakes", rendered(&loaded, &dir));
+}
+
+#[test]
+fn malformed_hcl_is_a_syntax_error_at_its_line() {
+    let dir = config(&[("fleet.hcl", "fleet \"x\" {\n  regions = [\"us-east-1\"\n}\n")]);
+    let loaded = load(dir.path());
+    assert_eq!(codes(&loaded), vec!["syntax"]);
+    let at = loaded.diagnostics[0].location.clone().expect("span");
+    assert_eq!(loaded.sources.line_col(&at).line, 3);
+    insta::assert_snapshot!("malformed", rendered(&loaded, dir.path()));
+}
+
+#[test]
+fn two_attributes_in_a_one_line_block_get_specific_help() {
+    let dir = config(&[(
+        "fleet.hcl",
+        "fleet \"x\" {\n  regions = [\"us-east-1\"]\n  limits { max_launches = 50  max_terminations = 20 }\n}\n",
+    )]);
+    let loaded = load(dir.path());
+    assert_eq!(codes(&loaded), vec!["syntax"]);
+    let help = loaded.diagnostics[0].help.as_deref().unwrap_or("");
+    assert!(help.contains("each attribute on its own line"), "{help}");
+}
+
+#[test]
+fn a_huge_file_is_reported_not_hung_on() {
+    // 10 MB of nonsense: one syntax error, found at the start.
+    let junk = "%%% ".repeat(10 * 1024 * 1024 / 4);
+    let dir = config(&[("big.hcl", &junk)]);
+    assert_eq!(codes(&load(dir.path())), vec!["syntax"]);
+    // 10 MB of valid HCL without a fleet: parsed whole, then "no fleet".
+    let valid = "# padding\n".repeat(1024 * 1024);
+    let dir = config(&[("big.hcl", &valid)]);
+    assert_eq!(codes(&load(dir.path())), vec!["missing"]);
+}
+
+#[test]
+fn deep_nesting_is_an_error_not_a_stack_overflow() {
+    let depth = 50_000;
+    let text = format!("{FLEET}locals {{\n  deep = {}{}\n}}\n", "[".repeat(depth), "]".repeat(depth));
+    let dir = config(&[("fleet.hcl", &text)]);
+    assert_eq!(codes(&load(dir.path())), vec!["syntax"]);
+}
+
+#[test]
+fn non_utf8_bytes_are_reported_with_their_position() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("fleet.hcl"), b"fleet \"x\" {\n  regions = [\"\xff\"]\n}\n").expect("write");
+    let loaded = load(dir.path());
+    assert_eq!(codes(&loaded), vec!["encoding"]);
+    let at = loaded.diagnostics[0].location.clone().expect("span");
+    let lc = loaded.sources.line_col(&at);
+    assert_eq!((lc.line, lc.column), (2, 15));
+}
+
+#[test]
+fn a_missing_directory_and_an_empty_one_are_errors() {
+    let loaded = load(Path::new("/nonexistent/fleetform/config"));
+    assert_eq!(codes(&loaded), vec!["io"]);
+    assert!(loaded.diagnostics[0].message.contains("does not exist"));
+    let empty = tempfile::tempdir().expect("tempdir");
+    assert_eq!(codes(&load(empty.path())), vec!["no-config"]);
+}
+
+#[test]
+fn a_variable_with_no_value_points_at_its_declaration() {
+    let dir = config(&[(
+        "fleet.hcl",
+        &format!("{FLEET}variable \"owner\" {{}}\nlocals {{\n  tags = {{ owner = var.owner }}\n}}\n"),
+    )]);
+    let loaded = load(dir.path());
+    // Only the unset variable: the local that uses it is not reported again.
+    assert_eq!(codes(&loaded), vec!["variable-unset"]);
+    insta::assert_snapshot!("variable_unset", rendered(&loaded, dir.path()));
+}
+
+#[test]
+fn file_of_a_missing_or_escaping_path_is_an_error() {
+    let dir = config(&[(
+        "cfg/fleet.hcl",
+        &format!(
+            "{FLEET}key_pair \"a\" {{\n  public_key = file(\"missing.pub\")\n}}\nkey_pair \"b\" {{\n  public_key = file(\"../secret.pub\")\n}}\n"
+        ),
+    )]);
+    std::fs::write(dir.path().join("secret.pub"), "ssh-ed25519 AAAA outside").expect("write");
+    let loaded = load(&dir.path().join("cfg"));
+    assert_eq!(codes(&loaded), vec!["function", "function"]);
+    assert!(loaded.diagnostics[0].message.contains("cannot read `missing.pub`"));
+    assert!(loaded.diagnostics[1].message.contains("outside the config directory"));
+}
+
+#[test]
+fn a_reference_cycle_is_reported_once_and_names_the_chain() {
+    let dir = config(&[(
+        "fleet.hcl",
+        &format!("{FLEET}locals {{\n  a = local.b\n  b = local.c\n  c = local.a\n  d = local.a\n  e = \"ok\"\n}}\n"),
+    )]);
+    let loaded = load(dir.path());
+    assert_eq!(codes(&loaded), vec!["reference-cycle"], "{:#?}", loaded.diagnostics);
+    let message = &loaded.diagnostics[0].message;
+    assert!(message.contains("a -> b -> c -> a"), "{message}");
+}
+
+#[test]
+fn a_self_reference_is_a_cycle() {
+    let dir = config(&[("fleet.hcl", &format!("{FLEET}locals {{\n  a = [local.a]\n}}\n"))]);
+    assert_eq!(codes(&load(dir.path())), vec!["reference-cycle"]);
+}
+
+#[test]
+fn variables_take_cli_over_file_over_environment_over_default() {
+    let worker = WORKER.replace(
+        "  capacity {",
+        "  tags = { a = var.a, b = var.b, c = var.c, d = var.d }\n  capacity {",
+    );
+    let text = format!(
+        "{FLEET}variable \"a\" {{\n  default = \"default\"\n}}\nvariable \"b\" {{\n  default = \"default\"\n}}\nvariable \"c\" {{\n  default = \"default\"\n}}\nvariable \"d\" {{\n  default = \"default\"\n}}\n{worker}"
+    );
+    let dir = config(&[("fleet.hcl", &text), ("vars/prod.hcl", "b = \"file\"\nc = \"file\"\n")]);
+    let inputs = Inputs {
+        vars: vec!["c=cli".into()],
+        var_files: vec![dir.path().join("vars/prod.hcl")],
+        env: vec![("a".into(), "env".into()), ("b".into(), "env".into()), ("c".into(), "env".into())],
+    };
+    let loaded = load_dir(dir.path(), &inputs);
+    assert!(loaded.diagnostics.is_empty(), "{:#?}", loaded.diagnostics);
+    let tags = &loaded.config.expect("valid").worker_types["w"].tags;
+    assert_eq!(tags["a"], "env");
+    assert_eq!(tags["b"], "file");
+    assert_eq!(tags["c"], "cli");
+    assert_eq!(tags["d"], "default");
+}
+
+#[test]
+fn a_cli_variable_that_is_not_declared_is_an_error_with_a_suggestion() {
+    let dir = config(&[("fleet.hcl", &format!("{FLEET}variable \"owner\" {{\n  default = \"x\"\n}}\n"))]);
+    let inputs = Inputs {
+        vars: vec!["ownr=y".into()],
+        ..Inputs::default()
+    };
+    let loaded = load_dir(dir.path(), &inputs);
+    assert_eq!(codes(&loaded), vec!["variable-undeclared"]);
+    assert_eq!(loaded.diagnostics[0].help.as_deref(), Some("did you mean `owner`?"));
+}
+
+#[test]
+fn unknown_names_get_did_you_mean() {
+    let dir = config(&[(
+        "fleet.hcl",
+        "fleet \"x\" {\n  regions = [\"us-east-1\"]\n  acount_id = \"123456789012\"\n}\nworker_typ \"w\" {}\n",
+    )]);
+    let loaded = load(dir.path());
+    assert_eq!(codes(&loaded), vec!["unknown-attribute", "unknown-block"]);
+    assert_eq!(loaded.diagnostics[0].help.as_deref(), Some("did you mean `account_id`?"));
+    assert_eq!(loaded.diagnostics[1].help.as_deref(), Some("did you mean `worker_type`?"));
+}
+
+#[test]
+fn a_name_declared_in_two_files_is_a_duplicate_naming_the_first() {
+    let dir = config(&[
+        ("a.hcl", &format!("{FLEET}{WORKER}")),
+        ("b.hcl", "ami_set \"linux\" {\n  images = {\n    \"us-east-1\" = \"ami-785db401\"\n  }\n}\n"),
+    ]);
+    let loaded = load(dir.path());
+    assert_eq!(codes(&loaded), vec!["duplicate"]);
+    let help = loaded.diagnostics[0].help.as_deref().unwrap_or("");
+    assert!(help.contains("a.hcl:"), "{help}");
+}
+
+#[test]
+fn image_compatibility_follows_instance_families() {
+    let arm_on_intel = format!("{FLEET}{WORKER}").replace(
+        "ami_set \"linux\" {",
+        "ami_set \"linux\" {\n  architecture = \"arm64\"",
+    );
+    let dir = config(&[("fleet.hcl", &arm_on_intel)]);
+    assert_eq!(codes(&load(dir.path())), vec!["FF003"]);
+
+    let pv_on_m3 = format!("{FLEET}{WORKER}")
+        .replace("ami_set \"linux\" {", "ami_set \"linux\" {\n  virtualization = \"pv\"")
+        .replace("m5.large", "m3.large");
+    let dir = config(&[("fleet.hcl", &pv_on_m3)]);
+    assert!(load(dir.path()).diagnostics.is_empty());
+}
+
+#[test]
+fn the_budget_counts_max_capacity_in_every_region() {
+    // m5.large is $0.096/h; max 2 in one region is $0.192/h.
+    let over = format!("{FLEET}{WORKER}").replace(
+        "regions = [\"us-east-1\"]",
+        "regions = [\"us-east-1\"]\n  budget {\n    max_hourly_usd = 0.19\n  }",
+    );
+    let dir = config(&[("fleet.hcl", &over)]);
+    let loaded = load(dir.path());
+    assert_eq!(codes(&loaded), vec!["FF007"]);
+    assert!(loaded.diagnostics[0].message.contains("$0.19/h"), "{}", loaded.diagnostics[0].message);
+
+    let under = over.replace("0.19", "0.20");
+    let dir = config(&[("fleet.hcl", &under)]);
+    assert!(load(dir.path()).diagnostics.is_empty());
+}
+
+#[test]
+fn worker_types_default_to_the_fleet_regions() {
+    let dir = config(&[("fleet.hcl", &format!("{FLEET}{WORKER}"))]);
+    let config = load(dir.path()).config.expect("valid");
+    assert_eq!(config.worker_types["w"].regions, vec!["us-east-1".to_string()]);
+}
+
+#[test]
+fn sensitive_variables_are_recorded_for_redaction() {
+    let dir = config(&[(
+        "fleet.hcl",
+        &format!("{FLEET}variable \"token\" {{\n  default   = \"s3cr3t\"\n  sensitive = true\n}}\n"),
+    )]);
+    let config = load(dir.path()).config.expect("valid");
+    assert_eq!(config.sensitive_variables, vec!["token".to_string()]);
+}
+
+/// Copies a directory tree (examples hold keys/ and userdata/ beside the HCL).
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir").flatten() {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("copy");
+        }
+    }
+}
+
+#[test]
+fn fmt_then_load_gives_the_same_model_for_every_example() {
+    for name in ["quickstart", "firefox-ci"] {
+        let original = load(&example(name)).config.expect("valid");
+        let temp = tempfile::tempdir().expect("tempdir");
+        copy_tree(&example(name), temp.path());
+        // Scramble the layout first, so formatting has real work to do.
+        for entry in std::fs::read_dir(temp.path()).expect("read_dir").flatten() {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "hcl") {
+                let text = std::fs::read_to_string(&path).expect("read");
+                let scrambled: String = text.lines().map(|l| format!("{}\n\n\n", l.trim_start())).collect();
+                let formatted = fleetform_engine::fmt::format_source(&scrambled).expect("parses");
+                assert_eq!(
+                    fleetform_engine::fmt::format_source(&formatted).expect("parses"),
+                    formatted,
+                    "{name}: fmt is not idempotent"
+                );
+                std::fs::write(&path, formatted).expect("write");
+            }
+        }
+        let reformatted = load(temp.path()).config.expect("still valid");
+        assert_eq!(
+            serde_json::to_value(&original).expect("json"),
+            serde_json::to_value(&reformatted).expect("json"),
+            "{name}"
+        );
+    }
+}

@@ -1,0 +1,167 @@
+//! The `fleetform` binary end to end: exit codes, JSON output, `fmt` on disk,
+//! and the checked-in JSON Schemas.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn fleetform(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_fleetform"))
+        .args(args)
+        .env_remove("NO_COLOR")
+        .output()
+        .expect("the binary runs")
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn assert_no_panic(out: &Output) {
+    let err = stderr(out);
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn validate_accepts_every_example() {
+    for name in ["quickstart", "firefox-ci"] {
+        let dir = root().join("examples").join(name);
+        let out = fleetform(&["validate", dir.to_str().expect("utf-8 path")]);
+        assert_eq!(out.status.code(), Some(0), "{name}: {}", stderr(&out));
+        assert!(stdout(&out).contains("is valid"), "{}", stdout(&out));
+    }
+}
+
+#[test]
+fn validate_json_lists_every_diagnostic_with_file_line_and_column() {
+    let out = fleetform(&["validate", "--json", "tests/fixtures/ten-mistakes"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(report["format_version"], "1");
+    assert_eq!(report["valid"], false);
+    let diagnostics = report["diagnostics"].as_array().expect("array");
+    assert_eq!(diagnostics.len(), 10);
+    for d in diagnostics {
+        assert!(d["file"].is_string() && d["line"].is_u64() && d["column"].is_u64(), "{d}");
+        assert_eq!(d["severity"], "error");
+    }
+    let codes: Vec<&str> = diagnostics.iter().filter_map(|d| d["code"].as_str()).collect();
+    for code in ["FF002", "FF003", "FF007", "capacity-range", "undefined-reference"] {
+        assert!(codes.contains(&code), "{code} missing from {codes:?}");
+    }
+}
+
+#[test]
+fn validate_human_output_names_the_file_and_exits_1() {
+    let out = fleetform(&["validate", "--no-color", "tests/fixtures/ten-mistakes"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("tests/fixtures/ten-mistakes/workers.hcl:2:13"), "{err}");
+    assert!(err.contains("10 errors"), "{err}");
+    assert!(!err.contains('\u{1b}'), "--no-color still coloured: {err}");
+}
+
+#[test]
+fn bad_directories_exit_1_without_panicking() {
+    let empty = tempfile::tempdir().expect("tempdir");
+    for dir in [Path::new("/nonexistent/fleetform"), empty.path()] {
+        let out = fleetform(&["validate", dir.to_str().expect("utf-8")]);
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        assert_no_panic(&out);
+    }
+}
+
+#[test]
+fn terraform_style_single_dash_var_flags_work() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("fleet.hcl"),
+        "variable \"region\" {}\nfleet \"x\" {\n  regions = [var.region]\n}\n",
+    )
+    .expect("write");
+    let path = dir.path().to_str().expect("utf-8");
+    let out = fleetform(&["validate", "-var", "region=us-east-1", path]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = fleetform(&["validate", path]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("variable `region` has no value"));
+}
+
+#[test]
+fn usage_errors_exit_1_and_help_exits_0() {
+    let out = fleetform(&["validate", "--no-such-flag"]);
+    assert_eq!(out.status.code(), Some(1));
+    let out = fleetform(&["--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout(&out).contains("Exit codes"), "{}", stdout(&out));
+}
+
+#[test]
+fn fmt_check_passes_on_the_examples() {
+    for name in ["quickstart", "firefox-ci"] {
+        let dir = root().join("examples").join(name);
+        let out = fleetform(&["fmt", "--check", dir.to_str().expect("utf-8")]);
+        assert_eq!(out.status.code(), Some(0), "{name}: {}{}", stdout(&out), stderr(&out));
+    }
+}
+
+#[test]
+fn fmt_rewrites_in_place_keeping_comments_and_check_writes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("fleet.hcl");
+    let messy = "# keep me\nfleet \"x\" {\nregions = [\"us-east-1\"] # and me\n      account_id = \"123456789012\"\n}\n";
+    std::fs::write(&file, messy).expect("write");
+    let path = dir.path().to_str().expect("utf-8");
+
+    let out = fleetform(&["fmt", "--check", path]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("fleet.hcl"), "{}", stdout(&out));
+    assert_eq!(std::fs::read_to_string(&file).expect("read"), messy, "--check wrote");
+
+    let out = fleetform(&["fmt", path]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let formatted = std::fs::read_to_string(&file).expect("read");
+    assert_eq!(
+        formatted,
+        "# keep me\nfleet \"x\" {\n  regions    = [\"us-east-1\"] # and me\n  account_id = \"123456789012\"\n}\n"
+    );
+    let out = fleetform(&["fmt", "--check", path]);
+    assert_eq!(out.status.code(), Some(0), "not idempotent");
+}
+
+#[test]
+fn fmt_leaves_a_file_that_does_not_parse_untouched() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("broken.hcl");
+    std::fs::write(&file, "fleet {\n").expect("write");
+    let out = fleetform(&["fmt", dir.path().to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("invalid HCL"), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&file).expect("read"), "fleet {\n");
+}
+
+/// The schemas under schemas/ are generated from the Rust types; this fails when
+/// they are stale. Regenerate with `UPDATE_SCHEMAS=1 cargo test --test cli schemas`.
+#[test]
+fn checked_in_schemas_match_the_rust_types() {
+    let update = std::env::var_os("UPDATE_SCHEMAS").is_some();
+    for (name, text) in fleetform_engine::schema::all() {
+        let path = root().join("schemas").join(name);
+        if update {
+            std::fs::write(&path, &text).expect("write schema");
+            continue;
+        }
+        let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            on_disk == text,
+            "schemas/{name} is stale: run `UPDATE_SCHEMAS=1 cargo test --test cli schemas`"
+        );
+    }
+}
