@@ -49,11 +49,23 @@ fn validate_json_lists_every_diagnostic_with_file_line_and_column() {
     let diagnostics = report["diagnostics"].as_array().expect("array");
     assert_eq!(diagnostics.len(), 10);
     for d in diagnostics {
-        assert!(d["file"].is_string() && d["line"].is_u64() && d["column"].is_u64(), "{d}");
+        assert!(
+            d["file"].is_string() && d["line"].is_u64() && d["column"].is_u64(),
+            "{d}"
+        );
         assert_eq!(d["severity"], "error");
     }
-    let codes: Vec<&str> = diagnostics.iter().filter_map(|d| d["code"].as_str()).collect();
-    for code in ["FF002", "FF003", "FF007", "capacity-range", "undefined-reference"] {
+    let codes: Vec<&str> = diagnostics
+        .iter()
+        .filter_map(|d| d["code"].as_str())
+        .collect();
+    for code in [
+        "FF002",
+        "FF003",
+        "FF007",
+        "capacity-range",
+        "undefined-reference",
+    ] {
         assert!(codes.contains(&code), "{code} missing from {codes:?}");
     }
 }
@@ -63,7 +75,10 @@ fn validate_human_output_names_the_file_and_exits_1() {
     let out = fleetform(&["validate", "--no-color", "tests/fixtures/ten-mistakes"]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(err.contains("tests/fixtures/ten-mistakes/workers.hcl:2:13"), "{err}");
+    assert!(
+        err.contains("tests/fixtures/ten-mistakes/workers.hcl:2:13"),
+        "{err}"
+    );
     assert!(err.contains("10 errors"), "{err}");
     assert!(!err.contains('\u{1b}'), "--no-color still coloured: {err}");
 }
@@ -108,7 +123,13 @@ fn fmt_check_passes_on_the_examples() {
     for name in ["quickstart", "firefox-ci"] {
         let dir = root().join("examples").join(name);
         let out = fleetform(&["fmt", "--check", dir.to_str().expect("utf-8")]);
-        assert_eq!(out.status.code(), Some(0), "{name}: {}{}", stdout(&out), stderr(&out));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{name}: {}{}",
+            stdout(&out),
+            stderr(&out)
+        );
     }
 }
 
@@ -123,7 +144,11 @@ fn fmt_rewrites_in_place_keeping_comments_and_check_writes_nothing() {
     let out = fleetform(&["fmt", "--check", path]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stdout(&out).contains("fleet.hcl"), "{}", stdout(&out));
-    assert_eq!(std::fs::read_to_string(&file).expect("read"), messy, "--check wrote");
+    assert_eq!(
+        std::fs::read_to_string(&file).expect("read"),
+        messy,
+        "--check wrote"
+    );
 
     let out = fleetform(&["fmt", path]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -164,4 +189,23 @@ fn checked_in_schemas_match_the_rust_types() {
             "schemas/{name} is stale: run `UPDATE_SCHEMAS=1 cargo test --test cli schemas`"
         );
     }
+}
+
+#[test]
+fn the_language_example_in_the_readme_is_valid() {
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("README");
+    let start = readme.find("```hcl\n").expect("an hcl block") + "```hcl\n".len();
+    let end = start + readme[start..].find("```").expect("closed");
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("fleet.hcl"), &readme[start..end]).expect("write");
+    for sub in ["keys", "userdata"] {
+        let from = root().join("examples/quickstart").join(sub);
+        std::fs::create_dir(dir.path().join(sub)).expect("mkdir");
+        for entry in std::fs::read_dir(from).expect("read_dir").flatten() {
+            std::fs::copy(entry.path(), dir.path().join(sub).join(entry.file_name()))
+                .expect("copy");
+        }
+    }
+    let out = fleetform(&["validate", dir.path().to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }

@@ -340,6 +340,24 @@ pub fn did_you_mean<'a>(
         .map(|(_, c)| c)
 }
 
+/// Renders diagnostics as miette prints them on a terminal, one after another.
+pub fn render_human(diagnostics: &[Diagnostic], sources: &SourceSet, color: bool) -> String {
+    let theme = if color {
+        miette::GraphicalTheme::unicode()
+    } else {
+        miette::GraphicalTheme::unicode_nocolor()
+    };
+    let handler = miette::GraphicalReportHandler::new_themed(theme).with_width(100);
+    let mut out = String::new();
+    for diagnostic in diagnostics {
+        let report = diagnostic.to_miette(sources);
+        // Writing into a String cannot fail; a formatter error would only drop this diagnostic.
+        let _ = handler.render_report(&mut out, report.as_ref());
+        out.push('\n');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -360,22 +378,4 @@ mod tests {
             assert!(seen.insert(code.as_str()), "duplicate code {code}");
         }
     }
-}
-
-/// Renders diagnostics as miette prints them on a terminal, one after another.
-pub fn render_human(diagnostics: &[Diagnostic], sources: &SourceSet, color: bool) -> String {
-    let theme = if color {
-        miette::GraphicalTheme::unicode()
-    } else {
-        miette::GraphicalTheme::unicode_nocolor()
-    };
-    let handler = miette::GraphicalReportHandler::new_themed(theme).with_width(100);
-    let mut out = String::new();
-    for diagnostic in diagnostics {
-        let report = diagnostic.to_miette(sources);
-        // Writing into a String cannot fail; a formatter error would only drop this diagnostic.
-        let _ = handler.render_report(&mut out, report.as_ref());
-        out.push('\n');
-    }
-    out
 }

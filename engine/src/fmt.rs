@@ -408,57 +408,6 @@ fn format_object(object: &mut Object, depth: usize) {
     object.set_trailing(format!("{trailing}{}", indent(depth)));
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn fmt(text: &str) -> String {
-        format_source(text).unwrap_or_else(|e| panic!("parse: {e}"))
-    }
-
-    #[test]
-    fn indents_aligns_and_keeps_every_comment() {
-        let input = "# head\n\n\n# c1\nfleet \"x\" { # after brace\n# inner\n      a = 1 # trailing\n  bbb = [\n 1, # one\n      2\n]\n  obj = {\n k = 1 # kc\n    # lone\n  kk = \"v\"\n }\n\n\n  b {\n c = 2\n  }\n    # end comment\n}\none { x = 1 }\n# eof comment\n\n\n";
-        let expected = "# head\n\n# c1\nfleet \"x\" { # after brace\n  # inner\n  a = 1 # trailing\n  bbb = [\n    1, # one\n    2,\n  ]\n  obj = {\n    k  = 1 # kc\n    # lone\n    kk = \"v\"\n  }\n\n  b {\n    c = 2\n  }\n  # end comment\n}\none { x = 1 }\n# eof comment\n";
-        assert_eq!(fmt(input), expected);
-    }
-
-    #[test]
-    fn formatting_is_idempotent() {
-        let input =
-            "a {\nx = {\n\"us-east-1\" = \"ami-1\"\n  b = [1,2]\n}\nlist = [\n\"a\",\n\"b\"]\n}\n";
-        let once = fmt(input);
-        assert_eq!(fmt(&once), once);
-        assert_eq!(
-            once,
-            "a {\n  x = {\n    \"us-east-1\" = \"ami-1\"\n    b           = [1, 2]\n  }\n  list = [\n    \"a\",\n    \"b\",\n  ]\n}\n"
-        );
-    }
-
-    #[test]
-    fn leaves_heredocs_and_templates_alone() {
-        let input = "w {\n    user_data = <<-EOT\n    #!/bin/sh\n      echo ${var.x}\n    EOT\n}\n";
-        let out = fmt(input);
-        assert!(
-            out.contains("  user_data = <<-EOT\n    #!/bin/sh\n      echo ${var.x}\n    EOT\n"),
-            "{out}"
-        );
-        assert_eq!(fmt(&out), out);
-    }
-
-    #[test]
-    fn refuses_input_that_does_not_parse() {
-        assert!(format_source("a = {").is_err());
-    }
-
-    #[test]
-    fn empty_input_stays_empty() {
-        assert_eq!(fmt(""), "");
-        assert_eq!(fmt("\n\n"), "");
-        assert_eq!(fmt("# only\n"), "# only\n");
-    }
-}
-
 /// The outcome of formatting one file of a directory.
 #[derive(Debug)]
 pub struct FormattedFile {
@@ -533,4 +482,55 @@ pub fn write_atomically(path: &std::path::Path, text: &str) -> std::io::Result<(
         let _ = std::fs::remove_file(&temp);
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fmt(text: &str) -> String {
+        format_source(text).unwrap_or_else(|e| panic!("parse: {e}"))
+    }
+
+    #[test]
+    fn indents_aligns_and_keeps_every_comment() {
+        let input = "# head\n\n\n# c1\nfleet \"x\" { # after brace\n# inner\n      a = 1 # trailing\n  bbb = [\n 1, # one\n      2\n]\n  obj = {\n k = 1 # kc\n    # lone\n  kk = \"v\"\n }\n\n\n  b {\n c = 2\n  }\n    # end comment\n}\none { x = 1 }\n# eof comment\n\n\n";
+        let expected = "# head\n\n# c1\nfleet \"x\" { # after brace\n  # inner\n  a = 1 # trailing\n  bbb = [\n    1, # one\n    2,\n  ]\n  obj = {\n    k  = 1 # kc\n    # lone\n    kk = \"v\"\n  }\n\n  b {\n    c = 2\n  }\n  # end comment\n}\none { x = 1 }\n# eof comment\n";
+        assert_eq!(fmt(input), expected);
+    }
+
+    #[test]
+    fn formatting_is_idempotent() {
+        let input =
+            "a {\nx = {\n\"us-east-1\" = \"ami-1\"\n  b = [1,2]\n}\nlist = [\n\"a\",\n\"b\"]\n}\n";
+        let once = fmt(input);
+        assert_eq!(fmt(&once), once);
+        assert_eq!(
+            once,
+            "a {\n  x = {\n    \"us-east-1\" = \"ami-1\"\n    b           = [1, 2]\n  }\n  list = [\n    \"a\",\n    \"b\",\n  ]\n}\n"
+        );
+    }
+
+    #[test]
+    fn leaves_heredocs_and_templates_alone() {
+        let input = "w {\n    user_data = <<-EOT\n    #!/bin/sh\n      echo ${var.x}\n    EOT\n}\n";
+        let out = fmt(input);
+        assert!(
+            out.contains("  user_data = <<-EOT\n    #!/bin/sh\n      echo ${var.x}\n    EOT\n"),
+            "{out}"
+        );
+        assert_eq!(fmt(&out), out);
+    }
+
+    #[test]
+    fn refuses_input_that_does_not_parse() {
+        assert!(format_source("a = {").is_err());
+    }
+
+    #[test]
+    fn empty_input_stays_empty() {
+        assert_eq!(fmt(""), "");
+        assert_eq!(fmt("\n\n"), "");
+        assert_eq!(fmt("# only\n"), "# only\n");
+    }
 }

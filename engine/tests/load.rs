@@ -50,19 +50,26 @@ fn codes(loaded: &Loaded) -> Vec<&'static str> {
 }
 
 fn example(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples")
+        .join(name)
 }
 
 /// Human rendering with the temporary directory replaced, for snapshots.
 fn rendered(loaded: &Loaded, dir: &Path) -> String {
-    render_human(&loaded.diagnostics, &loaded.sources, false).replace(&dir.display().to_string(), "[dir]")
+    render_human(&loaded.diagnostics, &loaded.sources, false)
+        .replace(&dir.display().to_string(), "[dir]")
 }
 
 #[test]
 fn every_example_is_valid_without_warnings() {
     for name in ["quickstart", "firefox-ci"] {
         let loaded = load(&example(name));
-        assert!(loaded.diagnostics.is_empty(), "{name}: {:#?}", loaded.diagnostics);
+        assert!(
+            loaded.diagnostics.is_empty(),
+            "{name}: {:#?}",
+            loaded.diagnostics
+        );
         assert!(loaded.config.is_some(), "{name}");
     }
 }
@@ -70,17 +77,33 @@ fn every_example_is_valid_without_warnings() {
 #[test]
 fn firefox_ci_example_has_the_promised_shape() {
     let config = load(&example("firefox-ci")).config.expect("valid");
-    assert!(config.worker_types.len() >= 40, "{}", config.worker_types.len());
+    assert!(
+        config.worker_types.len() >= 40,
+        "{}",
+        config.worker_types.len()
+    );
     assert_eq!(config.fleet.regions.len(), 3);
     assert!(config.ami_sets.len() >= 4);
-    let markets: std::collections::BTreeSet<_> =
-        config.worker_types.values().map(|w| format!("{:?}", w.market)).collect();
+    let markets: std::collections::BTreeSet<_> = config
+        .worker_types
+        .values()
+        .map(|w| format!("{:?}", w.market))
+        .collect();
     assert_eq!(markets.len(), 2, "spot and on-demand");
-    let virtualizations: std::collections::BTreeSet<_> =
-        config.ami_sets.values().map(|a| a.virtualization.to_string()).collect();
+    let virtualizations: std::collections::BTreeSet<_> = config
+        .ami_sets
+        .values()
+        .map(|a| a.virtualization.to_string())
+        .collect();
     assert_eq!(virtualizations.len(), 2, "pv and hvm");
-    let user_data = config.worker_types["gecko-t-win10-64"].user_data.as_deref().unwrap_or("");
-    assert!(user_data.contains(r#"workerType = "gecko-t-win10-64""#), "{user_data}");
+    let user_data = config.worker_types["gecko-t-win10-64"]
+        .user_data
+        .as_deref()
+        .unwrap_or("");
+    assert!(
+        user_data.contains(r#"workerType = "gecko-t-win10-64""#),
+        "{user_data}"
+    );
 }
 
 #[test]
@@ -102,7 +125,10 @@ fn ten_mistakes_give_ten_diagnostics_each_with_a_span() {
 
 #[test]
 fn malformed_hcl_is_a_syntax_error_at_its_line() {
-    let dir = config(&[("fleet.hcl", "fleet \"x\" {\n  regions = [\"us-east-1\"\n}\n")]);
+    let dir = config(&[(
+        "fleet.hcl",
+        "fleet \"x\" {\n  regions = [\"us-east-1\"\n}\n",
+    )]);
     let loaded = load(dir.path());
     assert_eq!(codes(&loaded), vec!["syntax"]);
     let at = loaded.diagnostics[0].location.clone().expect("span");
@@ -137,7 +163,11 @@ fn a_huge_file_is_reported_not_hung_on() {
 #[test]
 fn deep_nesting_is_an_error_not_a_stack_overflow() {
     let depth = 50_000;
-    let text = format!("{FLEET}locals {{\n  deep = {}{}\n}}\n", "[".repeat(depth), "]".repeat(depth));
+    let text = format!(
+        "{FLEET}locals {{\n  deep = {}{}\n}}\n",
+        "[".repeat(depth),
+        "]".repeat(depth)
+    );
     let dir = config(&[("fleet.hcl", &text)]);
     assert_eq!(codes(&load(dir.path())), vec!["syntax"]);
 }
@@ -145,7 +175,11 @@ fn deep_nesting_is_an_error_not_a_stack_overflow() {
 #[test]
 fn non_utf8_bytes_are_reported_with_their_position() {
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("fleet.hcl"), b"fleet \"x\" {\n  regions = [\"\xff\"]\n}\n").expect("write");
+    std::fs::write(
+        dir.path().join("fleet.hcl"),
+        b"fleet \"x\" {\n  regions = [\"\xff\"]\n}\n",
+    )
+    .expect("write");
     let loaded = load(dir.path());
     assert_eq!(codes(&loaded), vec!["encoding"]);
     let at = loaded.diagnostics[0].location.clone().expect("span");
@@ -166,7 +200,9 @@ fn a_missing_directory_and_an_empty_one_are_errors() {
 fn a_variable_with_no_value_points_at_its_declaration() {
     let dir = config(&[(
         "fleet.hcl",
-        &format!("{FLEET}variable \"owner\" {{}}\nlocals {{\n  tags = {{ owner = var.owner }}\n}}\n"),
+        &format!(
+            "{FLEET}variable \"owner\" {{}}\nlocals {{\n  tags = {{ owner = var.owner }}\n}}\n"
+        ),
     )]);
     let loaded = load(dir.path());
     // Only the unset variable: the local that uses it is not reported again.
@@ -185,8 +221,12 @@ fn file_of_a_missing_or_escaping_path_is_an_error() {
     std::fs::write(dir.path().join("secret.pub"), "ssh-ed25519 AAAA outside").expect("write");
     let loaded = load(&dir.path().join("cfg"));
     assert_eq!(codes(&loaded), vec!["function", "function"]);
-    assert!(loaded.diagnostics[0].message.contains("cannot read `missing.pub`"));
-    assert!(loaded.diagnostics[1].message.contains("outside the config directory"));
+    assert!(loaded.diagnostics[0]
+        .message
+        .contains("cannot read `missing.pub`"));
+    assert!(loaded.diagnostics[1]
+        .message
+        .contains("outside the config directory"));
 }
 
 #[test]
@@ -196,14 +236,22 @@ fn a_reference_cycle_is_reported_once_and_names_the_chain() {
         &format!("{FLEET}locals {{\n  a = local.b\n  b = local.c\n  c = local.a\n  d = local.a\n  e = \"ok\"\n}}\n"),
     )]);
     let loaded = load(dir.path());
-    assert_eq!(codes(&loaded), vec!["reference-cycle"], "{:#?}", loaded.diagnostics);
+    assert_eq!(
+        codes(&loaded),
+        vec!["reference-cycle"],
+        "{:#?}",
+        loaded.diagnostics
+    );
     let message = &loaded.diagnostics[0].message;
     assert!(message.contains("a -> b -> c -> a"), "{message}");
 }
 
 #[test]
 fn a_self_reference_is_a_cycle() {
-    let dir = config(&[("fleet.hcl", &format!("{FLEET}locals {{\n  a = [local.a]\n}}\n"))]);
+    let dir = config(&[(
+        "fleet.hcl",
+        &format!("{FLEET}locals {{\n  a = [local.a]\n}}\n"),
+    )]);
     assert_eq!(codes(&load(dir.path())), vec!["reference-cycle"]);
 }
 
@@ -216,11 +264,18 @@ fn variables_take_cli_over_file_over_environment_over_default() {
     let text = format!(
         "{FLEET}variable \"a\" {{\n  default = \"default\"\n}}\nvariable \"b\" {{\n  default = \"default\"\n}}\nvariable \"c\" {{\n  default = \"default\"\n}}\nvariable \"d\" {{\n  default = \"default\"\n}}\n{worker}"
     );
-    let dir = config(&[("fleet.hcl", &text), ("vars/prod.hcl", "b = \"file\"\nc = \"file\"\n")]);
+    let dir = config(&[
+        ("fleet.hcl", &text),
+        ("vars/prod.hcl", "b = \"file\"\nc = \"file\"\n"),
+    ]);
     let inputs = Inputs {
         vars: vec!["c=cli".into()],
         var_files: vec![dir.path().join("vars/prod.hcl")],
-        env: vec![("a".into(), "env".into()), ("b".into(), "env".into()), ("c".into(), "env".into())],
+        env: vec![
+            ("a".into(), "env".into()),
+            ("b".into(), "env".into()),
+            ("c".into(), "env".into()),
+        ],
     };
     let loaded = load_dir(dir.path(), &inputs);
     assert!(loaded.diagnostics.is_empty(), "{:#?}", loaded.diagnostics);
@@ -233,14 +288,20 @@ fn variables_take_cli_over_file_over_environment_over_default() {
 
 #[test]
 fn a_cli_variable_that_is_not_declared_is_an_error_with_a_suggestion() {
-    let dir = config(&[("fleet.hcl", &format!("{FLEET}variable \"owner\" {{\n  default = \"x\"\n}}\n"))]);
+    let dir = config(&[(
+        "fleet.hcl",
+        &format!("{FLEET}variable \"owner\" {{\n  default = \"x\"\n}}\n"),
+    )]);
     let inputs = Inputs {
         vars: vec!["ownr=y".into()],
         ..Inputs::default()
     };
     let loaded = load_dir(dir.path(), &inputs);
     assert_eq!(codes(&loaded), vec!["variable-undeclared"]);
-    assert_eq!(loaded.diagnostics[0].help.as_deref(), Some("did you mean `owner`?"));
+    assert_eq!(
+        loaded.diagnostics[0].help.as_deref(),
+        Some("did you mean `owner`?")
+    );
 }
 
 #[test]
@@ -251,15 +312,24 @@ fn unknown_names_get_did_you_mean() {
     )]);
     let loaded = load(dir.path());
     assert_eq!(codes(&loaded), vec!["unknown-attribute", "unknown-block"]);
-    assert_eq!(loaded.diagnostics[0].help.as_deref(), Some("did you mean `account_id`?"));
-    assert_eq!(loaded.diagnostics[1].help.as_deref(), Some("did you mean `worker_type`?"));
+    assert_eq!(
+        loaded.diagnostics[0].help.as_deref(),
+        Some("did you mean `account_id`?")
+    );
+    assert_eq!(
+        loaded.diagnostics[1].help.as_deref(),
+        Some("did you mean `worker_type`?")
+    );
 }
 
 #[test]
 fn a_name_declared_in_two_files_is_a_duplicate_naming_the_first() {
     let dir = config(&[
         ("a.hcl", &format!("{FLEET}{WORKER}")),
-        ("b.hcl", "ami_set \"linux\" {\n  images = {\n    \"us-east-1\" = \"ami-785db401\"\n  }\n}\n"),
+        (
+            "b.hcl",
+            "ami_set \"linux\" {\n  images = {\n    \"us-east-1\" = \"ami-785db401\"\n  }\n}\n",
+        ),
     ]);
     let loaded = load(dir.path());
     assert_eq!(codes(&loaded), vec!["duplicate"]);
@@ -277,7 +347,10 @@ fn image_compatibility_follows_instance_families() {
     assert_eq!(codes(&load(dir.path())), vec!["FF003"]);
 
     let pv_on_m3 = format!("{FLEET}{WORKER}")
-        .replace("ami_set \"linux\" {", "ami_set \"linux\" {\n  virtualization = \"pv\"")
+        .replace(
+            "ami_set \"linux\" {",
+            "ami_set \"linux\" {\n  virtualization = \"pv\"",
+        )
         .replace("m5.large", "m3.large");
     let dir = config(&[("fleet.hcl", &pv_on_m3)]);
     assert!(load(dir.path()).diagnostics.is_empty());
@@ -293,7 +366,11 @@ fn the_budget_counts_max_capacity_in_every_region() {
     let dir = config(&[("fleet.hcl", &over)]);
     let loaded = load(dir.path());
     assert_eq!(codes(&loaded), vec!["FF007"]);
-    assert!(loaded.diagnostics[0].message.contains("$0.19/h"), "{}", loaded.diagnostics[0].message);
+    assert!(
+        loaded.diagnostics[0].message.contains("$0.19/h"),
+        "{}",
+        loaded.diagnostics[0].message
+    );
 
     let under = over.replace("0.19", "0.20");
     let dir = config(&[("fleet.hcl", &under)]);
@@ -304,14 +381,19 @@ fn the_budget_counts_max_capacity_in_every_region() {
 fn worker_types_default_to_the_fleet_regions() {
     let dir = config(&[("fleet.hcl", &format!("{FLEET}{WORKER}"))]);
     let config = load(dir.path()).config.expect("valid");
-    assert_eq!(config.worker_types["w"].regions, vec!["us-east-1".to_string()]);
+    assert_eq!(
+        config.worker_types["w"].regions,
+        vec!["us-east-1".to_string()]
+    );
 }
 
 #[test]
 fn sensitive_variables_are_recorded_for_redaction() {
     let dir = config(&[(
         "fleet.hcl",
-        &format!("{FLEET}variable \"token\" {{\n  default   = \"s3cr3t\"\n  sensitive = true\n}}\n"),
+        &format!(
+            "{FLEET}variable \"token\" {{\n  default   = \"s3cr3t\"\n  sensitive = true\n}}\n"
+        ),
     )]);
     let config = load(dir.path()).config.expect("valid");
     assert_eq!(config.sensitive_variables, vec!["token".to_string()]);
@@ -341,7 +423,10 @@ fn fmt_then_load_gives_the_same_model_for_every_example() {
             let path = entry.path();
             if path.extension().is_some_and(|e| e == "hcl") {
                 let text = std::fs::read_to_string(&path).expect("read");
-                let scrambled: String = text.lines().map(|l| format!("{}\n\n\n", l.trim_start())).collect();
+                let scrambled: String = text
+                    .lines()
+                    .map(|l| format!("{}\n\n\n", l.trim_start()))
+                    .collect();
                 let formatted = fleetform_engine::fmt::format_source(&scrambled).expect("parses");
                 assert_eq!(
                     fleetform_engine::fmt::format_source(&formatted).expect("parses"),
