@@ -1,6 +1,8 @@
 //! The `fleetform` command line: argument parsing and wiring only. Every
 //! decision lives in the engine, providers and state crates.
 
+mod state_cmd;
+
 use clap::{Args, Parser, Subcommand};
 use fleetform_engine::schema::{ValidateReport, FORMAT_VERSION};
 use fleetform_engine::{checks, diagnostic, fmt, Inputs};
@@ -29,6 +31,15 @@ struct Cli {
     /// Print only errors
     #[arg(short, long, global = true)]
     quiet: bool,
+
+    /// Send EC2 and STS requests to this endpoint (a local EC2 endpoint, e.g. from scripts/dev-ec2)
+    #[arg(
+        long,
+        global = true,
+        env = "FLEETFORM_EC2_ENDPOINT",
+        value_name = "URL"
+    )]
+    endpoint_url: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -46,6 +57,9 @@ enum Command {
     /// --check nothing is written: the files that would change are listed and
     /// the exit code is 1 if there are any.
     Fmt(FmtArgs),
+    /// Managed objects as observed in EC2 now (tag search, every fleet region).
+    #[command(subcommand)]
+    State(state_cmd::StateCommand),
 }
 
 #[derive(Args)]
@@ -63,7 +77,7 @@ struct ValidateArgs {
 }
 
 #[derive(Args)]
-struct VarArgs {
+pub(crate) struct VarArgs {
     /// Set a variable: -var NAME=VALUE (repeatable; later wins)
     #[arg(long = "var", value_name = "NAME=VALUE")]
     vars: Vec<String>,
@@ -74,7 +88,7 @@ struct VarArgs {
 }
 
 impl VarArgs {
-    fn inputs(&self) -> Inputs {
+    pub(crate) fn inputs(&self) -> Inputs {
         Inputs {
             vars: self.vars.clone(),
             var_files: self.var_files.clone(),
@@ -125,6 +139,7 @@ fn main() -> ExitCode {
     let code = match &cli.command {
         Command::Validate(args) => validate(args, color, cli.quiet),
         Command::Fmt(args) => format(args, color),
+        Command::State(command) => state_cmd::run(command, cli.endpoint_url.clone(), color),
     };
     ExitCode::from(code)
 }
@@ -228,7 +243,7 @@ fn format(args: &FmtArgs, color: bool) -> u8 {
     u8::from(failed)
 }
 
-fn plural(n: usize) -> &'static str {
+pub(crate) fn plural(n: usize) -> &'static str {
     if n == 1 {
         ""
     } else {

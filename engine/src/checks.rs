@@ -242,6 +242,25 @@ fn budget(config: &Config, diags: &mut Diagnostics) {
     }
 }
 
+/// FF009: the caller's account must be the one the fleet names.
+pub fn account_guard(config: &Config, caller_account: &str) -> Option<Diagnostic> {
+    let expected = config.fleet.account_id.as_deref()?;
+    if expected == caller_account {
+        return None;
+    }
+    Some(
+        Diagnostic::error(
+            Code::AccountGuard,
+            format!(
+                "the credentials belong to account {caller_account}, but fleet \"{}\" is in account {expected}",
+                config.fleet.name
+            ),
+        )
+        .at(config.fleet.origin.attribute("account_id"), format!("expected {expected}"))
+        .help("switch credentials (AWS_PROFILE, aws sso login) to the fleet's account, or fix account_id"),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

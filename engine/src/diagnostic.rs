@@ -100,6 +100,8 @@ codes! {
     CapacityRange = "capacity-range",
     /// A region that is not a fleet region, or not a region at all.
     Region = "region",
+    /// A call to the cloud failed (credentials, network, permissions).
+    Cloud = "cloud",
 }
 
 impl fmt::Display for Code {

@@ -11,7 +11,9 @@ pub mod checks;
 pub mod config;
 pub mod diagnostic;
 pub mod fmt;
+pub mod inventory;
 pub mod model;
+pub mod provider;
 pub mod schema;
 pub mod source;
 

@@ -1,1 +1,228 @@
-//! placeholder
+//! fleetform's AWS provider: everything that talks to EC2 and STS.
+//!
+//! It implements the engine's [`Provider`] trait and translates aws-sdk types
+//! into the engine's plain data; it decides no policy. Reads are one paged,
+//! tag-filtered call per kind per region, all regions at once, and report each
+//! (region, kind) as complete or incomplete with the cause: a failed or cut-off
+//! read is never an empty list. Retries (throttling, 5xx, network) use the SDK's
+//! adaptive mode: jittered exponential backoff plus a client-side rate limiter
+//! per region client. Every request is counted.
+
+mod counter;
+mod error;
+mod mutate;
+mod observe;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_ec2::config::{Credentials, ProvideCredentials, SharedCredentialsProvider};
+use counter::CallCounter;
+use fleetform_engine::provider::{
+    Caller, ErrorKind, Mutation, MutationOutcome, Observation, ObserveRequest, Provider,
+    ProviderError,
+};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How to reach AWS (or a local EC2 endpoint).
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// Send EC2 and STS requests here instead of AWS (`--endpoint-url`).
+    pub endpoint_url: Option<String>,
+    /// Attempts per request, first one included.
+    pub max_attempts: u32,
+    /// Limit for one attempt of one request.
+    pub attempt_timeout: Duration,
+    /// Limit for a request with all its retries.
+    pub operation_timeout: Duration,
+    /// Limit for finding credentials and region.
+    pub setup_timeout: Duration,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions {
+            endpoint_url: None,
+            max_attempts: 4,
+            attempt_timeout: Duration::from_secs(20),
+            operation_timeout: Duration::from_secs(60),
+            setup_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A connection to AWS: shared configuration and one EC2 client per region.
+pub struct AwsProvider {
+    config: SdkConfig,
+    clients: Mutex<HashMap<String, aws_sdk_ec2::Client>>,
+    calls: Arc<AtomicU64>,
+}
+
+/// Region used for STS when none is configured.
+const DEFAULT_REGION: &str = "us-east-1";
+
+/// Whether an endpoint URL points at this machine (where the local EC2 endpoint runs).
+fn is_loopback(url: &str) -> bool {
+    let rest = url.split("://").nth(1).unwrap_or(url);
+    rest.starts_with("127.") || rest.starts_with("localhost") || rest.starts_with("[::1]")
+}
+
+impl AwsProvider {
+    /// Resolves credentials and region as the AWS CLI does (environment,
+    /// profiles, SSO, instance roles). A local (loopback) endpoint without
+    /// credentials gets dummy ones; anything else without credentials is an
+    /// error within `setup_timeout`, never a hang.
+    pub async fn connect(options: &ConnectOptions) -> Result<AwsProvider, ProviderError> {
+        let setup = async {
+            let mut loader = aws_config::defaults(BehaviorVersion::latest())
+                .retry_config(
+                    RetryConfig::adaptive()
+                        .with_max_attempts(options.max_attempts.max(1))
+                        .with_initial_backoff(Duration::from_millis(100))
+                        .with_max_backoff(Duration::from_secs(5)),
+                )
+                .timeout_config(
+                    TimeoutConfig::builder()
+                        .connect_timeout(Duration::from_secs(3))
+                        .operation_attempt_timeout(options.attempt_timeout)
+                        .operation_timeout(options.operation_timeout)
+                        .build(),
+                );
+            if let Some(url) = &options.endpoint_url {
+                loader = loader.endpoint_url(url);
+            }
+            let mut config = loader.load().await;
+            if config.region().is_none() {
+                config = config
+                    .into_builder()
+                    .region(Region::new(DEFAULT_REGION))
+                    .build();
+            }
+            let found = match config.credentials_provider() {
+                Some(provider) => provider
+                    .provide_credentials()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+                None => Err("no credential provider is configured".to_string()),
+            };
+            match (found, &options.endpoint_url) {
+                (Ok(()), _) => Ok(config),
+                (Err(_), Some(url)) if is_loopback(url) => {
+                    let dummy = Credentials::new("fleetform-local", "fleetform-local", None, None, "fleetform");
+                    Ok(config
+                        .into_builder()
+                        .credentials_provider(SharedCredentialsProvider::new(dummy))
+                        .build())
+                }
+                (Err(why), _) => Err(ProviderError {
+                    kind: ErrorKind::Setup,
+                    code: None,
+                    message: format!(
+                        "no AWS credentials found ({why}); set AWS_PROFILE, run `aws sso login`, or export AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
+                    ),
+                }),
+            }
+        };
+        let config = tokio::time::timeout(options.setup_timeout, setup)
+            .await
+            .map_err(|_| ProviderError {
+                kind: ErrorKind::Setup,
+                code: None,
+                message: format!(
+                    "finding AWS credentials and region took longer than {}s; check AWS_PROFILE and network access",
+                    options.setup_timeout.as_secs()
+                ),
+            })??;
+        Ok(AwsProvider {
+            config,
+            clients: Mutex::new(HashMap::new()),
+            calls: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    /// HTTP requests made so far (retries included).
+    pub fn api_calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    /// The EC2 client for `region`, made once.
+    fn ec2(&self, region: &str) -> aws_sdk_ec2::Client {
+        let mut clients = self
+            .clients
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        clients
+            .entry(region.to_string())
+            .or_insert_with(|| {
+                let config = aws_sdk_ec2::config::Builder::from(&self.config)
+                    .region(Region::new(region.to_string()))
+                    .interceptor(CallCounter::new(Arc::clone(&self.calls)))
+                    .build();
+                aws_sdk_ec2::Client::from_conf(config)
+            })
+            .clone()
+    }
+}
+
+impl Provider for AwsProvider {
+    async fn caller(&self) -> Result<Caller, ProviderError> {
+        let config = aws_sdk_sts::config::Builder::from(&self.config)
+            .interceptor(CallCounter::new(Arc::clone(&self.calls)))
+            .build();
+        let out = aws_sdk_sts::Client::from_conf(config)
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(error::from_sdk)?;
+        Ok(Caller {
+            account: out.account().unwrap_or_default().to_string(),
+            arn: out.arn().unwrap_or_default().to_string(),
+        })
+    }
+
+    async fn observe(&self, request: &ObserveRequest) -> Observation {
+        let before = self.api_calls();
+        let mut tasks = tokio::task::JoinSet::new();
+        for region in &request.regions {
+            let client = self.ec2(region);
+            let fleet = request.fleet.clone();
+            let image_ids = request.image_ids.get(region).cloned().unwrap_or_default();
+            let region = region.clone();
+            tasks.spawn(async move {
+                let observed = observe::region(&client, &fleet, &image_ids).await;
+                (region, observed)
+            });
+        }
+        let mut regions = std::collections::BTreeMap::new();
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok((region, observed)) => {
+                    regions.insert(region, observed);
+                }
+                // A task that panicked or was cancelled observed nothing; report its regions below.
+                Err(_) => continue,
+            }
+        }
+        for region in &request.regions {
+            regions.entry(region.clone()).or_insert_with(|| {
+                observe::all_incomplete("the observation task of this region failed")
+            });
+        }
+        Observation {
+            regions,
+            api_calls: self.api_calls() - before,
+        }
+    }
+
+    async fn mutate(
+        &self,
+        region: &str,
+        mutation: Mutation,
+    ) -> Result<MutationOutcome, ProviderError> {
+        mutate::run(&self.ec2(region), mutation).await
+    }
+}

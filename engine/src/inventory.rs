@@ -1,0 +1,151 @@
+//! A flat listing of what an observation found, by address: what
+//! `fleetform state list` and `state show` print. Objects are named by their
+//! `fleetform:address` tag; tagged objects with no address, or whose address
+//! the configuration no longer declares, are listed as orphans.
+
+use crate::model::Config;
+use crate::provider::{tags, Kind, Observation, ObserveRequest};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+impl ObserveRequest {
+    /// What to read for `config`: its fleet tag, its regions, and per region the
+    /// image ids its AMI sets name.
+    pub fn for_config(config: &Config) -> ObserveRequest {
+        let mut image_ids: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for set in config.ami_sets.values() {
+            for (region, id) in &set.images {
+                let ids = image_ids.entry(region.clone()).or_default();
+                if !ids.contains(id) {
+                    ids.push(id.clone());
+                }
+            }
+        }
+        ObserveRequest {
+            fleet: config.fleet.name.clone(),
+            regions: config.fleet.regions.clone(),
+            image_ids,
+        }
+    }
+}
+
+/// One live object as listed by `state list`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Entry {
+    /// `key_pair.NAME`, `worker_type.NAME["REGION"]`, `ami_set.NAME`, or `(orphan)`.
+    pub address: String,
+    /// Region it lives in.
+    pub region: String,
+    /// What kind of object.
+    pub kind: &'static str,
+    /// Cloud id.
+    pub id: String,
+    /// One line of detail: state, type, version.
+    pub detail: String,
+    /// True when fleetform created it (it carries the fleet tag).
+    pub managed: bool,
+}
+
+/// Lists every object of `observation`, sorted by address, region, kind and id,
+/// plus (region, kind, cause) for each read that was incomplete.
+pub fn entries(
+    config: &Config,
+    observation: &Observation,
+) -> (Vec<Entry>, Vec<(String, Kind, String)>) {
+    let declared = |address: &str| {
+        let base = address.split('[').next().unwrap_or(address);
+        match base.split_once('.') {
+            Some(("key_pair", name)) => config.key_pairs.contains_key(name),
+            Some(("ami_set", name)) => config.ami_sets.contains_key(name),
+            Some(("worker_type", name)) => config.worker_types.contains_key(name),
+            _ => false,
+        }
+    };
+    let address_of = |tags: &BTreeMap<String, String>| match tags.get(tags::ADDRESS) {
+        Some(address) if declared(address) => address.clone(),
+        _ => "(orphan)".to_string(),
+    };
+    let mut out = Vec::new();
+    let mut incomplete = Vec::new();
+    for (region, observed) in &observation.regions {
+        for (kind, cause) in observed.incomplete() {
+            incomplete.push((region.clone(), kind, cause.to_string()));
+        }
+        for k in observed.key_pairs.complete().into_iter().flatten() {
+            out.push(Entry {
+                address: address_of(&k.tags),
+                region: region.clone(),
+                kind: "key_pair",
+                id: k.id.clone(),
+                detail: k.name.clone(),
+                managed: true,
+            });
+        }
+        for image in observed.images.complete().into_iter().flatten() {
+            let managed = image.tags.get(tags::FLEET) == Some(&config.fleet.name);
+            let address = if managed {
+                address_of(&image.tags)
+            } else {
+                config
+                    .ami_sets
+                    .values()
+                    .find(|set| set.images.get(region) == Some(&image.id))
+                    .map(|set| crate::model::address::ami_set(&set.name))
+                    .unwrap_or_else(|| "(orphan)".to_string())
+            };
+            out.push(Entry {
+                address,
+                region: region.clone(),
+                kind: "image",
+                id: image.id.clone(),
+                detail: format!(
+                    "{} {} {} {}{}",
+                    image.state,
+                    image.virtualization,
+                    image.architecture,
+                    image.name,
+                    if managed {
+                        ""
+                    } else {
+                        " (named by the config, not managed)"
+                    }
+                ),
+                managed,
+            });
+        }
+        for t in observed.launch_templates.complete().into_iter().flatten() {
+            out.push(Entry {
+                address: address_of(&t.tags),
+                region: region.clone(),
+                kind: "launch_template",
+                id: t.id.clone(),
+                detail: format!(
+                    "{} default v{} of {}{}",
+                    t.name,
+                    t.default_version,
+                    t.latest_version,
+                    t.default_data
+                        .as_ref()
+                        .and_then(|d| d.image_id.as_ref())
+                        .map(|i| format!(", image {i}"))
+                        .unwrap_or_default()
+                ),
+                managed: true,
+            });
+        }
+        for i in observed.instances.complete().into_iter().flatten() {
+            out.push(Entry {
+                address: address_of(&i.tags),
+                region: region.clone(),
+                kind: "instance",
+                id: i.id.clone(),
+                detail: format!("{} {}", i.state, i.instance_type),
+                managed: true,
+            });
+        }
+    }
+    out.sort_by(|a, b| {
+        (&a.address, &a.region, a.kind, &a.id).cmp(&(&b.address, &b.region, b.kind, &b.id))
+    });
+    (out, incomplete)
+}

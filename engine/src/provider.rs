@@ -1,0 +1,419 @@
+//! The boundary between the engine and a cloud: the [`Provider`] trait and the
+//! plain data that crosses it. The engine owns these types; a provider (today
+//! `providers/aws`) translates its SDK's types into them, so no AWS type ever
+//! reaches the engine.
+//!
+//! An observation is never silently partial: each (region, kind) is either
+//! [`Observed::Complete`] or [`Observed::Incomplete`] with its cause. Unknown is
+//! never zero (seed 002).
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+
+/// Tag keys fleetform sets at creation on everything it manages.
+pub mod tags {
+    /// The fleet an object belongs to; the filter every observation uses.
+    pub const FLEET: &str = "fleetform:fleet";
+    /// The object's address, e.g. `worker_type.gecko["us-east-1"]`.
+    pub const ADDRESS: &str = "fleetform:address";
+    /// The worker type of a launch template or instance.
+    pub const WORKER_TYPE: &str = "fleetform:worker-type";
+    /// The AMI set of an image.
+    pub const AMI_SET: &str = "fleetform:ami-set";
+}
+
+/// Who is calling the cloud (STS GetCallerIdentity).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Caller {
+    /// 12-digit account id.
+    pub account: String,
+    /// The caller's ARN.
+    pub arn: String,
+}
+
+/// What to observe: one fleet's managed objects in some regions.
+#[derive(Debug, Clone, Default)]
+pub struct ObserveRequest {
+    /// Value of the `fleetform:fleet` tag to filter by.
+    pub fleet: String,
+    /// Regions to read, concurrently.
+    pub regions: Vec<String>,
+    /// Per region, image ids the configuration names (looked up even if untagged).
+    pub image_ids: BTreeMap<String, Vec<String>>,
+}
+
+/// The kinds of object read per region; each is complete or not on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// EC2 key pairs.
+    KeyPairs,
+    /// AMIs (tagged, plus those the config names).
+    Images,
+    /// Launch templates and their default versions.
+    LaunchTemplates,
+    /// Instances in pending, running, stopping or stopped state.
+    Instances,
+}
+
+impl Kind {
+    /// Every kind, in dependency order.
+    pub const ALL: [Kind; 4] = [
+        Kind::KeyPairs,
+        Kind::Images,
+        Kind::LaunchTemplates,
+        Kind::Instances,
+    ];
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Kind::KeyPairs => "key pairs",
+            Kind::Images => "images",
+            Kind::LaunchTemplates => "launch templates",
+            Kind::Instances => "instances",
+        })
+    }
+}
+
+/// A read that either saw everything or says why it did not.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Observed<T> {
+    /// Every page was read.
+    Complete {
+        /// What was found.
+        items: T,
+    },
+    /// Something failed after retries; nothing may be concluded from this read.
+    Incomplete {
+        /// What went wrong, for the user.
+        cause: String,
+    },
+}
+
+impl<T> Observed<T> {
+    /// The items if complete.
+    pub fn complete(&self) -> Option<&T> {
+        match self {
+            Observed::Complete { items } => Some(items),
+            Observed::Incomplete { .. } => None,
+        }
+    }
+
+    /// The cause if incomplete.
+    pub fn cause(&self) -> Option<&str> {
+        match self {
+            Observed::Complete { .. } => None,
+            Observed::Incomplete { cause } => Some(cause),
+        }
+    }
+}
+
+/// An EC2 key pair.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObservedKeyPair {
+    /// Key pair name.
+    pub name: String,
+    /// `key-...` id.
+    pub id: String,
+    /// Fingerprint as EC2 reports it.
+    pub fingerprint: String,
+    /// All tags.
+    pub tags: BTreeMap<String, String>,
+}
+
+/// An AMI.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObservedImage {
+    /// `ami-...` id.
+    pub id: String,
+    /// Image name.
+    pub name: String,
+    /// `available`, `pending`, `failed`, ...
+    pub state: String,
+    /// `hvm` or `paravirtual`.
+    pub virtualization: String,
+    /// `x86_64`, `arm64`, ...
+    pub architecture: String,
+    /// Creation time as EC2 reports it (ISO 8601).
+    pub creation_date: String,
+    /// Owner account.
+    pub owner: String,
+    /// EBS snapshots behind the image.
+    pub snapshot_ids: Vec<String>,
+    /// All tags.
+    pub tags: BTreeMap<String, String>,
+}
+
+/// What a launch template version launches.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct LaunchTemplateData {
+    /// AMI id.
+    pub image_id: Option<String>,
+    /// Default instance type, if the template sets one.
+    pub instance_type: Option<String>,
+    /// Key pair name.
+    pub key_name: Option<String>,
+    /// User data, decoded from base64.
+    pub user_data: Option<String>,
+    /// `spot` or `on-demand`.
+    pub market: Option<String>,
+    /// Tags applied to launched instances.
+    pub instance_tags: BTreeMap<String, String>,
+}
+
+/// A launch template with its default version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObservedLaunchTemplate {
+    /// `lt-...` id.
+    pub id: String,
+    /// Template name (`<fleet>.<worker_type>`).
+    pub name: String,
+    /// Default version number.
+    pub default_version: i64,
+    /// Latest version number.
+    pub latest_version: i64,
+    /// What the default version launches, if it could be read.
+    pub default_data: Option<LaunchTemplateData>,
+    /// All tags.
+    pub tags: BTreeMap<String, String>,
+}
+
+/// An instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObservedInstance {
+    /// `i-...` id.
+    pub id: String,
+    /// `pending`, `running`, `stopping` or `stopped`.
+    pub state: String,
+    /// Instance type.
+    pub instance_type: String,
+    /// Launch time, seconds since the Unix epoch.
+    pub launch_time: i64,
+    /// AMI it was launched from.
+    pub image_id: String,
+    /// Launch template id and version, when launched from one.
+    pub launch_template: Option<(String, String)>,
+    /// All tags.
+    pub tags: BTreeMap<String, String>,
+}
+
+/// Everything read in one region.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegionObservation {
+    /// Key pairs tagged with the fleet.
+    pub key_pairs: Observed<Vec<ObservedKeyPair>>,
+    /// Images tagged with the fleet, plus the images the config names.
+    pub images: Observed<Vec<ObservedImage>>,
+    /// Launch templates tagged with the fleet.
+    pub launch_templates: Observed<Vec<ObservedLaunchTemplate>>,
+    /// Instances tagged with the fleet.
+    pub instances: Observed<Vec<ObservedInstance>>,
+}
+
+impl RegionObservation {
+    /// (kind, cause) of every incomplete read.
+    pub fn incomplete(&self) -> Vec<(Kind, &str)> {
+        [
+            (Kind::KeyPairs, self.key_pairs.cause()),
+            (Kind::Images, self.images.cause()),
+            (Kind::LaunchTemplates, self.launch_templates.cause()),
+            (Kind::Instances, self.instances.cause()),
+        ]
+        .into_iter()
+        .filter_map(|(kind, cause)| Some((kind, cause?)))
+        .collect()
+    }
+}
+
+/// A whole observation: every region, and what it cost.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Observation {
+    /// Per region.
+    pub regions: BTreeMap<String, RegionObservation>,
+    /// HTTP requests made, retries included.
+    pub api_calls: u64,
+}
+
+/// Why a call to the cloud failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ProviderError {
+    /// The broad class, which decides what the engine may do next.
+    pub kind: ErrorKind,
+    /// The cloud's error code, e.g. `UnauthorizedOperation`.
+    pub code: Option<String>,
+    /// What happened, for the user.
+    pub message: String,
+}
+
+/// Classes of provider failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// No usable credentials, or the endpoint is unreachable at start.
+    Setup,
+    /// Throttled even after retries.
+    Throttled,
+    /// Permission denied.
+    Unauthorized,
+    /// The object does not exist.
+    NotFound,
+    /// A dry run would have failed (permission or parameter).
+    DryRunFailed,
+    /// The request was invalid.
+    InvalidRequest,
+    /// Network failure, timeout or 5xx after retries.
+    Unavailable,
+}
+
+/// One mutating call; every variant is idempotent under retry (client tokens,
+/// tags set at creation, deletes that accept "already gone").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mutation {
+    /// ImportKeyPair, tagged at creation.
+    ImportKeyPair {
+        /// Key pair name.
+        name: String,
+        /// OpenSSH public key.
+        public_key: String,
+        /// Tags (fleetform:* included).
+        tags: BTreeMap<String, String>,
+    },
+    /// DeleteKeyPair.
+    DeleteKeyPair {
+        /// Key pair name.
+        name: String,
+    },
+    /// CreateLaunchTemplate with its first version, tagged at creation.
+    CreateLaunchTemplate {
+        /// Template name.
+        name: String,
+        /// First version.
+        data: LaunchTemplateData,
+        /// Tags on the template.
+        tags: BTreeMap<String, String>,
+        /// Idempotency token.
+        client_token: String,
+    },
+    /// CreateLaunchTemplateVersion.
+    CreateLaunchTemplateVersion {
+        /// Template id.
+        template_id: String,
+        /// The new version.
+        data: LaunchTemplateData,
+        /// Idempotency token.
+        client_token: String,
+    },
+    /// ModifyLaunchTemplate: set the default version.
+    SetDefaultVersion {
+        /// Template id.
+        template_id: String,
+        /// Version to make default.
+        version: i64,
+    },
+    /// DeleteLaunchTemplate.
+    DeleteLaunchTemplate {
+        /// Template id.
+        template_id: String,
+    },
+    /// RunInstances from a launch template.
+    RunInstances {
+        /// Template id.
+        template_id: String,
+        /// Template version.
+        version: i64,
+        /// Instance type to launch.
+        instance_type: String,
+        /// How many.
+        count: i32,
+        /// Tags on the instances (fleetform:* included).
+        tags: BTreeMap<String, String>,
+        /// Idempotency token.
+        client_token: String,
+        /// Only check permissions and parameters (DryRun=true).
+        dry_run: bool,
+    },
+    /// TerminateInstances.
+    TerminateInstances {
+        /// Instance ids.
+        ids: Vec<String>,
+    },
+    /// CopyImage into this region.
+    CopyImage {
+        /// Region of the source image.
+        source_region: String,
+        /// Source image id.
+        source_image: String,
+        /// Name of the copy.
+        name: String,
+        /// Tags on the copy (set at creation).
+        tags: BTreeMap<String, String>,
+        /// Idempotency token.
+        client_token: String,
+    },
+    /// DeregisterImage, then DeleteSnapshot for each of its snapshots.
+    DeregisterImage {
+        /// Image id.
+        image_id: String,
+        /// Snapshots to delete after deregistering.
+        snapshot_ids: Vec<String>,
+    },
+    /// CreateTags: adopt an object found by tag search.
+    CreateTags {
+        /// Resource ids.
+        resource_ids: Vec<String>,
+        /// Tags to add.
+        tags: BTreeMap<String, String>,
+    },
+}
+
+/// What a successful mutation produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MutationOutcome {
+    /// A key pair id.
+    KeyPair {
+        /// `key-...`.
+        id: String,
+    },
+    /// A launch template id and version number.
+    LaunchTemplate {
+        /// `lt-...`.
+        id: String,
+        /// Version created.
+        version: i64,
+    },
+    /// Launched instance ids.
+    Instances {
+        /// `i-...` ids.
+        ids: Vec<String>,
+    },
+    /// A new image id.
+    Image {
+        /// `ami-...`.
+        id: String,
+    },
+    /// A dry run that EC2 says would succeed.
+    DryRunOk,
+    /// Done; nothing to report.
+    Done,
+}
+
+/// A cloud fleetform can observe and change. Implemented by `providers/aws`.
+pub trait Provider: Send + Sync {
+    /// Who the credentials belong to.
+    fn caller(&self) -> impl Future<Output = Result<Caller, ProviderError>> + Send;
+
+    /// Reads the fleet's managed objects in every requested region, concurrently.
+    fn observe(&self, request: &ObserveRequest) -> impl Future<Output = Observation> + Send;
+
+    /// Carries out one mutating call in `region`.
+    fn mutate(
+        &self,
+        region: &str,
+        mutation: Mutation,
+    ) -> impl Future<Output = Result<MutationOutcome, ProviderError>> + Send;
+}

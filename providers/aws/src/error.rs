@@ -1,0 +1,66 @@
+//! Translating SDK errors into the engine's [`ProviderError`] classes.
+
+use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
+use fleetform_engine::provider::{ErrorKind, ProviderError};
+
+/// Classifies an SDK error by its EC2/STS error code or transport failure.
+pub(crate) fn from_sdk<E, R>(err: SdkError<E, R>) -> ProviderError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    let code = err.code().map(str::to_string);
+    let kind = match (&err, code.as_deref()) {
+        (_, Some("DryRunOperation")) => ErrorKind::DryRunFailed,
+        (_, Some("RequestLimitExceeded" | "Throttling" | "ThrottlingException")) => {
+            ErrorKind::Throttled
+        }
+        (_, Some(c))
+            if c.starts_with("Unauthorized")
+                || c.starts_with("AuthFailure")
+                || c.starts_with("AccessDenied") =>
+        {
+            ErrorKind::Unauthorized
+        }
+        (_, Some(c)) if c.ends_with("NotFound") || c.ends_with(".NotFound") => ErrorKind::NotFound,
+        (_, Some(c)) if c.starts_with("Invalid") || c.starts_with("Missing") => {
+            ErrorKind::InvalidRequest
+        }
+        _ => ErrorKind::Unavailable,
+    };
+    let message = match (code.as_deref(), err.message()) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        (Some(code), None) => code.to_string(),
+        _ => transport_message(&err),
+    };
+    ProviderError {
+        kind,
+        code,
+        message,
+    }
+}
+
+/// A short cause for failures that have no service error code.
+fn transport_message<E, R>(err: &SdkError<E, R>) -> String
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    // The chain of causes, each once: "dispatch failure: io error: ... Connection refused".
+    let mut parts: Vec<String> = vec![err.to_string()];
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = cause.source();
+    }
+    let detail = parts.join(": ");
+    match err {
+        SdkError::TimeoutError(_) => format!("request timed out after retries ({detail})"),
+        SdkError::DispatchFailure(_) => format!("cannot reach the endpoint ({detail})"),
+        SdkError::ResponseError(_) => format!("unreadable response ({detail})"),
+        _ => detail,
+    }
+}
