@@ -209,3 +209,72 @@ fn the_language_example_in_the_readme_is_valid() {
     let out = fleetform(&["validate", dir.path().to_str().expect("utf-8")]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
+
+fn fleetform_at(endpoint: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_fleetform"))
+        .args(args)
+        .env("FLEETFORM_EC2_ENDPOINT", endpoint)
+        .env_remove("NO_COLOR")
+        .output()
+        .expect("the binary runs")
+}
+
+#[test]
+fn state_list_shows_what_ec2_holds_for_the_fleet() {
+    let endpoint = fleetform_test_support::endpoint();
+    let out = fleetform_at(endpoint, &["state", "list", "examples/quickstart"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let listing = stdout(&out);
+    assert!(
+        listing.contains("ami_set.ubuntu") && listing.contains("ami-785db401"),
+        "{listing}"
+    );
+    assert!(stderr(&out).contains("API calls"), "{}", stderr(&out));
+}
+
+#[test]
+fn state_list_refuses_credentials_of_another_account() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("fleet.hcl"),
+        "fleet \"elsewhere\" {\n  account_id = \"999999999999\"\n  regions    = [\"us-east-1\"]\n}\n",
+    )
+    .expect("write");
+    let out = fleetform_at(
+        fleetform_test_support::endpoint(),
+        &[
+            "state",
+            "list",
+            "--no-color",
+            dir.path().to_str().expect("utf-8"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("FF009"), "{err}");
+    assert!(
+        err.contains("123456789012") && err.contains("999999999999"),
+        "{err}"
+    );
+    assert!(
+        stdout(&out).is_empty(),
+        "nothing listed for the wrong account"
+    );
+}
+
+#[test]
+fn state_list_names_an_unreachable_endpoint() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let out = fleetform_at(
+        &format!("http://127.0.0.1:{port}"),
+        &["state", "list", "--no-color", "examples/quickstart"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("Connection refused"), "{err}");
+    assert_no_panic(&out);
+}

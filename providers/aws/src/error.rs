@@ -22,7 +22,8 @@ where
         {
             ErrorKind::Unauthorized
         }
-        (_, Some(c)) if c.ends_with("NotFound") || c.ends_with(".NotFound") => ErrorKind::NotFound,
+        // InvalidKeyPair.NotFound, InvalidLaunchTemplateName.NotFoundException, ...
+        (_, Some(c)) if c.contains("NotFound") => ErrorKind::NotFound,
         (_, Some(c)) if c.starts_with("Invalid") || c.starts_with("Missing") => {
             ErrorKind::InvalidRequest
         }

@@ -20,11 +20,17 @@ fn sdk_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
         .collect()
 }
 
-fn tagged(resource: ResourceType, tags: &BTreeMap<String, String>) -> TagSpecification {
-    TagSpecification::builder()
-        .resource_type(resource)
-        .set_tags(Some(sdk_tags(tags)))
-        .build()
+/// Tags to set at creation; `None` for no tags (EC2 rejects an empty specification).
+fn tagged(
+    resource: ResourceType,
+    tags: &BTreeMap<String, String>,
+) -> Option<Vec<TagSpecification>> {
+    (!tags.is_empty()).then(|| {
+        vec![TagSpecification::builder()
+            .resource_type(resource)
+            .set_tags(Some(sdk_tags(tags)))
+            .build()]
+    })
 }
 
 fn template_data(data: &LaunchTemplateData) -> RequestLaunchTemplateData {
@@ -80,7 +86,7 @@ pub(crate) async fn run(
                 .import_key_pair()
                 .key_name(name)
                 .public_key_material(Blob::new(public_key.into_bytes()))
-                .tag_specifications(tagged(ResourceType::KeyPair, &tags))
+                .set_tag_specifications(tagged(ResourceType::KeyPair, &tags))
                 .send()
                 .await
                 .map_err(error::from_sdk)?;
@@ -108,7 +114,7 @@ pub(crate) async fn run(
                 .launch_template_name(name)
                 .client_token(client_token)
                 .launch_template_data(template_data(&data))
-                .tag_specifications(tagged(ResourceType::LaunchTemplate, &tags))
+                .set_tag_specifications(tagged(ResourceType::LaunchTemplate, &tags))
                 .send()
                 .await
                 .map_err(error::from_sdk)?;
@@ -188,7 +194,7 @@ pub(crate) async fn run(
                 .max_count(count)
                 .client_token(client_token)
                 .dry_run(dry_run)
-                .tag_specifications(tagged(ResourceType::Instance, &tags))
+                .set_tag_specifications(tagged(ResourceType::Instance, &tags))
                 .send()
                 .await
                 .map_err(error::from_sdk);
@@ -239,7 +245,7 @@ pub(crate) async fn run(
                 .source_image_id(source_image)
                 .name(name)
                 .client_token(client_token)
-                .tag_specifications(tagged(ResourceType::Image, &tags))
+                .set_tag_specifications(tagged(ResourceType::Image, &tags))
                 .send()
                 .await
                 .map_err(error::from_sdk)?;

@@ -1,0 +1,433 @@
+#!/usr/bin/env python3
+"""Self-test of scripts/moto_launcher.py. Run with the dev-ec2 virtualenv:
+
+    "$(scripts/dev-ec2 python)" scripts/moto_launcher_test.py
+
+Starts the launcher (patched) and the launcher with --no-patch on free ports
+of 127.0.0.1 and checks, with boto3, that the patched server pages launch
+templates and launch template versions like EC2 does, that the unpatched one
+visibly truncates (so the patch matters), a few other EC2 behaviours fleetform
+relies on, and that --parent-pid stops the server. Every wait is bounded.
+Prints `N passed, M failed`; exits 1 on any failure.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+LAUNCHER = os.path.join(HERE, "moto_launcher.py")
+REGION = "us-east-1"
+START_TIMEOUT = 60  # s; first start imports moto (a few seconds on a cold cache)
+MAX_PAGES = 100  # bound on any paging loop
+TEMPLATES = 40
+AMI = "ami-12c6146b"  # one of moto's default AMIs
+
+for _name, _value in (
+    ("AWS_ACCESS_KEY_ID", "testing"),
+    ("AWS_SECRET_ACCESS_KEY", "testing"),
+    ("AWS_SESSION_TOKEN", "testing"),
+    ("AWS_DEFAULT_REGION", REGION),
+):
+    os.environ[_name] = _value
+os.environ.pop("AWS_PROFILE", None)
+
+
+class Launcher:
+    """A launcher process on a free port; stopped by stop() (and, as a
+    safety net, when this test process exits, through --parent-pid)."""
+
+    def __init__(self, name, extra=(), parent_pid=None):
+        self.name = name
+        self.dir = tempfile.mkdtemp(prefix=f"moto-launcher-test-{name}-")
+        self.port_file = os.path.join(self.dir, "port")
+        self.log_path = os.path.join(self.dir, "server.log")
+        self.log = open(self.log_path, "w")
+        parent = os.getpid() if parent_pid is None else parent_pid
+        cmd = [
+            sys.executable, LAUNCHER, "--host", "127.0.0.1", "--port", "0",
+            "--port-file", self.port_file, "--parent-pid", str(parent), "--quiet",
+            *extra,
+        ]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
+        self.endpoint = None
+
+    def wait_ready(self, timeout=START_TIMEOUT):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"{self.name}: launcher exited ({self.proc.returncode}) during start-up:\n{self.log_tail()}")
+            try:
+                with open(self.port_file) as f:
+                    port = int(f.read().strip())
+                self.endpoint = f"http://127.0.0.1:{port}"
+                return self.endpoint
+            except (OSError, ValueError):
+                time.sleep(0.1)
+        raise AssertionError(f"{self.name}: no port file after {timeout} s:\n{self.log_tail()}")
+
+    def log_tail(self, lines=30):
+        self.log.flush()
+        with open(self.log_path) as f:
+            return "".join(f.readlines()[-lines:])
+
+    def client(self, service="ec2", validate=True):
+        return boto3.client(
+            service,
+            region_name=REGION,
+            endpoint_url=self.endpoint,
+            config=Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=30,
+                          parameter_validation=validate),
+        )
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# ------------------------------------------------------------------ helpers
+def error_code(call):
+    try:
+        call()
+    except ClientError as err:
+        return err.response["Error"]["Code"]
+    return None
+
+
+def collect(call, key, **kwargs):
+    """Follows NextToken; returns (items, page sizes, pages with a token)."""
+    items, sizes, tokens = [], [], []
+    token = None
+    for _ in range(MAX_PAGES):
+        args = dict(kwargs)
+        if token:
+            args["NextToken"] = token
+        resp = call(**args)
+        items.extend(resp[key])
+        sizes.append(len(resp[key]))
+        token = resp.get("NextToken")
+        tokens.append(bool(token))
+        if not token:
+            return items, sizes, tokens
+    raise AssertionError(f"more than {MAX_PAGES} pages")
+
+
+def create_templates(ec2, count=TEMPLATES, prefix="fleet-wt"):
+    names = []
+    for i in range(count):
+        name = f"{prefix}-{i:03d}"
+        ec2.create_launch_template(
+            LaunchTemplateName=name,
+            LaunchTemplateData={"ImageId": AMI, "InstanceType": "t3.micro"},
+            TagSpecifications=[{
+                "ResourceType": "launch-template",
+                "Tags": [{"Key": "fleetform:fleet", "Value": f"f{i % 2}"}],
+            }],
+        )
+        names.append(name)
+    return names
+
+
+def templates_paged_fully(ec2, names):
+    """Check (a): DescribeLaunchTemplates with MaxResults=15 yields all
+    templates, with a NextToken on every page but the last."""
+    items, sizes, tokens = collect(ec2.describe_launch_templates, "LaunchTemplates", MaxResults=15)
+    got = [t["LaunchTemplateName"] for t in items]
+    problems = []
+    if sorted(got) != sorted(names):
+        problems.append(f"got {len(got)} templates ({len(set(got))} distinct), want {len(names)}")
+    if tokens != [True] * (len(tokens) - 1) + [False]:
+        problems.append(f"NextToken per page: {tokens}")
+    if any(size > 15 for size in sizes):
+        problems.append(f"page sizes {sizes} exceed MaxResults")
+    return problems, sizes
+
+
+def default_versions_paged_fully(ec2, names):
+    """Check (b): DescribeLaunchTemplateVersions, Versions=[$Default], no
+    template given, yields the default version of every template."""
+    items, sizes, tokens = collect(
+        ec2.describe_launch_template_versions, "LaunchTemplateVersions",
+        Versions=["$Default"], MaxResults=15,
+    )
+    got = [v["LaunchTemplateName"] for v in items]
+    problems = []
+    if sorted(got) != sorted(names):
+        problems.append(f"got {len(got)} versions ({len(set(got))} templates), want {len(names)}")
+    if not all(v["DefaultVersion"] for v in items):
+        problems.append("a returned version is not the default")
+    if tokens != [True] * (len(tokens) - 1) + [False]:
+        problems.append(f"NextToken per page: {tokens}")
+    return problems, sizes
+
+
+# ------------------------------------------------------------------ tests
+class Suite:
+    def __init__(self):
+        self.patched = None
+        self.plain = None
+        self.names = []
+        self.plain_names = []
+
+    def setup(self):
+        self.patched = Launcher("patched")
+        self.plain = Launcher("unpatched", extra=["--no-patch"])
+        self.patched.wait_ready()
+        self.plain.wait_ready()
+        self.ec2 = self.patched.client()
+        self.plain_ec2 = self.plain.client()
+        self.names = create_templates(self.ec2)
+        self.plain_names = create_templates(self.plain_ec2)
+
+    def teardown(self):
+        for launcher in (self.patched, self.plain):
+            if launcher is not None:
+                launcher.stop()
+
+    # (a)
+    def test_describe_launch_templates_pages_all(self):
+        problems, sizes = templates_paged_fully(self.ec2, self.names)
+        assert not problems, "; ".join(problems)
+        assert sizes == [15, 15, 10], sizes
+
+    # (b)
+    def test_default_versions_of_all_templates_page_all(self):
+        problems, sizes = default_versions_paged_fully(self.ec2, self.names)
+        assert not problems, "; ".join(problems)
+        assert sizes == [15, 15, 10], sizes
+
+    # (c)
+    def test_unpatched_moto_truncates_templates(self):
+        problems, sizes = templates_paged_fully(self.plain_ec2, self.plain_names)
+        assert problems, "unpatched moto paged DescribeLaunchTemplates correctly; is the patch still needed?"
+        assert sizes == [15], f"expected one truncated page of 15, got {sizes}"
+
+    # (c)
+    def test_unpatched_moto_truncates_default_versions(self):
+        problems, sizes = default_versions_paged_fully(self.plain_ec2, self.plain_names)
+        assert problems, "unpatched moto paged DescribeLaunchTemplateVersions correctly; is the patch still needed?"
+        assert sizes == [15], f"expected one truncated page of 15, got {sizes}"
+
+    def test_no_max_results_returns_everything(self):
+        resp = self.ec2.describe_launch_templates()
+        got = [t["LaunchTemplateName"] for t in resp["LaunchTemplates"]]
+        assert set(self.names) <= set(got) and not resp.get("NextToken"), (len(got), resp.get("NextToken"))
+        resp = self.ec2.describe_launch_template_versions(Versions=["$Default"])
+        got = [v["LaunchTemplateName"] for v in resp["LaunchTemplateVersions"]]
+        assert set(self.names) <= set(got) and not resp.get("NextToken"), (len(got), resp.get("NextToken"))
+
+    def test_default_and_latest_versions(self):
+        ec2 = self.ec2
+        prefix = "dl-wt"
+        names = create_templates(ec2, 5, prefix)
+        # dl-wt-000: v2 latest, v1 default. dl-wt-001: v2 latest and default.
+        for name in names[:2]:
+            ec2.create_launch_template_version(
+                LaunchTemplateName=name, LaunchTemplateData={"ImageId": AMI, "InstanceType": "t3.small"})
+        ec2.modify_launch_template(LaunchTemplateName=names[1], DefaultVersion="2")
+
+        def versions(selectors):
+            items, _, _ = collect(ec2.describe_launch_template_versions, "LaunchTemplateVersions",
+                                  Versions=selectors, MaxResults=7)
+            return sorted((v["LaunchTemplateName"], v["VersionNumber"]) for v in items
+                          if v["LaunchTemplateName"].startswith(prefix))
+
+        assert versions(["$Default"]) == [(names[0], 1), (names[1], 2)] + [(n, 1) for n in names[2:]]
+        assert versions(["$Latest"]) == [(names[0], 2), (names[1], 2)] + [(n, 1) for n in names[2:]]
+        both = versions(["$Default", "$Latest"])
+        assert both == [(names[0], 1), (names[0], 2), (names[1], 2)] + [(n, 1) for n in names[2:]], both
+
+    def test_versions_of_one_template_page(self):
+        ec2 = self.ec2
+        ec2.create_launch_template(LaunchTemplateName="many-versions", LaunchTemplateData={"ImageId": AMI})
+        for _ in range(4):
+            ec2.create_launch_template_version(LaunchTemplateName="many-versions",
+                                               LaunchTemplateData={"ImageId": AMI})
+        items, sizes, _ = collect(ec2.describe_launch_template_versions, "LaunchTemplateVersions",
+                                  LaunchTemplateName="many-versions", MaxResults=2)
+        assert [v["VersionNumber"] for v in items] == [1, 2, 3, 4, 5] and sizes == [2, 2, 1], (items, sizes)
+        resp = ec2.describe_launch_template_versions(LaunchTemplateName="many-versions",
+                                                     Versions=["$Latest", "1", "$Default"])
+        assert [v["VersionNumber"] for v in resp["LaunchTemplateVersions"]] == [1, 5]
+
+    def test_bad_arguments_are_rejected(self):
+        ec2 = self.patched.client(validate=False)  # let the server see them
+        assert error_code(lambda: ec2.describe_launch_templates(MaxResults=0)) == "InvalidParameterValue"
+        assert error_code(lambda: ec2.describe_launch_templates(MaxResults=201)) == "InvalidParameterValue"
+        assert error_code(lambda: ec2.describe_launch_templates(MaxResults=200)) is None
+        assert error_code(lambda: ec2.describe_launch_templates(NextToken="garbage")) == "InvalidPaginationToken"
+        first = ec2.describe_launch_templates(MaxResults=1)["NextToken"]
+        assert error_code(lambda: ec2.describe_launch_template_versions(
+            Versions=["$Default"], NextToken=first)) == "InvalidPaginationToken"
+        assert error_code(lambda: ec2.describe_launch_template_versions(
+            Versions=["$Latest", "2"])) == "InvalidParameterValue"
+        assert error_code(lambda: ec2.describe_launch_template_versions(
+            LaunchTemplateName=self.names[0], Versions=["0"])) == "InvalidLaunchTemplateId.VersionNotFound"
+
+    def test_paging_is_stable_across_changes(self):
+        ec2 = self.ec2
+        prefix = "stable-wt"
+        names = create_templates(ec2, 12, prefix)
+        filters = [{"Name": "launch-template-name", "Values": [f"{prefix}-*"]}]
+        first = ec2.describe_launch_templates(Filters=filters, MaxResults=5)
+        seen = [t["LaunchTemplateName"] for t in first["LaunchTemplates"]]
+        # Delete the last template returned and add a new one, then go on.
+        ec2.delete_launch_template(LaunchTemplateName=seen[-1])
+        create_templates(ec2, 1, f"{prefix}-new")
+        rest, _, _ = collect(ec2.describe_launch_templates, "LaunchTemplates",
+                             Filters=filters, MaxResults=5, NextToken=first["NextToken"])
+        seen += [t["LaunchTemplateName"] for t in rest]
+        assert seen == names + [f"{prefix}-new-000"], seen
+
+    def test_tag_filter_and_live_tags(self):
+        ec2 = self.ec2
+        items, _, _ = collect(ec2.describe_launch_templates, "LaunchTemplates",
+                              Filters=[{"Name": "tag:fleetform:fleet", "Values": ["f0"]}], MaxResults=7)
+        got = sorted(t["LaunchTemplateName"] for t in items if t["LaunchTemplateName"] in self.names)
+        assert got == self.names[0::2], got
+        template = ec2.describe_launch_templates(LaunchTemplateNames=[self.names[1]])["LaunchTemplates"][0]
+        ec2.create_tags(Resources=[template["LaunchTemplateId"]], Tags=[{"Key": "extra", "Value": "yes"}])
+        template = ec2.describe_launch_templates(LaunchTemplateNames=[self.names[1]])["LaunchTemplates"][0]
+        tags = {t["Key"]: t["Value"] for t in template["Tags"]}
+        assert tags == {"fleetform:fleet": "f1", "extra": "yes"}, tags
+
+    def test_concurrent_creates_yield_one_template(self):
+        results = []
+
+        def create():
+            client = self.patched.client()
+            code = error_code(lambda: client.create_launch_template(
+                LaunchTemplateName="race-wt", LaunchTemplateData={"ImageId": AMI}))
+            results.append(code)
+
+        threads = [threading.Thread(target=create) for _ in range(12)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert len(results) == 12, f"{len(results)} of 12 calls finished"
+        assert results.count(None) == 1, results
+        resp = self.ec2.describe_launch_templates(
+            Filters=[{"Name": "launch-template-name", "Values": ["race-wt"]}])
+        assert len(resp["LaunchTemplates"]) == 1
+
+    def test_describe_instances_pages(self):
+        ec2 = self.ec2
+        ids = []
+        for _ in range(7):
+            resp = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, InstanceType="t3.micro",
+                                     TagSpecifications=[{"ResourceType": "instance",
+                                                         "Tags": [{"Key": "fleetform:fleet", "Value": "paging"}]}])
+            ids.append(resp["Instances"][0]["InstanceId"])
+        items, sizes, tokens = collect(
+            ec2.describe_instances, "Reservations", MaxResults=5,
+            Filters=[{"Name": "tag:fleetform:fleet", "Values": ["paging"]}])
+        got = sorted(i["InstanceId"] for r in items for i in r["Instances"])
+        assert got == sorted(ids), got
+        assert sizes == [5, 2] and tokens == [True, False], (sizes, tokens)
+
+    def test_describe_images_filters(self):
+        ec2 = self.ec2
+        instance = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+        images = {}
+        for fleet in ("alpha", "beta"):
+            image = ec2.create_image(InstanceId=instance, Name=f"fleetform-{fleet}")["ImageId"]
+            ec2.create_tags(Resources=[image], Tags=[{"Key": "fleetform:fleet", "Value": fleet}])
+            images[fleet] = image
+        resp = ec2.describe_images(Filters=[{"Name": "tag:fleetform:fleet", "Values": ["alpha"]}])
+        assert [i["ImageId"] for i in resp["Images"]] == [images["alpha"]], resp["Images"]
+        resp = ec2.describe_images(Filters=[{"Name": "tag:fleetform:fleet", "Values": ["*"]}],
+                                   Owners=["self"])
+        assert sorted(i["ImageId"] for i in resp["Images"]) == sorted(images.values())
+        resp = ec2.describe_images(Filters=[{"Name": "image-id", "Values": [images["beta"]]}])
+        assert [i["ImageId"] for i in resp["Images"]] == [images["beta"]]
+        tags = {t["Key"]: t["Value"] for t in resp["Images"][0].get("Tags", [])}
+        assert tags == {"fleetform:fleet": "beta"}, tags
+        resp = ec2.describe_images(Filters=[{"Name": "image-id", "Values": [images["beta"]]},
+                                            {"Name": "tag:fleetform:fleet", "Values": ["alpha"]}])
+        assert resp["Images"] == []
+
+    def test_sts_answers(self):
+        arn = self.patched.client("sts").get_caller_identity()["Arn"]
+        assert arn.startswith("arn:aws:"), arn
+
+    # (d)
+    def test_parent_pid_exit(self):
+        parent = subprocess.Popen(["sleep", "120"])
+        launcher = Launcher("parent-pid", parent_pid=parent.pid)
+        try:
+            launcher.wait_ready()
+            time.sleep(1.5)  # more than one poll: it must stay while the parent lives
+            assert launcher.proc.poll() is None, "launcher exited while its parent was alive"
+            parent.kill()
+            parent.wait(timeout=5)  # reap it, as its real parent would
+            start = time.monotonic()
+            while launcher.proc.poll() is None and time.monotonic() - start < 5:
+                time.sleep(0.1)
+            elapsed = time.monotonic() - start
+            assert launcher.proc.poll() is not None, f"launcher still running 5 s after its parent died:\n{launcher.log_tail()}"
+            assert launcher.proc.returncode == 0, launcher.proc.returncode
+            assert not os.path.exists(launcher.port_file), "port file left behind"
+            print(f"    launcher exited {elapsed:.1f} s after its parent")
+        finally:
+            if parent.poll() is None:
+                parent.kill()
+                parent.wait(timeout=5)
+            launcher.stop()
+
+
+def main():
+    suite = Suite()
+    tests = [getattr(suite, name) for name in dir(Suite) if name.startswith("test_")]
+    order = [
+        "test_describe_launch_templates_pages_all",
+        "test_default_versions_of_all_templates_page_all",
+        "test_unpatched_moto_truncates_templates",
+        "test_unpatched_moto_truncates_default_versions",
+    ]
+    tests.sort(key=lambda t: (order.index(t.__name__) if t.__name__ in order else len(order), t.__name__))
+    passed = failed = 0
+    try:
+        suite.setup()
+    except Exception:
+        traceback.print_exc()
+        suite.teardown()
+        print(f"0 passed, {len(tests)} failed (setup failed)")
+        return 1
+    try:
+        for test in tests:
+            start = time.monotonic()
+            try:
+                test()
+            except Exception as err:
+                failed += 1
+                print(f"FAIL {test.__name__}: {type(err).__name__}: {err}")
+                traceback.print_exc(limit=3, file=sys.stdout)
+            else:
+                passed += 1
+                print(f"ok   {test.__name__} ({time.monotonic() - start:.1f} s)")
+            sys.stdout.flush()
+    finally:
+        suite.teardown()
+    print(f"{passed} passed, {failed} failed")
+    return 0 if failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
