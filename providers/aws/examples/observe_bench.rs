@@ -9,7 +9,9 @@
 
 use aws_sdk_ec2::types::Filter;
 use fleetform_aws::{AwsProvider, ConnectOptions};
-use fleetform_engine::provider::{tags, LaunchTemplateData, Mutation, MutationOutcome, ObserveRequest, Provider};
+use fleetform_engine::provider::{
+    tags, LaunchTemplateData, Mutation, MutationOutcome, ObserveRequest, Provider,
+};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -20,11 +22,17 @@ async fn main() {
         eprintln!("usage: observe_bench ENDPOINT [CONFIG_DIR] [INSTANCES] [RUNS]");
         std::process::exit(2);
     };
-    let dir = args.get(1).cloned().unwrap_or_else(|| "examples/firefox-ci".into());
+    let dir = args
+        .get(1)
+        .cloned()
+        .unwrap_or_else(|| "examples/firefox-ci".into());
     let instances: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(2000);
     let runs: usize = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(15);
 
-    let loaded = fleetform_engine::load_dir(std::path::Path::new(&dir), &fleetform_engine::Inputs::default());
+    let loaded = fleetform_engine::load_dir(
+        std::path::Path::new(&dir),
+        &fleetform_engine::Inputs::default(),
+    );
     let Some(mut config) = loaded.config else {
         eprintln!("{dir} is not valid; run `fleetform validate {dir}`");
         std::process::exit(1);
@@ -75,7 +83,12 @@ async fn main() {
             )
             .await;
         match outcome {
-            Ok(MutationOutcome::LaunchTemplate { id, .. }) => templates.push((region.clone(), id, tag_set, wt.instance_types[0].name.clone())),
+            Ok(MutationOutcome::LaunchTemplate { id, .. }) => templates.push((
+                region.clone(),
+                id,
+                tag_set,
+                wt.instance_types[0].name.clone(),
+            )),
             other => {
                 eprintln!("seeding failed: {other:?}");
                 std::process::exit(1);
@@ -119,7 +132,9 @@ async fn main() {
     let clients: Vec<(String, aws_sdk_ec2::Client)> = {
         let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .endpoint_url(&endpoint)
-            .credentials_provider(aws_sdk_ec2::config::Credentials::new("bench", "bench", None, None, "bench"))
+            .credentials_provider(aws_sdk_ec2::config::Credentials::new(
+                "bench", "bench", None, None, "bench",
+            ))
             .region(aws_config::Region::new("us-east-1"))
             .load()
             .await;
@@ -151,9 +166,20 @@ async fn main() {
             .filter_map(|r| r.instances.complete())
             .map(Vec::len)
             .sum::<usize>();
-        let incomplete: usize = observation.regions.values().map(|r| r.incomplete().len()).sum();
+        let incomplete: usize = observation
+            .regions
+            .values()
+            .map(|r| r.incomplete().len())
+            .sum();
         if incomplete > 0 {
-            eprintln!("observation incomplete: {:?}", observation.regions.values().map(|r| r.incomplete()).collect::<Vec<_>>());
+            eprintln!(
+                "observation incomplete: {:?}",
+                observation
+                    .regions
+                    .values()
+                    .map(|r| r.incomplete())
+                    .collect::<Vec<_>>()
+            );
         }
         let start = Instant::now();
         floor_calls = baseline(&clients, &request).await;
@@ -177,12 +203,22 @@ async fn main() {
 
 /// The same Describe calls as the provider, doing nothing with the answers.
 async fn baseline(clients: &[(String, aws_sdk_ec2::Client)], request: &ObserveRequest) -> u64 {
-    let fleet_filter = || Filter::builder().name(format!("tag:{}", tags::FLEET)).values(&request.fleet).build();
+    let fleet_filter = || {
+        Filter::builder()
+            .name(format!("tag:{}", tags::FLEET))
+            .values(&request.fleet)
+            .build()
+    };
     let mut set = tokio::task::JoinSet::new();
     for (region, client) in clients {
         let client = client.clone();
         let ids = request.image_ids.get(region).cloned().unwrap_or_default();
-        let (f1, f2, f3, f4) = (fleet_filter(), fleet_filter(), fleet_filter(), fleet_filter());
+        let (f1, f2, f3, f4) = (
+            fleet_filter(),
+            fleet_filter(),
+            fleet_filter(),
+            fleet_filter(),
+        );
         set.spawn(async move {
             let keys = async {
                 let _ = client.describe_key_pairs().filters(f1).send().await;
@@ -190,7 +226,13 @@ async fn baseline(clients: &[(String, aws_sdk_ec2::Client)], request: &ObserveRe
             };
             let images = async {
                 let mut n = 0;
-                let mut p = client.describe_images().owners("self").filters(f2).max_results(200).into_paginator().send();
+                let mut p = client
+                    .describe_images()
+                    .owners("self")
+                    .filters(f2)
+                    .max_results(200)
+                    .into_paginator()
+                    .send();
                 while let Some(page) = p.next().await {
                     n += 1;
                     if page.is_err() {
@@ -199,7 +241,12 @@ async fn baseline(clients: &[(String, aws_sdk_ec2::Client)], request: &ObserveRe
                 }
                 let mut p = client
                     .describe_images()
-                    .filters(Filter::builder().name("image-id").set_values(Some(ids)).build())
+                    .filters(
+                        Filter::builder()
+                            .name("image-id")
+                            .set_values(Some(ids))
+                            .build(),
+                    )
                     .max_results(200)
                     .into_paginator()
                     .send();
@@ -213,7 +260,12 @@ async fn baseline(clients: &[(String, aws_sdk_ec2::Client)], request: &ObserveRe
             };
             let templates = async {
                 let mut n = 0;
-                let mut p = client.describe_launch_templates().filters(f3).max_results(200).into_paginator().send();
+                let mut p = client
+                    .describe_launch_templates()
+                    .filters(f3)
+                    .max_results(200)
+                    .into_paginator()
+                    .send();
                 while let Some(page) = p.next().await {
                     n += 1;
                     if page.is_err() {
