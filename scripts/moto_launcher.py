@@ -39,6 +39,11 @@ What is patched (moto 5.2.x; all in this process only, nothing on disk):
    inside moto, e.g. two CreateLaunchTemplate with the same name both
    succeeding.
 
+4. RunInstances with a ClientToken already used returns the reservation that
+   token created (EC2's idempotency contract; moto launched again), and
+   CopyImage applies its TagSpecifications (moto ignored them) and honours its
+   ClientToken. fleetform's crash-safe applies rely on both.
+
 Checked, not patched: DescribeInstances pages by reservation with
 MaxResults/NextToken and returns a NextToken whenever more remain (it pages at
 100 when MaxResults is omitted, where EC2 would return everything; a client
@@ -308,6 +313,59 @@ def apply_patches():
     )
 
 
+def apply_idempotency_patches():
+    """EC2 behaviour fleetform's crash-safety relies on and moto 5.2 lacks.
+
+    - RunInstances with a ClientToken already used returns the reservation that
+      token created, instead of launching again (EC2 "Ensuring idempotency").
+    - CopyImage applies its TagSpecifications to the new image (moto ignores
+      them), so a copy carries its tags from creation, as on EC2.
+    """
+    from moto.core.responses import ActionResult
+    from moto.ec2.responses.amis import AmisResponse
+    from moto.ec2.responses.instances import InstanceResponse
+
+    reservations = {}
+    original_run = InstanceResponse.run_instances
+
+    def run_instances(self):
+        token = self._get_param("ClientToken")
+        key = (self.current_account, self.region, token)
+        if token and key in reservations:
+            self.error_on_dryrun()
+            return ActionResult(reservations[key])
+        result = original_run(self)
+        if token:
+            reservations[key] = result.result
+        return result
+
+    InstanceResponse.run_instances = run_instances
+
+    copies = {}
+
+    def copy_image(self):
+        token = self._get_param("ClientToken")
+        key = (self.current_account, self.region, token)
+        tags = self._parse_tag_specification().get("image", {})
+        self.error_on_dryrun()
+        if token and key in copies:
+            return ActionResult({"ImageId": copies[key]})
+        image = self.ec2_backend.copy_image(
+            self._get_param("SourceImageId"),
+            self._get_param("SourceRegion"),
+            self._get_param("Name"),
+            self._get_param("Description"),
+        )
+        if tags:
+            self.ec2_backend.create_tags([image.id], tags)
+        if token:
+            copies[key] = image.id
+        return ActionResult({"ImageId": image.id})
+
+    AmisResponse.copy_image = copy_image
+    LOG.info("patched moto: InstanceResponse.run_instances (ClientToken), AmisResponse.copy_image (tags, ClientToken)")
+
+
 class SerializedApp:
     """WSGI middleware: one request at a time through moto (see module doc).
 
@@ -443,6 +501,7 @@ def main(argv=None):
     LOG.info("moto %s (%s)", moto.__version__, "unpatched" if args.no_patch else "patched")
     if not args.no_patch:
         apply_patches()
+        apply_idempotency_patches()
 
     app = werkzeug_app.DomainDispatcherApplication(werkzeug_app.create_backend_app)
     if not args.no_patch:

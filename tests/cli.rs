@@ -278,3 +278,25 @@ fn state_list_names_an_unreachable_endpoint() {
     assert!(err.contains("Connection refused"), "{err}");
     assert_no_panic(&out);
 }
+
+#[test]
+fn no_credentials_is_a_clear_error_not_a_hang() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_fleetform"));
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy().into_owned();
+        if key.starts_with("AWS_") || key == "FLEETFORM_EC2_ENDPOINT" {
+            command.env_remove(&key);
+        }
+    }
+    let out = command
+        .args(["state", "list", "--no-color", "examples/quickstart"])
+        .env("HOME", home.path())
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("no AWS credentials found"), "{err}");
+    assert_no_panic(&out);
+}

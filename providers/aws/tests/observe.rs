@@ -461,3 +461,194 @@ async fn deleting_what_is_already_gone_succeeds() {
         Some(0)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_default_version_is_what_observation_reports() {
+    let provider = provider().await;
+    let fleet = unique_fleet("versions");
+    let template = create_template(
+        &provider,
+        REGION,
+        &format!("{fleet}.v"),
+        fleet_tags(&fleet, "worker_type.v"),
+    )
+    .await;
+    let newer = "ami-760aaa0f";
+    let created = provider
+        .mutate(
+            REGION,
+            Mutation::CreateLaunchTemplateVersion {
+                template_id: template.clone(),
+                data: LaunchTemplateData {
+                    image_id: Some(newer.to_string()),
+                    ..LaunchTemplateData::default()
+                },
+                client_token: unique_fleet("v2"),
+            },
+        )
+        .await
+        .expect("version created");
+    assert_eq!(
+        created,
+        MutationOutcome::LaunchTemplate {
+            id: template.clone(),
+            version: 2
+        }
+    );
+    let observation = observe(&provider, &fleet, &[REGION]).await;
+    let t = &observation.regions[REGION]
+        .launch_templates
+        .complete()
+        .expect("complete")[0];
+    assert_eq!((t.default_version, t.latest_version), (1, 2));
+    assert_eq!(
+        t.default_data.as_ref().and_then(|d| d.image_id.as_deref()),
+        Some(IMAGE)
+    );
+
+    provider
+        .mutate(
+            REGION,
+            Mutation::SetDefaultVersion {
+                template_id: template,
+                version: 2,
+            },
+        )
+        .await
+        .expect("default set");
+    let observation = observe(&provider, &fleet, &[REGION]).await;
+    let t = &observation.regions[REGION]
+        .launch_templates
+        .complete()
+        .expect("complete")[0];
+    assert_eq!(t.default_version, 2);
+    assert_eq!(
+        t.default_data.as_ref().and_then(|d| d.image_id.as_deref()),
+        Some(newer)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tagging_an_untagged_instance_adopts_it() {
+    let provider = provider().await;
+    let fleet = unique_fleet("adopt");
+    let template = create_template(
+        &provider,
+        REGION,
+        &format!("{fleet}.a"),
+        fleet_tags(&fleet, "worker_type.a"),
+    )
+    .await;
+    let stray = launch(&provider, REGION, &template, 1, BTreeMap::new()).await;
+    let before = observe(&provider, &fleet, &[REGION]).await;
+    assert_eq!(
+        before.regions[REGION].instances.complete().map(Vec::len),
+        Some(0)
+    );
+    provider
+        .mutate(
+            REGION,
+            Mutation::CreateTags {
+                resource_ids: stray.clone(),
+                tags: fleet_tags(&fleet, "worker_type.a[\"us-east-1\"]"),
+            },
+        )
+        .await
+        .expect("tagged");
+    let after = observe(&provider, &fleet, &[REGION]).await;
+    let instances = after.regions[REGION]
+        .instances
+        .complete()
+        .expect("complete");
+    assert_eq!(
+        instances.iter().map(|i| i.id.clone()).collect::<Vec<_>>(),
+        stray
+    );
+    assert_eq!(
+        instances[0]
+            .launch_template
+            .as_ref()
+            .map(|(id, _)| id.clone()),
+        Some(template)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copied_image_is_tagged_at_creation_and_can_be_deregistered() {
+    let provider = provider().await;
+    let fleet = unique_fleet("copy");
+    let copied = provider
+        .mutate(
+            "us-west-2",
+            Mutation::CopyImage {
+                source_region: REGION.into(),
+                source_image: IMAGE.into(),
+                name: format!("{fleet}-docker-worker"),
+                tags: fleet_tags(&fleet, "ami_set.docker-worker"),
+                client_token: unique_fleet("copy-token"),
+            },
+        )
+        .await
+        .expect("copied");
+    let MutationOutcome::Image { id } = copied else {
+        panic!("unexpected {copied:?}")
+    };
+    let observation = observe(&provider, &fleet, &["us-west-2"]).await;
+    let images = observation.regions["us-west-2"]
+        .images
+        .complete()
+        .expect("complete");
+    let copy = images
+        .iter()
+        .find(|i| i.id == id)
+        .expect("the copy is found by its fleet tag");
+    assert_eq!(
+        copy.tags.get(tags::ADDRESS).map(String::as_str),
+        Some("ami_set.docker-worker")
+    );
+
+    provider
+        .mutate(
+            "us-west-2",
+            Mutation::DeregisterImage {
+                image_id: id.clone(),
+                snapshot_ids: copy.snapshot_ids.clone(),
+            },
+        )
+        .await
+        .expect("deregistered");
+    let observation = observe(&provider, &fleet, &["us-west-2"]).await;
+    let images = observation.regions["us-west-2"]
+        .images
+        .complete()
+        .expect("complete");
+    assert!(images.iter().all(|i| i.id != id), "copy gone");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_launch_with_the_same_client_token_launches_once() {
+    let provider = provider().await;
+    let fleet = unique_fleet("token");
+    let tags = fleet_tags(&fleet, "worker_type.t[\"us-east-1\"]");
+    let template = create_template(&provider, REGION, &format!("{fleet}.t"), tags.clone()).await;
+    let run = || Mutation::RunInstances {
+        template_id: template.clone(),
+        version: 1,
+        instance_type: "m5.large".into(),
+        count: 2,
+        tags: tags.clone(),
+        client_token: format!("{fleet}-once"),
+        dry_run: false,
+    };
+    let first = provider.mutate(REGION, run()).await.expect("first");
+    let second = provider.mutate(REGION, run()).await.expect("second");
+    assert_eq!(first, second, "same instances returned");
+    let observation = observe(&provider, &fleet, &[REGION]).await;
+    assert_eq!(
+        observation.regions[REGION]
+            .instances
+            .complete()
+            .map(Vec::len),
+        Some(2)
+    );
+}

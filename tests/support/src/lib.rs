@@ -107,6 +107,12 @@ fn start() -> Result<Server, String> {
         }
         std::thread::sleep(Duration::from_millis(50));
     };
+    if std::env::var_os("FLEETFORM_TEST_DEBUG").is_some() {
+        eprintln!(
+            "local EC2 endpoint {port}, log: {}",
+            dir.path().join("moto.log").display()
+        );
+    }
     Ok(Server {
         url: format!("http://127.0.0.1:{port}"),
         _child: Some(Mutex::new(child)),
