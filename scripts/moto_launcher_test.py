@@ -224,6 +224,27 @@ class Suite:
         assert problems, "unpatched moto paged DescribeLaunchTemplateVersions correctly; is the patch still needed?"
         assert sizes == [15], f"expected one truncated page of 15, got {sizes}"
 
+    def test_run_instances_client_token_is_idempotent(self):
+        def twice(ec2):
+            token = f"tok-{time.monotonic_ns()}"
+            a = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, ClientToken=token)
+            b = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, ClientToken=token)
+            return a["Instances"][0]["InstanceId"], b["Instances"][0]["InstanceId"]
+        first, again = twice(self.ec2)
+        assert first == again, f"a repeated ClientToken launched again: {first} then {again}"
+        first, again = twice(self.plain_ec2)
+        assert first != again, "unpatched moto honours ClientToken now; is the patch still needed?"
+
+    def test_copy_image_applies_its_tags(self):
+        # Not the fleetform:fleet key: test_describe_images_filters counts every image carrying it.
+        spec = [{"ResourceType": "image", "Tags": [{"Key": "purpose", "Value": "launcher-copy-test"}]}]
+        def copy_tags(ec2):
+            image = ec2.copy_image(SourceImageId=AMI, SourceRegion="us-east-1", Name="copy", TagSpecifications=spec)
+            described = ec2.describe_images(ImageIds=[image["ImageId"]])["Images"][0]
+            return {t["Key"]: t["Value"] for t in described.get("Tags", [])}
+        assert copy_tags(self.ec2).get("purpose") == "launcher-copy-test"
+        assert "purpose" not in copy_tags(self.plain_ec2), "unpatched moto tags copies now; is the patch still needed?"
+
     def test_no_max_results_returns_everything(self):
         resp = self.ec2.describe_launch_templates()
         got = [t["LaunchTemplateName"] for t in resp["LaunchTemplates"]]
