@@ -300,3 +300,37 @@ fn no_credentials_is_a_clear_error_not_a_hang() {
     assert!(err.contains("no AWS credentials found"), "{err}");
     assert_no_panic(&out);
 }
+
+#[test]
+fn state_list_names_a_region_that_could_not_be_read_and_exits_1() {
+    let proxy = fleetform_test_support::fault::FaultProxy::start(
+        fleetform_test_support::endpoint(),
+        std::sync::Arc::new(|region: &str, action: &str| {
+            region == "us-west-2" && action == "DescribeInstances"
+        }),
+    )
+    .expect("proxy starts");
+    let out = fleetform_at(&proxy.url, &["state", "list", "examples/firefox-ci"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("us-west-2: instances could not be read completely")
+            && err.contains("InternalError"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("us-east-1: instances"),
+        "only the failing region is named: {err}"
+    );
+    assert!(
+        proxy.injected() >= 2,
+        "retried before giving up: {}",
+        proxy.injected()
+    );
+    // Everything else was still read and listed.
+    assert!(
+        stdout(&out).contains("ami_set.docker-worker"),
+        "{}",
+        stdout(&out)
+    );
+}

@@ -6,6 +6,8 @@
 //! test binary does, so no server outlives its tests. Tests share the server and
 //! keep out of each other's way by using [`unique_fleet`] names.
 
+pub mod fault;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
