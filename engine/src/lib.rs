@@ -13,6 +13,7 @@ pub mod diagnostic;
 pub mod fmt;
 pub mod inventory;
 pub mod model;
+pub mod plan;
 pub mod provider;
 pub mod schema;
 pub mod source;
