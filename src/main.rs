@@ -1,6 +1,8 @@
 //! The `fleetform` command line: argument parsing and wiring only. Every
 //! decision lives in the engine, providers and state crates.
 
+mod cloud;
+mod plan_cmd;
 mod state_cmd;
 
 use clap::{Args, Parser, Subcommand};
@@ -57,6 +59,12 @@ enum Command {
     /// --check nothing is written: the files that would change are listed and
     /// the exit code is 1 if there are any.
     Fmt(FmtArgs),
+    /// Compare the configuration with live EC2 and print what would change.
+    ///
+    /// Observes every fleet region, diffs key pairs, launch templates and
+    /// capacity, and runs the safety checks. Blocking findings make the exit
+    /// code 1 after the whole plan is printed.
+    Plan(plan_cmd::PlanArgs),
     /// Managed objects as observed in EC2 now (tag search, every fleet region).
     #[command(subcommand)]
     State(state_cmd::StateCommand),
@@ -139,6 +147,7 @@ fn main() -> ExitCode {
     let code = match &cli.command {
         Command::Validate(args) => validate(args, color, cli.quiet),
         Command::Fmt(args) => format(args, color),
+        Command::Plan(args) => plan_cmd::run(args, cli.endpoint_url.clone(), color),
         Command::State(command) => state_cmd::run(command, cli.endpoint_url.clone(), color),
     };
     ExitCode::from(code)

@@ -1,14 +1,10 @@
 //! `fleetform state list` and `state show`: what EC2 holds for the fleet now.
 
+use crate::cloud::observe;
 use crate::VarArgs;
 use clap::{Args, Subcommand};
-use fleetform_aws::{AwsProvider, ConnectOptions};
-use fleetform_engine::diagnostic::render_human;
 use fleetform_engine::inventory::{self, Entry};
-use fleetform_engine::provider::{Observation, ObserveRequest, Provider};
-use fleetform_engine::{checks, Code, Diagnostic, Loaded};
 use std::path::PathBuf;
-use std::time::Instant;
 
 #[derive(Subcommand)]
 pub(crate) enum StateCommand {
@@ -111,62 +107,4 @@ fn print_entries(entries: &[Entry]) {
             e.address, e.region, e.kind, e.id, e.detail
         );
     }
-}
-
-struct Observed {
-    observation: Observation,
-    seconds: f64,
-}
-
-/// Loads nothing itself: takes a loaded config, checks the account, observes.
-fn observe(loaded: &Loaded, endpoint_url: Option<String>, color: bool) -> Option<Observed> {
-    eprint!(
-        "{}",
-        render_human(&loaded.diagnostics, &loaded.sources, color)
-    );
-    let config = loaded.config.as_ref()?;
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("fleetform: cannot start the async runtime: {e}");
-            return None;
-        }
-    };
-    runtime.block_on(async {
-        let options = ConnectOptions {
-            endpoint_url,
-            ..ConnectOptions::default()
-        };
-        let provider = match AwsProvider::connect(&options).await {
-            Ok(p) => p,
-            Err(e) => {
-                let d = Diagnostic::error(Code::Cloud, format!("cannot connect to AWS: {e}"))
-                    .help("for the local EC2 endpoint pass --endpoint-url (see scripts/dev-ec2)");
-                eprint!("{}", render_human(&[d], &loaded.sources, color));
-                return None;
-            }
-        };
-        let caller = match provider.caller().await {
-            Ok(c) => c,
-            Err(e) => {
-                let d = Diagnostic::error(
-                    Code::Cloud,
-                    format!("cannot identify the caller (STS GetCallerIdentity): {e}"),
-                )
-                .help("check the credentials and that the endpoint answers; `aws sts get-caller-identity` shows the same");
-                eprint!("{}", render_human(&[d], &loaded.sources, color));
-                return None;
-            }
-        };
-        if let Some(diagnostic) = checks::account_guard(config, &caller.account) {
-            eprint!("{}", render_human(&[diagnostic], &loaded.sources, color));
-            return None;
-        }
-        let start = Instant::now();
-        let observation = provider.observe(&ObserveRequest::for_config(config)).await;
-        Some(Observed {
-            observation,
-            seconds: start.elapsed().as_secs_f64(),
-        })
-    })
 }

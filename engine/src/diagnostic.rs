@@ -12,7 +12,7 @@ use std::fmt;
 use std::sync::Arc;
 
 /// How bad a diagnostic is: errors block, warnings inform.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// Makes the configuration (or plan) invalid.
@@ -180,7 +180,7 @@ impl Diagnostic {
             None => (None, None, None),
         };
         JsonDiagnostic {
-            code: self.code.as_str(),
+            code: self.code.as_str().to_string(),
             severity: self.severity,
             message: self.message.clone(),
             file,
@@ -208,10 +208,10 @@ impl Diagnostic {
 }
 
 /// A diagnostic as it appears in `--json` output.
-#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct JsonDiagnostic {
     /// Stable code: `FF0xx` for safety checks, a kebab-case name otherwise.
-    pub code: &'static str,
+    pub code: String,
     /// `error` or `warning`.
     #[schemars(with = "String")]
     pub severity: Severity,

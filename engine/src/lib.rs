@@ -6,6 +6,7 @@
 //! data of [`model`]. Everything here is synchronous and deterministic, so it
 //! is unit-tested without a network.
 
+pub mod apply;
 pub mod catalog;
 pub mod checks;
 pub mod config;

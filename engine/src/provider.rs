@@ -22,6 +22,8 @@ pub mod tags {
     pub const WORKER_TYPE: &str = "fleetform:worker-type";
     /// The AMI set of an image.
     pub const AMI_SET: &str = "fleetform:ami-set";
+    /// SHA-256 (hex) of a key pair's public key, so a changed key is seen.
+    pub const KEY_DIGEST: &str = "fleetform:key-digest";
 }
 
 /// Who is calling the cloud (STS GetCallerIdentity).
@@ -45,7 +47,19 @@ pub struct ObserveRequest {
 }
 
 /// The kinds of object read per region; each is complete or not on its own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     /// EC2 key pairs.
@@ -150,7 +164,7 @@ pub struct ObservedImage {
 }
 
 /// What a launch template version launches.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LaunchTemplateData {
     /// AMI id.
     pub image_id: Option<String>,
@@ -196,6 +210,8 @@ pub struct ObservedInstance {
     pub launch_time: i64,
     /// AMI it was launched from.
     pub image_id: String,
+    /// Key pair it was launched with.
+    pub key_name: Option<String>,
     /// Launch template id and version, when launched from one.
     pub launch_template: Option<(String, String)>,
     /// All tags.
@@ -324,7 +340,7 @@ pub enum Mutation {
     RunInstances {
         /// Template id.
         template_id: String,
-        /// Template version.
+        /// Template version; 0 means the default version (`$Default`).
         version: i64,
         /// Instance type to launch.
         instance_type: String,

@@ -28,6 +28,10 @@ pub fn all() -> Vec<(&'static str, String)> {
             "validate.schema.json",
             render(schemars::schema_for!(ValidateReport)),
         ),
+        (
+            "plan.schema.json",
+            render(schemars::schema_for!(crate::plan::Plan)),
+        ),
     ]
 }
 

@@ -6,4 +6,167 @@
 //! renderers and apply read it and never reach back into the model or the
 //! observation.
 
+mod build;
 pub mod capacity;
+pub mod render;
+
+pub use build::{build, PlanOptions};
+
+use crate::diagnostic::JsonDiagnostic;
+use crate::provider::{Kind, LaunchTemplateData};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// What an action does.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum ActionKind {
+    /// Create an object (`+`).
+    Create,
+    /// Change an object in place: a new launch template version made default (`~`).
+    Update,
+    /// Delete and create again (`-/+`).
+    Replace,
+    /// Delete an object (`-`).
+    Delete,
+    /// Launch instances (`+`).
+    Launch,
+    /// Terminate instances (`-`).
+    Terminate,
+}
+
+impl ActionKind {
+    /// The marker shown before the action: `+ ~ - -/+`.
+    pub fn marker(self) -> &'static str {
+        match self {
+            ActionKind::Create | ActionKind::Launch => "+",
+            ActionKind::Update => "~",
+            ActionKind::Delete | ActionKind::Terminate => "-",
+            ActionKind::Replace => "-/+",
+        }
+    }
+}
+
+/// The kind of EC2 object an action touches.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Resource {
+    /// An EC2 key pair.
+    KeyPair,
+    /// A launch template.
+    LaunchTemplate,
+    /// Instances of a worker type.
+    Instances,
+}
+
+/// One attribute that changes: old and new value (`None`: absent).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Change {
+    /// Attribute path, e.g. `image_id`.
+    pub path: String,
+    /// Value now.
+    pub old: Option<String>,
+    /// Value after apply.
+    pub new: Option<String>,
+}
+
+/// One change to one object (or group of instances) in one region.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Action {
+    /// `key_pair.NAME`, `worker_type.NAME`, or `(orphan)`.
+    pub address: String,
+    /// Region.
+    pub region: String,
+    /// What happens.
+    pub action: ActionKind,
+    /// What it happens to.
+    pub resource: Resource,
+    /// Why: `new`, `config-changed`, `below-min`, `above-max`, `max-lifetime`, `orphan`, `public-key-changed`.
+    pub reason: String,
+    /// EC2 name of the object (key pair or launch template name).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Existing cloud ids the action acts on (template id, instance ids).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ids: Vec<String>,
+    /// Instances to launch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub count: Option<u32>,
+    /// Instance type to launch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance_type: Option<String>,
+    /// Attribute changes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<Change>,
+    /// For launch templates: the version to create.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub launch_template: Option<LaunchTemplateData>,
+    /// For key pairs: the public key to import.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
+    /// Tags to set at creation.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+}
+
+/// Counts of a plan, as the summary line shows them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Summary {
+    /// Objects created (replacements included).
+    pub add: u32,
+    /// Objects changed in place.
+    pub change: u32,
+    /// Objects deleted (replacements included).
+    pub destroy: u32,
+    /// Instances launched.
+    pub launch: u32,
+    /// Instances terminated.
+    pub terminate: u32,
+    /// Estimated on-demand cost per hour of the instances running after apply.
+    pub hourly_usd: f64,
+    /// Regions where scaling was skipped because the observation was incomplete.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped_regions: Vec<String>,
+}
+
+/// A read that did not complete; nothing is launched or terminated there.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct IncompleteRead {
+    /// Region.
+    pub region: String,
+    /// Kind of object.
+    pub kind: Kind,
+    /// Why.
+    pub cause: String,
+}
+
+/// A whole plan (the `plan --json` document).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Plan {
+    /// Format of this document.
+    pub format_version: String,
+    /// Fleet name.
+    pub fleet: String,
+    /// Counts.
+    pub summary: Summary,
+    /// Every change, grouped by address and region.
+    pub actions: Vec<Action>,
+    /// Reads that did not complete.
+    #[serde(default)]
+    pub incomplete: Vec<IncompleteRead>,
+    /// Safety findings and warnings (filled in for JSON output).
+    #[serde(default)]
+    pub diagnostics: Vec<JsonDiagnostic>,
+}
+
+impl Plan {
+    /// True when the plan changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.actions.is_empty()
+    }
+}

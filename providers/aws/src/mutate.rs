@@ -186,7 +186,11 @@ pub(crate) async fn run(
                 .launch_template(
                     LaunchTemplateSpecification::builder()
                         .launch_template_id(template_id)
-                        .version(version.to_string())
+                        .version(if version > 0 {
+                            version.to_string()
+                        } else {
+                            "$Default".to_string()
+                        })
                         .build(),
                 )
                 .instance_type(InstanceType::from(instance_type.as_str()))

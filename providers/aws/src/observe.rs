@@ -314,6 +314,7 @@ async fn instances(
                         .unwrap_or_default(),
                     launch_time: i.launch_time().map(|t| t.secs()).unwrap_or_default(),
                     image_id: i.image_id().unwrap_or_default().to_string(),
+                    key_name: i.key_name().map(str::to_string),
                     launch_template,
                     tags,
                 });

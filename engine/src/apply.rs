@@ -1,0 +1,223 @@
+//! Carrying out a plan through a [`Provider`], in dependency order: key pairs,
+//! then launch templates, then instances; deletions in reverse. Every creation
+//! carries a client token derived from the plan and the action, so running the
+//! same plan again after an interruption converges instead of duplicating.
+//!
+//! This is the sequential core. The write-ahead journal, the lease lock,
+//! bounded concurrency and progress come with the state store.
+
+use crate::plan::{Action, ActionKind, Plan, Resource};
+use crate::provider::{Mutation, MutationOutcome, Provider, ProviderError};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+/// What happened to one action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// Index of the action in the plan.
+    pub action: usize,
+    /// `Ok` with what was created, or the error.
+    pub result: Result<Vec<String>, ProviderError>,
+}
+
+/// A short stable id of a plan: SHA-256 of its JSON, first 16 hex digits.
+pub fn plan_id(plan: &Plan) -> String {
+    let json = serde_json::to_vec(plan).unwrap_or_default();
+    Sha256::digest(&json)
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The order actions run in: creations by resource, then deletions in reverse.
+fn phase(a: &Action) -> u8 {
+    let creating = !matches!(a.action, ActionKind::Delete | ActionKind::Terminate);
+    match (creating, a.resource) {
+        (true, Resource::KeyPair) => 0,
+        (true, Resource::LaunchTemplate) => 1,
+        (true, Resource::Instances) => 2,
+        (false, Resource::Instances) => 3,
+        (false, Resource::LaunchTemplate) => 4,
+        (false, Resource::KeyPair) => 5,
+    }
+}
+
+/// Carries out `plan`; one failed action does not stop the others (except
+/// launches that need a template whose creation failed).
+pub async fn execute(plan: &Plan, provider: &impl Provider) -> Vec<Outcome> {
+    let id = plan_id(plan);
+    let mut order: Vec<usize> = (0..plan.actions.len()).collect();
+    order.sort_by_key(|&i| phase(&plan.actions[i]));
+    // Launch templates created by this run, by (address, region).
+    let mut templates: BTreeMap<(String, String), String> = BTreeMap::new();
+    let mut outcomes = Vec::new();
+    for index in order {
+        let action = &plan.actions[index];
+        let token = format!("ff-{id}-{index}");
+        let result = run_one(action, &token, &templates, provider).await;
+        if let (Ok(created), Resource::LaunchTemplate) = (&result, action.resource) {
+            if let Some(template) = created.first() {
+                templates.insert(
+                    (action.address.clone(), action.region.clone()),
+                    template.clone(),
+                );
+            }
+        }
+        outcomes.push(Outcome {
+            action: index,
+            result,
+        });
+    }
+    outcomes
+}
+
+fn missing(what: &str) -> ProviderError {
+    ProviderError {
+        kind: crate::provider::ErrorKind::InvalidRequest,
+        code: None,
+        message: format!("the plan lacks {what} for this action"),
+    }
+}
+
+async fn run_one(
+    a: &Action,
+    token: &str,
+    templates: &BTreeMap<(String, String), String>,
+    provider: &impl Provider,
+) -> Result<Vec<String>, ProviderError> {
+    let region = a.region.as_str();
+    let name = a.name.clone().unwrap_or_default();
+    let ids = |outcome: MutationOutcome| match outcome {
+        MutationOutcome::KeyPair { id } | MutationOutcome::Image { id } => vec![id],
+        MutationOutcome::LaunchTemplate { id, version } => vec![id, version.to_string()],
+        MutationOutcome::Instances { ids } => ids,
+        MutationOutcome::DryRunOk | MutationOutcome::Done => Vec::new(),
+    };
+    match (a.resource, a.action) {
+        (Resource::KeyPair, ActionKind::Create | ActionKind::Replace) => {
+            if a.action == ActionKind::Replace {
+                provider
+                    .mutate(region, Mutation::DeleteKeyPair { name: name.clone() })
+                    .await?;
+            }
+            let public_key = a
+                .public_key
+                .clone()
+                .ok_or_else(|| missing("a public key"))?;
+            provider
+                .mutate(
+                    region,
+                    Mutation::ImportKeyPair {
+                        name,
+                        public_key,
+                        tags: a.tags.clone(),
+                    },
+                )
+                .await
+                .map(ids)
+        }
+        (Resource::KeyPair, _) => provider
+            .mutate(region, Mutation::DeleteKeyPair { name })
+            .await
+            .map(ids),
+        (Resource::LaunchTemplate, ActionKind::Create | ActionKind::Replace) => {
+            let data = a
+                .launch_template
+                .clone()
+                .ok_or_else(|| missing("launch template data"))?;
+            provider
+                .mutate(
+                    region,
+                    Mutation::CreateLaunchTemplate {
+                        name,
+                        data,
+                        tags: a.tags.clone(),
+                        client_token: token.to_string(),
+                    },
+                )
+                .await
+                .map(ids)
+        }
+        (Resource::LaunchTemplate, ActionKind::Update) => {
+            let template_id = a
+                .ids
+                .first()
+                .cloned()
+                .ok_or_else(|| missing("the template id"))?;
+            let data = a
+                .launch_template
+                .clone()
+                .ok_or_else(|| missing("launch template data"))?;
+            let created = provider
+                .mutate(
+                    region,
+                    Mutation::CreateLaunchTemplateVersion {
+                        template_id: template_id.clone(),
+                        data,
+                        client_token: token.to_string(),
+                    },
+                )
+                .await?;
+            let MutationOutcome::LaunchTemplate { version, .. } = created else {
+                return Err(missing("a new version number"));
+            };
+            provider
+                .mutate(
+                    region,
+                    Mutation::SetDefaultVersion {
+                        template_id: template_id.clone(),
+                        version,
+                    },
+                )
+                .await?;
+            Ok(vec![template_id, version.to_string()])
+        }
+        (Resource::LaunchTemplate, _) => {
+            let template_id = a
+                .ids
+                .first()
+                .cloned()
+                .ok_or_else(|| missing("the template id"))?;
+            provider
+                .mutate(region, Mutation::DeleteLaunchTemplate { template_id })
+                .await
+                .map(ids)
+        }
+        (Resource::Instances, ActionKind::Launch) => {
+            let template_id = a
+                .ids
+                .first()
+                .cloned()
+                .or_else(|| {
+                    templates
+                        .get(&(a.address.clone(), a.region.clone()))
+                        .cloned()
+                })
+                .ok_or_else(|| missing("a launch template (its creation failed?)"))?;
+            provider
+                .mutate(
+                    region,
+                    Mutation::RunInstances {
+                        template_id,
+                        // `$Default` is what the plan means; EC2 resolves it at launch.
+                        version: 0,
+                        instance_type: a
+                            .instance_type
+                            .clone()
+                            .ok_or_else(|| missing("an instance type"))?,
+                        count: a.count.unwrap_or(0) as i32,
+                        tags: a.tags.clone(),
+                        client_token: token.to_string(),
+                        dry_run: false,
+                    },
+                )
+                .await
+                .map(ids)
+        }
+        (Resource::Instances, _) => provider
+            .mutate(region, Mutation::TerminateInstances { ids: a.ids.clone() })
+            .await
+            .map(ids),
+    }
+}

@@ -1,0 +1,796 @@
+//! Building a plan: the desired objects of each region (from the model)
+//! against what was observed there, plus the safety checks that need live
+//! state (FF002/FF003 on real images, FF005, FF006, FF008).
+
+use super::capacity::{self, Bounds, TerminateReason, Unit};
+use super::{Action, ActionKind, Change, IncompleteRead, Plan, Resource, Summary};
+use crate::catalog::hourly_price;
+use crate::diagnostic::{Code, Diagnostic, Diagnostics};
+use crate::model::{address, Config, Market, WorkerType};
+use crate::provider::{
+    tags, LaunchTemplateData, Observation, Observed, ObservedInstance, ObservedKeyPair,
+    ObservedLaunchTemplate, RegionObservation,
+};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Flags that change what a plan allows.
+#[derive(Debug, Clone, Default)]
+pub struct PlanOptions {
+    /// Lifts the termination and deletion limits (FF006).
+    pub allow_destroy: bool,
+    /// Raises the launch limit of `fleet.limits` (FF006).
+    pub max_launches: Option<u32>,
+    /// Raises the termination limit of `fleet.limits` (FF006).
+    pub max_terminations: Option<u32>,
+    /// Now, seconds since the epoch (for `max_lifetime`).
+    pub now: i64,
+}
+
+/// EC2 name of a key pair: `<fleet>.<key_pair>`, so fleets in one account never collide.
+pub fn key_pair_name(config: &Config, key: &str) -> String {
+    format!("{}.{key}", config.fleet.name)
+}
+
+/// EC2 name of a worker type's launch template: `<fleet>.<worker_type>`.
+pub fn launch_template_name(config: &Config, worker_type: &str) -> String {
+    format!("{}.{worker_type}", config.fleet.name)
+}
+
+/// SHA-256 (hex) of a public key, tagged on key pairs to see a changed key.
+pub fn key_digest(public_key: &str) -> String {
+    Sha256::digest(public_key.trim().as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn identity_tags(
+    config: &Config,
+    address: &str,
+    worker_type: Option<&str>,
+) -> BTreeMap<String, String> {
+    let mut t = BTreeMap::from([
+        (tags::FLEET.to_string(), config.fleet.name.clone()),
+        (tags::ADDRESS.to_string(), address.to_string()),
+    ]);
+    if let Some(wt) = worker_type {
+        t.insert(tags::WORKER_TYPE.to_string(), wt.to_string());
+    }
+    t
+}
+
+/// What the default version of a worker type's launch template should launch in `region`.
+pub fn desired_template(config: &Config, wt: &WorkerType, region: &str) -> LaunchTemplateData {
+    let mut instance_tags = wt.tags.clone();
+    instance_tags.extend(identity_tags(
+        config,
+        &address::worker_type_in(&wt.name, region),
+        Some(&wt.name),
+    ));
+    LaunchTemplateData {
+        image_id: config
+            .ami_sets
+            .get(&wt.ami_set)
+            .and_then(|s| s.images.get(region).cloned()),
+        instance_type: None,
+        key_name: wt.key_pair.as_ref().map(|k| key_pair_name(config, k)),
+        user_data: wt.user_data.clone(),
+        market: Some(
+            match wt.market {
+                Market::Spot => "spot",
+                Market::OnDemand => "on-demand",
+            }
+            .to_string(),
+        ),
+        instance_tags,
+    }
+}
+
+fn template_changes(old: Option<&LaunchTemplateData>, new: &LaunchTemplateData) -> Vec<Change> {
+    let empty = LaunchTemplateData::default();
+    let old = old.unwrap_or(&empty);
+    // EC2 reports no market options for on-demand templates.
+    let market =
+        |d: &LaunchTemplateData| d.market.clone().or_else(|| Some("on-demand".to_string()));
+    let fields: [(&str, Option<String>, Option<String>); 4] = [
+        ("image_id", old.image_id.clone(), new.image_id.clone()),
+        ("key_name", old.key_name.clone(), new.key_name.clone()),
+        ("market", market(old), market(new)),
+        ("user_data", old.user_data.clone(), new.user_data.clone()),
+    ];
+    let mut changes: Vec<Change> = fields
+        .into_iter()
+        .filter(|(_, o, n)| o != n)
+        .map(|(path, old, new)| Change {
+            path: path.to_string(),
+            old,
+            new,
+        })
+        .collect();
+    let keys: BTreeSet<&String> = old
+        .instance_tags
+        .keys()
+        .chain(new.instance_tags.keys())
+        .collect();
+    for key in keys {
+        let (o, n) = (old.instance_tags.get(key), new.instance_tags.get(key));
+        if o != n {
+            changes.push(Change {
+                path: format!("tags.{key}"),
+                old: o.cloned(),
+                new: n.cloned(),
+            });
+        }
+    }
+    changes
+}
+
+fn incomplete_everything(cause: &str) -> RegionObservation {
+    let gone = || cause.to_string();
+    RegionObservation {
+        key_pairs: Observed::Incomplete { cause: gone() },
+        images: Observed::Incomplete { cause: gone() },
+        launch_templates: Observed::Incomplete { cause: gone() },
+        instances: Observed::Incomplete { cause: gone() },
+    }
+}
+
+/// Builds the plan for `config` against `observation`, with every finding.
+pub fn build(
+    config: &Config,
+    observation: &Observation,
+    options: &PlanOptions,
+) -> (Plan, Vec<Diagnostic>) {
+    let mut diags = Diagnostics::default();
+    let mut actions: Vec<Action> = Vec::new();
+    let mut incomplete: Vec<IncompleteRead> = Vec::new();
+    let mut skipped: Vec<String> = Vec::new();
+    let mut hourly = 0.0;
+    for region in &config.fleet.regions {
+        let missing;
+        let observed = match observation.regions.get(region) {
+            Some(o) => o,
+            None => {
+                missing = incomplete_everything("this region was not observed");
+                &missing
+            }
+        };
+        for (kind, cause) in observed.incomplete() {
+            incomplete.push(IncompleteRead {
+                region: region.clone(),
+                kind,
+                cause: cause.to_string(),
+            });
+        }
+        let blind = observed.instances.complete().is_none()
+            || observed.launch_templates.complete().is_none();
+        if blind {
+            skipped.push(region.clone());
+            let causes: Vec<String> = observed
+                .incomplete()
+                .into_iter()
+                .map(|(kind, cause)| format!("{kind}: {cause}"))
+                .collect();
+            diags.push(
+                Diagnostic::warning(
+                    Code::BlindScaling,
+                    format!(
+                        "{region} could not be read completely ({}); fleetform launches and terminates nothing there",
+                        causes.join("; ")
+                    ),
+                )
+                .at(config.fleet.origin.attribute("regions"), format!("{region} skipped"))
+                .help("unknown is never zero: run plan again once EC2 answers; nothing in other regions is affected"),
+            );
+        }
+        key_pairs(config, region, observed, &mut actions, &mut diags);
+        images(config, region, observed, &mut diags);
+        launch_templates(config, region, observed, &mut actions);
+        if !blind {
+            hourly += instances(config, region, observed, options.now, &mut actions);
+        }
+    }
+    actions.sort_by(|a, b| {
+        (&a.address, &a.region, a.resource, a.action)
+            .cmp(&(&b.address, &b.region, b.resource, b.action))
+    });
+    let summary = summarize(&actions, hourly, skipped);
+    blast_radius(config, &summary, &actions, options, &mut diags);
+    let plan = Plan {
+        format_version: crate::schema::FORMAT_VERSION.to_string(),
+        fleet: config.fleet.name.clone(),
+        summary,
+        actions,
+        incomplete,
+        diagnostics: Vec::new(),
+    };
+    (plan, diags.sorted())
+}
+
+fn key_pairs(
+    config: &Config,
+    region: &str,
+    observed: &RegionObservation,
+    actions: &mut Vec<Action>,
+    diags: &mut Diagnostics,
+) {
+    let Some(existing) = observed.key_pairs.complete() else {
+        return;
+    };
+    let used: BTreeSet<&str> = config
+        .worker_types
+        .values()
+        .filter(|wt| wt.regions.iter().any(|r| r == region))
+        .filter_map(|wt| wt.key_pair.as_deref())
+        .collect();
+    let by_address: BTreeMap<&str, &ObservedKeyPair> = existing
+        .iter()
+        .filter_map(|k| Some((k.tags.get(tags::ADDRESS)?.as_str(), k)))
+        .collect();
+    for name in &used {
+        let Some(key) = config.key_pairs.get(*name) else {
+            continue;
+        };
+        let addr = address::key_pair(name);
+        let mut tag_set = identity_tags(config, &addr, None);
+        let digest = key_digest(&key.public_key);
+        tag_set.insert(tags::KEY_DIGEST.to_string(), digest.clone());
+        let base = Action {
+            address: addr.clone(),
+            region: region.to_string(),
+            action: ActionKind::Create,
+            resource: Resource::KeyPair,
+            reason: "new".into(),
+            name: Some(key_pair_name(config, name)),
+            ids: Vec::new(),
+            count: None,
+            instance_type: None,
+            changes: Vec::new(),
+            launch_template: None,
+            public_key: Some(key.public_key.clone()),
+            tags: tag_set,
+        };
+        match by_address.get(addr.as_str()) {
+            None => actions.push(base),
+            Some(live) if live.tags.get(tags::KEY_DIGEST) != Some(&digest) => {
+                key_impact(config, region, observed, live, "replaced", diags);
+                actions.push(Action {
+                    action: ActionKind::Replace,
+                    reason: "public-key-changed".into(),
+                    ids: vec![live.id.clone()],
+                    changes: vec![Change {
+                        path: "public_key".into(),
+                        old: live
+                            .tags
+                            .get(tags::KEY_DIGEST)
+                            .map(|d| format!("sha256:{d}")),
+                        new: Some(format!("sha256:{digest}")),
+                    }],
+                    ..base
+                });
+            }
+            Some(_) => {}
+        }
+    }
+    for live in existing {
+        let addr = live
+            .tags
+            .get(tags::ADDRESS)
+            .map(String::as_str)
+            .unwrap_or("(orphan)");
+        let wanted = addr
+            .strip_prefix("key_pair.")
+            .is_some_and(|name| used.contains(name));
+        if !wanted {
+            key_impact(config, region, observed, live, "deleted", diags);
+            actions.push(Action {
+                address: addr.to_string(),
+                region: region.to_string(),
+                action: ActionKind::Delete,
+                resource: Resource::KeyPair,
+                reason: "orphan".into(),
+                name: Some(live.name.clone()),
+                ids: vec![live.id.clone()],
+                count: None,
+                instance_type: None,
+                changes: Vec::new(),
+                launch_template: None,
+                public_key: None,
+                tags: BTreeMap::new(),
+            });
+        }
+    }
+}
+
+/// FF008: a key pair being replaced or deleted names every worker type and instance using it.
+fn key_impact(
+    config: &Config,
+    region: &str,
+    observed: &RegionObservation,
+    live: &ObservedKeyPair,
+    what: &str,
+    diags: &mut Diagnostics,
+) {
+    let short = live
+        .name
+        .strip_prefix(&format!("{}.", config.fleet.name))
+        .unwrap_or(&live.name);
+    let worker_types: Vec<&str> = config
+        .worker_types
+        .values()
+        .filter(|wt| {
+            wt.key_pair.as_deref() == Some(short) && wt.regions.iter().any(|r| r == region)
+        })
+        .map(|wt| wt.name.as_str())
+        .collect();
+    let instances: Vec<&str> = observed
+        .instances
+        .complete()
+        .into_iter()
+        .flatten()
+        .filter(|i| i.key_name.as_deref() == Some(live.name.as_str()))
+        .map(|i| i.id.as_str())
+        .collect();
+    let at = config
+        .key_pairs
+        .get(short)
+        .and_then(|k| k.origin.attribute("public_key"))
+        .or_else(|| config.fleet.origin.block.clone());
+    let shown: Vec<&str> = instances.iter().take(10).copied().collect();
+    let more = instances.len().saturating_sub(shown.len());
+    diags.push(
+        Diagnostic::warning(
+            Code::KeyReplace,
+            format!(
+                "key pair {} in {region} will be {what}: used by worker types [{}] and {} running instance{} [{}{}]",
+                live.name,
+                worker_types.join(", "),
+                instances.len(),
+                if instances.len() == 1 { "" } else { "s" },
+                shown.join(", "),
+                if more > 0 { format!(", and {more} more") } else { String::new() }
+            ),
+        )
+        .at(at, format!("key pair {what}"))
+        .help("running instances keep the old key; anything that derives identity from the key name breaks (seed 000). Roll worker types first if they depend on it"),
+    );
+}
+
+/// FF002/FF003 against the real images: exists, available, declared virtualization and architecture.
+fn images(config: &Config, region: &str, observed: &RegionObservation, diags: &mut Diagnostics) {
+    let Some(found) = observed.images.complete() else {
+        return;
+    };
+    let mut checked = BTreeSet::new();
+    for wt in config
+        .worker_types
+        .values()
+        .filter(|wt| wt.regions.iter().any(|r| r == region))
+    {
+        let Some(set) = config.ami_sets.get(&wt.ami_set) else {
+            continue;
+        };
+        let Some(id) = set.images.get(region) else {
+            continue;
+        };
+        if !checked.insert((set.name.clone(), id.clone())) {
+            continue;
+        }
+        let at = set.origin.attribute(&format!("images.{region}"));
+        let users: Vec<&str> = config
+            .worker_types
+            .values()
+            .filter(|w| w.ami_set == set.name && w.regions.iter().any(|r| r == region))
+            .map(|w| w.name.as_str())
+            .collect();
+        match found.iter().find(|i| &i.id == id) {
+            None => diags.push(
+                Diagnostic::error(
+                    Code::ImageMissing,
+                    format!(
+                        "image {id} of ami_set \"{}\" does not exist in {region} (or is not visible to this account); worker types [{}] could not launch",
+                        set.name,
+                        users.join(", ")
+                    ),
+                )
+                .at(at, "no such image")
+                .help("point the AMI set at an image that exists in this region; never remove an image still configured (seed 001)"),
+            ),
+            Some(image) if image.state != "available" => diags.push(
+                Diagnostic::error(
+                    Code::ImageMissing,
+                    format!("image {id} of ami_set \"{}\" in {region} is {}, not available", set.name, image.state),
+                )
+                .at(at, format!("image is {}", image.state))
+                .help("wait for the image to become available, or use another"),
+            ),
+            Some(image) => {
+                let declared = match set.virtualization {
+                    crate::model::Virtualization::Hvm => "hvm",
+                    crate::model::Virtualization::Pv => "paravirtual",
+                };
+                if image.virtualization != declared {
+                    diags.push(
+                        Diagnostic::error(
+                            Code::ImageCompat,
+                            format!(
+                                "image {id} in {region} is {}, but ami_set \"{}\" declares {}",
+                                image.virtualization, set.name, set.virtualization
+                            ),
+                        )
+                        .at(at.clone(), format!("{} image", image.virtualization))
+                        .help("fix the AMI set's virtualization or use an image of the declared kind (seed 004)"),
+                    );
+                }
+                if image.architecture != set.architecture.to_string() {
+                    diags.push(
+                        Diagnostic::error(
+                            Code::ImageCompat,
+                            format!(
+                                "image {id} in {region} is {}, but ami_set \"{}\" declares {}",
+                                image.architecture, set.name, set.architecture
+                            ),
+                        )
+                        .at(at, format!("{} image", image.architecture))
+                        .help("fix the AMI set's architecture or use an image of the declared kind"),
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn launch_templates(
+    config: &Config,
+    region: &str,
+    observed: &RegionObservation,
+    actions: &mut Vec<Action>,
+) {
+    let Some(existing) = observed.launch_templates.complete() else {
+        return;
+    };
+    let by_address: BTreeMap<&str, &ObservedLaunchTemplate> = existing
+        .iter()
+        .filter_map(|t| Some((t.tags.get(tags::ADDRESS)?.as_str(), t)))
+        .collect();
+    let mut wanted = BTreeSet::new();
+    for wt in config
+        .worker_types
+        .values()
+        .filter(|wt| wt.regions.iter().any(|r| r == region))
+    {
+        let addr = address::worker_type_in(&wt.name, region);
+        wanted.insert(addr.clone());
+        let desired = desired_template(config, wt, region);
+        let base = Action {
+            address: address::worker_type(&wt.name),
+            region: region.to_string(),
+            action: ActionKind::Create,
+            resource: Resource::LaunchTemplate,
+            reason: "new".into(),
+            name: Some(launch_template_name(config, &wt.name)),
+            ids: Vec::new(),
+            count: None,
+            instance_type: None,
+            changes: template_changes(None, &desired),
+            launch_template: Some(desired.clone()),
+            public_key: None,
+            tags: identity_tags(config, &addr, Some(&wt.name)),
+        };
+        match by_address.get(addr.as_str()) {
+            None => actions.push(base),
+            Some(live) => {
+                let changes = template_changes(live.default_data.as_ref(), &desired);
+                if !changes.is_empty() {
+                    actions.push(Action {
+                        action: ActionKind::Update,
+                        reason: "config-changed".into(),
+                        ids: vec![live.id.clone()],
+                        changes,
+                        ..base
+                    });
+                }
+            }
+        }
+    }
+    for live in existing {
+        let addr = live
+            .tags
+            .get(tags::ADDRESS)
+            .cloned()
+            .unwrap_or_else(|| "(orphan)".into());
+        if !wanted.contains(&addr) {
+            actions.push(Action {
+                address: addr.split('[').next().unwrap_or(&addr).to_string(),
+                region: region.to_string(),
+                action: ActionKind::Delete,
+                resource: Resource::LaunchTemplate,
+                reason: "orphan".into(),
+                name: Some(live.name.clone()),
+                ids: vec![live.id.clone()],
+                count: None,
+                instance_type: None,
+                changes: Vec::new(),
+                launch_template: None,
+                public_key: None,
+                tags: BTreeMap::new(),
+            });
+        }
+    }
+}
+
+/// Capacity actions in one region; returns the estimated hourly cost after apply.
+fn instances(
+    config: &Config,
+    region: &str,
+    observed: &RegionObservation,
+    now: i64,
+    actions: &mut Vec<Action>,
+) -> f64 {
+    let (Some(found), Some(templates)) = (
+        observed.instances.complete(),
+        observed.launch_templates.complete(),
+    ) else {
+        return 0.0;
+    };
+    let mut hourly = 0.0;
+    let mut by_address: BTreeMap<&str, Vec<&ObservedInstance>> = BTreeMap::new();
+    for i in found {
+        by_address
+            .entry(
+                i.tags
+                    .get(tags::ADDRESS)
+                    .map(String::as_str)
+                    .unwrap_or("(orphan)"),
+            )
+            .or_default()
+            .push(i);
+    }
+    for wt in config
+        .worker_types
+        .values()
+        .filter(|wt| wt.regions.iter().any(|r| r == region))
+    {
+        let addr = address::worker_type_in(&wt.name, region);
+        let live = by_address.remove(addr.as_str()).unwrap_or_default();
+        // Instances are on the current version only if the template exists and will not change.
+        let template = templates
+            .iter()
+            .find(|t| t.tags.get(tags::ADDRESS) == Some(&addr));
+        let template_changes = actions.iter().any(|a| {
+            a.resource == Resource::LaunchTemplate
+                && a.region == region
+                && a.address == address::worker_type(&wt.name)
+        });
+        let weight_of = |t: &str| {
+            wt.instance_types
+                .iter()
+                .find(|it| it.name == t)
+                .map_or(1, |it| it.capacity)
+        };
+        let units: Vec<Unit> = live
+            .iter()
+            .map(|i| Unit {
+                id: i.id.clone(),
+                weight: weight_of(&i.instance_type),
+                launched: i.launch_time,
+                current_version: !template_changes
+                    && template.is_some_and(|t| {
+                        i.launch_template.as_ref()
+                            == Some(&(t.id.clone(), t.default_version.to_string()))
+                    }),
+                running: i.state == "pending" || i.state == "running",
+            })
+            .collect();
+        let bounds = Bounds {
+            min: wt.capacity.min,
+            max: wt.capacity.max,
+            max_lifetime: wt.max_lifetime.map(|d| d.as_secs()),
+            types: wt
+                .instance_types
+                .iter()
+                .map(|t| (t.name.clone(), t.capacity))
+                .collect(),
+        };
+        let decision = capacity::decide(&units, &bounds, now);
+        let leaving: BTreeSet<&str> = decision
+            .terminate
+            .iter()
+            .map(|(id, _)| id.as_str())
+            .collect();
+        hourly += live
+            .iter()
+            .filter(|i| {
+                (i.state == "pending" || i.state == "running") && !leaving.contains(i.id.as_str())
+            })
+            .filter_map(|i| hourly_price(&i.instance_type))
+            .sum::<f64>();
+        for reason in [TerminateReason::MaxLifetime, TerminateReason::AboveMax] {
+            let ids: Vec<String> = decision
+                .terminate
+                .iter()
+                .filter(|(_, r)| *r == reason)
+                .map(|(id, _)| id.clone())
+                .collect();
+            if !ids.is_empty() {
+                actions.push(instances_action(
+                    &wt.name,
+                    region,
+                    ActionKind::Terminate,
+                    reason_text(reason),
+                    ids,
+                    &decision,
+                    &bounds,
+                ));
+            }
+        }
+        if let Some((instance_type, _, count)) = &decision.launch {
+            hourly += hourly_price(instance_type).unwrap_or(0.0) * f64::from(*count);
+            let mut action = instances_action(
+                &wt.name,
+                region,
+                ActionKind::Launch,
+                "below-min",
+                Vec::new(),
+                &decision,
+                &bounds,
+            );
+            action.count = Some(*count);
+            action.instance_type = Some(instance_type.clone());
+            action.name = Some(launch_template_name(config, &wt.name));
+            action.ids = template.map(|t| vec![t.id.clone()]).unwrap_or_default();
+            action.tags = identity_tags(config, &addr, Some(&wt.name));
+            actions.push(action);
+        }
+    }
+    // What is left carries the fleet tag but no declared worker type in this region.
+    for (addr, live) in by_address {
+        let ids: Vec<String> = live.iter().map(|i| i.id.clone()).collect();
+        actions.push(Action {
+            address: addr.split('[').next().unwrap_or(addr).to_string(),
+            region: region.to_string(),
+            action: ActionKind::Terminate,
+            resource: Resource::Instances,
+            reason: "orphan".into(),
+            name: None,
+            ids,
+            count: None,
+            instance_type: None,
+            changes: Vec::new(),
+            launch_template: None,
+            public_key: None,
+            tags: BTreeMap::new(),
+        });
+    }
+    hourly
+}
+
+fn reason_text(reason: TerminateReason) -> &'static str {
+    match reason {
+        TerminateReason::MaxLifetime => "max-lifetime",
+        TerminateReason::AboveMax => "above-max",
+        TerminateReason::Orphan => "orphan",
+    }
+}
+
+fn instances_action(
+    worker_type: &str,
+    region: &str,
+    action: ActionKind,
+    reason: &str,
+    ids: Vec<String>,
+    decision: &capacity::Decision,
+    bounds: &Bounds,
+) -> Action {
+    Action {
+        address: address::worker_type(worker_type),
+        region: region.to_string(),
+        action,
+        resource: Resource::Instances,
+        reason: reason.to_string(),
+        name: None,
+        ids,
+        count: None,
+        instance_type: None,
+        changes: vec![Change {
+            path: "capacity".into(),
+            old: Some(decision.running_before.to_string()),
+            new: Some(format!(
+                "{} (min {}, max {})",
+                decision.running_after, bounds.min, bounds.max
+            )),
+        }],
+        launch_template: None,
+        public_key: None,
+        tags: BTreeMap::new(),
+    }
+}
+
+fn summarize(actions: &[Action], hourly: f64, skipped_regions: Vec<String>) -> Summary {
+    let mut s = Summary {
+        hourly_usd: (hourly * 100.0).round() / 100.0,
+        skipped_regions,
+        ..Summary::default()
+    };
+    for a in actions {
+        match a.action {
+            ActionKind::Create => s.add += 1,
+            ActionKind::Update => s.change += 1,
+            ActionKind::Delete => s.destroy += 1,
+            ActionKind::Replace => {
+                s.add += 1;
+                s.destroy += 1;
+            }
+            ActionKind::Launch => s.launch += a.count.unwrap_or(0),
+            ActionKind::Terminate => s.terminate += a.ids.len() as u32,
+        }
+    }
+    s
+}
+
+/// FF006: launches, terminations and deletions within `fleet.limits` unless a flag allows more.
+fn blast_radius(
+    config: &Config,
+    summary: &Summary,
+    actions: &[Action],
+    options: &PlanOptions,
+    diags: &mut Diagnostics,
+) {
+    let limits = &config.fleet.limits;
+    let origin = &config.fleet.origin;
+    let max_launches = options.max_launches.unwrap_or(limits.max_launches);
+    if summary.launch > max_launches {
+        diags.push(
+            Diagnostic::error(
+                Code::BlastRadius,
+                format!(
+                    "the plan launches {} instances; the limit is {max_launches}",
+                    summary.launch
+                ),
+            )
+            .at(origin.attribute("limits.max_launches"), "launch limit")
+            .help(format!(
+                "review the plan, then pass --max-launches {} to allow it",
+                summary.launch
+            )),
+        );
+    }
+    let max_terminations = options.max_terminations.unwrap_or(limits.max_terminations);
+    if summary.terminate > max_terminations && !options.allow_destroy {
+        diags.push(
+            Diagnostic::error(
+                Code::BlastRadius,
+                format!(
+                    "the plan terminates {} instances; the limit is {max_terminations}",
+                    summary.terminate
+                ),
+            )
+            .at(
+                origin.attribute("limits.max_terminations"),
+                "termination limit",
+            )
+            .help(format!(
+                "review the plan, then pass --max-terminations {} (or --allow-destroy) to allow it",
+                summary.terminate
+            )),
+        );
+    }
+    let deletions = actions
+        .iter()
+        .filter(|a| matches!(a.action, ActionKind::Delete | ActionKind::Replace))
+        .count() as u32;
+    if deletions > limits.max_deletions && !options.allow_destroy {
+        diags.push(
+            Diagnostic::error(
+                Code::BlastRadius,
+                format!(
+                    "the plan deletes {deletions} objects; the limit is {}",
+                    limits.max_deletions
+                ),
+            )
+            .at(origin.attribute("limits.max_deletions"), "deletion limit")
+            .help("review the plan, then pass --allow-destroy to allow it"),
+        );
+    }
+}

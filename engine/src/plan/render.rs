@@ -1,0 +1,250 @@
+//! Renderers of a [`Plan`]: human text (grouped by address and region, with
+//! `+ ~ - -/+` markers and unified diffs for multi-line values) and a Markdown
+//! pull-request comment. JSON is the plan itself, serialized.
+
+use super::{Action, ActionKind, Change, Plan, Resource};
+use std::fmt::Write;
+
+/// Instance ids shown before "and N more".
+const IDS_SHOWN: usize = 10;
+
+fn paint(text: &str, action: ActionKind, color: bool) -> String {
+    if !color {
+        return text.to_string();
+    }
+    let code = match action {
+        ActionKind::Create | ActionKind::Launch => "32",
+        ActionKind::Update => "33",
+        ActionKind::Delete | ActionKind::Terminate | ActionKind::Replace => "31",
+    };
+    format!("\x1b[{code}m{text}\x1b[0m")
+}
+
+fn quoted(value: &Option<String>) -> String {
+    match value {
+        Some(v) => format!("{v:?}"),
+        None => "(none)".to_string(),
+    }
+}
+
+fn ids_text(ids: &[String]) -> String {
+    let shown: Vec<&str> = ids.iter().take(IDS_SHOWN).map(String::as_str).collect();
+    let more = ids.len().saturating_sub(shown.len());
+    if more > 0 {
+        format!("{}, and {more} more", shown.join(", "))
+    } else {
+        shown.join(", ")
+    }
+}
+
+/// One line describing an action (without its attribute changes).
+pub fn headline(a: &Action) -> String {
+    let name = a.name.as_deref().unwrap_or("");
+    let id = a.ids.first().map(|i| format!(" {i}")).unwrap_or_default();
+    match (a.resource, a.action) {
+        (Resource::KeyPair, ActionKind::Create) => format!("key pair {name} will be imported"),
+        (Resource::KeyPair, ActionKind::Replace) => {
+            format!("key pair {name}{id} will be replaced ({})", a.reason)
+        }
+        (Resource::KeyPair, _) => format!("key pair {name}{id} will be deleted ({})", a.reason),
+        (Resource::LaunchTemplate, ActionKind::Create) => {
+            format!("launch template {name} will be created")
+        }
+        (Resource::LaunchTemplate, ActionKind::Update) => {
+            format!(
+                "launch template {name}{id}: new version, made default ({})",
+                a.reason
+            )
+        }
+        (Resource::LaunchTemplate, _) => {
+            format!("launch template {name}{id} will be deleted ({})", a.reason)
+        }
+        (Resource::Instances, ActionKind::Launch) => format!(
+            "launch {} x {} ({}{})",
+            a.count.unwrap_or(0),
+            a.instance_type.as_deref().unwrap_or("?"),
+            a.reason,
+            capacity_note(&a.changes)
+        ),
+        (Resource::Instances, _) => format!(
+            "terminate {} instance{} ({}{}): {}",
+            a.ids.len(),
+            if a.ids.len() == 1 { "" } else { "s" },
+            a.reason,
+            capacity_note(&a.changes),
+            ids_text(&a.ids)
+        ),
+    }
+}
+
+fn capacity_note(changes: &[Change]) -> String {
+    changes
+        .iter()
+        .find(|c| c.path == "capacity")
+        .map(|c| {
+            format!(
+                "; capacity {} -> {}",
+                c.old.as_deref().unwrap_or("?"),
+                c.new.as_deref().unwrap_or("?")
+            )
+        })
+        .unwrap_or_default()
+}
+
+/// Attribute changes, indented; multi-line values as unified diffs.
+fn changes_text(a: &Action, out: &mut String) {
+    for c in a.changes.iter().filter(|c| c.path != "capacity") {
+        let multiline = c.old.as_deref().is_some_and(|v| v.contains('\n'))
+            || c.new.as_deref().is_some_and(|v| v.contains('\n'));
+        if multiline {
+            let _ = writeln!(out, "      {}:", c.path);
+            let diff = similar::TextDiff::from_lines(
+                c.old.as_deref().unwrap_or(""),
+                c.new.as_deref().unwrap_or(""),
+            );
+            for line in diff.unified_diff().context_radius(2).to_string().lines() {
+                let _ = writeln!(out, "        {line}");
+            }
+        } else if a.action == ActionKind::Create {
+            let _ = writeln!(out, "      {} = {}", c.path, quoted(&c.new));
+        } else {
+            let _ = writeln!(
+                out,
+                "      {}: {} -> {}",
+                c.path,
+                quoted(&c.old),
+                quoted(&c.new)
+            );
+        }
+    }
+}
+
+/// The summary line: `Plan: A to add, C to change, D to destroy; capacity: +L -T; est. $X/h`.
+pub fn summary_line(plan: &Plan) -> String {
+    let s = &plan.summary;
+    let mut line = format!(
+        "Plan: {} to add, {} to change, {} to destroy; capacity: +{} -{}; est. ${:.2}/h",
+        s.add, s.change, s.destroy, s.launch, s.terminate, s.hourly_usd
+    );
+    if !s.skipped_regions.is_empty() {
+        let _ = write!(
+            line,
+            "; skipped (incomplete observation): {}",
+            s.skipped_regions.join(", ")
+        );
+    }
+    line
+}
+
+/// The plan as people read it on a terminal.
+pub fn human(plan: &Plan, color: bool) -> String {
+    let mut out = String::new();
+    if plan.is_empty() {
+        out.push_str("No changes: EC2 matches the configuration.\n");
+    } else {
+        let mut group: Option<(&str, &str)> = None;
+        for a in &plan.actions {
+            if group != Some((a.address.as_str(), a.region.as_str())) {
+                let _ = writeln!(out, "\n# {} in {}", a.address, a.region);
+                group = Some((a.address.as_str(), a.region.as_str()));
+            }
+            let _ = writeln!(
+                out,
+                "  {} {}",
+                paint(a.action.marker(), a.action, color),
+                headline(a)
+            );
+            changes_text(a, &mut out);
+        }
+        out.push('\n');
+    }
+    out.push_str(&summary_line(plan));
+    out.push('\n');
+    out
+}
+
+/// The plan as a pull-request comment: findings first, a table, details folded.
+pub fn markdown(plan: &Plan) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "### fleetform plan for `{}`\n", plan.fleet);
+    let _ = writeln!(out, "**{}**\n", summary_line(plan));
+    if !plan.diagnostics.is_empty() {
+        let _ = writeln!(
+            out,
+            "#### Safety findings\n\n| | code | finding | where |\n|---|---|---|---|"
+        );
+        for d in &plan.diagnostics {
+            let icon = if d.severity == crate::Severity::Error {
+                "❌"
+            } else {
+                "⚠️"
+            };
+            let place = match (&d.file, d.line) {
+                (Some(f), Some(l)) => format!("`{f}:{l}`"),
+                _ => String::new(),
+            };
+            let _ = writeln!(
+                out,
+                "| {icon} | {} | {} | {place} |",
+                d.code,
+                d.message.replace('|', "\\|")
+            );
+        }
+        out.push('\n');
+    }
+    if plan.is_empty() {
+        out.push_str("No changes: EC2 matches the configuration.\n");
+        return out;
+    }
+    let _ = writeln!(out, "| address | region | changes |\n|---|---|---|");
+    let mut rows: Vec<(&str, &str, Vec<String>)> = Vec::new();
+    for a in &plan.actions {
+        let short = format!(
+            "{} {}",
+            a.action.marker(),
+            headline(a).split(" (").next().unwrap_or_default()
+        );
+        match rows.last_mut() {
+            Some((addr, region, items)) if *addr == a.address && *region == a.region => {
+                items.push(short)
+            }
+            _ => rows.push((&a.address, &a.region, vec![short])),
+        }
+    }
+    for (addr, region, items) in &rows {
+        let _ = writeln!(
+            out,
+            "| `{addr}` | {region} | {} |",
+            items.join("<br>").replace('|', "\\|")
+        );
+    }
+    let _ = writeln!(out, "\n#### Details\n");
+    let mut current: Option<&str> = None;
+    for a in &plan.actions {
+        if current != Some(a.address.as_str()) {
+            if current.is_some() {
+                out.push_str("```\n</details>\n\n");
+            }
+            let count = plan
+                .actions
+                .iter()
+                .filter(|x| x.address == a.address)
+                .count();
+            let _ = writeln!(
+                out,
+                "<details><summary><code>{}</code>: {count} change{}</summary>\n\n```diff",
+                a.address,
+                if count == 1 { "" } else { "s" }
+            );
+            current = Some(&a.address);
+        }
+        let _ = writeln!(out, "{} [{}] {}", a.action.marker(), a.region, headline(a));
+        let mut changes = String::new();
+        changes_text(a, &mut changes);
+        out.push_str(&changes);
+    }
+    if current.is_some() {
+        out.push_str("```\n</details>\n");
+    }
+    out
+}

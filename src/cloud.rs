@@ -1,0 +1,71 @@
+//! Talking to the cloud on behalf of a command: connect, check the account
+//! (FF009), observe. Failures are printed as diagnostics.
+
+use fleetform_aws::{AwsProvider, ConnectOptions};
+use fleetform_engine::diagnostic::render_human;
+use fleetform_engine::provider::{Observation, ObserveRequest, Provider};
+use fleetform_engine::{checks, Code, Diagnostic, Loaded};
+use std::time::Instant;
+
+/// An observation and how long it took.
+pub(crate) struct Observed {
+    pub(crate) observation: Observation,
+    pub(crate) seconds: f64,
+}
+
+/// Loads nothing itself: takes a loaded config, checks the account, observes.
+pub(crate) fn observe(
+    loaded: &Loaded,
+    endpoint_url: Option<String>,
+    color: bool,
+) -> Option<Observed> {
+    eprint!(
+        "{}",
+        render_human(&loaded.diagnostics, &loaded.sources, color)
+    );
+    let config = loaded.config.as_ref()?;
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("fleetform: cannot start the async runtime: {e}");
+            return None;
+        }
+    };
+    runtime.block_on(async {
+        let options = ConnectOptions {
+            endpoint_url,
+            ..ConnectOptions::default()
+        };
+        let provider = match AwsProvider::connect(&options).await {
+            Ok(p) => p,
+            Err(e) => {
+                let d = Diagnostic::error(Code::Cloud, format!("cannot connect to AWS: {e}"))
+                    .help("for the local EC2 endpoint pass --endpoint-url (see scripts/dev-ec2)");
+                eprint!("{}", render_human(&[d], &loaded.sources, color));
+                return None;
+            }
+        };
+        let caller = match provider.caller().await {
+            Ok(c) => c,
+            Err(e) => {
+                let d = Diagnostic::error(
+                    Code::Cloud,
+                    format!("cannot identify the caller (STS GetCallerIdentity): {e}"),
+                )
+                .help("check the credentials and that the endpoint answers; `aws sts get-caller-identity` shows the same");
+                eprint!("{}", render_human(&[d], &loaded.sources, color));
+                return None;
+            }
+        };
+        if let Some(diagnostic) = checks::account_guard(config, &caller.account) {
+            eprint!("{}", render_human(&[diagnostic], &loaded.sources, color));
+            return None;
+        }
+        let start = Instant::now();
+        let observation = provider.observe(&ObserveRequest::for_config(config)).await;
+        Some(Observed {
+            observation,
+            seconds: start.elapsed().as_secs_f64(),
+        })
+    })
+}

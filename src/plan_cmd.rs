@@ -1,0 +1,101 @@
+//! `fleetform plan`: observe, diff, check, render.
+
+use crate::cloud::observe;
+use crate::VarArgs;
+use clap::Args;
+use fleetform_engine::diagnostic::render_human;
+use fleetform_engine::plan::{self, render, PlanOptions};
+use std::path::PathBuf;
+
+#[derive(Args)]
+pub(crate) struct PlanArgs {
+    /// Configuration directory
+    #[arg(default_value = ".")]
+    dir: PathBuf,
+
+    /// Print the plan as JSON (schemas/plan.schema.json) instead of text
+    #[arg(long)]
+    json: bool,
+
+    /// Also write the plan as a Markdown pull-request comment to FILE
+    #[arg(long, value_name = "FILE")]
+    markdown: Option<PathBuf>,
+
+    /// Exit 0 when nothing changes, 2 when something would (1 on errors)
+    #[arg(long)]
+    detailed_exitcode: bool,
+
+    /// Allow terminations and deletions beyond fleet.limits (FF006)
+    #[arg(long)]
+    allow_destroy: bool,
+
+    /// Allow up to N launches in this plan (FF006)
+    #[arg(long, value_name = "N")]
+    max_launches: Option<u32>,
+
+    /// Allow up to N terminations in this plan (FF006)
+    #[arg(long, value_name = "N")]
+    max_terminations: Option<u32>,
+
+    #[command(flatten)]
+    vars: VarArgs,
+}
+
+pub(crate) fn run(args: &PlanArgs, endpoint_url: Option<String>, color: bool) -> u8 {
+    let loaded = fleetform_engine::load_dir(&args.dir, &args.vars.inputs());
+    let Some(observed) = observe(&loaded, endpoint_url, color) else {
+        return 1;
+    };
+    let Some(config) = &loaded.config else {
+        return 1;
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let options = PlanOptions {
+        allow_destroy: args.allow_destroy,
+        max_launches: args.max_launches,
+        max_terminations: args.max_terminations,
+        now,
+    };
+    let (mut plan, diagnostics) = plan::build(config, &observed.observation, &options);
+    plan.diagnostics = diagnostics
+        .iter()
+        .map(|d| d.to_json(&loaded.sources))
+        .collect();
+    let blocked = diagnostics.iter().any(|d| d.is_error());
+    if args.json {
+        match serde_json::to_string_pretty(&plan) {
+            Ok(text) => println!("{text}"),
+            Err(e) => {
+                eprintln!("fleetform: cannot encode the plan as JSON: {e}");
+                return 1;
+            }
+        }
+    } else {
+        print!("{}", render::human(&plan, color));
+        eprint!("{}", render_human(&diagnostics, &loaded.sources, color));
+        eprintln!(
+            "observed {} regions in {:.2}s with {} API calls",
+            observed.observation.regions.len(),
+            observed.seconds,
+            observed.observation.api_calls
+        );
+    }
+    if let Some(path) = &args.markdown {
+        if let Err(e) = fleetform_engine::fmt::write_atomically(path, &render::markdown(&plan)) {
+            eprintln!("fleetform: cannot write {}: {e}", path.display());
+            return 1;
+        }
+    }
+    if blocked {
+        if !args.json {
+            eprintln!("plan blocked by the findings above");
+        }
+        1
+    } else if args.detailed_exitcode && !plan.is_empty() {
+        2
+    } else {
+        0
+    }
+}

@@ -1,0 +1,444 @@
+//! `fleetform plan` end to end against the local EC2 endpoint: a dozen
+//! scenarios from the seeds, each snapshotted as people and CI see it.
+
+use fleetform_aws::{AwsProvider, ConnectOptions};
+use fleetform_engine::plan::{self, PlanOptions};
+use fleetform_engine::provider::{tags, Mutation, ObserveRequest, Provider};
+use fleetform_test_support::fault::FaultProxy;
+use fleetform_test_support::{endpoint, unique_fleet};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Output};
+use tempfile::TempDir;
+
+const KEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIC2KbGoVctVd9DXpWAExeFEUVf/yiaYY8thCxnr+IXZy one";
+const OTHER_KEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHvd6wC0mhxfT0p7FZcqsG2pYIP7Yt0W7lE1h0z9i3QO two";
+
+/// A small fleet: one key pair, one AMI set, one worker type; `{...}` holes are filled per test.
+fn fleet_hcl(fleet: &str, regions: &[&str], image: &str, worker: &str) -> String {
+    let region_list: Vec<String> = regions.iter().map(|r| format!("\"{r}\"")).collect();
+    let images: String = regions
+        .iter()
+        .map(|r| format!("    \"{r}\" = \"{image}\"\n"))
+        .collect();
+    format!(
+        "fleet \"{fleet}\" {{\n  account_id = \"123456789012\"\n  regions    = [{}]\n}}\n\nkey_pair \"workers\" {{\n  public_key = file(\"workers.pub\")\n}}\n\nami_set \"linux\" {{\n  images = {{\n{images}  }}\n}}\n\n{worker}",
+        region_list.join(", ")
+    )
+}
+
+fn worker(min: u32, max: u32, user_data: &str) -> String {
+    format!(
+        "worker_type \"linux\" {{\n  ami_set   = ami_set.linux\n  key_pair  = key_pair.workers\n  user_data = \"{user_data}\"\n\n  instance_type \"m5.large\" {{ capacity = 1 }}\n\n  capacity {{\n    min = {min}\n    max = {max}\n  }}\n}}\n"
+    )
+}
+
+fn write_config(dir: &Path, hcl: &str, key: &str) {
+    std::fs::write(dir.join("fleet.hcl"), hcl).expect("write config");
+    std::fs::write(dir.join("workers.pub"), key).expect("write key");
+}
+
+fn new_config(prefix: &str, regions: &[&str], image: &str, worker_hcl: &str) -> (TempDir, String) {
+    let fleet = unique_fleet(prefix);
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_config(
+        dir.path(),
+        &fleet_hcl(&fleet, regions, image, worker_hcl),
+        KEY,
+    );
+    (dir, fleet)
+}
+
+fn plan_at(endpoint: &str, dir: &Path, extra: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_fleetform"))
+        .args(["plan", "--no-color"])
+        .args(extra)
+        .arg(dir)
+        .env("FLEETFORM_EC2_ENDPOINT", endpoint)
+        .output()
+        .expect("runs")
+}
+
+fn text(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Snapshot settings: fleet names, ids, paths and timings vary per run.
+fn redacted(fleet: &str, dir: &Path) -> insta::Settings {
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(&regex_escape(fleet), "[fleet]");
+    settings.add_filter(&regex_escape(&dir.display().to_string()), "[dir]");
+    settings.add_filter(r"\bi-[0-9a-f]{8,17}", "i-[id]");
+    settings.add_filter(r"lt-[0-9a-f]{8,17}", "lt-[id]");
+    settings.add_filter(r"key-[0-9a-f]{8,17}", "key-[id]");
+    settings.add_filter(r"sha256:[0-9a-f]{64}", "sha256:[digest]");
+    settings.add_filter(r"[0-9a-f]{64}", "[digest]");
+    settings.add_filter(
+        r"observed (\d+) regions? in [0-9.]+s with \d+ API calls",
+        "observed $1 regions in [time] with [n] API calls",
+    );
+    settings
+}
+
+fn regex_escape(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c.to_string()
+            } else {
+                format!("\\{c}")
+            }
+        })
+        .collect()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Runtime::new().expect("runtime")
+}
+
+async fn provider() -> AwsProvider {
+    AwsProvider::connect(&ConnectOptions {
+        endpoint_url: Some(endpoint().to_string()),
+        ..ConnectOptions::default()
+    })
+    .await
+    .expect("connects")
+}
+
+/// Applies the current plan of `dir` through the engine's executor (what `apply` will do).
+fn apply(dir: &Path) {
+    runtime().block_on(async {
+        let loaded = fleetform_engine::load_dir(dir, &fleetform_engine::Inputs::default());
+        let config = loaded.config.expect("valid config");
+        let provider = provider().await;
+        let observation = provider.observe(&ObserveRequest::for_config(&config)).await;
+        let options = PlanOptions {
+            allow_destroy: true,
+            max_launches: Some(10_000),
+            max_terminations: Some(10_000),
+            now: 0,
+        };
+        let (plan, _) = plan::build(&config, &observation, &options);
+        for outcome in fleetform_engine::apply::execute(&plan, &provider).await {
+            assert!(
+                outcome.result.is_ok(),
+                "{:?}: {:?}",
+                plan.actions[outcome.action],
+                outcome.result
+            );
+        }
+    });
+}
+
+/// Launches `count` instances tagged as `address` of `fleet`, outside of any plan.
+fn launch_tagged(
+    fleet: &str,
+    region: &str,
+    address: &str,
+    count: i32,
+    key: Option<&str>,
+) -> Vec<String> {
+    runtime().block_on(async {
+        let provider = provider().await;
+        let template = provider
+            .mutate(
+                region,
+                Mutation::CreateLaunchTemplate {
+                    name: unique_fleet("side"),
+                    data: fleetform_engine::provider::LaunchTemplateData {
+                        image_id: Some("ami-785db401".into()),
+                        key_name: key.map(str::to_string),
+                        ..Default::default()
+                    },
+                    tags: BTreeMap::new(),
+                    client_token: unique_fleet("side-token"),
+                },
+            )
+            .await
+            .expect("template");
+        let fleetform_engine::provider::MutationOutcome::LaunchTemplate { id, .. } = template
+        else {
+            panic!()
+        };
+        let tag_set = BTreeMap::from([
+            (tags::FLEET.to_string(), fleet.to_string()),
+            (tags::ADDRESS.to_string(), address.to_string()),
+        ]);
+        match provider
+            .mutate(
+                region,
+                Mutation::RunInstances {
+                    template_id: id,
+                    version: 1,
+                    instance_type: "c5.metal".into(),
+                    count,
+                    tags: tag_set,
+                    client_token: unique_fleet("run"),
+                    dry_run: false,
+                },
+            )
+            .await
+            .expect("launched")
+        {
+            fleetform_engine::provider::MutationOutcome::Instances { ids } => ids,
+            other => panic!("{other:?}"),
+        }
+    })
+}
+
+#[test]
+fn a_fresh_fleet_plans_key_pair_template_and_launches() {
+    let (dir, fleet) = new_config(
+        "fresh",
+        &["us-east-1"],
+        "ami-785db401",
+        &worker(2, 4, "#!/bin/sh\\necho linux\\n"),
+    );
+    let markdown = dir.path().join("plan.md");
+    let out = plan_at(
+        endpoint(),
+        dir.path(),
+        &[
+            "--detailed-exitcode",
+            "--markdown",
+            markdown.to_str().expect("utf-8"),
+        ],
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "changes present: {stderr}");
+    assert!(
+        stdout.contains("Plan: 2 to add, 0 to change, 0 to destroy; capacity: +2 -0"),
+        "{stdout}"
+    );
+    let md = std::fs::read_to_string(&markdown).expect("markdown written");
+    let json_out = plan_at(endpoint(), dir.path(), &["--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&json_out.stdout).expect("json");
+    assert_eq!(json["summary"]["launch"], 2);
+    redacted(&fleet, dir.path()).bind(|| {
+        insta::assert_snapshot!("fresh_human", stdout);
+        insta::assert_snapshot!("fresh_markdown", md);
+        insta::assert_json_snapshot!("fresh_json", json);
+    });
+}
+
+#[test]
+fn a_second_plan_after_apply_is_a_no_op() {
+    let (dir, fleet) = new_config("noop", &["us-east-1"], "ami-785db401", &worker(1, 4, "x"));
+    apply(dir.path());
+    let out = plan_at(endpoint(), dir.path(), &["--detailed-exitcode"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    redacted(&fleet, dir.path()).bind(|| insta::assert_snapshot!("noop_human", stdout));
+}
+
+#[test]
+fn a_changed_image_updates_the_launch_template_in_that_region_only() {
+    let (dir, fleet) = new_config(
+        "ami",
+        &["us-east-1", "us-west-2"],
+        "ami-785db401",
+        &worker(0, 4, "x"),
+    );
+    apply(dir.path());
+    let hcl = std::fs::read_to_string(dir.path().join("fleet.hcl")).expect("read");
+    let changed = hcl.replacen(
+        "\"us-west-2\" = \"ami-785db401\"",
+        "\"us-west-2\" = \"ami-760aaa0f\"",
+        1,
+    );
+    std::fs::write(dir.path().join("fleet.hcl"), changed).expect("write");
+    let out = plan_at(endpoint(), dir.path(), &[]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stdout.contains("Plan: 0 to add, 1 to change, 0 to destroy"),
+        "{stdout}"
+    );
+    redacted(&fleet, dir.path()).bind(|| insta::assert_snapshot!("ami_changed_human", stdout));
+}
+
+#[test]
+fn a_user_data_edit_is_shown_as_a_unified_diff() {
+    let (dir, fleet) = new_config(
+        "userdata",
+        &["us-east-1"],
+        "ami-785db401",
+        &worker(0, 4, "#!/bin/sh\\nstart --type linux\\nexit 0\\n"),
+    );
+    apply(dir.path());
+    let hcl = std::fs::read_to_string(dir.path().join("fleet.hcl")).expect("read");
+    std::fs::write(
+        dir.path().join("fleet.hcl"),
+        hcl.replace("start --type linux", "start --type linux --verbose"),
+    )
+    .expect("write");
+    let (stdout, _) = text(&plan_at(endpoint(), dir.path(), &[]));
+    assert!(
+        stdout.contains("-start --type linux\n")
+            && stdout.contains("+start --type linux --verbose"),
+        "{stdout}"
+    );
+    redacted(&fleet, dir.path()).bind(|| insta::assert_snapshot!("user_data_human", stdout));
+}
+
+#[test]
+fn seed_002_three_hundred_ninety_five_metal_instances_are_terminated_down_to_max() {
+    let metal = "worker_type \"linux\" {\n  ami_set = ami_set.linux\n\n  instance_type \"c5.metal\" { capacity = 1 }\n\n  capacity {\n    min = 0\n    max = 10\n  }\n}\n";
+    let (dir, fleet) = new_config("metal", &["us-east-1"], "ami-785db401", metal);
+    apply(dir.path());
+    launch_tagged(
+        &fleet,
+        "us-east-1",
+        "worker_type.linux[\"us-east-1\"]",
+        395,
+        None,
+    );
+    let out = plan_at(endpoint(), dir.path(), &[]);
+    let (stdout, stderr) = text(&out);
+    assert!(stdout.contains("capacity: +0 -385"), "{stdout}");
+    assert_eq!(out.status.code(), Some(1), "blast radius blocks: {stderr}");
+    assert!(
+        stderr.contains("FF006") && stderr.contains("terminates 385 instances"),
+        "{stderr}"
+    );
+    let allowed = plan_at(endpoint(), dir.path(), &["--allow-destroy"]);
+    assert_eq!(allowed.status.code(), Some(0), "{}", text(&allowed).1);
+    redacted(&fleet, dir.path()).bind(|| {
+        insta::assert_snapshot!("metal_human", stdout);
+        insta::assert_snapshot!("metal_findings", stderr);
+    });
+}
+
+#[test]
+fn a_region_whose_instances_cannot_be_read_gets_no_launches() {
+    let (dir, fleet) = new_config(
+        "blind",
+        &["us-east-1", "us-west-2"],
+        "ami-785db401",
+        &worker(2, 4, "x"),
+    );
+    let proxy = FaultProxy::start(
+        endpoint(),
+        std::sync::Arc::new(|region: &str, action: &str| {
+            region == "us-west-2" && action == "DescribeInstances"
+        }),
+    )
+    .expect("proxy");
+    let out = plan_at(&proxy.url, dir.path(), &["--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let launches: Vec<&serde_json::Value> = json["actions"]
+        .as_array()
+        .expect("actions")
+        .iter()
+        .filter(|a| a["action"] == "launch")
+        .collect();
+    assert_eq!(launches.len(), 1, "{launches:?}");
+    assert_eq!(launches[0]["region"], "us-east-1");
+    assert_eq!(
+        json["summary"]["skipped_regions"],
+        serde_json::json!(["us-west-2"])
+    );
+    assert_eq!(json["incomplete"][0]["kind"], "instances");
+    let codes: Vec<&str> = json["diagnostics"]
+        .as_array()
+        .expect("d")
+        .iter()
+        .filter_map(|d| d["code"].as_str())
+        .collect();
+    assert!(codes.contains(&"FF005"), "{codes:?}");
+    let (stdout, stderr) = text(&plan_at(&proxy.url, dir.path(), &[]));
+    redacted(&fleet, dir.path()).bind(|| {
+        insta::assert_snapshot!("blind_human", stdout);
+        insta::assert_snapshot!("blind_findings", stderr);
+    });
+}
+
+#[test]
+fn orphaned_instances_are_terminated() {
+    let (dir, fleet) = new_config("orphan", &["us-east-1"], "ami-785db401", &worker(0, 4, "x"));
+    apply(dir.path());
+    let orphans = launch_tagged(
+        &fleet,
+        "us-east-1",
+        "worker_type.retired[\"us-east-1\"]",
+        2,
+        None,
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&plan_at(endpoint(), dir.path(), &["--json"]).stdout).expect("json");
+    let terminate = json["actions"]
+        .as_array()
+        .expect("a")
+        .iter()
+        .find(|a| a["action"] == "terminate")
+        .expect("terminate");
+    assert_eq!(terminate["reason"], "orphan");
+    assert_eq!(terminate["address"], "worker_type.retired");
+    let mut ids: Vec<&str> = terminate["ids"]
+        .as_array()
+        .expect("ids")
+        .iter()
+        .filter_map(|i| i.as_str())
+        .collect();
+    ids.sort_unstable();
+    let mut expected: Vec<&str> = orphans.iter().map(String::as_str).collect();
+    expected.sort_unstable();
+    assert_eq!(ids, expected);
+}
+
+#[test]
+fn an_image_that_no_longer_exists_is_ff002_before_anything_changes() {
+    let (dir, fleet) = new_config(
+        "gone",
+        &["us-east-1"],
+        "ami-0123456789abcdef0",
+        &worker(1, 2, "x"),
+    );
+    let out = plan_at(endpoint(), dir.path(), &[]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr.contains("FF002") && stderr.contains("does not exist"),
+        "{stderr}"
+    );
+    redacted(&fleet, dir.path()).bind(|| insta::assert_snapshot!("image_gone_findings", stderr));
+}
+
+#[test]
+fn a_paravirtual_image_declared_as_hvm_is_ff003() {
+    // ami-8104a4f8 is paravirtual; the AMI set says hvm (the default).
+    let (dir, _) = new_config("pv", &["us-east-1"], "ami-8104a4f8", &worker(0, 2, "x"));
+    let out = plan_at(endpoint(), dir.path(), &[]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr.contains("FF003") && stderr.contains("is paravirtual"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn replacing_a_key_pair_names_the_worker_types_and_instances_using_it() {
+    let (dir, fleet) = new_config("key", &["us-east-1"], "ami-785db401", &worker(1, 2, "x"));
+    apply(dir.path());
+    let hcl = std::fs::read_to_string(dir.path().join("fleet.hcl")).expect("read");
+    write_config(dir.path(), &hcl, OTHER_KEY);
+    let out = plan_at(endpoint(), dir.path(), &[]);
+    let (stdout, stderr) = text(&out);
+    assert!(stdout.contains("-/+ key pair"), "{stdout}");
+    assert!(
+        stderr.contains("FF008")
+            && stderr.contains("[linux]")
+            && stderr.contains("1 running instance"),
+        "{stderr}"
+    );
+    redacted(&fleet, dir.path()).bind(|| {
+        insta::assert_snapshot!("key_replace_human", stdout);
+        insta::assert_snapshot!("key_replace_findings", stderr);
+    });
+}
