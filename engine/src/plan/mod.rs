@@ -6,7 +6,7 @@
 //! renderers and apply read it and never reach back into the model or the
 //! observation.
 
-mod build;
+pub mod build;
 pub mod capacity;
 pub mod render;
 

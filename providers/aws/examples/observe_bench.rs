@@ -152,6 +152,7 @@ async fn main() {
 
     let mut ours = Vec::new();
     let mut floor = Vec::new();
+    let mut last = None;
     let mut calls = 0;
     let mut floor_calls = 0;
     let mut found = 0;
@@ -181,6 +182,7 @@ async fn main() {
                     .collect::<Vec<_>>()
             );
         }
+        last = Some(observation);
         let start = Instant::now();
         floor_calls = baseline(&clients, &request).await;
         floor.push(start.elapsed());
@@ -198,6 +200,40 @@ async fn main() {
     println!(
         "ratio {ratio:.2}x (target <= 1.25x: {})",
         if ratio <= 1.25 { "PASS" } else { "FAIL" }
+    );
+
+    // Engine work on the last observation: load + evaluate + diff + checks + render.
+    let Some(observation) = last else { return };
+    let mut engine = Vec::new();
+    let mut actions = 0;
+    for _ in 0..runs {
+        let start = Instant::now();
+        let loaded = fleetform_engine::load_dir(
+            std::path::Path::new(&dir),
+            &fleetform_engine::Inputs::default(),
+        );
+        let Some(mut fresh) = loaded.config else {
+            return;
+        };
+        fresh.fleet.name = config.fleet.name.clone();
+        let options = fleetform_engine::plan::PlanOptions {
+            now: 0,
+            ..Default::default()
+        };
+        let (plan, diags) = fleetform_engine::plan::build(&fresh, &observation, &options);
+        let human = fleetform_engine::plan::render::human(&plan, false);
+        let json = serde_json::to_string(&plan).unwrap_or_default();
+        let rendered = fleetform_engine::diagnostic::render_human(&diags, &loaded.sources, false);
+        std::hint::black_box((human.len(), json.len(), rendered.len()));
+        actions = plan.actions.len();
+        engine.push(start.elapsed());
+    }
+    let engine_ms = median(&mut engine);
+    println!("| engine: load + diff + checks + render ({actions} actions) | {engine_ms:.1} | 0 |");
+    let share = engine_ms / ours_ms * 100.0;
+    println!(
+        "engine adds {share:.1}% to the observation (target < 10%: {})",
+        if share < 10.0 { "PASS" } else { "FAIL" }
     );
 }
 

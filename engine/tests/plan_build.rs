@@ -1,0 +1,261 @@
+//! `plan::build` on synthetic observations: the cases a live endpoint cannot
+//! stage (old launch times, a region that was never read), without a network.
+
+use fleetform_engine::model::Config;
+use fleetform_engine::plan::{self, ActionKind, PlanOptions, Resource};
+use fleetform_engine::provider::{
+    tags, LaunchTemplateData, Observation, Observed, ObservedInstance, ObservedLaunchTemplate,
+    RegionObservation,
+};
+use std::collections::BTreeMap;
+
+const HCL: &str = r#"
+fleet "synthetic" {
+  regions = ["us-east-1"]
+}
+
+ami_set "linux" {
+  images = {
+    "us-east-1" = "ami-785db401"
+  }
+}
+
+worker_type "w" {
+  ami_set      = ami_set.linux
+  max_lifetime = "1h"
+
+  instance_type "m5.large" { capacity = 1 }
+
+  capacity {
+    min = 1
+    max = 3
+  }
+}
+"#;
+
+fn config() -> Config {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("fleet.hcl"), HCL).expect("write");
+    let loaded = fleetform_engine::load_dir(dir.path(), &fleetform_engine::Inputs::default());
+    loaded.config.expect("valid")
+}
+
+fn address() -> String {
+    "worker_type.w[\"us-east-1\"]".to_string()
+}
+
+fn instance(id: &str, launched: i64, version: &str) -> ObservedInstance {
+    ObservedInstance {
+        id: id.into(),
+        state: "running".into(),
+        instance_type: "m5.large".into(),
+        launch_time: launched,
+        image_id: "ami-785db401".into(),
+        key_name: None,
+        launch_template: Some(("lt-1".into(), version.into())),
+        tags: BTreeMap::from([
+            (tags::FLEET.to_string(), "synthetic".to_string()),
+            (tags::ADDRESS.to_string(), address()),
+        ]),
+    }
+}
+
+/// The launch template exactly as the config wants it (so it is not updated).
+fn template(config: &Config, extra: Option<(&str, &str)>) -> ObservedLaunchTemplate {
+    let wt = &config.worker_types["w"];
+    let mut data: LaunchTemplateData = plan::build::desired_template(config, wt, "us-east-1");
+    let mut tag_set = BTreeMap::from([
+        (tags::FLEET.to_string(), "synthetic".to_string()),
+        (tags::ADDRESS.to_string(), address()),
+    ]);
+    if let Some((addr, image)) = extra {
+        tag_set.insert(tags::ADDRESS.to_string(), addr.to_string());
+        data.image_id = Some(image.to_string());
+    }
+    ObservedLaunchTemplate {
+        id: if extra.is_some() {
+            "lt-orphan".into()
+        } else {
+            "lt-1".into()
+        },
+        name: "synthetic.w".into(),
+        default_version: 1,
+        latest_version: 1,
+        default_data: Some(data),
+        tags: tag_set,
+    }
+}
+
+fn observed(
+    instances: Vec<ObservedInstance>,
+    templates: Vec<ObservedLaunchTemplate>,
+) -> Observation {
+    let image = fleetform_engine::provider::ObservedImage {
+        id: "ami-785db401".into(),
+        name: "ubuntu".into(),
+        state: "available".into(),
+        virtualization: "hvm".into(),
+        architecture: "x86_64".into(),
+        creation_date: String::new(),
+        owner: String::new(),
+        snapshot_ids: Vec::new(),
+        tags: BTreeMap::new(),
+    };
+    Observation {
+        regions: BTreeMap::from([(
+            "us-east-1".to_string(),
+            RegionObservation {
+                key_pairs: Observed::Complete { items: Vec::new() },
+                images: Observed::Complete { items: vec![image] },
+                launch_templates: Observed::Complete { items: templates },
+                instances: Observed::Complete { items: instances },
+            },
+        )]),
+        api_calls: 0,
+    }
+}
+
+const NOW: i64 = 100_000;
+
+#[test]
+fn instances_past_max_lifetime_are_terminated_and_replaced_up_to_min() {
+    let config = config();
+    let obs = observed(
+        vec![instance("i-old", NOW - 7200, "1")],
+        vec![template(&config, None)],
+    );
+    let (plan, diags) = plan::build(
+        &config,
+        &obs,
+        &PlanOptions {
+            now: NOW,
+            ..PlanOptions::default()
+        },
+    );
+    assert!(diags.is_empty(), "{diags:?}");
+    let kinds: Vec<(ActionKind, &str)> = plan
+        .actions
+        .iter()
+        .map(|a| (a.action, a.reason.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (ActionKind::Launch, "below-min"),
+            (ActionKind::Terminate, "max-lifetime")
+        ]
+    );
+    assert_eq!(plan.summary.launch, 1);
+    assert_eq!(plan.summary.terminate, 1);
+}
+
+#[test]
+fn young_instances_within_bounds_change_nothing() {
+    let config = config();
+    let obs = observed(
+        vec![
+            instance("i-a", NOW - 60, "1"),
+            instance("i-b", NOW - 30, "1"),
+        ],
+        vec![template(&config, None)],
+    );
+    let (plan, diags) = plan::build(
+        &config,
+        &obs,
+        &PlanOptions {
+            now: NOW,
+            ..PlanOptions::default()
+        },
+    );
+    assert!(plan.is_empty(), "{:?}", plan.actions);
+    assert!(diags.is_empty());
+}
+
+#[test]
+fn above_max_after_a_template_change_terminates_the_old_version_first() {
+    let config = config();
+    let mut instances: Vec<ObservedInstance> = (0..5)
+        .map(|i| instance(&format!("i-{i}"), NOW - 100 + i, "1"))
+        .collect();
+    instances[4].launch_template = Some(("lt-1".into(), "0".into()));
+    let obs = observed(instances, vec![template(&config, None)]);
+    let (plan, _) = plan::build(
+        &config,
+        &obs,
+        &PlanOptions {
+            now: NOW,
+            ..PlanOptions::default()
+        },
+    );
+    let terminate = plan
+        .actions
+        .iter()
+        .find(|a| a.action == ActionKind::Terminate)
+        .expect("terminate");
+    // i-4 is on another version; then the oldest current one.
+    assert_eq!(terminate.ids, vec!["i-4".to_string(), "i-0".to_string()]);
+    assert_eq!(terminate.reason, "above-max");
+}
+
+#[test]
+fn a_region_that_was_not_observed_is_skipped_with_ff005() {
+    let config = config();
+    let obs = Observation {
+        regions: BTreeMap::new(),
+        api_calls: 0,
+    };
+    let (plan, diags) = plan::build(
+        &config,
+        &obs,
+        &PlanOptions {
+            now: NOW,
+            ..PlanOptions::default()
+        },
+    );
+    assert!(
+        plan.actions
+            .iter()
+            .all(|a| a.resource != Resource::Instances),
+        "{:?}",
+        plan.actions
+    );
+    assert_eq!(plan.summary.skipped_regions, vec!["us-east-1".to_string()]);
+    assert!(diags.iter().any(|d| d.code.as_str() == "FF005"));
+}
+
+#[test]
+fn a_launch_template_of_a_removed_worker_type_is_deleted_within_limits() {
+    let config = config();
+    let obs = observed(
+        vec![instance("i-a", NOW, "1")],
+        vec![
+            template(&config, None),
+            template(
+                &config,
+                Some(("worker_type.gone[\"us-east-1\"]", "ami-785db401")),
+            ),
+        ],
+    );
+    let (plan, diags) = plan::build(
+        &config,
+        &obs,
+        &PlanOptions {
+            now: NOW,
+            ..PlanOptions::default()
+        },
+    );
+    let delete = plan
+        .actions
+        .iter()
+        .find(|a| a.action == ActionKind::Delete)
+        .expect("delete");
+    assert_eq!(
+        (delete.resource, delete.reason.as_str()),
+        (Resource::LaunchTemplate, "orphan")
+    );
+    assert_eq!(delete.ids, vec!["lt-orphan".to_string()]);
+    assert!(
+        diags.is_empty(),
+        "one deletion is within the default limit of 10: {diags:?}"
+    );
+}
