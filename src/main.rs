@@ -65,6 +65,8 @@ enum Command {
     /// capacity, and runs the safety checks. Blocking findings make the exit
     /// code 1 after the whole plan is printed.
     Plan(plan_cmd::PlanArgs),
+    /// Render a plan saved with `plan -out FILE`.
+    Show(ShowArgs),
     /// Managed objects as observed in EC2 now (tag search, every fleet region).
     #[command(subcommand)]
     State(state_cmd::StateCommand),
@@ -103,6 +105,16 @@ impl VarArgs {
             env: Inputs::env_from_process(),
         }
     }
+}
+
+#[derive(Args)]
+struct ShowArgs {
+    /// A plan file written by `fleetform plan -out FILE`
+    plan_file: PathBuf,
+
+    /// Print the plan as JSON (schemas/plan.schema.json)
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -147,6 +159,7 @@ fn main() -> ExitCode {
     let code = match &cli.command {
         Command::Validate(args) => validate(args, color, cli.quiet),
         Command::Fmt(args) => format(args, color),
+        Command::Show(args) => show(args, color),
         Command::Plan(args) => plan_cmd::run(args, cli.endpoint_url.clone(), color),
         Command::State(command) => state_cmd::run(command, cli.endpoint_url.clone(), color),
     };
@@ -213,6 +226,33 @@ fn validate(args: &ValidateArgs, color: bool, quiet: bool) -> u8 {
                 plural(errors),
                 plural(warnings)
             );
+            1
+        }
+    }
+}
+
+fn show(args: &ShowArgs, color: bool) -> u8 {
+    match fleetform_engine::plan::saved::SavedPlan::read(&args.plan_file) {
+        Ok(saved) if args.json => match serde_json::to_string_pretty(&saved.plan) {
+            Ok(text) => {
+                println!("{text}");
+                0
+            }
+            Err(e) => {
+                eprintln!("fleetform: cannot encode the plan as JSON: {e}");
+                1
+            }
+        },
+        Ok(saved) => {
+            print!(
+                "{}",
+                fleetform_engine::plan::render::human(&saved.plan, color)
+            );
+            0
+        }
+        Err(diagnostic) => {
+            let none = fleetform_engine::source::SourceSet::new();
+            eprint!("{}", diagnostic::render_human(&[diagnostic], &none, color));
             1
         }
     }

@@ -4,6 +4,7 @@ use crate::cloud::observe;
 use crate::VarArgs;
 use clap::Args;
 use fleetform_engine::diagnostic::render_human;
+use fleetform_engine::plan::saved::SavedPlan;
 use fleetform_engine::plan::{self, render, PlanOptions};
 use std::path::PathBuf;
 
@@ -16,6 +17,11 @@ pub(crate) struct PlanArgs {
     /// Print the plan as JSON (schemas/plan.schema.json) instead of text
     #[arg(long)]
     json: bool,
+
+    /// Save the plan, bound to this config, its variables and this observation, for
+    /// `fleetform show` and a later apply (also spelled `-out FILE`)
+    #[arg(long = "out", value_name = "FILE")]
+    out: Option<PathBuf>,
 
     /// Also write the plan as a Markdown pull-request comment to FILE
     #[arg(long, value_name = "FILE")]
@@ -37,6 +43,11 @@ pub(crate) struct PlanArgs {
     #[arg(long, value_name = "N")]
     max_terminations: Option<u32>,
 
+    /// Plan only this address and what it needs (repeatable): `worker_type.NAME`,
+    /// `worker_type.NAME["REGION"]`, `key_pair.NAME`
+    #[arg(long, value_name = "ADDR")]
+    target: Vec<String>,
+
     #[command(flatten)]
     vars: VarArgs,
 }
@@ -57,6 +68,7 @@ pub(crate) fn run(args: &PlanArgs, endpoint_url: Option<String>, color: bool) ->
         max_launches: args.max_launches,
         max_terminations: args.max_terminations,
         now,
+        targets: args.target.clone(),
     };
     let (mut plan, diagnostics) = plan::build(config, &observed.observation, &options);
     plan.diagnostics = diagnostics
@@ -81,6 +93,29 @@ pub(crate) fn run(args: &PlanArgs, endpoint_url: Option<String>, color: bool) ->
             observed.seconds,
             observed.observation.api_calls
         );
+    }
+    if let Some(path) = &args.out {
+        let saved = SavedPlan::new(
+            plan.clone(),
+            &loaded.sources,
+            config,
+            &observed.observation,
+            now,
+        );
+        if let Err(e) = saved.write(path) {
+            eprintln!(
+                "fleetform: cannot write the plan to {}: {e}",
+                path.display()
+            );
+            return 1;
+        }
+        if !args.json {
+            eprintln!(
+                "saved the plan to {}; `fleetform show {}` renders it",
+                path.display(),
+                path.display()
+            );
+        }
     }
     if let Some(path) = &args.markdown {
         if let Err(e) = fleetform_engine::fmt::write_atomically(path, &render::markdown(&plan)) {

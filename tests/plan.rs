@@ -122,6 +122,7 @@ fn apply(dir: &Path) {
             max_launches: Some(10_000),
             max_terminations: Some(10_000),
             now: 0,
+            ..PlanOptions::default()
         };
         let (plan, _) = plan::build(&config, &observation, &options);
         for outcome in fleetform_engine::apply::execute(&plan, &provider).await {
@@ -441,4 +442,120 @@ fn replacing_a_key_pair_names_the_worker_types_and_instances_using_it() {
         insta::assert_snapshot!("key_replace_human", stdout);
         insta::assert_snapshot!("key_replace_findings", stderr);
     });
+}
+
+#[test]
+fn a_saved_plan_is_shown_as_it_was_planned() {
+    let (dir, _) = new_config("saved", &["us-east-1"], "ami-785db401", &worker(1, 2, "x"));
+    let file = dir.path().join("plan.bin");
+    let planned = plan_at(
+        endpoint(),
+        dir.path(),
+        &["-out", file.to_str().expect("utf-8")],
+    );
+    assert_eq!(planned.status.code(), Some(0), "{}", text(&planned).1);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file)
+            .expect("saved")
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600, "plan files may hold user data secrets");
+    }
+    let shown = Command::new(env!("CARGO_BIN_EXE_fleetform"))
+        .args(["show", "--no-color"])
+        .arg(&file)
+        .output()
+        .expect("runs");
+    assert_eq!(shown.status.code(), Some(0));
+    assert_eq!(
+        text(&shown).0,
+        text(&planned).0,
+        "show renders exactly what plan printed"
+    );
+}
+
+#[test]
+fn a_corrupt_plan_file_is_named_and_left_alone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("plan.bin");
+    std::fs::write(
+        &file,
+        "{\"kind\": \"fleetform-plan\", \"format_version\": 1, \"plan\": {",
+    )
+    .expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_fleetform"))
+        .args(["show", "--no-color"])
+        .arg(&file)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let (_, stderr) = text(&out);
+    assert!(
+        stderr.contains("plan-file") && stderr.contains("corrupt or truncated"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&file.display().to_string()),
+        "names the file: {stderr}"
+    );
+    std::fs::write(
+        &file,
+        "{\"kind\": \"fleetform-plan\", \"format_version\": 99}",
+    )
+    .expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_fleetform"))
+        .args(["show"])
+        .arg(&file)
+        .output()
+        .expect("runs");
+    assert!(
+        text(&out).1.contains("newer than this fleetform"),
+        "{}",
+        text(&out).1
+    );
+}
+
+#[test]
+fn a_target_plans_one_worker_type_and_the_key_pair_it_uses() {
+    let (dir, _) = new_config("target", &["us-east-1"], "ami-785db401", &worker(1, 2, "x"));
+    let json: serde_json::Value = serde_json::from_slice(
+        &plan_at(
+            endpoint(),
+            dir.path(),
+            &["--json", "--target", "worker_type.linux"],
+        )
+        .stdout,
+    )
+    .expect("json");
+    let addresses: std::collections::BTreeSet<&str> = json["actions"]
+        .as_array()
+        .expect("a")
+        .iter()
+        .filter_map(|a| a["address"].as_str())
+        .collect();
+    assert_eq!(
+        addresses,
+        ["key_pair.workers", "worker_type.linux"]
+            .into_iter()
+            .collect()
+    );
+    let json: serde_json::Value = serde_json::from_slice(
+        &plan_at(
+            endpoint(),
+            dir.path(),
+            &["--json", "--target", "key_pair.workers"],
+        )
+        .stdout,
+    )
+    .expect("json");
+    let addresses: Vec<&str> = json["actions"]
+        .as_array()
+        .expect("a")
+        .iter()
+        .filter_map(|a| a["address"].as_str())
+        .collect();
+    assert_eq!(addresses, vec!["key_pair.workers"]);
 }

@@ -102,6 +102,8 @@ codes! {
     Region = "region",
     /// A call to the cloud failed (credentials, network, permissions).
     Cloud = "cloud",
+    /// A saved plan file that cannot be read (corrupt, truncated, newer format).
+    PlanFile = "plan-file",
 }
 
 impl fmt::Display for Code {

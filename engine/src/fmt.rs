@@ -459,29 +459,9 @@ pub fn format_dir(
     (formatted, sources, diagnostics)
 }
 
-/// Writes `text` to `path` through a temporary file and a rename, so a crash
-/// leaves either the old or the new file, never half of one.
+/// Writes `text` to `path` atomically, keeping the file's permissions.
 pub fn write_atomically(path: &std::path::Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = path.parent().unwrap_or_else(|| std::path::Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temp = dir.join(format!(".{name}.fleetform-fmt.{}", std::process::id()));
-    let result = (|| {
-        let mut file = std::fs::File::create(&temp)?;
-        file.write_all(text.as_bytes())?;
-        file.sync_all()?;
-        if let Ok(meta) = std::fs::metadata(path) {
-            std::fs::set_permissions(&temp, meta.permissions())?;
-        }
-        std::fs::rename(&temp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    result
+    crate::files::write_atomically(path, text.as_bytes(), None)
 }
 
 #[cfg(test)]

@@ -259,3 +259,44 @@ fn a_launch_template_of_a_removed_worker_type_is_deleted_within_limits() {
         "one deletion is within the default limit of 10: {diags:?}"
     );
 }
+
+#[test]
+fn a_target_keeps_only_its_address() {
+    let config = config();
+    let obs = observed(
+        vec![instance("i-old", NOW - 7200, "1")],
+        vec![
+            template(&config, None),
+            template(
+                &config,
+                Some(("worker_type.gone[\"us-east-1\"]", "ami-785db401")),
+            ),
+        ],
+    );
+    let all = plan::build(
+        &config,
+        &obs,
+        &PlanOptions {
+            now: NOW,
+            ..PlanOptions::default()
+        },
+    )
+    .0;
+    assert!(all.actions.iter().any(|a| a.address == "worker_type.gone"));
+    let options = PlanOptions {
+        now: NOW,
+        targets: vec!["worker_type.w".into()],
+        ..PlanOptions::default()
+    };
+    let only = plan::build(&config, &obs, &options).0;
+    assert!(!only.actions.is_empty());
+    assert!(
+        only.actions.iter().all(|a| a.address == "worker_type.w"),
+        "{:?}",
+        only.actions
+    );
+    assert_eq!(
+        only.summary.destroy, 0,
+        "the summary counts only targeted actions"
+    );
+}

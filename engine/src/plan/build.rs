@@ -25,6 +25,33 @@ pub struct PlanOptions {
     pub max_terminations: Option<u32>,
     /// Now, seconds since the epoch (for `max_lifetime`).
     pub now: i64,
+    /// Restrict the plan to these addresses (`worker_type.NAME`, `key_pair.NAME`,
+    /// or one region: `worker_type.NAME["us-east-1"]`) and the key pairs they use.
+    pub targets: Vec<String>,
+}
+
+/// Whether `action` is selected by `targets` (empty: everything). A worker type
+/// target also selects the key pair it uses, in the regions it runs in.
+fn targeted(config: &Config, action: &Action, targets: &[String]) -> bool {
+    if targets.is_empty() {
+        return true;
+    }
+    let regional = format!("{}[\"{}\"]", action.address, action.region);
+    targets.iter().any(|t| {
+        if t == &action.address || t == &regional {
+            return true;
+        }
+        // A targeted worker type pulls in its key pair.
+        let worker = t.split('[').next().unwrap_or(t);
+        let region_ok = !t.contains('[') || t == &format!("{worker}[\"{}\"]", action.region);
+        action.resource == Resource::KeyPair
+            && region_ok
+            && worker
+                .strip_prefix("worker_type.")
+                .and_then(|name| config.worker_types.get(name))
+                .and_then(|wt| wt.key_pair.as_deref())
+                .is_some_and(|key| action.address == address::key_pair(key))
+    })
 }
 
 /// EC2 name of a key pair: `<fleet>.<key_pair>`, so fleets in one account never collide.
@@ -191,6 +218,7 @@ pub fn build(
             hourly += instances(config, region, observed, options.now, &mut actions);
         }
     }
+    actions.retain(|a| targeted(config, a, &options.targets));
     actions.sort_by(|a, b| {
         (&a.address, &a.region, a.resource, a.action)
             .cmp(&(&b.address, &b.region, b.resource, b.action))

@@ -9,6 +9,7 @@
 pub mod build;
 pub mod capacity;
 pub mod render;
+pub mod saved;
 
 pub use build::{build, PlanOptions};
 
