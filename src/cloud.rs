@@ -7,10 +7,12 @@ use fleetform_engine::provider::{Observation, ObserveRequest, Provider};
 use fleetform_engine::{checks, Code, Diagnostic, Loaded};
 use std::time::Instant;
 
-/// An observation and how long it took.
+/// An observation, how long it took, and the connection it was made with.
 pub(crate) struct Observed {
     pub(crate) observation: Observation,
     pub(crate) seconds: f64,
+    pub(crate) provider: AwsProvider,
+    pub(crate) runtime: tokio::runtime::Runtime,
 }
 
 /// Loads nothing itself: takes a loaded config, checks the account, observes.
@@ -31,7 +33,7 @@ pub(crate) fn observe(
             return None;
         }
     };
-    runtime.block_on(async {
+    let connected = runtime.block_on(async {
         let options = ConnectOptions {
             endpoint_url,
             ..ConnectOptions::default()
@@ -63,9 +65,13 @@ pub(crate) fn observe(
         }
         let start = Instant::now();
         let observation = provider.observe(&ObserveRequest::for_config(config)).await;
-        Some(Observed {
-            observation,
-            seconds: start.elapsed().as_secs_f64(),
-        })
+        Some((observation, start.elapsed().as_secs_f64(), provider))
+    });
+    let (observation, seconds, provider) = connected?;
+    Some(Observed {
+        observation,
+        seconds,
+        provider,
+        runtime,
     })
 }

@@ -43,6 +43,10 @@ pub(crate) struct PlanArgs {
     #[arg(long, value_name = "N")]
     max_terminations: Option<u32>,
 
+    /// Try every launch with DryRun=true and report what EC2 would refuse (FF011)
+    #[arg(long)]
+    dry_run: bool,
+
     /// Plan only this address and what it needs (repeatable): `worker_type.NAME`,
     /// `worker_type.NAME["REGION"]`, `key_pair.NAME`
     #[arg(long, value_name = "ADDR")]
@@ -70,7 +74,14 @@ pub(crate) fn run(args: &PlanArgs, endpoint_url: Option<String>, color: bool) ->
         now,
         targets: args.target.clone(),
     };
-    let (mut plan, diagnostics) = plan::build(config, &observed.observation, &options);
+    let (mut plan, mut diagnostics) = plan::build(config, &observed.observation, &options);
+    if args.dry_run {
+        let refused =
+            observed
+                .runtime
+                .block_on(plan::dry_run::dry_run(&plan, config, &observed.provider));
+        diagnostics.extend(refused);
+    }
     plan.diagnostics = diagnostics
         .iter()
         .map(|d| d.to_json(&loaded.sources))

@@ -559,3 +559,32 @@ fn a_target_plans_one_worker_type_and_the_key_pair_it_uses() {
         .collect();
     assert_eq!(addresses, vec!["key_pair.workers"]);
 }
+
+#[test]
+fn dry_run_reports_what_ec2_would_refuse() {
+    let (dir, fleet) = new_config("dryrun", &["us-east-1"], "ami-785db401", &worker(1, 2, "x"));
+    let ok = plan_at(endpoint(), dir.path(), &["--dry-run"]);
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "moto accepts the dry run: {}",
+        text(&ok).1
+    );
+    let proxy = fleetform_test_support::fault::FaultProxy::start_with(
+        endpoint(),
+        std::sync::Arc::new(|_: &str, action: &str| action == "RunInstances"),
+        fleetform_test_support::fault::Fault {
+            status: 403,
+            code: "UnauthorizedOperation".into(),
+        },
+    )
+    .expect("proxy");
+    let refused = plan_at(&proxy.url, dir.path(), &["--dry-run"]);
+    let (_, stderr) = text(&refused);
+    assert_eq!(refused.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("FF011") && stderr.contains("UnauthorizedOperation"),
+        "{stderr}"
+    );
+    redacted(&fleet, dir.path()).bind(|| insta::assert_snapshot!("dry_run_refused", stderr));
+}

@@ -353,6 +353,14 @@ pub enum Mutation {
         /// Only check permissions and parameters (DryRun=true).
         dry_run: bool,
     },
+    /// RunInstances with DryRun=true straight from an image, for launches whose
+    /// launch template does not exist yet (it is created by the same plan).
+    DryRunFromImage {
+        /// AMI id.
+        image_id: String,
+        /// Instance type.
+        instance_type: String,
+    },
     /// TerminateInstances.
     TerminateInstances {
         /// Instance ids.

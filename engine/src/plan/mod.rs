@@ -8,6 +8,7 @@
 
 pub mod build;
 pub mod capacity;
+pub mod dry_run;
 pub mod render;
 pub mod saved;
 

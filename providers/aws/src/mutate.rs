@@ -222,6 +222,31 @@ pub(crate) async fn run(
                 }),
             }
         }
+        Mutation::DryRunFromImage {
+            image_id,
+            instance_type,
+        } => {
+            let result = client
+                .run_instances()
+                .image_id(image_id)
+                .instance_type(InstanceType::from(instance_type.as_str()))
+                .min_count(1)
+                .max_count(1)
+                .dry_run(true)
+                .send()
+                .await
+                .map_err(error::from_sdk);
+            match result {
+                Err(e) if e.code.as_deref() == Some("DryRunOperation") => {
+                    Ok(MutationOutcome::DryRunOk)
+                }
+                Err(e) => Err(ProviderError {
+                    kind: ErrorKind::DryRunFailed,
+                    ..e
+                }),
+                Ok(_) => Ok(MutationOutcome::DryRunOk),
+            }
+        }
         Mutation::TerminateInstances { ids } => {
             if ids.is_empty() {
                 return Ok(MutationOutcome::Done);

@@ -13,6 +13,24 @@ use std::time::Duration;
 /// Decides whether a request (region, action) fails.
 pub type Rule = Arc<dyn Fn(&str, &str) -> bool + Send + Sync>;
 
+/// The error a picked request gets.
+#[derive(Debug, Clone)]
+pub struct Fault {
+    /// HTTP status.
+    pub status: u16,
+    /// EC2 error code.
+    pub code: String,
+}
+
+impl Default for Fault {
+    fn default() -> Self {
+        Fault {
+            status: 500,
+            code: "InternalError".into(),
+        }
+    }
+}
+
 /// A running proxy; it stops when the test binary exits.
 pub struct FaultProxy {
     /// URL to give fleetform as its endpoint.
@@ -23,6 +41,11 @@ pub struct FaultProxy {
 impl FaultProxy {
     /// Starts a proxy to `upstream` (an `http://127.0.0.1:PORT` URL) that fails what `rule` picks.
     pub fn start(upstream: &str, rule: Rule) -> std::io::Result<FaultProxy> {
+        Self::start_with(upstream, rule, Fault::default())
+    }
+
+    /// Like [`FaultProxy::start`], answering picked requests with `fault`.
+    pub fn start_with(upstream: &str, rule: Rule, fault: Fault) -> std::io::Result<FaultProxy> {
         let upstream = upstream
             .trim_start_matches("http://")
             .trim_end_matches('/')
@@ -35,8 +58,9 @@ impl FaultProxy {
             for client in listener.incoming().flatten() {
                 let (upstream, rule, counter) =
                     (upstream.clone(), Arc::clone(&rule), Arc::clone(&counter));
+                let fault = fault.clone();
                 std::thread::spawn(move || {
-                    let _ = serve(client, &upstream, &rule, &counter);
+                    let _ = serve(client, &upstream, &rule, &fault, &counter);
                 });
             }
         });
@@ -96,6 +120,7 @@ fn serve(
     client: TcpStream,
     upstream: &str,
     rule: &Rule,
+    fault: &Fault,
     injected: &AtomicUsize,
 ) -> std::io::Result<()> {
     client.set_read_timeout(Some(Duration::from_secs(30)))?;
@@ -121,11 +146,13 @@ fn serve(
     if rule(&region, &action) {
         injected.fetch_add(1, Ordering::Relaxed);
         let body = format!(
-            "<Response><Errors><Error><Code>InternalError</Code><Message>injected fault: {action} in {region}</Message></Error></Errors><RequestID>fault</RequestID></Response>"
+            "<Response><Errors><Error><Code>{}</Code><Message>injected fault: {action} in {region}</Message></Error></Errors><RequestID>fault</RequestID></Response>",
+            fault.code
         );
         write!(
             client,
-            "HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            "HTTP/1.1 {} Injected\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            fault.status,
             body.len()
         )?;
         return client.flush();
