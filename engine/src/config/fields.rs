@@ -312,28 +312,43 @@ pub(super) mod want {
         }
     }
 
-    /// A whole number, signed (numeric strings, as from `-var`, are accepted).
+    /// A number of the kind `parse` accepts (numeric strings, as from `-var`, too);
+    /// reported as `expected` with `example` when it is not.
+    fn numeric<T: std::str::FromStr>(
+        v: &Value,
+        at: &Option<SourceRef>,
+        what: &str,
+        (expected, example): (&str, &str),
+        parse: impl Fn(&hcl::Number) -> Option<T>,
+        diags: &mut Diagnostics,
+    ) -> Option<T> {
+        let parsed = match v {
+            Value::Number(n) => parse(n),
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        };
+        if parsed.is_none() {
+            let example = format!("{} = {example}", leaf(what));
+            diags.push(mismatch(at, what, expected, v, &example));
+        }
+        parsed
+    }
+
+    /// A whole number, signed.
     pub fn integer(
         v: &Value,
         at: &Option<SourceRef>,
         what: &str,
         diags: &mut Diagnostics,
     ) -> Option<i64> {
-        let parsed = match v {
-            Value::Number(n) => n.as_i64(),
-            Value::String(s) => s.trim().parse().ok(),
-            _ => None,
-        };
-        if parsed.is_none() {
-            diags.push(mismatch(
-                at,
-                what,
-                "a whole number",
-                v,
-                &format!("{} = 10", leaf(what)),
-            ));
-        }
-        parsed
+        numeric(
+            v,
+            at,
+            what,
+            ("a whole number", "10"),
+            hcl::Number::as_i64,
+            diags,
+        )
     }
 
     /// A whole number in 0..=u32::MAX.
@@ -367,21 +382,7 @@ pub(super) mod want {
         what: &str,
         diags: &mut Diagnostics,
     ) -> Option<f64> {
-        let parsed = match v {
-            Value::Number(n) => n.as_f64(),
-            Value::String(s) => s.trim().parse().ok(),
-            _ => None,
-        };
-        if parsed.is_none() {
-            diags.push(mismatch(
-                at,
-                what,
-                "a number",
-                v,
-                &format!("{} = 100", leaf(what)),
-            ));
-        }
-        parsed
+        numeric(v, at, what, ("a number", "100"), hcl::Number::as_f64, diags)
     }
 
     /// A bool.

@@ -265,19 +265,10 @@ fn key_pairs(
         let digest = key_digest(&key.public_key);
         tag_set.insert(tags::KEY_DIGEST.to_string(), digest.clone());
         let base = Action {
-            address: addr.clone(),
-            region: region.to_string(),
-            action: ActionKind::Create,
-            resource: Resource::KeyPair,
-            reason: "new".into(),
             name: Some(key_pair_name(config, name)),
-            ids: Vec::new(),
-            count: None,
-            instance_type: None,
-            changes: Vec::new(),
-            launch_template: None,
             public_key: Some(key.public_key.clone()),
             tags: tag_set,
+            ..Action::new(&addr, region, ActionKind::Create, Resource::KeyPair, "new")
         };
         match by_address.get(addr.as_str()) {
             None => actions.push(base),
@@ -313,19 +304,15 @@ fn key_pairs(
         if !wanted {
             key_impact(config, region, observed, live, "deleted", diags);
             actions.push(Action {
-                address: addr.to_string(),
-                region: region.to_string(),
-                action: ActionKind::Delete,
-                resource: Resource::KeyPair,
-                reason: "orphan".into(),
                 name: Some(live.name.clone()),
                 ids: vec![live.id.clone()],
-                count: None,
-                instance_type: None,
-                changes: Vec::new(),
-                launch_template: None,
-                public_key: None,
-                tags: BTreeMap::new(),
+                ..Action::new(
+                    addr,
+                    region,
+                    ActionKind::Delete,
+                    Resource::KeyPair,
+                    "orphan",
+                )
             });
         }
     }
@@ -492,19 +479,17 @@ fn launch_templates(
         wanted.insert(addr.clone());
         let desired = desired_template(config, wt, region);
         let base = Action {
-            address: address::worker_type(&wt.name),
-            region: region.to_string(),
-            action: ActionKind::Create,
-            resource: Resource::LaunchTemplate,
-            reason: "new".into(),
             name: Some(launch_template_name(config, &wt.name)),
-            ids: Vec::new(),
-            count: None,
-            instance_type: None,
             changes: template_changes(None, &desired),
             launch_template: Some(desired.clone()),
-            public_key: None,
             tags: identity_tags(config, &addr, Some(&wt.name)),
+            ..Action::new(
+                &address::worker_type(&wt.name),
+                region,
+                ActionKind::Create,
+                Resource::LaunchTemplate,
+                "new",
+            )
         };
         match by_address.get(addr.as_str()) {
             None => actions.push(base),
@@ -530,19 +515,15 @@ fn launch_templates(
             .unwrap_or_else(|| "(orphan)".into());
         if !wanted.contains(&addr) {
             actions.push(Action {
-                address: addr.split('[').next().unwrap_or(&addr).to_string(),
-                region: region.to_string(),
-                action: ActionKind::Delete,
-                resource: Resource::LaunchTemplate,
-                reason: "orphan".into(),
                 name: Some(live.name.clone()),
                 ids: vec![live.id.clone()],
-                count: None,
-                instance_type: None,
-                changes: Vec::new(),
-                launch_template: None,
-                public_key: None,
-                tags: BTreeMap::new(),
+                ..Action::new(
+                    addr.split('[').next().unwrap_or(&addr),
+                    region,
+                    ActionKind::Delete,
+                    Resource::LaunchTemplate,
+                    "orphan",
+                )
             });
         }
     }
@@ -676,19 +657,14 @@ fn instances(
     for (addr, live) in by_address {
         let ids: Vec<String> = live.iter().map(|i| i.id.clone()).collect();
         actions.push(Action {
-            address: addr.split('[').next().unwrap_or(addr).to_string(),
-            region: region.to_string(),
-            action: ActionKind::Terminate,
-            resource: Resource::Instances,
-            reason: "orphan".into(),
-            name: None,
             ids,
-            count: None,
-            instance_type: None,
-            changes: Vec::new(),
-            launch_template: None,
-            public_key: None,
-            tags: BTreeMap::new(),
+            ..Action::new(
+                addr.split('[').next().unwrap_or(addr),
+                region,
+                ActionKind::Terminate,
+                Resource::Instances,
+                "orphan",
+            )
         });
     }
     hourly
@@ -712,15 +688,7 @@ fn instances_action(
     bounds: &Bounds,
 ) -> Action {
     Action {
-        address: address::worker_type(worker_type),
-        region: region.to_string(),
-        action,
-        resource: Resource::Instances,
-        reason: reason.to_string(),
-        name: None,
         ids,
-        count: None,
-        instance_type: None,
         changes: vec![Change {
             path: "capacity".into(),
             old: Some(decision.running_before.to_string()),
@@ -729,9 +697,13 @@ fn instances_action(
                 decision.running_after, bounds.min, bounds.max
             )),
         }],
-        launch_template: None,
-        public_key: None,
-        tags: BTreeMap::new(),
+        ..Action::new(
+            &address::worker_type(worker_type),
+            region,
+            action,
+            Resource::Instances,
+            reason,
+        )
     }
 }
 

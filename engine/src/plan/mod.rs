@@ -116,6 +116,33 @@ pub struct Action {
     pub tags: BTreeMap<String, String>,
 }
 
+impl Action {
+    /// An action with nothing but its identity; fill in the rest with struct update syntax.
+    pub fn new(
+        address: &str,
+        region: &str,
+        action: ActionKind,
+        resource: Resource,
+        reason: &str,
+    ) -> Action {
+        Action {
+            address: address.to_string(),
+            region: region.to_string(),
+            action,
+            resource,
+            reason: reason.to_string(),
+            name: None,
+            ids: Vec::new(),
+            count: None,
+            instance_type: None,
+            changes: Vec::new(),
+            launch_template: None,
+            public_key: None,
+            tags: BTreeMap::new(),
+        }
+    }
+}
+
 /// Counts of a plan, as the summary line shows them.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Summary {
