@@ -119,6 +119,18 @@ fn changes_text(a: &Action, out: &mut String) {
     }
 }
 
+/// What an empty plan says; it never claims a match for regions it could not read.
+fn no_changes(plan: &Plan) -> String {
+    if plan.summary.skipped_regions.is_empty() {
+        "No changes: EC2 matches the configuration.\n".to_string()
+    } else {
+        format!(
+            "No changes in the regions that could be read; {} could not be read completely, so nothing is known there.\n",
+            plan.summary.skipped_regions.join(", ")
+        )
+    }
+}
+
 /// The summary line: `Plan: A to add, C to change, D to destroy; capacity: +L -T; est. $X/h`.
 pub fn summary_line(plan: &Plan) -> String {
     let s = &plan.summary;
@@ -140,7 +152,7 @@ pub fn summary_line(plan: &Plan) -> String {
 pub fn human(plan: &Plan, color: bool) -> String {
     let mut out = String::new();
     if plan.is_empty() {
-        out.push_str("No changes: EC2 matches the configuration.\n");
+        out.push_str(&no_changes(plan));
     } else {
         let mut group: Option<(&str, &str)> = None;
         for a in &plan.actions {
@@ -193,7 +205,7 @@ pub fn markdown(plan: &Plan) -> String {
         out.push('\n');
     }
     if plan.is_empty() {
-        out.push_str("No changes: EC2 matches the configuration.\n");
+        out.push_str(&no_changes(plan));
         return out;
     }
     let _ = writeln!(out, "| address | region | changes |\n|---|---|---|");
