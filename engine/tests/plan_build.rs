@@ -222,8 +222,14 @@ fn a_region_that_was_not_observed_is_skipped_with_ff005() {
     assert_eq!(plan.summary.skipped_regions, vec!["us-east-1".to_string()]);
     assert!(diags.iter().any(|d| d.code.as_str() == "FF005"));
     let text = plan::render::human(&plan, false);
-    assert!(!text.contains("EC2 matches"), "an unread region is never called a match: {text}");
-    assert!(text.contains("us-east-1 could not be read completely"), "{text}");
+    assert!(
+        !text.contains("EC2 matches"),
+        "an unread region is never called a match: {text}"
+    );
+    assert!(
+        text.contains("us-east-1 could not be read completely"),
+        "{text}"
+    );
 }
 
 #[test]
