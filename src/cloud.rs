@@ -13,6 +13,8 @@ pub(crate) struct Observed {
     pub(crate) seconds: f64,
     pub(crate) provider: AwsProvider,
     pub(crate) runtime: tokio::runtime::Runtime,
+    /// ARN of the caller, recorded in versions.
+    pub(crate) caller: String,
 }
 
 /// Loads nothing itself: takes a loaded config, checks the account, observes.
@@ -65,13 +67,14 @@ pub(crate) fn observe(
         }
         let start = Instant::now();
         let observation = provider.observe(&ObserveRequest::for_config(config)).await;
-        Some((observation, start.elapsed().as_secs_f64(), provider))
+        Some((observation, start.elapsed().as_secs_f64(), provider, caller.arn))
     });
-    let (observation, seconds, provider) = connected?;
+    let (observation, seconds, provider, caller) = connected?;
     Some(Observed {
         observation,
         seconds,
         provider,
         runtime,
+        caller,
     })
 }

@@ -1,8 +1,11 @@
 //! The `fleetform` command line: argument parsing and wiring only. Every
 //! decision lives in the engine, providers and state crates.
 
+mod apply_cmd;
 mod cloud;
+mod history_cmd;
 mod plan_cmd;
+mod record;
 mod state_cmd;
 
 use clap::{Args, Parser, Subcommand};
@@ -65,7 +68,43 @@ enum Command {
     /// capacity, and runs the safety checks. Blocking findings make the exit
     /// code 1 after the whole plan is printed.
     Plan(plan_cmd::PlanArgs),
-    /// Render a plan saved with `plan -out FILE`.
+    /// Carry out a saved plan (refused if stale), or plan a directory, show it, ask, and apply.
+    ///
+    /// Takes the state lock (a lease; a second apply exits 3 naming the
+    /// holder), journals every call before and after it is made, and records
+    /// a version (config snapshot, plan, outcomes, diff) at the end.
+    Apply(apply_cmd::ApplyArgs),
+    /// Return the fleet to the configuration of a recorded version.
+    Rollback(apply_cmd::RollbackArgs),
+    /// Recorded versions: number, time, git commit, who, changes.
+    History {
+        /// Configuration directory
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Print as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// The configuration diff between two recorded versions.
+    Diff {
+        /// Older version
+        a: u64,
+        /// Newer version
+        b: u64,
+        /// Configuration directory
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Break an expired state lock (any lock with --force), naming its holder.
+    Unlock {
+        /// Configuration directory
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Break the lock even if its lease is live
+        #[arg(long)]
+        force: bool,
+    },
+    /// Render a plan saved with `plan -out FILE`, or a recorded version (`--version N DIR`).
     Show(ShowArgs),
     /// Managed objects as observed in EC2 now (tag search, every fleet region).
     #[command(subcommand)]
@@ -109,8 +148,13 @@ impl VarArgs {
 
 #[derive(Args)]
 struct ShowArgs {
-    /// A plan file written by `fleetform plan -out FILE`
+    /// A plan file written by `fleetform plan -out FILE`; with --version, the config directory
+    #[arg(default_value = ".")]
     plan_file: PathBuf,
+
+    /// Show recorded version N instead of a plan file
+    #[arg(long = "version", value_name = "N")]
+    version: Option<u64>,
 
     /// Print the plan as JSON (schemas/plan.schema.json)
     #[arg(long)]
@@ -159,7 +203,15 @@ fn main() -> ExitCode {
     let code = match &cli.command {
         Command::Validate(args) => validate(args, color, cli.quiet),
         Command::Fmt(args) => format(args, color),
-        Command::Show(args) => show(args, color),
+        Command::Show(args) => match args.version {
+            Some(n) => history_cmd::show_version(&args.plan_file, n, args.json, color),
+            None => show(args, color),
+        },
+        Command::Apply(args) => apply_cmd::apply(args, cli.endpoint_url.clone(), color),
+        Command::Rollback(args) => apply_cmd::rollback(args, cli.endpoint_url.clone(), color),
+        Command::History { dir, json } => history_cmd::history(dir, *json, color),
+        Command::Diff { a, b, dir } => history_cmd::diff(dir, *a, *b, color),
+        Command::Unlock { dir, force } => history_cmd::unlock(dir, *force, color),
         Command::Plan(args) => plan_cmd::run(args, cli.endpoint_url.clone(), color),
         Command::State(command) => state_cmd::run(command, cli.endpoint_url.clone(), color),
     };

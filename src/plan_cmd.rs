@@ -6,54 +6,55 @@ use clap::Args;
 use fleetform_engine::diagnostic::render_human;
 use fleetform_engine::plan::saved::SavedPlan;
 use fleetform_engine::plan::{self, render, PlanOptions};
+use fleetform_state::Backend;
 use std::path::PathBuf;
 
 #[derive(Args)]
 pub(crate) struct PlanArgs {
     /// Configuration directory
     #[arg(default_value = ".")]
-    dir: PathBuf,
+    pub(crate) dir: PathBuf,
 
     /// Print the plan as JSON (schemas/plan.schema.json) instead of text
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
 
     /// Save the plan, bound to this config, its variables and this observation, for
     /// `fleetform show` and a later apply (also spelled `-out FILE`)
     #[arg(long = "out", value_name = "FILE")]
-    out: Option<PathBuf>,
+    pub(crate) out: Option<PathBuf>,
 
     /// Also write the plan as a Markdown pull-request comment to FILE
     #[arg(long, value_name = "FILE")]
-    markdown: Option<PathBuf>,
+    pub(crate) markdown: Option<PathBuf>,
 
     /// Exit 0 when nothing changes, 2 when something would (1 on errors)
     #[arg(long)]
-    detailed_exitcode: bool,
+    pub(crate) detailed_exitcode: bool,
 
     /// Allow terminations and deletions beyond fleet.limits (FF006)
     #[arg(long)]
-    allow_destroy: bool,
+    pub(crate) allow_destroy: bool,
 
     /// Allow up to N launches in this plan (FF006)
     #[arg(long, value_name = "N")]
-    max_launches: Option<u32>,
+    pub(crate) max_launches: Option<u32>,
 
     /// Allow up to N terminations in this plan (FF006)
     #[arg(long, value_name = "N")]
-    max_terminations: Option<u32>,
+    pub(crate) max_terminations: Option<u32>,
 
     /// Try every launch with DryRun=true and report what EC2 would refuse (FF011)
     #[arg(long)]
-    dry_run: bool,
+    pub(crate) dry_run: bool,
 
     /// Plan only this address and what it needs (repeatable): `worker_type.NAME`,
     /// `worker_type.NAME["REGION"]`, `key_pair.NAME`
     #[arg(long, value_name = "ADDR")]
-    target: Vec<String>,
+    pub(crate) target: Vec<String>,
 
     #[command(flatten)]
-    vars: VarArgs,
+    pub(crate) vars: VarArgs,
 }
 
 pub(crate) fn run(args: &PlanArgs, endpoint_url: Option<String>, color: bool) -> u8 {
@@ -106,12 +107,15 @@ pub(crate) fn run(args: &PlanArgs, endpoint_url: Option<String>, color: bool) ->
         );
     }
     if let Some(path) = &args.out {
+        let base = crate::apply_cmd::backend(&args.dir).latest().ok().flatten();
         let saved = SavedPlan::new(
             plan.clone(),
             &loaded.sources,
             config,
             &observed.observation,
             now,
+            &args.dir,
+            base,
         );
         if let Err(e) = saved.write(path) {
             eprintln!(

@@ -177,7 +177,9 @@ fn fmt_leaves_a_file_that_does_not_parse_untouched() {
 #[test]
 fn checked_in_schemas_match_the_rust_types() {
     let update = std::env::var_os("UPDATE_SCHEMAS").is_some();
-    for (name, text) in fleetform_engine::schema::all() {
+    let mut schemas = fleetform_engine::schema::all();
+    schemas.push(("state.schema.json", fleetform_state::state_schema()));
+    for (name, text) in schemas {
         let path = root().join("schemas").join(name);
         if update {
             std::fs::write(&path, &text).expect("write schema");

@@ -125,7 +125,18 @@ fn apply(dir: &Path) {
             ..PlanOptions::default()
         };
         let (plan, _) = plan::build(&config, &observation, &options);
-        for outcome in fleetform_engine::apply::execute(&plan, &provider).await {
+        let done =
+            |_: &fleetform_engine::plan::Action,
+             _: &Result<Vec<String>, fleetform_engine::provider::ProviderError>| {};
+        for outcome in fleetform_engine::apply::execute(
+            &plan,
+            &provider,
+            4,
+            &fleetform_engine::apply::NoJournal,
+            &done,
+        )
+        .await
+        {
             assert!(
                 outcome.result.is_ok(),
                 "{:?}: {:?}",

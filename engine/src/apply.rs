@@ -3,13 +3,35 @@
 //! carries a client token derived from the plan and the action, so running the
 //! same plan again after an interruption converges instead of duplicating.
 //!
-//! This is the sequential core. The write-ahead journal, the lease lock,
-//! bounded concurrency and progress come with the state store.
+//! Within a phase, actions run with bounded concurrency, interleaved
+//! round-robin across worker types so that one slow or failing worker type
+//! never starves the others; a failure stays with its action. Before each
+//! mutating call the [`Journal`] records an intent and after it the outcome
+//! (write-ahead): when the intent cannot be recorded, the call is not made.
 
 use crate::plan::{Action, ActionKind, Plan, Resource};
 use crate::provider::{Mutation, MutationOutcome, Provider, ProviderError};
+use futures::stream::{self, StreamExt};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
+
+/// Where intents and outcomes are recorded (the state store's journal).
+pub trait Journal: Sync {
+    /// Called before action `index` is carried out; an error means "do not run it".
+    fn intent(&self, index: usize, action: &Action, client_token: &str) -> Result<(), String>;
+    /// Called after action `index` finished, with what happened.
+    fn outcome(&self, index: usize, result: &Result<Vec<String>, ProviderError>);
+}
+
+/// A journal that records nothing (tests, dry tooling).
+pub struct NoJournal;
+
+impl Journal for NoJournal {
+    fn intent(&self, _: usize, _: &Action, _: &str) -> Result<(), String> {
+        Ok(())
+    }
+    fn outcome(&self, _: usize, _: &Result<Vec<String>, ProviderError>) {}
+}
 
 /// What happened to one action.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,31 +65,86 @@ fn phase(a: &Action) -> u8 {
     }
 }
 
-/// Carries out `plan`; one failed action does not stop the others (except
-/// launches that need a template whose creation failed).
-pub async fn execute(plan: &Plan, provider: &impl Provider) -> Vec<Outcome> {
+/// Orders the actions of one phase round-robin by address (worker type), so a
+/// worker type with many actions cannot hold the front of the queue.
+fn interleaved(plan: &Plan, indices: Vec<usize>) -> Vec<usize> {
+    let mut queues: BTreeMap<&str, std::collections::VecDeque<usize>> = BTreeMap::new();
+    for i in indices {
+        queues
+            .entry(plan.actions[i].address.as_str())
+            .or_default()
+            .push_back(i);
+    }
+    let mut out = Vec::new();
+    while queues.values().any(|q| !q.is_empty()) {
+        for queue in queues.values_mut() {
+            if let Some(i) = queue.pop_front() {
+                out.push(i);
+            }
+        }
+    }
+    out
+}
+
+/// Called as each action finishes (progress output).
+pub type Progress<'a> = &'a (dyn Fn(&Action, &Result<Vec<String>, ProviderError>) + Sync);
+
+/// Carries out `plan` with at most `parallelism` calls in flight; one failed
+/// action does not stop the others (launches whose template could not be
+/// created fail with it). `done` is called as each action finishes.
+pub async fn execute(
+    plan: &Plan,
+    provider: &impl Provider,
+    parallelism: usize,
+    journal: &impl Journal,
+    done: Progress<'_>,
+) -> Vec<Outcome> {
     let id = plan_id(plan);
-    let mut order: Vec<usize> = (0..plan.actions.len()).collect();
-    order.sort_by_key(|&i| phase(&plan.actions[i]));
     // Launch templates created by this run, by (address, region).
     let mut templates: BTreeMap<(String, String), String> = BTreeMap::new();
     let mut outcomes = Vec::new();
-    for index in order {
-        let action = &plan.actions[index];
-        let token = format!("ff-{id}-{index}");
-        let result = run_one(action, &token, &templates, provider).await;
-        if let (Ok(created), Resource::LaunchTemplate) = (&result, action.resource) {
-            if let Some(template) = created.first() {
-                templates.insert(
-                    (action.address.clone(), action.region.clone()),
-                    template.clone(),
-                );
+    for current in 0..=5u8 {
+        let indices: Vec<usize> = (0..plan.actions.len())
+            .filter(|&i| phase(&plan.actions[i]) == current)
+            .collect();
+        let known = &templates;
+        let id = &id;
+        let finished: Vec<Outcome> = stream::iter(interleaved(plan, indices))
+            .map(|index| async move {
+                let action = &plan.actions[index];
+                let token = format!("ff-{id}-{index}");
+                let result = match journal.intent(index, action, &token) {
+                    Ok(()) => run_one(action, &token, known, provider).await,
+                    Err(why) => Err(ProviderError {
+                        kind: crate::provider::ErrorKind::InvalidRequest,
+                        code: None,
+                        message: format!(
+                            "not started: the journal could not record the intent ({why})"
+                        ),
+                    }),
+                };
+                journal.outcome(index, &result);
+                done(action, &result);
+                Outcome {
+                    action: index,
+                    result,
+                }
+            })
+            .buffer_unordered(parallelism.max(1))
+            .collect()
+            .await;
+        for outcome in &finished {
+            let action = &plan.actions[outcome.action];
+            if let (Ok(created), Resource::LaunchTemplate) = (&outcome.result, action.resource) {
+                if let Some(template) = created.first() {
+                    templates.insert(
+                        (action.address.clone(), action.region.clone()),
+                        template.clone(),
+                    );
+                }
             }
         }
-        outcomes.push(Outcome {
-            action: index,
-            result,
-        });
+        outcomes.extend(finished);
     }
     outcomes
 }

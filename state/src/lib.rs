@@ -1,5 +1,468 @@
 //! fleetform's state store: recorded versions, the write-ahead journal and the
-//! lease lock. Owns everything under `.fleetform/` (or an S3 prefix); knows
-//! nothing about EC2 and decides no policy.
+//! lease lock, all under one directory (by default `.fleetform/` beside the
+//! configuration).
 //!
-//! Not built yet: it arrives with `apply` (versions, journal, lease locks).
+//! What it owns:
+//! - **versions** `N` ([`Version`]): the configuration snapshot, variables,
+//!   plan, per-action outcomes and observation of every completed apply, one
+//!   file each, never rewritten once written, plus a small index of
+//!   [`VersionSummary`] so that `history` does not read every version;
+//! - **the journal** ([`JournalRecord`]): one JSON line before and after every
+//!   mutating cloud call, fsynced, so that a crashed apply is visible;
+//! - **the lease lock** ([`Lease`], [`LeaseInfo`]): who is applying, since
+//!   when, until when; renewed while working, never stolen while live.
+//!
+//! What it must not do: talk to AWS, know what a plan or an observation
+//! contains (they are stored as opaque [`serde_json::Value`]s), or decide
+//! policy (which version is next, whether to break a lock, how long a lease
+//! lasts: the caller decides and passes explicit times).
+//!
+//! Every file carries a `format_version`. A file that does not parse is
+//! [`StateError::Corrupt`], one written by a newer fleetform is
+//! [`StateError::NewerFormat`]; both name the file, and the store never
+//! overwrites or removes a file it could not read (the one exception, allowed
+//! by design: `index.json` is a cache and is rebuilt from the version files
+//! when it is unreadable and every version file is valid).
+//!
+//! The on-disk layout and the locking protocol are described on
+//! [`LocalBackend`].
+
+#![warn(missing_docs)]
+
+mod fsutil;
+mod journal;
+mod local;
+
+pub use local::LocalBackend;
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The state format this build writes, and the newest it reads. Every state
+/// file records the format of its writer; a larger number is refused with
+/// [`StateError::NewerFormat`].
+pub const FORMAT_VERSION: u32 = 1;
+
+/// One recorded version of the fleet: everything needed to show, diff and
+/// roll back to what a completed apply did. Written once, never modified.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Version {
+    /// The state format of the writer. [`Backend::write`] always records
+    /// [`FORMAT_VERSION`] of this build, whatever this field holds.
+    pub format_version: u32,
+    /// The version number: 1, 2, 3, ... (chosen by the caller, unique).
+    pub number: u64,
+    /// When the version was recorded, in unix seconds.
+    pub time: i64,
+    /// The git commit of the configuration directory, if it is in a repository.
+    pub git_commit: Option<String>,
+    /// Whether the working tree had uncommitted changes.
+    pub git_dirty: bool,
+    /// The caller identity (ARN from STS) that applied this version.
+    pub caller: String,
+    /// `Some(N)` when this version is a rollback to version `N`.
+    pub rollback_of: Option<u64>,
+    /// Configuration snapshot: path relative to the configuration directory -> file text,
+    /// for every file of the configuration.
+    pub sources: BTreeMap<String, String>,
+    /// Variable values used; sensitive ones are already redacted by the caller.
+    pub variables: BTreeMap<String, String>,
+    /// The plan that was applied (opaque to the state store).
+    pub plan: serde_json::Value,
+    /// The outcome of each action of the plan.
+    pub outcomes: Vec<ActionOutcome>,
+    /// The managed objects as observed after the apply (opaque to the state store).
+    pub observed: serde_json::Value,
+    /// Unified diff of `sources` against the previous version's sources.
+    pub diff: String,
+    /// The plan summary: `{add, change, destroy, launch, terminate, hourly_usd}`.
+    pub summary: serde_json::Value,
+    /// Region -> AMI ids that this version's configuration references (image protection).
+    pub images: BTreeMap<String, Vec<String>>,
+}
+
+/// What happened to one action of an applied plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ActionOutcome {
+    /// Index of the action in the plan's action list.
+    pub action: usize,
+    /// Whether the action succeeded.
+    pub ok: bool,
+    /// The error, when it did not.
+    pub error: Option<String>,
+    /// Ids of the cloud objects the action created or touched.
+    pub ids: Vec<String>,
+}
+
+/// The few fields of a [`Version`] that `history` shows; kept in the index so
+/// that listing versions never reads the version files.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VersionSummary {
+    /// See [`Version::number`].
+    pub number: u64,
+    /// See [`Version::time`].
+    pub time: i64,
+    /// See [`Version::git_commit`].
+    pub git_commit: Option<String>,
+    /// See [`Version::git_dirty`].
+    pub git_dirty: bool,
+    /// See [`Version::caller`].
+    pub caller: String,
+    /// See [`Version::rollback_of`].
+    pub rollback_of: Option<u64>,
+    /// See [`Version::summary`].
+    pub summary: serde_json::Value,
+}
+
+impl From<&Version> for VersionSummary {
+    /// The summary of `version`: its fields copied, nothing computed.
+    fn from(version: &Version) -> Self {
+        VersionSummary {
+            number: version.number,
+            time: version.time,
+            git_commit: version.git_commit.clone(),
+            git_dirty: version.git_dirty,
+            caller: version.caller.clone(),
+            rollback_of: version.rollback_of,
+            summary: version.summary.clone(),
+        }
+    }
+}
+
+/// A journal record: written (and fsynced) before and after every mutating call.
+///
+/// On disk each record is one JSON line tagged by `"record"`
+/// (`{"record":"intent",...}`), after a first header line
+/// `{"format_version":1}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "record", rename_all = "snake_case")]
+pub enum JournalRecord {
+    /// An apply started: its id, the lock holder and how many actions it has.
+    Begin {
+        /// Identifies the apply; every later record of it repeats it.
+        apply_id: String,
+        /// Unix seconds.
+        time: i64,
+        /// The lease holder (`user@host:pid`).
+        holder: String,
+        /// Number of actions in the plan.
+        actions: usize,
+    },
+    /// A mutating call is about to be made.
+    Intent {
+        /// See [`JournalRecord::Begin`].
+        apply_id: String,
+        /// Index of the action in the plan.
+        action: usize,
+        /// Address of the object acted on.
+        address: String,
+        /// AWS region of the call.
+        region: String,
+        /// Idempotency token sent with the call, so that a resumed apply can repeat it safely.
+        client_token: String,
+        /// Unix seconds.
+        time: i64,
+    },
+    /// A mutating call returned.
+    Outcome {
+        /// See [`JournalRecord::Begin`].
+        apply_id: String,
+        /// Index of the action in the plan.
+        action: usize,
+        /// Whether the call succeeded.
+        ok: bool,
+        /// The error, when it did not.
+        error: Option<String>,
+        /// Ids of the objects created or touched.
+        ids: Vec<String>,
+        /// Unix seconds.
+        time: i64,
+    },
+    /// The apply finished; `version` is the version recorded for it, if any.
+    End {
+        /// See [`JournalRecord::Begin`].
+        apply_id: String,
+        /// Unix seconds.
+        time: i64,
+        /// The version number recorded, if the apply recorded one.
+        version: Option<u64>,
+    },
+}
+
+/// Who holds the lock and until when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LeaseInfo {
+    /// `user@host:pid` of the holder (see [`holder_id`]).
+    pub holder: String,
+    /// When the lease was taken, in unix seconds.
+    pub started: i64,
+    /// When the lease runs out unless renewed, in unix seconds.
+    pub expires: i64,
+}
+
+impl LeaseInfo {
+    /// True when the lease has run out at `now`: `now >= expires`. An expired
+    /// lease still blocks [`Backend::lock`]; it may be broken with
+    /// [`Backend::break_lock`] without `force`.
+    pub fn expired(&self, now: i64) -> bool {
+        now >= self.expires
+    }
+}
+
+/// Everything that can go wrong in the state store.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// A file or directory could not be read or written (permissions, disk full, ...).
+    #[error("cannot read or write {path}: {source}")]
+    Io {
+        /// The state file or directory concerned.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A state file does not parse or does not hold what it should. It was left unchanged.
+    #[error("{path} is corrupt or truncated: {reason}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A state file was written by a newer fleetform. It was left unchanged.
+    #[error(
+        "{path} has state format {found}, newer than this fleetform understands ({FORMAT_VERSION})"
+    )]
+    NewerFormat {
+        /// The file.
+        path: PathBuf,
+        /// Its `format_version`.
+        found: u32,
+    },
+    /// Another run holds the lock (possibly expired: check [`LeaseInfo::expired`]).
+    #[error("the state is locked by {}", .0.holder)]
+    Locked(LeaseInfo),
+    /// No version with this number was recorded.
+    #[error("version {0} does not exist")]
+    NoSuchVersion(u64),
+    /// A version with this number was already recorded; nothing was written.
+    #[error("version {0} already exists")]
+    VersionExists(u64),
+    /// The lock was broken (and maybe taken by another run) since this lease was taken.
+    #[error("the lease is no longer held by this process")]
+    LeaseLost,
+}
+
+impl StateError {
+    /// The file (or directory) the error is about, if it names one
+    /// (`Io`, `Corrupt`, `NewerFormat`).
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            StateError::Io { path, .. }
+            | StateError::Corrupt { path, .. }
+            | StateError::NewerFormat { path, .. } => Some(path),
+            StateError::Locked(_)
+            | StateError::NoSuchVersion(_)
+            | StateError::VersionExists(_)
+            | StateError::LeaseLost => None,
+        }
+    }
+}
+
+/// A held lock. Renew it while working ([`Backend::renew`]); dropping it does
+/// NOT release the lock (like a crash: the lease stays until it expires and
+/// is broken); call [`Backend::release`].
+#[derive(Debug)]
+#[must_use = "a lease is only released by Backend::release"]
+pub struct Lease {
+    pub(crate) info: LeaseInfo,
+    /// Private identity of this lease, recorded in the lock file; a lease is
+    /// "still ours" only while the lock file carries it.
+    pub(crate) token: String,
+}
+
+impl Lease {
+    /// Holder, start and current expiry of this lease (updated by a successful renew).
+    pub fn info(&self) -> &LeaseInfo {
+        &self.info
+    }
+}
+
+/// A state store. Times are always passed in by the caller (unix seconds), so
+/// that the store decides nothing by the clock.
+pub trait Backend: Send + Sync {
+    /// The highest recorded version number, or `None` when no version exists.
+    fn latest(&self) -> Result<Option<u64>, StateError>;
+    /// Summaries of all versions, ascending by number. Reads the index, not
+    /// the version files.
+    fn list(&self) -> Result<Vec<VersionSummary>, StateError>;
+    /// Version `number`: `NoSuchVersion` if it was never written, `Corrupt`
+    /// or `NewerFormat` naming its file if it cannot be read.
+    fn read(&self, number: u64) -> Result<Version, StateError>;
+    /// Records `version`. Refuses an existing number (`VersionExists`, the
+    /// existing file untouched). Atomic: a crash leaves the version complete
+    /// or absent. Files are mode 0600.
+    fn write(&self, version: &Version) -> Result<(), StateError>;
+    /// Appends one record to the journal and fsyncs it before returning.
+    fn append_journal(&self, record: &JournalRecord) -> Result<(), StateError>;
+    /// All records of the current journal, in order. A torn last line (crash
+    /// mid-write) is ignored; any other bad line is `Corrupt`.
+    fn journal(&self) -> Result<Vec<JournalRecord>, StateError>;
+    /// Empties the journal (after a completed apply is recorded). Refuses a
+    /// journal it cannot read.
+    fn clear_journal(&self) -> Result<(), StateError>;
+    /// Takes the lock for `holder` until `now + ttl_secs`. Exclusive across
+    /// processes; never waits: a lock held by anyone (even expired) is
+    /// `Err(Locked(info))`.
+    fn lock(&self, holder: &str, ttl_secs: i64, now: i64) -> Result<Lease, StateError>;
+    /// Extends `lease` to `now + ttl_secs`, only if the lock is still this
+    /// lease; otherwise `LeaseLost` and the lock file is left as it is.
+    fn renew(&self, lease: &mut Lease, ttl_secs: i64, now: i64) -> Result<(), StateError>;
+    /// Releases `lease`; `LeaseLost` (and nothing removed) if it is no longer the lock.
+    fn release(&self, lease: Lease) -> Result<(), StateError>;
+    /// The current lock, if any (expired or not).
+    fn lease(&self) -> Result<Option<LeaseInfo>, StateError>;
+    /// Removes an expired lock (or, with `force`, any lock) and returns whose
+    /// it was; `Ok(None)` when there was none. A live lock without `force` is
+    /// `Err(Locked(info))` and stays.
+    fn break_lock(&self, force: bool, now: i64) -> Result<Option<LeaseInfo>, StateError>;
+}
+
+/// `user@host:pid` of this process: the user from `USER` (or `LOGNAME`, or the
+/// password database), the host from `/proc/sys/kernel/hostname` (or
+/// `HOSTNAME`), never empty.
+pub fn holder_id() -> String {
+    format!("{}@{}:{}", user_name(), host_name(), std::process::id())
+}
+
+fn non_empty_env(name: &str) -> Option<String> {
+    std::env::var(name)
+        .ok()
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+fn user_name() -> String {
+    if let Some(user) = non_empty_env("USER").or_else(|| non_empty_env("LOGNAME")) {
+        return user;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let Ok(meta) = std::fs::metadata("/proc/self") {
+            let uid = meta.uid();
+            let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+            let name = passwd.lines().find_map(|line| {
+                let mut fields = line.split(':');
+                let name = fields.next()?;
+                let uid_field = fields.nth(1)?;
+                (uid_field.parse::<u32>().ok()? == uid).then(|| name.to_string())
+            });
+            return name.unwrap_or_else(|| format!("uid{uid}"));
+        }
+    }
+    "unknown".to_string()
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .or_else(|| non_empty_env("HOSTNAME"))
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// The current time in unix seconds (negative before 1970).
+pub fn now() -> i64 {
+    match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        Ok(since) => i64::try_from(since.as_secs()).unwrap_or(i64::MAX),
+        Err(before) => -i64::try_from(before.duration().as_secs()).unwrap_or(i64::MAX),
+    }
+}
+
+/// The JSON Schema of a version file ([`Version`]), pretty-printed, ending in `'\n'`.
+pub fn state_schema() -> String {
+    let schema = schemars::schema_for!(Version);
+    let mut text = serde_json::to_string_pretty(&schema).unwrap_or_else(|_| "{}".to_string());
+    text.push('\n');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiry_is_inclusive_of_the_expiry_second() {
+        let info = LeaseInfo {
+            holder: "a@b:1".into(),
+            started: 100,
+            expires: 160,
+        };
+        assert!(!info.expired(159));
+        assert!(info.expired(160));
+        assert!(info.expired(10_000));
+    }
+
+    #[test]
+    fn errors_name_their_file() {
+        let io = StateError::Io {
+            path: "/s/index.json".into(),
+            source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        };
+        assert_eq!(io.path(), Some(Path::new("/s/index.json")));
+        assert!(io
+            .to_string()
+            .starts_with("cannot read or write /s/index.json: "));
+        let newer = StateError::NewerFormat {
+            path: "/s/versions/000001.json".into(),
+            found: 7,
+        };
+        assert_eq!(
+            newer.to_string(),
+            "/s/versions/000001.json has state format 7, newer than this fleetform understands (1)"
+        );
+        let locked = StateError::Locked(LeaseInfo {
+            holder: "x@y:1".into(),
+            started: 0,
+            expires: 1,
+        });
+        assert_eq!(locked.to_string(), "the state is locked by x@y:1");
+        assert_eq!(locked.path(), None);
+        assert_eq!(StateError::LeaseLost.path(), None);
+    }
+
+    #[test]
+    fn holder_id_is_user_at_host_colon_pid() {
+        let id = holder_id();
+        let (user, rest) = id.split_once('@').expect("an @");
+        let (host, pid) = rest.rsplit_once(':').expect("a :");
+        assert!(!user.is_empty() && !host.is_empty());
+        assert_eq!(pid, std::process::id().to_string());
+    }
+
+    #[test]
+    fn now_is_after_2020() {
+        assert!(now() > 1_577_836_800);
+    }
+
+    #[test]
+    fn state_schema_is_json_describing_a_version() {
+        let text = state_schema();
+        assert!(text.ends_with('\n'));
+        let schema: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+        let properties = schema["properties"].as_object().expect("properties");
+        for field in [
+            "format_version",
+            "number",
+            "sources",
+            "plan",
+            "outcomes",
+            "images",
+        ] {
+            assert!(properties.contains_key(field), "{field} in the schema");
+        }
+    }
+}

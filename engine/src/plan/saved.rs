@@ -30,6 +30,8 @@ pub struct SavedPlan {
     pub model_hash: String,
     /// The state version the plan was computed against (none before the first apply).
     pub base_state_version: Option<u64>,
+    /// The config directory as it was given to `plan` (apply reads it again).
+    pub config_dir: String,
     /// SHA-256 of what was observed.
     pub observation_fingerprint: String,
     /// The plan itself.
@@ -77,6 +79,8 @@ impl SavedPlan {
         config: &Config,
         observation: &Observation,
         created: i64,
+        config_dir: &Path,
+        base_state_version: Option<u64>,
     ) -> Self {
         SavedPlan {
             kind: "fleetform-plan".into(),
@@ -84,7 +88,8 @@ impl SavedPlan {
             created,
             config_hash: config_hash(sources),
             model_hash: model_hash(config),
-            base_state_version: None,
+            base_state_version,
+            config_dir: config_dir.display().to_string(),
             observation_fingerprint: fingerprint(observation),
             plan,
         }

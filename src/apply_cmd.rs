@@ -1,0 +1,623 @@
+//! `fleetform apply` and `fleetform rollback`: lock, check, carry out, record.
+//!
+//! Every path that takes the lock releases it (a [`LockGuard`]); a process
+//! killed mid-apply leaves a lease that expires and a journal that explains.
+
+use crate::cloud::observe;
+use crate::record;
+use crate::VarArgs;
+use clap::Args;
+use fleetform_engine::apply::{self, Journal};
+use fleetform_engine::diagnostic::render_human;
+use fleetform_engine::inventory;
+use fleetform_engine::plan::saved::{self, SavedPlan};
+use fleetform_engine::plan::{self, render, Action, Plan, PlanOptions};
+use fleetform_engine::provider::ProviderError;
+use fleetform_engine::{Code, Diagnostic, Inputs, Loaded};
+use fleetform_state::{Backend, JournalRecord, Lease, LocalBackend, StateError, Version};
+use std::collections::BTreeMap;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, Mutex};
+
+/// Seconds a lease lasts without renewal; renewed every third of it.
+const LEASE_SECS: i64 = 60;
+
+#[derive(Args)]
+pub(crate) struct ApplyArgs {
+    /// A plan file from `plan -out FILE`, or a configuration directory to plan now
+    #[arg(default_value = ".")]
+    target: PathBuf,
+
+    /// Apply without asking (required when there is no terminal to ask on)
+    #[arg(long)]
+    auto_approve: bool,
+
+    /// How many EC2 calls may be in flight at once
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    parallelism: usize,
+
+    /// Allow terminations and deletions beyond fleet.limits (FF006)
+    #[arg(long)]
+    allow_destroy: bool,
+
+    /// Allow up to N launches (FF006)
+    #[arg(long, value_name = "N")]
+    max_launches: Option<u32>,
+
+    /// Allow up to N terminations (FF006)
+    #[arg(long, value_name = "N")]
+    max_terminations: Option<u32>,
+
+    #[command(flatten)]
+    vars: VarArgs,
+}
+
+#[derive(Args)]
+pub(crate) struct RollbackArgs {
+    /// Version to return to (see `fleetform history`)
+    #[arg(long = "to", value_name = "N")]
+    to: u64,
+
+    /// Configuration directory (whose state holds the versions)
+    #[arg(default_value = ".")]
+    dir: PathBuf,
+
+    /// Apply without asking
+    #[arg(long)]
+    auto_approve: bool,
+
+    /// How many EC2 calls may be in flight at once
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    parallelism: usize,
+
+    /// Allow terminations and deletions beyond fleet.limits (FF006)
+    #[arg(long)]
+    allow_destroy: bool,
+}
+
+/// The state store of a config directory.
+pub(crate) fn backend(dir: &Path) -> LocalBackend {
+    LocalBackend::new(dir.join(".fleetform"))
+}
+
+/// Prints a state error as a diagnostic naming its file.
+pub(crate) fn state_error(error: &StateError, color: bool) {
+    let d = Diagnostic::error(Code::Io, format!("state: {error}")).help(match error {
+        StateError::Corrupt { .. } | StateError::NewerFormat { .. } => {
+            "the file was left untouched; restore it from a backup or use the fleetform that wrote it"
+        }
+        StateError::Locked(_) => "see `fleetform unlock`",
+        _ => "check the state directory's permissions and free space",
+    });
+    eprint!(
+        "{}",
+        render_human(&[d], &fleetform_engine::source::SourceSet::new(), color)
+    );
+}
+
+/// Holds the lease for the length of a command, renewing it in the background.
+struct LockGuard<'a> {
+    backend: &'a LocalBackend,
+    lease: Arc<Mutex<Option<Lease>>>,
+    stop: Option<mpsc::Sender<()>>,
+    renewer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl<'a> LockGuard<'a> {
+    /// Takes the lock or says who holds it (exit code 3).
+    fn take(backend: &'a LocalBackend, color: bool) -> Result<LockGuard<'a>, u8> {
+        let now = fleetform_state::now();
+        match backend.lock(&fleetform_state::holder_id(), LEASE_SECS, now) {
+            Ok(lease) => Ok(LockGuard {
+                backend,
+                lease: Arc::new(Mutex::new(Some(lease))),
+                stop: None,
+                renewer: None,
+            }),
+            Err(StateError::Locked(info)) => {
+                let age = now - info.started;
+                let state = if info.expired(now) {
+                    format!(
+                        "expired {}s ago; if {} is gone, `fleetform unlock` breaks it",
+                        now - info.expires,
+                        info.holder
+                    )
+                } else {
+                    format!(
+                        "live for {}s more; nothing waits for it",
+                        info.expires - now
+                    )
+                };
+                eprintln!(
+                    "error: the state is locked by {} (taken {age}s ago, lease {state})",
+                    info.holder
+                );
+                Err(3)
+            }
+            Err(e) => {
+                state_error(&e, color);
+                Err(1)
+            }
+        }
+    }
+
+    /// Renews the lease every third of its length until dropped. The thread
+    /// waits on a channel with a timeout: a timer, not synchronisation.
+    fn keep_alive(&mut self, backend: LocalBackend) {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let lease = Arc::clone(&self.lease);
+        self.stop = Some(stop);
+        self.renewer = Some(std::thread::spawn(move || {
+            let every = std::time::Duration::from_secs((LEASE_SECS / 3) as u64);
+            while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
+                let mut guard = lease.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(held) = guard.as_mut() {
+                    if let Err(e) = backend.renew(held, LEASE_SECS, fleetform_state::now()) {
+                        eprintln!("warning: cannot renew the state lock: {e}");
+                    }
+                }
+            }
+        }));
+    }
+}
+
+impl Drop for LockGuard<'_> {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(renewer) = self.renewer.take() {
+            let _ = renewer.join();
+        }
+        let lease = self.lease.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(lease) = lease {
+            if let Err(e) = self.backend.release(lease) {
+                eprintln!("warning: cannot release the state lock: {e}; `fleetform unlock` breaks it once expired");
+            }
+        }
+    }
+}
+
+/// The journal of the state store, as the executor sees it.
+struct StateJournal<'a> {
+    backend: &'a LocalBackend,
+    apply_id: String,
+    plan: &'a Plan,
+}
+
+impl Journal for StateJournal<'_> {
+    fn intent(&self, index: usize, action: &Action, client_token: &str) -> Result<(), String> {
+        self.backend
+            .append_journal(&JournalRecord::Intent {
+                apply_id: self.apply_id.clone(),
+                action: index,
+                address: action.address.clone(),
+                region: action.region.clone(),
+                client_token: client_token.to_string(),
+                time: fleetform_state::now(),
+            })
+            .map_err(|e| e.to_string())
+    }
+
+    fn outcome(&self, index: usize, result: &Result<Vec<String>, ProviderError>) {
+        let record = JournalRecord::Outcome {
+            apply_id: self.apply_id.clone(),
+            action: index,
+            ok: result.is_ok(),
+            error: result.as_ref().err().map(|e| e.message.clone()),
+            ids: result.clone().unwrap_or_default(),
+            time: fleetform_state::now(),
+        };
+        if let Err(e) = self.backend.append_journal(&record) {
+            eprintln!(
+                "warning: cannot record the outcome of {} in the journal: {e}",
+                self.plan
+                    .actions
+                    .get(index)
+                    .map_or("?", |a| a.address.as_str())
+            );
+        }
+    }
+}
+
+/// Says so when the journal holds an apply that never finished.
+fn report_interrupted(backend: &LocalBackend) -> Result<(), StateError> {
+    let records = backend.journal()?;
+    let mut begun: Option<(String, String, i64, usize)> = None;
+    let mut done = 0;
+    for record in &records {
+        match record {
+            JournalRecord::Begin {
+                apply_id,
+                holder,
+                time,
+                actions,
+            } => {
+                begun = Some((apply_id.clone(), holder.clone(), *time, *actions));
+                done = 0;
+            }
+            JournalRecord::Outcome { .. } => done += 1,
+            JournalRecord::End { .. } => begun = None,
+            JournalRecord::Intent { .. } => {}
+        }
+    }
+    if let Some((id, holder, time, actions)) = begun {
+        eprintln!(
+            "warning: an earlier apply ({id}, by {holder} at {}) was interrupted after {done} of {actions} actions; \
+             what it created carries fleetform's tags, so this plan adopts it instead of creating it again",
+            record::rfc3339(time)
+        );
+    }
+    Ok(())
+}
+
+/// What `apply` and `rollback` share once the config is chosen.
+struct Run<'a> {
+    /// Where the state lives (the config directory the user named).
+    dir: &'a Path,
+    /// Where the config being applied lives (for rollback: version N restored).
+    source_dir: &'a Path,
+    loaded: &'a Loaded,
+    inputs: &'a Inputs,
+    auto_approve: bool,
+    parallelism: usize,
+    options: PlanOptions,
+    saved: Option<SavedPlan>,
+    rollback_of: Option<u64>,
+}
+
+pub(crate) fn apply(args: &ApplyArgs, endpoint_url: Option<String>, color: bool) -> u8 {
+    let (dir, saved) = if args.target.is_file() {
+        match SavedPlan::read(&args.target) {
+            Ok(saved) => (PathBuf::from(&saved.config_dir), Some(saved)),
+            Err(d) => {
+                eprint!(
+                    "{}",
+                    render_human(&[d], &fleetform_engine::source::SourceSet::new(), color)
+                );
+                return 1;
+            }
+        }
+    } else {
+        (args.target.clone(), None)
+    };
+    let inputs = args.vars.inputs();
+    let loaded = fleetform_engine::load_dir(&dir, &inputs);
+    let run = Run {
+        dir: &dir,
+        source_dir: &dir,
+        loaded: &loaded,
+        inputs: &inputs,
+        auto_approve: args.auto_approve,
+        parallelism: args.parallelism,
+        options: PlanOptions {
+            allow_destroy: args.allow_destroy,
+            max_launches: args.max_launches,
+            max_terminations: args.max_terminations,
+            ..PlanOptions::default()
+        },
+        saved,
+        rollback_of: None,
+    };
+    carry_out(run, endpoint_url, color)
+}
+
+pub(crate) fn rollback(args: &RollbackArgs, endpoint_url: Option<String>, color: bool) -> u8 {
+    let store = backend(&args.dir);
+    let version = match store.read(args.to) {
+        Ok(v) => v,
+        Err(e) => {
+            state_error(&e, color);
+            return 1;
+        }
+    };
+    let scratch = match tempfile::tempdir() {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("fleetform: cannot make a scratch directory: {e}");
+            return 1;
+        }
+    };
+    if let Err(e) = record::restore_sources(&version.sources, scratch.path()) {
+        eprintln!(
+            "fleetform: cannot restore the config of version {}: {e}",
+            args.to
+        );
+        return 1;
+    }
+    eprintln!(
+        "rolling back to version {} ({}, {})",
+        version.number,
+        record::rfc3339(version.time),
+        version.git_commit.as_deref().unwrap_or("no git commit")
+    );
+    let inputs = Inputs {
+        vars: version
+            .variables
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect(),
+        ..Inputs::default()
+    };
+    let loaded = fleetform_engine::load_dir(scratch.path(), &inputs);
+    let run = Run {
+        dir: &args.dir,
+        source_dir: scratch.path(),
+        loaded: &loaded,
+        inputs: &inputs,
+        auto_approve: args.auto_approve,
+        parallelism: args.parallelism,
+        options: PlanOptions {
+            allow_destroy: args.allow_destroy,
+            ..PlanOptions::default()
+        },
+        saved: None,
+        rollback_of: Some(args.to),
+    };
+    carry_out(run, endpoint_url, color)
+}
+
+/// FF010: what moved since a saved plan was made.
+fn staleness(
+    saved: &SavedPlan,
+    loaded: &Loaded,
+    observed: &fleetform_engine::provider::Observation,
+    latest: Option<u64>,
+) -> Vec<String> {
+    let mut moved = Vec::new();
+    if saved::config_hash(&loaded.sources) != saved.config_hash {
+        moved.push("the configuration files changed".to_string());
+    }
+    if loaded.config.as_ref().map(saved::model_hash).as_deref() != Some(saved.model_hash.as_str()) {
+        moved.push("the resolved configuration (variables, file contents) changed".to_string());
+    }
+    if latest != saved.base_state_version {
+        moved.push(format!(
+            "the state moved from version {} to {}",
+            saved
+                .base_state_version
+                .map_or("none".into(), |v| v.to_string()),
+            latest.map_or("none".into(), |v| v.to_string())
+        ));
+    }
+    if saved::fingerprint(observed) != saved.observation_fingerprint {
+        moved.push("EC2 changed since the plan was made".to_string());
+    }
+    moved
+}
+
+fn ask(fleet: &str) -> bool {
+    eprint!("Apply these changes to fleet \"{fleet}\"? Only 'yes' or 'y' is accepted: ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    if std::io::stdin().lock().read_line(&mut answer).is_err() {
+        return false;
+    }
+    matches!(answer.trim(), "yes" | "y")
+}
+
+fn carry_out(run: Run<'_>, endpoint_url: Option<String>, color: bool) -> u8 {
+    let store = backend(run.dir);
+    let Some(config) = &run.loaded.config else {
+        eprint!(
+            "{}",
+            render_human(&run.loaded.diagnostics, &run.loaded.sources, color)
+        );
+        return 1;
+    };
+    let mut lock = match LockGuard::take(&store, color) {
+        Ok(lock) => lock,
+        Err(code) => return code,
+    };
+    lock.keep_alive(backend(run.dir));
+    if let Err(e) = report_interrupted(&store) {
+        state_error(&e, color);
+        return 1;
+    }
+    let latest = match store.latest() {
+        Ok(latest) => latest,
+        Err(e) => {
+            state_error(&e, color);
+            return 1;
+        }
+    };
+    let Some(observed) = observe(run.loaded, endpoint_url, color) else {
+        return 1;
+    };
+    let plan = match &run.saved {
+        Some(saved) => {
+            let moved = staleness(saved, run.loaded, &observed.observation, latest);
+            if !moved.is_empty() {
+                let d = Diagnostic::error(
+                    Code::StalePlan,
+                    format!("the saved plan is stale: {}", moved.join("; ")),
+                )
+                .help("run `fleetform plan -out FILE` again and review the new plan");
+                eprint!("{}", render_human(&[d], &run.loaded.sources, color));
+                return 1;
+            }
+            saved.plan.clone()
+        }
+        None => {
+            let options = PlanOptions {
+                now: fleetform_state::now(),
+                ..run.options.clone()
+            };
+            let (plan, diagnostics) = plan::build(config, &observed.observation, &options);
+            print!("{}", render::human(&plan, color));
+            eprint!("{}", render_human(&diagnostics, &run.loaded.sources, color));
+            if diagnostics.iter().any(Diagnostic::is_error) {
+                eprintln!("nothing was changed: the findings above block this apply");
+                return 1;
+            }
+            if plan.is_empty() {
+                return 0;
+            }
+            if !run.auto_approve {
+                if !std::io::stdin().is_terminal() {
+                    eprintln!("error: refusing to apply without approval: there is no terminal to ask on; review the plan and pass --auto-approve");
+                    return 1;
+                }
+                if !ask(&config.fleet.name) {
+                    eprintln!("Apply cancelled; nothing was changed.");
+                    return 1;
+                }
+            }
+            plan
+        }
+    };
+    if plan.is_empty() {
+        println!("No changes to apply.");
+        return 0;
+    }
+
+    let apply_id = apply::plan_id(&plan);
+    if let Err(e) = store.append_journal(&JournalRecord::Begin {
+        apply_id: apply_id.clone(),
+        time: fleetform_state::now(),
+        holder: fleetform_state::holder_id(),
+        actions: plan.actions.len(),
+    }) {
+        state_error(&e, color);
+        return 1;
+    }
+    let journal = StateJournal {
+        backend: &store,
+        apply_id: apply_id.clone(),
+        plan: &plan,
+    };
+    let total = plan.actions.len();
+    let finished = std::sync::atomic::AtomicUsize::new(0);
+    let progress = |action: &Action, result: &Result<Vec<String>, ProviderError>| {
+        let n = finished.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        let status = match result {
+            Ok(_) => "ok".to_string(),
+            Err(e) => format!("FAILED: {}", e.message),
+        };
+        eprintln!(
+            "[{n}/{total}] {} {} {}: {}",
+            action.action.marker(),
+            action.region,
+            render::headline(action),
+            status
+        );
+    };
+    let outcomes = observed.runtime.block_on(apply::execute(
+        &plan,
+        &observed.provider,
+        run.parallelism,
+        &journal,
+        &progress,
+    ));
+
+    // Record what was done and what EC2 holds now.
+    let after = observed
+        .runtime
+        .block_on(fleetform_engine::provider::Provider::observe(
+            &observed.provider,
+            &fleetform_engine::provider::ObserveRequest::for_config(config),
+        ));
+    let (entries, _) = inventory::entries(config, &after);
+    let sources = record::snapshot_sources(run.source_dir);
+    let previous = latest.and_then(|n| store.read(n).ok());
+    let (git_commit, git_dirty) = record::git_info(run.dir);
+    let sensitive = &config.sensitive_variables;
+    let variables: BTreeMap<String, String> = run
+        .inputs
+        .vars
+        .iter()
+        .filter_map(|v| v.split_once('='))
+        .map(|(k, v)| (k.trim().to_string(), v.to_string()))
+        .chain(run.inputs.env.iter().cloned())
+        .map(|(k, v)| {
+            let shown = if sensitive.contains(&k) {
+                "(sensitive)".to_string()
+            } else {
+                v
+            };
+            (k, shown)
+        })
+        .collect();
+    let images: BTreeMap<String, Vec<String>> =
+        config
+            .ami_sets
+            .values()
+            .fold(BTreeMap::new(), |mut acc, set| {
+                for (region, id) in &set.images {
+                    acc.entry(region.clone())
+                        .or_insert_with(Vec::new)
+                        .push(id.clone());
+                }
+                acc
+            });
+    let number = latest.unwrap_or(0) + 1;
+    let version = Version {
+        format_version: fleetform_state::FORMAT_VERSION,
+        number,
+        time: fleetform_state::now(),
+        git_commit,
+        git_dirty,
+        caller: observed.caller.clone(),
+        rollback_of: run.rollback_of,
+        diff: record::sources_diff(
+            previous.as_ref().map_or(&BTreeMap::new(), |p| &p.sources),
+            &sources,
+        ),
+        sources,
+        variables,
+        plan: serde_json::to_value(&plan).unwrap_or_default(),
+        outcomes: outcomes
+            .iter()
+            .map(|o| fleetform_state::ActionOutcome {
+                action: o.action,
+                ok: o.result.is_ok(),
+                error: o.result.as_ref().err().map(|e| e.message.clone()),
+                ids: o.result.clone().unwrap_or_default(),
+            })
+            .collect(),
+        observed: serde_json::to_value(&entries).unwrap_or_default(),
+        summary: serde_json::to_value(&plan.summary).unwrap_or_default(),
+        images,
+    };
+    if let Err(e) = store.write(&version) {
+        state_error(&e, color);
+        eprintln!("the changes were made but not recorded; the journal keeps them");
+        return 1;
+    }
+    let _ = store.append_journal(&JournalRecord::End {
+        apply_id,
+        time: fleetform_state::now(),
+        version: Some(number),
+    });
+    if let Err(e) = store.clear_journal() {
+        eprintln!("warning: cannot clear the journal: {e}");
+    }
+    let failures: Vec<&apply::Outcome> = outcomes.iter().filter(|o| o.result.is_err()).collect();
+    println!(
+        "Recorded version {number}{}: {} of {total} actions succeeded.",
+        run.rollback_of
+            .map(|n| format!(" (rollback to {n})"))
+            .unwrap_or_default(),
+        total - failures.len()
+    );
+    if failures.is_empty() {
+        return 0;
+    }
+    eprintln!(
+        "{} action{} failed:",
+        failures.len(),
+        if failures.len() == 1 { "" } else { "s" }
+    );
+    for failure in failures {
+        let action = &plan.actions[failure.action];
+        if let Err(e) = &failure.result {
+            eprintln!(
+                "  {} in {}: {}: {}",
+                action.address,
+                action.region,
+                render::headline(action),
+                e.message
+            );
+        }
+    }
+    1
+}

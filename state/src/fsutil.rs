@@ -1,0 +1,217 @@
+//! File primitives: atomic create/replace, private directories, decoding with
+//! format checks. Every error names the state file it concerns.
+
+use crate::{StateError, FORMAT_VERSION};
+use serde::de::DeserializeOwned;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Maps an I/O error to [`StateError::Io`] naming `path`.
+pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StateError + '_ {
+    move |source| StateError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+pub(crate) fn corrupt(path: &Path, reason: impl Into<String>) -> StateError {
+    StateError::Corrupt {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    }
+}
+
+/// A string unique to this call among all processes using the directory:
+/// pid, nanoseconds and a per-process counter.
+pub(crate) fn unique_suffix() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "{}-{nanos:x}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The temporary sibling of `path` used while writing it.
+fn temp_path(path: &Path, what: &str) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.{what}.{}", unique_suffix()))
+}
+
+fn parent(path: &Path) -> &Path {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| Path::new("."))
+}
+
+/// Makes the directory entries of `dir` durable. Some filesystems refuse to
+/// fsync a directory; that is not an error.
+pub(crate) fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+#[cfg(unix)]
+fn set_mode(file: &File, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    file.set_permissions(std::fs::Permissions::from_mode(mode))
+}
+
+#[cfg(not(unix))]
+fn set_mode(_file: &File, _mode: u32) -> std::io::Result<()> {
+    Ok(())
+}
+
+/// Opens a new file (mode 0600, whatever the umask) that must not exist yet.
+pub(crate) fn create_private(path: &Path, options: &mut OpenOptions) -> std::io::Result<File> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let file = options.open(path)?;
+    set_mode(&file, 0o600)?;
+    Ok(file)
+}
+
+/// Writes `bytes` to a new temporary sibling of `path`, fsynced, mode 0600.
+fn write_temp(path: &Path, what: &str, bytes: &[u8]) -> std::io::Result<PathBuf> {
+    let temp = temp_path(path, what);
+    let result = (|| {
+        let mut file = create_private(&temp, OpenOptions::new().write(true).create_new(true))?;
+        file.write_all(bytes)?;
+        file.sync_all()
+    })();
+    match result {
+        Ok(()) => Ok(temp),
+        Err(e) => {
+            let _ = std::fs::remove_file(&temp);
+            Err(e)
+        }
+    }
+}
+
+/// Creates `path` with `bytes` unless it exists: the content is written to a
+/// temporary file and fsynced, then hard-linked to `path` (link(2) fails if
+/// `path` exists, atomically, and a reader sees either no file or the whole
+/// file). `Ok(false)` when `path` already existed; it is not touched.
+pub(crate) fn create_atomically(path: &Path, bytes: &[u8]) -> Result<bool, StateError> {
+    let temp = write_temp(path, "new", bytes).map_err(io(path))?;
+    let linked = std::fs::hard_link(&temp, path);
+    let _ = std::fs::remove_file(&temp);
+    match linked {
+        Ok(()) => {
+            sync_dir(parent(path));
+            Ok(true)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(io(path)(e)),
+    }
+}
+
+/// Replaces (or creates) `path` with `bytes`: temporary file, fsync, rename,
+/// fsync of the directory. A crash leaves the old file or the new one.
+pub(crate) fn replace_atomically(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
+    let temp = write_temp(path, "tmp", bytes).map_err(io(path))?;
+    if let Err(e) = std::fs::rename(&temp, path) {
+        let _ = std::fs::remove_file(&temp);
+        return Err(io(path)(e));
+    }
+    sync_dir(parent(path));
+    Ok(())
+}
+
+/// Creates `dir` (mode 0700, whatever the umask) if it does not exist;
+/// missing parents are created with default permissions.
+pub(crate) fn ensure_dir(dir: &Path) -> Result<(), StateError> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let up = parent(dir);
+    if !up.exists() {
+        std::fs::create_dir_all(up).map_err(io(dir))?;
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    match builder.create(dir) {
+        Ok(()) => {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                    .map_err(io(dir))?;
+            }
+            sync_dir(up);
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        Err(e) => Err(io(dir)(e)),
+    }
+}
+
+/// Reads `path`; `Ok(None)` when it does not exist.
+pub(crate) fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, StateError> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io(path)(e)),
+    }
+}
+
+/// Checks the `format_version` of a parsed state document: missing or 0 is
+/// `Corrupt`, above [`FORMAT_VERSION`] is `NewerFormat`.
+pub(crate) fn check_format(path: &Path, value: &serde_json::Value) -> Result<(), StateError> {
+    let Some(object) = value.as_object() else {
+        return Err(corrupt(path, "not a JSON object"));
+    };
+    let Some(found) = object.get("format_version") else {
+        return Err(corrupt(path, "no format_version"));
+    };
+    let found = found.as_u64().filter(|v| *v > 0).ok_or_else(|| {
+        corrupt(
+            path,
+            format!("format_version {found} is not a state format"),
+        )
+    })?;
+    if found > u64::from(FORMAT_VERSION) {
+        return Err(StateError::NewerFormat {
+            path: path.to_path_buf(),
+            found: u32::try_from(found).unwrap_or(u32::MAX),
+        });
+    }
+    Ok(())
+}
+
+/// Decodes a state file: valid JSON, a known `format_version`, then the
+/// expected shape. Errors name `path`.
+pub(crate) fn decode<T: DeserializeOwned>(path: &Path, bytes: &[u8]) -> Result<T, StateError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(corrupt(path, "the file is empty"));
+    }
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| corrupt(path, format!("not valid JSON: {e}")))?;
+    check_format(path, &value)?;
+    serde_json::from_value(value).map_err(|e| corrupt(path, e.to_string()))
+}
+
+/// Pretty JSON of `value` with a final newline.
+pub(crate) fn encode<T: serde::Serialize>(path: &Path, value: &T) -> Result<Vec<u8>, StateError> {
+    let mut bytes =
+        serde_json::to_vec_pretty(value).map_err(|e| io(path)(std::io::Error::other(e)))?;
+    bytes.push(b'\n');
+    Ok(bytes)
+}

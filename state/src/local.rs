@@ -1,0 +1,451 @@
+//! The local-directory backend.
+
+use crate::fsutil::{
+    corrupt, create_atomically, decode, encode, ensure_dir, io, read_optional, replace_atomically,
+    sync_dir, unique_suffix,
+};
+use crate::{
+    journal, Backend, JournalRecord, Lease, LeaseInfo, StateError, Version, VersionSummary,
+    FORMAT_VERSION,
+};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+/// The state store in a local directory (e.g. `<config>/.fleetform`).
+///
+/// Layout (every file mode 0600, directories 0700, created on first write):
+///
+/// | path | holds |
+/// |---|---|
+/// | `versions/NNNNNN.json` | one [`Version`], number zero-padded to 6 digits (wider past 999999); created once, never rewritten |
+/// | `index.json` | `{"format_version":1,"versions":[VersionSummary...]}`, rewritten after each version write |
+/// | `journal.jsonl` | header line `{"format_version":1}`, then one [`JournalRecord`] per line |
+/// | `lock.json` | `{"format_version":1,"holder":..,"started":..,"expires":..,"token":..}` |
+///
+/// Temporary files are dot-files beside their target (`.index.json.tmp.*`,
+/// `.lock.json.new.*`, ...), removed on success.
+///
+/// **Versions.** A version file is written to a temporary file, fsynced, then
+/// hard-linked to its final name: `link(2)` refuses an existing name
+/// atomically, so a version file is never overwritten, even by two writers
+/// racing without the lock. The index is then replaced (temp, fsync, rename,
+/// fsync of the directory). `list` reads the index plus the *names* in
+/// `versions/`: a version file the index does not list (a crash between the
+/// two steps, or two racing writers) is read and included, so the index can
+/// lag but never hide a version. An index that is missing, corrupt or
+/// truncated is rebuilt from the version files when they are all valid
+/// (silently, in memory; `write` then stores the rebuilt index); otherwise it
+/// is an error. An index with a newer `format_version` is always an error.
+///
+/// **Journal.** Each record is one line written with a single `write` and
+/// fsynced. A crash can only tear the last line: a last line without its
+/// newline that does not parse is ignored by `journal` and cut off by the next
+/// `append_journal` (which reads only the header line and the last line, so
+/// appending stays cheap however long the journal is). A line that ends in a
+/// newline and does not parse is corruption. `clear_journal` removes the file.
+///
+/// **Lock.** The lock file is never written in place. It is created by
+/// writing a complete temporary file, fsyncing it and hard-linking it to
+/// `lock.json` (exclusive: link fails if `lock.json` exists), so a reader sees
+/// no lock or a whole one, and of racing `lock` calls exactly one wins. It is
+/// removed (by `release`, `break_lock`, and `renew`, which re-creates it) by
+/// first renaming it to a private name, which only one process can do, then
+/// checking that what was taken is what was meant to be taken; if not, it is
+/// linked back. Each lease carries a private random token, so "still ours"
+/// does not depend on the holder string (two leases of one process differ).
+#[derive(Debug, Clone)]
+pub struct LocalBackend {
+    dir: PathBuf,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct IndexFile {
+    format_version: u32,
+    versions: Vec<VersionSummary>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct LockFile {
+    format_version: u32,
+    holder: String,
+    started: i64,
+    expires: i64,
+    token: String,
+}
+
+impl LockFile {
+    fn info(&self) -> LeaseInfo {
+        LeaseInfo {
+            holder: self.holder.clone(),
+            started: self.started,
+            expires: self.expires,
+        }
+    }
+}
+
+impl LocalBackend {
+    /// A store in `dir`. Nothing is touched until the first write; `dir` (and
+    /// `dir/versions`) are then created with mode 0700.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        LocalBackend { dir: dir.into() }
+    }
+
+    /// The directory of the store.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn versions_dir(&self) -> PathBuf {
+        self.dir.join("versions")
+    }
+
+    fn version_path(&self, number: u64) -> PathBuf {
+        self.versions_dir().join(format!("{number:06}.json"))
+    }
+
+    fn index_path(&self) -> PathBuf {
+        self.dir.join("index.json")
+    }
+
+    fn journal_path(&self) -> PathBuf {
+        self.dir.join("journal.jsonl")
+    }
+
+    fn lock_path(&self) -> PathBuf {
+        self.dir.join("lock.json")
+    }
+
+    /// Numbers of the version files present (by name only; nothing is read).
+    fn version_numbers(&self) -> Result<BTreeSet<u64>, StateError> {
+        let dir = self.versions_dir();
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeSet::new()),
+            Err(e) => return Err(io(&dir)(e)),
+        };
+        let mut numbers = BTreeSet::new();
+        for entry in entries {
+            let entry = entry.map_err(io(&dir))?;
+            let name = entry.file_name();
+            let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".json")) else {
+                continue;
+            };
+            if !stem.bytes().all(|b| b.is_ascii_digit()) {
+                continue;
+            }
+            // Only the canonical spelling counts ("3.json" is not version 3).
+            if let Ok(number) = stem.parse::<u64>() {
+                if format!("{number:06}") == stem {
+                    numbers.insert(number);
+                }
+            }
+        }
+        Ok(numbers)
+    }
+
+    /// The index as stored: `Ok(None)` when there is no index file.
+    fn read_index(&self) -> Result<Option<Vec<VersionSummary>>, StateError> {
+        let path = self.index_path();
+        let Some(bytes) = read_optional(&path)? else {
+            return Ok(None);
+        };
+        let index: IndexFile = decode(&path, &bytes)?;
+        let mut seen = BTreeSet::new();
+        if let Some(dup) = index.versions.iter().find(|s| !seen.insert(s.number)) {
+            return Err(corrupt(
+                &path,
+                format!("version {} is listed twice", dup.number),
+            ));
+        }
+        Ok(Some(index.versions))
+    }
+
+    fn summaries_of(&self, numbers: &BTreeSet<u64>) -> Result<Vec<VersionSummary>, StateError> {
+        numbers
+            .iter()
+            .map(|n| self.read(*n).map(|v| VersionSummary::from(&v)))
+            .collect()
+    }
+
+    /// All summaries, ascending: the index, rebuilt if needed, plus any
+    /// version file it does not list.
+    fn summaries(&self) -> Result<Vec<VersionSummary>, StateError> {
+        let files = self.version_numbers()?;
+        let mut summaries = match self.read_index() {
+            Ok(Some(list)) => list,
+            Ok(None) => self.summaries_of(&files)?,
+            Err(StateError::Corrupt { path, reason }) => match self.summaries_of(&files) {
+                Ok(list) => list,
+                Err(e) => {
+                    return Err(StateError::Corrupt {
+                        path,
+                        reason: format!("{reason}; it cannot be rebuilt because {e}"),
+                    })
+                }
+            },
+            Err(e) => return Err(e),
+        };
+        let indexed: BTreeSet<u64> = summaries.iter().map(|s| s.number).collect();
+        let unindexed: BTreeSet<u64> = files.difference(&indexed).copied().collect();
+        summaries.extend(self.summaries_of(&unindexed)?);
+        summaries.sort_by_key(|s| s.number);
+        Ok(summaries)
+    }
+}
+
+impl Backend for LocalBackend {
+    fn latest(&self) -> Result<Option<u64>, StateError> {
+        Ok(self.summaries()?.last().map(|s| s.number))
+    }
+
+    /// Reads `index.json` and the names in `versions/`; version files are read
+    /// only when the index does not list them (or must be rebuilt). An index
+    /// entry whose file was removed is still listed; `read` of it is an `Io`
+    /// error naming the file.
+    fn list(&self) -> Result<Vec<VersionSummary>, StateError> {
+        self.summaries()
+    }
+
+    fn read(&self, number: u64) -> Result<Version, StateError> {
+        let path = self.version_path(number);
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let indexed = matches!(
+                    self.read_index(),
+                    Ok(Some(list)) if list.iter().any(|s| s.number == number)
+                );
+                return Err(if indexed {
+                    io(&path)(e)
+                } else {
+                    StateError::NoSuchVersion(number)
+                });
+            }
+            Err(e) => return Err(io(&path)(e)),
+        };
+        let version: Version = decode(&path, &bytes)?;
+        if version.number != number {
+            return Err(corrupt(
+                &path,
+                format!("it holds version {} instead", version.number),
+            ));
+        }
+        Ok(version)
+    }
+
+    /// Refuses (before writing anything) when the index has a newer format,
+    /// or is unreadable and cannot be rebuilt, or the number exists. If the
+    /// version file is written but the index update then fails, the version
+    /// is recorded all the same (`list` finds it) and the error is returned.
+    fn write(&self, version: &Version) -> Result<(), StateError> {
+        let path = self.version_path(version.number);
+        let mut summaries = self.summaries()?;
+        if summaries.iter().any(|s| s.number == version.number)
+            || std::fs::symlink_metadata(&path).is_ok()
+        {
+            return Err(StateError::VersionExists(version.number));
+        }
+        ensure_dir(&self.dir)?;
+        ensure_dir(&self.versions_dir())?;
+        let mut value =
+            serde_json::to_value(version).map_err(|e| io(&path)(std::io::Error::other(e)))?;
+        value["format_version"] = FORMAT_VERSION.into();
+        if !create_atomically(&path, &encode(&path, &value)?)? {
+            return Err(StateError::VersionExists(version.number));
+        }
+        summaries.push(VersionSummary::from(version));
+        summaries.sort_by_key(|s| s.number);
+        let index_path = self.index_path();
+        let index = IndexFile {
+            format_version: FORMAT_VERSION,
+            versions: summaries,
+        };
+        replace_atomically(&index_path, &encode(&index_path, &index)?)
+    }
+
+    fn append_journal(&self, record: &JournalRecord) -> Result<(), StateError> {
+        ensure_dir(&self.dir)?;
+        journal::append(&self.journal_path(), record)
+    }
+
+    fn journal(&self) -> Result<Vec<JournalRecord>, StateError> {
+        let path = self.journal_path();
+        match read_optional(&path)? {
+            Some(bytes) => journal::parse(&path, &bytes),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Removes `journal.jsonl` after checking that it reads (a corrupt or
+    /// newer-format journal is left in place and reported).
+    fn clear_journal(&self) -> Result<(), StateError> {
+        self.journal()?;
+        let path = self.journal_path();
+        match std::fs::remove_file(&path) {
+            Ok(()) => {
+                sync_dir(&self.dir);
+                Ok(())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io(&path)(e)),
+        }
+    }
+
+    fn lock(&self, holder: &str, ttl_secs: i64, now: i64) -> Result<Lease, StateError> {
+        ensure_dir(&self.dir)?;
+        let path = self.lock_path();
+        let file = LockFile {
+            format_version: FORMAT_VERSION,
+            holder: holder.to_string(),
+            started: now,
+            expires: now.saturating_add(ttl_secs),
+            token: unique_suffix(),
+        };
+        let bytes = encode(&path, &file)?;
+        // The loop only repeats when the lock vanished between our failed
+        // create and our read of it (released meanwhile); it never waits.
+        for _ in 0..16 {
+            if create_atomically(&path, &bytes)? {
+                return Ok(Lease {
+                    info: file.info(),
+                    token: file.token,
+                });
+            }
+            if let Some(current) = self.read_lock()? {
+                return Err(StateError::Locked(current.info()));
+            }
+        }
+        Err(io(&path)(std::io::Error::other(
+            "the lock kept appearing and disappearing; try again",
+        )))
+    }
+
+    fn renew(&self, lease: &mut Lease, ttl_secs: i64, now: i64) -> Result<(), StateError> {
+        let path = self.lock_path();
+        match self.read_lock()? {
+            Some(current) if current.token == lease.token => {}
+            _ => return Err(StateError::LeaseLost),
+        }
+        let Some((taken_path, taken)) = self.take_lock()? else {
+            return Err(StateError::LeaseLost);
+        };
+        if taken.token != lease.token {
+            self.put_back(&taken_path);
+            return Err(StateError::LeaseLost);
+        }
+        let renewed = LockFile {
+            expires: now.saturating_add(ttl_secs),
+            ..taken
+        };
+        let created = encode(&path, &renewed).and_then(|bytes| create_atomically(&path, &bytes));
+        match created {
+            Ok(true) => {
+                remove_taken(&taken_path);
+                lease.info = renewed.info();
+                Ok(())
+            }
+            // Someone locked in the instant the lock was absent: theirs now.
+            Ok(false) => {
+                remove_taken(&taken_path);
+                Err(StateError::LeaseLost)
+            }
+            Err(e) => {
+                self.put_back(&taken_path);
+                Err(e)
+            }
+        }
+    }
+
+    fn release(&self, lease: Lease) -> Result<(), StateError> {
+        match self.read_lock()? {
+            Some(current) if current.token == lease.token => {}
+            _ => return Err(StateError::LeaseLost),
+        }
+        let Some((taken_path, taken)) = self.take_lock()? else {
+            return Err(StateError::LeaseLost);
+        };
+        if taken.token != lease.token {
+            self.put_back(&taken_path);
+            return Err(StateError::LeaseLost);
+        }
+        remove_taken(&taken_path);
+        Ok(())
+    }
+
+    fn lease(&self) -> Result<Option<LeaseInfo>, StateError> {
+        Ok(self.read_lock()?.map(|file| file.info()))
+    }
+
+    fn break_lock(&self, force: bool, now: i64) -> Result<Option<LeaseInfo>, StateError> {
+        let Some(seen) = self.read_lock()? else {
+            return Ok(None);
+        };
+        if !force && !seen.info().expired(now) {
+            return Err(StateError::Locked(seen.info()));
+        }
+        let Some((taken_path, taken)) = self.take_lock()? else {
+            return Ok(None); // released meanwhile
+        };
+        if taken != seen && !force && !taken.info().expired(now) {
+            // Renewed or re-taken since we looked: a live lease is never broken.
+            self.put_back(&taken_path);
+            return Err(StateError::Locked(taken.info()));
+        }
+        remove_taken(&taken_path);
+        Ok(Some(taken.info()))
+    }
+}
+
+impl LocalBackend {
+    fn read_lock(&self) -> Result<Option<LockFile>, StateError> {
+        let path = self.lock_path();
+        match read_optional(&path)? {
+            Some(bytes) => decode(&path, &bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Moves `lock.json` to a private name (only one process can) and reads
+    /// it there. `Ok(None)` when there is no lock. A taken file that does not
+    /// read is linked back (or, if that fails, left at its private name) and
+    /// reported.
+    fn take_lock(&self) -> Result<Option<(PathBuf, LockFile)>, StateError> {
+        let path = self.lock_path();
+        let taken_path = self
+            .dir
+            .join(format!(".lock.json.taken.{}", unique_suffix()));
+        match std::fs::rename(&path, &taken_path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io(&path)(e)),
+        }
+        let read = std::fs::read(&taken_path)
+            .map_err(io(&path))
+            .and_then(|bytes| decode::<LockFile>(&path, &bytes));
+        match read {
+            Ok(file) => Ok(Some((taken_path, file))),
+            Err(e) => {
+                if std::fs::hard_link(&taken_path, &path).is_ok() {
+                    remove_taken(&taken_path);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Puts a taken lock back as `lock.json`, unless another lock was created
+    /// meanwhile (then the taken lease is lost: its holder learns it at its
+    /// next renew).
+    fn put_back(&self, taken_path: &Path) {
+        let _ = std::fs::hard_link(taken_path, self.lock_path());
+        remove_taken(taken_path);
+    }
+}
+
+fn remove_taken(taken_path: &Path) {
+    let _ = std::fs::remove_file(taken_path);
+    if let Some(dir) = taken_path.parent() {
+        sync_dir(dir);
+    }
+}

@@ -1,0 +1,270 @@
+//! `apply`, `history`, `rollback`, locks and the state store, end to end
+//! against the local EC2 endpoint.
+
+use fleetform_aws::{AwsProvider, ConnectOptions};
+use fleetform_engine::provider::{ObserveRequest, Provider};
+use fleetform_state::{Backend, LocalBackend};
+use fleetform_test_support::{endpoint, unique_fleet};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use tempfile::TempDir;
+
+const KEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIC2KbGoVctVd9DXpWAExeFEUVf/yiaYY8thCxnr+IXZy one";
+
+fn config(prefix: &str, image: &str) -> (TempDir, String) {
+    let fleet = unique_fleet(prefix);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hcl = format!(
+        "fleet \"{fleet}\" {{\n  account_id = \"123456789012\"\n  regions    = [\"us-east-1\"]\n}}\n\nkey_pair \"workers\" {{\n  public_key = file(\"workers.pub\")\n}}\n\nami_set \"linux\" {{\n  images = {{\n    \"us-east-1\" = \"{image}\"\n  }}\n}}\n\nworker_type \"linux\" {{\n  ami_set  = ami_set.linux\n  key_pair = key_pair.workers\n\n  instance_type \"m5.large\" {{ capacity = 1 }}\n\n  capacity {{\n    min = 1\n    max = 2\n  }}\n}}\n"
+    );
+    std::fs::write(dir.path().join("fleet.hcl"), hcl).expect("write");
+    std::fs::write(dir.path().join("workers.pub"), KEY).expect("write");
+    (dir, fleet)
+}
+
+fn fleetform(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_fleetform"))
+        .args(args)
+        .arg(dir)
+        .env("FLEETFORM_EC2_ENDPOINT", endpoint())
+        .stdin(Stdio::null())
+        .output()
+        .expect("runs")
+}
+
+fn err(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn out(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn set_image(dir: &Path, from: &str, to: &str) {
+    let path = dir.join("fleet.hcl");
+    let hcl = std::fs::read_to_string(&path).expect("read");
+    std::fs::write(path, hcl.replace(from, to)).expect("write");
+}
+
+/// The image the default version of the fleet's launch template launches.
+fn default_image(dir: &Path) -> Option<String> {
+    let loaded = fleetform_engine::load_dir(dir, &fleetform_engine::Inputs::default());
+    let config = loaded.config?;
+    tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(async {
+            let provider = AwsProvider::connect(&ConnectOptions {
+                endpoint_url: Some(endpoint().to_string()),
+                ..ConnectOptions::default()
+            })
+            .await
+            .ok()?;
+            let observation = provider.observe(&ObserveRequest::for_config(&config)).await;
+            let templates = observation.regions["us-east-1"]
+                .launch_templates
+                .complete()?
+                .clone();
+            templates.first()?.default_data.as_ref()?.image_id.clone()
+        })
+}
+
+#[test]
+fn apply_then_plan_is_a_no_op_and_one_version_is_recorded() {
+    let (dir, _) = config("noop", "ami-785db401");
+    let applied = fleetform(&["apply", "--auto-approve", "--no-color"], dir.path());
+    assert_eq!(applied.status.code(), Some(0), "{}", err(&applied));
+    assert!(
+        out(&applied).contains("Recorded version 1: 3 of 3 actions succeeded"),
+        "{}",
+        out(&applied)
+    );
+    let plan = fleetform(&["plan", "--detailed-exitcode"], dir.path());
+    assert_eq!(plan.status.code(), Some(0), "{}{}", out(&plan), err(&plan));
+    let history = fleetform(&["history", "--json"], dir.path());
+    let json: serde_json::Value = serde_json::from_slice(&history.stdout).expect("json");
+    assert_eq!(json["versions"].as_array().map(Vec::len), Some(1));
+    assert_eq!(json["versions"][0]["summary"]["launch"], 1);
+    assert!(json["versions"][0]["caller"]
+        .as_str()
+        .is_some_and(|c| c.starts_with("arn:aws:")));
+}
+
+#[test]
+fn without_a_terminal_or_auto_approve_apply_refuses_and_changes_nothing() {
+    let (dir, _) = config("refuse", "ami-785db401");
+    let applied = fleetform(&["apply", "--no-color"], dir.path());
+    assert_eq!(applied.status.code(), Some(1));
+    assert!(
+        err(&applied).contains("refusing to apply without approval"),
+        "{}",
+        err(&applied)
+    );
+    let plan = fleetform(&["plan", "--detailed-exitcode"], dir.path());
+    assert_eq!(plan.status.code(), Some(2), "still everything to do");
+    assert!(
+        LocalBackend::new(dir.path().join(".fleetform"))
+            .lease()
+            .expect("readable")
+            .is_none(),
+        "lock released"
+    );
+}
+
+#[test]
+fn a_saved_plan_applies_once_and_is_stale_the_second_time() {
+    let (dir, _) = config("stale", "ami-785db401");
+    let file = dir.path().join("plan.bin");
+    let plan = fleetform(&["plan", "-out", file.to_str().expect("utf-8")], dir.path());
+    assert_eq!(plan.status.code(), Some(0), "{}", err(&plan));
+    let first = Command::new(env!("CARGO_BIN_EXE_fleetform"))
+        .args(["apply", "--no-color"])
+        .arg(&file)
+        .env("FLEETFORM_EC2_ENDPOINT", endpoint())
+        .stdin(Stdio::null())
+        .output()
+        .expect("runs");
+    assert_eq!(
+        first.status.code(),
+        Some(0),
+        "a reviewed plan needs no prompt: {}",
+        err(&first)
+    );
+    let second = Command::new(env!("CARGO_BIN_EXE_fleetform"))
+        .args(["apply", "--no-color"])
+        .arg(&file)
+        .env("FLEETFORM_EC2_ENDPOINT", endpoint())
+        .output()
+        .expect("runs");
+    assert_eq!(second.status.code(), Some(1));
+    let stderr = err(&second);
+    assert!(
+        stderr.contains("FF010") && stderr.contains("state moved from version none to 1"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn rollback_returns_the_launch_template_to_the_old_image() {
+    let (dir, _) = config("rollback", "ami-785db401");
+    assert_eq!(
+        fleetform(&["apply", "--auto-approve"], dir.path())
+            .status
+            .code(),
+        Some(0)
+    );
+    set_image(dir.path(), "ami-785db401", "ami-760aaa0f");
+    assert_eq!(
+        fleetform(&["apply", "--auto-approve"], dir.path())
+            .status
+            .code(),
+        Some(0)
+    );
+    assert_eq!(default_image(dir.path()).as_deref(), Some("ami-760aaa0f"));
+    let rolled = fleetform(
+        &["rollback", "--to", "1", "--auto-approve", "--no-color"],
+        dir.path(),
+    );
+    assert_eq!(rolled.status.code(), Some(0), "{}", err(&rolled));
+    assert!(
+        out(&rolled).contains("Recorded version 3 (rollback to 1)"),
+        "{}",
+        out(&rolled)
+    );
+    // The working copy still names the new image; EC2 is back on the old one.
+    assert_eq!(default_image(dir.path()).as_deref(), Some("ami-785db401"));
+    let json: serde_json::Value =
+        serde_json::from_slice(&fleetform(&["history", "--json"], dir.path()).stdout)
+            .expect("json");
+    let versions = json["versions"].as_array().expect("versions");
+    assert_eq!(versions.len(), 3);
+    assert_eq!(versions[2]["rollback_of"], 1);
+    let diff = fleetform(&["diff", "1", "2"], dir.path());
+    assert!(
+        out(&diff).contains("-    \"us-east-1\" = \"ami-785db401\"")
+            && out(&diff).contains("+    \"us-east-1\" = \"ami-760aaa0f\""),
+        "{}",
+        out(&diff)
+    );
+}
+
+#[test]
+fn a_live_lock_makes_a_second_apply_exit_3_naming_the_holder() {
+    let (dir, _) = config("locked", "ami-785db401");
+    let store = LocalBackend::new(dir.path().join(".fleetform"));
+    let now = fleetform_state::now();
+    let lease = store.lock("ci@runner-7:4242", 600, now).expect("locked");
+    let applied = fleetform(&["apply", "--auto-approve"], dir.path());
+    assert_eq!(applied.status.code(), Some(3));
+    assert!(
+        err(&applied).contains("locked by ci@runner-7:4242"),
+        "{}",
+        err(&applied)
+    );
+    let unlock = fleetform(&["unlock"], dir.path());
+    assert_eq!(
+        unlock.status.code(),
+        Some(3),
+        "a live lease is never broken without --force"
+    );
+    store.release(lease).expect("released");
+    assert_eq!(
+        fleetform(&["apply", "--auto-approve"], dir.path())
+            .status
+            .code(),
+        Some(0)
+    );
+}
+
+#[test]
+fn the_lock_of_a_killed_process_is_reported_expired_and_unlock_clears_it() {
+    let (dir, _) = config("expired", "ami-785db401");
+    let store = LocalBackend::new(dir.path().join(".fleetform"));
+    // A lease taken long ago by a process that is gone and never renewed it.
+    let _abandoned = store
+        .lock("gone@host:1", 60, fleetform_state::now() - 3600)
+        .expect("locked");
+    let applied = fleetform(&["apply", "--auto-approve"], dir.path());
+    assert_eq!(applied.status.code(), Some(3));
+    assert!(
+        err(&applied).contains("gone@host:1") && err(&applied).contains("expired"),
+        "{}",
+        err(&applied)
+    );
+    let unlock = fleetform(&["unlock"], dir.path());
+    assert_eq!(unlock.status.code(), Some(0), "{}", err(&unlock));
+    assert!(
+        out(&unlock).contains("broke the lock of gone@host:1"),
+        "{}",
+        out(&unlock)
+    );
+    assert_eq!(
+        fleetform(&["apply", "--auto-approve"], dir.path())
+            .status
+            .code(),
+        Some(0)
+    );
+}
+
+#[test]
+fn a_corrupt_state_file_is_named_and_left_untouched() {
+    let (dir, _) = config("corrupt", "ami-785db401");
+    assert_eq!(
+        fleetform(&["apply", "--auto-approve"], dir.path())
+            .status
+            .code(),
+        Some(0)
+    );
+    let version = dir.path().join(".fleetform/versions/000001.json");
+    let bytes = std::fs::read(&version).expect("version file");
+    let truncated = &bytes[..bytes.len() / 2];
+    std::fs::write(&version, truncated).expect("truncate");
+    let shown = fleetform(&["show", "--version", "1"], dir.path());
+    assert_eq!(shown.status.code(), Some(1));
+    assert!(err(&shown).contains("000001.json"), "{}", err(&shown));
+    assert_eq!(
+        std::fs::read(&version).expect("still there"),
+        truncated,
+        "left untouched"
+    );
+}
