@@ -220,7 +220,7 @@ impl Journal for StateJournal<'_> {
 }
 
 /// Says so when the journal holds an apply that never finished.
-fn report_interrupted(backend: &LocalBackend) -> Result<(), StateError> {
+pub(crate) fn report_interrupted(backend: &LocalBackend) -> Result<(), StateError> {
     let records = backend.journal()?;
     let mut begun: Option<(String, String, i64, usize)> = None;
     let mut done = 0;

@@ -59,6 +59,10 @@ pub(crate) struct PlanArgs {
 
 pub(crate) fn run(args: &PlanArgs, endpoint_url: Option<String>, color: bool) -> u8 {
     let loaded = fleetform_engine::load_dir(&args.dir, &args.vars.inputs());
+    if let Err(e) = crate::apply_cmd::report_interrupted(&crate::apply_cmd::backend(&args.dir)) {
+        crate::apply_cmd::state_error(&e, color);
+        return 1;
+    }
     let Some(observed) = observe(&loaded, endpoint_url, color) else {
         return 1;
     };

@@ -268,3 +268,51 @@ fn a_corrupt_state_file_is_named_and_left_untouched() {
         "left untouched"
     );
 }
+
+#[test]
+fn plan_says_when_an_earlier_apply_was_interrupted() {
+    let (dir, _) = config("interrupted", "ami-785db401");
+    let store = LocalBackend::new(dir.path().join(".fleetform"));
+    // What a process killed after its first call leaves behind.
+    for record in [
+        fleetform_state::JournalRecord::Begin {
+            apply_id: "abc".into(),
+            time: 1,
+            holder: "ci@runner:9".into(),
+            actions: 3,
+        },
+        fleetform_state::JournalRecord::Intent {
+            apply_id: "abc".into(),
+            action: 0,
+            address: "key_pair.workers".into(),
+            region: "us-east-1".into(),
+            client_token: "ff-abc-0".into(),
+            time: 1,
+        },
+        fleetform_state::JournalRecord::Outcome {
+            apply_id: "abc".into(),
+            action: 0,
+            ok: true,
+            error: None,
+            ids: vec![],
+            time: 2,
+        },
+    ] {
+        store.append_journal(&record).expect("journal");
+    }
+    let plan = fleetform(&["plan", "--no-color"], dir.path());
+    assert!(
+        err(&plan).contains("an earlier apply (abc, by ci@runner:9")
+            && err(&plan).contains("after 1 of 3 actions"),
+        "{}",
+        err(&plan)
+    );
+    // The next apply completes and clears the journal.
+    assert_eq!(
+        fleetform(&["apply", "--auto-approve"], dir.path())
+            .status
+            .code(),
+        Some(0)
+    );
+    assert!(store.journal().expect("journal").is_empty());
+}
