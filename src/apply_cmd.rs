@@ -599,6 +599,10 @@ fn carry_out(run: Run<'_>, endpoint_url: Option<String>, color: bool) -> u8 {
             .unwrap_or_default(),
         total - failures.len()
     );
+    eprintln!(
+        "{} API calls in all (observations included)",
+        observed.provider.api_calls()
+    );
     if failures.is_empty() {
         return 0;
     }
