@@ -316,3 +316,111 @@ fn plan_says_when_an_earlier_apply_was_interrupted() {
     );
     assert!(store.journal().expect("journal").is_empty());
 }
+
+#[test]
+fn an_apply_killed_mid_launch_converges_on_the_next_apply_without_duplicates() {
+    let (dir, fleet) = config("crash", "ami-785db401");
+    let proxy = fleetform_test_support::fault::HoldingProxy::start(
+        endpoint(),
+        std::sync::Arc::new(|_: &str, action: &str| action == "RunInstances"),
+    )
+    .expect("proxy");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fleetform"))
+        .args(["apply", "--auto-approve", "--parallelism", "1"])
+        .arg(dir.path())
+        .env("FLEETFORM_EC2_ENDPOINT", &proxy.url)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("apply starts");
+    // The key pair and template exist; the launch is in flight: kill -9 now.
+    assert_eq!(
+        proxy
+            .wait_for_held(std::time::Duration::from_secs(60))
+            .as_deref(),
+        Some("RunInstances")
+    );
+    child.kill().expect("killed");
+    child.wait().expect("reaped");
+    // The call had reached EC2 before the crash: let it land.
+    proxy.release_one();
+
+    let store = LocalBackend::new(dir.path().join(".fleetform"));
+    let journal = store.journal().expect("journal readable");
+    let intents = journal
+        .iter()
+        .filter(|r| matches!(r, fleetform_state::JournalRecord::Intent { .. }))
+        .count();
+    let ends = journal
+        .iter()
+        .filter(|r| matches!(r, fleetform_state::JournalRecord::End { .. }))
+        .count();
+    assert_eq!(
+        (intents, ends),
+        (3, 0),
+        "the journal explains the interruption: {journal:?}"
+    );
+    assert!(
+        store.latest().expect("state").is_none(),
+        "nothing recorded as done"
+    );
+
+    // The killed holder's lease is still live: reported, then broken on purpose.
+    let again = fleetform(&["apply", "--auto-approve"], dir.path());
+    assert_eq!(again.status.code(), Some(3), "{}", err(&again));
+    assert_eq!(
+        fleetform(&["unlock", "--force"], dir.path()).status.code(),
+        Some(0)
+    );
+
+    // Wait (bounded) until EC2 shows the launch the dead process made.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while instance_count(dir.path(), &fleet) < 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the held launch never landed"
+        );
+        std::thread::yield_now();
+    }
+    let resumed = fleetform(&["apply", "--auto-approve", "--no-color"], dir.path());
+    assert_eq!(
+        resumed.status.code(),
+        Some(0),
+        "{}{}",
+        out(&resumed),
+        err(&resumed)
+    );
+    assert!(
+        err(&resumed).contains("was interrupted after 2 of 3 actions"),
+        "{}",
+        err(&resumed)
+    );
+    let plan = fleetform(&["plan", "--detailed-exitcode"], dir.path());
+    assert_eq!(plan.status.code(), Some(0), "converged: {}", out(&plan));
+    assert_eq!(instance_count(dir.path(), &fleet), 1, "no duplicate launch");
+}
+
+fn instance_count(dir: &Path, _fleet: &str) -> usize {
+    let loaded = fleetform_engine::load_dir(dir, &fleetform_engine::Inputs::default());
+    let Some(config) = loaded.config else {
+        return 0;
+    };
+    tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(async {
+            let Ok(provider) = AwsProvider::connect(&ConnectOptions {
+                endpoint_url: Some(endpoint().to_string()),
+                ..ConnectOptions::default()
+            })
+            .await
+            else {
+                return 0;
+            };
+            let observation = provider.observe(&ObserveRequest::for_config(&config)).await;
+            observation.regions["us-east-1"]
+                .instances
+                .complete()
+                .map_or(0, Vec::len)
+        })
+}

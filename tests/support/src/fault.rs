@@ -31,6 +31,74 @@ impl Default for Fault {
     }
 }
 
+/// A proxy that holds the requests a rule picks until released: a test can
+/// act (e.g. kill the client) at a known point instead of after a sleep.
+pub struct HoldingProxy {
+    /// URL to give fleetform as its endpoint.
+    pub url: String,
+    seen: std::sync::Mutex<std::sync::mpsc::Receiver<String>>,
+    release: std::sync::mpsc::Sender<()>,
+}
+
+impl HoldingProxy {
+    /// Starts a proxy to `upstream` that holds every request `rule` picks.
+    pub fn start(upstream: &str, rule: Rule) -> std::io::Result<HoldingProxy> {
+        let upstream = upstream
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string();
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let (seen_tx, seen) = std::sync::mpsc::channel::<String>();
+        let (release, release_rx) = std::sync::mpsc::channel::<()>();
+        let release_rx = Arc::new(std::sync::Mutex::new(release_rx));
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let (upstream, rule) = (upstream.clone(), Arc::clone(&rule));
+                let (seen_tx, release_rx) = (seen_tx.clone(), Arc::clone(&release_rx));
+                std::thread::spawn(move || {
+                    let hold = move |region: &str, action: &str| {
+                        if rule(region, action) {
+                            let _ = seen_tx.send(action.to_string());
+                            let waiting = release_rx.lock().unwrap_or_else(|p| p.into_inner());
+                            // Bounded: a test that never releases does not hang the proxy forever.
+                            let _ = waiting.recv_timeout(Duration::from_secs(120));
+                        }
+                        false
+                    };
+                    let never_injected = AtomicUsize::new(0);
+                    let _ = serve(
+                        client,
+                        &upstream,
+                        &(Arc::new(hold) as Rule),
+                        &Fault::default(),
+                        &never_injected,
+                    );
+                });
+            }
+        });
+        Ok(HoldingProxy {
+            url,
+            seen: std::sync::Mutex::new(seen),
+            release,
+        })
+    }
+
+    /// Waits (bounded) until a picked request arrives; its action, or `None` on timeout.
+    pub fn wait_for_held(&self, limit: Duration) -> Option<String> {
+        self.seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .recv_timeout(limit)
+            .ok()
+    }
+
+    /// Lets one held request through to the upstream.
+    pub fn release_one(&self) {
+        let _ = self.release.send(());
+    }
+}
+
 /// A running proxy; it stops when the test binary exits.
 pub struct FaultProxy {
     /// URL to give fleetform as its endpoint.
