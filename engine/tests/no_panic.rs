@@ -80,15 +80,19 @@ fn messy_hcl() -> impl Strategy<Value = String> {
             }),
         ]
     });
-    let attribute =
-        ("[a-z]{1,8}", gap.clone(), value).prop_map(|(k, g, v)| format!("{k}{g}={g}{v}"));
+    // Attribute names must be unique within a body: each level names its own
+    // attributes `@KEY@`, and `unique_keys` numbers them when the body is assembled.
+    let attribute = (gap.clone(), value).prop_map(|(g, v)| format!("@KEY@{g}={g}{v}"));
     // A block on one line holds at most one attribute (HCL), and only a single-line one.
     let one_line = ("[a-z]{1,8}", "[0-9]{1,3}").prop_map(|(k, v)| format!("one {{ {k} = {v} }}"));
     let item = prop_oneof![attribute, one_line].prop_recursive(3, 20, 5, move |inner| {
         prop_oneof![
             inner.clone(),
             (prop::collection::vec(inner, 0..4), line_gap.clone()).prop_map(
-                |(items, sep)| format!("blk \"label\" {{{sep}{}{sep}}}", items.join(&sep))
+                |(items, sep)| format!(
+                    "blk \"label\" {{{sep}{}{sep}}}",
+                    unique_keys(&items).join(&sep)
+                )
             ),
         ]
     });
@@ -100,12 +104,21 @@ fn messy_hcl() -> impl Strategy<Value = String> {
         ),
     )
         .prop_map(|(items, seps)| {
-            items
+            unique_keys(&items)
                 .iter()
                 .enumerate()
                 .map(|(i, item)| format!("{item}{}", seps[i % seps.len()]))
                 .collect::<String>()
         })
+}
+
+/// Replaces the `@KEY@` that starts an attribute item with a name unique in its body.
+fn unique_keys(items: &[String]) -> Vec<String> {
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| item.replacen("@KEY@", &format!("attr{i}"), 1))
+        .collect()
 }
 
 fn comments(text: &str) -> Vec<String> {
