@@ -81,6 +81,17 @@ pub(crate) fn backend(dir: &Path) -> LocalBackend {
     LocalBackend::new(dir.join(".fleetform"))
 }
 
+/// The objects the latest recorded version saw after its apply (empty before the first).
+pub(crate) fn recorded_entries(
+    store: &LocalBackend,
+) -> Result<Vec<fleetform_engine::inventory::Entry>, StateError> {
+    let Some(latest) = store.latest()? else {
+        return Ok(Vec::new());
+    };
+    let version = store.read(latest)?;
+    Ok(serde_json::from_value(version.observed).unwrap_or_default())
+}
+
 /// Prints a state error as a diagnostic naming its file.
 pub(crate) fn state_error(error: &StateError, color: bool) {
     let d = Diagnostic::error(Code::Io, format!("state: {error}")).help(match error {
@@ -442,7 +453,17 @@ fn carry_out(run: Run<'_>, endpoint_url: Option<String>, color: bool) -> u8 {
                 now: fleetform_state::now(),
                 ..run.options.clone()
             };
-            let (plan, diagnostics) = plan::build(config, &observed.observation, &options);
+            let (mut plan, diagnostics) = plan::build(config, &observed.observation, &options);
+            match recorded_entries(&store) {
+                Ok(recorded) => plan.adopt_unrecorded(
+                    &inventory::entries(config, &observed.observation).0,
+                    &recorded,
+                ),
+                Err(e) => {
+                    state_error(&e, color);
+                    return 1;
+                }
+            }
             print!("{}", render::human(&plan, color));
             eprint!("{}", render_human(&diagnostics, &run.loaded.sources, color));
             if diagnostics.iter().any(Diagnostic::is_error) {

@@ -44,6 +44,11 @@ pub(crate) struct PlanArgs {
     #[arg(long, value_name = "N")]
     pub(crate) max_terminations: Option<u32>,
 
+    /// Report drift since the last recorded version (objects that appeared,
+    /// disappeared or changed outside fleetform) and propose nothing
+    #[arg(long)]
+    pub(crate) refresh_only: bool,
+
     /// Try every launch with DryRun=true and report what EC2 would refuse (FF011)
     #[arg(long)]
     pub(crate) dry_run: bool,
@@ -79,7 +84,20 @@ pub(crate) fn run(args: &PlanArgs, endpoint_url: Option<String>, color: bool) ->
         now,
         targets: args.target.clone(),
     };
+    let store = crate::apply_cmd::backend(&args.dir);
+    let recorded = match crate::apply_cmd::recorded_entries(&store) {
+        Ok(recorded) => recorded,
+        Err(e) => {
+            crate::apply_cmd::state_error(&e, color);
+            return 1;
+        }
+    };
+    let found = fleetform_engine::inventory::entries(config, &observed.observation).0;
+    if args.refresh_only {
+        return refresh_only(&store, &recorded, &found, args);
+    }
     let (mut plan, mut diagnostics) = plan::build(config, &observed.observation, &options);
+    plan.adopt_unrecorded(&found, &recorded);
     if args.dry_run {
         let refused =
             observed
@@ -148,6 +166,61 @@ pub(crate) fn run(args: &PlanArgs, endpoint_url: Option<String>, color: bool) ->
         }
         1
     } else if args.detailed_exitcode && !plan.is_empty() {
+        2
+    } else {
+        0
+    }
+}
+
+/// `plan --refresh-only`: drift since the last recorded version; no changes proposed.
+fn refresh_only(
+    store: &fleetform_state::LocalBackend,
+    recorded: &[fleetform_engine::inventory::Entry],
+    found: &[fleetform_engine::inventory::Entry],
+    args: &PlanArgs,
+) -> u8 {
+    use fleetform_state::Backend;
+    let Ok(Some(latest)) = store.latest() else {
+        println!(
+            "No recorded version to compare with: nothing has been applied from {} yet.",
+            args.dir.display()
+        );
+        return 0;
+    };
+    let drift = fleetform_engine::inventory::drift(recorded, found);
+    if args.json {
+        let out = serde_json::json!({"format_version": "1", "base_state_version": latest, "drift": drift});
+        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+    } else if drift.is_empty() {
+        println!("No drift: EC2 holds what version {latest} recorded.");
+    } else {
+        for d in &drift {
+            let marker = match d.change {
+                "appeared" => "+",
+                "disappeared" => "-",
+                _ => "~",
+            };
+            println!(
+                "  {marker} {} {} {} in {} {}: {}{}",
+                d.entry.kind,
+                d.entry.id,
+                d.entry.address,
+                d.entry.region,
+                d.change,
+                d.entry.detail,
+                d.was
+                    .as_ref()
+                    .map(|w| format!(" (was: {w})"))
+                    .unwrap_or_default()
+            );
+        }
+        println!(
+            "\nDrift since version {latest}: {} object{} differ; nothing will be changed.",
+            drift.len(),
+            if drift.len() == 1 { "" } else { "s" }
+        );
+    }
+    if args.detailed_exitcode && !drift.is_empty() {
         2
     } else {
         0

@@ -383,6 +383,18 @@ fn an_apply_killed_mid_launch_converges_on_the_next_apply_without_duplicates() {
         );
         std::thread::yield_now();
     }
+    // State knows nothing of what the dead process made: the plan adopts it.
+    let planned: serde_json::Value =
+        serde_json::from_slice(&fleetform(&["plan", "--json"], dir.path()).stdout).expect("json");
+    let adopted: Vec<&str> = planned["actions"]
+        .as_array()
+        .expect("actions")
+        .iter()
+        .filter(|a| a["action"] == "adopt")
+        .filter_map(|a| a["resource"].as_str())
+        .collect();
+    assert_eq!(adopted, vec!["key_pair", "launch_template"], "{planned}");
+    assert_eq!(planned["summary"]["add"], 0, "nothing is created twice");
     let resumed = fleetform(&["apply", "--auto-approve", "--no-color"], dir.path());
     assert_eq!(
         resumed.status.code(),
@@ -423,4 +435,76 @@ fn instance_count(dir: &Path, _fleet: &str) -> usize {
                 .complete()
                 .map_or(0, Vec::len)
         })
+}
+
+#[test]
+fn refresh_only_reports_drift_since_the_last_version_and_changes_nothing() {
+    let (dir, fleet) = config("drift", "ami-785db401");
+    let none = fleetform(&["plan", "--refresh-only"], dir.path());
+    assert!(out(&none).contains("No recorded version"), "{}", out(&none));
+    assert_eq!(
+        fleetform(&["apply", "--auto-approve"], dir.path())
+            .status
+            .code(),
+        Some(0)
+    );
+    let clean = fleetform(
+        &["plan", "--refresh-only", "--detailed-exitcode"],
+        dir.path(),
+    );
+    assert_eq!(clean.status.code(), Some(0), "{}", out(&clean));
+    assert!(
+        out(&clean).contains("No drift: EC2 holds what version 1 recorded"),
+        "{}",
+        out(&clean)
+    );
+    // Someone terminates the worker outside fleetform.
+    let loaded = fleetform_engine::load_dir(dir.path(), &fleetform_engine::Inputs::default());
+    let config = loaded.config.expect("valid");
+    let gone = tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(async {
+            let provider = AwsProvider::connect(&ConnectOptions {
+                endpoint_url: Some(endpoint().to_string()),
+                ..ConnectOptions::default()
+            })
+            .await
+            .expect("connects");
+            let observation = provider.observe(&ObserveRequest::for_config(&config)).await;
+            let ids: Vec<String> = observation.regions["us-east-1"]
+                .instances
+                .complete()
+                .expect("read")
+                .iter()
+                .map(|i| i.id.clone())
+                .collect();
+            provider
+                .mutate(
+                    "us-east-1",
+                    fleetform_engine::provider::Mutation::TerminateInstances { ids: ids.clone() },
+                )
+                .await
+                .expect("terminated");
+            ids
+        });
+    assert_eq!(gone.len(), 1, "{fleet}");
+    let drifted = fleetform(
+        &["plan", "--refresh-only", "--detailed-exitcode"],
+        dir.path(),
+    );
+    assert_eq!(drifted.status.code(), Some(2));
+    let text = out(&drifted);
+    assert!(
+        text.contains(&format!("- instance {}", gone[0])) && text.contains("disappeared"),
+        "{text}"
+    );
+    assert!(text.contains("nothing will be changed"), "{text}");
+    let history: serde_json::Value =
+        serde_json::from_slice(&fleetform(&["history", "--json"], dir.path()).stdout)
+            .expect("json");
+    assert_eq!(
+        history["versions"].as_array().map(Vec::len),
+        Some(1),
+        "refresh-only records nothing"
+    );
 }

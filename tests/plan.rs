@@ -2,8 +2,7 @@
 //! scenarios from the seeds, each snapshotted as people and CI see it.
 
 use fleetform_aws::{AwsProvider, ConnectOptions};
-use fleetform_engine::plan::{self, PlanOptions};
-use fleetform_engine::provider::{tags, Mutation, ObserveRequest, Provider};
+use fleetform_engine::provider::{tags, Mutation, Provider};
 use fleetform_test_support::fault::FaultProxy;
 use fleetform_test_support::{endpoint, unique_fleet};
 use std::collections::BTreeMap;
@@ -110,41 +109,26 @@ async fn provider() -> AwsProvider {
     .expect("connects")
 }
 
-/// Applies the current plan of `dir` through the engine's executor (what `apply` will do).
+/// Applies the current plan of `dir` with `fleetform apply`, which records a version.
 fn apply(dir: &Path) {
-    runtime().block_on(async {
-        let loaded = fleetform_engine::load_dir(dir, &fleetform_engine::Inputs::default());
-        let config = loaded.config.expect("valid config");
-        let provider = provider().await;
-        let observation = provider.observe(&ObserveRequest::for_config(&config)).await;
-        let options = PlanOptions {
-            allow_destroy: true,
-            max_launches: Some(10_000),
-            max_terminations: Some(10_000),
-            now: 0,
-            ..PlanOptions::default()
-        };
-        let (plan, _) = plan::build(&config, &observation, &options);
-        let done =
-            |_: &fleetform_engine::plan::Action,
-             _: &Result<Vec<String>, fleetform_engine::provider::ProviderError>| {};
-        for outcome in fleetform_engine::apply::execute(
-            &plan,
-            &provider,
-            4,
-            &fleetform_engine::apply::NoJournal,
-            &done,
-        )
-        .await
-        {
-            assert!(
-                outcome.result.is_ok(),
-                "{:?}: {:?}",
-                plan.actions[outcome.action],
-                outcome.result
-            );
-        }
-    });
+    let out = Command::new(env!("CARGO_BIN_EXE_fleetform"))
+        .args([
+            "apply",
+            "--auto-approve",
+            "--allow-destroy",
+            "--max-launches",
+            "10000",
+        ])
+        .arg(dir)
+        .env("FLEETFORM_EC2_ENDPOINT", endpoint())
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Launches `count` instances tagged as `address` of `fleet`, outside of any plan.
@@ -443,11 +427,18 @@ fn replacing_a_key_pair_names_the_worker_types_and_instances_using_it() {
     let out = plan_at(endpoint(), dir.path(), &[]);
     let (stdout, stderr) = text(&out);
     assert!(stdout.contains("-/+ key pair"), "{stdout}");
+    let json: serde_json::Value =
+        serde_json::from_slice(&plan_at(endpoint(), dir.path(), &["--json"]).stdout).expect("json");
+    let finding = json["diagnostics"]
+        .as_array()
+        .expect("diagnostics")
+        .iter()
+        .find(|d| d["code"] == "FF008")
+        .expect("FF008");
+    let message = finding["message"].as_str().unwrap_or_default();
     assert!(
-        stderr.contains("FF008")
-            && stderr.contains("[linux]")
-            && stderr.contains("1 running instance"),
-        "{stderr}"
+        message.contains("[linux]") && message.contains("1 running instance"),
+        "{message}"
     );
     redacted(&fleet, dir.path()).bind(|| {
         insta::assert_snapshot!("key_replace_human", stdout);

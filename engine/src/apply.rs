@@ -172,6 +172,8 @@ async fn run_one(
         MutationOutcome::DryRunOk | MutationOutcome::Done => Vec::new(),
     };
     match (a.resource, a.action) {
+        // Adoption only records what exists; EC2 is not called.
+        (_, ActionKind::Adopt) => Ok(a.ids.clone()),
         (Resource::KeyPair, ActionKind::Create | ActionKind::Replace) => {
             if a.action == ActionKind::Replace {
                 provider

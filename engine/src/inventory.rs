@@ -30,14 +30,14 @@ impl ObserveRequest {
 }
 
 /// One live object as listed by `state list`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Entry {
     /// `key_pair.NAME`, `worker_type.NAME["REGION"]`, `ami_set.NAME`, or `(orphan)`.
     pub address: String,
     /// Region it lives in.
     pub region: String,
-    /// What kind of object.
-    pub kind: &'static str,
+    /// What kind of object: `key_pair`, `image`, `launch_template`, `instance`.
+    pub kind: String,
     /// Cloud id.
     pub id: String,
     /// One line of detail: state, type, version.
@@ -75,7 +75,7 @@ pub fn entries(
             out.push(Entry {
                 address: address_of(&k.tags),
                 region: region.clone(),
-                kind: "key_pair",
+                kind: "key_pair".into(),
                 id: k.id.clone(),
                 detail: k.name.clone(),
                 managed: true,
@@ -96,7 +96,7 @@ pub fn entries(
             out.push(Entry {
                 address,
                 region: region.clone(),
-                kind: "image",
+                kind: "image".into(),
                 id: image.id.clone(),
                 detail: format!(
                     "{} {} {} {}{}",
@@ -117,7 +117,7 @@ pub fn entries(
             out.push(Entry {
                 address: address_of(&t.tags),
                 region: region.clone(),
-                kind: "launch_template",
+                kind: "launch_template".into(),
                 id: t.id.clone(),
                 detail: format!(
                     "{} default v{} of {}{}",
@@ -137,7 +137,7 @@ pub fn entries(
             out.push(Entry {
                 address: address_of(&i.tags),
                 region: region.clone(),
-                kind: "instance",
+                kind: "instance".into(),
                 id: i.id.clone(),
                 detail: format!("{} {}", i.state, i.instance_type),
                 managed: true,
@@ -145,7 +145,64 @@ pub fn entries(
         }
     }
     out.sort_by(|a, b| {
-        (&a.address, &a.region, a.kind, &a.id).cmp(&(&b.address, &b.region, b.kind, &b.id))
+        (&a.address, &a.region, &a.kind, &a.id).cmp(&(&b.address, &b.region, &b.kind, &b.id))
     });
     (out, incomplete)
+}
+
+/// How one object differs from what the last version recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Drift {
+    /// `appeared`, `disappeared` or `changed`.
+    pub change: &'static str,
+    /// The object as it is now (or, when it disappeared, as it was).
+    pub entry: Entry,
+    /// What the recorded version said, for `changed`.
+    pub was: Option<String>,
+}
+
+/// Managed objects that appeared, disappeared or changed since `recorded`
+/// (the objects a version recorded after its apply), compared by cloud id.
+pub fn drift(recorded: &[Entry], now: &[Entry]) -> Vec<Drift> {
+    let managed = |entries: &[Entry]| -> BTreeMap<String, Entry> {
+        entries
+            .iter()
+            .filter(|e| e.managed)
+            .map(|e| (e.id.clone(), e.clone()))
+            .collect()
+    };
+    let (before, after) = (managed(recorded), managed(now));
+    let mut out = Vec::new();
+    for (id, entry) in &after {
+        match before.get(id) {
+            None => out.push(Drift {
+                change: "appeared",
+                entry: entry.clone(),
+                was: None,
+            }),
+            Some(old) if old.detail != entry.detail => out.push(Drift {
+                change: "changed",
+                entry: entry.clone(),
+                was: Some(old.detail.clone()),
+            }),
+            Some(_) => {}
+        }
+    }
+    for (id, entry) in &before {
+        if !after.contains_key(id) {
+            out.push(Drift {
+                change: "disappeared",
+                entry: entry.clone(),
+                was: None,
+            });
+        }
+    }
+    out.sort_by(|a, b| {
+        (&a.entry.address, &a.entry.region, &a.entry.id).cmp(&(
+            &b.entry.address,
+            &b.entry.region,
+            &b.entry.id,
+        ))
+    });
+    out
 }

@@ -724,6 +724,7 @@ fn summarize(actions: &[Action], hourly: f64, skipped_regions: Vec<String>) -> S
             }
             ActionKind::Launch => s.launch += a.count.unwrap_or(0),
             ActionKind::Terminate => s.terminate += a.ids.len() as u32,
+            ActionKind::Adopt => s.adopt += 1,
         }
     }
     s

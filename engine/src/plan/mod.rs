@@ -38,6 +38,9 @@ pub enum ActionKind {
     Launch,
     /// Terminate instances (`-`).
     Terminate,
+    /// Record an object fleetform's tags identify but its state does not know (`<=`);
+    /// no cloud call. Left by an apply that crashed before recording what it made.
+    Adopt,
 }
 
 impl ActionKind {
@@ -48,6 +51,7 @@ impl ActionKind {
             ActionKind::Update => "~",
             ActionKind::Delete | ActionKind::Terminate => "-",
             ActionKind::Replace => "-/+",
+            ActionKind::Adopt => "<=",
         }
     }
 }
@@ -156,6 +160,9 @@ pub struct Summary {
     pub launch: u32,
     /// Instances terminated.
     pub terminate: u32,
+    /// Objects adopted into state.
+    #[serde(default)]
+    pub adopt: u32,
     /// Estimated on-demand cost per hour of the instances running after apply.
     pub hourly_usd: f64,
     /// Regions where scaling was skipped because the observation was incomplete.
@@ -197,5 +204,51 @@ impl Plan {
     /// True when the plan changes nothing.
     pub fn is_empty(&self) -> bool {
         self.actions.is_empty()
+    }
+
+    /// Adds an adopt action for every key pair and launch template found by
+    /// tag (`found`) whose id the last recorded version does not list
+    /// (`recorded`). Instances are capacity, not recorded one by one.
+    pub fn adopt_unrecorded(
+        &mut self,
+        found: &[crate::inventory::Entry],
+        recorded: &[crate::inventory::Entry],
+    ) {
+        let known: std::collections::BTreeSet<&str> =
+            recorded.iter().map(|e| e.id.as_str()).collect();
+        for entry in found {
+            let resource = match entry.kind.as_str() {
+                "key_pair" => Resource::KeyPair,
+                "launch_template" => Resource::LaunchTemplate,
+                _ => continue,
+            };
+            if entry.address == "(orphan)" || known.contains(entry.id.as_str()) {
+                continue;
+            }
+            let address = entry.address.split('[').next().unwrap_or(&entry.address);
+            self.actions.push(Action {
+                ids: vec![entry.id.clone()],
+                name: Some(
+                    entry
+                        .detail
+                        .split(' ')
+                        .next()
+                        .unwrap_or_default()
+                        .to_string(),
+                ),
+                ..Action::new(
+                    address,
+                    &entry.region,
+                    ActionKind::Adopt,
+                    resource,
+                    "not-in-state",
+                )
+            });
+            self.summary.adopt += 1;
+        }
+        self.actions.sort_by(|a, b| {
+            (&a.address, &a.region, a.resource, a.action)
+                .cmp(&(&b.address, &b.region, b.resource, b.action))
+        });
     }
 }

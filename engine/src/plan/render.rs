@@ -14,7 +14,7 @@ fn paint(text: &str, action: ActionKind, color: bool) -> String {
     }
     let code = match action {
         ActionKind::Create | ActionKind::Launch => "32",
-        ActionKind::Update => "33",
+        ActionKind::Update | ActionKind::Adopt => "33",
         ActionKind::Delete | ActionKind::Terminate | ActionKind::Replace => "31",
     };
     format!("\x1b[{code}m{text}\x1b[0m")
@@ -42,6 +42,15 @@ pub fn headline(a: &Action) -> String {
     let name = a.name.as_deref().unwrap_or("");
     let id = a.ids.first().map(|i| format!(" {i}")).unwrap_or_default();
     match (a.resource, a.action) {
+        (_, ActionKind::Adopt) => format!(
+            "{} {name}{id} found by its tags will be recorded in state ({})",
+            match a.resource {
+                Resource::KeyPair => "key pair",
+                Resource::LaunchTemplate => "launch template",
+                Resource::Instances => "instances",
+            },
+            a.reason
+        ),
         (Resource::KeyPair, ActionKind::Create) => format!("key pair {name} will be imported"),
         (Resource::KeyPair, ActionKind::Replace) => {
             format!("key pair {name}{id} will be replaced ({})", a.reason)
@@ -138,6 +147,9 @@ pub fn summary_line(plan: &Plan) -> String {
         "Plan: {} to add, {} to change, {} to destroy; capacity: +{} -{}; est. ${:.2}/h",
         s.add, s.change, s.destroy, s.launch, s.terminate, s.hourly_usd
     );
+    if s.adopt > 0 {
+        let _ = write!(line, "; {} to adopt", s.adopt);
+    }
     if !s.skipped_regions.is_empty() {
         let _ = write!(
             line,

@@ -44,8 +44,9 @@ pub fn endpoint() -> &'static str {
 /// A fleet name no other test (or earlier run against the same server) uses.
 pub fn unique_fleet(prefix: &str) -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
+    // Fixed width, so names (and the diagnostics that quote them) wrap the same way every run.
     format!(
-        "{prefix}-{}-{}",
+        "{prefix}-{:07}-{:03}",
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     )
