@@ -508,3 +508,120 @@ fn refresh_only_reports_drift_since_the_last_version_and_changes_nothing() {
         "refresh-only records nothing"
     );
 }
+
+/// A fleet of `worker_types` worker types in three regions: 3 key pairs and
+/// 3 x `worker_types` launch templates, no launches.
+fn wide_config(prefix: &str, worker_types: usize) -> (TempDir, String) {
+    let fleet = unique_fleet(prefix);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let regions = ["us-east-1", "us-west-2", "eu-central-1"];
+    let images: String = regions
+        .iter()
+        .map(|r| format!("    \"{r}\" = \"ami-785db401\"\n"))
+        .collect();
+    let mut hcl = format!(
+        "fleet \"{fleet}\" {{\n  account_id = \"123456789012\"\n  regions    = [\"us-east-1\", \"us-west-2\", \"eu-central-1\"]\n  limits {{\n    max_launches = 0\n  }}\n}}\n\nkey_pair \"workers\" {{\n  public_key = file(\"workers.pub\")\n}}\n\nami_set \"linux\" {{\n  images = {{\n{images}  }}\n}}\n"
+    );
+    for n in 0..worker_types {
+        hcl.push_str(&format!(
+            "\nworker_type \"w{n}\" {{\n  ami_set  = ami_set.linux\n  key_pair = key_pair.workers\n\n  instance_type \"m5.large\" {{ capacity = 1 }}\n\n  capacity {{\n    max = 2\n  }}\n}}\n"
+        ));
+    }
+    std::fs::write(dir.path().join("fleet.hcl"), hcl).expect("write");
+    std::fs::write(dir.path().join("workers.pub"), KEY).expect("write");
+    (dir, fleet)
+}
+
+/// Launch templates and key pairs of the fleet, by address and region, with how many of each exist.
+fn object_counts(dir: &Path) -> std::collections::BTreeMap<(String, String, String), usize> {
+    let loaded = fleetform_engine::load_dir(dir, &fleetform_engine::Inputs::default());
+    let config = loaded.config.expect("valid");
+    tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(async {
+            let provider = AwsProvider::connect(&ConnectOptions {
+                endpoint_url: Some(endpoint().to_string()),
+                ..ConnectOptions::default()
+            })
+            .await
+            .expect("connects");
+            let observation = provider.observe(&ObserveRequest::for_config(&config)).await;
+            let (entries, incomplete) = fleetform_engine::inventory::entries(&config, &observation);
+            assert!(incomplete.is_empty(), "{incomplete:?}");
+            let mut counts = std::collections::BTreeMap::new();
+            for e in entries
+                .into_iter()
+                .filter(|e| e.kind == "key_pair" || e.kind == "launch_template")
+            {
+                *counts.entry((e.address, e.region, e.kind)).or_insert(0) += 1;
+            }
+            counts
+        })
+}
+
+#[test]
+fn kill_9_at_several_points_of_a_sixty_action_apply_never_duplicates_and_converges() {
+    // 19 worker types x 3 regions + 3 key pairs = 60 actions.
+    let (dir, _) = wide_config("kill9", 19);
+    // The k-th mutating call of each round is held and the process killed; the
+    // rounds' k add up to less than the 60 calls, so every round is interrupted.
+    for kill_at in [1usize, 12, 20, 15] {
+        let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = std::sync::Arc::clone(&seen);
+        let mutating = ["ImportKeyPair", "CreateLaunchTemplate"];
+        let proxy = fleetform_test_support::fault::HoldingProxy::start(
+            endpoint(),
+            std::sync::Arc::new(move |_: &str, action: &str| {
+                mutating.contains(&action)
+                    && counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 == kill_at
+            }),
+        )
+        .expect("proxy");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_fleetform"))
+            .args(["apply", "--auto-approve", "--parallelism", "4"])
+            .arg(dir.path())
+            .env("FLEETFORM_EC2_ENDPOINT", &proxy.url)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("apply starts");
+        let held = proxy.wait_for_held(std::time::Duration::from_secs(60));
+        child.kill().expect("killed");
+        child.wait().expect("reaped");
+        proxy.release_one();
+        assert!(
+            held.is_some(),
+            "round {kill_at}: the apply was killed mid-flight"
+        );
+        let unlock = fleetform(&["unlock", "--force"], dir.path());
+        assert_eq!(
+            unlock.status.code(),
+            Some(0),
+            "round {kill_at}: {}",
+            err(&unlock)
+        );
+    }
+    let finished = fleetform(&["apply", "--auto-approve", "--no-color"], dir.path());
+    assert_eq!(
+        finished.status.code(),
+        Some(0),
+        "{}{}",
+        out(&finished),
+        err(&finished)
+    );
+    let plan = fleetform(&["plan", "--detailed-exitcode"], dir.path());
+    assert_eq!(plan.status.code(), Some(0), "converged: {}", out(&plan));
+    let counts = object_counts(dir.path());
+    assert_eq!(counts.len(), 60, "every object exists: {counts:?}");
+    assert!(
+        counts.values().all(|&n| n == 1),
+        "nothing created twice: {counts:?}"
+    );
+    // Every object is recorded in state.
+    let store = LocalBackend::new(dir.path().join(".fleetform"));
+    let latest = store.latest().expect("state").expect("a version");
+    let recorded: Vec<fleetform_engine::inventory::Entry> =
+        serde_json::from_value(store.read(latest).expect("version").observed).expect("entries");
+    assert_eq!(recorded.iter().filter(|e| e.kind != "image").count(), 60);
+}
