@@ -76,9 +76,22 @@ pub(crate) struct RollbackArgs {
     allow_destroy: bool,
 }
 
-/// The state store of a config directory.
+/// The state store of a config directory: `backend "local" { path }` if the
+/// config sets one (relative to the config directory), else `.fleetform/`.
 pub(crate) fn backend(dir: &Path) -> LocalBackend {
-    LocalBackend::new(dir.join(".fleetform"))
+    let loaded = fleetform_engine::load_dir(
+        dir,
+        &Inputs {
+            env: Inputs::env_from_process(),
+            ..Inputs::default()
+        },
+    );
+    let path = loaded
+        .config
+        .and_then(|c| c.backend)
+        .and_then(|b| b.path)
+        .unwrap_or_else(|| ".fleetform".to_string());
+    LocalBackend::new(dir.join(path))
 }
 
 /// The objects the latest recorded version saw after its apply (empty before the first).
@@ -508,19 +521,39 @@ fn carry_out(run: Run<'_>, endpoint_url: Option<String>, color: bool) -> u8 {
     };
     let total = plan.actions.len();
     let finished = std::sync::atomic::AtomicUsize::new(0);
+    // A bar on a terminal; one plain line per finished action in CI and logs.
+    let bar = (std::io::stderr().is_terminal() && std::env::var_os("CI").is_none()).then(|| {
+        let bar = indicatif::ProgressBar::new(total as u64);
+        if let Ok(style) =
+            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {wide_msg}")
+        {
+            bar.set_style(style);
+        }
+        bar
+    });
     let progress = |action: &Action, result: &Result<Vec<String>, ProviderError>| {
         let n = finished.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         let status = match result {
             Ok(_) => "ok".to_string(),
             Err(e) => format!("FAILED: {}", e.message),
         };
-        eprintln!(
+        let line = format!(
             "[{n}/{total}] {} {} {}: {}",
             action.action.marker(),
             action.region,
             render::headline(action),
             status
         );
+        match &bar {
+            Some(bar) => {
+                if result.is_err() {
+                    bar.println(&line);
+                }
+                bar.set_message(format!("{} {}", action.address, action.region));
+                bar.inc(1);
+            }
+            None => eprintln!("{line}"),
+        }
     };
     let outcomes = observed.runtime.block_on(apply::execute(
         &plan,
@@ -530,6 +563,9 @@ fn carry_out(run: Run<'_>, endpoint_url: Option<String>, color: bool) -> u8 {
         &progress,
     ));
 
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
     // Record what was done and what EC2 holds now.
     let after = observed
         .runtime

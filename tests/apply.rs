@@ -625,3 +625,117 @@ fn kill_9_at_several_points_of_a_sixty_action_apply_never_duplicates_and_converg
         serde_json::from_value(store.read(latest).expect("version").observed).expect("entries");
     assert_eq!(recorded.iter().filter(|e| e.kind != "image").count(), 60);
 }
+
+#[test]
+fn a_local_backend_block_moves_the_state_directory() {
+    let (dir, _) = config("backend", "ami-785db401");
+    let path = dir.path().join("fleet.hcl");
+    let hcl = std::fs::read_to_string(&path).expect("read");
+    std::fs::write(
+        &path,
+        format!("backend \"local\" {{\n  path = \"state\"\n}}\n\n{hcl}"),
+    )
+    .expect("write");
+    assert_eq!(
+        fleetform(&["apply", "--auto-approve"], dir.path())
+            .status
+            .code(),
+        Some(0)
+    );
+    assert!(dir.path().join("state/versions/000001.json").is_file());
+    assert!(!dir.path().join(".fleetform").exists());
+    let history = fleetform(&["history", "--json"], dir.path());
+    let json: serde_json::Value = serde_json::from_slice(&history.stdout).expect("json");
+    assert_eq!(json["versions"].as_array().map(Vec::len), Some(1));
+}
+
+#[test]
+fn rollback_to_a_version_whose_image_is_gone_stops_before_changing_anything() {
+    let (dir, fleet) = config("imagegone", "ami-785db401");
+    // Version 1 runs on a copy of the image that is later deregistered.
+    let copy = tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(async {
+            let provider = AwsProvider::connect(&ConnectOptions {
+                endpoint_url: Some(endpoint().to_string()),
+                ..ConnectOptions::default()
+            })
+            .await
+            .expect("connects");
+            match provider
+                .mutate(
+                    "us-east-1",
+                    fleetform_engine::provider::Mutation::CopyImage {
+                        source_region: "us-east-1".into(),
+                        source_image: "ami-785db401".into(),
+                        name: format!("{fleet}-copy"),
+                        tags: Default::default(),
+                        client_token: unique_fleet("copy"),
+                    },
+                )
+                .await
+                .expect("copied")
+            {
+                fleetform_engine::provider::MutationOutcome::Image { id } => id,
+                other => panic!("{other:?}"),
+            }
+        });
+    set_image(dir.path(), "ami-785db401", &copy);
+    assert_eq!(
+        fleetform(&["apply", "--auto-approve"], dir.path())
+            .status
+            .code(),
+        Some(0)
+    );
+    set_image(dir.path(), &copy, "ami-760aaa0f");
+    assert_eq!(
+        fleetform(&["apply", "--auto-approve"], dir.path())
+            .status
+            .code(),
+        Some(0)
+    );
+    tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(async {
+            let provider = AwsProvider::connect(&ConnectOptions {
+                endpoint_url: Some(endpoint().to_string()),
+                ..ConnectOptions::default()
+            })
+            .await
+            .expect("connects");
+            provider
+                .mutate(
+                    "us-east-1",
+                    fleetform_engine::provider::Mutation::DeregisterImage {
+                        image_id: copy.clone(),
+                        snapshot_ids: vec![],
+                    },
+                )
+                .await
+                .expect("deregistered");
+        });
+    let rolled = fleetform(
+        &["rollback", "--to", "1", "--auto-approve", "--no-color"],
+        dir.path(),
+    );
+    assert_eq!(rolled.status.code(), Some(1));
+    let stderr = err(&rolled);
+    assert!(
+        stderr.contains("FF002") && stderr.contains(&copy),
+        "names the missing image: {stderr}"
+    );
+    assert!(stderr.contains("nothing was changed"), "{stderr}");
+    assert_eq!(
+        default_image(dir.path()).as_deref(),
+        Some("ami-760aaa0f"),
+        "EC2 untouched"
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&fleetform(&["history", "--json"], dir.path()).stdout)
+            .expect("json");
+    assert_eq!(
+        json["versions"].as_array().map(Vec::len),
+        Some(2),
+        "no version recorded"
+    );
+}

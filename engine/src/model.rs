@@ -44,6 +44,18 @@ pub struct Config {
     pub worker_types: BTreeMap<String, WorkerType>,
     /// Names of variables marked `sensitive`; their values are redacted in output.
     pub sensitive_variables: Vec<String>,
+    /// Where state lives (`backend "local" { path = ... }`); default `.fleetform/` beside the config.
+    #[serde(default)]
+    pub backend: Option<Backend>,
+}
+
+/// The `backend` block.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Backend {
+    /// `local` (the only kind so far).
+    pub kind: String,
+    /// Directory of the state, relative to the config directory.
+    pub path: Option<String>,
 }
 
 /// The `fleet` block: identity, regions and fleet-wide bounds.

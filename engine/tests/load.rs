@@ -444,3 +444,24 @@ fn fmt_then_load_gives_the_same_model_for_every_example() {
         );
     }
 }
+
+#[test]
+fn only_the_local_backend_exists_so_far() {
+    let dir = config(&[(
+        "fleet.hcl",
+        &format!("backend \"s3\" {{\n  bucket = \"b\"\n}}\n{FLEET}"),
+    )]);
+    let loaded = load(dir.path());
+    assert_eq!(
+        codes(&loaded),
+        vec!["invalid-value"],
+        "{:#?}",
+        loaded.diagnostics
+    );
+    let dir = config(&[(
+        "fleet.hcl",
+        &format!("backend \"local\" {{\n  path = \"st\"\n}}\n{FLEET}"),
+    )]);
+    let config = load(dir.path()).config.expect("valid");
+    assert_eq!(config.backend.and_then(|b| b.path).as_deref(), Some("st"));
+}

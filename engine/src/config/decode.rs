@@ -7,8 +7,8 @@ use super::variables;
 use super::{Inputs, ParsedFile};
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::model::{
-    AmiSet, Architecture, Budget, Capacity, Config, Duration, Fleet, InstanceType, KeyPair, Limits,
-    Market, Origin, Virtualization, WorkerType,
+    AmiSet, Architecture, Backend, Budget, Capacity, Config, Duration, Fleet, InstanceType,
+    KeyPair, Limits, Market, Origin, Virtualization, WorkerType,
 };
 use crate::source::{FileId, SourceRef, SourceSet};
 use hcl_edit::expr::{Expression, ObjectKey};
@@ -18,6 +18,7 @@ use std::collections::{BTreeMap, HashMap};
 
 /// Top-level block types of the language.
 const TOP_LEVEL: &[&str] = &[
+    "backend",
     "fleet",
     "variable",
     "locals",
@@ -53,6 +54,7 @@ struct Declarations<'a> {
     key_pairs: Vec<Decl<'a>>,
     ami_sets: Vec<Decl<'a>>,
     worker_types: Vec<Decl<'a>>,
+    backends: Vec<Decl<'a>>,
 }
 
 fn collect<'a>(files: &'a [ParsedFile], diags: &mut Diagnostics) -> Declarations<'a> {
@@ -82,6 +84,7 @@ fn collect<'a>(files: &'a [ParsedFile], diags: &mut Diagnostics) -> Declarations
                         "key_pair" => &mut decls.key_pairs,
                         "ami_set" => &mut decls.ami_sets,
                         "worker_type" => &mut decls.worker_types,
+                        "backend" => &mut decls.backends,
                         other => {
                             diags.push(unknown(
                                 Code::UnknownBlock,
@@ -216,7 +219,47 @@ pub(super) fn decode(
         ami_sets,
         worker_types,
         sensitive_variables,
+        backend: decode_backend(&decls.backends, &scope, diags),
     })
+}
+
+/// The `backend` block: where state lives. Only `local` exists so far.
+fn decode_backend(decls: &[Decl<'_>], scope: &Scope, diags: &mut Diagnostics) -> Option<Backend> {
+    let (first, rest) = decls.split_first()?;
+    for extra in rest {
+        diags.push(
+            Diagnostic::error(
+                Code::Duplicate,
+                "a configuration has at most one `backend` block",
+            )
+            .at(extra.header(), "second backend")
+            .help("keep one"),
+        );
+    }
+    let kind = first.name("backend", diags)?;
+    if kind != "local" {
+        diags.push(
+            Diagnostic::error(
+                Code::InvalidValue,
+                format!("backend \"{kind}\" is not available"),
+            )
+            .at(first.header(), "unknown backend")
+            .help("use `backend \"local\" { path = \".fleetform\" }` (the default)"),
+        );
+        return None;
+    }
+    let f = Fields::read(
+        first.file,
+        &first.block.body,
+        "backend \"local\"",
+        &["path"],
+        &[],
+        diags,
+    );
+    let path = f
+        .value(scope, "path", diags)
+        .and_then(|(v, at)| want::string(&v, &at, "backend.path", diags));
+    Some(Backend { kind, path })
 }
 
 /// One `name = expr` of a `locals` block.
