@@ -261,9 +261,127 @@ pub fn account_guard(config: &Config, caller_account: &str) -> Option<Diagnostic
     )
 }
 
+/// A recorded version's claim on images: its number, time, and region -> AMI ids.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionImages {
+    /// Version number.
+    pub number: u64,
+    /// When it was recorded, seconds since the epoch.
+    pub time: i64,
+    /// Region -> AMI ids its configuration referenced.
+    pub images: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+/// FF001: deregistering `image` in `region` is refused while the configuration
+/// names it, or a version younger than `fleet.rollback_window` does (so that
+/// version can still be rolled back to). Seed 001.
+pub fn image_in_use(
+    config: &Config,
+    region: &str,
+    image: &str,
+    versions: &[VersionImages],
+    now: i64,
+) -> Option<Diagnostic> {
+    let users: Vec<&str> = config
+        .worker_types
+        .values()
+        .filter(|wt| {
+            wt.regions.iter().any(|r| r == region)
+                && config
+                    .ami_sets
+                    .get(&wt.ami_set)
+                    .and_then(|s| s.images.get(region))
+                    .map(String::as_str)
+                    == Some(image)
+        })
+        .map(|wt| wt.name.as_str())
+        .collect();
+    let window = config.fleet.rollback_window.as_secs() as i64;
+    let protecting: Vec<u64> = versions
+        .iter()
+        .filter(|v| now - v.time <= window)
+        .filter(|v| {
+            v.images
+                .get(region)
+                .is_some_and(|ids| ids.iter().any(|i| i == image))
+        })
+        .map(|v| v.number)
+        .collect();
+    if users.is_empty() && protecting.is_empty() {
+        return None;
+    }
+    let mut why = Vec::new();
+    if !users.is_empty() {
+        why.push(format!("worker types [{}] use it", users.join(", ")));
+    }
+    if !protecting.is_empty() {
+        let list: Vec<String> = protecting.iter().map(u64::to_string).collect();
+        why.push(format!(
+            "versions [{}] reference it within the rollback window of {}",
+            list.join(", "),
+            config.fleet.rollback_window
+        ));
+    }
+    Some(
+        Diagnostic::error(
+            Code::ImageInUse,
+            format!("image {image} in {region} must not be deregistered: {}", why.join("; ")),
+        )
+        .at(config.fleet.origin.attribute("rollback_window"), "images are protected this long")
+        .help("move the worker types to another image first, and wait until no version inside the rollback window needs it"),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn config_with_image(image: &str) -> Config {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let hcl = format!(
+            "fleet \"f\" {{\n  regions = [\"us-east-1\"]\n  rollback_window = \"30d\"\n}}\nami_set \"a\" {{\n  images = {{\n    \"us-east-1\" = \"{image}\"\n  }}\n}}\nworker_type \"w\" {{\n  ami_set = ami_set.a\n  instance_type \"m5.large\" {{ capacity = 1 }}\n  capacity {{\n    max = 1\n  }}\n}}\n"
+        );
+        std::fs::write(dir.path().join("f.hcl"), hcl).expect("write");
+        crate::load_dir(dir.path(), &crate::Inputs::default())
+            .config
+            .expect("valid")
+    }
+
+    #[test]
+    fn seed_001_an_image_the_config_uses_is_never_deregistered() {
+        let config = config_with_image("ami-11111111");
+        let d = image_in_use(&config, "us-east-1", "ami-11111111", &[], 0).expect("refused");
+        assert_eq!(d.code, Code::ImageInUse);
+        assert!(d.message.contains("worker types [w]"), "{}", d.message);
+        assert_eq!(
+            image_in_use(&config, "us-west-2", "ami-11111111", &[], 0),
+            None,
+            "other region"
+        );
+    }
+
+    #[test]
+    fn an_image_of_a_version_inside_the_rollback_window_is_kept_outside_it_not() {
+        let config = config_with_image("ami-22222222");
+        let day = 86_400;
+        let old = VersionImages {
+            number: 4,
+            time: 0,
+            images: [("us-east-1".to_string(), vec!["ami-11111111".to_string()])].into(),
+        };
+        let inside = image_in_use(
+            &config,
+            "us-east-1",
+            "ami-11111111",
+            std::slice::from_ref(&old),
+            29 * day,
+        );
+        assert!(inside.is_some_and(|d| d.message.contains("versions [4]")));
+        assert_eq!(
+            image_in_use(&config, "us-east-1", "ami-11111111", &[old], 31 * day),
+            None
+        );
+    }
 
     #[test]
     fn reachable_between_finds_a_mix_that_fits() {
