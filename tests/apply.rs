@@ -47,26 +47,40 @@ fn set_image(dir: &Path, from: &str, to: &str) {
     std::fs::write(path, hcl.replace(from, to)).expect("write");
 }
 
+/// A runtime and a provider connected to this test binary's local EC2 endpoint.
+fn connect() -> (tokio::runtime::Runtime, AwsProvider) {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let provider = runtime
+        .block_on(AwsProvider::connect(&ConnectOptions {
+            endpoint_url: Some(endpoint().to_string()),
+            ..ConnectOptions::default()
+        }))
+        .expect("connects");
+    (runtime, provider)
+}
+
+/// The config of `dir` and what EC2 holds for it now.
+fn observe(
+    dir: &Path,
+) -> (
+    fleetform_engine::model::Config,
+    fleetform_engine::provider::Observation,
+) {
+    let loaded = fleetform_engine::load_dir(dir, &fleetform_engine::Inputs::default());
+    let config = loaded.config.expect("valid config");
+    let (runtime, provider) = connect();
+    let observation = runtime.block_on(provider.observe(&ObserveRequest::for_config(&config)));
+    (config, observation)
+}
+
 /// The image the default version of the fleet's launch template launches.
 fn default_image(dir: &Path) -> Option<String> {
-    let loaded = fleetform_engine::load_dir(dir, &fleetform_engine::Inputs::default());
-    let config = loaded.config?;
-    tokio::runtime::Runtime::new()
-        .expect("runtime")
-        .block_on(async {
-            let provider = AwsProvider::connect(&ConnectOptions {
-                endpoint_url: Some(endpoint().to_string()),
-                ..ConnectOptions::default()
-            })
-            .await
-            .ok()?;
-            let observation = provider.observe(&ObserveRequest::for_config(&config)).await;
-            let templates = observation.regions["us-east-1"]
-                .launch_templates
-                .complete()?
-                .clone();
-            templates.first()?.default_data.as_ref()?.image_id.clone()
-        })
+    let (_, observation) = observe(dir);
+    let templates = observation.regions["us-east-1"]
+        .launch_templates
+        .complete()?
+        .clone();
+    templates.first()?.default_data.as_ref()?.image_id.clone()
 }
 
 #[test]
@@ -319,7 +333,7 @@ fn plan_says_when_an_earlier_apply_was_interrupted() {
 
 #[test]
 fn an_apply_killed_mid_launch_converges_on_the_next_apply_without_duplicates() {
-    let (dir, fleet) = config("crash", "ami-785db401");
+    let (dir, _) = config("crash", "ami-785db401");
     let proxy = fleetform_test_support::fault::HoldingProxy::start(
         endpoint(),
         std::sync::Arc::new(|_: &str, action: &str| action == "RunInstances"),
@@ -376,7 +390,7 @@ fn an_apply_killed_mid_launch_converges_on_the_next_apply_without_duplicates() {
 
     // Wait (bounded) until EC2 shows the launch the dead process made.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while instance_count(dir.path(), &fleet) < 1 {
+    while instance_count(dir.path()) < 1 {
         assert!(
             std::time::Instant::now() < deadline,
             "the held launch never landed"
@@ -410,31 +424,15 @@ fn an_apply_killed_mid_launch_converges_on_the_next_apply_without_duplicates() {
     );
     let plan = fleetform(&["plan", "--detailed-exitcode"], dir.path());
     assert_eq!(plan.status.code(), Some(0), "converged: {}", out(&plan));
-    assert_eq!(instance_count(dir.path(), &fleet), 1, "no duplicate launch");
+    assert_eq!(instance_count(dir.path()), 1, "no duplicate launch");
 }
 
-fn instance_count(dir: &Path, _fleet: &str) -> usize {
-    let loaded = fleetform_engine::load_dir(dir, &fleetform_engine::Inputs::default());
-    let Some(config) = loaded.config else {
-        return 0;
-    };
-    tokio::runtime::Runtime::new()
-        .expect("runtime")
-        .block_on(async {
-            let Ok(provider) = AwsProvider::connect(&ConnectOptions {
-                endpoint_url: Some(endpoint().to_string()),
-                ..ConnectOptions::default()
-            })
-            .await
-            else {
-                return 0;
-            };
-            let observation = provider.observe(&ObserveRequest::for_config(&config)).await;
-            observation.regions["us-east-1"]
-                .instances
-                .complete()
-                .map_or(0, Vec::len)
-        })
+fn instance_count(dir: &Path) -> usize {
+    let (_, observation) = observe(dir);
+    observation.regions["us-east-1"]
+        .instances
+        .complete()
+        .map_or(0, Vec::len)
 }
 
 #[test]
@@ -459,34 +457,21 @@ fn refresh_only_reports_drift_since_the_last_version_and_changes_nothing() {
         out(&clean)
     );
     // Someone terminates the worker outside fleetform.
-    let loaded = fleetform_engine::load_dir(dir.path(), &fleetform_engine::Inputs::default());
-    let config = loaded.config.expect("valid");
-    let gone = tokio::runtime::Runtime::new()
-        .expect("runtime")
-        .block_on(async {
-            let provider = AwsProvider::connect(&ConnectOptions {
-                endpoint_url: Some(endpoint().to_string()),
-                ..ConnectOptions::default()
-            })
-            .await
-            .expect("connects");
-            let observation = provider.observe(&ObserveRequest::for_config(&config)).await;
-            let ids: Vec<String> = observation.regions["us-east-1"]
-                .instances
-                .complete()
-                .expect("read")
-                .iter()
-                .map(|i| i.id.clone())
-                .collect();
-            provider
-                .mutate(
-                    "us-east-1",
-                    fleetform_engine::provider::Mutation::TerminateInstances { ids: ids.clone() },
-                )
-                .await
-                .expect("terminated");
-            ids
-        });
+    let (_, observation) = observe(dir.path());
+    let gone: Vec<String> = observation.regions["us-east-1"]
+        .instances
+        .complete()
+        .expect("read")
+        .iter()
+        .map(|i| i.id.clone())
+        .collect();
+    let (runtime, provider) = connect();
+    runtime
+        .block_on(provider.mutate(
+            "us-east-1",
+            fleetform_engine::provider::Mutation::TerminateInstances { ids: gone.clone() },
+        ))
+        .expect("terminated");
     assert_eq!(gone.len(), 1, "{fleet}");
     let drifted = fleetform(
         &["plan", "--refresh-only", "--detailed-exitcode"],
@@ -534,29 +519,17 @@ fn wide_config(prefix: &str, worker_types: usize) -> (TempDir, String) {
 
 /// Launch templates and key pairs of the fleet, by address and region, with how many of each exist.
 fn object_counts(dir: &Path) -> std::collections::BTreeMap<(String, String, String), usize> {
-    let loaded = fleetform_engine::load_dir(dir, &fleetform_engine::Inputs::default());
-    let config = loaded.config.expect("valid");
-    tokio::runtime::Runtime::new()
-        .expect("runtime")
-        .block_on(async {
-            let provider = AwsProvider::connect(&ConnectOptions {
-                endpoint_url: Some(endpoint().to_string()),
-                ..ConnectOptions::default()
-            })
-            .await
-            .expect("connects");
-            let observation = provider.observe(&ObserveRequest::for_config(&config)).await;
-            let (entries, incomplete) = fleetform_engine::inventory::entries(&config, &observation);
-            assert!(incomplete.is_empty(), "{incomplete:?}");
-            let mut counts = std::collections::BTreeMap::new();
-            for e in entries
-                .into_iter()
-                .filter(|e| e.kind == "key_pair" || e.kind == "launch_template")
-            {
-                *counts.entry((e.address, e.region, e.kind)).or_insert(0) += 1;
-            }
-            counts
-        })
+    let (config, observation) = observe(dir);
+    let (entries, incomplete) = fleetform_engine::inventory::entries(&config, &observation);
+    assert!(incomplete.is_empty(), "{incomplete:?}");
+    let mut counts = std::collections::BTreeMap::new();
+    for e in entries
+        .into_iter()
+        .filter(|e| e.kind == "key_pair" || e.kind == "launch_template")
+    {
+        *counts.entry((e.address, e.region, e.kind)).or_insert(0) += 1;
+    }
+    counts
 }
 
 #[test]
@@ -653,33 +626,22 @@ fn a_local_backend_block_moves_the_state_directory() {
 fn rollback_to_a_version_whose_image_is_gone_stops_before_changing_anything() {
     let (dir, fleet) = config("imagegone", "ami-785db401");
     // Version 1 runs on a copy of the image that is later deregistered.
-    let copy = tokio::runtime::Runtime::new()
-        .expect("runtime")
-        .block_on(async {
-            let provider = AwsProvider::connect(&ConnectOptions {
-                endpoint_url: Some(endpoint().to_string()),
-                ..ConnectOptions::default()
-            })
-            .await
-            .expect("connects");
-            match provider
-                .mutate(
-                    "us-east-1",
-                    fleetform_engine::provider::Mutation::CopyImage {
-                        source_region: "us-east-1".into(),
-                        source_image: "ami-785db401".into(),
-                        name: format!("{fleet}-copy"),
-                        tags: Default::default(),
-                        client_token: unique_fleet("copy"),
-                    },
-                )
-                .await
-                .expect("copied")
-            {
-                fleetform_engine::provider::MutationOutcome::Image { id } => id,
-                other => panic!("{other:?}"),
-            }
-        });
+    let (runtime, provider) = connect();
+    let copied = runtime
+        .block_on(provider.mutate(
+            "us-east-1",
+            fleetform_engine::provider::Mutation::CopyImage {
+                source_region: "us-east-1".into(),
+                source_image: "ami-785db401".into(),
+                name: format!("{fleet}-copy"),
+                tags: Default::default(),
+                client_token: unique_fleet("copy"),
+            },
+        ))
+        .expect("copied");
+    let fleetform_engine::provider::MutationOutcome::Image { id: copy } = copied else {
+        panic!("unexpected {copied:?}")
+    };
     set_image(dir.path(), "ami-785db401", &copy);
     assert_eq!(
         fleetform(&["apply", "--auto-approve"], dir.path())
@@ -694,26 +656,15 @@ fn rollback_to_a_version_whose_image_is_gone_stops_before_changing_anything() {
             .code(),
         Some(0)
     );
-    tokio::runtime::Runtime::new()
-        .expect("runtime")
-        .block_on(async {
-            let provider = AwsProvider::connect(&ConnectOptions {
-                endpoint_url: Some(endpoint().to_string()),
-                ..ConnectOptions::default()
-            })
-            .await
-            .expect("connects");
-            provider
-                .mutate(
-                    "us-east-1",
-                    fleetform_engine::provider::Mutation::DeregisterImage {
-                        image_id: copy.clone(),
-                        snapshot_ids: vec![],
-                    },
-                )
-                .await
-                .expect("deregistered");
-        });
+    runtime
+        .block_on(provider.mutate(
+            "us-east-1",
+            fleetform_engine::provider::Mutation::DeregisterImage {
+                image_id: copy.clone(),
+                snapshot_ids: vec![],
+            },
+        ))
+        .expect("deregistered");
     let rolled = fleetform(
         &["rollback", "--to", "1", "--auto-approve", "--no-color"],
         dir.path(),
