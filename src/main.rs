@@ -19,7 +19,12 @@ use std::process::ExitCode;
 ///
 /// Worker types, AMI sets, key pairs and capacity bounds are declared in HCL
 /// (every *.hcl file of a directory). `validate` checks a configuration
-/// without touching the cloud; `fmt` rewrites it in canonical style.
+/// without the cloud; `plan` compares it with live EC2 and says what would
+/// change and what is unsafe; `apply` carries a reviewed plan out and records
+/// a version; `history` and `rollback --to N` return to any recorded version.
+///
+/// Typical CI: `fleetform plan -out plan.bin --markdown plan.md --detailed-exitcode`
+/// on a pull request, `fleetform apply plan.bin` on merge.
 ///
 /// Exit codes: 0 success, 1 error or blocking safety check, 2 changes present
 /// (with --detailed-exitcode), 3 lock held.
