@@ -96,6 +96,20 @@ fn regex_escape(s: &str) -> String {
         .collect()
 }
 
+/// Snapshots the JSON plan and the Markdown comment of `dir` as `name_json` / `name_markdown`.
+fn snapshot_machine_outputs(name: &str, endpoint: &str, fleet: &str, dir: &Path, extra: &[&str]) {
+    let markdown = dir.join("plan.md");
+    let mut args = vec!["--json", "--markdown", markdown.to_str().expect("utf-8")];
+    args.extend_from_slice(extra);
+    let out = plan_at(endpoint, dir, &args);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json plan");
+    let md = std::fs::read_to_string(&markdown).expect("markdown written");
+    redacted(fleet, dir).bind(|| {
+        insta::assert_json_snapshot!(format!("{name}_json"), json);
+        insta::assert_snapshot!(format!("{name}_markdown"), md);
+    });
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Runtime::new().expect("runtime")
 }
@@ -230,6 +244,7 @@ fn a_second_plan_after_apply_is_a_no_op() {
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
     redacted(&fleet, dir.path()).bind(|| insta::assert_snapshot!("noop_human", stdout));
+    snapshot_machine_outputs("noop", endpoint(), &fleet, dir.path(), &[]);
 }
 
 #[test]
@@ -256,6 +271,7 @@ fn a_changed_image_updates_the_launch_template_in_that_region_only() {
         "{stdout}"
     );
     redacted(&fleet, dir.path()).bind(|| insta::assert_snapshot!("ami_changed_human", stdout));
+    snapshot_machine_outputs("ami_changed", endpoint(), &fleet, dir.path(), &[]);
 }
 
 #[test]
@@ -280,6 +296,7 @@ fn a_user_data_edit_is_shown_as_a_unified_diff() {
         "{stdout}"
     );
     redacted(&fleet, dir.path()).bind(|| insta::assert_snapshot!("user_data_human", stdout));
+    snapshot_machine_outputs("user_data", endpoint(), &fleet, dir.path(), &[]);
 }
 
 #[test]
@@ -308,6 +325,7 @@ fn seed_002_three_hundred_ninety_five_metal_instances_are_terminated_down_to_max
         insta::assert_snapshot!("metal_human", stdout);
         insta::assert_snapshot!("metal_findings", stderr);
     });
+    snapshot_machine_outputs("metal", endpoint(), &fleet, dir.path(), &[]);
 }
 
 #[test]
@@ -352,6 +370,7 @@ fn a_region_whose_instances_cannot_be_read_gets_no_launches() {
         insta::assert_snapshot!("blind_human", stdout);
         insta::assert_snapshot!("blind_findings", stderr);
     });
+    snapshot_machine_outputs("blind", &proxy.url, &fleet, dir.path(), &[]);
 }
 
 #[test]
@@ -403,6 +422,7 @@ fn an_image_that_no_longer_exists_is_ff002_before_anything_changes() {
         "{stderr}"
     );
     redacted(&fleet, dir.path()).bind(|| insta::assert_snapshot!("image_gone_findings", stderr));
+    snapshot_machine_outputs("image_gone", endpoint(), &fleet, dir.path(), &[]);
 }
 
 #[test]
@@ -444,6 +464,7 @@ fn replacing_a_key_pair_names_the_worker_types_and_instances_using_it() {
         insta::assert_snapshot!("key_replace_human", stdout);
         insta::assert_snapshot!("key_replace_findings", stderr);
     });
+    snapshot_machine_outputs("key_replace", endpoint(), &fleet, dir.path(), &[]);
 }
 
 #[test]
