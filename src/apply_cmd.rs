@@ -459,6 +459,21 @@ fn carry_out(run: Run<'_>, endpoint_url: Option<String>, color: bool) -> u8 {
                 eprint!("{}", render_human(&[d], &run.loaded.sources, color));
                 return 1;
             }
+            // A plan file written before this check existed, or edited by hand.
+            let blocking: Vec<&str> = saved
+                .plan
+                .diagnostics
+                .iter()
+                .filter(|d| d.severity == fleetform_engine::Severity::Error)
+                .map(|d| d.code.as_str())
+                .collect();
+            if !blocking.is_empty() {
+                eprintln!(
+                    "error: the saved plan has blocking findings ({}); nothing was changed",
+                    blocking.join(", ")
+                );
+                return 1;
+            }
             saved.plan.clone()
         }
         None => {

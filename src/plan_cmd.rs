@@ -128,7 +128,13 @@ pub(crate) fn run(args: &PlanArgs, endpoint_url: Option<String>, color: bool) ->
             observed.observation.api_calls
         );
     }
-    if let Some(path) = &args.out {
+    if let (Some(path), true) = (&args.out, blocked) {
+        eprintln!(
+            "not saving the plan to {}: the findings above block it, so it could never be applied",
+            path.display()
+        );
+    }
+    if let (Some(path), false) = (&args.out, blocked) {
         let base = crate::apply_cmd::backend(&args.dir).latest().ok().flatten();
         let saved = SavedPlan::new(
             plan.clone(),

@@ -690,3 +690,36 @@ fn rollback_to_a_version_whose_image_is_gone_stops_before_changing_anything() {
         "no version recorded"
     );
 }
+
+#[test]
+fn a_plan_file_carrying_a_blocking_finding_is_never_applied() {
+    let (dir, _) = config("blockedfile", "ami-785db401");
+    let file = dir.path().join("plan.bin");
+    assert_eq!(
+        fleetform(&["plan", "-out", file.to_str().expect("utf-8")], dir.path())
+            .status
+            .code(),
+        Some(0)
+    );
+    // As if written by a fleetform that saved blocked plans, or edited by hand.
+    let mut saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&file).expect("read")).expect("json");
+    saved["plan"]["diagnostics"] = serde_json::json!([{
+        "code": "FF006", "severity": "error", "message": "the plan launches too many instances"
+    }]);
+    std::fs::write(&file, serde_json::to_vec(&saved).expect("json")).expect("write");
+    let applied = Command::new(env!("CARGO_BIN_EXE_fleetform"))
+        .args(["apply", "--no-color"])
+        .arg(&file)
+        .env("FLEETFORM_EC2_ENDPOINT", endpoint())
+        .output()
+        .expect("runs");
+    assert_eq!(applied.status.code(), Some(1));
+    assert!(
+        err(&applied).contains("blocking findings (FF006)"),
+        "{}",
+        err(&applied)
+    );
+    let plan = fleetform(&["plan", "--detailed-exitcode"], dir.path());
+    assert_eq!(plan.status.code(), Some(2), "nothing was applied");
+}

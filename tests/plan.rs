@@ -611,3 +611,26 @@ fn dry_run_reports_what_ec2_would_refuse() {
     );
     redacted(&fleet, dir.path()).bind(|| insta::assert_snapshot!("dry_run_refused", stderr));
 }
+
+#[test]
+fn a_blocked_plan_is_not_saved() {
+    let metal = "worker_type \"linux\" {\n  ami_set = ami_set.linux\n\n  instance_type \"m5.large\" { capacity = 1 }\n\n  capacity {\n    min = 60\n    max = 60\n  }\n}\n";
+    let (dir, _) = new_config("blocked", &["us-east-1"], "ami-785db401", metal);
+    let file = dir.path().join("plan.bin");
+    let out = plan_at(
+        endpoint(),
+        dir.path(),
+        &["-out", file.to_str().expect("utf-8")],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "60 launches exceed the default limit of 50"
+    );
+    assert!(
+        text(&out).1.contains("not saving the plan"),
+        "{}",
+        text(&out).1
+    );
+    assert!(!file.exists(), "a blocked plan must never reach apply");
+}
