@@ -64,7 +64,8 @@ pub(crate) struct PlanArgs {
 
 pub(crate) fn run(args: &PlanArgs, endpoint_url: Option<String>, color: bool) -> u8 {
     let loaded = fleetform_engine::load_dir(&args.dir, &args.vars.inputs());
-    if let Err(e) = crate::apply_cmd::report_interrupted(&crate::apply_cmd::backend(&args.dir)) {
+    let store = crate::apply_cmd::backend(&args.dir);
+    if let Err(e) = crate::apply_cmd::report_interrupted(&store) {
         crate::apply_cmd::state_error(&e, color);
         return 1;
     }
@@ -84,7 +85,6 @@ pub(crate) fn run(args: &PlanArgs, endpoint_url: Option<String>, color: bool) ->
         now,
         targets: args.target.clone(),
     };
-    let store = crate::apply_cmd::backend(&args.dir);
     let recorded = match crate::apply_cmd::recorded_entries(&store) {
         Ok(recorded) => recorded,
         Err(e) => {
@@ -135,7 +135,7 @@ pub(crate) fn run(args: &PlanArgs, endpoint_url: Option<String>, color: bool) ->
         );
     }
     if let (Some(path), false) = (&args.out, blocked) {
-        let base = crate::apply_cmd::backend(&args.dir).latest().ok().flatten();
+        let base = store.latest().ok().flatten();
         let saved = SavedPlan::new(
             plan.clone(),
             &loaded.sources,
