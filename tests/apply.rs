@@ -47,6 +47,24 @@ fn set_image(dir: &Path, from: &str, to: &str) {
     std::fs::write(path, hcl.replace(from, to)).expect("write");
 }
 
+/// Starts `fleetform apply --auto-approve` on `dir` through `endpoint`, to be killed mid-flight.
+fn spawn_apply(dir: &Path, endpoint: &str, parallelism: usize) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_fleetform"))
+        .args([
+            "apply",
+            "--auto-approve",
+            "--parallelism",
+            &parallelism.to_string(),
+        ])
+        .arg(dir)
+        .env("FLEETFORM_EC2_ENDPOINT", endpoint)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("apply starts")
+}
+
 /// A runtime and a provider connected to this test binary's local EC2 endpoint.
 fn connect() -> (tokio::runtime::Runtime, AwsProvider) {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
@@ -339,15 +357,7 @@ fn an_apply_killed_mid_launch_converges_on_the_next_apply_without_duplicates() {
         std::sync::Arc::new(|_: &str, action: &str| action == "RunInstances"),
     )
     .expect("proxy");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_fleetform"))
-        .args(["apply", "--auto-approve", "--parallelism", "1"])
-        .arg(dir.path())
-        .env("FLEETFORM_EC2_ENDPOINT", &proxy.url)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("apply starts");
+    let mut child = spawn_apply(dir.path(), &proxy.url, 1);
     // The key pair and template exist; the launch is in flight: kill -9 now.
     assert_eq!(
         proxy
@@ -550,15 +560,7 @@ fn kill_9_at_several_points_of_a_sixty_action_apply_never_duplicates_and_converg
             }),
         )
         .expect("proxy");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_fleetform"))
-            .args(["apply", "--auto-approve", "--parallelism", "4"])
-            .arg(dir.path())
-            .env("FLEETFORM_EC2_ENDPOINT", &proxy.url)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("apply starts");
+        let mut child = spawn_apply(dir.path(), &proxy.url, 4);
         let held = proxy.wait_for_held(std::time::Duration::from_secs(60));
         child.kill().expect("killed");
         child.wait().expect("reaped");

@@ -43,42 +43,22 @@ pub struct HoldingProxy {
 impl HoldingProxy {
     /// Starts a proxy to `upstream` that holds every request `rule` picks.
     pub fn start(upstream: &str, rule: Rule) -> std::io::Result<HoldingProxy> {
-        let upstream = upstream
-            .trim_start_matches("http://")
-            .trim_end_matches('/')
-            .to_string();
-        let listener = TcpListener::bind("127.0.0.1:0")?;
-        let url = format!("http://{}", listener.local_addr()?);
         let (seen_tx, seen) = std::sync::mpsc::channel::<String>();
         let (release, release_rx) = std::sync::mpsc::channel::<()>();
-        let release_rx = Arc::new(std::sync::Mutex::new(release_rx));
-        std::thread::spawn(move || {
-            for client in listener.incoming().flatten() {
-                let (upstream, rule) = (upstream.clone(), Arc::clone(&rule));
-                let (seen_tx, release_rx) = (seen_tx.clone(), Arc::clone(&release_rx));
-                std::thread::spawn(move || {
-                    let hold = move |region: &str, action: &str| {
-                        if rule(region, action) {
-                            let _ = seen_tx.send(action.to_string());
-                            let waiting = release_rx.lock().unwrap_or_else(|p| p.into_inner());
-                            // Bounded: a test that never releases does not hang the proxy forever.
-                            let _ = waiting.recv_timeout(Duration::from_secs(120));
-                        }
-                        false
-                    };
-                    let never_injected = AtomicUsize::new(0);
-                    let _ = serve(
-                        client,
-                        &upstream,
-                        &(Arc::new(hold) as Rule),
-                        &Fault::default(),
-                        &never_injected,
-                    );
-                });
+        let release_rx = std::sync::Mutex::new(release_rx);
+        // Holding is a rule that waits for the release, then lets the request through.
+        let hold = move |region: &str, action: &str| {
+            if rule(region, action) {
+                let _ = seen_tx.send(action.to_string());
+                let waiting = release_rx.lock().unwrap_or_else(|p| p.into_inner());
+                // Bounded: a test that never releases does not hang the proxy forever.
+                let _ = waiting.recv_timeout(Duration::from_secs(120));
             }
-        });
+            false
+        };
+        let proxy = FaultProxy::start(upstream, Arc::new(hold))?;
         Ok(HoldingProxy {
-            url,
+            url: proxy.url,
             seen: std::sync::Mutex::new(seen),
             release,
         })
