@@ -45,6 +45,11 @@ pub(crate) struct ApplyArgs {
     #[arg(long, value_name = "N")]
     max_launches: Option<u32>,
 
+    /// Carry image changes of staged roll-outs to every region: the canary
+    /// regions first, the others only if every canary succeeded
+    #[arg(long)]
+    promote: bool,
+
     /// Allow up to N terminations (FF006)
     #[arg(long, value_name = "N")]
     max_terminations: Option<u32>,
@@ -317,6 +322,7 @@ pub(crate) fn apply(args: &ApplyArgs, endpoint_url: Option<String>, color: bool)
             allow_destroy: args.allow_destroy,
             max_launches: args.max_launches,
             max_terminations: args.max_terminations,
+            promote: args.promote,
             ..PlanOptions::default()
         },
         saved,
@@ -370,8 +376,11 @@ pub(crate) fn rollback(args: &RollbackArgs, endpoint_url: Option<String>, color:
         inputs: &inputs,
         auto_approve: args.auto_approve,
         parallelism: args.parallelism,
+        // A rollback returns every region at once, to exactly the images version N used.
         options: PlanOptions {
             allow_destroy: args.allow_destroy,
+            promote: true,
+            pins: crate::images_cmd::pins_of(&version),
             ..PlanOptions::default()
         },
         saved: None,
@@ -477,8 +486,17 @@ fn carry_out(run: Run<'_>, endpoint_url: Option<String>, color: bool) -> u8 {
             saved.plan.clone()
         }
         None => {
+            let now = crate::images_cmd::clock();
+            let versions = match crate::images_cmd::version_images(&store, config, now) {
+                Ok(versions) => versions,
+                Err(e) => {
+                    state_error(&e, color);
+                    return 1;
+                }
+            };
             let options = PlanOptions {
-                now: fleetform_state::now(),
+                now,
+                versions,
                 ..run.options.clone()
             };
             let (mut plan, diagnostics) = plan::build(config, &observed.observation, &options);
@@ -609,23 +627,20 @@ fn carry_out(run: Run<'_>, endpoint_url: Option<String>, color: bool) -> u8 {
             (k, shown)
         })
         .collect();
-    let images: BTreeMap<String, Vec<String>> =
-        config
-            .ami_sets
-            .values()
-            .fold(BTreeMap::new(), |mut acc, set| {
-                for (region, id) in &set.images {
-                    acc.entry(region.clone())
-                        .or_insert_with(Vec::new)
-                        .push(id.clone());
-                }
-                acc
-            });
+    let copies: Vec<(String, String)> = outcomes
+        .iter()
+        .filter(|o| plan.actions[o.action].action == plan::ActionKind::Copy)
+        .filter_map(|o| {
+            let id = o.result.as_ref().ok()?.first()?;
+            Some((plan.actions[o.action].region.clone(), id.clone()))
+        })
+        .collect();
+    let images = crate::images_cmd::referenced_images(&plan.images, &copies, &after);
     let number = latest.unwrap_or(0) + 1;
     let version = Version {
         format_version: fleetform_state::FORMAT_VERSION,
         number,
-        time: fleetform_state::now(),
+        time: crate::images_cmd::clock(),
         git_commit,
         git_dirty,
         caller: observed.caller.clone(),

@@ -4,6 +4,7 @@
 mod apply_cmd;
 mod cloud;
 mod history_cmd;
+mod images_cmd;
 mod plan_cmd;
 mod record;
 mod state_cmd;
@@ -114,6 +115,14 @@ enum Command {
     /// Managed objects as observed in EC2 now (tag search, every fleet region).
     #[command(subcommand)]
     State(state_cmd::StateCommand),
+    /// Every image of every AMI set, per region: who references it, and when it becomes prunable.
+    ///
+    /// Lists the images the configuration uses and every image tagged with an
+    /// AMI set, with the worker types, launch templates and state versions
+    /// (inside fleet.rollback_window) that hold it. An image is pruned by the
+    /// next apply once it is older than its set's `retain`, nothing holds it,
+    /// and it is not the newest image of its set in its region.
+    Images(images_cmd::ImagesArgs),
 }
 
 #[derive(Args)]
@@ -218,6 +227,7 @@ fn main() -> ExitCode {
         Command::Diff { a, b, dir } => history_cmd::diff(dir, *a, *b, color),
         Command::Unlock { dir, force } => history_cmd::unlock(dir, *force, color),
         Command::Plan(args) => plan_cmd::run(args, cli.endpoint_url.clone(), color),
+        Command::Images(args) => images_cmd::run(args, cli.endpoint_url.clone(), color),
         Command::State(command) => state_cmd::run(command, cli.endpoint_url.clone(), color),
     };
     ExitCode::from(code)

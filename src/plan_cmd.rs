@@ -53,6 +53,11 @@ pub(crate) struct PlanArgs {
     #[arg(long)]
     pub(crate) dry_run: bool,
 
+    /// Plan image changes of staged roll-outs in every region, not only the
+    /// canary regions (what `apply --promote` does)
+    #[arg(long)]
+    pub(crate) promote: bool,
+
     /// Plan only this address and what it needs (repeatable): `worker_type.NAME`,
     /// `worker_type.NAME["REGION"]`, `key_pair.NAME`
     #[arg(long, value_name = "ADDR")]
@@ -75,15 +80,23 @@ pub(crate) fn run(args: &PlanArgs, endpoint_url: Option<String>, color: bool) ->
     let Some(config) = &loaded.config else {
         return 1;
     };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
+    let now = crate::images_cmd::clock();
+    let versions = match crate::images_cmd::version_images(&store, config, now) {
+        Ok(versions) => versions,
+        Err(e) => {
+            crate::apply_cmd::state_error(&e, color);
+            return 1;
+        }
+    };
     let options = PlanOptions {
         allow_destroy: args.allow_destroy,
         max_launches: args.max_launches,
         max_terminations: args.max_terminations,
         now,
         targets: args.target.clone(),
+        promote: args.promote,
+        versions,
+        pins: Default::default(),
     };
     let recorded = match crate::apply_cmd::recorded_entries(&store) {
         Ok(recorded) => recorded,

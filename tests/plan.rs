@@ -76,6 +76,7 @@ fn redacted(fleet: &str, dir: &Path) -> insta::Settings {
     settings.add_filter(r"lt-[0-9a-f]{8,17}", "lt-[id]");
     settings.add_filter(r"key-[0-9a-f]{8,17}", "key-[id]");
     settings.add_filter(r"sha256:[0-9a-f]{64}", "sha256:[digest]");
+    settings.add_filter(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z", "[time]");
     settings.add_filter(r"[0-9a-f]{64}", "[digest]");
     settings.add_filter(
         r"observed (\d+) regions? in [0-9.]+s with \d+ API calls",

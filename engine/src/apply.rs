@@ -9,7 +9,7 @@
 //! mutating call the [`Journal`] records an intent and after it the outcome
 //! (write-ahead): when the intent cannot be recorded, the call is not made.
 
-use crate::plan::{Action, ActionKind, Plan, Resource};
+use crate::plan::{Action, ActionKind, Plan, Resource, Stage};
 use crate::provider::{Mutation, MutationOutcome, Provider, ProviderError};
 use futures::stream::{self, StreamExt};
 use sha2::{Digest, Sha256};
@@ -52,18 +52,31 @@ pub fn plan_id(plan: &Plan) -> String {
         .collect()
 }
 
-/// The order actions run in: creations by resource, then deletions in reverse.
+/// Seconds apply waits for a copied image to become available.
+pub const COPY_TIMEOUT_SECS: u64 = 45 * 60;
+
+/// The order actions run in: key pairs and images, launch templates (the
+/// promoted regions of a staged roll-out after the rest), instances; then
+/// deletions in reverse.
 fn phase(a: &Action) -> u8 {
-    let creating = !matches!(a.action, ActionKind::Delete | ActionKind::Terminate);
+    let creating = !matches!(
+        a.action,
+        ActionKind::Delete | ActionKind::Terminate | ActionKind::Prune
+    );
     match (creating, a.resource) {
-        (true, Resource::KeyPair) => 0,
+        (true, Resource::KeyPair | Resource::Image) => 0,
+        (true, Resource::LaunchTemplate) if a.stage == Some(Stage::Promote) => 2,
         (true, Resource::LaunchTemplate) => 1,
-        (true, Resource::Instances) => 2,
-        (false, Resource::Instances) => 3,
-        (false, Resource::LaunchTemplate) => 4,
-        (false, Resource::KeyPair) => 5,
+        (true, Resource::Instances) => 3,
+        (false, Resource::Instances) => 4,
+        (false, Resource::LaunchTemplate) => 5,
+        (false, Resource::KeyPair) => 6,
+        (false, Resource::Image) => 7,
     }
 }
+
+/// The phases in order.
+const PHASES: std::ops::RangeInclusive<u8> = 0..=7;
 
 /// Orders the actions of one phase round-robin by address (worker type), so a
 /// worker type with many actions cannot hold the front of the queue.
@@ -100,19 +113,42 @@ pub async fn execute(
     done: Progress<'_>,
 ) -> Vec<Outcome> {
     let id = plan_id(plan);
-    // Launch templates created by this run, by (address, region).
-    let mut templates: BTreeMap<(String, String), String> = BTreeMap::new();
-    let mut outcomes = Vec::new();
-    for current in 0..=5u8 {
+    // Launch templates and image copies made by this run, by (address, region).
+    let mut made = Made::default();
+    let mut outcomes: Vec<Outcome> = Vec::new();
+    for current in PHASES {
         let indices: Vec<usize> = (0..plan.actions.len())
             .filter(|&i| phase(&plan.actions[i]) == current)
             .collect();
-        let known = &templates;
+        // A promotion follows only when every canary of its worker type succeeded.
+        let failed_canaries: std::collections::BTreeSet<&str> = outcomes
+            .iter()
+            .filter(|o| o.result.is_err())
+            .map(|o| &plan.actions[o.action])
+            .filter(|a| a.stage == Some(Stage::Canary))
+            .map(|a| a.address.as_str())
+            .collect();
+        let known = &made;
         let id = &id;
+        let failed_canaries = &failed_canaries;
         let finished: Vec<Outcome> = stream::iter(interleaved(plan, indices))
             .map(|index| async move {
                 let action = &plan.actions[index];
                 let token = format!("ff-{id}-{index}");
+                if action.stage == Some(Stage::Promote)
+                    && failed_canaries.contains(action.address.as_str())
+                {
+                    let result = Err(ProviderError {
+                        kind: crate::provider::ErrorKind::InvalidRequest,
+                        code: None,
+                        message: "not promoted: a canary region of this worker type failed, so the other regions keep their image".into(),
+                    });
+                    done(action, &result);
+                    return Outcome {
+                        action: index,
+                        result,
+                    };
+                }
                 let result = match journal.intent(index, action, &token) {
                     Ok(()) => run_one(action, &token, known, provider).await,
                     Err(why) => Err(ProviderError {
@@ -135,18 +171,51 @@ pub async fn execute(
             .await;
         for outcome in &finished {
             let action = &plan.actions[outcome.action];
-            if let (Ok(created), Resource::LaunchTemplate) = (&outcome.result, action.resource) {
-                if let Some(template) = created.first() {
-                    templates.insert(
-                        (action.address.clone(), action.region.clone()),
-                        template.clone(),
-                    );
+            let key = (action.address.clone(), action.region.clone());
+            match (&outcome.result, action.resource, action.action) {
+                (Ok(created), Resource::LaunchTemplate, _) => {
+                    if let Some(template) = created.first() {
+                        made.templates.insert(key, template.clone());
+                    }
                 }
+                (Ok(created), Resource::Image, ActionKind::Copy) => {
+                    if let Some(image) = created.first() {
+                        made.images.insert(key, image.clone());
+                    }
+                }
+                _ => {}
             }
         }
         outcomes.extend(finished);
     }
     outcomes
+}
+
+/// What earlier phases of this run created, by (address, region).
+#[derive(Default)]
+struct Made {
+    templates: BTreeMap<(String, String), String>,
+    images: BTreeMap<(String, String), String>,
+}
+
+/// The launch template data of `a`, with the id of the image copy it waits
+/// for filled in.
+fn template_data(
+    a: &Action,
+    made: &Made,
+) -> Result<crate::provider::LaunchTemplateData, ProviderError> {
+    let mut data = a
+        .launch_template
+        .clone()
+        .ok_or_else(|| missing("launch template data"))?;
+    if let Some(copy) = &a.image_copy {
+        let image = made
+            .images
+            .get(&(copy.clone(), a.region.clone()))
+            .ok_or_else(|| missing("the image copy it uses (the copy failed?)"))?;
+        data.image_id = Some(image.clone());
+    }
+    Ok(data)
 }
 
 fn missing(what: &str) -> ProviderError {
@@ -160,7 +229,7 @@ fn missing(what: &str) -> ProviderError {
 async fn run_one(
     a: &Action,
     token: &str,
-    templates: &BTreeMap<(String, String), String>,
+    made: &Made,
     provider: &impl Provider,
 ) -> Result<Vec<String>, ProviderError> {
     let region = a.region.as_str();
@@ -200,11 +269,62 @@ async fn run_one(
             .mutate(region, Mutation::DeleteKeyPair { name })
             .await
             .map(ids),
+        (Resource::Image, ActionKind::Copy) => {
+            // A copy already on its way (found by its tags) is waited for, not made again.
+            let image_id = match a.ids.first() {
+                Some(id) => id.clone(),
+                None => {
+                    let made = provider
+                        .mutate(
+                            region,
+                            Mutation::CopyImage {
+                                source_region: a
+                                    .source_region
+                                    .clone()
+                                    .ok_or_else(|| missing("the source region"))?,
+                                source_image: a
+                                    .source_image
+                                    .clone()
+                                    .ok_or_else(|| missing("the source image"))?,
+                                name,
+                                tags: a.tags.clone(),
+                                client_token: token.to_string(),
+                            },
+                        )
+                        .await?;
+                    let MutationOutcome::Image { id } = made else {
+                        return Err(missing("the id of the copy"));
+                    };
+                    id
+                }
+            };
+            provider
+                .mutate(
+                    region,
+                    Mutation::WaitForImage {
+                        image_id: image_id.clone(),
+                        timeout_secs: COPY_TIMEOUT_SECS,
+                    },
+                )
+                .await?;
+            Ok(vec![image_id])
+        }
+        (Resource::Image, _) => {
+            let (image_id, snapshot_ids) =
+                a.ids.split_first().ok_or_else(|| missing("the image id"))?;
+            provider
+                .mutate(
+                    region,
+                    Mutation::DeregisterImage {
+                        image_id: image_id.clone(),
+                        snapshot_ids: snapshot_ids.to_vec(),
+                    },
+                )
+                .await
+                .map(|_| a.ids.clone())
+        }
         (Resource::LaunchTemplate, ActionKind::Create | ActionKind::Replace) => {
-            let data = a
-                .launch_template
-                .clone()
-                .ok_or_else(|| missing("launch template data"))?;
+            let data = template_data(a, made)?;
             provider
                 .mutate(
                     region,
@@ -224,10 +344,7 @@ async fn run_one(
                 .first()
                 .cloned()
                 .ok_or_else(|| missing("the template id"))?;
-            let data = a
-                .launch_template
-                .clone()
-                .ok_or_else(|| missing("launch template data"))?;
+            let data = template_data(a, made)?;
             let created = provider
                 .mutate(
                     region,
@@ -269,7 +386,7 @@ async fn run_one(
                 .first()
                 .cloned()
                 .or_else(|| {
-                    templates
+                    made.templates
                         .get(&(a.address.clone(), a.region.clone()))
                         .cloned()
                 })

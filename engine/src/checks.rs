@@ -96,7 +96,7 @@ fn image_missing(config: &Config, wt: &WorkerType, diags: &mut Diagnostics) {
         return;
     };
     for region in &wt.regions {
-        if !set.images.contains_key(region) {
+        if !set.covers(region) {
             diags.push(
                 Diagnostic::error(
                     Code::ImageMissing,
@@ -106,10 +106,17 @@ fn image_missing(config: &Config, wt: &WorkerType, diags: &mut Diagnostics) {
                     ),
                 )
                 .at(wt.origin.attribute("ami_set"), format!("no image for {region}"))
-                .help(format!(
-                    "add `\"{region}\" = \"ami-...\"` to the images of ami_set \"{}\", or drop {region} from this worker type",
-                    set.name
-                )),
+                .help(if set.source.is_some() {
+                    format!(
+                        "add \"{region}\" to `copy_to` of ami_set \"{}\", or drop {region} from this worker type",
+                        set.name
+                    )
+                } else {
+                    format!(
+                        "add `\"{region}\" = \"ami-...\"` to the images of ami_set \"{}\", or drop {region} from this worker type",
+                        set.name
+                    )
+                }),
             );
         }
     }

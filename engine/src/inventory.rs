@@ -21,10 +21,26 @@ impl ObserveRequest {
                 }
             }
         }
+        for set in config.ami_sets.values() {
+            if let Some(source) = &set.source {
+                let ids = image_ids.entry(source.region.clone()).or_default();
+                if !ids.contains(&source.image) {
+                    ids.push(source.image.clone());
+                }
+            }
+        }
+        let mut lookups: Vec<crate::model::ImageLookup> = config
+            .ami_sets
+            .values()
+            .filter_map(|s| s.lookup.clone())
+            .collect();
+        lookups.sort_by(|a, b| (&a.name, &a.owners).cmp(&(&b.name, &b.owners)));
+        lookups.dedup();
         ObserveRequest {
             fleet: config.fleet.name.clone(),
             regions: config.fleet.regions.clone(),
             image_ids,
+            lookups,
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod config;
 pub mod diagnostic;
 pub mod files;
 pub mod fmt;
+pub mod images;
 pub mod inventory;
 pub mod model;
 pub mod plan;

@@ -73,6 +73,9 @@ pub struct Fleet {
     pub limits: Limits,
     /// Images referenced by state versions this young are protected (FF001).
     pub rollback_window: Duration,
+    /// Default staged roll-out of image changes for every worker type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<Rollout>,
     #[serde(skip)]
     #[schemars(skip)]
     /// Where the fleet was declared.
@@ -167,14 +170,62 @@ pub struct AmiSet {
     pub virtualization: Virtualization,
     /// Declared architecture of every image.
     pub architecture: Architecture,
-    /// Region -> AMI id.
+    /// Region -> AMI id, when the set names its images explicitly.
+    #[serde(default)]
     pub images: BTreeMap<String, String>,
+    /// Or: the newest available image matching a name pattern, per region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lookup: Option<ImageLookup>,
+    /// Or: one image in one region, copied by fleetform to other regions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<ImageSource>,
     /// Tagged images older than this may be pruned unless referenced.
     pub retain: Option<Duration>,
     #[serde(skip)]
     #[schemars(skip)]
     /// Where it was declared.
     pub origin: Origin,
+}
+
+impl AmiSet {
+    /// Whether the set can provide an image in `region` (before any cloud call:
+    /// a lookup covers every region; whether it matches is known at plan time).
+    pub fn covers(&self, region: &str) -> bool {
+        self.lookup.is_some()
+            || self.images.contains_key(region)
+            || self
+                .source
+                .as_ref()
+                .is_some_and(|s| s.region == region || s.copy_to.iter().any(|r| r == region))
+    }
+}
+
+/// A `lookup` block: pick, per region, the newest available image whose name
+/// matches `name` (`*` and `?` wildcards) among images owned by `owners`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ImageLookup {
+    /// Name pattern, e.g. `docker-worker-*`.
+    pub name: String,
+    /// Owners: `self`, an account id, or an alias such as `amazon`.
+    pub owners: Vec<String>,
+}
+
+/// A `source` block: an image in one region, and the regions fleetform copies it to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ImageSource {
+    /// Region of the source image.
+    pub region: String,
+    /// AMI id of the source image.
+    pub image: String,
+    /// Regions that get a copy (CopyImage), tagged with the set and the source id.
+    pub copy_to: Vec<String>,
+}
+
+/// A `rollout` block: which regions take a new image first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Rollout {
+    /// Regions that take an image change at once; the others wait for `apply --promote`.
+    pub canary_regions: Vec<String>,
 }
 
 /// Spot or on-demand.
@@ -228,10 +279,31 @@ pub struct WorkerType {
     pub user_data: Option<String>,
     /// Extra tags on the launch template and instances.
     pub tags: BTreeMap<String, String>,
+    /// Staged roll-out of image changes (overrides the fleet's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<Rollout>,
     #[serde(skip)]
     #[schemars(skip)]
     /// Where it was declared.
     pub origin: Origin,
+}
+
+impl WorkerType {
+    /// The canary regions of this worker type's image roll-outs (its own
+    /// `rollout`, else the fleet's), limited to regions it runs in; empty: no staging.
+    pub fn canary_regions<'a>(&'a self, fleet: &'a Fleet) -> Vec<&'a str> {
+        self.rollout
+            .as_ref()
+            .or(fleet.rollout.as_ref())
+            .map(|r| {
+                r.canary_regions
+                    .iter()
+                    .filter(|c| self.regions.contains(c))
+                    .map(String::as_str)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
 }
 
 /// A span of time written like `96h`, `30d` or `1h30m`.

@@ -24,6 +24,10 @@ pub mod tags {
     pub const AMI_SET: &str = "fleetform:ami-set";
     /// SHA-256 (hex) of a key pair's public key, so a changed key is seen.
     pub const KEY_DIGEST: &str = "fleetform:key-digest";
+    /// On a copied image: the id of the image it was copied from.
+    pub const SOURCE_IMAGE: &str = "fleetform:source-image";
+    /// On a copied image: the region of the image it was copied from.
+    pub const SOURCE_REGION: &str = "fleetform:source-region";
 }
 
 /// Who is calling the cloud (STS GetCallerIdentity).
@@ -44,6 +48,9 @@ pub struct ObserveRequest {
     pub regions: Vec<String>,
     /// Per region, image ids the configuration names (looked up even if untagged).
     pub image_ids: BTreeMap<String, Vec<String>>,
+    /// Image lookups of the configuration, read in every region: the images
+    /// whose name matches one of the patterns, owned by one of the owners.
+    pub lookups: Vec<crate::model::ImageLookup>,
 }
 
 /// The kinds of object read per region; each is complete or not on its own.
@@ -378,6 +385,14 @@ pub enum Mutation {
         tags: BTreeMap<String, String>,
         /// Idempotency token.
         client_token: String,
+    },
+    /// Waits until an image is `available`: polls DescribeImages with backoff;
+    /// fails when it turns `failed` or `timeout_secs` pass.
+    WaitForImage {
+        /// Image id.
+        image_id: String,
+        /// Most seconds to wait.
+        timeout_secs: u64,
     },
     /// DeregisterImage, then DeleteSnapshot for each of its snapshots.
     DeregisterImage {

@@ -63,7 +63,8 @@ fn instance(id: &str, launched: i64, version: &str) -> ObservedInstance {
 /// The launch template exactly as the config wants it (so it is not updated).
 fn template(config: &Config, extra: Option<(&str, &str)>) -> ObservedLaunchTemplate {
     let wt = &config.worker_types["w"];
-    let mut data: LaunchTemplateData = plan::build::desired_template(config, wt, "us-east-1");
+    let mut data: LaunchTemplateData =
+        plan::build::desired_template(config, wt, "us-east-1", Some("ami-785db401".to_string()));
     let mut tag_set = BTreeMap::from([
         (tags::FLEET.to_string(), "synthetic".to_string()),
         (tags::ADDRESS.to_string(), address()),

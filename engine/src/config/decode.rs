@@ -7,8 +7,9 @@ use super::variables;
 use super::{Inputs, ParsedFile};
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::model::{
-    AmiSet, Architecture, Backend, Budget, Capacity, Config, Duration, Fleet, InstanceType,
-    KeyPair, Limits, Market, Origin, Virtualization, WorkerType,
+    AmiSet, Architecture, Backend, Budget, Capacity, Config, Duration, Fleet, ImageLookup,
+    ImageSource, InstanceType, KeyPair, Limits, Market, Origin, Rollout, Virtualization,
+    WorkerType,
 };
 use crate::source::{FileId, SourceRef, SourceSet};
 use hcl_edit::expr::{Expression, ObjectKey};
@@ -410,7 +411,7 @@ fn decode_fleet(decl: Decl<'_>, scope: &Scope, diags: &mut Diagnostics) -> Optio
         &decl.block.body,
         what,
         &["account_id", "regions", "rollback_window"],
-        &["budget", "limits"],
+        &["budget", "limits", "rollout"],
         diags,
     );
     let mut origin = Origin {
@@ -508,8 +509,33 @@ fn decode_fleet(decl: Decl<'_>, scope: &Scope, diags: &mut Diagnostics) -> Optio
             }
         }
     }
+    let rollout = f.single_block("rollout", diags).and_then(|block| {
+        let rollout = decode_rollout(decl.file, block, scope, &mut origin, diags)?;
+        if let Some(regions) = &regions {
+            for region in &rollout.canary_regions {
+                if !regions.contains(region) {
+                    diags.push(
+                        Diagnostic::error(
+                            Code::Region,
+                            format!("canary region `{region}` is not a fleet region"),
+                        )
+                        .at(
+                            origin.attribute("rollout.canary_regions"),
+                            "not in fleet.regions",
+                        )
+                        .help(format!(
+                            "canary regions are some of fleet.regions ({})",
+                            regions.join(", ")
+                        )),
+                    );
+                }
+            }
+        }
+        Some(rollout)
+    });
     // As for worker types: stand-ins for what failed, so checks still run.
     Some(Fleet {
+        rollout,
         name: name.unwrap_or_default(),
         account_id,
         regions: regions.unwrap_or_default(),
@@ -610,8 +636,14 @@ fn decode_ami_set(
         decl.file,
         &decl.block.body,
         &what,
-        &["virtualization", "architecture", "images", "retain"],
-        &[],
+        &[
+            "virtualization",
+            "architecture",
+            "images",
+            "retain",
+            "copy_to",
+        ],
+        &["lookup", "source"],
         diags,
     );
     let mut origin = Origin {
@@ -642,9 +674,137 @@ fn decode_ami_set(
         ),
         None => Some(Architecture::X86_64),
     };
-    let images = f
-        .required(scope, "images", decl.header(), diags)
-        .and_then(|(v, at)| {
+    let forms: Vec<&str> = [
+        ("images", f.get("images").is_some()),
+        ("lookup", f.blocks("lookup").next().is_some()),
+        ("source", f.blocks("source").next().is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(form, present)| present.then_some(form))
+    .collect();
+    if forms.len() != 1 {
+        diags.push(
+            Diagnostic::error(
+                if forms.is_empty() { Code::Missing } else { Code::InvalidValue },
+                if forms.is_empty() {
+                    format!("{what} has no images: give `images`, a `lookup` block or a `source` block")
+                } else {
+                    format!("{what} gives its images in {} ways ({}); use exactly one", forms.len(), forms.join(", "))
+                },
+            )
+            .at(decl.header(), "declared here")
+            .help("`images = { \"us-east-1\" = \"ami-...\" }`, `lookup { name = \"docker-worker-*\" }`, or `source { region = \"us-east-1\"  image = \"ami-...\" }` with `copy_to`"),
+        );
+    }
+    let lookup = f.single_block("lookup", diags).and_then(|block| {
+        let l = Fields::read(
+            decl.file,
+            &block.body,
+            "lookup",
+            &["name", "owners"],
+            &[],
+            diags,
+        );
+        l.record(&mut origin, "lookup.");
+        let name = l
+            .required(scope, "name", span_of(decl.file, &block.ident), diags)
+            .and_then(|(v, at)| want::string(&v, &at, "lookup.name", diags));
+        let owners = match l.value(scope, "owners", diags) {
+            Some((v, at)) => want::string_list(&v, &at, "lookup.owners", diags),
+            None if l.get("owners").is_some() => None,
+            None => Some(vec!["self".to_string()]),
+        };
+        Some(ImageLookup {
+            name: name?,
+            owners: owners?,
+        })
+    });
+    let set_copy_to = f.value(scope, "copy_to", diags).and_then(|(v, at)| {
+        let regions = want::string_list(&v, &at, "ami_set.copy_to", diags)?;
+        check_regions(&regions, &at, "ami_set.copy_to", diags);
+        Some(regions)
+    });
+    let source = f.single_block("source", diags).and_then(|block| {
+        let src = Fields::read(
+            decl.file,
+            &block.body,
+            "source",
+            &["region", "image", "copy_to"],
+            &[],
+            diags,
+        );
+        src.record(&mut origin, "source.");
+        let header = span_of(decl.file, &block.ident);
+        let region = src
+            .required(scope, "region", header.clone(), diags)
+            .and_then(|(v, at)| {
+                let region = want::string(&v, &at, "source.region", diags)?;
+                check_regions(std::slice::from_ref(&region), &at, "source.region", diags);
+                Some(region)
+            });
+        let image = src
+            .required(scope, "image", header, diags)
+            .and_then(|(v, at)| {
+                let id = want::string(&v, &at, "source.image", diags)?;
+                if is_ami_id(&id) {
+                    Some(id)
+                } else {
+                    diags.push(
+                        Diagnostic::error(Code::InvalidValue, format!("`{id}` is not an AMI id"))
+                            .at(at, "expected ami- and 8 or 17 hex digits")
+                            .help("AMI ids look like `ami-0123456789abcdef0`"),
+                    );
+                    None
+                }
+            });
+        let inner_copy_to = src.value(scope, "copy_to", diags).and_then(|(v, at)| {
+            let regions = want::string_list(&v, &at, "source.copy_to", diags)?;
+            check_regions(&regions, &at, "source.copy_to", diags);
+            Some(regions)
+        });
+        if inner_copy_to.is_some() && set_copy_to.is_some() {
+            diags.push(
+                Diagnostic::error(Code::Duplicate, format!("{what}: `copy_to` is given twice"))
+                    .at(origin.attribute("copy_to"), "given again")
+                    .help("give `copy_to` once, beside or inside the `source` block"),
+            );
+        }
+        let copy_to = inner_copy_to
+            .or_else(|| set_copy_to.clone())
+            .unwrap_or_default();
+        let region = region?;
+        if copy_to.contains(&region) {
+            diags.push(
+                Diagnostic::error(
+                    Code::InvalidValue,
+                    format!("{what}: `copy_to` names the source region {region}"),
+                )
+                .at(
+                    origin.attribute("source.region"),
+                    "the source is already here",
+                )
+                .help("list only the regions that need a copy"),
+            );
+        }
+        Some(ImageSource {
+            region,
+            image: image?,
+            copy_to,
+        })
+    });
+    if set_copy_to.is_some() && f.blocks("source").next().is_none() {
+        diags.push(
+            Diagnostic::error(
+                Code::InvalidValue,
+                format!("{what}: `copy_to` needs a `source` block to copy from"),
+            )
+            .at(origin.attribute("copy_to"), "nothing to copy")
+            .help("add `source { region = \"us-east-1\"  image = \"ami-...\" }`"),
+        );
+    }
+    let images = match f.value(scope, "images", diags) {
+        None => Some(BTreeMap::new()),
+        Some((v, at)) => {
             let images = want::string_map(&v, &at, "ami_set.images", diags)?;
             let spans = f
                 .get("images")
@@ -679,7 +839,8 @@ fn decode_ami_set(
                 }
             }
             ok.then_some(images)
-        });
+        }
+    };
     let retain = f
         .value(scope, "retain", diags)
         .and_then(|(v, at)| want::duration(&v, &at, "ami_set.retain", diags));
@@ -689,6 +850,8 @@ fn decode_ami_set(
         virtualization: virtualization.unwrap_or(Virtualization::Hvm),
         architecture: architecture.unwrap_or(Architecture::X86_64),
         images: images?,
+        lookup,
+        source,
         retain,
         origin,
     })
@@ -725,7 +888,7 @@ fn decode_worker_type(
             "user_data",
             "tags",
         ],
-        &["instance_type", "capacity"],
+        &["instance_type", "capacity", "rollout"],
         diags,
     );
     let mut origin = Origin {
@@ -927,6 +1090,30 @@ fn decode_worker_type(
             None
         }
     };
+    let rollout = f.single_block("rollout", diags).and_then(|block| {
+        let rollout = decode_rollout(decl.file, block, scope, &mut origin, diags)?;
+        if let Some(regions) = &regions {
+            for region in &rollout.canary_regions {
+                if !regions.contains(region) {
+                    diags.push(
+                        Diagnostic::error(
+                            Code::Region,
+                            format!("{what}: canary region `{region}` is not one of its regions"),
+                        )
+                        .at(
+                            origin.attribute("rollout.canary_regions"),
+                            "not a region of this worker type",
+                        )
+                        .help(format!(
+                            "canary regions are some of the worker type's regions ({})",
+                            regions.join(", ")
+                        )),
+                    );
+                }
+            }
+        }
+        Some(rollout)
+    });
     // A worker type with errors is still returned, with neutral stand-ins for what
     // failed (no regions, no bounds), so the static checks can report its other
     // problems in the same run. The load fails anyway: errors were reported.
@@ -941,7 +1128,33 @@ fn decode_worker_type(
         max_lifetime,
         user_data,
         tags: tags.unwrap_or_default(),
+        rollout,
         origin,
+    })
+}
+
+/// A `rollout { canary_regions = [...] }` block.
+fn decode_rollout(
+    file: crate::source::FileId,
+    block: &hcl_edit::structure::Block,
+    scope: &Scope,
+    origin: &mut Origin,
+    diags: &mut Diagnostics,
+) -> Option<Rollout> {
+    let r = Fields::read(
+        file,
+        &block.body,
+        "rollout",
+        &["canary_regions"],
+        &[],
+        diags,
+    );
+    r.record(origin, "rollout.");
+    let (v, at) = r.required(scope, "canary_regions", span_of(file, &block.ident), diags)?;
+    let regions = want::string_list(&v, &at, "rollout.canary_regions", diags)?;
+    check_regions(&regions, &at, "rollout.canary_regions", diags);
+    Some(Rollout {
+        canary_regions: regions,
     })
 }
 

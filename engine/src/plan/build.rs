@@ -3,9 +3,13 @@
 //! state (FF002/FF003 on real images, FF005, FF006, FF008).
 
 use super::capacity::{self, Bounds, TerminateReason, Unit};
-use super::{Action, ActionKind, Change, IncompleteRead, Plan, Resource, Summary};
+use super::{
+    Action, ActionKind, Change, IncompleteRead, Plan, Resource, Rollout, RolloutRegion, Stage,
+    Summary,
+};
 use crate::catalog::hourly_price;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
+use crate::images::{self, ImageVia, PlannedImage};
 use crate::model::{address, Config, Market, WorkerType};
 use crate::provider::{
     tags, LaunchTemplateData, Observation, Observed, ObservedInstance, ObservedKeyPair,
@@ -28,6 +32,12 @@ pub struct PlanOptions {
     /// Restrict the plan to these addresses (`worker_type.NAME`, `key_pair.NAME`,
     /// or one region: `worker_type.NAME["us-east-1"]`) and the key pairs they use.
     pub targets: Vec<String>,
+    /// Carry image changes of staged roll-outs to every region, canaries first.
+    pub promote: bool,
+    /// Recorded versions and the images they reference (FF001 protection when pruning).
+    pub versions: Vec<crate::checks::VersionImages>,
+    /// AMI set -> region -> image that must be used (a rollback's images).
+    pub pins: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 /// Whether `action` is selected by `targets` (empty: everything). A worker type
@@ -44,13 +54,17 @@ fn targeted(config: &Config, action: &Action, targets: &[String]) -> bool {
         // A targeted worker type pulls in its key pair.
         let worker = t.split('[').next().unwrap_or(t);
         let region_ok = !t.contains('[') || t == &format!("{worker}[\"{}\"]", action.region);
-        action.resource == Resource::KeyPair
-            && region_ok
-            && worker
-                .strip_prefix("worker_type.")
-                .and_then(|name| config.worker_types.get(name))
+        let wt = worker
+            .strip_prefix("worker_type.")
+            .and_then(|name| config.worker_types.get(name));
+        let key_pair = action.resource == Resource::KeyPair
+            && wt
                 .and_then(|wt| wt.key_pair.as_deref())
-                .is_some_and(|key| action.address == address::key_pair(key))
+                .is_some_and(|key| action.address == address::key_pair(key));
+        // A targeted worker type pulls in the copies its image needs (never prunes).
+        let copy = action.action == ActionKind::Copy
+            && wt.is_some_and(|wt| action.address == address::ami_set(&wt.ami_set));
+        region_ok && (key_pair || copy)
     })
 }
 
@@ -87,8 +101,14 @@ fn identity_tags(
     t
 }
 
-/// What the default version of a worker type's launch template should launch in `region`.
-pub fn desired_template(config: &Config, wt: &WorkerType, region: &str) -> LaunchTemplateData {
+/// What the default version of a worker type's launch template should launch
+/// in `region`, with `image` (the planned image of its AMI set there).
+pub fn desired_template(
+    config: &Config,
+    wt: &WorkerType,
+    region: &str,
+    image: Option<String>,
+) -> LaunchTemplateData {
     let mut instance_tags = wt.tags.clone();
     instance_tags.extend(identity_tags(
         config,
@@ -96,10 +116,7 @@ pub fn desired_template(config: &Config, wt: &WorkerType, region: &str) -> Launc
         Some(&wt.name),
     ));
     LaunchTemplateData {
-        image_id: config
-            .ami_sets
-            .get(&wt.ami_set)
-            .and_then(|s| s.images.get(region).cloned()),
+        image_id: image,
         instance_type: None,
         key_name: wt.key_pair.as_ref().map(|k| key_pair_name(config, k)),
         user_data: wt.user_data.clone(),
@@ -174,6 +191,8 @@ pub fn build(
     let mut incomplete: Vec<IncompleteRead> = Vec::new();
     let mut skipped: Vec<String> = Vec::new();
     let mut hourly = 0.0;
+    let planned = images::resolve(config, observation, &options.pins);
+    let mut rollouts: BTreeMap<String, Rollout> = BTreeMap::new();
     for region in &config.fleet.regions {
         let missing;
         let observed = match observation.regions.get(region) {
@@ -212,8 +231,27 @@ pub fn build(
             );
         }
         key_pairs(config, region, observed, &mut actions, &mut diags);
-        images(config, region, observed, &mut diags);
-        launch_templates(config, region, observed, &mut actions);
+        verify_images(config, region, observed, &planned, &mut diags);
+        images::copies(config, region, observed, &planned, &mut actions);
+        launch_templates(config, region, observed, &planned, &mut actions);
+        stage_rollouts(
+            config,
+            region,
+            observed,
+            options.promote,
+            &mut actions,
+            &mut rollouts,
+        );
+        images::prune(
+            config,
+            region,
+            observed,
+            &planned,
+            &options.versions,
+            options.now,
+            &mut actions,
+            &mut diags,
+        );
         if !blind {
             hourly += instances(config, region, observed, options.now, &mut actions);
         }
@@ -232,6 +270,11 @@ pub fn build(
         actions,
         incomplete,
         diagnostics: Vec::new(),
+        images: planned,
+        rollouts: rollouts
+            .into_values()
+            .filter(|r| r.regions.iter().any(|x| x.status != "on-target"))
+            .collect(),
     };
     (plan, diags.sorted())
 }
@@ -372,33 +415,59 @@ fn key_impact(
     );
 }
 
-/// FF002/FF003 against the real images: exists, available, declared virtualization and architecture.
-fn images(config: &Config, region: &str, observed: &RegionObservation, diags: &mut Diagnostics) {
+/// FF002/FF003 against the real images: every planned image of the region
+/// exists, is available, and has the declared virtualization and architecture.
+fn verify_images(
+    config: &Config,
+    region: &str,
+    observed: &RegionObservation,
+    planned: &[PlannedImage],
+    diags: &mut Diagnostics,
+) {
     let Some(found) = observed.images.complete() else {
         return;
     };
-    let mut checked = BTreeSet::new();
-    for wt in config
-        .worker_types
-        .values()
-        .filter(|wt| wt.regions.iter().any(|r| r == region))
-    {
-        let Some(set) = config.ami_sets.get(&wt.ami_set) else {
+    for p in planned.iter().filter(|p| p.region == region) {
+        let Some(set) = config.ami_sets.get(&p.ami_set) else {
             continue;
         };
-        let Some(id) = set.images.get(region) else {
-            continue;
+        let at = match p.via {
+            ImageVia::Images => set.origin.attribute(&format!("images.{region}")),
+            ImageVia::Lookup => set.origin.attribute("lookup.name"),
+            ImageVia::Source => set.origin.attribute("source.image"),
+            ImageVia::Copy => set
+                .origin
+                .attributes
+                .get("source.copy_to")
+                .cloned()
+                .or_else(|| set.origin.attribute("copy_to")),
+            ImageVia::Pinned => set.origin.block.clone(),
         };
-        if !checked.insert((set.name.clone(), id.clone())) {
-            continue;
-        }
-        let at = set.origin.attribute(&format!("images.{region}"));
         let users: Vec<&str> = config
             .worker_types
             .values()
             .filter(|w| w.ami_set == set.name && w.regions.iter().any(|r| r == region))
             .map(|w| w.name.as_str())
             .collect();
+        let Some(id) = &p.image_id else {
+            if let (ImageVia::Lookup, Some(lookup)) = (p.via, &set.lookup) {
+                diags.push(
+                    Diagnostic::error(
+                        Code::ImageMissing,
+                        format!(
+                            "no available image named like \"{}\" (owners [{}]) in {region} for ami_set \"{}\"; worker types [{}] could not launch",
+                            lookup.name,
+                            lookup.owners.join(", "),
+                            set.name,
+                            users.join(", ")
+                        ),
+                    )
+                    .at(at, "nothing matches here")
+                    .help("publish a matching image in this region, or drop the region from the worker types"),
+                );
+            }
+            continue;
+        };
         match found.iter().find(|i| &i.id == id) {
             None => diags.push(
                 Diagnostic::error(
@@ -412,6 +481,8 @@ fn images(config: &Config, region: &str, observed: &RegionObservation, diags: &m
                 .at(at, "no such image")
                 .help("point the AMI set at an image that exists in this region; never remove an image still configured (seed 001)"),
             ),
+            // A copy on its way: apply waits for it before any template uses it.
+            Some(image) if p.via == ImageVia::Copy && image.state == "pending" => {}
             Some(image) if image.state != "available" => diags.push(
                 Diagnostic::error(
                     Code::ImageMissing,
@@ -456,10 +527,103 @@ fn images(config: &Config, region: &str, observed: &RegionObservation, diags: &m
     }
 }
 
+/// Holds back image changes outside the canary regions of a staged roll-out
+/// (unless `promote`), marks the rest with their stage, and records where
+/// each region of such a worker type stands.
+fn stage_rollouts(
+    config: &Config,
+    region: &str,
+    observed: &RegionObservation,
+    promote: bool,
+    actions: &mut Vec<Action>,
+    rollouts: &mut BTreeMap<String, Rollout>,
+) {
+    let Some(templates) = observed.launch_templates.complete() else {
+        return;
+    };
+    for wt in config
+        .worker_types
+        .values()
+        .filter(|wt| wt.regions.iter().any(|r| r == region))
+    {
+        let canaries = wt.canary_regions(&config.fleet);
+        if canaries.is_empty() {
+            continue;
+        }
+        let addr = address::worker_type(&wt.name);
+        let regional = address::worker_type_in(&wt.name, region);
+        let current = templates
+            .iter()
+            .find(|t| t.tags.get(tags::ADDRESS) == Some(&regional))
+            .and_then(|t| t.default_data.as_ref())
+            .and_then(|d| d.image_id.clone());
+        let index = actions.iter().position(|a| {
+            a.resource == Resource::LaunchTemplate
+                && a.action == ActionKind::Update
+                && a.address == addr
+                && a.region == region
+        });
+        let changes_image =
+            index.is_some_and(|i| actions[i].changes.iter().any(|c| c.path == "image_id"));
+        let target = match index {
+            Some(i) if changes_image => actions[i]
+                .launch_template
+                .as_ref()
+                .and_then(|t| t.image_id.clone())
+                .or_else(|| {
+                    actions[i]
+                        .image_copy
+                        .as_ref()
+                        .map(|_| "(copy, known after apply)".to_string())
+                }),
+            _ => current.clone(),
+        };
+        let canary = canaries.contains(&region);
+        let status = match index {
+            Some(i) if changes_image => {
+                if canary {
+                    actions[i].stage = Some(Stage::Canary);
+                    "canary"
+                } else if promote {
+                    actions[i].stage = Some(Stage::Promote);
+                    "promote"
+                } else {
+                    let action = &mut actions[i];
+                    action.changes.retain(|c| c.path != "image_id");
+                    action.image_copy = None;
+                    if let Some(data) = action.launch_template.as_mut() {
+                        data.image_id = current.clone();
+                    }
+                    if action.changes.is_empty() {
+                        actions.remove(i);
+                    }
+                    "held"
+                }
+            }
+            _ => "on-target",
+        };
+        rollouts
+            .entry(addr.clone())
+            .or_insert_with(|| Rollout {
+                address: addr.clone(),
+                regions: Vec::new(),
+            })
+            .regions
+            .push(RolloutRegion {
+                region: region.to_string(),
+                canary,
+                current,
+                target,
+                status: status.to_string(),
+            });
+    }
+}
+
 fn launch_templates(
     config: &Config,
     region: &str,
     observed: &RegionObservation,
+    planned: &[PlannedImage],
     actions: &mut Vec<Action>,
 ) {
     let Some(existing) = observed.launch_templates.complete() else {
@@ -477,11 +641,41 @@ fn launch_templates(
     {
         let addr = address::worker_type_in(&wt.name, region);
         wanted.insert(addr.clone());
-        let desired = desired_template(config, wt, region);
+        let image = images::planned(planned, &wt.ami_set, region);
+        // A copy this plan makes: its id is known once apply made it.
+        let copying = image.filter(|p| p.via == ImageVia::Copy && p.image_id.is_none());
+        if image.is_some_and(|p| p.image_id.is_none()) && copying.is_none() {
+            // No image could be chosen (FF002 says why, or the read was
+            // incomplete): leave the template as it is.
+            continue;
+        }
+        let desired = desired_template(config, wt, region, image.and_then(|p| p.image_id.clone()));
+        let mark_copy = |mut changes: Vec<Change>| {
+            if let Some(p) = copying {
+                for c in changes.iter_mut().filter(|c| c.path == "image_id") {
+                    c.new = Some(format!(
+                        "(copy of {}, known after apply)",
+                        p.copy_of.as_deref().unwrap_or("the source")
+                    ));
+                }
+                if !changes.iter().any(|c| c.path == "image_id") {
+                    changes.insert(
+                        0,
+                        Change {
+                            path: "image_id".into(),
+                            old: None,
+                            new: Some("(copy, known after apply)".into()),
+                        },
+                    );
+                }
+            }
+            changes
+        };
         let base = Action {
             name: Some(launch_template_name(config, &wt.name)),
-            changes: template_changes(None, &desired),
+            changes: mark_copy(template_changes(None, &desired)),
             launch_template: Some(desired.clone()),
+            image_copy: copying.map(|p| address::ami_set(&p.ami_set)),
             tags: identity_tags(config, &addr, Some(&wt.name)),
             ..Action::new(
                 &address::worker_type(&wt.name),
@@ -495,7 +689,8 @@ fn launch_templates(
             None => actions.push(base),
             Some(live) => {
                 let changes = template_changes(live.default_data.as_ref(), &desired);
-                if !changes.is_empty() {
+                if !changes.is_empty() || copying.is_some() {
+                    let changes = mark_copy(changes);
                     actions.push(Action {
                         action: ActionKind::Update,
                         reason: "config-changed".into(),
@@ -725,6 +920,14 @@ fn summarize(actions: &[Action], hourly: f64, skipped_regions: Vec<String>) -> S
             ActionKind::Launch => s.launch += a.count.unwrap_or(0),
             ActionKind::Terminate => s.terminate += a.ids.len() as u32,
             ActionKind::Adopt => s.adopt += 1,
+            ActionKind::Copy => {
+                s.add += 1;
+                s.copy += 1;
+            }
+            ActionKind::Prune => {
+                s.destroy += 1;
+                s.prune += 1;
+            }
         }
     }
     s
@@ -779,7 +982,12 @@ fn blast_radius(
     }
     let deletions = actions
         .iter()
-        .filter(|a| matches!(a.action, ActionKind::Delete | ActionKind::Replace))
+        .filter(|a| {
+            matches!(
+                a.action,
+                ActionKind::Delete | ActionKind::Replace | ActionKind::Prune
+            )
+        })
         .count() as u32;
     if deletions > limits.max_deletions && !options.allow_destroy {
         diags.push(

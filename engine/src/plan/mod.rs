@@ -41,15 +41,19 @@ pub enum ActionKind {
     /// Record an object fleetform's tags identify but its state does not know (`<=`);
     /// no cloud call. Left by an apply that crashed before recording what it made.
     Adopt,
+    /// Copy an image into this region (CopyImage) and wait until it is available (`+`).
+    Copy,
+    /// Deregister an image past its set's `retain` and delete its snapshots (`-`).
+    Prune,
 }
 
 impl ActionKind {
     /// The marker shown before the action: `+ ~ - -/+`.
     pub fn marker(self) -> &'static str {
         match self {
-            ActionKind::Create | ActionKind::Launch => "+",
+            ActionKind::Create | ActionKind::Launch | ActionKind::Copy => "+",
             ActionKind::Update => "~",
-            ActionKind::Delete | ActionKind::Terminate => "-",
+            ActionKind::Delete | ActionKind::Terminate | ActionKind::Prune => "-",
             ActionKind::Replace => "-/+",
             ActionKind::Adopt => "<=",
         }
@@ -68,6 +72,8 @@ pub enum Resource {
     LaunchTemplate,
     /// Instances of a worker type.
     Instances,
+    /// An AMI of an AMI set.
+    Image,
 }
 
 /// One attribute that changes: old and new value (`None`: absent).
@@ -118,6 +124,32 @@ pub struct Action {
     /// Tags to set at creation.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tags: BTreeMap<String, String>,
+    /// For copies: the region of the source image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_region: Option<String>,
+    /// For copies: the source image id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_image: Option<String>,
+    /// For launch templates whose image is a copy this plan makes: the address
+    /// of that copy (`ami_set.NAME`, same region); apply fills in its id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_copy: Option<String>,
+    /// For image changes of a staged roll-out: `canary` (goes first) or
+    /// `promote` (runs only once every canary of its worker type succeeded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<Stage>,
+}
+
+/// The stage of an image change in a staged roll-out.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// A canary region: takes the new image first.
+    Canary,
+    /// A promoted region: follows only when the canaries succeeded.
+    Promote,
 }
 
 impl Action {
@@ -143,6 +175,10 @@ impl Action {
             launch_template: None,
             public_key: None,
             tags: BTreeMap::new(),
+            source_region: None,
+            source_image: None,
+            image_copy: None,
+            stage: None,
         }
     }
 }
@@ -163,6 +199,12 @@ pub struct Summary {
     /// Objects adopted into state.
     #[serde(default)]
     pub adopt: u32,
+    /// Images copied into a region (also counted in `add`).
+    #[serde(default)]
+    pub copy: u32,
+    /// Images pruned (also counted in `destroy`).
+    #[serde(default)]
+    pub prune: u32,
     /// Estimated on-demand cost per hour of the instances running after apply.
     pub hourly_usd: f64,
     /// Regions where scaling was skipped because the observation was incomplete.
@@ -198,6 +240,36 @@ pub struct Plan {
     /// Safety findings and warnings (filled in for JSON output).
     #[serde(default)]
     pub diagnostics: Vec<JsonDiagnostic>,
+    /// The image each AMI set provides in each region it serves.
+    #[serde(default)]
+    pub images: Vec<crate::images::PlannedImage>,
+    /// Staged roll-outs: per worker type with canary regions, which region is on which image.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rollouts: Vec<Rollout>,
+}
+
+/// Where a staged image roll-out of one worker type stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Rollout {
+    /// `worker_type.NAME`.
+    pub address: String,
+    /// Each region of the worker type.
+    pub regions: Vec<RolloutRegion>,
+}
+
+/// One region of a staged roll-out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RolloutRegion {
+    /// Region.
+    pub region: String,
+    /// True for a canary region.
+    pub canary: bool,
+    /// Image its launch template uses now (`None`: no template yet).
+    pub current: Option<String>,
+    /// Image the configuration wants.
+    pub target: Option<String>,
+    /// `on-target`, `canary` (changes now), `held` (waits for `--promote`), `promote` (changes now, after the canaries).
+    pub status: String,
 }
 
 impl Plan {

@@ -2,7 +2,7 @@
 //! `+ ~ - -/+` markers and unified diffs for multi-line values) and a Markdown
 //! pull-request comment. JSON is the plan itself, serialized.
 
-use super::{Action, ActionKind, Change, Plan, Resource};
+use super::{Action, ActionKind, Change, Plan, Resource, Stage};
 use std::fmt::Write;
 
 /// Instance ids shown before "and N more".
@@ -13,9 +13,11 @@ fn paint(text: &str, action: ActionKind, color: bool) -> String {
         return text.to_string();
     }
     let code = match action {
-        ActionKind::Create | ActionKind::Launch => "32",
+        ActionKind::Create | ActionKind::Launch | ActionKind::Copy => "32",
         ActionKind::Update | ActionKind::Adopt => "33",
-        ActionKind::Delete | ActionKind::Terminate | ActionKind::Replace => "31",
+        ActionKind::Delete | ActionKind::Terminate | ActionKind::Replace | ActionKind::Prune => {
+            "31"
+        }
     };
     format!("\x1b[{code}m{text}\x1b[0m")
 }
@@ -48,7 +50,26 @@ pub fn headline(a: &Action) -> String {
                 Resource::KeyPair => "key pair",
                 Resource::LaunchTemplate => "launch template",
                 Resource::Instances => "instances",
+                Resource::Image => "image",
             },
+            a.reason
+        ),
+        (Resource::Image, ActionKind::Copy) => match a.ids.first() {
+            Some(id) => format!(
+                "copy {id} of {} is pending; apply waits until it is available ({})",
+                a.source_image.as_deref().unwrap_or("?"),
+                a.reason
+            ),
+            None => format!(
+                "copy {} from {} as {name}, tagged at creation; apply waits until it is available",
+                a.source_image.as_deref().unwrap_or("?"),
+                a.source_region.as_deref().unwrap_or("?")
+            ),
+        },
+        (Resource::Image, _) => format!(
+            "deregister image {name}{id} and delete its {} snapshot{} ({})",
+            a.ids.len().saturating_sub(1),
+            if a.ids.len() == 2 { "" } else { "s" },
             a.reason
         ),
         (Resource::KeyPair, ActionKind::Create) => format!("key pair {name} will be imported"),
@@ -61,8 +82,13 @@ pub fn headline(a: &Action) -> String {
         }
         (Resource::LaunchTemplate, ActionKind::Update) => {
             format!(
-                "launch template {name}{id}: new version, made default ({})",
-                a.reason
+                "launch template {name}{id}: new version, made default ({}{})",
+                a.reason,
+                match a.stage {
+                    Some(Stage::Canary) => "; canary region of a staged roll-out",
+                    Some(Stage::Promote) => "; promoted once the canaries succeed",
+                    None => "",
+                }
             )
         }
         (Resource::LaunchTemplate, _) => {
@@ -130,7 +156,14 @@ fn changes_text(a: &Action, out: &mut String) {
 
 /// What an empty plan says; it never claims a match for regions it could not read.
 fn no_changes(plan: &Plan) -> String {
-    if plan.summary.skipped_regions.is_empty() {
+    let held = plan
+        .rollouts
+        .iter()
+        .flat_map(|r| &r.regions)
+        .any(|r| r.status == "held");
+    if held && plan.summary.skipped_regions.is_empty() {
+        "No changes to apply now: image changes outside the canary regions wait for `apply --promote`.\n".to_string()
+    } else if plan.summary.skipped_regions.is_empty() {
         "No changes: EC2 matches the configuration.\n".to_string()
     } else {
         format!(
@@ -149,6 +182,22 @@ pub fn summary_line(plan: &Plan) -> String {
     );
     if s.adopt > 0 {
         let _ = write!(line, "; {} to adopt", s.adopt);
+    }
+    if s.copy > 0 || s.prune > 0 {
+        let _ = write!(line, "; images: {} to copy, {} to prune", s.copy, s.prune);
+    }
+    let held: usize = plan
+        .rollouts
+        .iter()
+        .flat_map(|r| &r.regions)
+        .filter(|r| r.status == "held")
+        .count();
+    if held > 0 {
+        let _ = write!(
+            line,
+            "; {held} region{} held for `apply --promote`",
+            if held == 1 { "" } else { "s" }
+        );
     }
     if !s.skipped_regions.is_empty() {
         let _ = write!(
@@ -182,8 +231,77 @@ pub fn human(plan: &Plan, color: bool) -> String {
         }
         out.push('\n');
     }
+    out.push_str(&images_text(plan));
+    out.push_str(&rollouts_text(plan));
     out.push_str(&summary_line(plan));
     out.push('\n');
+    out
+}
+
+/// The image of every AMI set in every region it serves: id, name, creation date.
+pub fn images_text(plan: &Plan) -> String {
+    let mut out = String::new();
+    if plan.images.is_empty() {
+        return out;
+    }
+    out.push_str("Images:\n");
+    for p in &plan.images {
+        let how = match p.via {
+            crate::images::ImageVia::Images => "images".to_string(),
+            crate::images::ImageVia::Lookup => "lookup".to_string(),
+            crate::images::ImageVia::Source => "source".to_string(),
+            crate::images::ImageVia::Copy => {
+                format!("copy of {}", p.copy_of.as_deref().unwrap_or("?"))
+            }
+            crate::images::ImageVia::Pinned => "pinned by rollback".to_string(),
+        };
+        let id = p.image_id.as_deref().unwrap_or(match p.via {
+            crate::images::ImageVia::Copy => "(copied by this apply)",
+            _ => "(none)",
+        });
+        let _ = writeln!(
+            out,
+            "  ami_set.{} {}: {id} {} created {} [{how}{}]",
+            p.ami_set,
+            p.region,
+            p.name
+                .as_deref()
+                .map_or("(name unknown)".to_string(), |n| format!("{n:?}")),
+            p.creation_date.as_deref().unwrap_or("?"),
+            match p.state.as_deref() {
+                Some("available") | None => String::new(),
+                Some(state) => format!(", {state}"),
+            }
+        );
+    }
+    out.push('\n');
+    out
+}
+
+/// Where each staged roll-out stands: which region is on which image.
+pub fn rollouts_text(plan: &Plan) -> String {
+    let mut out = String::new();
+    for r in &plan.rollouts {
+        let _ = writeln!(out, "Roll-out of {}:", r.address);
+        for region in &r.regions {
+            let now = region.current.as_deref().unwrap_or("(no template yet)");
+            let to = region.target.as_deref().unwrap_or("?");
+            let what = match region.status.as_str() {
+                "on-target" => format!("on {now}"),
+                "canary" => format!("{now} -> {to} now (canary)"),
+                "promote" => format!("{now} -> {to} once the canaries succeed"),
+                "held" => format!("stays on {now}; {to} waits for `apply --promote`"),
+                other => format!("{now} ({other})"),
+            };
+            let _ = writeln!(
+                out,
+                "  {}{}: {what}",
+                region.region,
+                if region.canary { " (canary)" } else { "" }
+            );
+        }
+        out.push('\n');
+    }
     out
 }
 
@@ -215,6 +333,22 @@ pub fn markdown(plan: &Plan) -> String {
             );
         }
         out.push('\n');
+    }
+    if !plan.rollouts.is_empty() {
+        let _ = writeln!(
+            out,
+            "#### Staged roll-outs\n\n```\n{}```\n",
+            rollouts_text(plan)
+        );
+    }
+    if !plan.images.is_empty() {
+        let _ = writeln!(
+            out,
+            "<details><summary>Images: {} region{}</summary>\n\n```\n{}```\n</details>\n",
+            plan.images.len(),
+            if plan.images.len() == 1 { "" } else { "s" },
+            images_text(plan)
+        );
     }
     if plan.is_empty() {
         out.push_str(&no_changes(plan));

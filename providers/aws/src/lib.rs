@@ -191,9 +191,10 @@ impl Provider for AwsProvider {
             let client = self.ec2(region);
             let fleet = request.fleet.clone();
             let image_ids = request.image_ids.get(region).cloned().unwrap_or_default();
+            let lookups = request.lookups.clone();
             let region = region.clone();
             tasks.spawn(async move {
-                let observed = observe::region(&client, &fleet, &image_ids).await;
+                let observed = observe::region(&client, &fleet, &image_ids, &lookups).await;
                 (region, observed)
             });
         }

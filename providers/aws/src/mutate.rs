@@ -282,6 +282,10 @@ pub(crate) async fn run(
                 id: out.image_id().unwrap_or_default().to_string(),
             })
         }
+        Mutation::WaitForImage {
+            image_id,
+            timeout_secs,
+        } => wait_for_image(client, &image_id, timeout_secs).await,
         Mutation::DeregisterImage {
             image_id,
             snapshot_ids,
@@ -318,5 +322,68 @@ pub(crate) async fn run(
                 .map_err(error::from_sdk)?;
             Ok(MutationOutcome::Done)
         }
+    }
+}
+
+/// Polls DescribeImages until `image_id` is `available` (backoff from 1 s to
+/// 15 s), failing when it turns `failed`/`invalid`/`error`, or after `timeout_secs`.
+async fn wait_for_image(
+    client: &aws_sdk_ec2::Client,
+    image_id: &str,
+    timeout_secs: u64,
+) -> Result<MutationOutcome, ProviderError> {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(timeout_secs);
+    let mut pause = std::time::Duration::from_secs(1);
+    let mut last = String::from("not visible yet");
+    loop {
+        let out = client
+            .describe_images()
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("image-id")
+                    .values(image_id)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(error::from_sdk)?;
+        if let Some(image) = out.images().first() {
+            last = image
+                .state()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default();
+            match last.as_str() {
+                "available" => {
+                    return Ok(MutationOutcome::Image {
+                        id: image_id.to_string(),
+                    })
+                }
+                "failed" | "invalid" | "error" | "deregistered" => {
+                    return Err(ProviderError {
+                        kind: ErrorKind::Unavailable,
+                        code: None,
+                        message: format!(
+                            "image {image_id} became {last}: {}",
+                            image
+                                .state_reason()
+                                .and_then(|r| r.message())
+                                .unwrap_or("no reason given")
+                        ),
+                    })
+                }
+                _ => {}
+            }
+        }
+        if tokio::time::Instant::now() + pause > deadline {
+            return Err(ProviderError {
+                kind: ErrorKind::Unavailable,
+                code: None,
+                message: format!(
+                    "image {image_id} was still {last} after {timeout_secs}s; run apply again to keep waiting (the copy is found by its tags, not made twice)"
+                ),
+            });
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(std::time::Duration::from_secs(15));
     }
 }

@@ -4,6 +4,7 @@
 
 use crate::error;
 use aws_sdk_ec2::types::{Filter, Tag};
+use fleetform_engine::model::ImageLookup;
 use fleetform_engine::provider::{
     tags, LaunchTemplateData, Observed, ObservedImage, ObservedInstance, ObservedKeyPair,
     ObservedLaunchTemplate, RegionObservation,
@@ -67,10 +68,11 @@ pub(crate) async fn region(
     client: &aws_sdk_ec2::Client,
     fleet: &str,
     image_ids: &[String],
+    lookups: &[ImageLookup],
 ) -> RegionObservation {
     let (key_pairs, images, launch_templates, instances) = tokio::join!(
         key_pairs(client, fleet),
-        images(client, fleet, image_ids),
+        images(client, fleet, image_ids, lookups),
         launch_templates(client, fleet),
         instances(client, fleet),
     );
@@ -111,6 +113,7 @@ async fn images(
     client: &aws_sdk_ec2::Client,
     fleet: &str,
     named: &[String],
+    lookups: &[ImageLookup],
 ) -> Result<Vec<ObservedImage>, String> {
     let mut found: BTreeMap<String, ObservedImage> = BTreeMap::new();
     let mut tagged = client
@@ -142,6 +145,35 @@ async fn images(
             .into_paginator()
             .send();
         while let Some(page) = by_id.next().await {
+            let page = page.map_err(|e| error::from_sdk(e).message)?;
+            for image in page.images() {
+                let image = convert_image(image);
+                found.insert(image.id.clone(), image);
+            }
+        }
+    }
+    // Lookups with the same owners share one paged call: EC2 ORs the name patterns.
+    let mut by_owners: BTreeMap<&[String], Vec<String>> = BTreeMap::new();
+    for lookup in lookups {
+        by_owners
+            .entry(lookup.owners.as_slice())
+            .or_default()
+            .push(lookup.name.clone());
+    }
+    for (owners, names) in by_owners {
+        let mut matching = client
+            .describe_images()
+            .set_owners(Some(owners.to_vec()))
+            .filters(
+                Filter::builder()
+                    .name("name")
+                    .set_values(Some(names))
+                    .build(),
+            )
+            .max_results(TEMPLATE_PAGE)
+            .into_paginator()
+            .send();
+        while let Some(page) = matching.next().await {
             let page = page.map_err(|e| error::from_sdk(e).message)?;
             for image in page.images() {
                 let image = convert_image(image);

@@ -44,6 +44,7 @@ async fn observe(provider: &AwsProvider, fleet: &str, regions: &[&str]) -> Obser
                 .iter()
                 .map(|r| (r.to_string(), vec![IMAGE.to_string()]))
                 .collect(),
+            lookups: Vec::new(),
         })
         .await
 }

@@ -1,0 +1,537 @@
+//! The image lifecycle of AMI sets: which image each region uses (explicit,
+//! looked up, or copied from a source), the copies a plan must make, and which
+//! tagged images may be pruned: older than the set's `retain`, referenced by
+//! neither the configuration, a launch template, nor a state version inside
+//! `fleet.rollback_window` (FF001), and never the newest of its set in a
+//! region. Time decides, never a count (seed 001).
+
+use crate::checks::VersionImages;
+use crate::diagnostic::{Code, Diagnostic, Diagnostics};
+use crate::model::{address, AmiSet, Config};
+use crate::plan::{Action, ActionKind, Resource};
+use crate::provider::{tags, ObservedImage, RegionObservation};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// How the image of a region was chosen.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ImageVia {
+    /// Named in the set's `images` map.
+    Images,
+    /// The newest available match of the set's `lookup`.
+    Lookup,
+    /// The set's `source` image, in its own region.
+    Source,
+    /// A copy of the source image made by fleetform (or to be made by this apply).
+    Copy,
+    /// Fixed by the version a rollback returns to.
+    Pinned,
+}
+
+/// The image one AMI set provides in one region, as the plan uses it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PlannedImage {
+    /// AMI set name.
+    pub ami_set: String,
+    /// Region.
+    pub region: String,
+    /// How it was chosen.
+    pub via: ImageVia,
+    /// AMI id; `None` while a copy is still to be made, or when nothing matched.
+    pub image_id: Option<String>,
+    /// Image name, when observed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Creation date as EC2 reports it, when observed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creation_date: Option<String>,
+    /// `available`, `pending`, ... when observed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// For copies: the source image id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy_of: Option<String>,
+}
+
+/// Whether `name` matches `pattern`, where `*` is any run of characters and
+/// `?` any one character (the wildcards of EC2's `name` filter).
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
+    let (mut pi, mut ni) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ni < n.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
+            pi += 1;
+            ni += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, ni));
+            pi += 1;
+        } else if let Some((sp, sn)) = star {
+            pi = sp + 1;
+            ni = sn + 1;
+            star = Some((sp, sn + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+/// Seconds since the epoch of an EC2 timestamp (`2026-11-23T20:16:53.000Z`).
+pub fn parse_time(text: &str) -> Option<i64> {
+    let time = humantime::parse_rfc3339_weak(text.trim_end_matches('Z')).ok()?;
+    time.duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_secs() as i64)
+}
+
+/// The regions an AMI set must provide an image in: where worker types using it
+/// run, plus the source region and the copy targets, all within the fleet.
+pub fn regions_of(config: &Config, set: &AmiSet) -> BTreeSet<String> {
+    let mut regions: BTreeSet<String> = config
+        .worker_types
+        .values()
+        .filter(|wt| wt.ami_set == set.name)
+        .flat_map(|wt| wt.regions.iter().cloned())
+        .collect();
+    if let Some(source) = &set.source {
+        regions.insert(source.region.clone());
+        regions.extend(source.copy_to.iter().cloned());
+    }
+    regions.retain(|r| config.fleet.regions.contains(r));
+    regions
+}
+
+/// Copies of `source_image` made for `set` that are usable or on their way
+/// (`available` before `pending`, then newest first).
+fn copies_of<'a>(
+    config: &Config,
+    set: &str,
+    source_image: &str,
+    found: &'a [ObservedImage],
+) -> Vec<&'a ObservedImage> {
+    let mut copies: Vec<&ObservedImage> = found
+        .iter()
+        .filter(|i| {
+            i.tags.get(tags::FLEET) == Some(&config.fleet.name)
+                && i.tags.get(tags::AMI_SET).map(String::as_str) == Some(set)
+                && i.tags.get(tags::SOURCE_IMAGE).map(String::as_str) == Some(source_image)
+                && (i.state == "available" || i.state == "pending")
+        })
+        .collect();
+    copies.sort_by(|a, b| {
+        (b.state == "available", &b.creation_date).cmp(&(a.state == "available", &a.creation_date))
+    });
+    copies
+}
+
+/// Chooses, for every AMI set and region it must serve, the image to use.
+/// `pins` (set -> region -> AMI id) override everything: a rollback returns
+/// to exactly the images its version used. Regions whose images could not be
+/// read get `image_id: None` unless the id is known without reading.
+pub fn resolve(
+    config: &Config,
+    observation: &crate::provider::Observation,
+    pins: &BTreeMap<String, BTreeMap<String, String>>,
+) -> Vec<PlannedImage> {
+    let mut out = Vec::new();
+    for set in config.ami_sets.values() {
+        for region in regions_of(config, set) {
+            let found = observation
+                .regions
+                .get(&region)
+                .and_then(|o| o.images.complete())
+                .map(Vec::as_slice);
+            let mut planned = PlannedImage {
+                ami_set: set.name.clone(),
+                region: region.clone(),
+                via: ImageVia::Images,
+                image_id: None,
+                name: None,
+                creation_date: None,
+                state: None,
+                copy_of: None,
+            };
+            let pinned = pins.get(&set.name).and_then(|p| p.get(&region));
+            if let Some(id) = pinned {
+                planned.via = ImageVia::Pinned;
+                planned.image_id = Some(id.clone());
+            } else if let Some(id) = set.images.get(&region) {
+                planned.image_id = Some(id.clone());
+            } else if let Some(source) = &set.source {
+                if source.region == region {
+                    planned.via = ImageVia::Source;
+                    planned.image_id = Some(source.image.clone());
+                } else {
+                    planned.via = ImageVia::Copy;
+                    planned.copy_of = Some(source.image.clone());
+                    planned.image_id = found
+                        .and_then(|f| {
+                            copies_of(config, &set.name, &source.image, f)
+                                .first()
+                                .copied()
+                        })
+                        .map(|i| i.id.clone());
+                }
+            } else if let Some(lookup) = &set.lookup {
+                planned.via = ImageVia::Lookup;
+                let accounts: Vec<&String> = lookup
+                    .owners
+                    .iter()
+                    .filter(|o| o.len() == 12 && o.chars().all(|c| c.is_ascii_digit()))
+                    .collect();
+                // Only account ids can be checked here; aliases (`self`, `amazon`)
+                // were applied by EC2 when it answered the lookup.
+                let owner_ok = |i: &ObservedImage| {
+                    accounts.len() < lookup.owners.len() || accounts.contains(&&i.owner)
+                };
+                planned.image_id = found
+                    .into_iter()
+                    .flatten()
+                    .filter(|i| {
+                        i.state == "available" && glob_match(&lookup.name, &i.name) && owner_ok(i)
+                    })
+                    .max_by(|a, b| (&a.creation_date, &a.id).cmp(&(&b.creation_date, &b.id)))
+                    .map(|i| i.id.clone());
+            }
+            if let (Some(id), Some(found)) = (&planned.image_id, found) {
+                if let Some(image) = found.iter().find(|i| &i.id == id) {
+                    planned.name = Some(image.name.clone());
+                    planned.creation_date = Some(image.creation_date.clone());
+                    planned.state = Some(image.state.clone());
+                }
+            }
+            out.push(planned);
+        }
+    }
+    out
+}
+
+/// The planned image of `set` in `region`, if any.
+pub fn planned<'a>(
+    images: &'a [PlannedImage],
+    set: &str,
+    region: &str,
+) -> Option<&'a PlannedImage> {
+    images
+        .iter()
+        .find(|p| p.ami_set == set && p.region == region)
+}
+
+/// EC2 name of a copy: the set and the source id, so one source is copied once per region.
+pub fn copy_name(set: &str, source_image: &str) -> String {
+    format!("{set}-{source_image}")
+}
+
+/// CopyImage actions for `region`: every copy target whose copy does not
+/// exist yet, and every copy still `pending` (apply waits for it). Nothing is
+/// copied where the images could not be read: a copy that exists unseen would
+/// be made twice.
+pub fn copies(
+    config: &Config,
+    region: &str,
+    observed: &RegionObservation,
+    images: &[PlannedImage],
+    actions: &mut Vec<Action>,
+) {
+    let Some(found) = observed.images.complete() else {
+        return;
+    };
+    for p in images
+        .iter()
+        .filter(|p| p.region == region && p.via == ImageVia::Copy)
+    {
+        let (Some(set), Some(source_image)) = (config.ami_sets.get(&p.ami_set), &p.copy_of) else {
+            continue;
+        };
+        let Some(source) = &set.source else { continue };
+        let existing = copies_of(config, &set.name, source_image, found);
+        if existing.first().is_some_and(|i| i.state == "available") {
+            continue;
+        }
+        let addr = address::ami_set(&set.name);
+        let tag_set = BTreeMap::from([
+            (tags::FLEET.to_string(), config.fleet.name.clone()),
+            (tags::ADDRESS.to_string(), addr.clone()),
+            (tags::AMI_SET.to_string(), set.name.clone()),
+            (tags::SOURCE_IMAGE.to_string(), source_image.clone()),
+            (tags::SOURCE_REGION.to_string(), source.region.clone()),
+        ]);
+        actions.push(Action {
+            name: Some(copy_name(&set.name, source_image)),
+            ids: existing
+                .first()
+                .map(|i| vec![i.id.clone()])
+                .unwrap_or_default(),
+            source_region: Some(source.region.clone()),
+            source_image: Some(source_image.clone()),
+            tags: tag_set,
+            ..Action::new(
+                &addr,
+                region,
+                ActionKind::Copy,
+                Resource::Image,
+                if existing.is_empty() {
+                    "copy-to"
+                } else {
+                    "copy-pending"
+                },
+            )
+        });
+    }
+}
+
+/// Everything that holds an image in a region: worker types through the
+/// planned images, copy sources, live launch templates, and recent versions.
+struct References<'a> {
+    worker_types: Vec<&'a str>,
+    other: Vec<String>,
+}
+
+fn references<'a>(
+    config: &'a Config,
+    region: &str,
+    image: &str,
+    images: &[PlannedImage],
+    observed: &RegionObservation,
+) -> References<'a> {
+    let worker_types = config
+        .worker_types
+        .values()
+        .filter(|wt| wt.regions.iter().any(|r| r == region))
+        .filter(|wt| {
+            planned(images, &wt.ami_set, region).and_then(|p| p.image_id.as_deref()) == Some(image)
+        })
+        .map(|wt| wt.name.as_str())
+        .collect();
+    let mut other = Vec::new();
+    for p in images.iter().filter(|p| p.region == region) {
+        if p.image_id.as_deref() == Some(image) {
+            other.push(format!("ami_set \"{}\"", p.ami_set));
+        }
+    }
+    for set in config.ami_sets.values() {
+        if set
+            .source
+            .as_ref()
+            .is_some_and(|s| s.region == region && s.image == image)
+        {
+            other.push(format!("the source of ami_set \"{}\"", set.name));
+        }
+    }
+    for t in observed.launch_templates.complete().into_iter().flatten() {
+        if t.default_data.as_ref().and_then(|d| d.image_id.as_deref()) == Some(image) {
+            other.push(format!("launch template {}", t.name));
+        }
+    }
+    other.sort();
+    other.dedup();
+    References {
+        worker_types,
+        other,
+    }
+}
+
+/// When an image of `set` becomes prunable, and what holds it until then.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct Prunability {
+    /// Unix seconds from which age no longer protects it (creation + retain); `None`: no `retain`.
+    pub past_retain_at: Option<i64>,
+    /// True when it is the newest image of its set in its region (never pruned).
+    pub newest: bool,
+    /// Worker types whose configured image it is.
+    pub worker_types: Vec<String>,
+    /// Other holders: AMI sets, copy sources, live launch templates.
+    pub holders: Vec<String>,
+    /// Versions inside the rollback window that reference it.
+    pub versions: Vec<u64>,
+    /// Unix seconds when the last of those versions leaves the rollback window.
+    pub versions_release_at: Option<i64>,
+}
+
+impl Prunability {
+    /// Whether nothing protects it at `now`.
+    pub fn prunable(&self, now: i64) -> bool {
+        self.past_retain_at.is_some_and(|t| now > t)
+            && !self.newest
+            && self.worker_types.is_empty()
+            && self.holders.is_empty()
+            && self.versions.is_empty()
+    }
+}
+
+/// What protects `image` of `set` in `region` at `now`.
+#[allow(clippy::too_many_arguments)]
+pub fn prunability(
+    config: &Config,
+    set: &AmiSet,
+    region: &str,
+    image: &ObservedImage,
+    newest: bool,
+    images: &[PlannedImage],
+    observed: &RegionObservation,
+    versions: &[VersionImages],
+    now: i64,
+) -> Prunability {
+    let refs = references(config, region, &image.id, images, observed);
+    let window = config.fleet.rollback_window.as_secs() as i64;
+    let holding: Vec<&VersionImages> = versions
+        .iter()
+        .filter(|v| now - v.time <= window)
+        .filter(|v| {
+            v.images
+                .get(region)
+                .is_some_and(|ids| ids.iter().any(|i| i == &image.id))
+        })
+        .collect();
+    Prunability {
+        past_retain_at: set
+            .retain
+            .zip(parse_time(&image.creation_date))
+            .map(|(retain, created)| created + retain.as_secs() as i64),
+        newest,
+        worker_types: refs.worker_types.iter().map(|s| s.to_string()).collect(),
+        holders: refs.other,
+        versions: holding.iter().map(|v| v.number).collect(),
+        versions_release_at: holding.iter().map(|v| v.time + window).max(),
+    }
+}
+
+/// The images tagged as belonging to `set` in a region's observation, and the
+/// newest creation date among them (ties are all newest).
+pub fn tagged_images<'a>(
+    config: &Config,
+    set: &str,
+    found: &'a [ObservedImage],
+) -> (Vec<&'a ObservedImage>, Option<&'a str>) {
+    let tagged: Vec<&ObservedImage> = found
+        .iter()
+        .filter(|i| {
+            i.tags.get(tags::FLEET) == Some(&config.fleet.name)
+                && i.tags.get(tags::AMI_SET).map(String::as_str) == Some(set)
+        })
+        .collect();
+    let newest = tagged
+        .iter()
+        .filter(|i| i.state == "available")
+        .map(|i| i.creation_date.as_str())
+        .max();
+    (tagged, newest)
+}
+
+/// Prune actions for `region`: tagged images past `retain` that nothing
+/// holds. An image past `retain` that something does hold is kept, with an
+/// FF001 warning naming what holds it. Nothing is pruned where images or
+/// launch templates could not be read.
+#[allow(clippy::too_many_arguments)]
+pub fn prune(
+    config: &Config,
+    region: &str,
+    observed: &RegionObservation,
+    images: &[PlannedImage],
+    versions: &[VersionImages],
+    now: i64,
+    actions: &mut Vec<Action>,
+    diags: &mut Diagnostics,
+) {
+    let (Some(found), Some(_)) = (
+        observed.images.complete(),
+        observed.launch_templates.complete(),
+    ) else {
+        return;
+    };
+    for set in config.ami_sets.values().filter(|s| s.retain.is_some()) {
+        let (tagged, newest) = tagged_images(config, &set.name, found);
+        for image in tagged {
+            let is_newest = Some(image.creation_date.as_str()) == newest;
+            let p = prunability(
+                config, set, region, image, is_newest, images, observed, versions, now,
+            );
+            if p.past_retain_at.is_none_or(|t| now <= t) || p.newest {
+                continue;
+            }
+            if p.prunable(now) {
+                let mut ids = vec![image.id.clone()];
+                ids.extend(image.snapshot_ids.iter().cloned());
+                actions.push(Action {
+                    name: Some(image.name.clone()),
+                    ids,
+                    changes: vec![crate::plan::Change {
+                        path: "created".into(),
+                        old: Some(image.creation_date.clone()),
+                        new: None,
+                    }],
+                    ..Action::new(
+                        &address::ami_set(&set.name),
+                        region,
+                        ActionKind::Prune,
+                        Resource::Image,
+                        "past-retain",
+                    )
+                });
+                continue;
+            }
+            let mut why = Vec::new();
+            if !p.worker_types.is_empty() {
+                why.push(format!(
+                    "worker types [{}] use it",
+                    p.worker_types.join(", ")
+                ));
+            }
+            if !p.holders.is_empty() {
+                why.push(format!("{} use it", p.holders.join(", ")));
+            }
+            if !p.versions.is_empty() {
+                let list: Vec<String> = p.versions.iter().map(u64::to_string).collect();
+                why.push(format!(
+                    "versions [{}] reference it within the rollback window of {}",
+                    list.join(", "),
+                    config.fleet.rollback_window
+                ));
+            }
+            diags.push(
+                Diagnostic::warning(
+                    Code::ImageInUse,
+                    format!(
+                        "image {} ({}) of ami_set \"{}\" in {region} is past its retain of {} but is not pruned: {}",
+                        image.id,
+                        image.name,
+                        set.name,
+                        set.retain.map(|r| r.to_string()).unwrap_or_default(),
+                        why.join("; ")
+                    ),
+                )
+                .at(set.origin.attribute("retain"), "kept: still referenced")
+                .help("an image is pruned only once no worker type, launch template or version inside the rollback window needs it (seed 001)"),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_match_like_the_ec2_name_filter() {
+        assert!(glob_match("docker-worker-*", "docker-worker-2026-11-01"));
+        assert!(glob_match("docker-worker-*", "docker-worker-"));
+        assert!(!glob_match("docker-worker-*", "docker-worker"));
+        assert!(glob_match("a?c", "abc"));
+        assert!(!glob_match("a?c", "abbc"));
+        assert!(glob_match("*", ""));
+        assert!(glob_match("*-x-*", "a-x-b-x-c"));
+        assert!(!glob_match("gecko", "gecko-t"));
+    }
+
+    #[test]
+    fn ec2_timestamps_parse_to_unix_seconds() {
+        assert_eq!(parse_time("1970-01-02T00:00:00.000Z"), Some(86_400));
+        assert_eq!(parse_time("2026-11-23T20:16:53.000Z"), Some(1_795_465_013));
+        assert_eq!(parse_time("yesterday"), None);
+    }
+}
