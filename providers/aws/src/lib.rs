@@ -149,8 +149,10 @@ impl AwsProvider {
         self.calls.load(Ordering::Relaxed)
     }
 
-    /// The EC2 client for `region`, made once.
-    fn ec2(&self, region: &str) -> aws_sdk_ec2::Client {
+    /// The EC2 client for `region`, made once, with this provider's endpoint,
+    /// credentials, retries and call counter: for tools and tests that need a
+    /// call the [`Provider`] trait does not offer.
+    pub fn ec2(&self, region: &str) -> aws_sdk_ec2::Client {
         let mut clients = self
             .clients
             .lock()
