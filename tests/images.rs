@@ -390,12 +390,12 @@ fn seed_001_an_image_only_a_version_in_the_rollback_window_uses_is_kept_and_prun
         .filter(|(a, _, _, _)| a == "prune")
         .map(|(_, _, _, id)| id)
         .collect();
-    assert_eq!(prunes, [old.clone()]);
+    assert_eq!(prunes, vec![old.clone()]);
     assert_eq!(plan["summary"]["destroy"], 1);
     apply(dir.path(), &[], month);
     assert_eq!(
         ec2.existing("us-east-1", &[&old, &current]),
-        [current.clone()]
+        vec![current.clone()]
     );
 }
 
@@ -426,11 +426,11 @@ fn seed_001_the_newest_image_of_a_set_survives_even_past_retain() {
         .filter(|(a, _, _, _)| a == "prune")
         .map(|(_, _, _, id)| id)
         .collect();
-    assert_eq!(prunes, [older.clone()], "only the older one: {plan}");
+    assert_eq!(prunes, vec![older.clone()], "only the older one: {plan}");
     apply(dir.path(), &[], forty_days);
     assert_eq!(
         ec2.existing("us-east-1", &[&older, &newest]),
-        [newest.clone()]
+        vec![newest.clone()]
     );
 
     // `fleetform images` says why the survivor stays.
