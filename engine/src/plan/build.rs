@@ -643,7 +643,11 @@ fn launch_templates(
         wanted.insert(addr.clone());
         let image = images::planned(planned, &wt.ami_set, region);
         // A copy this plan makes: its id is known once apply made it.
-        let copying = image.filter(|p| p.via == ImageVia::Copy && p.image_id.is_none());
+        // Unknown when the region's images could not be read: then no copy is
+        // planned either, and the template stays as it is.
+        let copying = image.filter(|p| {
+            p.via == ImageVia::Copy && p.image_id.is_none() && observed.images.complete().is_some()
+        });
         if image.is_some_and(|p| p.image_id.is_none()) && copying.is_none() {
             // No image could be chosen (FF002 says why, or the read was
             // incomplete): leave the template as it is.
