@@ -5,6 +5,7 @@ use fleetform_aws::{AwsProvider, ConnectOptions};
 use fleetform_engine::diagnostic::render_human;
 use fleetform_engine::provider::{Observation, ObserveRequest, Provider};
 use fleetform_engine::{checks, Code, Diagnostic, Loaded};
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 /// An observation, how long it took, and the connection it was made with.
@@ -22,6 +23,17 @@ pub(crate) fn observe(
     loaded: &Loaded,
     endpoint_url: Option<String>,
     color: bool,
+) -> Option<Observed> {
+    observe_with(loaded, endpoint_url, color, &BTreeMap::new())
+}
+
+/// [`observe`], also reading these images (region -> ids) beyond those the
+/// configuration names.
+pub(crate) fn observe_with(
+    loaded: &Loaded,
+    endpoint_url: Option<String>,
+    color: bool,
+    extra_images: &BTreeMap<String, Vec<String>>,
 ) -> Option<Observed> {
     eprint!(
         "{}",
@@ -66,7 +78,16 @@ pub(crate) fn observe(
             return None;
         }
         let start = Instant::now();
-        let observation = provider.observe(&ObserveRequest::for_config(config)).await;
+        let mut request = ObserveRequest::for_config(config);
+        for (region, ids) in extra_images {
+            let known = request.image_ids.entry(region.clone()).or_default();
+            for id in ids {
+                if !known.contains(id) {
+                    known.push(id.clone());
+                }
+            }
+        }
+        let observation = provider.observe(&request).await;
         Some((observation, start.elapsed().as_secs_f64(), provider, caller.arn))
     });
     let (observation, seconds, provider, caller) = connected?;

@@ -2,7 +2,6 @@
 //! images from the state: which images recent versions reference (FF001),
 //! and which images a version used (rollback pins them).
 
-use crate::cloud::observe;
 use crate::VarArgs;
 use clap::Args;
 use fleetform_engine::checks::VersionImages;
@@ -162,20 +161,52 @@ struct ImageRow {
 
 pub(crate) fn run(args: &ImagesArgs, endpoint_url: Option<String>, color: bool) -> u8 {
     let loaded = fleetform_engine::load_dir(&args.dir, &args.vars.inputs());
-    let Some(observed) = observe(&loaded, endpoint_url, color) else {
-        return 1;
-    };
     let Some(config) = &loaded.config else {
+        eprint!(
+            "{}",
+            fleetform_engine::diagnostic::render_human(&loaded.diagnostics, &loaded.sources, color)
+        );
         return 1;
     };
     let now = clock();
     let store = crate::apply_cmd::backend(&args.dir);
-    let versions = match version_images(&store, config, now) {
-        Ok(v) => v,
+    // The images versions inside the rollback window used, by set: listed even
+    // when the configuration moved on.
+    let (versions, recorded) = match version_images(&store, config, now).and_then(|versions| {
+        let mut recorded: BTreeMap<String, BTreeMap<String, Vec<String>>> = BTreeMap::new();
+        for v in &versions {
+            for (set, regions) in pins_of(&store.read(v.number)?) {
+                for (region, id) in regions {
+                    let ids = recorded
+                        .entry(set.clone())
+                        .or_default()
+                        .entry(region)
+                        .or_default();
+                    if !ids.contains(&id) {
+                        ids.push(id);
+                    }
+                }
+            }
+        }
+        Ok((versions, recorded))
+    }) {
+        Ok(found) => found,
         Err(e) => {
             crate::apply_cmd::state_error(&e, color);
             return 1;
         }
+    };
+    let mut extra: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for regions in recorded.values() {
+        for (region, ids) in regions {
+            extra
+                .entry(region.clone())
+                .or_default()
+                .extend(ids.iter().cloned());
+        }
+    }
+    let Some(observed) = crate::cloud::observe_with(&loaded, endpoint_url, color, &extra) else {
+        return 1;
     };
     let planned = images::resolve(config, &observed.observation, &BTreeMap::new());
     let mut rows = Vec::new();
@@ -188,11 +219,19 @@ pub(crate) fn run(args: &ImagesArgs, endpoint_url: Option<String>, color: bool) 
         for set in config.ami_sets.values() {
             let (tagged, newest) = images::tagged_images(config, &set.name, found);
             let mut listed: Vec<&fleetform_engine::provider::ObservedImage> = tagged.clone();
-            for p in planned
+            let wanted = planned
                 .iter()
                 .filter(|p| p.ami_set == set.name && &p.region == region)
-            {
-                if let Some(image) = found.iter().find(|i| Some(&i.id) == p.image_id.as_ref()) {
+                .filter_map(|p| p.image_id.clone())
+                .chain(
+                    recorded
+                        .get(&set.name)
+                        .and_then(|r| r.get(region))
+                        .cloned()
+                        .unwrap_or_default(),
+                );
+            for id in wanted {
+                if let Some(image) = found.iter().find(|i| i.id == id) {
                     if !listed.iter().any(|l| l.id == image.id) {
                         listed.push(image);
                     }
