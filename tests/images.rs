@@ -9,9 +9,11 @@
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
 use fleetform_aws::{AwsProvider, ConnectOptions};
 use fleetform_engine::provider::{tags, ObserveRequest, ObservedImage, Provider};
+use fleetform_test_support::fault::{Fault, FaultProxy};
 use fleetform_test_support::{endpoint, unique_fleet};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 use tempfile::TempDir;
 
@@ -73,11 +75,16 @@ fn replace_in_config(dir: &Path, from: &str, to: &str) {
 
 /// Runs fleetform with `args` on `dir`; with `now`, fleetform's clock reads that.
 fn fleetform(args: &[&str], dir: &Path, now: Option<i64>) -> Output {
+    fleetform_via(endpoint(), args, dir, now)
+}
+
+/// [`fleetform`] through another endpoint (a fault proxy).
+fn fleetform_via(endpoint: &str, args: &[&str], dir: &Path, now: Option<i64>) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_fleetform"));
     command
         .args(args)
         .arg(dir)
-        .env("FLEETFORM_EC2_ENDPOINT", endpoint())
+        .env("FLEETFORM_EC2_ENDPOINT", endpoint)
         .env_remove("FLEETFORM_NOW")
         .stdin(Stdio::null());
     if let Some(now) = now {
@@ -592,5 +599,52 @@ fn a_lookup_picks_the_newest_available_match_in_each_region() {
     assert!(
         stderr.contains("FF002") && stderr.contains("no available image named like"),
         "{stderr}"
+    );
+}
+
+#[test]
+fn a_failed_canary_stops_the_promotion_and_the_other_regions_keep_their_image() {
+    let ec2 = Ec2::connect();
+    let (dir, fleet) = config(
+        "failcanary",
+        &["us-east-1", "us-west-2"],
+        &explicit(&[("us-east-1", STOCK), ("us-west-2", STOCK)], None),
+        "  rollout {\n    canary_regions = [\"us-east-1\"]\n  }",
+    );
+    apply(dir.path(), &[], None);
+    replace_in_config(dir.path(), STOCK, OTHER);
+    // EC2 refuses the new template version in the canary region only.
+    let proxy = FaultProxy::start_with(
+        endpoint(),
+        Arc::new(|region: &str, action: &str| {
+            region == "us-east-1" && action == "CreateLaunchTemplateVersion"
+        }),
+        Fault {
+            status: 400,
+            code: "InvalidParameterValue".into(),
+        },
+    )
+    .expect("proxy");
+    let out = fleetform_via(
+        &proxy.url,
+        &["apply", "--auto-approve", "--promote"],
+        dir.path(),
+        None,
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(stderr.contains("not promoted"), "{stderr}");
+    assert_eq!(
+        proxy.injected(),
+        1,
+        "the canary was tried once; the promotion never called EC2"
+    );
+    assert_eq!(
+        ec2.template_image(&fleet, "us-east-1").as_deref(),
+        Some(STOCK)
+    );
+    assert_eq!(
+        ec2.template_image(&fleet, "us-west-2").as_deref(),
+        Some(STOCK)
     );
 }

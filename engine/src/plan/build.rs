@@ -273,7 +273,11 @@ pub fn build(
         images: planned,
         rollouts: rollouts
             .into_values()
-            .filter(|r| r.regions.iter().any(|x| x.status != "on-target"))
+            .filter(|r| {
+                r.regions
+                    .iter()
+                    .any(|x| matches!(x.status.as_str(), "canary" | "held" | "promote"))
+            })
             .collect(),
     };
     (plan, diags.sorted())
@@ -600,6 +604,7 @@ fn stage_rollouts(
                     "held"
                 }
             }
+            _ if current.is_none() => "new",
             _ => "on-target",
         };
         rollouts

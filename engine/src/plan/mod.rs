@@ -268,7 +268,8 @@ pub struct RolloutRegion {
     pub current: Option<String>,
     /// Image the configuration wants.
     pub target: Option<String>,
-    /// `on-target`, `canary` (changes now), `held` (waits for `--promote`), `promote` (changes now, after the canaries).
+    /// `on-target`, `new` (no template yet), `canary` (changes now), `held`
+    /// (waits for `--promote`), `promote` (changes now, after the canaries).
     pub status: String,
 }
 

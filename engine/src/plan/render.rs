@@ -288,6 +288,7 @@ pub fn rollouts_text(plan: &Plan) -> String {
             let to = region.target.as_deref().unwrap_or("?");
             let what = match region.status.as_str() {
                 "on-target" => format!("on {now}"),
+                "new" => format!("new template on {to}"),
                 "canary" => format!("{now} -> {to} now (canary)"),
                 "promote" => format!("{now} -> {to} once the canaries succeed"),
                 "held" => format!("stays on {now}; {to} waits for `apply --promote`"),
