@@ -673,7 +673,10 @@ fn launch_templates(
                         Change {
                             path: "image_id".into(),
                             old: None,
-                            new: Some("(copy, known after apply)".into()),
+                            new: Some(format!(
+                                "(copy of {}, known after apply)",
+                                p.copy_of.as_deref().unwrap_or("the source")
+                            )),
                         },
                     );
                 }

@@ -255,10 +255,19 @@ pub fn images_text(plan: &Plan) -> String {
             }
             crate::images::ImageVia::Pinned => "pinned by rollback".to_string(),
         };
-        let id = p.image_id.as_deref().unwrap_or(match p.via {
-            crate::images::ImageVia::Copy => "(copied by this apply)",
-            _ => "(none)",
-        });
+        let Some(id) = p.image_id.as_deref() else {
+            let _ = writeln!(
+                out,
+                "  ami_set.{} {}: {} [{how}]",
+                p.ami_set,
+                p.region,
+                match p.via {
+                    crate::images::ImageVia::Copy => "copied by this apply",
+                    _ => "no image found",
+                }
+            );
+            continue;
+        };
         let _ = writeln!(
             out,
             "  ami_set.{} {}: {id} {} created {} [{how}{}]",
