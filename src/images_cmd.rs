@@ -30,27 +30,41 @@ pub(crate) fn clock() -> i64 {
         .unwrap_or_else(fleetform_state::now)
 }
 
-/// The image claims of every version young enough to protect images at `now`
-/// (only those version files are read).
+/// Every version young enough to protect images at `now` (only those version
+/// files are read).
+fn versions_in_window(
+    store: &LocalBackend,
+    config: &Config,
+    now: i64,
+) -> Result<Vec<Version>, StateError> {
+    let window = config.fleet.rollback_window.as_secs() as i64;
+    store
+        .list()?
+        .into_iter()
+        .filter(|summary| now - summary.time <= window)
+        .map(|summary| store.read(summary.number))
+        .collect()
+}
+
+/// The image claim of a version: its number, time and region -> AMI ids.
+fn claim(version: &Version) -> VersionImages {
+    VersionImages {
+        number: version.number,
+        time: version.time,
+        images: version.images.clone(),
+    }
+}
+
+/// The image claims of every version young enough to protect images at `now`.
 pub(crate) fn version_images(
     store: &LocalBackend,
     config: &Config,
     now: i64,
 ) -> Result<Vec<VersionImages>, StateError> {
-    let window = config.fleet.rollback_window.as_secs() as i64;
-    let mut out = Vec::new();
-    for summary in store.list()? {
-        if now - summary.time > window {
-            continue;
-        }
-        let version = store.read(summary.number)?;
-        out.push(VersionImages {
-            number: version.number,
-            time: version.time,
-            images: version.images,
-        });
-    }
-    Ok(out)
+    Ok(versions_in_window(store, config, now)?
+        .iter()
+        .map(claim)
+        .collect())
 }
 
 /// AMI set -> region -> image that `version` planned: a rollback to it uses
@@ -172,10 +186,10 @@ pub(crate) fn run(args: &ImagesArgs, endpoint_url: Option<String>, color: bool) 
     let store = crate::apply_cmd::backend(&args.dir);
     // The images versions inside the rollback window used, by set: listed even
     // when the configuration moved on.
-    let (versions, recorded) = match version_images(&store, config, now).and_then(|versions| {
+    let (versions, recorded) = match versions_in_window(&store, config, now).map(|window| {
         let mut recorded: BTreeMap<String, BTreeMap<String, Vec<String>>> = BTreeMap::new();
-        for v in &versions {
-            for (set, regions) in pins_of(&store.read(v.number)?) {
+        for v in &window {
+            for (set, regions) in pins_of(v) {
                 for (region, id) in regions {
                     let ids = recorded
                         .entry(set.clone())
@@ -188,7 +202,7 @@ pub(crate) fn run(args: &ImagesArgs, endpoint_url: Option<String>, color: bool) 
                 }
             }
         }
-        Ok((versions, recorded))
+        (window.iter().map(claim).collect::<Vec<_>>(), recorded)
     }) {
         Ok(found) => found,
         Err(e) => {

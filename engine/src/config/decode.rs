@@ -510,28 +510,14 @@ fn decode_fleet(decl: Decl<'_>, scope: &Scope, diags: &mut Diagnostics) -> Optio
         }
     }
     let rollout = f.single_block("rollout", diags).and_then(|block| {
-        let rollout = decode_rollout(decl.file, block, scope, &mut origin, diags)?;
-        if let Some(regions) = &regions {
-            for region in &rollout.canary_regions {
-                if !regions.contains(region) {
-                    diags.push(
-                        Diagnostic::error(
-                            Code::Region,
-                            format!("canary region `{region}` is not a fleet region"),
-                        )
-                        .at(
-                            origin.attribute("rollout.canary_regions"),
-                            "not in fleet.regions",
-                        )
-                        .help(format!(
-                            "canary regions are some of fleet.regions ({})",
-                            regions.join(", ")
-                        )),
-                    );
-                }
-            }
-        }
-        Some(rollout)
+        let allowed = regions.as_deref().map(|r| CanaryScope {
+            regions: r,
+            prefix: String::new(),
+            outside: "is not a fleet region",
+            label: "not in fleet.regions",
+            help: "canary regions are some of fleet.regions",
+        });
+        decode_rollout(decl.file, block, scope, allowed, &mut origin, diags)
     });
     // As for worker types: stand-ins for what failed, so checks still run.
     Some(Fleet {
@@ -1091,28 +1077,14 @@ fn decode_worker_type(
         }
     };
     let rollout = f.single_block("rollout", diags).and_then(|block| {
-        let rollout = decode_rollout(decl.file, block, scope, &mut origin, diags)?;
-        if let Some(regions) = &regions {
-            for region in &rollout.canary_regions {
-                if !regions.contains(region) {
-                    diags.push(
-                        Diagnostic::error(
-                            Code::Region,
-                            format!("{what}: canary region `{region}` is not one of its regions"),
-                        )
-                        .at(
-                            origin.attribute("rollout.canary_regions"),
-                            "not a region of this worker type",
-                        )
-                        .help(format!(
-                            "canary regions are some of the worker type's regions ({})",
-                            regions.join(", ")
-                        )),
-                    );
-                }
-            }
-        }
-        Some(rollout)
+        let allowed = regions.as_deref().map(|r| CanaryScope {
+            regions: r,
+            prefix: format!("{what}: "),
+            outside: "is not one of its regions",
+            label: "not a region of this worker type",
+            help: "canary regions are some of the worker type's regions",
+        });
+        decode_rollout(decl.file, block, scope, allowed, &mut origin, diags)
     });
     // A worker type with errors is still returned, with neutral stand-ins for what
     // failed (no regions, no bounds), so the static checks can report its other
@@ -1133,11 +1105,21 @@ fn decode_worker_type(
     })
 }
 
-/// A `rollout { canary_regions = [...] }` block.
+/// The regions canary regions must be among, and how to say one is not.
+struct CanaryScope<'a> {
+    regions: &'a [String],
+    prefix: String,
+    outside: &'static str,
+    label: &'static str,
+    help: &'static str,
+}
+
+/// A `rollout { canary_regions = [...] }` block, whose canary regions must lie in `allowed`.
 fn decode_rollout(
     file: crate::source::FileId,
     block: &hcl_edit::structure::Block,
     scope: &Scope,
+    allowed: Option<CanaryScope<'_>>,
     origin: &mut Origin,
     diags: &mut Diagnostics,
 ) -> Option<Rollout> {
@@ -1153,6 +1135,22 @@ fn decode_rollout(
     let (v, at) = r.required(scope, "canary_regions", span_of(file, &block.ident), diags)?;
     let regions = want::string_list(&v, &at, "rollout.canary_regions", diags)?;
     check_regions(&regions, &at, "rollout.canary_regions", diags);
+    for outside in allowed.iter().flat_map(|a| {
+        regions
+            .iter()
+            .filter(|r| !a.regions.contains(r))
+            .map(move |r| (a, r))
+    }) {
+        let (a, region) = outside;
+        diags.push(
+            Diagnostic::error(
+                Code::Region,
+                format!("{}canary region `{region}` {}", a.prefix, a.outside),
+            )
+            .at(origin.attribute("rollout.canary_regions"), a.label)
+            .help(format!("{} ({})", a.help, a.regions.join(", "))),
+        );
+    }
     Some(Rollout {
         canary_regions: regions,
     })
