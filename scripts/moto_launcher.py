@@ -373,9 +373,10 @@ class SerializedApp:
     read in full before releasing it, so a slow client cannot hold the lock.
     """
 
-    def __init__(self, app):
+    def __init__(self, app, latency=0.0):
         self.app = app
         self.lock = threading.Lock()
+        self.latency = latency
 
     def __call__(self, environ, start_response):
         length = environ.get("CONTENT_LENGTH")
@@ -386,6 +387,11 @@ class SerializedApp:
                 size = -1
             if size >= 0:
                 environ["wsgi.input"] = io.BytesIO(environ["wsgi.input"].read(size))
+        if self.latency > 0:
+            # Outside the lock: concurrent requests wait side by side, as they
+            # do on EC2, where a call's time is network and service latency,
+            # not a share of one interpreter.
+            time.sleep(self.latency)
         with self.lock:
             result = self.app(environ, start_response)
             try:
@@ -463,6 +469,9 @@ def main(argv=None):
     parser.add_argument("--parent-pid", type=int, help="exit when this process is gone")
     parser.add_argument("--no-patch", action="store_true", help="serve plain, unpatched moto")
     parser.add_argument("--quiet", action="store_true", help="no per-request log lines")
+    parser.add_argument("--latency-ms", type=float, default=0.0,
+                        help="added to every request, outside the request lock, to emulate "
+                             "EC2's round trip for benchmarks of parallelism (default 0)")
     args = parser.parse_args(argv)
 
     logging.basicConfig(
@@ -505,7 +514,7 @@ def main(argv=None):
 
     app = werkzeug_app.DomainDispatcherApplication(werkzeug_app.create_backend_app)
     if not args.no_patch:
-        app = SerializedApp(app)
+        app = SerializedApp(app, latency=max(args.latency_ms, 0.0) / 1000.0)
     server_kwargs = {}
     handler = getattr(werkzeug_app, "MotoRequestHandler", None)
     if handler is not None:

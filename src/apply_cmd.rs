@@ -606,9 +606,19 @@ fn carry_out(run: Run<'_>, endpoint_url: Option<String>, color: bool) -> u8 {
             &observed.provider,
             &fleetform_engine::provider::ObserveRequest::for_config(config),
         ));
-    let (entries, _) = inventory::entries(config, &after);
+    let (entries, unread) = inventory::entries(config, &after);
     let sources = record::snapshot_sources(run.source_dir);
     let previous = latest.and_then(|n| store.read(n).ok());
+    for (region, kind, cause) in &unread {
+        eprintln!(
+            "warning: {kind} in {region} could not be read after the apply ({cause}); the new version keeps what the last one recorded of them, and the next plan adopts what this apply made there"
+        );
+    }
+    let before: Vec<inventory::Entry> = previous
+        .as_ref()
+        .and_then(|v| serde_json::from_value(v.observed.clone()).ok())
+        .unwrap_or_default();
+    let entries = inventory::carry_over(entries, &unread, &before);
     let (git_commit, git_dirty) = record::git_info(run.dir);
     let sensitive = &config.sensitive_variables;
     let variables: BTreeMap<String, String> = run

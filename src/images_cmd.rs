@@ -56,15 +56,27 @@ fn claim(version: &Version) -> VersionImages {
 }
 
 /// The image claims of every version young enough to protect images at `now`.
+/// They come from the index; a version file is read only for an index entry
+/// written before the index held images.
 pub(crate) fn version_images(
     store: &LocalBackend,
     config: &Config,
     now: i64,
 ) -> Result<Vec<VersionImages>, StateError> {
-    Ok(versions_in_window(store, config, now)?
-        .iter()
-        .map(claim)
-        .collect())
+    let window = config.fleet.rollback_window.as_secs() as i64;
+    store
+        .list()?
+        .into_iter()
+        .filter(|summary| now - summary.time <= window)
+        .map(|summary| match summary.images {
+            Some(images) => Ok(VersionImages {
+                number: summary.number,
+                time: summary.time,
+                images,
+            }),
+            None => store.read(summary.number).map(|v| claim(&v)),
+        })
+        .collect()
 }
 
 /// AMI set -> region -> image that `version` planned: a rollback to it uses

@@ -166,6 +166,41 @@ pub fn entries(
     (out, incomplete)
 }
 
+/// The [`Entry::kind`] of the objects of an observed [`Kind`].
+pub fn entry_kind(kind: Kind) -> &'static str {
+    match kind {
+        Kind::KeyPairs => "key_pair",
+        Kind::Images => "image",
+        Kind::LaunchTemplates => "launch_template",
+        Kind::Instances => "instance",
+    }
+}
+
+/// `found`, plus what `before` recorded for every (region, kind) that could
+/// not be read now (`unread`, as [`entries`] returns it). A failed read says
+/// nothing about its objects, so they keep their last record rather than
+/// vanish from state (the next plan would offer to adopt them all again).
+pub fn carry_over(
+    mut found: Vec<Entry>,
+    unread: &[(String, Kind, String)],
+    before: &[Entry],
+) -> Vec<Entry> {
+    for (region, kind, _) in unread {
+        let kind = entry_kind(*kind);
+        found.extend(
+            before
+                .iter()
+                .filter(|e| &e.region == region && e.kind == kind)
+                .cloned(),
+        );
+    }
+    found.sort_by(|a, b| {
+        (&a.address, &a.region, &a.kind, &a.id).cmp(&(&b.address, &b.region, &b.kind, &b.id))
+    });
+    found.dedup_by(|a, b| (&a.region, &a.kind, &a.id) == (&b.region, &b.kind, &b.id));
+    found
+}
+
 /// How one object differs from what the last version recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Drift {
@@ -221,4 +256,44 @@ pub fn drift(recorded: &[Entry], now: &[Entry]) -> Vec<Drift> {
         ))
     });
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(region: &str, kind: &str, id: &str) -> Entry {
+        Entry {
+            address: format!("worker_type.w[\"{region}\"]"),
+            region: region.into(),
+            kind: kind.into(),
+            id: id.into(),
+            detail: String::new(),
+            managed: true,
+        }
+    }
+
+    #[test]
+    fn an_unread_kind_keeps_its_last_record_and_nothing_else_is_carried() {
+        let before = vec![
+            entry("us-east-1", "launch_template", "lt-old"),
+            entry("us-east-1", "instance", "i-gone"),
+            entry("us-west-2", "launch_template", "lt-west"),
+        ];
+        let found = vec![
+            entry("us-east-1", "instance", "i-new"),
+            entry("us-west-2", "launch_template", "lt-west"),
+        ];
+        let unread = vec![(
+            "us-east-1".to_string(),
+            Kind::LaunchTemplates,
+            "timed out".to_string(),
+        )];
+        let ids: Vec<String> = carry_over(found, &unread, &before)
+            .into_iter()
+            .map(|e| e.id)
+            .collect();
+        // lt-old is carried over; i-gone was read (and is gone); lt-west once.
+        assert_eq!(ids, ["i-new", "lt-old", "lt-west"]);
+    }
 }

@@ -102,7 +102,9 @@ impl fmt::Display for Kind {
 
 /// A read that either saw everything or says why it did not.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "status", rename_all = "snake_case")]
+// Externally tagged: an internally tagged enum makes serde buffer the whole
+// read before decoding it, and an observation of a large fleet is tens of MB.
+#[serde(rename_all = "snake_case")]
 pub enum Observed<T> {
     /// Every page was read.
     Complete {
@@ -455,4 +457,34 @@ pub trait Provider: Send + Sync {
         region: &str,
         mutation: Mutation,
     ) -> impl Future<Output = Result<MutationOutcome, ProviderError>> + Send;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_observation_round_trips_through_json_and_reads_are_externally_tagged() {
+        let region = RegionObservation {
+            key_pairs: Observed::Complete { items: Vec::new() },
+            images: Observed::Incomplete {
+                cause: "throttled".into(),
+            },
+            launch_templates: Observed::Complete { items: Vec::new() },
+            instances: Observed::Incomplete {
+                cause: "page cut off".into(),
+            },
+        };
+        let observation = Observation {
+            regions: BTreeMap::from([("us-east-1".to_string(), region)]),
+            api_calls: 7,
+        };
+        let text = serde_json::to_string(&observation).expect("encodes");
+        assert!(
+            text.contains(r#""images":{"incomplete":{"cause":"throttled"}}"#),
+            "{text}"
+        );
+        let back: Observation = serde_json::from_str(&text).expect("decodes");
+        assert_eq!(back, observation);
+    }
 }

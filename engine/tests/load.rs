@@ -465,3 +465,108 @@ fn only_the_local_backend_exists_so_far() {
     let config = load(dir.path()).config.expect("valid");
     assert_eq!(config.backend.and_then(|b| b.path).as_deref(), Some("st"));
 }
+
+/// `count` worker types named `w{i}`, each with user data from `t.sh`.
+fn many_worker_types(range: std::ops::Range<usize>, broken: &[usize]) -> String {
+    range
+        .map(|i| {
+            // A broken worker type names an AMI set that does not exist.
+            let set = if broken.contains(&i) { "linx" } else { "linux" };
+            format!(
+                r#"
+worker_type "w{i}" {{
+  ami_set = ami_set.{set}
+  instance_type "m5.large" {{ capacity = 1 }}
+  capacity {{
+    max = 2
+  }}
+  user_data = templatefile("t.sh", {{ name = "w{i}" }})
+}}
+"#
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_large_configuration_loads_the_same_every_time() {
+    // Files are parsed and worker types decoded on several threads; the
+    // result, and the order of the diagnostics, must not depend on which
+    // thread finished first.
+    let ami = "ami_set \"linux\" {\n  images = {\n    \"us-east-1\" = \"ami-785db401\"\n  }\n}\n";
+    // Six files of 100 worker types; `broken` picks which ones name a missing set.
+    let fleet_dir = |broken: &dyn Fn(usize) -> Vec<usize>| {
+        let parts: Vec<(String, String)> = (0..6)
+            .map(|f| {
+                let text = many_worker_types(f * 100..(f + 1) * 100, &broken(f));
+                (format!("workers-{f}.hcl"), text)
+            })
+            .collect();
+        let mut files: Vec<(&str, &str)> = vec![
+            ("fleet.hcl", FLEET),
+            ("ami.hcl", ami),
+            ("t.sh", "worker ${name}\n"),
+        ];
+        files.extend(parts.iter().map(|(n, t)| (n.as_str(), t.as_str())));
+        config(&files)
+    };
+    let dir = fleet_dir(&|f| vec![f * 100 + 7, f * 100 + 93]);
+    let first = load(dir.path());
+    let first_text = rendered(&first, dir.path());
+    assert_eq!(
+        codes(&first).len(),
+        12,
+        "one diagnostic per broken worker type: {first_text}"
+    );
+    let places: Vec<(Option<String>, Option<usize>)> = first
+        .diagnostics
+        .iter()
+        .map(|d| d.to_json(&first.sources))
+        .map(|j| (j.file, j.line))
+        .collect();
+    let mut sorted = places.clone();
+    sorted.sort();
+    assert_eq!(places, sorted, "diagnostics in file and line order");
+    assert_eq!(places[0], (Some("workers-0.hcl".to_string()), Some(66)));
+    for _ in 0..3 {
+        let again = load(dir.path());
+        assert_eq!(rendered(&again, dir.path()), first_text);
+    }
+
+    // Without the broken ones, every worker type decodes, each with its own user data.
+    let dir = fleet_dir(&|_| Vec::new());
+    let loaded = load(dir.path());
+    let config = loaded.config.expect("valid");
+    assert_eq!(config.worker_types.len(), 600);
+    for (name, wt) in &config.worker_types {
+        assert_eq!(
+            wt.user_data.as_deref(),
+            Some(format!("worker {name}\n").as_str())
+        );
+    }
+    assert_eq!(load(dir.path()).config.as_ref(), Some(&config));
+}
+
+#[test]
+fn a_template_changed_between_loads_is_read_again() {
+    // Templates are read once per load, not once per process.
+    let dir = config(&[
+        ("fleet.hcl", FLEET),
+        (
+            "main.hcl",
+            &WORKER.replace(
+                "capacity {",
+                "user_data = templatefile(\"t.sh\", { x = \"1\" })\n  capacity {",
+            ),
+        ),
+        ("t.sh", "first ${x}\n"),
+    ]);
+    let user_data = |loaded: Loaded| {
+        loaded.config.expect("valid").worker_types["w"]
+            .user_data
+            .clone()
+    };
+    assert_eq!(user_data(load(dir.path())).as_deref(), Some("first 1\n"));
+    std::fs::write(dir.path().join("t.sh"), "second ${x}\n").expect("write");
+    assert_eq!(user_data(load(dir.path())).as_deref(), Some("second 1\n"));
+}

@@ -113,6 +113,11 @@ pub struct VersionSummary {
     pub rollback_of: Option<u64>,
     /// See [`Version::summary`].
     pub summary: serde_json::Value,
+    /// See [`Version::images`]: kept here so that plan learns which images
+    /// recent versions protect (FF001) without reading every version file.
+    /// `None` in index entries written before this field existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub images: Option<BTreeMap<String, Vec<String>>>,
 }
 
 impl From<&Version> for VersionSummary {
@@ -126,6 +131,7 @@ impl From<&Version> for VersionSummary {
             caller: version.caller.clone(),
             rollback_of: version.rollback_of,
             summary: version.summary.clone(),
+            images: Some(version.images.clone()),
         }
     }
 }

@@ -520,3 +520,27 @@ fn the_backend_is_usable_as_a_trait_object() {
     backend.write(&version(1)).expect("written");
     assert_eq!(backend.latest().expect("latest"), Some(1));
 }
+
+#[test]
+fn the_index_carries_each_versions_images_and_reads_entries_without_them() {
+    // Plan learns which images recent versions protect from the index alone.
+    let (_tmp, store, dir) = store();
+    store.write(&version(1)).expect("write");
+    let listed = store.list().expect("list");
+    assert_eq!(listed[0].images, Some(version(1).images));
+
+    // An index written before entries had images still reads; the entry
+    // says it does not know (None), so the caller reads the version file.
+    let index = dir.join("index.json");
+    let mut value: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&index).expect("read")).expect("json");
+    value["versions"][0]
+        .as_object_mut()
+        .expect("entry")
+        .remove("images");
+    std::fs::write(&index, serde_json::to_vec(&value).expect("encode")).expect("write");
+    let listed = store.list().expect("list");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].images, None);
+    assert_eq!(store.read(1).expect("read").images, version(1).images);
+}

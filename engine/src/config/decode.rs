@@ -4,7 +4,7 @@
 use super::fields::{span_of, unknown, want, Decl, Fields};
 use super::scope::{references, Scope};
 use super::variables;
-use super::{Inputs, ParsedFile};
+use super::{functions, Inputs, ParsedFile};
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::model::{
     AmiSet, Architecture, Backend, Budget, Capacity, Config, Duration, Fleet, ImageLookup,
@@ -15,6 +15,7 @@ use crate::source::{FileId, SourceRef, SourceSet};
 use hcl_edit::expr::{Expression, ObjectKey};
 use hcl_edit::structure::{Attribute, Structure};
 use hcl_edit::Span;
+use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap};
 
 /// Top-level block types of the language.
@@ -200,19 +201,33 @@ pub(super) fn decode(
         .into_iter()
         .filter_map(|(name, decl)| Some((name.clone(), decode_ami_set(name, decl, &scope, diags)?)))
         .collect();
-    let worker_types: BTreeMap<String, WorkerType> = worker_types
-        .into_iter()
-        .filter_map(|(name, decl)| {
-            let default_regions = fleet
-                .as_ref()
-                .map(|f| f.regions.clone())
-                .unwrap_or_default();
-            Some((
-                name.clone(),
-                decode_worker_type(name, decl, &default_regions, &scope, diags)?,
-            ))
-        })
+    // Worker types are most of a large configuration and independent of each
+    // other: they are decoded on every core. Each thread reads files relative
+    // to the same directory (file functions keep it per thread).
+    let default_regions = fleet
+        .as_ref()
+        .map(|f| f.regions.clone())
+        .unwrap_or_default();
+    let dir = functions::config_dir();
+    let decoded: Vec<(String, Option<WorkerType>, Diagnostics)> = worker_types
+        .into_par_iter()
+        .map_init(
+            || dir.as_deref().map(functions::ConfigDirGuard::set),
+            |_, (name, decl)| {
+                let mut found = Diagnostics::default();
+                let decoded =
+                    decode_worker_type(name.clone(), decl, &default_regions, &scope, &mut found);
+                (name, decoded, found)
+            },
+        )
         .collect();
+    let mut worker_types: BTreeMap<String, WorkerType> = BTreeMap::new();
+    for (name, decoded, found) in decoded {
+        diags.extend(found.sorted());
+        if let Some(wt) = decoded {
+            worker_types.insert(name, wt);
+        }
+    }
 
     Some(Config {
         fleet: fleet?,

@@ -9,13 +9,26 @@
 use hcl::eval::{Context, Evaluate, FuncArgs, FuncDef, ParamType};
 use hcl::{Map, Value};
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 /// Largest file `file()`/`templatefile()` will read (user data is at most 16 KiB in EC2; keys are small).
 const MAX_FILE_BYTES: u64 = 1024 * 1024;
 
 thread_local! {
     static CONFIG_DIR: RefCell<Option<PathBuf>> = const { RefCell::new(None) };
+    /// What `file()`/`templatefile()` read during this load, by the path as
+    /// written: a fleet of thousands of worker types names the same few user
+    /// data templates thousands of times, and each read is several syscalls.
+    static READ_CACHE: RefCell<HashMap<String, Result<String, String>>> = RefCell::new(HashMap::new());
+    /// Parsed templates of this load, by path as written.
+    static TEMPLATE_CACHE: RefCell<HashMap<String, Rc<hcl::Template>>> = RefCell::new(HashMap::new());
+}
+
+fn clear_caches() {
+    READ_CACHE.with(|c| c.borrow_mut().clear());
+    TEMPLATE_CACHE.with(|c| c.borrow_mut().clear());
 }
 
 /// Makes `dir` the base of relative paths in `file()` and `templatefile()` until dropped.
@@ -28,6 +41,7 @@ impl ConfigDirGuard {
     pub fn set(dir: &Path) -> ConfigDirGuard {
         let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
         let previous = CONFIG_DIR.with(|d| d.replace(Some(dir)));
+        clear_caches();
         ConfigDirGuard { previous }
     }
 }
@@ -36,7 +50,14 @@ impl Drop for ConfigDirGuard {
     fn drop(&mut self) {
         let previous = self.previous.take();
         CONFIG_DIR.with(|d| *d.borrow_mut() = previous);
+        clear_caches();
     }
+}
+
+/// The config directory of this thread's load, if one is under way: for
+/// helper threads of the same load to set their own [`ConfigDirGuard`].
+pub fn config_dir() -> Option<PathBuf> {
+    CONFIG_DIR.with(|d| d.borrow().clone())
 }
 
 /// Declares every function in `ctx`.
@@ -97,7 +118,17 @@ pub const NAMES: &[&str] = &[
 ];
 
 /// Reads a file inside the config directory; refuses paths that escape it.
+/// Each path is read once per load.
 pub fn read_config_file(relative: &str) -> Result<String, String> {
+    if let Some(known) = READ_CACHE.with(|c| c.borrow().get(relative).cloned()) {
+        return known;
+    }
+    let read = read_config_file_uncached(relative);
+    READ_CACHE.with(|c| c.borrow_mut().insert(relative.to_string(), read.clone()));
+    read
+}
+
+fn read_config_file_uncached(relative: &str) -> Result<String, String> {
     let dir = CONFIG_DIR
         .with(|d| d.borrow().clone())
         .ok_or_else(|| "file functions are only available while loading a config".to_string())?;
@@ -146,10 +177,18 @@ fn file(args: FuncArgs) -> Result<Value, String> {
 
 fn templatefile(args: FuncArgs) -> Result<Value, String> {
     let path = string_arg(&args, 0)?;
-    let text = read_config_file(&path)?;
-    let template: hcl::Template = text
-        .parse()
-        .map_err(|e| format!("template `{path}` does not parse: {e}"))?;
+    let template = match TEMPLATE_CACHE.with(|c| c.borrow().get(&path).cloned()) {
+        Some(parsed) => parsed,
+        None => {
+            let text = read_config_file(&path)?;
+            let parsed: Rc<hcl::Template> = Rc::new(
+                text.parse()
+                    .map_err(|e| format!("template `{path}` does not parse: {e}"))?,
+            );
+            TEMPLATE_CACHE.with(|c| c.borrow_mut().insert(path.clone(), Rc::clone(&parsed)));
+            parsed
+        }
+    };
     let mut ctx = Context::new();
     declare_all(&mut ctx);
     if let Some(Value::Object(vars)) = args.get(1) {

@@ -18,7 +18,7 @@ pub use scope::{references, Reference};
 use crate::checks;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::model::Config;
-use crate::source::{offset_of, SourceFile, SourceRef, SourceSet};
+use crate::source::{offset_of, FileId, SourceFile, SourceRef, SourceSet};
 use hcl_edit::structure::Body;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -93,6 +93,7 @@ pub fn load_dir(dir: &Path, inputs: &Inputs) -> Loaded {
     } else {
         let _guard = functions::ConfigDirGuard::set(dir);
         let config = decode::decode(&files, &mut sources, inputs, &mut diags);
+        drop_in_background(files);
         if let Some(config) = &config {
             checks::static_checks(config, &mut diags);
         }
@@ -104,6 +105,21 @@ pub fn load_dir(dir: &Path, inputs: &Inputs) -> Loaded {
         config,
         diagnostics: diags.sorted(),
     }
+}
+
+/// Frees the syntax trees on another thread: for a fleet of thousands of
+/// worker types, freeing them takes as long as decoding them, and nothing
+/// waits for it.
+fn drop_in_background(files: Vec<ParsedFile>) {
+    // Below this many top-level blocks a thread costs more than it saves.
+    const SMALL: usize = 256;
+    if files.iter().map(|f| f.body.len()).sum::<usize>() < SMALL {
+        return;
+    }
+    // If no thread can be started, the trees are freed here when the closure is dropped.
+    let _ = std::thread::Builder::new()
+        .name("fleetform-free".into())
+        .spawn(move || drop(files));
 }
 
 /// Reads and parses every `*.hcl` file of `dir`, sorted by name.
@@ -139,15 +155,37 @@ fn read_dir(dir: &Path, sources: &mut SourceSet, diags: &mut Diagnostics) -> Vec
         );
         return Vec::new();
     }
-    paths
+    let texts: Vec<(FileId, Arc<str>)> = paths
         .iter()
         .filter_map(|path| {
             let name = path.file_name().map_or_else(
                 || path.display().to_string(),
                 |n| n.to_string_lossy().into_owned(),
             );
-            read_source(path, name, sources, diags)
+            read_text(path, name, sources, diags)
         })
+        .collect();
+    parse_all(&texts)
+        .into_iter()
+        .zip(&texts)
+        .filter_map(|(parsed, (id, text))| match parsed {
+            Ok(body) => Some(ParsedFile { id: *id, body }),
+            Err(error) => {
+                diags.push(syntax_diagnostic(*id, text, &error));
+                None
+            }
+        })
+        .collect()
+}
+
+/// Parses every text, on every core: a fleet of thousands of worker types is
+/// tens of files, and parsing is most of loading. Results are in the order of
+/// `texts`.
+fn parse_all(texts: &[(FileId, Arc<str>)]) -> Vec<Result<Body, hcl_edit::parser::Error>> {
+    use rayon::prelude::*;
+    texts
+        .par_iter()
+        .map(|(_, text)| hcl_edit::parser::parse_body(text))
         .collect()
 }
 
@@ -158,6 +196,24 @@ pub(crate) fn read_source(
     sources: &mut SourceSet,
     diags: &mut Diagnostics,
 ) -> Option<ParsedFile> {
+    let (id, text) = read_text(path, name, sources, diags)?;
+    match hcl_edit::parser::parse_body(&text) {
+        Ok(body) => Some(ParsedFile { id, body }),
+        Err(error) => {
+            diags.push(syntax_diagnostic(id, &text, &error));
+            None
+        }
+    }
+}
+
+/// Reads one HCL file into `sources`; `None` (with a diagnostic) if it cannot
+/// be read or is not UTF-8.
+fn read_text(
+    path: &Path,
+    name: String,
+    sources: &mut SourceSet,
+    diags: &mut Diagnostics,
+) -> Option<(FileId, Arc<str>)> {
     match std::fs::metadata(path) {
         Ok(meta) if meta.len() > MAX_CONFIG_FILE_BYTES => {
             diags.push(
@@ -199,10 +255,11 @@ pub(crate) fn read_source(
             (String::from_utf8_lossy(e.as_bytes()).into_owned(), Some(at))
         }
     };
+    let text: Arc<str> = Arc::from(text);
     let id = sources.add(SourceFile {
         name: name.clone(),
         path: path.to_path_buf(),
-        text: Arc::from(text.as_str()),
+        text: Arc::clone(&text),
     });
     if let Some(at) = bad_at {
         // The lossy text has U+FFFD (3 bytes) where the bad byte was; the offset of the
@@ -220,13 +277,7 @@ pub(crate) fn read_source(
         );
         return None;
     }
-    match hcl_edit::parser::parse_body(&text) {
-        Ok(body) => Some(ParsedFile { id, body }),
-        Err(error) => {
-            diags.push(syntax_diagnostic(id, &text, &error));
-            None
-        }
-    }
+    Some((id, text))
 }
 
 fn syntax_diagnostic(file: usize, text: &str, error: &hcl_edit::parser::Error) -> Diagnostic {

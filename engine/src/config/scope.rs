@@ -279,6 +279,15 @@ impl Scope {
         expr: &Expression,
         diags: &mut Diagnostics,
     ) -> Result<Value, Skipped> {
+        // Literals are most attributes of a large fleet (capacities, markets,
+        // lifetimes); they need neither reference checks nor a conversion.
+        match expr {
+            Expression::String(s) => return Ok(Value::String(s.value().clone())),
+            Expression::Number(n) => return Ok(Value::Number(*n.value())),
+            Expression::Bool(b) => return Ok(Value::Bool(*b.value())),
+            Expression::Null(_) => return Ok(Value::Null),
+            _ => {}
+        }
         self.check_references(file, expr, diags)?;
         let at = expr.span().map(|span| SourceRef { file, span });
         let converted: hcl::Expression = expr.clone().into();

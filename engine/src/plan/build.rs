@@ -15,6 +15,7 @@ use crate::provider::{
     tags, LaunchTemplateData, Observation, Observed, ObservedInstance, ObservedKeyPair,
     ObservedLaunchTemplate, RegionObservation,
 };
+use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -135,21 +136,28 @@ fn template_changes(old: Option<&LaunchTemplateData>, new: &LaunchTemplateData) 
     let empty = LaunchTemplateData::default();
     let old = old.unwrap_or(&empty);
     // EC2 reports no market options for on-demand templates.
-    let market =
-        |d: &LaunchTemplateData| d.market.clone().or_else(|| Some("on-demand".to_string()));
-    let fields: [(&str, Option<String>, Option<String>); 4] = [
-        ("image_id", old.image_id.clone(), new.image_id.clone()),
-        ("key_name", old.key_name.clone(), new.key_name.clone()),
+    fn market(d: &LaunchTemplateData) -> Option<&str> {
+        Some(d.market.as_deref().unwrap_or("on-demand"))
+    }
+    // Compared by reference, cloned only when they differ: a no-op plan of
+    // thousands of templates must not copy every user data.
+    let fields: [(&str, Option<&str>, Option<&str>); 4] = [
+        ("image_id", old.image_id.as_deref(), new.image_id.as_deref()),
+        ("key_name", old.key_name.as_deref(), new.key_name.as_deref()),
         ("market", market(old), market(new)),
-        ("user_data", old.user_data.clone(), new.user_data.clone()),
+        (
+            "user_data",
+            old.user_data.as_deref(),
+            new.user_data.as_deref(),
+        ),
     ];
     let mut changes: Vec<Change> = fields
         .into_iter()
         .filter(|(_, o, n)| o != n)
         .map(|(path, old, new)| Change {
             path: path.to_string(),
-            old,
-            new,
+            old: old.map(str::to_string),
+            new: new.map(str::to_string),
         })
         .collect();
     let keys: BTreeSet<&String> = old
@@ -186,74 +194,36 @@ pub fn build(
     observation: &Observation,
     options: &PlanOptions,
 ) -> (Plan, Vec<Diagnostic>) {
+    let planned = images::resolve(config, observation, &options.pins);
+    // Regions are independent: each is planned on its own core, then the
+    // results are joined in the order of `fleet.regions`.
+    let regional: Vec<RegionPlan> = config
+        .fleet
+        .regions
+        .par_iter()
+        .map(|region| plan_region(config, observation, region, &planned, options))
+        .collect();
     let mut diags = Diagnostics::default();
     let mut actions: Vec<Action> = Vec::new();
     let mut incomplete: Vec<IncompleteRead> = Vec::new();
     let mut skipped: Vec<String> = Vec::new();
     let mut hourly = 0.0;
-    let planned = images::resolve(config, observation, &options.pins);
     let mut rollouts: BTreeMap<String, Rollout> = BTreeMap::new();
-    for region in &config.fleet.regions {
-        let missing;
-        let observed = match observation.regions.get(region) {
-            Some(o) => o,
-            None => {
-                missing = incomplete_everything("this region was not observed");
-                &missing
-            }
-        };
-        for (kind, cause) in observed.incomplete() {
-            incomplete.push(IncompleteRead {
-                region: region.clone(),
-                kind,
-                cause: cause.to_string(),
-            });
-        }
-        let blind = observed.instances.complete().is_none()
-            || observed.launch_templates.complete().is_none();
-        if blind {
-            skipped.push(region.clone());
-            let causes: Vec<String> = observed
-                .incomplete()
-                .into_iter()
-                .map(|(kind, cause)| format!("{kind}: {cause}"))
-                .collect();
-            diags.push(
-                Diagnostic::warning(
-                    Code::BlindScaling,
-                    format!(
-                        "{region} could not be read completely ({}); fleetform launches and terminates nothing there",
-                        causes.join("; ")
-                    ),
-                )
-                .at(config.fleet.origin.attribute("regions"), format!("{region} skipped"))
-                .help("unknown is never zero: run plan again once EC2 answers; nothing in other regions is affected"),
-            );
-        }
-        key_pairs(config, region, observed, &mut actions, &mut diags);
-        verify_images(config, region, observed, &planned, &mut diags);
-        images::copies(config, region, observed, &planned, &mut actions);
-        launch_templates(config, region, observed, &planned, &mut actions);
-        stage_rollouts(
-            config,
-            region,
-            observed,
-            options.promote,
-            &mut actions,
-            &mut rollouts,
-        );
-        images::prune(
-            config,
-            region,
-            observed,
-            &planned,
-            &options.versions,
-            options.now,
-            &mut actions,
-            &mut diags,
-        );
-        if !blind {
-            hourly += instances(config, region, observed, options.now, &mut actions);
+    for part in regional {
+        actions.extend(part.actions);
+        diags.extend(part.diags.sorted());
+        incomplete.extend(part.incomplete);
+        skipped.extend(part.skipped);
+        hourly += part.hourly;
+        for (address, rollout) in part.rollouts {
+            rollouts
+                .entry(address)
+                .or_insert_with(|| Rollout {
+                    address: rollout.address.clone(),
+                    regions: Vec::new(),
+                })
+                .regions
+                .extend(rollout.regions);
         }
     }
     actions.retain(|a| targeted(config, a, &options.targets));
@@ -281,6 +251,103 @@ pub fn build(
             .collect(),
     };
     (plan, diags.sorted())
+}
+
+/// The part of a plan that one region contributes.
+struct RegionPlan {
+    actions: Vec<Action>,
+    diags: Diagnostics,
+    incomplete: Vec<IncompleteRead>,
+    /// The region, if it was too blind to scale in (FF005).
+    skipped: Option<String>,
+    hourly: f64,
+    rollouts: BTreeMap<String, Rollout>,
+}
+
+/// Plans one region: key pairs, images, launch templates, roll-out stages,
+/// prunes and capacity.
+fn plan_region(
+    config: &Config,
+    observation: &Observation,
+    region: &str,
+    planned: &[PlannedImage],
+    options: &PlanOptions,
+) -> RegionPlan {
+    let mut diags = Diagnostics::default();
+    let mut actions: Vec<Action> = Vec::new();
+    let mut incomplete: Vec<IncompleteRead> = Vec::new();
+    let mut skipped = None;
+    let mut hourly = 0.0;
+    let mut rollouts: BTreeMap<String, Rollout> = BTreeMap::new();
+    let missing;
+    let observed = match observation.regions.get(region) {
+        Some(o) => o,
+        None => {
+            missing = incomplete_everything("this region was not observed");
+            &missing
+        }
+    };
+    for (kind, cause) in observed.incomplete() {
+        incomplete.push(IncompleteRead {
+            region: region.to_string(),
+            kind,
+            cause: cause.to_string(),
+        });
+    }
+    let blind =
+        observed.instances.complete().is_none() || observed.launch_templates.complete().is_none();
+    if blind {
+        skipped = Some(region.to_string());
+        let causes: Vec<String> = observed
+            .incomplete()
+            .into_iter()
+            .map(|(kind, cause)| format!("{kind}: {cause}"))
+            .collect();
+        diags.push(
+            Diagnostic::warning(
+                Code::BlindScaling,
+                format!(
+                    "{region} could not be read completely ({}); fleetform launches and terminates nothing there",
+                    causes.join("; ")
+                ),
+            )
+            .at(config.fleet.origin.attribute("regions"), format!("{region} skipped"))
+            .help("unknown is never zero: run plan again once EC2 answers; nothing in other regions is affected"),
+        );
+    }
+    key_pairs(config, region, observed, &mut actions, &mut diags);
+    verify_images(config, region, observed, planned, &mut diags);
+    images::copies(config, region, observed, planned, &mut actions);
+    launch_templates(config, region, observed, planned, &mut actions);
+    stage_rollouts(
+        config,
+        region,
+        observed,
+        options.promote,
+        &mut actions,
+        &mut rollouts,
+    );
+    images::prune(
+        config,
+        region,
+        observed,
+        planned,
+        &options.versions,
+        options.now,
+        &mut actions,
+        &mut diags,
+    );
+    if !blind {
+        hourly += instances(config, region, observed, options.now, &mut actions);
+    }
+    RegionPlan {
+        actions,
+        diags,
+        incomplete,
+        skipped,
+        hourly,
+        rollouts,
+    }
 }
 
 fn key_pairs(
@@ -545,6 +612,21 @@ fn stage_rollouts(
     let Some(templates) = observed.launch_templates.complete() else {
         return;
     };
+    let templates = templates_by_address(templates);
+    // The template update of each worker type in this region, by address.
+    let updates: BTreeMap<String, usize> = actions
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| {
+            a.resource == Resource::LaunchTemplate
+                && a.action == ActionKind::Update
+                && a.region == region
+        })
+        .map(|(i, a)| (a.address.clone(), i))
+        .collect();
+    // Held updates left with no change; removed after the loop so that the
+    // indices above stay valid.
+    let mut emptied: BTreeSet<usize> = BTreeSet::new();
     for wt in config
         .worker_types
         .values()
@@ -557,16 +639,10 @@ fn stage_rollouts(
         let addr = address::worker_type(&wt.name);
         let regional = address::worker_type_in(&wt.name, region);
         let current = templates
-            .iter()
-            .find(|t| t.tags.get(tags::ADDRESS) == Some(&regional))
+            .get(regional.as_str())
             .and_then(|t| t.default_data.as_ref())
             .and_then(|d| d.image_id.clone());
-        let index = actions.iter().position(|a| {
-            a.resource == Resource::LaunchTemplate
-                && a.action == ActionKind::Update
-                && a.address == addr
-                && a.region == region
-        });
+        let index = updates.get(&addr).copied();
         let changes_image =
             index.is_some_and(|i| actions[i].changes.iter().any(|c| c.path == "image_id"));
         let target = match index {
@@ -599,7 +675,7 @@ fn stage_rollouts(
                         data.image_id = current.clone();
                     }
                     if action.changes.is_empty() {
-                        actions.remove(i);
+                        emptied.insert(i);
                     }
                     "held"
                 }
@@ -622,6 +698,23 @@ fn stage_rollouts(
                 status: status.to_string(),
             });
     }
+    let mut index = 0;
+    actions.retain(|_| {
+        let keep = !emptied.contains(&index);
+        index += 1;
+        keep
+    });
+}
+
+/// Launch templates by their `fleetform:address` tag: one lookup per worker
+/// type instead of a scan of the region's templates.
+fn templates_by_address(
+    templates: &[ObservedLaunchTemplate],
+) -> BTreeMap<&str, &ObservedLaunchTemplate> {
+    templates
+        .iter()
+        .filter_map(|t| Some((t.tags.get(tags::ADDRESS)?.as_str(), t)))
+        .collect()
 }
 
 fn launch_templates(
@@ -634,10 +727,7 @@ fn launch_templates(
     let Some(existing) = observed.launch_templates.complete() else {
         return;
     };
-    let by_address: BTreeMap<&str, &ObservedLaunchTemplate> = existing
-        .iter()
-        .filter_map(|t| Some((t.tags.get(tags::ADDRESS)?.as_str(), t)))
-        .collect();
+    let by_address = templates_by_address(existing);
     let mut wanted = BTreeSet::new();
     for wt in config
         .worker_types
@@ -659,6 +749,12 @@ fn launch_templates(
             continue;
         }
         let desired = desired_template(config, wt, region, image.and_then(|p| p.image_id.clone()));
+        let live = by_address.get(addr.as_str());
+        let live_changes = live.map(|live| template_changes(live.default_data.as_ref(), &desired));
+        if live_changes.as_ref().is_some_and(Vec::is_empty) && copying.is_none() {
+            // Up to date: nothing to build.
+            continue;
+        }
         let mark_copy = |mut changes: Vec<Change>| {
             if let Some(p) = copying {
                 for c in changes.iter_mut().filter(|c| c.path == "image_id") {
@@ -686,7 +782,7 @@ fn launch_templates(
         let base = Action {
             name: Some(launch_template_name(config, &wt.name)),
             changes: mark_copy(template_changes(None, &desired)),
-            launch_template: Some(desired.clone()),
+            launch_template: Some(desired),
             image_copy: copying.map(|p| address::ami_set(&p.ami_set)),
             tags: identity_tags(config, &addr, Some(&wt.name)),
             ..Action::new(
@@ -697,21 +793,15 @@ fn launch_templates(
                 "new",
             )
         };
-        match by_address.get(addr.as_str()) {
-            None => actions.push(base),
-            Some(live) => {
-                let changes = template_changes(live.default_data.as_ref(), &desired);
-                if !changes.is_empty() || copying.is_some() {
-                    let changes = mark_copy(changes);
-                    actions.push(Action {
-                        action: ActionKind::Update,
-                        reason: "config-changed".into(),
-                        ids: vec![live.id.clone()],
-                        changes,
-                        ..base
-                    });
-                }
-            }
+        match (live, live_changes) {
+            (Some(live), Some(changes)) => actions.push(Action {
+                action: ActionKind::Update,
+                reason: "config-changed".into(),
+                ids: vec![live.id.clone()],
+                changes: mark_copy(changes),
+                ..base
+            }),
+            _ => actions.push(base),
         }
     }
     for live in existing {
@@ -751,6 +841,14 @@ fn instances(
         return 0.0;
     };
     let mut hourly = 0.0;
+    let templates = templates_by_address(templates);
+    // Worker types whose template in this region changes: their instances are
+    // on an older version. A set, not a scan of the actions per worker type.
+    let changing: BTreeSet<String> = actions
+        .iter()
+        .filter(|a| a.resource == Resource::LaunchTemplate && a.region == region)
+        .map(|a| a.address.clone())
+        .collect();
     let mut by_address: BTreeMap<&str, Vec<&ObservedInstance>> = BTreeMap::new();
     for i in found {
         by_address
@@ -771,14 +869,8 @@ fn instances(
         let addr = address::worker_type_in(&wt.name, region);
         let live = by_address.remove(addr.as_str()).unwrap_or_default();
         // Instances are on the current version only if the template exists and will not change.
-        let template = templates
-            .iter()
-            .find(|t| t.tags.get(tags::ADDRESS) == Some(&addr));
-        let template_changes = actions.iter().any(|a| {
-            a.resource == Resource::LaunchTemplate
-                && a.region == region
-                && a.address == address::worker_type(&wt.name)
-        });
+        let template = templates.get(addr.as_str()).copied();
+        let template_changes = changing.contains(&address::worker_type(&wt.name));
         let weight_of = |t: &str| {
             wt.instance_types
                 .iter()

@@ -653,3 +653,41 @@ async fn a_repeated_launch_with_the_same_client_token_launches_once() {
         Some(2)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn templates_whose_default_versions_cannot_be_read_are_incomplete_not_empty() {
+    // Templates and their default versions are read at the same time; when
+    // only the versions fail, the templates must not come back without data
+    // (a plan would then "update" every one of them).
+    let provider = provider().await;
+    let fleet = unique_fleet("defaults");
+    create_template(
+        &provider,
+        REGION,
+        &format!("{fleet}.wt"),
+        fleet_tags(&fleet, "worker_type.wt[\"us-east-1\"]"),
+    )
+    .await;
+    let rule: fleetform_test_support::fault::Rule =
+        std::sync::Arc::new(|_region: &str, action: &str| {
+            action == "DescribeLaunchTemplateVersions"
+        });
+    let proxy =
+        fleetform_test_support::fault::FaultProxy::start(endpoint(), rule).expect("proxy starts");
+    let through_proxy = provider_at(&proxy.url).await;
+    let observation = observe(&through_proxy, &fleet, &[REGION]).await;
+    let region = &observation.regions[REGION];
+    let cause = region
+        .launch_templates
+        .cause()
+        .expect("launch templates are incomplete");
+    assert!(
+        cause.contains("InternalError"),
+        "cause names the error: {cause}"
+    );
+    assert!(proxy.injected() >= 1, "the fault was injected");
+    assert!(
+        region.instances.complete().is_some() && region.key_pairs.complete().is_some(),
+        "the other kinds are still read"
+    );
+}

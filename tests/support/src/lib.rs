@@ -14,9 +14,20 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-/// The repository root (where `scripts/` lives).
+/// The repository root (where `scripts/` lives): found from the package under
+/// test, which cargo names at run time. The path this crate was compiled at
+/// is only the fallback: cargo does not rebuild a crate whose checkout moved,
+/// so that path can name a clone that no longer exists.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    let compiled = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .and_then(|dir| {
+            dir.ancestors()
+                .find(|d| d.join("scripts").join("dev-ec2").is_file())
+                .map(Path::to_path_buf)
+        })
+        .unwrap_or(compiled)
 }
 
 struct Server {

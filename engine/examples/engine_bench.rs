@@ -1,0 +1,283 @@
+//! The engine alone, no cloud: load + evaluate + diff + checks + render of a
+//! configuration against an observation, timed in-process. Prints one JSON
+//! line with the medians of each part and the peak memory of the process.
+//!
+//! `cargo run --release -p fleetform-engine --example engine_bench -- DIR [--observation FILE | --synthesize FILE] [--runs R]`
+//!
+//! With `--observation`, the observation is read from FILE: one recorded from
+//! EC2 (see the `observe_record` example of fleetform-aws) or one written by
+//! `--synthesize`. Without it, the observation is synthesized: the fleet as a
+//! converged apply leaves it (every key pair, launch template and minimum
+//! instance the plan from empty would create, and the configured images), so
+//! the plan against it must be a no-op; the bench says so if it is not.
+//! `--synthesize FILE` writes that observation to FILE and stops.
+
+use fleetform_engine::model::{Config, Virtualization};
+use fleetform_engine::plan::{self, render, ActionKind, PlanOptions, Resource};
+use fleetform_engine::provider::{
+    LaunchTemplateData, Observation, Observed, ObservedImage, ObservedInstance, ObservedKeyPair,
+    ObservedLaunchTemplate, RegionObservation,
+};
+use fleetform_engine::Inputs;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+fn main() {
+    let mut dir = None;
+    let mut recorded: Option<PathBuf> = None;
+    let mut runs = 7usize;
+    let mut synthesize: Option<PathBuf> = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--observation" => recorded = args.next().map(PathBuf::from),
+            "--synthesize" => synthesize = args.next().map(PathBuf::from),
+            "--runs" => runs = args.next().and_then(|r| r.parse().ok()).unwrap_or(runs),
+            _ => dir = Some(PathBuf::from(arg)),
+        }
+    }
+    let Some(dir) = dir else {
+        eprintln!("usage: engine_bench DIR [--observation FILE | --synthesize FILE] [--runs R]");
+        std::process::exit(2);
+    };
+    let inputs = Inputs::default();
+    let now = unix_now();
+    let load_valid = || {
+        let loaded = fleetform_engine::load_dir(&dir, &inputs);
+        match loaded.config {
+            Some(config) if !loaded.diagnostics.iter().any(|d| d.is_error()) => config,
+            _ => {
+                eprintln!("{} is not valid; run `fleetform validate`", dir.display());
+                std::process::exit(1);
+            }
+        }
+    };
+    let (observation, source) = match &recorded {
+        Some(path) => {
+            let text = std::fs::read(path).unwrap_or_else(|e| {
+                eprintln!("cannot read {}: {e}", path.display());
+                std::process::exit(1);
+            });
+            match serde_json::from_slice::<Observation>(&text) {
+                Ok(o) => (o, "file"),
+                Err(e) => {
+                    eprintln!("{} is not an observation: {e}", path.display());
+                    std::process::exit(1);
+                }
+            }
+        }
+        None => (converged(&load_valid(), now), "synthesized"),
+    };
+    if let Some(path) = synthesize {
+        // Written for a later run in a fresh process, whose peak memory is
+        // then the engine's and the observation's, not the synthesis's.
+        let written = serde_json::to_vec(&observation)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| std::fs::write(&path, bytes).map_err(|e| e.to_string()));
+        if let Err(e) = written {
+            eprintln!("cannot write {}: {e}", path.display());
+            std::process::exit(1);
+        }
+        return;
+    }
+    // From here on the peak is what the engine holds and makes: the
+    // observation as a plan process has it, one config, one plan. (Linux:
+    // writing 5 to clear_refs resets VmHWM to the current resident size.)
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    let observation_rss_mb = proc_status_mb("VmRSS:");
+
+    let options = PlanOptions {
+        now,
+        ..PlanOptions::default()
+    };
+    let (mut load, mut build, mut render_t, mut total) = (vec![], vec![], vec![], vec![]);
+    let mut actions = 0;
+    let mut output_bytes = 0;
+    let (mut worker_types, mut slots) = (0, 0);
+    for _ in 0..runs.max(1) {
+        let start = Instant::now();
+        let loaded = fleetform_engine::load_dir(&dir, &inputs);
+        let loaded_at = start.elapsed();
+        let Some(config) = loaded.config.as_ref() else {
+            std::process::exit(1);
+        };
+        worker_types = config.worker_types.len();
+        slots = config.worker_types.values().map(|w| w.regions.len()).sum();
+        let (plan, diagnostics) = plan::build(config, &observation, &options);
+        let built_at = start.elapsed();
+        let human = render::human(&plan, false);
+        let json = serde_json::to_string(&plan).unwrap_or_default();
+        let diags =
+            fleetform_engine::diagnostic::render_human(&diagnostics, &loaded.sources, false);
+        let done = start.elapsed();
+        output_bytes = human.len() + json.len() + diags.len();
+        actions = plan.actions.len();
+        load.push(loaded_at);
+        build.push(built_at - loaded_at);
+        render_t.push(done - built_at);
+        total.push(done);
+    }
+    let instances: usize = observation
+        .regions
+        .values()
+        .filter_map(|r| r.instances.complete())
+        .map(Vec::len)
+        .sum();
+    println!(
+        "{{\"worker_types\":{},\"slots\":{slots},\"instances\":{instances},\"observation\":\"{source}\",\"actions\":{actions},\"output_bytes\":{output_bytes},\"runs\":{},\"load_ms\":{:.2},\"build_ms\":{:.2},\"render_ms\":{:.2},\"total_ms\":{:.2},\"peak_rss_mb\":{:.1},\"observation_rss_mb\":{observation_rss_mb:.1}}}",
+        worker_types,
+        total.len(),
+        median(&mut load),
+        median(&mut build),
+        median(&mut render_t),
+        median(&mut total),
+        proc_status_mb("VmHWM:"),
+    );
+    if actions != 0 {
+        eprintln!("warning: the plan against this observation is not a no-op: {actions} actions");
+    }
+}
+
+fn median(v: &mut [Duration]) -> f64 {
+    v.sort();
+    v[v.len() / 2].as_secs_f64() * 1000.0
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// A memory figure of this process from /proc/self/status (`VmHWM:` is the
+/// peak resident size, `VmRSS:` the current one), in MiB; 0 where unknown.
+fn proc_status_mb(field: &str) -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// The observation a converged apply of `config` leaves: the plan from an
+/// empty fleet, carried out on paper.
+fn converged(config: &Config, now: i64) -> Observation {
+    let mut regions: BTreeMap<String, RegionObservation> = BTreeMap::new();
+    let empty = |images: Vec<ObservedImage>| RegionObservation {
+        key_pairs: Observed::Complete { items: vec![] },
+        images: Observed::Complete { items: images },
+        launch_templates: Observed::Complete { items: vec![] },
+        instances: Observed::Complete { items: vec![] },
+    };
+    for region in &config.fleet.regions {
+        let images = config
+            .ami_sets
+            .values()
+            .filter_map(|set| {
+                let id = set.images.get(region)?;
+                Some(ObservedImage {
+                    id: id.clone(),
+                    name: format!("{}-image", set.name),
+                    state: "available".into(),
+                    virtualization: match set.virtualization {
+                        Virtualization::Pv => "paravirtual".into(),
+                        Virtualization::Hvm => "hvm".into(),
+                    },
+                    architecture: set.architecture.to_string(),
+                    creation_date: "2026-01-01T00:00:00.000Z".into(),
+                    owner: "123456789012".into(),
+                    snapshot_ids: vec![],
+                    tags: BTreeMap::new(),
+                })
+            })
+            .collect();
+        regions.insert(region.clone(), empty(images));
+    }
+    let start = Observation {
+        regions: regions.clone(),
+        api_calls: 0,
+    };
+    let options = PlanOptions {
+        now,
+        max_launches: Some(u32::MAX),
+        ..PlanOptions::default()
+    };
+    let (from_empty, _) = plan::build(config, &start, &options);
+    let mut next_id = 0u64;
+    let mut id = |prefix: &str| {
+        next_id += 1;
+        format!("{prefix}-{next_id:017x}")
+    };
+    let mut templates: BTreeMap<(String, String), (String, LaunchTemplateData)> = BTreeMap::new();
+    for action in &from_empty.actions {
+        let Some(region) = regions.get_mut(&action.region) else {
+            continue;
+        };
+        match (action.action, action.resource) {
+            (ActionKind::Create, Resource::KeyPair) => {
+                if let Observed::Complete { items } = &mut region.key_pairs {
+                    items.push(ObservedKeyPair {
+                        name: action.name.clone().unwrap_or_default(),
+                        id: id("key"),
+                        fingerprint: String::new(),
+                        tags: action.tags.clone(),
+                    });
+                }
+            }
+            (ActionKind::Create, Resource::LaunchTemplate) => {
+                let lt = id("lt");
+                let data = action.launch_template.clone().unwrap_or_default();
+                templates.insert(
+                    (action.address.clone(), action.region.clone()),
+                    (lt.clone(), data.clone()),
+                );
+                if let Observed::Complete { items } = &mut region.launch_templates {
+                    items.push(ObservedLaunchTemplate {
+                        id: lt,
+                        name: action.name.clone().unwrap_or_default(),
+                        default_version: 1,
+                        latest_version: 1,
+                        default_data: Some(data),
+                        tags: action.tags.clone(),
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    for action in &from_empty.actions {
+        if action.action != ActionKind::Launch {
+            continue;
+        }
+        let Some((lt, data)) = templates.get(&(action.address.clone(), action.region.clone()))
+        else {
+            continue;
+        };
+        let Some(Observed::Complete { items }) =
+            regions.get_mut(&action.region).map(|r| &mut r.instances)
+        else {
+            continue;
+        };
+        for _ in 0..action.count.unwrap_or(0) {
+            items.push(ObservedInstance {
+                id: id("i"),
+                state: "running".into(),
+                instance_type: action.instance_type.clone().unwrap_or_default(),
+                launch_time: now - 3600,
+                image_id: data.image_id.clone().unwrap_or_default(),
+                key_name: data.key_name.clone(),
+                launch_template: Some((lt.clone(), "1".into())),
+                tags: data.instance_tags.clone(),
+            });
+        }
+    }
+    Observation {
+        regions,
+        api_calls: 0,
+    }
+}
