@@ -48,10 +48,7 @@ pub(crate) fn observe_with(
         }
     };
     let connected = runtime.block_on(async {
-        let options = ConnectOptions {
-            endpoint_url,
-            ..ConnectOptions::default()
-        };
+        let options = ConnectOptions::for_endpoint(endpoint_url);
         let provider = match AwsProvider::connect(&options).await {
             Ok(p) => p,
             Err(e) => {

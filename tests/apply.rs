@@ -725,3 +725,43 @@ fn a_plan_file_carrying_a_blocking_finding_is_never_applied() {
     let plan = fleetform(&["plan", "--detailed-exitcode"], dir.path());
     assert_eq!(plan.status.code(), Some(2), "nothing was applied");
 }
+
+#[test]
+fn a_kind_unreadable_after_the_apply_keeps_its_record_and_the_next_plan_is_a_no_op() {
+    // Regression: the observation that records an apply could fail for one
+    // kind (a throttle, a timeout); the version then recorded no launch
+    // templates at all, and the next plan offered to adopt every one of them.
+    let (dir, _) = config("unread", "ami-785db401");
+    let first = fleetform(&["apply", "--auto-approve"], dir.path());
+    assert_eq!(first.status.code(), Some(0), "{}", err(&first));
+
+    // The second apply changes the template's image; DescribeLaunchTemplates
+    // answers the plan's read and fails every read after it.
+    set_image(dir.path(), "ami-785db401", "ami-760aaa0f");
+    let reads = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = std::sync::Arc::clone(&reads);
+    let rule: fleetform_test_support::fault::Rule =
+        std::sync::Arc::new(move |_region: &str, action: &str| {
+            action == "DescribeLaunchTemplates"
+                && counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= 1
+        });
+    let proxy = fleetform_test_support::fault::FaultProxy::start(endpoint(), rule).expect("proxy");
+    let second = Command::new(env!("CARGO_BIN_EXE_fleetform"))
+        .args(["apply", "--auto-approve"])
+        .arg(dir.path())
+        .env("FLEETFORM_EC2_ENDPOINT", &proxy.url)
+        .stdin(Stdio::null())
+        .output()
+        .expect("runs");
+    assert_eq!(second.status.code(), Some(0), "{}", err(&second));
+    assert!(proxy.injected() >= 1, "the after-apply read was failed");
+    assert!(
+        err(&second).contains("launch templates in us-east-1 could not be read after the apply"),
+        "{}",
+        err(&second)
+    );
+    assert_eq!(default_image(dir.path()).as_deref(), Some("ami-760aaa0f"));
+
+    let plan = fleetform(&["plan", "--detailed-exitcode"], dir.path());
+    assert_eq!(plan.status.code(), Some(0), "{}{}", out(&plan), err(&plan));
+}

@@ -61,6 +61,32 @@ pub struct AwsProvider {
     calls: Arc<AtomicU64>,
 }
 
+impl ConnectOptions {
+    /// The options for `endpoint_url` (AWS when `None`). A loopback endpoint
+    /// is the local EC2 endpoint: it answers one request at a time, so a large
+    /// read can wait in its queue far longer than AWS ever takes, and an
+    /// attempt timed out there is only sent again behind the same queue. It
+    /// gets minutes per attempt instead of seconds; AWS keeps the defaults.
+    pub fn for_endpoint(endpoint_url: Option<String>) -> ConnectOptions {
+        let local = endpoint_url.as_deref().is_some_and(is_loopback);
+        let defaults = ConnectOptions::default();
+        ConnectOptions {
+            attempt_timeout: if local {
+                Duration::from_secs(180)
+            } else {
+                defaults.attempt_timeout
+            },
+            operation_timeout: if local {
+                Duration::from_secs(600)
+            } else {
+                defaults.operation_timeout
+            },
+            endpoint_url,
+            ..defaults
+        }
+    }
+}
+
 /// Region used for STS when none is configured.
 const DEFAULT_REGION: &str = "us-east-1";
 
@@ -227,5 +253,25 @@ impl Provider for AwsProvider {
         mutation: Mutation,
     ) -> Result<MutationOutcome, ProviderError> {
         mutate::run(&self.ec2(region), mutation).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_local_endpoint_gets_long_attempt_timeouts() {
+        let defaults = ConnectOptions::default();
+        let aws = ConnectOptions::for_endpoint(None);
+        assert_eq!(aws.attempt_timeout, defaults.attempt_timeout);
+        assert_eq!(aws.operation_timeout, defaults.operation_timeout);
+        let remote = ConnectOptions::for_endpoint(Some("https://ec2.example.com".into()));
+        assert_eq!(remote.attempt_timeout, defaults.attempt_timeout);
+        let local = ConnectOptions::for_endpoint(Some("http://127.0.0.1:5000".into()));
+        assert!(local.attempt_timeout > defaults.attempt_timeout);
+        assert!(local.operation_timeout >= local.attempt_timeout);
+        assert_eq!(local.endpoint_url.as_deref(), Some("http://127.0.0.1:5000"));
+        assert_eq!(local.max_attempts, defaults.max_attempts);
     }
 }
