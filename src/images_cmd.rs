@@ -8,7 +8,7 @@ use fleetform_engine::checks::VersionImages;
 use fleetform_engine::images::{self, PlannedImage, Prunability};
 use fleetform_engine::model::Config;
 use fleetform_engine::provider::Observation;
-use fleetform_state::{Backend, LocalBackend, StateError, Version};
+use fleetform_state::{Backend, LocalBackend, StateError, Version, VersionSummary};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -30,6 +30,20 @@ pub(crate) fn clock() -> i64 {
         .unwrap_or_else(fleetform_state::now)
 }
 
+/// The index entries of every version young enough to protect images at `now`.
+fn summaries_in_window(
+    store: &LocalBackend,
+    config: &Config,
+    now: i64,
+) -> Result<Vec<VersionSummary>, StateError> {
+    let window = config.fleet.rollback_window.as_secs() as i64;
+    Ok(store
+        .list()?
+        .into_iter()
+        .filter(|summary| now - summary.time <= window)
+        .collect())
+}
+
 /// Every version young enough to protect images at `now` (only those version
 /// files are read).
 fn versions_in_window(
@@ -37,11 +51,8 @@ fn versions_in_window(
     config: &Config,
     now: i64,
 ) -> Result<Vec<Version>, StateError> {
-    let window = config.fleet.rollback_window.as_secs() as i64;
-    store
-        .list()?
+    summaries_in_window(store, config, now)?
         .into_iter()
-        .filter(|summary| now - summary.time <= window)
         .map(|summary| store.read(summary.number))
         .collect()
 }
@@ -63,11 +74,8 @@ pub(crate) fn version_images(
     config: &Config,
     now: i64,
 ) -> Result<Vec<VersionImages>, StateError> {
-    let window = config.fleet.rollback_window.as_secs() as i64;
-    store
-        .list()?
+    summaries_in_window(store, config, now)?
         .into_iter()
-        .filter(|summary| now - summary.time <= window)
         .map(|summary| match summary.images {
             Some(images) => Ok(VersionImages {
                 number: summary.number,

@@ -323,17 +323,7 @@ impl Backend for LocalBackend {
 
     fn renew(&self, lease: &mut Lease, ttl_secs: i64, now: i64) -> Result<(), StateError> {
         let path = self.lock_path();
-        match self.read_lock()? {
-            Some(current) if current.token == lease.token => {}
-            _ => return Err(StateError::LeaseLost),
-        }
-        let Some((taken_path, taken)) = self.take_lock()? else {
-            return Err(StateError::LeaseLost);
-        };
-        if taken.token != lease.token {
-            self.put_back(&taken_path);
-            return Err(StateError::LeaseLost);
-        }
+        let (taken_path, taken) = self.take_own_lock(lease)?;
         let renewed = LockFile {
             expires: now.saturating_add(ttl_secs),
             ..taken
@@ -358,17 +348,7 @@ impl Backend for LocalBackend {
     }
 
     fn release(&self, lease: Lease) -> Result<(), StateError> {
-        match self.read_lock()? {
-            Some(current) if current.token == lease.token => {}
-            _ => return Err(StateError::LeaseLost),
-        }
-        let Some((taken_path, taken)) = self.take_lock()? else {
-            return Err(StateError::LeaseLost);
-        };
-        if taken.token != lease.token {
-            self.put_back(&taken_path);
-            return Err(StateError::LeaseLost);
-        }
+        let (taken_path, _) = self.take_own_lock(&lease)?;
         remove_taken(&taken_path);
         Ok(())
     }
@@ -437,6 +417,24 @@ impl LocalBackend {
     /// Puts a taken lock back as `lock.json`, unless another lock was created
     /// meanwhile (then the taken lease is lost: its holder learns it at its
     /// next renew).
+    /// Takes the lock file away (see `take_lock`) if and only if it is
+    /// `lease`'s; [`StateError::LeaseLost`] when it is absent or another's
+    /// (then it is left, or put back, as it was).
+    fn take_own_lock(&self, lease: &Lease) -> Result<(PathBuf, LockFile), StateError> {
+        match self.read_lock()? {
+            Some(current) if current.token == lease.token => {}
+            _ => return Err(StateError::LeaseLost),
+        }
+        let Some((taken_path, taken)) = self.take_lock()? else {
+            return Err(StateError::LeaseLost);
+        };
+        if taken.token != lease.token {
+            self.put_back(&taken_path);
+            return Err(StateError::LeaseLost);
+        }
+        Ok((taken_path, taken))
+    }
+
     fn put_back(&self, taken_path: &Path) {
         let _ = std::fs::hard_link(taken_path, self.lock_path());
         remove_taken(taken_path);

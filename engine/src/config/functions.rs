@@ -129,8 +129,7 @@ pub fn read_config_file(relative: &str) -> Result<String, String> {
 }
 
 fn read_config_file_uncached(relative: &str) -> Result<String, String> {
-    let dir = CONFIG_DIR
-        .with(|d| d.borrow().clone())
+    let dir = config_dir()
         .ok_or_else(|| "file functions are only available while loading a config".to_string())?;
     let joined = dir.join(relative);
     let resolved = joined
