@@ -6,7 +6,39 @@ use fleetform_engine::diagnostic::render_human;
 use fleetform_engine::provider::{Observation, ObserveRequest, Provider};
 use fleetform_engine::{checks, Code, Diagnostic, Loaded};
 use std::collections::BTreeMap;
-use std::time::Instant;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// Connection settings given on the command line, for every connection the
+/// command makes.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Tuning {
+    /// `--call-timeout`: limit for one attempt of one call.
+    pub(crate) call_timeout: Option<Duration>,
+    /// `--ec2-page-size`: items per page of the paged reads.
+    pub(crate) page_size: Option<u32>,
+}
+
+static TUNING: OnceLock<Tuning> = OnceLock::new();
+
+/// Sets the command's [`Tuning`]; the first call wins.
+pub(crate) fn tune(tuning: Tuning) {
+    let _ = TUNING.set(tuning);
+}
+
+/// The options for `endpoint_url` with the command line's tuning applied.
+pub(crate) fn connect_options(endpoint_url: Option<String>) -> ConnectOptions {
+    let tuning = TUNING.get().copied().unwrap_or_default();
+    let mut options = ConnectOptions::for_endpoint(endpoint_url);
+    if let Some(attempt) = tuning.call_timeout {
+        options.attempt_timeout = attempt;
+        // Every attempt may use its whole limit; backoff between them is at most 5 s each.
+        options.operation_timeout =
+            attempt * options.max_attempts + Duration::from_secs(5) * options.max_attempts;
+    }
+    options.page_size = tuning.page_size;
+    options
+}
 
 /// An observation, how long it took, and the connection it was made with.
 pub(crate) struct Observed {
@@ -48,7 +80,7 @@ pub(crate) fn observe_with(
         }
     };
     let connected = runtime.block_on(async {
-        let options = ConnectOptions::for_endpoint(endpoint_url);
+        let options = connect_options(endpoint_url);
         let provider = match AwsProvider::connect(&options).await {
             Ok(p) => p,
             Err(e) => {

@@ -51,6 +51,25 @@ struct Cli {
         value_name = "URL"
     )]
     endpoint_url: Option<String>,
+
+    /// Seconds one attempt of one EC2 or STS call may take before it is cut
+    /// off and retried (default: 20 for AWS, 180 for a local endpoint, which
+    /// answers one request at a time). A call with its retries is cut off
+    /// after four times this plus backoff, so no command waits on the network
+    /// without a bound.
+    #[arg(
+        long,
+        global = true,
+        env = "FLEETFORM_CALL_TIMEOUT",
+        value_name = "SECS",
+        value_parser = clap::value_parser!(u64).range(1..=3600)
+    )]
+    call_timeout: Option<u64>,
+
+    /// Items per page of EC2 reads (default and maximum: EC2's; for tests
+    /// that read across pages)
+    #[arg(long, global = true, env = "FLEETFORM_EC2_PAGE_SIZE", hide = true)]
+    ec2_page_size: Option<u32>,
 }
 
 #[derive(Subcommand)]
@@ -212,6 +231,10 @@ fn main() -> ExitCode {
             return ExitCode::from(u8::from(error.use_stderr()));
         }
     };
+    cloud::tune(cloud::Tuning {
+        call_timeout: cli.call_timeout.map(std::time::Duration::from_secs),
+        page_size: cli.ec2_page_size,
+    });
     let color =
         !cli.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal();
     let code = match &cli.command {

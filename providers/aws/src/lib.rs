@@ -40,6 +40,9 @@ pub struct ConnectOptions {
     pub operation_timeout: Duration,
     /// Limit for finding credentials and region.
     pub setup_timeout: Duration,
+    /// Items per page of the paged reads; `None` is EC2's maximum per call.
+    /// Smaller pages cost more calls; tests use them to read across pages.
+    pub page_size: Option<u32>,
 }
 
 impl Default for ConnectOptions {
@@ -50,6 +53,7 @@ impl Default for ConnectOptions {
             attempt_timeout: Duration::from_secs(20),
             operation_timeout: Duration::from_secs(60),
             setup_timeout: Duration::from_secs(10),
+            page_size: None,
         }
     }
 }
@@ -59,6 +63,7 @@ pub struct AwsProvider {
     config: SdkConfig,
     clients: Mutex<HashMap<String, aws_sdk_ec2::Client>>,
     calls: Arc<AtomicU64>,
+    pages: observe::PageSizes,
 }
 
 impl ConnectOptions {
@@ -167,6 +172,7 @@ impl AwsProvider {
             config,
             clients: Mutex::new(HashMap::new()),
             calls: Arc::new(AtomicU64::new(0)),
+            pages: observe::PageSizes::at_most(options.page_size),
         })
     }
 
@@ -221,8 +227,9 @@ impl Provider for AwsProvider {
             let image_ids = request.image_ids.get(region).cloned().unwrap_or_default();
             let lookups = request.lookups.clone();
             let region = region.clone();
+            let pages = self.pages;
             tasks.spawn(async move {
-                let observed = observe::region(&client, &fleet, &image_ids, &lookups).await;
+                let observed = observe::region(&client, pages, &fleet, &image_ids, &lookups).await;
                 (region, observed)
             });
         }
