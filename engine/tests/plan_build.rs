@@ -310,3 +310,51 @@ fn a_target_keeps_only_its_address() {
         "the summary counts only targeted actions"
     );
 }
+
+#[test]
+fn any_kind_left_unread_makes_the_region_blind_to_scaling() {
+    // Found by the chaos test: with only the images (or key pairs) unread, a
+    // region below min used to get launches.
+    let config = config();
+    let unread = |obs: &mut Observation, kind: &str| {
+        let region = obs.regions.get_mut("us-east-1").expect("region");
+        let cause = "throttled after retries".to_string();
+        match kind {
+            "images" => region.images = Observed::Incomplete { cause },
+            _ => region.key_pairs = Observed::Incomplete { cause },
+        }
+    };
+    for kind in ["images", "key_pairs"] {
+        let mut obs = observed(vec![], vec![template(&config, None)]);
+        let (whole, _) = plan::build(
+            &config,
+            &obs,
+            &PlanOptions {
+                now: NOW,
+                ..PlanOptions::default()
+            },
+        );
+        assert!(
+            whole.actions.iter().any(|a| a.action == ActionKind::Launch),
+            "below min, read whole: a launch"
+        );
+        unread(&mut obs, kind);
+        let (plan, diags) = plan::build(
+            &config,
+            &obs,
+            &PlanOptions {
+                now: NOW,
+                ..PlanOptions::default()
+            },
+        );
+        assert!(
+            plan.actions
+                .iter()
+                .all(|a| a.action != ActionKind::Launch && a.action != ActionKind::Terminate),
+            "{kind} unread: {:?}",
+            plan.actions
+        );
+        assert_eq!(plan.summary.skipped_regions, vec!["us-east-1".to_string()]);
+        assert!(diags.iter().any(|d| d.code.as_str() == "FF005"), "{kind}");
+    }
+}

@@ -294,8 +294,9 @@ fn plan_region(
             cause: cause.to_string(),
         });
     }
-    let blind =
-        observed.instances.complete().is_none() || observed.launch_templates.complete().is_none();
+    // Fail closed: any kind unread makes the region blind to scaling, not only
+    // instances and templates (what a launch would use may be what is unknown).
+    let blind = !incomplete.is_empty();
     if blind {
         skipped = Some(region.to_string());
         let causes: Vec<String> = observed
