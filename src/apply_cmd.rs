@@ -20,8 +20,18 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
 
-/// Seconds a lease lasts without renewal; renewed every third of it.
+/// Seconds a lease lasts without renewal by default; renewed every third of it.
 const LEASE_SECS: i64 = 60;
+
+/// Seconds a lease lasts without renewal: `FLEETFORM_LOCK_LEASE_SECS` (at
+/// least 3, so that renewing every third of it is at least once a second),
+/// else [`LEASE_SECS`]. A shorter lease frees the state sooner after a crash.
+fn lease_secs() -> i64 {
+    std::env::var("FLEETFORM_LOCK_LEASE_SECS")
+        .ok()
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .map_or(LEASE_SECS, |secs| secs.clamp(3, 24 * 3600))
+}
 
 #[derive(Args)]
 pub(crate) struct ApplyArgs {
@@ -112,13 +122,34 @@ pub(crate) fn recorded_entries(
 
 /// Prints a state error as a diagnostic naming its file.
 pub(crate) fn state_error(error: &StateError, color: bool) {
-    let d = Diagnostic::error(Code::Io, format!("state: {error}")).help(match error {
-        StateError::Corrupt { .. } | StateError::NewerFormat { .. } => {
-            "the file was left untouched; restore it from a backup or use the fleetform that wrote it"
+    let name = error
+        .path()
+        .and_then(|p| p.file_name())
+        .and_then(|n| n.to_str())
+        .unwrap_or("");
+    let help: &str = match (error, name) {
+        (StateError::Corrupt { .. } | StateError::NewerFormat { .. }, "lock.json") => {
+            "the file was left untouched; no fleetform can tell whether this lock is held: if none is running on this state, `fleetform unlock --force` moves the file aside (it is kept)"
         }
-        StateError::Locked(_) => "see `fleetform unlock`",
+        (StateError::NewerFormat { .. }, _) => {
+            "the file was left untouched; use a fleetform that understands its format (the one that wrote it, or newer)"
+        }
+        (StateError::Corrupt { .. }, "index.json") => {
+            "the file was left untouched; move it aside (rename it, e.g. to index.json.damaged): fleetform then rebuilds the index from the version files"
+        }
+        (StateError::Corrupt { .. }, "journal.jsonl") => {
+            "the file was left untouched; it records the EC2 calls of an apply: keep a copy, then move it aside (rename it, e.g. to journal.jsonl.damaged) to go on; what an interrupted apply created carries fleetform's tags, and the next plan adopts it"
+        }
+        (StateError::Corrupt { .. }, _) => {
+            "the file was left untouched; restore it from a backup: it is the only record of this version"
+        }
+        (StateError::ReadOnly { .. }, _) => {
+            "nothing was written; reading commands (history, show, plan) work on a read-only state: make it writable again (chmod u+w) for fleetform to record changes"
+        }
+        (StateError::Locked(_), _) => "see `fleetform unlock`",
         _ => "check the state directory's permissions and free space",
-    });
+    };
+    let d = Diagnostic::error(Code::Io, format!("state: {error}")).help(help);
     eprint!(
         "{}",
         render_human(&[d], &fleetform_engine::source::SourceSet::new(), color)
@@ -137,7 +168,7 @@ impl<'a> LockGuard<'a> {
     /// Takes the lock or says who holds it (exit code 3).
     fn take(backend: &'a LocalBackend, color: bool) -> Result<LockGuard<'a>, u8> {
         let now = fleetform_state::now();
-        match backend.lock(&fleetform_state::holder_id(), LEASE_SECS, now) {
+        match backend.lock(&fleetform_state::holder_id(), lease_secs(), now) {
             Ok(lease) => Ok(LockGuard {
                 backend,
                 lease: Arc::new(Mutex::new(Some(lease))),
@@ -177,17 +208,41 @@ impl<'a> LockGuard<'a> {
         let (stop, stopped) = mpsc::channel::<()>();
         let lease = Arc::clone(&self.lease);
         self.stop = Some(stop);
+        let secs = lease_secs();
         self.renewer = Some(std::thread::spawn(move || {
-            let every = std::time::Duration::from_secs((LEASE_SECS / 3) as u64);
+            let every = std::time::Duration::from_secs((secs / 3).max(1) as u64);
             while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
                 let mut guard = lease.lock().unwrap_or_else(|p| p.into_inner());
                 if let Some(held) = guard.as_mut() {
-                    if let Err(e) = backend.renew(held, LEASE_SECS, fleetform_state::now()) {
+                    if let Err(e) = backend.renew(held, secs, fleetform_state::now()) {
                         eprintln!("warning: cannot renew the state lock: {e}");
                     }
                 }
             }
         }));
+    }
+
+    /// Why no further change may be made under this lease, if it is no longer
+    /// certainly held: it ran out (this process was stalled past its expiry,
+    /// so another run may have broken it), or the lock file is no longer it.
+    fn lost(&self) -> Option<String> {
+        let guard = self.lease.lock().unwrap_or_else(|p| p.into_inner());
+        let now = fleetform_state::now();
+        let Some(lease) = guard.as_ref() else {
+            return Some("the state lock is no longer held".into());
+        };
+        if lease.info().expires <= now {
+            return Some(format!(
+                "the state lock's lease ran out {}s ago without being renewed",
+                now - lease.info().expires
+            ));
+        }
+        match self.backend.lease() {
+            Ok(Some(current)) if &current == lease.info() => None,
+            Ok(Some(current)) => Some(format!("the state lock is now held by {}", current.holder)),
+            Ok(None) => Some("the state lock was broken".into()),
+            Err(e) => Some(format!("the state lock cannot be read: {e}")),
+        }
     }
 }
 
@@ -211,10 +266,15 @@ struct StateJournal<'a> {
     backend: &'a LocalBackend,
     apply_id: String,
     plan: &'a Plan,
+    /// Checked before every call: nothing is changed without the lock.
+    lock: &'a LockGuard<'a>,
 }
 
 impl Journal for StateJournal<'_> {
     fn intent(&self, index: usize, action: &Action, client_token: &str) -> Result<(), String> {
+        if let Some(why) = self.lock.lost() {
+            return Err(why);
+        }
         self.backend
             .append_journal(&JournalRecord::Intent {
                 apply_id: self.apply_id.clone(),
@@ -224,7 +284,7 @@ impl Journal for StateJournal<'_> {
                 client_token: client_token.to_string(),
                 time: fleetform_state::now(),
             })
-            .map_err(|e| e.to_string())
+            .map_err(|e| format!("the journal could not record the intent ({e})"))
     }
 
     fn outcome(&self, index: usize, result: &Result<Vec<String>, ProviderError>) {
@@ -516,10 +576,7 @@ fn carry_out(run: Run<'_>, endpoint_url: Option<String>, color: bool) -> u8 {
                 eprintln!("nothing was changed: the findings above block this apply");
                 return 1;
             }
-            if plan.is_empty() {
-                return 0;
-            }
-            if !run.auto_approve {
+            if !plan.is_empty() && !run.auto_approve {
                 if !std::io::stdin().is_terminal() {
                     eprintln!("error: refusing to apply without approval: there is no terminal to ask on; review the plan and pass --auto-approve");
                     return 1;
@@ -532,25 +589,123 @@ fn carry_out(run: Run<'_>, endpoint_url: Option<String>, color: bool) -> u8 {
             plan
         }
     };
-    if plan.is_empty() {
-        println!("No changes to apply.");
-        return 0;
+    // Nothing to change is not always nothing to record: a crash or an
+    // unreadable kind can leave objects in EC2 that no version lists.
+    let refresh = plan.is_empty();
+    if refresh {
+        let previous = latest.and_then(|n| store.read(n).ok());
+        match unrecorded(&store, previous.as_ref(), config, &observed.observation) {
+            Some(why) => println!("No changes to apply; recording a version because {why}."),
+            None => {
+                println!("No changes to apply.");
+                return 0;
+            }
+        }
     }
 
     let apply_id = apply::plan_id(&plan);
+    let outcomes = if refresh {
+        Vec::new()
+    } else {
+        match execute(&run, &store, &lock, &observed, &plan, &apply_id, color) {
+            Ok(outcomes) => outcomes,
+            Err(code) => return code,
+        }
+    };
+    // Record what was done and what EC2 holds now (a refresh just observed it).
+    let after = if refresh {
+        observed.observation.clone()
+    } else {
+        observed
+            .runtime
+            .block_on(fleetform_engine::provider::Provider::observe(
+                &observed.provider,
+                &fleetform_engine::provider::ObserveRequest::for_config(config),
+            ))
+    };
+    record_version(RecordArgs {
+        run: &run,
+        store: &store,
+        config,
+        observed: &observed,
+        plan: &plan,
+        apply_id,
+        latest,
+        outcomes,
+        after,
+        color,
+    })
+}
+
+/// Why a no-op apply must still record a version, if it must: EC2 holds
+/// fleet objects the latest version does not list (every kind was read), or
+/// the journal still holds an apply that never ended.
+fn unrecorded(
+    store: &LocalBackend,
+    latest: Option<&Version>,
+    config: &fleetform_engine::model::Config,
+    observation: &fleetform_engine::provider::Observation,
+) -> Option<String> {
+    let open = store.journal().ok().is_some_and(|records| {
+        records
+            .iter()
+            .rev()
+            .find_map(|r| match r {
+                JournalRecord::Begin { .. } => Some(true),
+                JournalRecord::End { .. } => Some(false),
+                _ => None,
+            })
+            .unwrap_or(false)
+    });
+    if open {
+        return Some("the journal holds an apply that never ended".into());
+    }
+    let (entries, unread) = inventory::entries(config, observation);
+    if !unread.is_empty() {
+        return None;
+    }
+    let recorded: std::collections::BTreeSet<String> = latest
+        .and_then(|v| serde_json::from_value::<Vec<inventory::Entry>>(v.observed.clone()).ok())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    let missing = entries
+        .iter()
+        .filter(|e| e.managed && !recorded.contains(&e.id))
+        .count();
+    (missing > 0).then(|| {
+        format!(
+            "EC2 holds {missing} object{} of this fleet that the last version does not record",
+            if missing == 1 { "" } else { "s" }
+        )
+    })
+}
+
+/// Journals and carries out `plan`; the outcome of every action.
+fn execute(
+    run: &Run<'_>,
+    store: &LocalBackend,
+    lock: &LockGuard<'_>,
+    observed: &crate::cloud::Observed,
+    plan: &Plan,
+    apply_id: &str,
+    color: bool,
+) -> Result<Vec<apply::Outcome>, u8> {
     if let Err(e) = store.append_journal(&JournalRecord::Begin {
-        apply_id: apply_id.clone(),
+        apply_id: apply_id.to_string(),
         time: fleetform_state::now(),
         holder: fleetform_state::holder_id(),
         actions: plan.actions.len(),
     }) {
         state_error(&e, color);
-        return 1;
+        return Err(1);
     }
     let journal = StateJournal {
-        backend: &store,
-        apply_id: apply_id.clone(),
-        plan: &plan,
+        backend: store,
+        apply_id: apply_id.to_string(),
+        plan,
+        lock,
     };
     let total = plan.actions.len();
     let finished = std::sync::atomic::AtomicUsize::new(0);
@@ -589,23 +744,48 @@ fn carry_out(run: Run<'_>, endpoint_url: Option<String>, color: bool) -> u8 {
         }
     };
     let outcomes = observed.runtime.block_on(apply::execute(
-        &plan,
+        plan,
         &observed.provider,
         run.parallelism,
         &journal,
         &progress,
     ));
-
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
-    // Record what was done and what EC2 holds now.
-    let after = observed
-        .runtime
-        .block_on(fleetform_engine::provider::Provider::observe(
-            &observed.provider,
-            &fleetform_engine::provider::ObserveRequest::for_config(config),
-        ));
+    Ok(outcomes)
+}
+
+/// What [`record_version`] records.
+struct RecordArgs<'a> {
+    run: &'a Run<'a>,
+    store: &'a LocalBackend,
+    config: &'a fleetform_engine::model::Config,
+    observed: &'a crate::cloud::Observed,
+    plan: &'a Plan,
+    apply_id: String,
+    latest: Option<u64>,
+    outcomes: Vec<apply::Outcome>,
+    after: fleetform_engine::provider::Observation,
+    color: bool,
+}
+
+/// Writes the version of an apply (or refresh), closes its journal, and
+/// reports; the exit code.
+fn record_version(args: RecordArgs<'_>) -> u8 {
+    let RecordArgs {
+        run,
+        store,
+        config,
+        observed,
+        plan,
+        apply_id,
+        latest,
+        outcomes,
+        after,
+        color,
+    } = args;
+    let total = plan.actions.len();
     let (entries, unread) = inventory::entries(config, &after);
     let sources = record::snapshot_sources(run.source_dir);
     let previous = latest.and_then(|n| store.read(n).ok());
@@ -661,7 +841,7 @@ fn carry_out(run: Run<'_>, endpoint_url: Option<String>, color: bool) -> u8 {
         ),
         sources,
         variables,
-        plan: serde_json::to_value(&plan).unwrap_or_default(),
+        plan: serde_json::to_value(plan).unwrap_or_default(),
         outcomes: outcomes
             .iter()
             .map(|o| fleetform_state::ActionOutcome {

@@ -154,9 +154,7 @@ pub async fn execute(
                     Err(why) => Err(ProviderError {
                         kind: crate::provider::ErrorKind::InvalidRequest,
                         code: None,
-                        message: format!(
-                            "not started: the journal could not record the intent ({why})"
-                        ),
+                        message: format!("not started: {why}"),
                     }),
                 };
                 journal.outcome(index, &result);
