@@ -172,9 +172,42 @@ pub(crate) fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, StateError> 
     }
 }
 
-/// Checks the `format_version` of a parsed state document: missing or 0 is
-/// `Corrupt`, above [`FORMAT_VERSION`] is `NewerFormat`.
-pub(crate) fn check_format(path: &Path, value: &serde_json::Value) -> Result<(), StateError> {
+/// Refuses to write to `path` (a state file or directory) when it exists and
+/// its mode lacks the owner-write bit: [`StateError::ReadOnly`] naming it.
+/// Checked by the store before it creates, replaces or removes anything, so
+/// that a state made read-only is never modified, whatever the uid (root
+/// ignores permission bits). A missing `path` is not read-only.
+pub(crate) fn ensure_writable(path: &Path) -> Result<(), StateError> {
+    let meta = match std::fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io(path)(e)),
+    };
+    #[cfg(unix)]
+    let (read_only, mode) = {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o7777;
+        (mode & 0o200 == 0, mode)
+    };
+    #[cfg(not(unix))]
+    let (read_only, mode) = (meta.permissions().readonly(), 0o444);
+    if read_only {
+        return Err(StateError::ReadOnly {
+            path: path.to_path_buf(),
+            mode,
+        });
+    }
+    Ok(())
+}
+
+/// [`ensure_writable`] for each of `paths`, in order.
+pub(crate) fn ensure_all_writable(paths: &[&Path]) -> Result<(), StateError> {
+    paths.iter().try_for_each(|path| ensure_writable(path))
+}
+
+/// Checks the `format_version` of a parsed state document and returns it:
+/// missing or 0 is `Corrupt`, above [`FORMAT_VERSION`] is `NewerFormat`.
+pub(crate) fn check_format(path: &Path, value: &serde_json::Value) -> Result<u32, StateError> {
     let Some(object) = value.as_object() else {
         return Err(corrupt(path, "not a JSON object"));
     };
@@ -193,25 +226,106 @@ pub(crate) fn check_format(path: &Path, value: &serde_json::Value) -> Result<(),
             found: u32::try_from(found).unwrap_or(u32::MAX),
         });
     }
-    Ok(())
+    u32::try_from(found).map_err(|_| corrupt(path, "format_version out of range"))
 }
 
-/// Decodes a state file: valid JSON, a known `format_version`, then the
-/// expected shape. Errors name `path`.
+/// The name of the checksum member of every format-2 state document and
+/// journal record.
+pub(crate) const CHECKSUM_KEY: &str = "sha256";
+
+/// Lowercase hex SHA-256 of `bytes` (64 characters).
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(bytes);
+    let mut hex = String::with_capacity(64);
+    for byte in digest {
+        hex.push(char::from(HEX[usize::from(byte >> 4)]));
+        hex.push(char::from(HEX[usize::from(byte & 0xf)]));
+    }
+    hex
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Splits `sealed` = `start` + 64 hex digits + `end` + body into (hex, body)
+/// and checks that the hex is the SHA-256 of the body. The error is the
+/// reason, for the caller to attach to its file (and line).
+pub(crate) fn unseal<'a>(sealed: &'a [u8], start: &[u8], end: &[u8]) -> Result<&'a [u8], String> {
+    let Some(rest) = sealed.strip_prefix(start) else {
+        return Err(
+            "it does not begin with its \"sha256\" checksum, as everything fleetform writes in format 2 does"
+                .into(),
+        );
+    };
+    if rest.len() < 64 {
+        return Err("it ends inside its checksum".into());
+    }
+    let (hex, rest) = rest.split_at(64);
+    let Some(body) = rest.strip_prefix(end) else {
+        return Err("its checksum is not followed by the rest of the document".into());
+    };
+    if hex != sha256_hex(body).as_bytes() {
+        return Err("checksum mismatch: its content changed after fleetform wrote it (damaged on disk or in a copy, or edited by hand)".into());
+    }
+    Ok(body)
+}
+
+/// How a format-2 state document begins: `{`, a newline and its checksum member first.
+const DOCUMENT_SEAL_START: &[u8] = b"{\n  \"sha256\": \"";
+/// What follows the 64 hex digits of a document's checksum.
+const DOCUMENT_SEAL_END: &[u8] = b"\",\n";
+
+/// Decodes a state document (`index.json`, a version file, `lock.json`):
+/// not empty, valid JSON, a known `format_version` (newer is `NewerFormat`,
+/// checked first: a newer format may seal its files differently), then, from
+/// format 2 on, an intact checksum (see [`encode`]), then the expected shape.
+/// A format-1 file (written before checksums) has none and must have none.
+/// Errors name `path`.
 pub(crate) fn decode<T: DeserializeOwned>(path: &Path, bytes: &[u8]) -> Result<T, StateError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(corrupt(path, "the file is empty"));
     }
-    let value: serde_json::Value =
+    let mut value: serde_json::Value =
         serde_json::from_slice(bytes).map_err(|e| corrupt(path, format!("not valid JSON: {e}")))?;
-    check_format(path, &value)?;
+    let format = check_format(path, &value)?;
+    let has_checksum = value
+        .as_object_mut()
+        .and_then(|object| object.remove(CHECKSUM_KEY))
+        .is_some();
+    if format >= 2 {
+        unseal(bytes, DOCUMENT_SEAL_START, DOCUMENT_SEAL_END).map_err(|r| corrupt(path, r))?;
+    } else if has_checksum {
+        return Err(corrupt(
+            path,
+            "it says format 1, which has no checksum, yet carries one",
+        ));
+    }
     serde_json::from_value(value).map_err(|e| corrupt(path, e.to_string()))
 }
 
-/// Pretty JSON of `value` with a final newline.
+/// A state document as written by this build: pretty JSON of `value` (an
+/// object) with a final newline, sealed with a checksum. The file is
+/// `{\n  "sha256": "<hex>",\n` followed by BODY, where BODY is the pretty
+/// JSON of the object without its opening `{\n` (so BODY ends in `}\n`) and
+/// `<hex>` is the lowercase hex SHA-256 of BODY's bytes. The checksum covers
+/// the exact bytes, so any change to them, even one that keeps the JSON
+/// valid, is detected by [`decode`].
 pub(crate) fn encode<T: serde::Serialize>(path: &Path, value: &T) -> Result<Vec<u8>, StateError> {
-    let mut bytes =
-        serde_json::to_vec_pretty(value).map_err(|e| io(path)(std::io::Error::other(e)))?;
-    bytes.push(b'\n');
+    let encoding = |e: String| io(path)(std::io::Error::other(e));
+    let mut value = serde_json::to_value(value).map_err(|e| encoding(e.to_string()))?;
+    value
+        .as_object_mut()
+        .ok_or_else(|| encoding("a state document must be a JSON object".into()))?
+        .remove(CHECKSUM_KEY);
+    let pretty = serde_json::to_vec_pretty(&value).map_err(|e| encoding(e.to_string()))?;
+    let Some(body) = pretty.strip_prefix(b"{\n") else {
+        return Err(encoding("a state document cannot be empty".into()));
+    };
+    let mut body = body.to_vec();
+    body.push(b'\n');
+    let mut bytes = DOCUMENT_SEAL_START.to_vec();
+    bytes.extend_from_slice(sha256_hex(&body).as_bytes());
+    bytes.extend_from_slice(DOCUMENT_SEAL_END);
+    bytes.extend_from_slice(&body);
     Ok(bytes)
 }

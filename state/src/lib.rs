@@ -17,12 +17,24 @@
 //! policy (which version is next, whether to break a lock, how long a lease
 //! lasts: the caller decides and passes explicit times).
 //!
-//! Every file carries a `format_version`. A file that does not parse is
-//! [`StateError::Corrupt`], one written by a newer fleetform is
-//! [`StateError::NewerFormat`]; both name the file, and the store never
-//! overwrites or removes a file it could not read (the one exception, allowed
-//! by design: `index.json` is a cache and is rebuilt from the version files
-//! when it is unreadable and every version file is valid).
+//! Every file carries a `format_version`, and from format 2 on a SHA-256
+//! checksum over its exact bytes (each journal record line has its own), so
+//! that any change to a file after it was written, even a single flipped bit
+//! that leaves valid JSON, is detected. A file that is empty, truncated, does
+//! not parse or does not match its checksum is [`StateError::Corrupt`]; one
+//! written by a newer fleetform is [`StateError::NewerFormat`]; both name the
+//! file, and the store never overwrites or removes a file it could not read.
+//! There is no silent repair: a damaged `index.json` is an error too (moving
+//! it aside lets the store rebuild it from the version files, as it does for
+//! a missing one). The one thing the checksums cannot tell from a crash is
+//! damage that looks like one at the end of the journal (see
+//! [`Backend::journal`]). Format-1 files, written before checksums, are still
+//! read.
+//!
+//! A state file or directory whose mode lacks the owner-write bit makes the
+//! state read-only: reading works, and every write is refused with
+//! [`StateError::ReadOnly`] naming it before anything is changed, even for
+//! root (whom permission bits do not stop).
 //!
 //! The on-disk layout and the locking protocol are described on
 //! [`LocalBackend`].
@@ -42,7 +54,13 @@ use std::path::{Path, PathBuf};
 /// The state format this build writes, and the newest it reads. Every state
 /// file records the format of its writer; a larger number is refused with
 /// [`StateError::NewerFormat`].
-pub const FORMAT_VERSION: u32 = 1;
+///
+/// - format 1: plain JSON documents and journal lines;
+/// - format 2: the same, each document and journal record line sealed with a
+///   SHA-256 checksum (a format-2 file without one is corrupt). Format-1
+///   files are still read; records appended to a format-1 journal stay
+///   format 1, every other file this build writes is format 2.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// One recorded version of the fleet: everything needed to show, diff and
 /// roll back to what a completed apply did. Written once, never modified.
@@ -138,9 +156,9 @@ impl From<&Version> for VersionSummary {
 
 /// A journal record: written (and fsynced) before and after every mutating call.
 ///
-/// On disk each record is one JSON line tagged by `"record"`
-/// (`{"record":"intent",...}`), after a first header line
-/// `{"format_version":1}`.
+/// On disk each record is one JSON line tagged by `"record"`, after a first
+/// header line `{"format_version":2}`; in format 2 each line begins with its
+/// checksum: `{"sha256":"<hex>","record":"intent",...}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "record", rename_all = "snake_case")]
 pub enum JournalRecord {
@@ -236,6 +254,18 @@ pub enum StateError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A state file or directory is read-only (its mode lacks the owner-write
+    /// bit), so the store refused to change it or anything in it; nothing
+    /// was written. Reading a read-only state works.
+    #[error(
+        "{path} is read-only (mode {mode:04o}); fleetform changes nothing in a read-only state"
+    )]
+    ReadOnly {
+        /// The file or directory.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
     /// A state file was written by a newer fleetform. It was left unchanged.
     #[error(
         "{path} has state format {found}, newer than this fleetform understands ({FORMAT_VERSION})"
@@ -262,11 +292,12 @@ pub enum StateError {
 
 impl StateError {
     /// The file (or directory) the error is about, if it names one
-    /// (`Io`, `Corrupt`, `NewerFormat`).
+    /// (`Io`, `Corrupt`, `ReadOnly`, `NewerFormat`).
     pub fn path(&self) -> Option<&Path> {
         match self {
             StateError::Io { path, .. }
             | StateError::Corrupt { path, .. }
+            | StateError::ReadOnly { path, .. }
             | StateError::NewerFormat { path, .. } => Some(path),
             StateError::Locked(_)
             | StateError::NoSuchVersion(_)
@@ -297,30 +328,53 @@ impl Lease {
 
 /// A state store. Times are always passed in by the caller (unix seconds), so
 /// that the store decides nothing by the clock.
+///
+/// Common to every method: a file that cannot be read is `Corrupt` or
+/// `NewerFormat` naming it, and a method that writes refuses, before writing
+/// anything, a read-only state (`ReadOnly` naming the file or directory).
+/// No method overwrites or removes a file it could not read, except
+/// [`Backend::break_lock`] with `force`, which moves an unreadable lock file
+/// aside (its bytes kept).
 pub trait Backend: Send + Sync {
     /// The highest recorded version number, or `None` when no version exists.
     fn latest(&self) -> Result<Option<u64>, StateError>;
     /// Summaries of all versions, ascending by number. Reads the index, not
-    /// the version files.
+    /// the version files (except those it does not list). A damaged index is
+    /// `Corrupt` naming it, never silently rebuilt; a missing one is rebuilt
+    /// (in memory) from the version files.
     fn list(&self) -> Result<Vec<VersionSummary>, StateError>;
     /// Version `number`: `NoSuchVersion` if it was never written, `Corrupt`
     /// or `NewerFormat` naming its file if it cannot be read.
     fn read(&self, number: u64) -> Result<Version, StateError>;
     /// Records `version`. Refuses an existing number (`VersionExists`, the
-    /// existing file untouched). Atomic: a crash leaves the version complete
-    /// or absent. Files are mode 0600.
+    /// existing file untouched), and a damaged or newer index (nothing
+    /// written). Atomic: a crash leaves the version complete or absent.
+    /// Files are mode 0600.
     fn write(&self, version: &Version) -> Result<(), StateError>;
     /// Appends one record to the journal and fsyncs it before returning.
+    /// Checks only the journal's header and last line (the full check is
+    /// [`Backend::journal`]); a torn last line is cut first.
     fn append_journal(&self, record: &JournalRecord) -> Result<(), StateError>;
-    /// All records of the current journal, in order. A torn last line (crash
-    /// mid-write) is ignored; any other bad line is `Corrupt`.
+    /// All records of the current journal, in order. An empty journal file,
+    /// or one without a whole header line, is `Corrupt` (a journal is created
+    /// with its header and first record at once). A torn last line (no final
+    /// newline, not an intact record: a crash mid-write) is ignored; any
+    /// other bad line, or a record whose checksum does not match, is
+    /// `Corrupt`. The torn-line rule is the one place damage can pass for a
+    /// crash: a flipped bit in the file's final newline drops the last
+    /// record, and a journal truncated inside a line loses that line (at a
+    /// line boundary, it reads as a shorter journal).
     fn journal(&self) -> Result<Vec<JournalRecord>, StateError>;
     /// Empties the journal (after a completed apply is recorded). Refuses a
     /// journal it cannot read.
     fn clear_journal(&self) -> Result<(), StateError>;
     /// Takes the lock for `holder` until `now + ttl_secs`. Exclusive across
     /// processes; never waits: a lock held by anyone (even expired) is
-    /// `Err(Locked(info))`.
+    /// `Err(Locked(info))`, and a lock file that cannot be read is `Corrupt`
+    /// or `NewerFormat` (never replaced). First checks that the state can be
+    /// written at all (for the local store: its directory, index, journal
+    /// and versions directory are not read-only), so that a caller holding
+    /// the lock knows it will be able to record what it does.
     fn lock(&self, holder: &str, ttl_secs: i64, now: i64) -> Result<Lease, StateError>;
     /// Extends `lease` to `now + ttl_secs`, only if the lock is still this
     /// lease; otherwise `LeaseLost` and the lock file is left as it is.
@@ -332,6 +386,13 @@ pub trait Backend: Send + Sync {
     /// Removes an expired lock (or, with `force`, any lock) and returns whose
     /// it was; `Ok(None)` when there was none. A live lock without `force` is
     /// `Err(Locked(info))` and stays.
+    ///
+    /// A lock file that cannot be read (`Corrupt`, `NewerFormat`) may be
+    /// held by anyone: without `force` that error is returned and the file
+    /// stays. With `force` it is moved aside, bytes untouched, to a sibling
+    /// named `lock.json.unreadable.*` (local store), and the returned
+    /// [`LeaseInfo`] says so: its `holder` names the unreadable file and
+    /// where it was kept, its `started` and `expires` are `now` (unknown).
     fn break_lock(&self, force: bool, now: i64) -> Result<Option<LeaseInfo>, StateError>;
 }
 
@@ -388,9 +449,25 @@ pub fn now() -> i64 {
     }
 }
 
-/// The JSON Schema of a version file ([`Version`]), pretty-printed, ending in `'\n'`.
+/// The JSON Schema of a version file ([`Version`], plus the `sha256`
+/// checksum member that format-2 files carry first), pretty-printed, ending
+/// in `'\n'`.
 pub fn state_schema() -> String {
-    let schema = schemars::schema_for!(Version);
+    let mut schema = schemars::schema_for!(Version);
+    if let Some(properties) = schema
+        .as_object_mut()
+        .and_then(|s| s.get_mut("properties"))
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        properties.insert(
+            "sha256".to_string(),
+            serde_json::json!({
+                "description": "Format 2 and later: lowercase hex SHA-256 of the file's bytes after this member's line (the file begins `{\n  \"sha256\": \"<hex>\",\n`). Absent in format 1.",
+                "type": "string",
+                "pattern": "^[0-9a-f]{64}$"
+            }),
+        );
+    }
     let mut text = serde_json::to_string_pretty(&schema).unwrap_or_else(|_| "{}".to_string());
     text.push('\n');
     text
@@ -428,7 +505,7 @@ mod tests {
         };
         assert_eq!(
             newer.to_string(),
-            "/s/versions/000001.json has state format 7, newer than this fleetform understands (1)"
+            "/s/versions/000001.json has state format 7, newer than this fleetform understands (2)"
         );
         let locked = StateError::Locked(LeaseInfo {
             holder: "x@y:1".into(),
@@ -436,6 +513,15 @@ mod tests {
             expires: 1,
         });
         assert_eq!(locked.to_string(), "the state is locked by x@y:1");
+        let read_only = StateError::ReadOnly {
+            path: "/s/.fleetform".into(),
+            mode: 0o555,
+        };
+        assert_eq!(read_only.path(), Some(Path::new("/s/.fleetform")));
+        assert_eq!(
+            read_only.to_string(),
+            "/s/.fleetform is read-only (mode 0555); fleetform changes nothing in a read-only state"
+        );
         assert_eq!(locked.path(), None);
         assert_eq!(StateError::LeaseLost.path(), None);
     }
@@ -467,6 +553,7 @@ mod tests {
             "plan",
             "outcomes",
             "images",
+            "sha256",
         ] {
             assert!(properties.contains_key(field), "{field} in the schema");
         }

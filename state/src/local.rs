@@ -1,8 +1,8 @@
 //! The local-directory backend.
 
 use crate::fsutil::{
-    corrupt, create_atomically, decode, encode, ensure_dir, io, read_optional, replace_atomically,
-    sync_dir, unique_suffix,
+    corrupt, create_atomically, decode, encode, ensure_all_writable, ensure_dir, io, read_optional,
+    replace_atomically, sync_dir, unique_suffix,
 };
 use crate::{
     journal, Backend, JournalRecord, Lease, LeaseInfo, StateError, Version, VersionSummary,
@@ -19,12 +19,27 @@ use std::path::{Path, PathBuf};
 /// | path | holds |
 /// |---|---|
 /// | `versions/NNNNNN.json` | one [`Version`], number zero-padded to 6 digits (wider past 999999); created once, never rewritten |
-/// | `index.json` | `{"format_version":1,"versions":[VersionSummary...]}`, rewritten after each version write |
-/// | `journal.jsonl` | header line `{"format_version":1}`, then one [`JournalRecord`] per line |
-/// | `lock.json` | `{"format_version":1,"holder":..,"started":..,"expires":..,"token":..}` |
+/// | `index.json` | `{"sha256":..,"format_version":2,"versions":[VersionSummary...]}`, rewritten after each version write |
+/// | `journal.jsonl` | header line `{"format_version":2}`, then one [`JournalRecord`] per line, each with its own `sha256` |
+/// | `lock.json` | `{"sha256":..,"format_version":2,"holder":..,"started":..,"expires":..,"token":..}` |
 ///
 /// Temporary files are dot-files beside their target (`.index.json.tmp.*`,
-/// `.lock.json.new.*`, ...), removed on success.
+/// `.lock.json.new.*`, ...), removed on success. `lock.json.unreadable.*`
+/// are unreadable lock files set aside by a forced [`Backend::break_lock`].
+///
+/// **Integrity.** Each JSON document (version, index, lock) begins with its
+/// checksum: the file is `{\n  "sha256": "<hex>",\n` followed by the rest
+/// of the pretty-printed document, and `<hex>` is the SHA-256 of exactly
+/// those remaining bytes. A document that fails the check is `Corrupt`,
+/// whatever the failure (one flipped bit included); so is a hand edit.
+///
+/// **Read-only state.** Before creating, replacing or removing anything, the
+/// store checks the mode of what it is about to change (the state directory,
+/// `versions/`, the file itself): without the owner-write bit it refuses
+/// with [`StateError::ReadOnly`], whatever the uid. `lock` checks the state
+/// directory, `index.json`, `journal.jsonl` and `versions/` up front, so an
+/// apply stops before it touches the cloud. Reading never needs write
+/// permission.
 ///
 /// **Versions.** A version file is written to a temporary file, fsynced, then
 /// hard-linked to its final name: `link(2)` refuses an existing name
@@ -33,17 +48,23 @@ use std::path::{Path, PathBuf};
 /// fsync of the directory). `list` reads the index plus the *names* in
 /// `versions/`: a version file the index does not list (a crash between the
 /// two steps, or two racing writers) is read and included, so the index can
-/// lag but never hide a version. An index that is missing, corrupt or
-/// truncated is rebuilt from the version files when they are all valid
-/// (silently, in memory; `write` then stores the rebuilt index); otherwise it
-/// is an error. An index with a newer `format_version` is always an error.
+/// lag but never hide a version. A missing index is rebuilt from the
+/// version files (in memory; `write` then stores it): that is recovery from
+/// a crash or a deliberate removal. An index that is present but corrupt,
+/// truncated, empty or of a newer format is an error naming it, for every
+/// method that needs the list (`list`, `latest`, `write`), and is never
+/// overwritten; moving it aside is how to have it rebuilt.
 ///
 /// **Journal.** Each record is one line written with a single `write` and
 /// fsynced. A crash can only tear the last line: a last line without its
 /// newline that does not parse is ignored by `journal` and cut off by the next
 /// `append_journal` (which reads only the header line and the last line, so
 /// appending stays cheap however long the journal is). A line that ends in a
-/// newline and does not parse is corruption. `clear_journal` removes the file.
+/// newline and does not parse, or does not match its checksum, is
+/// corruption. A journal is created whole (header and first record: temp
+/// file, fsync, link), so an empty journal file, or one without a whole
+/// header line, is corruption too, never a crash. `clear_journal` removes
+/// the file after reading it whole.
 ///
 /// **Lock.** The lock file is never written in place. It is created by
 /// writing a complete temporary file, fsyncing it and hard-linking it to
@@ -54,6 +75,9 @@ use std::path::{Path, PathBuf};
 /// checking that what was taken is what was meant to be taken; if not, it is
 /// linked back. Each lease carries a private random token, so "still ours"
 /// does not depend on the holder string (two leases of one process differ).
+/// A lock file that cannot be read blocks `lock` (`Corrupt`/`NewerFormat`,
+/// not `Locked`: nobody can tell whether it is held) and is only ever moved
+/// aside, by `break_lock` with `force`.
 #[derive(Debug, Clone)]
 pub struct LocalBackend {
     dir: PathBuf,
@@ -168,23 +192,14 @@ impl LocalBackend {
             .collect()
     }
 
-    /// All summaries, ascending: the index, rebuilt if needed, plus any
-    /// version file it does not list.
+    /// All summaries, ascending: the index (rebuilt from the version files
+    /// if it is missing; an error if it is damaged), plus any version file
+    /// it does not list.
     fn summaries(&self) -> Result<Vec<VersionSummary>, StateError> {
         let files = self.version_numbers()?;
-        let mut summaries = match self.read_index() {
-            Ok(Some(list)) => list,
-            Ok(None) => self.summaries_of(&files)?,
-            Err(StateError::Corrupt { path, reason }) => match self.summaries_of(&files) {
-                Ok(list) => list,
-                Err(e) => {
-                    return Err(StateError::Corrupt {
-                        path,
-                        reason: format!("{reason}; it cannot be rebuilt because {e}"),
-                    })
-                }
-            },
-            Err(e) => return Err(e),
+        let mut summaries = match self.read_index()? {
+            Some(list) => list,
+            None => self.summaries_of(&files)?,
         };
         let indexed: BTreeSet<u64> = summaries.iter().map(|s| s.number).collect();
         let unindexed: BTreeSet<u64> = files.difference(&indexed).copied().collect();
@@ -200,7 +215,7 @@ impl Backend for LocalBackend {
     }
 
     /// Reads `index.json` and the names in `versions/`; version files are read
-    /// only when the index does not list them (or must be rebuilt). An index
+    /// only when the index does not list them (or is missing). An index
     /// entry whose file was removed is still listed; `read` of it is an `Io`
     /// error naming the file.
     fn list(&self) -> Result<Vec<VersionSummary>, StateError> {
@@ -234,8 +249,10 @@ impl Backend for LocalBackend {
         Ok(version)
     }
 
-    /// Refuses (before writing anything) when the index has a newer format,
-    /// or is unreadable and cannot be rebuilt, or the number exists. If the
+    /// Refuses (before writing anything) when the index, or a version file
+    /// it does not list, is damaged or of a newer format, when the number
+    /// exists, or when the state directory, `versions/` or `index.json` is
+    /// read-only. If the
     /// version file is written but the index update then fails, the version
     /// is recorded all the same (`list` finds it) and the error is returned.
     fn write(&self, version: &Version) -> Result<(), StateError> {
@@ -246,6 +263,7 @@ impl Backend for LocalBackend {
         {
             return Err(StateError::VersionExists(version.number));
         }
+        ensure_all_writable(&[&self.dir, &self.versions_dir(), &self.index_path()])?;
         ensure_dir(&self.dir)?;
         ensure_dir(&self.versions_dir())?;
         let mut value =
@@ -264,9 +282,12 @@ impl Backend for LocalBackend {
         replace_atomically(&index_path, &encode(&index_path, &index)?)
     }
 
+    /// Refuses a read-only state directory or journal (nothing written).
     fn append_journal(&self, record: &JournalRecord) -> Result<(), StateError> {
+        let path = self.journal_path();
+        ensure_all_writable(&[&self.dir, &path])?;
         ensure_dir(&self.dir)?;
-        journal::append(&self.journal_path(), record)
+        journal::append(&path, record)
     }
 
     fn journal(&self) -> Result<Vec<JournalRecord>, StateError> {
@@ -278,10 +299,15 @@ impl Backend for LocalBackend {
     }
 
     /// Removes `journal.jsonl` after checking that it reads (a corrupt or
-    /// newer-format journal is left in place and reported).
+    /// newer-format journal is left in place and reported, and so is a
+    /// read-only one or one in a read-only directory).
     fn clear_journal(&self) -> Result<(), StateError> {
         self.journal()?;
         let path = self.journal_path();
+        if !path.exists() {
+            return Ok(());
+        }
+        ensure_all_writable(&[&self.dir, &path])?;
         match std::fs::remove_file(&path) {
             Ok(()) => {
                 sync_dir(&self.dir);
@@ -293,6 +319,12 @@ impl Backend for LocalBackend {
     }
 
     fn lock(&self, holder: &str, ttl_secs: i64, now: i64) -> Result<Lease, StateError> {
+        ensure_all_writable(&[
+            &self.dir,
+            &self.index_path(),
+            &self.journal_path(),
+            &self.versions_dir(),
+        ])?;
         ensure_dir(&self.dir)?;
         let path = self.lock_path();
         let file = LockFile {
@@ -325,6 +357,7 @@ impl Backend for LocalBackend {
         let path = self.lock_path();
         let (taken_path, taken) = self.take_own_lock(lease)?;
         let renewed = LockFile {
+            format_version: FORMAT_VERSION,
             expires: now.saturating_add(ttl_secs),
             ..taken
         };
@@ -357,13 +390,21 @@ impl Backend for LocalBackend {
         Ok(self.read_lock()?.map(|file| file.info()))
     }
 
+    /// A read-only state directory or lock file is refused (`ReadOnly`) when
+    /// there is a lock to break, whatever `force`.
     fn break_lock(&self, force: bool, now: i64) -> Result<Option<LeaseInfo>, StateError> {
-        let Some(seen) = self.read_lock()? else {
-            return Ok(None);
+        let seen = match self.read_lock() {
+            Ok(Some(seen)) => seen,
+            Ok(None) => return Ok(None),
+            Err(StateError::Corrupt { .. } | StateError::NewerFormat { .. }) if force => {
+                return self.set_aside_unreadable_lock(now);
+            }
+            Err(e) => return Err(e),
         };
         if !force && !seen.info().expired(now) {
             return Err(StateError::Locked(seen.info()));
         }
+        ensure_all_writable(&[&self.dir, &self.lock_path()])?;
         let Some((taken_path, taken)) = self.take_lock()? else {
             return Ok(None); // released meanwhile
         };
@@ -378,6 +419,38 @@ impl Backend for LocalBackend {
 }
 
 impl LocalBackend {
+    /// `break_lock` with `force` of a lock file that does not read: renames
+    /// it to `lock.json.unreadable.*`, its bytes untouched. If what was
+    /// renamed turns out to read after all (a valid lock replaced the damaged
+    /// one meanwhile), it is broken like any forced lock.
+    fn set_aside_unreadable_lock(&self, now: i64) -> Result<Option<LeaseInfo>, StateError> {
+        let path = self.lock_path();
+        ensure_all_writable(&[&self.dir, &path])?;
+        let aside = self
+            .dir
+            .join(format!("lock.json.unreadable.{}", unique_suffix()));
+        match std::fs::rename(&path, &aside) {
+            Ok(()) => sync_dir(&self.dir),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io(&path)(e)),
+        }
+        let now_valid = std::fs::read(&aside)
+            .ok()
+            .and_then(|bytes| decode::<LockFile>(&path, &bytes).ok());
+        if let Some(valid) = now_valid {
+            remove_taken(&aside);
+            return Ok(Some(valid.info()));
+        }
+        Ok(Some(LeaseInfo {
+            holder: format!(
+                "an unknown holder (the unreadable lock file is kept as {})",
+                aside.display()
+            ),
+            started: now,
+            expires: now,
+        }))
+    }
+
     fn read_lock(&self) -> Result<Option<LockFile>, StateError> {
         let path = self.lock_path();
         match read_optional(&path)? {
@@ -414,17 +487,16 @@ impl LocalBackend {
         }
     }
 
-    /// Puts a taken lock back as `lock.json`, unless another lock was created
-    /// meanwhile (then the taken lease is lost: its holder learns it at its
-    /// next renew).
     /// Takes the lock file away (see `take_lock`) if and only if it is
     /// `lease`'s; [`StateError::LeaseLost`] when it is absent or another's
-    /// (then it is left, or put back, as it was).
+    /// (then it is left, or put back, as it was). A read-only state
+    /// directory or lock file is `ReadOnly` (nothing taken).
     fn take_own_lock(&self, lease: &Lease) -> Result<(PathBuf, LockFile), StateError> {
         match self.read_lock()? {
             Some(current) if current.token == lease.token => {}
             _ => return Err(StateError::LeaseLost),
         }
+        ensure_all_writable(&[&self.dir, &self.lock_path()])?;
         let Some((taken_path, taken)) = self.take_lock()? else {
             return Err(StateError::LeaseLost);
         };
@@ -435,6 +507,9 @@ impl LocalBackend {
         Ok((taken_path, taken))
     }
 
+    /// Puts a taken lock back as `lock.json`, unless another lock was created
+    /// meanwhile (then the taken lease is lost: its holder learns it at its
+    /// next renew).
     fn put_back(&self, taken_path: &Path) {
         let _ = std::fs::hard_link(taken_path, self.lock_path());
         remove_taken(taken_path);

@@ -1,6 +1,6 @@
 //! The write-ahead journal of a local state directory.
 
-use fleetform_state::{Backend, JournalRecord, LocalBackend, StateError};
+use fleetform_state::{Backend, JournalRecord, LocalBackend, StateError, FORMAT_VERSION};
 use std::path::PathBuf;
 
 fn store() -> (tempfile::TempDir, LocalBackend, PathBuf) {
@@ -71,9 +71,10 @@ fn records_round_trip_in_order() {
     assert_eq!(store.journal().expect("journal"), records());
     let text = std::fs::read_to_string(&path).expect("read");
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines[0], r#"{"format_version":1}"#);
+    assert_eq!(lines[0], r#"{"format_version":2}"#);
     assert_eq!(lines.len(), 1 + records().len(), "one line per record");
-    assert!(lines[1].starts_with(r#"{"record":"begin""#), "{}", lines[1]);
+    assert!(lines[1].starts_with(r#"{"sha256":""#), "{}", lines[1]);
+    assert!(lines[1].contains(r#"","record":"begin","#), "{}", lines[1]);
     assert!(text.ends_with('\n'));
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
@@ -107,10 +108,19 @@ fn a_torn_last_line_is_ignored_and_cut_before_the_next_append() {
         .append_journal(&all[3])
         .expect("appended after a torn line");
     assert_eq!(store.journal().expect("journal"), all[..4]);
-    let mut expected = full;
-    expected.extend_from_slice(&fourth);
-    expected.push(b'\n');
-    assert_eq!(std::fs::read(&path).expect("read"), expected);
+    let after = std::fs::read(&path).expect("read");
+    assert!(
+        after.starts_with(&full),
+        "the records before the tear are kept"
+    );
+    let added = &after[full.len()..];
+    assert_eq!(
+        added.iter().filter(|b| **b == b'\n').count(),
+        1,
+        "the torn bytes are cut and one line added: {}",
+        String::from_utf8_lossy(added)
+    );
+    assert!(!added.contains(&0), "the zeros are cut");
 }
 
 #[test]
@@ -126,15 +136,62 @@ fn a_complete_last_record_missing_its_newline_is_kept() {
     assert_eq!(store.journal().expect("journal"), all[..3]);
 }
 
+/// A journal is created with its header and first record at once, so a file
+/// without a whole header line is damage, not a crash.
 #[test]
-fn a_torn_header_is_an_empty_journal() {
+fn an_empty_journal_or_a_torn_header_is_corrupt_and_kept() {
+    for text in ["", r#"{"format_ver"#, r#"{"format_version":2}"#] {
+        let (_tmp, store, path) = store();
+        std::fs::create_dir_all(path.parent().expect("dir")).expect("mkdir");
+        std::fs::write(&path, text).expect("torn");
+        for err in [
+            store.journal().expect_err(text),
+            store.append_journal(&records()[0]).expect_err(text),
+            store.clear_journal().expect_err(text),
+        ] {
+            assert!(matches!(err, StateError::Corrupt { .. }), "{text:?}: {err}");
+            assert_eq!(err.path(), Some(path.as_path()), "{err}");
+        }
+        assert_eq!(std::fs::read_to_string(&path).expect("kept"), text);
+    }
+}
+
+#[test]
+fn a_new_journal_is_created_whole_with_its_first_record() {
+    let (_tmp, store, path) = store();
+    store.append_journal(&records()[0]).expect("appended");
+    let text = std::fs::read_to_string(&path).expect("read");
+    assert_eq!(text.lines().count(), 2, "{text}");
+    let dir = path.parent().expect("dir");
+    let names: Vec<_> = std::fs::read_dir(dir)
+        .expect("ls")
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(
+        names,
+        vec![std::ffi::OsString::from("journal.jsonl")],
+        "no temporary file left"
+    );
+}
+
+#[test]
+fn a_format_1_journal_still_reads_and_is_appended_in_format_1() {
     let (_tmp, store, path) = store();
     std::fs::create_dir_all(path.parent().expect("dir")).expect("mkdir");
-    std::fs::write(&path, r#"{"format_ver"#).expect("torn");
-    assert_eq!(store.journal().expect("journal"), vec![]);
     let all = records();
-    store.append_journal(&all[0]).expect("appended");
-    assert_eq!(store.journal().expect("journal"), all[..1]);
+    let mut text = "{\"format_version\":1}\n".to_string();
+    for record in &all[..2] {
+        text.push_str(&serde_json::to_string(record).expect("json"));
+        text.push('\n');
+    }
+    std::fs::write(&path, &text).expect("format 1");
+    assert_eq!(store.journal().expect("journal"), all[..2]);
+    store.append_journal(&all[2]).expect("appended");
+    assert_eq!(store.journal().expect("journal"), all[..3]);
+    let after = std::fs::read_to_string(&path).expect("read");
+    let added = &after[text.len()..];
+    assert_eq!(added, serde_json::to_string(&all[2]).expect("json") + "\n");
 }
 
 #[test]
@@ -183,15 +240,16 @@ fn a_journal_without_header_is_corrupt() {
 fn a_newer_format_journal_is_refused_and_kept() {
     let (_tmp, store, path) = store();
     std::fs::create_dir_all(path.parent().expect("dir")).expect("mkdir");
-    let text = "{\"format_version\":2}\n{\"record\":\"something_new\"}\n";
-    std::fs::write(&path, text).expect("written");
+    let newer = FORMAT_VERSION + 1;
+    let text = format!("{{\"format_version\":{newer}}}\n{{\"record\":\"something_new\"}}\n");
+    std::fs::write(&path, &text).expect("written");
     for err in [
         store.journal().expect_err("newer"),
         store.append_journal(&records()[0]).expect_err("newer"),
         store.clear_journal().expect_err("newer"),
     ] {
         assert!(
-            matches!(err, StateError::NewerFormat { found: 2, .. }),
+            matches!(err, StateError::NewerFormat { found, .. } if found == newer),
             "{err}"
         );
         assert_eq!(err.path(), Some(path.as_path()));
@@ -211,5 +269,5 @@ fn clear_empties_the_journal() {
     store.append_journal(&all[0]).expect("appended");
     assert_eq!(store.journal().expect("journal"), all[..1]);
     let text = std::fs::read_to_string(&path).expect("read");
-    assert!(text.starts_with("{\"format_version\":1}\n"), "{text}");
+    assert!(text.starts_with("{\"format_version\":2}\n"), "{text}");
 }

@@ -1,6 +1,6 @@
 //! The lease lock of a local state directory. Times are explicit: no sleeps.
 
-use fleetform_state::{holder_id, Backend, LeaseInfo, LocalBackend, StateError};
+use fleetform_state::{holder_id, Backend, LeaseInfo, LocalBackend, StateError, FORMAT_VERSION};
 use std::path::{Path, PathBuf};
 
 fn store() -> (tempfile::TempDir, LocalBackend, PathBuf) {
@@ -243,11 +243,15 @@ fn a_lock_left_by_a_killed_process_is_reported_expired() {
 }
 
 #[test]
-fn a_corrupt_or_newer_lock_file_is_named_and_never_removed() {
+fn a_corrupt_or_newer_lock_file_is_named_and_only_moved_aside_by_force() {
     for (text, newer) in [
         ("", false),
         ("{\"format_version\":1,\"holder\":", false),
         ("{\"format_version\":1}", false),
+        (
+            "{\"format_version\":2,\"holder\":\"a@b:1\",\"started\":1,\"expires\":2,\"token\":\"t\"}",
+            false,
+        ),
         (
             "{\"format_version\":9,\"owner\":\"future\",\"until\":\"forever\"}",
             true,
@@ -264,7 +268,6 @@ fn a_corrupt_or_newer_lock_file_is_named_and_never_removed() {
                 .map(|_| ())
                 .expect_err(text),
             store.break_lock(false, 1000).map(|_| ()).expect_err(text),
-            store.break_lock(true, 1000).map(|_| ()).expect_err(text),
         ];
         for err in errors {
             if newer {
@@ -279,6 +282,66 @@ fn a_corrupt_or_newer_lock_file_is_named_and_never_removed() {
         }
         assert_eq!(std::fs::read_to_string(&path).expect("kept"), text);
         assert_eq!(names(&dir), vec!["lock.json"]);
+        // With force it is moved aside, bytes kept, and the lock is free.
+        let broken = store
+            .break_lock(true, 1000)
+            .expect(text)
+            .expect("a lock was there");
+        let names = names(&dir);
+        assert_eq!(names.len(), 1, "{names:?}");
+        assert!(names[0].starts_with("lock.json.unreadable."), "{names:?}");
+        assert_eq!(
+            std::fs::read_to_string(dir.join(&names[0])).expect("kept"),
+            text
+        );
+        assert!(broken.holder.contains(&names[0]), "{}", broken.holder);
+        assert!(broken.holder.contains("lock.json"), "{}", broken.holder);
+        assert_eq!((broken.started, broken.expires), (1000, 1000));
+        assert_eq!(store.lease().expect("free"), None);
+        let _lease = store.lock("bob@ci:2", 60, 1000).expect("lockable again");
+    }
+}
+
+#[test]
+fn a_read_only_lock_file_or_state_dir_is_never_broken() {
+    use std::os::unix::fs::PermissionsExt;
+    for read_only_dir in [false, true] {
+        let (_tmp, store, dir) = store();
+        let mut lease = store.lock("alice@ci:1", 60, 1000).expect("locked");
+        let path = dir.join("lock.json");
+        let target = if read_only_dir {
+            dir.clone()
+        } else {
+            path.clone()
+        };
+        let mode = if read_only_dir { 0o555 } else { 0o444 };
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        let before = std::fs::read(&path).expect("read");
+        for err in [
+            store
+                .break_lock(false, 5000)
+                .map(|_| ())
+                .expect_err("read-only"),
+            store
+                .break_lock(true, 1001)
+                .map(|_| ())
+                .expect_err("read-only"),
+            store.renew(&mut lease, 60, 1002).expect_err("read-only"),
+        ] {
+            assert!(matches!(err, StateError::ReadOnly { .. }), "{err}");
+            assert_eq!(err.path(), Some(target.as_path()), "{err}");
+        }
+        assert_eq!(
+            store.lease().expect("readable").map(|i| i.holder),
+            Some("alice@ci:1".into())
+        );
+        assert_eq!(std::fs::read(&path).expect("kept"), before);
+        std::fs::set_permissions(
+            &target,
+            std::fs::Permissions::from_mode(if read_only_dir { 0o700 } else { 0o600 }),
+        )
+        .expect("chmod");
+        store.release(lease).expect("released once writable");
     }
 }
 
@@ -288,7 +351,7 @@ fn the_lock_file_records_holder_times_and_format() {
     let _held = store.lock("alice@ci:1", 30, 1000).expect("locked");
     let value: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("lock.json")).expect("read")).expect("json");
-    assert_eq!(value["format_version"], 1);
+    assert_eq!(value["format_version"], FORMAT_VERSION);
     assert_eq!(value["holder"], "alice@ci:1");
     assert_eq!(value["started"], 1000);
     assert_eq!(value["expires"], 1030);

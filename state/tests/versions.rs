@@ -245,6 +245,13 @@ fn newer(number: u64) -> String {
     serde_json::to_string(&value).expect("json")
 }
 
+/// `version` as a format-1 fleetform wrote it: pretty JSON, no checksum.
+fn format_1(version: &Version) -> String {
+    let mut value = serde_json::to_value(version).expect("json");
+    value["format_version"] = 1.into();
+    serde_json::to_string_pretty(&value).expect("json") + "\n"
+}
+
 /// Damaged contents for a version file: (label, bytes).
 fn damaged_versions(number: u64) -> Vec<(&'static str, String)> {
     let good = serde_json::to_string_pretty(&version(number)).expect("json");
@@ -257,9 +264,10 @@ fn damaged_versions(number: u64) -> Vec<(&'static str, String)> {
             r#"{"format_version": 1, "number": "two"}"#.to_string(),
         ),
         ("no format_version", r#"{"number": 2}"#.to_string()),
+        ("wrong number", format_1(&version(number + 1))),
         (
-            "wrong number",
-            serde_json::to_string(&version(number + 1)).expect("json"),
+            "format 2 without its checksum",
+            serde_json::to_string_pretty(&version(number)).expect("json"),
         ),
         ("newer format", newer(number)),
     ]
@@ -326,7 +334,7 @@ fn damaged_indexes() -> Vec<(&'static str, String)> {
 }
 
 #[test]
-fn a_damaged_index_is_rebuilt_from_valid_version_files() {
+fn a_damaged_index_is_an_error_naming_it_and_is_never_overwritten() {
     for (label, text) in damaged_indexes() {
         let (_tmp, store, dir) = store();
         store.write(&version(1)).expect("written");
@@ -334,20 +342,24 @@ fn a_damaged_index_is_rebuilt_from_valid_version_files() {
         let expected = store.list().expect("list");
         let index = dir.join("index.json");
         std::fs::write(&index, &text).expect("damaged");
+        let before = snapshot(&dir);
+        for err in [
+            store.list().expect_err(label),
+            store.latest().expect_err(label),
+            store.write(&version(3)).expect_err(label),
+        ] {
+            assert!(matches!(err, StateError::Corrupt { .. }), "{label}: {err}");
+            assert_eq!(err.path(), Some(index.as_path()), "{label}: {err}");
+            assert!(err.to_string().contains("index.json"), "{label}: {err}");
+        }
+        assert_eq!(snapshot(&dir), before, "{label}: nothing changed");
+        // Versions still read one by one.
+        assert_eq!(store.read(2).expect(label), version(2));
+        // Moved aside, it is rebuilt from the version files.
+        std::fs::rename(&index, dir.join("index.json.damaged")).expect("moved aside");
         assert_eq!(store.list().expect(label), expected, "{label}");
-        assert_eq!(
-            std::fs::read_to_string(&index).expect("read"),
-            text,
-            "{label}: list never writes"
-        );
         store.write(&version(3)).expect(label);
-        std::fs::remove_file(version_file(&dir, 1)).expect("removed");
-        // Only a rewritten index still lists version 1 without its file.
-        assert_eq!(
-            store.list().expect(label).len(),
-            3,
-            "{label}: index rewritten"
-        );
+        assert!(index.exists(), "{label}: the rebuilt index is stored");
     }
 }
 
@@ -365,26 +377,22 @@ fn a_missing_index_is_rebuilt_from_the_version_files() {
 }
 
 #[test]
-fn a_damaged_index_that_cannot_be_rebuilt_is_an_error_naming_it() {
-    for (label, text) in damaged_indexes() {
-        let (_tmp, store, dir) = store();
-        store.write(&version(1)).expect("written");
-        store.write(&version(2)).expect("written");
-        let index = dir.join("index.json");
-        std::fs::write(&index, &text).expect("damaged index");
-        std::fs::write(version_file(&dir, 2), "{").expect("damaged version");
-        let before = snapshot(&dir);
-        for err in [
-            store.list().expect_err(label),
-            store.write(&version(3)).expect_err(label),
-        ] {
-            assert!(matches!(err, StateError::Corrupt { .. }), "{label}: {err}");
-            assert_eq!(err.path(), Some(index.as_path()), "{label}: {err}");
-            assert!(err.to_string().contains("000002.json"), "{label}: {err}");
-        }
-        assert!(store.latest().is_err());
-        assert_eq!(snapshot(&dir), before, "{label}: nothing changed");
+fn a_missing_index_with_a_damaged_version_file_is_an_error_naming_that_file() {
+    let (_tmp, store, dir) = store();
+    store.write(&version(1)).expect("written");
+    store.write(&version(2)).expect("written");
+    std::fs::remove_file(dir.join("index.json")).expect("removed");
+    let file = version_file(&dir, 2);
+    std::fs::write(&file, "{").expect("damaged version");
+    let before = snapshot(&dir);
+    for err in [
+        store.list().expect_err("damaged"),
+        store.write(&version(3)).expect_err("damaged"),
+    ] {
+        assert!(matches!(err, StateError::Corrupt { .. }), "{err}");
+        assert_eq!(err.path(), Some(file.as_path()), "{err}");
     }
+    assert_eq!(snapshot(&dir), before, "nothing changed");
 }
 
 #[test]
@@ -392,14 +400,18 @@ fn a_newer_format_index_is_never_rebuilt_or_overwritten() {
     let (_tmp, store, dir) = store();
     store.write(&version(1)).expect("written");
     let index = dir.join("index.json");
-    std::fs::write(&index, r#"{"format_version": 2, "entries": {}}"#).expect("newer");
+    let newer = format!(
+        r#"{{"format_version": {}, "entries": {{}}}}"#,
+        FORMAT_VERSION + 1
+    );
+    std::fs::write(&index, newer).expect("newer");
     let before = snapshot(&dir);
     for err in [
         store.list().expect_err("newer"),
         store.write(&version(2)).expect_err("newer"),
     ] {
         assert!(
-            matches!(err, StateError::NewerFormat { found: 2, .. }),
+            matches!(err, StateError::NewerFormat { found, .. } if found == FORMAT_VERSION + 1),
             "{err}"
         );
         assert_eq!(err.path(), Some(index.as_path()));
@@ -408,14 +420,64 @@ fn a_newer_format_index_is_never_rebuilt_or_overwritten() {
 }
 
 #[test]
-fn an_index_listing_a_number_twice_is_damaged_and_rebuilt() {
+fn an_index_listing_a_number_twice_is_corrupt() {
     let (_tmp, store, dir) = store();
     store.write(&version(1)).expect("written");
     let summary = serde_json::to_value(VersionSummary::from(&version(1))).expect("json");
     let index = serde_json::json!({"format_version": 1, "versions": [summary.clone(), summary]});
-    std::fs::write(dir.join("index.json"), index.to_string()).expect("written");
-    // Rebuilt from the (valid) version file.
-    assert_eq!(store.list().expect("list").len(), 1);
+    let path = dir.join("index.json");
+    std::fs::write(&path, index.to_string()).expect("written");
+    let err = store.list().expect_err("listed twice");
+    assert!(matches!(err, StateError::Corrupt { .. }), "{err}");
+    assert_eq!(err.path(), Some(path.as_path()));
+    assert!(err.to_string().contains("listed twice"), "{err}");
+}
+
+#[test]
+fn a_format_1_state_still_reads_and_is_upgraded_by_the_next_write() {
+    let (_tmp, store, dir) = store();
+    std::fs::create_dir_all(dir.join("versions")).expect("mkdir");
+    std::fs::write(version_file(&dir, 1), format_1(&version(1))).expect("v1");
+    let summary = serde_json::to_value(VersionSummary::from(&version(1))).expect("json");
+    let index = serde_json::json!({"format_version": 1, "versions": [summary]});
+    std::fs::write(
+        dir.join("index.json"),
+        serde_json::to_string_pretty(&index).expect("json") + "\n",
+    )
+    .expect("index");
+    let mut expected = version(1);
+    expected.format_version = 1;
+    assert_eq!(store.read(1).expect("format 1 reads"), expected);
+    assert_eq!(
+        store.list().expect("list"),
+        vec![VersionSummary::from(&version(1))]
+    );
+    let old = std::fs::read(version_file(&dir, 1)).expect("read");
+    store.write(&version(2)).expect("written");
+    assert_eq!(
+        std::fs::read(version_file(&dir, 1)).expect("read"),
+        old,
+        "never rewritten"
+    );
+    for file in [dir.join("index.json"), version_file(&dir, 2)] {
+        let text = std::fs::read_to_string(&file).expect("read");
+        assert!(text.starts_with("{\n  \"sha256\": \""), "{text}");
+        let value: serde_json::Value = serde_json::from_str(&text).expect("json");
+        assert_eq!(value["format_version"], FORMAT_VERSION);
+    }
+    assert_eq!(store.list().expect("list").len(), 2);
+}
+
+#[test]
+fn a_format_1_file_that_carries_a_checksum_is_corrupt() {
+    let (_tmp, store, dir) = store();
+    std::fs::create_dir_all(dir.join("versions")).expect("mkdir");
+    let mut value = serde_json::to_value(version(1)).expect("json");
+    value["format_version"] = 1.into();
+    value["sha256"] = "0".repeat(64).into();
+    std::fs::write(version_file(&dir, 1), value.to_string()).expect("v1");
+    let err = store.read(1).expect_err("format 1 has no checksum");
+    assert!(matches!(err, StateError::Corrupt { .. }), "{err}");
 }
 
 #[test]
@@ -435,82 +497,52 @@ fn stray_files_in_versions_are_ignored() {
     store.write(&version(2)).expect("written");
 }
 
-/// Runs `body` on a state directory that cannot be written. As root,
-/// permission bits do not stop writes, so the test re-runs itself as user
-/// `nobody` through `setpriv` (skipped when that is impossible).
+/// A read-only state directory or `versions/` (mode 0500: as root too,
+/// whom permission bits do not stop) refuses every write by name, before
+/// writing anything; reading works.
 #[test]
-fn a_read_only_state_dir_fails_with_io_naming_the_path_and_changes_nothing() {
-    const CHILD: &str = "FLEETFORM_STATE_READ_ONLY_CHILD";
-    let is_root = std::fs::metadata("/proc/self")
-        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
-        .unwrap_or(false);
-    if !is_root || std::env::var_os(CHILD).is_some() {
-        read_only_scenario();
-        return;
-    }
-    let Ok(exe) = std::env::current_exe() else {
-        return;
-    };
-    // The test binary may live where `nobody` cannot reach: copy it out.
-    let outer = tempfile::tempdir().expect("tempdir");
-    let copy = outer.path().join("versions-test");
-    std::fs::copy(&exe, &copy).expect("copy test binary");
-    let work = outer.path().join("tmp");
-    std::fs::create_dir(&work).expect("mkdir");
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(outer.path(), std::fs::Permissions::from_mode(0o755))
-            .expect("chmod");
-        std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    }
-    std::os::unix::fs::chown(&work, Some(65534), Some(65534)).expect("chown");
-    let status = std::process::Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-        .arg(&copy)
-        .args([
-            "--exact",
-            "a_read_only_state_dir_fails_with_io_naming_the_path_and_changes_nothing",
-            "--test-threads=1",
-        ])
-        .env(CHILD, "1")
-        .env("TMPDIR", &work)
-        .status();
-    match status {
-        Ok(status) => assert!(status.success(), "the scenario failed as nobody: {status}"),
-        Err(e) => eprintln!("skipped: running as root and setpriv is unavailable ({e})"),
-    }
-}
-
-fn read_only_scenario() {
+fn a_read_only_state_dir_is_refused_by_name_and_changes_nothing() {
     use fleetform_state::JournalRecord;
     use std::os::unix::fs::PermissionsExt;
-    let (_tmp, store, dir) = store();
-    store.write(&version(1)).expect("written");
-    let before = snapshot(&dir);
-    for d in [dir.clone(), dir.join("versions")] {
-        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o500)).expect("chmod");
-    }
-    let err = store.write(&version(2)).expect_err("read-only");
-    assert!(matches!(err, StateError::Io { .. }), "{err}");
-    assert_eq!(err.path(), Some(version_file(&dir, 2).as_path()), "{err}");
     let record = JournalRecord::End {
         apply_id: "a".into(),
         time: 1,
         version: None,
     };
-    let err = store.append_journal(&record).expect_err("read-only");
-    assert!(matches!(err, StateError::Io { .. }), "{err}");
-    assert_eq!(err.path(), Some(dir.join("journal.jsonl").as_path()));
-    let err = store.lock("u@h:1", 60, 1000).expect_err("read-only");
-    assert!(matches!(err, StateError::Io { .. }), "{err}");
-    assert_eq!(err.path(), Some(dir.join("lock.json").as_path()));
-    // Reading still works.
-    assert_eq!(store.read(1).expect("read"), version(1));
-    assert_eq!(store.latest().expect("latest"), Some(1));
-    for d in [dir.clone(), dir.join("versions")] {
-        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    for read_only in [None, Some("versions")] {
+        let (_tmp, store, dir) = store();
+        store.write(&version(1)).expect("written");
+        store.append_journal(&record).expect("journal");
+        let target = read_only.map_or(dir.clone(), |d| dir.join(d));
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o500)).expect("chmod");
+        let before = snapshot(&dir);
+        let mut errors = vec![
+            store.write(&version(2)).expect_err("read-only"),
+            store
+                .lock("u@h:1", 60, 1000)
+                .map(|_| ())
+                .expect_err("read-only"),
+        ];
+        if read_only.is_none() {
+            errors.push(store.append_journal(&record).expect_err("read-only"));
+            errors.push(store.clear_journal().expect_err("read-only"));
+        }
+        for err in errors {
+            assert!(
+                matches!(err, StateError::ReadOnly { mode: 0o500, .. }),
+                "{err}"
+            );
+            assert_eq!(err.path(), Some(target.as_path()), "{err}");
+            assert!(err.to_string().contains("read-only"), "{err}");
+        }
+        // Reading still works.
+        assert_eq!(store.read(1).expect("read"), version(1));
+        assert_eq!(store.latest().expect("latest"), Some(1));
+        assert_eq!(store.journal().expect("journal"), vec![record.clone()]);
+        assert_eq!(snapshot(&dir), before, "nothing changed");
+        assert_eq!(mode(&target), 0o500);
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o700)).expect("chmod");
     }
-    assert_eq!(snapshot(&dir), before, "nothing changed");
 }
 
 #[test]
@@ -529,11 +561,15 @@ fn the_index_carries_each_versions_images_and_reads_entries_without_them() {
     let listed = store.list().expect("list");
     assert_eq!(listed[0].images, Some(version(1).images));
 
-    // An index written before entries had images still reads; the entry
-    // says it does not know (None), so the caller reads the version file.
+    // An index written before entries had images (format 1, no checksum)
+    // still reads; the entry says it does not know (None), so the caller
+    // reads the version file.
     let index = dir.join("index.json");
     let mut value: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&index).expect("read")).expect("json");
+    let object = value.as_object_mut().expect("object");
+    object.remove("sha256");
+    object.insert("format_version".into(), 1.into());
     value["versions"][0]
         .as_object_mut()
         .expect("entry")
