@@ -1,17 +1,26 @@
-//! A fault-injecting HTTP proxy on 127.0.0.1: forwards EC2/STS requests to the
-//! local endpoint, except those a rule picks, which get HTTP 500 with an EC2
-//! error body. Rules see the request's region (from the SigV4 credential
-//! scope) and action (from the form body), e.g. "DescribeInstances in
-//! us-west-2 fails".
+//! A fault-injecting HTTP proxy on 127.0.0.1, between fleetform and the local
+//! EC2 endpoint. Each request's region (from the SigV4 credential scope) and
+//! action (from the form body) go to a decision function, which lets it
+//! through or picks an [`Injection`]: an EC2 error answer, a reset
+//! connection, an answer held past the client's timeout, or a page whose
+//! NextToken is dropped.
+//!
+//! [`FaultProxy::chaos`] makes the decisions from a seed ([`Chaos`]): the
+//! same seed gives the same faults to the same sequence of requests, so a
+//! failing chaos test can be replayed.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Decides whether a request (region, action) fails.
 pub type Rule = Arc<dyn Fn(&str, &str) -> bool + Send + Sync>;
+
+/// Decides what happens to a request (region, action): `None` forwards it as it is.
+pub type Decide = Arc<dyn Fn(&str, &str) -> Option<Injection> + Send + Sync>;
 
 /// The error a picked request gets.
 #[derive(Debug, Clone)]
@@ -29,6 +38,149 @@ impl Default for Fault {
             code: "InternalError".into(),
         }
     }
+}
+
+/// What the proxy does to one picked request.
+#[derive(Debug, Clone)]
+pub enum Injection {
+    /// Answers with this error at once; the request never reaches EC2.
+    Error(Fault),
+    /// Resets the connection (TCP RST) without an answer; the request never reaches EC2.
+    Reset,
+    /// Forwards the request (EC2 carries it out), then holds the answer this
+    /// long before sending it: past the client's timeout, the client has
+    /// given up on a call that did happen.
+    Delay(Duration),
+    /// Forwards the request and drops the NextToken from the answer: a page
+    /// that looks like the last one when more remain.
+    Truncate,
+    /// Stops the request where a crash hurts: before EC2 sees it
+    /// (`after_ec2: false`) or after EC2 carried it out but before the client
+    /// hears back (`after_ec2: true`). The action is sent on `tripped`, then
+    /// the connection is held until the client goes away (killed) and
+    /// dropped: the request (or its answer) is never delivered.
+    Stall {
+        /// Whether EC2 carries the request out first.
+        after_ec2: bool,
+        /// Told the action once the request is stopped.
+        tripped: std::sync::mpsc::Sender<String>,
+    },
+}
+
+/// The kinds of fault [`Chaos`] injects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FaultClass {
+    /// HTTP 400 `RequestLimitExceeded`: EC2's throttling.
+    Throttle,
+    /// HTTP 500 `InternalError`.
+    ServerError,
+    /// HTTP 503 `Unavailable`.
+    Unavailable,
+    /// The connection is reset before any answer.
+    Reset,
+    /// The answer comes after the client's timeout (see [`Chaos::delay`]).
+    Delay,
+    /// A page of a paged read loses its NextToken.
+    TruncatedPage,
+}
+
+impl FaultClass {
+    /// Every class, in a fixed order.
+    pub const ALL: [FaultClass; 6] = [
+        FaultClass::Throttle,
+        FaultClass::ServerError,
+        FaultClass::Unavailable,
+        FaultClass::Reset,
+        FaultClass::Delay,
+        FaultClass::TruncatedPage,
+    ];
+
+    fn injection(self, delay: Duration) -> Injection {
+        let error = |status: u16, code: &str| {
+            Injection::Error(Fault {
+                status,
+                code: code.into(),
+            })
+        };
+        match self {
+            FaultClass::Throttle => error(400, "RequestLimitExceeded"),
+            FaultClass::ServerError => error(500, "InternalError"),
+            FaultClass::Unavailable => error(503, "Unavailable"),
+            FaultClass::Reset => Injection::Reset,
+            FaultClass::Delay => Injection::Delay(delay),
+            FaultClass::TruncatedPage => Injection::Truncate,
+        }
+    }
+}
+
+/// Seeded faults: each request whose action `applies_to` picks gets a fault
+/// with probability `rate`, its class drawn from `classes`. The draw for the
+/// n-th request of a (region, action) pair depends only on (seed, region,
+/// action, n), so a seed replays the same faults whatever the interleaving
+/// of different actions.
+#[derive(Clone)]
+pub struct Chaos {
+    /// The seed.
+    pub seed: u64,
+    /// Share of picked requests that get a fault, 0.0 to 1.0.
+    pub rate: f64,
+    /// The classes to draw from (all of them when empty).
+    pub classes: Vec<FaultClass>,
+    /// How long a [`FaultClass::Delay`] holds the answer.
+    pub delay: Duration,
+    /// Which actions may get faults (`None`: every action).
+    pub applies_to: Option<Rule>,
+}
+
+impl Chaos {
+    /// `rate` of every request gets a fault of one of `classes`, from `seed`.
+    pub fn new(seed: u64, rate: f64, classes: &[FaultClass]) -> Chaos {
+        Chaos {
+            seed,
+            rate,
+            classes: classes.to_vec(),
+            delay: Duration::from_secs(3),
+            applies_to: None,
+        }
+    }
+
+    /// The decision for the `n`-th request (from 0) of `action` in `region`.
+    pub fn decide(&self, region: &str, action: &str, n: u64) -> Option<FaultClass> {
+        if let Some(rule) = &self.applies_to {
+            if !rule(region, action) {
+                return None;
+            }
+        }
+        let draw = mix(self.seed, &[region.as_bytes(), action.as_bytes()], n);
+        // The top 53 bits as a uniform number in [0, 1).
+        let uniform = (draw >> 11) as f64 / (1u64 << 53) as f64;
+        if uniform >= self.rate {
+            return None;
+        }
+        let classes: &[FaultClass] = if self.classes.is_empty() {
+            &FaultClass::ALL
+        } else {
+            &self.classes
+        };
+        let pick = mix(draw, &[], n) % classes.len() as u64;
+        classes.get(pick as usize).copied()
+    }
+}
+
+/// A 64-bit hash of the seed, some byte strings and a counter: FNV-1a over the
+/// bytes, then the SplitMix64 finaliser. Stable across runs and platforms.
+fn mix(seed: u64, parts: &[&[u8]], n: u64) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ seed;
+    for part in parts {
+        for b in part.iter().chain([0xffu8].iter()) {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    let mut z = h ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// A proxy that holds the requests a rule picks until released: a test can
@@ -79,11 +231,83 @@ impl HoldingProxy {
     }
 }
 
+/// A proxy that stops one request with [`Injection::Stall`], so a test can
+/// kill the client at that point: the `at`-th request (from 1), counting
+/// from the first one `from` picks (e.g. the first change an apply makes).
+pub struct Tripwire {
+    /// URL to give fleetform as its endpoint.
+    pub url: String,
+    tripped: Mutex<std::sync::mpsc::Receiver<String>>,
+    proxy: FaultProxy,
+    counted: Arc<AtomicUsize>,
+}
+
+impl Tripwire {
+    /// Starts a proxy to `upstream` that stops the `at`-th request counted
+    /// from the first that `from` picks, before or after EC2 sees it.
+    pub fn start(
+        upstream: &str,
+        from: Rule,
+        at: usize,
+        after_ec2: bool,
+    ) -> std::io::Result<Tripwire> {
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        let counting = std::sync::atomic::AtomicBool::new(false);
+        let seen = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&seen);
+        let tx = Mutex::new(tx);
+        let decide: Decide = Arc::new(move |region: &str, action: &str| {
+            if !counting.load(Ordering::SeqCst) && from(region, action) {
+                counting.store(true, Ordering::SeqCst);
+            }
+            if !counting.load(Ordering::SeqCst) {
+                return None;
+            }
+            (seen.fetch_add(1, Ordering::SeqCst) + 1 == at).then(|| Injection::Stall {
+                after_ec2,
+                tripped: tx.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            })
+        });
+        let proxy = FaultProxy::start_deciding(upstream, decide, None)?;
+        Ok(Tripwire {
+            url: proxy.url.clone(),
+            tripped: Mutex::new(rx),
+            proxy,
+            counted,
+        })
+    }
+
+    /// Waits (bounded) until the request is stopped; its action, or `None`
+    /// when the client finished (or `limit` passed) first.
+    pub fn wait_tripped(&self, limit: Duration) -> Option<String> {
+        self.tripped
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .recv_timeout(limit)
+            .ok()
+    }
+
+    /// Requests that arrived so far.
+    pub fn requests(&self) -> usize {
+        self.proxy.requests()
+    }
+
+    /// Requests counted so far (from the first that `from` picked).
+    pub fn counted(&self) -> usize {
+        self.counted.load(Ordering::SeqCst)
+    }
+}
+
+/// Faults injected so far, by class.
+pub type Tally = BTreeMap<FaultClass, usize>;
+
 /// A running proxy; it stops when the test binary exits.
 pub struct FaultProxy {
     /// URL to give fleetform as its endpoint.
     pub url: String,
     injected: Arc<AtomicUsize>,
+    requests: Arc<AtomicUsize>,
+    tally: Arc<Mutex<Tally>>,
 }
 
 impl FaultProxy {
@@ -94,6 +318,47 @@ impl FaultProxy {
 
     /// Like [`FaultProxy::start`], answering picked requests with `fault`.
     pub fn start_with(upstream: &str, rule: Rule, fault: Fault) -> std::io::Result<FaultProxy> {
+        let decide: Decide = Arc::new(move |region: &str, action: &str| {
+            rule(region, action).then(|| Injection::Error(fault.clone()))
+        });
+        Self::start_deciding(upstream, decide, None)
+    }
+
+    /// A proxy whose faults come from `chaos` (deterministic for its seed).
+    pub fn chaos(upstream: &str, chaos: Chaos) -> std::io::Result<FaultProxy> {
+        let counters: Mutex<BTreeMap<(String, String), u64>> = Mutex::new(BTreeMap::new());
+        let tally: Arc<Mutex<Tally>> = Arc::new(Mutex::new(Tally::new()));
+        let recorded = Arc::clone(&tally);
+        let delay = chaos.delay;
+        let decide: Decide = Arc::new(move |region: &str, action: &str| {
+            let n = {
+                let mut counters = counters.lock().unwrap_or_else(|p| p.into_inner());
+                let next = counters
+                    .entry((region.to_string(), action.to_string()))
+                    .or_insert(0);
+                *next += 1;
+                *next - 1
+            };
+            let class = chaos.decide(region, action, n)?;
+            // A truncation only counts when a token was really dropped (see serve).
+            if class != FaultClass::TruncatedPage {
+                *recorded
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .entry(class)
+                    .or_insert(0) += 1;
+            }
+            Some(class.injection(delay))
+        });
+        Self::start_deciding(upstream, decide, Some(tally))
+    }
+
+    /// A proxy that asks `decide` about every request.
+    pub fn start_deciding(
+        upstream: &str,
+        decide: Decide,
+        tally: Option<Arc<Mutex<Tally>>>,
+    ) -> std::io::Result<FaultProxy> {
         let upstream = upstream
             .trim_start_matches("http://")
             .trim_end_matches('/')
@@ -101,24 +366,54 @@ impl FaultProxy {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let url = format!("http://{}", listener.local_addr()?);
         let injected = Arc::new(AtomicUsize::new(0));
-        let counter = Arc::clone(&injected);
+        let requests = Arc::new(AtomicUsize::new(0));
+        let tally = tally.unwrap_or_default();
+        let shared = Shared {
+            upstream,
+            decide,
+            injected: Arc::clone(&injected),
+            requests: Arc::clone(&requests),
+            tally: Arc::clone(&tally),
+        };
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
-                let (upstream, rule, counter) =
-                    (upstream.clone(), Arc::clone(&rule), Arc::clone(&counter));
-                let fault = fault.clone();
+                let shared = shared.clone();
                 std::thread::spawn(move || {
-                    let _ = serve(client, &upstream, &rule, &fault, &counter);
+                    let _ = serve(client, &shared);
                 });
             }
         });
-        Ok(FaultProxy { url, injected })
+        Ok(FaultProxy {
+            url,
+            injected,
+            requests,
+            tally,
+        })
     }
 
-    /// How many requests were failed on purpose so far.
+    /// How many requests were failed, reset, delayed or cut short on purpose so far.
     pub fn injected(&self) -> usize {
         self.injected.load(Ordering::Relaxed)
     }
+
+    /// How many requests arrived so far.
+    pub fn requests(&self) -> usize {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Faults injected so far by class (chaos proxies only).
+    pub fn tally(&self) -> Tally {
+        self.tally.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+#[derive(Clone)]
+struct Shared {
+    upstream: String,
+    decide: Decide,
+    injected: Arc<AtomicUsize>,
+    requests: Arc<AtomicUsize>,
+    tally: Arc<Mutex<Tally>>,
 }
 
 /// One HTTP/1.1 message: head (start line + headers) and body.
@@ -153,29 +448,46 @@ fn read_message(reader: &mut impl BufRead) -> std::io::Result<Option<Message>> {
     Ok(Some(Message { head, body }))
 }
 
-/// Rewrites the head so the connection closes after this message.
-fn closing(head: &str) -> String {
+/// Rewrites the head so the connection closes after this message and its
+/// length is `length`.
+fn closing(head: &str, length: usize) -> String {
     let mut out: String = head
         .lines()
-        .filter(|l| !l.is_empty() && !l.to_ascii_lowercase().starts_with("connection:"))
+        .filter(|l| {
+            let lower = l.to_ascii_lowercase();
+            !l.is_empty()
+                && !lower.starts_with("connection:")
+                && !lower.starts_with("content-length:")
+        })
         .map(|l| format!("{l}\r\n"))
         .collect();
-    out.push_str("Connection: close\r\n\r\n");
+    out.push_str(&format!(
+        "Content-Length: {length}\r\nConnection: close\r\n\r\n"
+    ));
     out
 }
 
-fn serve(
-    client: TcpStream,
-    upstream: &str,
-    rule: &Rule,
-    fault: &Fault,
-    injected: &AtomicUsize,
-) -> std::io::Result<()> {
+/// The body without its `<nextToken>` element, if it had one.
+fn drop_next_token(body: &[u8]) -> Option<Vec<u8>> {
+    let text = std::str::from_utf8(body).ok()?;
+    let start = text.find("<nextToken>")?;
+    let end = text[start..].find("</nextToken>")? + start + "</nextToken>".len();
+    if text[start..end]
+        .trim_start_matches("<nextToken>")
+        .starts_with("</")
+    {
+        return None; // an empty token ends the listing already
+    }
+    Some([&text[..start], &text[end..]].concat().into_bytes())
+}
+
+fn serve(client: TcpStream, shared: &Shared) -> std::io::Result<()> {
     client.set_read_timeout(Some(Duration::from_secs(30)))?;
     let mut reader = BufReader::new(client.try_clone()?);
     let Some(request) = read_message(&mut reader)? else {
         return Ok(());
     };
+    shared.requests.fetch_add(1, Ordering::Relaxed);
     let body = String::from_utf8_lossy(&request.body);
     let action = body
         .split('&')
@@ -191,29 +503,138 @@ fn serve(
         .unwrap_or_default()
         .to_string();
     let mut client = client;
-    if rule(&region, &action) {
-        injected.fetch_add(1, Ordering::Relaxed);
-        let body = format!(
-            "<Response><Errors><Error><Code>{}</Code><Message>injected fault: {action} in {region}</Message></Error></Errors><RequestID>fault</RequestID></Response>",
-            fault.code
-        );
-        write!(
-            client,
-            "HTTP/1.1 {} Injected\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            fault.status,
-            body.len()
-        )?;
-        return client.flush();
+    let injection = (shared.decide)(&region, &action);
+    match &injection {
+        Some(Injection::Error(fault)) => {
+            shared.injected.fetch_add(1, Ordering::Relaxed);
+            let body = format!(
+                "<Response><Errors><Error><Code>{}</Code><Message>injected fault: {action} in {region}</Message></Error></Errors><RequestID>fault</RequestID></Response>",
+                fault.code
+            );
+            write!(
+                client,
+                "HTTP/1.1 {} Injected\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                fault.status,
+                body.len()
+            )?;
+            return client.flush();
+        }
+        Some(Injection::Reset) => {
+            shared.injected.fetch_add(1, Ordering::Relaxed);
+            // Linger 0: close() sends RST instead of FIN.
+            socket2::SockRef::from(&client).set_linger(Some(Duration::ZERO))?;
+            return Ok(());
+        }
+        Some(Injection::Stall {
+            after_ec2: false,
+            tripped,
+        }) => {
+            shared.injected.fetch_add(1, Ordering::Relaxed);
+            let _ = tripped.send(action);
+            return wait_for_hangup(&client);
+        }
+        _ => {}
     }
-    let mut server = TcpStream::connect(upstream)?;
-    server.set_read_timeout(Some(Duration::from_secs(60)))?;
-    server.write_all(closing(&request.head).as_bytes())?;
+    let mut server = TcpStream::connect(&shared.upstream)?;
+    server.set_read_timeout(Some(Duration::from_secs(120)))?;
+    server.write_all(closing(&request.head, request.body.len()).as_bytes())?;
     server.write_all(&request.body)?;
     let mut response_reader = BufReader::new(server);
-    let Some(response) = read_message(&mut response_reader)? else {
+    let Some(mut response) = read_message(&mut response_reader)? else {
         return Ok(());
     };
-    client.write_all(closing(&response.head).as_bytes())?;
+    match injection {
+        Some(Injection::Stall {
+            after_ec2: true,
+            tripped,
+        }) => {
+            shared.injected.fetch_add(1, Ordering::Relaxed);
+            let _ = tripped.send(action);
+            return wait_for_hangup(&client);
+        }
+        Some(Injection::Delay(delay)) => {
+            shared.injected.fetch_add(1, Ordering::Relaxed);
+            // The fault is the wait itself: the client gives up before the answer.
+            std::thread::sleep(delay);
+        }
+        Some(Injection::Truncate) => {
+            if let Some(cut) = drop_next_token(&response.body) {
+                shared.injected.fetch_add(1, Ordering::Relaxed);
+                *shared
+                    .tally
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .entry(FaultClass::TruncatedPage)
+                    .or_insert(0) += 1;
+                response.body = cut;
+            }
+        }
+        _ => {}
+    }
+    client.write_all(closing(&response.head, response.body.len()).as_bytes())?;
     client.write_all(&response.body)?;
     client.flush()
+}
+
+/// Blocks until the client closes its end (it was killed), at most a minute.
+fn wait_for_hangup(client: &TcpStream) -> std::io::Result<()> {
+    client.set_read_timeout(Some(Duration::from_secs(60)))?;
+    let mut buf = [0u8; 512];
+    let mut client = client;
+    while let Ok(n) = std::io::Read::read(&mut client, &mut buf) {
+        if n == 0 {
+            break;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_seed_gives_the_same_faults_and_another_seed_others() {
+        let draws = |seed| {
+            let chaos = Chaos::new(seed, 0.3, &[]);
+            (0..200)
+                .map(|n| chaos.decide("us-east-1", "DescribeInstances", n))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(draws(7), draws(7));
+        assert_ne!(draws(7), draws(8));
+        let faults = draws(7).iter().filter(|d| d.is_some()).count();
+        assert!((30..=90).contains(&faults), "about 30% of 200: {faults}");
+        let classes: std::collections::BTreeSet<_> = draws(7).into_iter().flatten().collect();
+        assert_eq!(classes.len(), FaultClass::ALL.len(), "every class drawn");
+    }
+
+    #[test]
+    fn applies_to_limits_the_faults_to_the_picked_actions() {
+        let mut chaos = Chaos::new(1, 1.0, &[FaultClass::Throttle]);
+        chaos.applies_to = Some(Arc::new(|_: &str, action: &str| action == "RunInstances"));
+        assert_eq!(chaos.decide("r", "DescribeInstances", 0), None);
+        assert_eq!(
+            chaos.decide("r", "RunInstances", 0),
+            Some(FaultClass::Throttle)
+        );
+    }
+
+    #[test]
+    fn a_truncated_page_loses_only_its_token() {
+        let body = b"<R><items/><nextToken>abc</nextToken><requestId>1</requestId></R>";
+        let cut = drop_next_token(body).expect("had a token");
+        assert_eq!(cut, b"<R><items/><requestId>1</requestId></R>");
+        assert_eq!(drop_next_token(b"<R><items/></R>"), None);
+        assert_eq!(drop_next_token(b"<R><nextToken></nextToken></R>"), None);
+    }
+
+    #[test]
+    fn the_head_carries_the_new_length() {
+        let head = "HTTP/1.1 200 OK\r\nContent-Length: 99\r\nConnection: keep-alive\r\n\r\n";
+        let out = closing(head, 12);
+        assert!(out.contains("Content-Length: 12\r\n"));
+        assert!(!out.contains("99"));
+        assert!(out.ends_with("Connection: close\r\n\r\n"));
+    }
 }
