@@ -347,21 +347,39 @@ fn plan_under_every_fault_class_is_right_or_blind_where_it_could_not_see() {
 #[test]
 fn apply_with_a_tenth_of_calls_failing_ends_cleanly_and_the_next_apply_converges() {
     let mut total_faults = 0;
-    let mut outcomes = BTreeMap::<i32, usize>::new();
+    // (at 60%?, exit code) -> applies
+    let mut outcomes = BTreeMap::<(bool, i32), usize>::new();
     for seed in 0..3u64 {
         let mut fleet_workers = workers(4, 2, 3);
         let (dir, fleet) = new_fleet("chaos-apply", &fleet_workers);
         let mut counts = Counts::new();
-        for round in 0..2 {
+        // Round 0 creates the fleet, round 1 scales one worker type up, one
+        // down and changes a template, both at 10%; round 2 changes a
+        // template again with 60% of calls failing at once (no delays, to keep
+        // it quick), where retries run out and actions fail.
+        for (round, rate) in [(0u64, 0.1), (1, 0.1), (2, 0.6)] {
             if round == 1 {
-                // Scale one up, one down, and change one template.
                 fleet_workers[0].min = 3;
                 fleet_workers[1].min = 1;
                 fleet_workers[1].max = 1;
                 fleet_workers[2].user_data = format!("v{seed}");
                 write_fleet(dir.path(), &fleet, &fleet_workers);
             }
-            let proxy = FaultProxy::chaos(endpoint(), Chaos::new(seed * 10 + round, 0.1, &[]))
+            if round == 2 {
+                fleet_workers[3].user_data = format!("w{seed}");
+                write_fleet(dir.path(), &fleet, &fleet_workers);
+            }
+            let classes: &[FaultClass] = if round == 2 {
+                &[
+                    FaultClass::Throttle,
+                    FaultClass::ServerError,
+                    FaultClass::Unavailable,
+                    FaultClass::Reset,
+                ]
+            } else {
+                &FaultClass::ALL
+            };
+            let proxy = FaultProxy::chaos(endpoint(), Chaos::new(seed * 10 + round, rate, classes))
                 .expect("proxy");
             let out = fleetform(
                 &["apply", "--auto-approve", "--parallelism", "4"],
@@ -370,7 +388,9 @@ fn apply_with_a_tenth_of_calls_failing_ends_cleanly_and_the_next_apply_converges
             );
             total_faults += proxy.injected();
             assert_clean(&out, &format!("seed {seed} round {round}"));
-            *outcomes.entry(out.status.code().unwrap_or(-1)).or_default() += 1;
+            *outcomes
+                .entry((round == 2, out.status.code().unwrap_or(-1)))
+                .or_default() += 1;
             // Whatever happened, an apply without faults converges, and nothing exists twice.
             apply_directly(dir.path());
             assert_no_op(dir.path());
@@ -378,7 +398,7 @@ fn apply_with_a_tenth_of_calls_failing_ends_cleanly_and_the_next_apply_converges
         }
     }
     println!(
-        "chaos apply: 6 applies at 10% faults ({total_faults} faults injected), exit codes {outcomes:?}; all converged on the next apply; duplicates: 0"
+        "chaos apply: 6 applies at 10% and 3 at 60% faults ({total_faults} faults injected), (at 60%, exit code) -> applies {outcomes:?}; all converged on the next apply; duplicates: 0"
     );
     assert!(total_faults > 0, "faults were injected");
 }
@@ -760,4 +780,46 @@ fn an_endpoint_that_never_answers_ends_every_command_with_an_error_not_a_hang() 
         json["incomplete"].as_array().map(Vec::len).unwrap_or(0) > 0,
         "every region blind: {json}"
     );
+}
+
+#[test]
+fn an_apply_whose_lock_was_broken_and_taken_starts_no_further_change() {
+    let fleet_workers = workers(2, 1, 2);
+    let (dir, _) = new_fleet("chaos-stolen", &fleet_workers);
+    // Hold the apply's first change, break its lock and take it meanwhile (an
+    // operator forcing `unlock` on a run they thought dead).
+    let first = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let holding = HoldingProxy::start(
+        endpoint(),
+        Arc::new(move |_: &str, action: &str| {
+            action == "ImportKeyPair" && first.swap(false, std::sync::atomic::Ordering::SeqCst)
+        }),
+    )
+    .expect("proxy");
+    let mut child = spawn(
+        &["apply", "--auto-approve", "--parallelism", "1"],
+        dir.path(),
+        &holding.url,
+        &[],
+    );
+    assert!(holding.wait_for_held(Duration::from_secs(60)).is_some());
+    let store = LocalBackend::new(dir.path().join(".fleetform"));
+    let broken = fleetform(&["unlock", "--force"], dir.path(), endpoint());
+    assert_eq!(broken.status.code(), Some(0), "{}", text(&broken));
+    let thief = store
+        .lock("operator@laptop:1", 600, fleetform_state::now())
+        .expect("taken");
+    holding.release_one();
+    let status = wait_bounded(&mut child, Duration::from_secs(120)).expect("ends");
+    let err = stderr_of(&mut child);
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("not started: the state lock is now held by operator@laptop:1"),
+        "{err}"
+    );
+    // Only the call already under way was made: one key pair, nothing else.
+    let live = live_objects(dir.path());
+    let made: Vec<&str> = live.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(made, vec!["key_pair"], "{live:?}");
+    store.release(thief).expect("released");
 }

@@ -228,9 +228,23 @@ fn damage(file: &Path, how: Damage, dir_too: Option<&Path>) {
     }
 }
 
+thread_local! {
+    /// Commands run against damaged state by this test (each test has its own thread).
+    static RUNS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Prints how many commands the calling test ran against damaged state.
+fn report(what: &str) {
+    println!(
+        "damage: {what}: {} fleetform commands against damaged state, each with the expected exit code, the file named, the state unchanged",
+        RUNS.with(std::cell::Cell::get)
+    );
+}
+
 /// Runs `args`; asserts its exit code, that a failure names `named`, and
 /// that the state directory is byte-identical afterwards.
 fn run(dir: &Path, args: &[&str], code: i32, named: &Path, context: &str) -> Output {
+    RUNS.with(|runs| runs.set(runs.get() + 1));
     let state = dir.join(".fleetform");
     let before = snapshot(&state);
     let out = fleetform(args, dir);
@@ -303,6 +317,7 @@ fn a_damaged_index_is_named_and_nothing_is_written() {
         restore_modes(p);
     }
     assert_ec2_unchanged();
+    report("index.json (CLI)");
 }
 
 #[test]
@@ -333,6 +348,7 @@ fn a_damaged_version_file_is_named_and_nothing_is_written() {
         restore_modes(p);
     }
     assert_ec2_unchanged();
+    report("a version file (CLI)");
 }
 
 #[test]
@@ -362,6 +378,7 @@ fn a_damaged_journal_is_named_and_nothing_is_written() {
         }
     }
     assert_ec2_unchanged();
+    report("journal.jsonl (CLI)");
 }
 
 /// The documented exception: a journal cut inside a record reads as what a
@@ -428,6 +445,7 @@ fn a_damaged_lock_file_is_named_and_only_unlock_force_moves_it_aside() {
         }
     }
     assert_ec2_unchanged();
+    report("lock.json (CLI)");
 }
 
 #[test]
@@ -446,4 +464,5 @@ fn a_read_only_state_directory_serves_reads_and_refuses_apply_by_name() {
     run(p, &["unlock"], 0, &state, context);
     restore_modes(p);
     assert_ec2_unchanged();
+    report("a read-only state directory (CLI)");
 }

@@ -171,6 +171,9 @@ fn every_bit_flip_of_the_index_is_an_error_naming_it_and_nothing_is_written() {
         count += 1;
     }
     assert_eq!(count, good.len() * 8);
+    println!(
+        "damage: index.json: {count} single-bit flips, each an error naming it, nothing written"
+    );
     std::fs::write(&index, &good).expect("restored");
     assert_eq!(store.latest().expect("the undamaged index reads"), Some(1));
 }
@@ -205,6 +208,10 @@ fn every_bit_flip_of_a_version_file_is_an_error_naming_it_and_nothing_is_written
             assert_eq!(snapshot(&dir), before, "{context}: something changed");
         }
     }
+    println!(
+        "damage: a version file: {} single-bit flips (with and without the index), each an error naming it, nothing written",
+        good.len() * 8 * 2
+    );
     std::fs::write(&file, &good).expect("restored");
     std::fs::write(&index, &good_index).expect("restored");
     assert_eq!(store.read(1).expect("the undamaged file reads"), version(1));
@@ -250,6 +257,10 @@ fn every_bit_flip_of_the_lock_file_is_an_error_naming_it_and_only_force_moves_it
         );
         std::fs::remove_file(&aside[0]).expect("cleaned");
     }
+    println!(
+        "damage: lock.json: {} single-bit flips, each an error naming it; only --force moves it aside, bytes kept",
+        good.len() * 8
+    );
     std::fs::write(&file, &good).expect("restored");
     store
         .renew(&mut lease, 60, 1001)
@@ -321,6 +332,11 @@ fn every_bit_flip_of_the_journal_is_an_error_naming_it_except_a_flipped_final_ne
         }
     }
     assert_eq!(dropped, 8, "every flip of the final newline is a torn line");
+    println!(
+        "damage: journal.jsonl: {} single-bit flips, {} errors naming it, {dropped} (the final newline) read as a torn last line",
+        good.len() * 8,
+        good.len() * 8 - dropped
+    );
 }
 
 #[test]
