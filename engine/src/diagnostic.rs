@@ -104,6 +104,9 @@ codes! {
     Cloud = "cloud",
     /// A saved plan file that cannot be read (corrupt, truncated, newer format).
     PlanFile = "plan-file",
+    /// An expression that could grow past the evaluation budget (nested
+    /// `for`s, repeated interpolation).
+    TooLarge = "too-large",
 }
 
 impl fmt::Display for Code {

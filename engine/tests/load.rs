@@ -160,6 +160,59 @@ fn a_huge_file_is_reported_not_hung_on() {
     assert_eq!(codes(&load(dir.path())), vec!["missing"]);
 }
 
+/// The fuzzer's memory blow-ups (a few hundred bytes asking for gigabytes):
+/// each is refused at the expression that would grow too large.
+#[test]
+fn expressions_that_would_grow_past_the_budget_are_refused_at_their_span() {
+    // Nine nested fors over ten elements: 10^9 strings.
+    let ten = "[0,1,2,3,4,5,6,7,8,9]";
+    let mut nested = "\"xxxxxxxxxxxxxxxx\"".to_string();
+    for depth in 0..9 {
+        nested = format!("[for v{depth} in {ten} : {nested}]");
+    }
+    // Locals that each hold the previous one twice: 2^40 elements, or bytes.
+    let doubling = |shape: &dyn Fn(usize) -> String, first: &str| {
+        let mut text = format!("locals {{\n  l0 = {first}\n");
+        for n in 1..=40 {
+            text.push_str(&format!("  l{n} = {}\n", shape(n - 1)));
+        }
+        text + "}\n"
+    };
+    let strings = doubling(
+        &|p| format!("\"${{local.l{p}}}${{local.l{p}}}\""),
+        "\"xxxxxxxxxxxxxxxx\"",
+    );
+    let lists = doubling(&|p| format!("[local.l{p}, local.l{p}]"), "[1, 2]");
+    for (what, text) in [
+        (
+            "nested fors",
+            format!("{FLEET}locals {{\n  x = {nested}\n}}\n"),
+        ),
+        ("doubling strings", format!("{FLEET}{strings}")),
+        ("doubling lists", format!("{FLEET}{lists}")),
+    ] {
+        let dir = config(&[("fleet.hcl", &text)]);
+        let loaded = load(dir.path());
+        let too_large: Vec<_> = loaded
+            .diagnostics
+            .iter()
+            .filter(|d| d.code.as_str() == "too-large")
+            .collect();
+        assert_eq!(too_large.len(), 1, "{what}: {:?}", codes(&loaded));
+        assert!(too_large[0].location.is_some(), "{what}: at its span");
+        assert!(
+            rendered(&loaded, dir.path()).contains("past the limit of 16 MiB"),
+            "{what}: {}",
+            rendered(&loaded, dir.path())
+        );
+    }
+    // Just under: two nested fors over ten elements are fine.
+    let small =
+        format!("{FLEET}locals {{\n  x = [for a in {ten} : [for b in {ten} : a * b]]\n}}\n");
+    let dir = config(&[("fleet.hcl", &small)]);
+    assert!(!codes(&load(dir.path())).contains(&"too-large"));
+}
+
 #[test]
 fn deep_nesting_is_an_error_not_a_stack_overflow() {
     let depth = 50_000;

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 /// Largest file `file()`/`templatefile()` will read (user data is at most 16 KiB in EC2; keys are small).
-const MAX_FILE_BYTES: u64 = 1024 * 1024;
+pub(crate) const MAX_FILE_BYTES: u64 = 1024 * 1024;
 
 thread_local! {
     static CONFIG_DIR: RefCell<Option<PathBuf>> = const { RefCell::new(None) };
@@ -24,11 +24,30 @@ thread_local! {
     static READ_CACHE: RefCell<HashMap<String, Result<String, String>>> = RefCell::new(HashMap::new());
     /// Parsed templates of this load, by path as written.
     static TEMPLATE_CACHE: RefCell<HashMap<String, Rc<hcl::Template>>> = RefCell::new(HashMap::new());
+    /// The same templates as syntax trees, for bounding their rendered size.
+    static TEMPLATE_TREES: RefCell<HashMap<String, Option<Rc<hcl_edit::template::Template>>>> =
+        RefCell::new(HashMap::new());
 }
 
 fn clear_caches() {
     READ_CACHE.with(|c| c.borrow_mut().clear());
     TEMPLATE_CACHE.with(|c| c.borrow_mut().clear());
+    TEMPLATE_TREES.with(|c| c.borrow_mut().clear());
+}
+
+/// The syntax tree of the template `templatefile(path, ...)` would render,
+/// read and parsed once per load; `None` if it cannot be read or parsed
+/// (evaluation reports that).
+pub(crate) fn template_tree(path: &str) -> Option<Rc<hcl_edit::template::Template>> {
+    if let Some(tree) = TEMPLATE_TREES.with(|c| c.borrow().get(path).cloned()) {
+        return tree;
+    }
+    let tree = read_config_file(path)
+        .ok()
+        .and_then(|text| hcl_edit::parser::parse_template(&text).ok())
+        .map(Rc::new);
+    TEMPLATE_TREES.with(|c| c.borrow_mut().insert(path.to_string(), tree.clone()));
+    tree
 }
 
 /// Makes `dir` the base of relative paths in `file()` and `templatefile()` until dropped.

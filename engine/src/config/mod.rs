@@ -7,6 +7,7 @@
 //! cloud. Problems are collected, not returned early: one load reports every
 //! mistake in the directory.
 
+pub mod budget;
 mod decode;
 mod fields;
 pub mod functions;

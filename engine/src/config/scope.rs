@@ -5,6 +5,7 @@
 //! dangling `ami_set.dockr-worker` is reported at its own span with a
 //! suggestion, not as a generic evaluation failure.
 
+use super::budget::{Bound, Estimator, Known, VALUE_BUDGET};
 use super::functions;
 use crate::diagnostic::{did_you_mean, Code, Diagnostic, Diagnostics};
 use crate::source::{FileId, SourceRef};
@@ -114,6 +115,9 @@ pub struct Scope {
     ami_sets: BTreeSet<String>,
     key_pairs: BTreeSet<String>,
     ctx: Context<'static>,
+    /// Size bounds of the values known so far ("var"/"local" -> name ->
+    /// bound; "" -> the whole root object), measured once when set.
+    bounds: BTreeMap<&'static str, BTreeMap<String, Bound>>,
 }
 
 /// Why an expression was not evaluated.
@@ -145,6 +149,7 @@ impl Scope {
             ami_sets,
             key_pairs,
             ctx,
+            bounds: BTreeMap::new(),
         };
         scope.refresh("var");
         scope.refresh("local");
@@ -153,14 +158,34 @@ impl Scope {
 
     /// Gives a variable its value (`None`: it has none; references to it are poisoned).
     pub fn set_var(&mut self, name: &str, value: Option<Value>) {
+        self.measure("var", name, value.as_ref());
         self.vars.insert(name.to_string(), value);
         self.refresh("var");
     }
 
     /// Gives a local its value (`None`: it failed).
     pub fn set_local(&mut self, name: &str, value: Option<Value>) {
+        self.measure("local", name, value.as_ref());
         self.locals.insert(name.to_string(), value);
         self.refresh("local");
+    }
+
+    /// Records the size bound of `root.name`, and of the whole root object.
+    fn measure(&mut self, root: &'static str, name: &str, value: Option<&Value>) {
+        let per_root = self.bounds.entry(root).or_default();
+        match value {
+            Some(value) => per_root.insert(name.to_string(), Bound::of(value)),
+            None => per_root.remove(name),
+        };
+        let whole = Bound {
+            size: per_root
+                .iter()
+                .map(|(k, b)| b.size.saturating_add(k.len() as u64))
+                .fold(1u64, u64::saturating_add),
+            items: per_root.len() as u64,
+            item: per_root.values().map(|b| b.size).max().unwrap_or(0),
+        };
+        per_root.insert(String::new(), whole);
     }
 
     fn refresh(&mut self, root: &str) {
@@ -290,11 +315,60 @@ impl Scope {
         }
         self.check_references(file, expr, diags)?;
         let at = expr.span().map(|span| SourceRef { file, span });
+        let bound = Estimator::new(self).expr(expr);
+        if bound.size > VALUE_BUDGET {
+            diags.push(
+                Diagnostic::error(
+                    Code::TooLarge,
+                    format!(
+                        "this expression could build a value of up to {} MiB, past the limit of {} MiB",
+                        bound.size / (1024 * 1024),
+                        VALUE_BUDGET / (1024 * 1024)
+                    ),
+                )
+                .at(at, "too large to evaluate")
+                .help("nested `for` expressions multiply the sizes of their collections, and each interpolation repeats its value; iterate over smaller collections or split the expression"),
+            );
+            return Err(Skipped::Reported);
+        }
         let converted: hcl::Expression = expr.clone().into();
         converted.evaluate(&self.ctx).map_err(|error| {
             diags.push(eval_diagnostic(&error).at(at, "while evaluating this"));
             Skipped::Reported
         })
+    }
+}
+
+impl Known for Scope {
+    fn lookup(&self, root: &str, name: Option<&str>) -> Option<Bound> {
+        match root {
+            "var" | "local" => {
+                let known = self.bounds.get(root);
+                // A declared name without a value yet (or that failed) is poisoned
+                // elsewhere; it adds nothing here.
+                Some(
+                    known
+                        .and_then(|b| b.get(name.unwrap_or("")))
+                        .copied()
+                        .unwrap_or(Bound {
+                            size: 0,
+                            items: 0,
+                            item: 0,
+                        }),
+                )
+            }
+            // Objects of a few attributes (a name, an id, a map of regions).
+            "ami_set" | "key_pair" => Some(Bound {
+                size: 64 * 1024,
+                items: 1024,
+                item: 64 * 1024,
+            }),
+            _ => None,
+        }
+    }
+
+    fn template(&self, path: &str) -> Option<std::rc::Rc<hcl_edit::template::Template>> {
+        functions::template_tree(path)
     }
 }
 
