@@ -119,17 +119,23 @@ fn replay_plan_file(data: &[u8]) {
 
 #[test]
 fn load_regressions_do_not_panic() {
-    assert!(replay_all("load", replay_load) > 0);
+    let replayed = replay_all("load", replay_load);
+    println!("fuzz: load: {replayed} regression inputs replayed, no panic");
+    assert!(replayed > 0);
 }
 
 #[test]
 fn fmt_regressions_do_not_panic_and_stay_idempotent() {
-    assert!(replay_all("fmt", replay_fmt) > 0);
+    let replayed = replay_all("fmt", replay_fmt);
+    println!("fuzz: fmt: {replayed} regression inputs replayed, no panic");
+    assert!(replayed > 0);
 }
 
 #[test]
 fn plan_file_regressions_do_not_panic() {
-    assert!(replay_all("plan_file", replay_plan_file) > 0);
+    let replayed = replay_all("plan_file", replay_plan_file);
+    println!("fuzz: plan_file: {replayed} regression inputs replayed, no panic");
+    assert!(replayed > 0);
 }
 
 /// The replay reports a panicking input instead of passing over it.
