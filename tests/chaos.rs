@@ -823,3 +823,94 @@ fn an_apply_whose_lock_was_broken_and_taken_starts_no_further_change() {
     assert_eq!(made, vec!["key_pair"], "{live:?}");
     store.release(thief).expect("released");
 }
+
+#[test]
+fn an_apply_with_nothing_to_do_still_records_what_a_crash_or_a_blind_read_left_out() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let mut fleet_workers = workers(1, 1, 2);
+    let store_of = |dir: &Path| LocalBackend::new(dir.join(".fleetform"));
+
+    // A crash after the last change of an apply that only launches: the
+    // first read after the launches is held and the apply killed there.
+    let (dir, fleet) = new_fleet("chaos-record", &fleet_workers);
+    apply_directly(dir.path());
+    let before = assert_exactly(dir.path(), &fleet_workers, &Counts::new());
+    fleet_workers[0].min = 2;
+    write_fleet(dir.path(), &fleet, &fleet_workers);
+    let launched = Arc::new(AtomicBool::new(false));
+    let first = Arc::new(AtomicBool::new(true));
+    let holding = HoldingProxy::start(
+        endpoint(),
+        Arc::new(move |_: &str, action: &str| {
+            if action == "RunInstances" {
+                launched.store(true, Ordering::SeqCst);
+                return false;
+            }
+            launched.load(Ordering::SeqCst)
+                && action == "DescribeInstances"
+                && first.swap(false, Ordering::SeqCst)
+        }),
+    )
+    .expect("proxy");
+    let mut child = spawn(&["apply", "--auto-approve"], dir.path(), &holding.url, &[]);
+    assert!(holding.wait_for_held(Duration::from_secs(60)).is_some());
+    let _ = child.kill();
+    let _ = child.wait();
+    holding.release_one();
+    assert_eq!(store_of(dir.path()).list().expect("versions").len(), 1);
+    assert!(
+        unfinished_apply(dir.path()).is_some(),
+        "the journal is open"
+    );
+    let unlock = fleetform(&["unlock", "--force"], dir.path(), endpoint());
+    assert_eq!(unlock.status.code(), Some(0), "{}", text(&unlock));
+    // Capacity is at min now: nothing to change, but the launches are unrecorded.
+    let next = fleetform(&["apply", "--auto-approve"], dir.path(), endpoint());
+    assert_eq!(next.status.code(), Some(0), "{}", text(&next));
+    assert!(
+        text(&next).contains(
+            "No changes to apply; recording a version because the journal holds an apply that never ended"
+        ),
+        "{}",
+        text(&next)
+    );
+    assert_exactly(dir.path(), &fleet_workers, &before);
+    assert_eq!(unfinished_apply(dir.path()), None, "the journal is closed");
+    let again = fleetform(&["apply", "--auto-approve"], dir.path(), endpoint());
+    assert!(
+        text(&again).contains("No changes to apply.\n"),
+        "{}",
+        text(&again)
+    );
+    assert_eq!(store_of(dir.path()).list().expect("versions").len(), 2);
+
+    // A read that failed after the apply: the version carries over what it
+    // could not see (no instances), and instances are never adopted one by
+    // one, so only a recorded refresh puts them in state.
+    let fleet_workers = workers(1, 1, 2);
+    let (dir, _) = new_fleet("chaos-record", &fleet_workers);
+    let launched = Arc::new(AtomicBool::new(false));
+    let blind = FaultProxy::start(
+        endpoint(),
+        Arc::new(move |_: &str, action: &str| {
+            if action == "RunInstances" {
+                launched.store(true, Ordering::SeqCst);
+            }
+            launched.load(Ordering::SeqCst) && action == "DescribeInstances"
+        }),
+    )
+    .expect("proxy");
+    let first_apply = fleetform(&["apply", "--auto-approve"], dir.path(), &blind.url);
+    assert_eq!(first_apply.status.code(), Some(0), "{}", text(&first_apply));
+    let next = fleetform(&["apply", "--auto-approve"], dir.path(), endpoint());
+    assert_eq!(next.status.code(), Some(0), "{}", text(&next));
+    assert!(
+        text(&next).contains(
+            "No changes to apply; recording a version because EC2 holds 2 objects of this fleet that the last version does not record"
+        ),
+        "{}",
+        text(&next)
+    );
+    assert_exactly(dir.path(), &fleet_workers, &Counts::new());
+    assert_eq!(store_of(dir.path()).list().expect("versions").len(), 2);
+}
