@@ -552,6 +552,18 @@ fn fifty_kills_of_apply_at_seeded_requests_each_followed_by_apply_converge_witho
     assert!(explained > 0, "some kills fell inside the journaled apply");
 }
 
+/// A proxy that holds an apply's first change (its first ImportKeyPair) until released.
+fn hold_first_change() -> HoldingProxy {
+    let first = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    HoldingProxy::start(
+        endpoint(),
+        Arc::new(move |_: &str, action: &str| {
+            action == "ImportKeyPair" && first.swap(false, std::sync::atomic::Ordering::SeqCst)
+        }),
+    )
+    .expect("proxy")
+}
+
 /// Waits (bounded) for a child to exit; its output, or `None` if it is still running.
 fn wait_bounded(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
     let deadline = Instant::now() + limit;
@@ -650,14 +662,7 @@ fn a_holder_killed_mid_apply_leaves_a_lease_that_expires_is_reported_and_is_brok
     let fleet_workers = workers(2, 1, 2);
     let (dir, _fleet) = new_fleet("chaos-lease", &fleet_workers);
     // The holder's first change is held at the proxy: it dies holding the lock.
-    let first = Arc::new(std::sync::atomic::AtomicBool::new(true));
-    let holding = HoldingProxy::start(
-        endpoint(),
-        Arc::new(move |_: &str, action: &str| {
-            action == "ImportKeyPair" && first.swap(false, std::sync::atomic::Ordering::SeqCst)
-        }),
-    )
-    .expect("proxy");
+    let holding = hold_first_change();
     let mut child = spawn(
         &["apply", "--auto-approve"],
         dir.path(),
@@ -788,14 +793,7 @@ fn an_apply_whose_lock_was_broken_and_taken_starts_no_further_change() {
     let (dir, _) = new_fleet("chaos-stolen", &fleet_workers);
     // Hold the apply's first change, break its lock and take it meanwhile (an
     // operator forcing `unlock` on a run they thought dead).
-    let first = Arc::new(std::sync::atomic::AtomicBool::new(true));
-    let holding = HoldingProxy::start(
-        endpoint(),
-        Arc::new(move |_: &str, action: &str| {
-            action == "ImportKeyPair" && first.swap(false, std::sync::atomic::Ordering::SeqCst)
-        }),
-    )
-    .expect("proxy");
+    let holding = hold_first_change();
     let mut child = spawn(
         &["apply", "--auto-approve", "--parallelism", "1"],
         dir.path(),

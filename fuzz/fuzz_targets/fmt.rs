@@ -1,14 +1,11 @@
-//! Any text: formatting must not panic, must keep parsing, and must be idempotent.
+//! Any text through the formatter: the scenario and its promises are in
+//! `engine/tests/fuzz_scenario/mod.rs`, shared with the replay of
+//! `fuzz/regressions/fmt` in `cargo test`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else {
-        return;
-    };
-    if let Ok(once) = fleetform_engine::fmt::format_source(text) {
-        let twice = fleetform_engine::fmt::format_source(&once).expect("formatted output parses");
-        assert_eq!(once, twice, "fmt is not idempotent");
-    }
-});
+#[path = "../../engine/tests/fuzz_scenario/mod.rs"]
+mod fuzz_scenario;
+
+fuzz_target!(|data: &[u8]| fuzz_scenario::replay_fmt(data));
