@@ -213,6 +213,39 @@ fn expressions_that_would_grow_past_the_budget_are_refused_at_their_span() {
     assert!(!codes(&load(dir.path())).contains(&"too-large"));
 }
 
+/// Each expression under the per-value limit, but a large local copied into
+/// many worker types: the load stops at the total budget, reported once.
+#[test]
+fn a_large_local_copied_into_many_worker_types_stops_at_the_total_budget() {
+    // 16 bytes doubled 19 times: an 8 MiB local, each worker type 16 MiB of user data.
+    let mut text = format!(
+        "{FLEET}ami_set \"linux\" {{\n  images = {{\n    \"us-east-1\" = \"ami-785db401\"\n  }}\n}}\nlocals {{\n  l0 = \"xxxxxxxxxxxxxxxx\"\n"
+    );
+    for n in 1..=19 {
+        text.push_str(&format!(
+            "  l{n} = \"${{local.l{p}}}${{local.l{p}}}\"\n",
+            p = n - 1
+        ));
+    }
+    text.push_str("}\n");
+    for n in 0..40 {
+        text.push_str(&format!(
+            "worker_type \"w{n}\" {{\n  ami_set   = ami_set.linux\n  user_data = \"${{local.l19}}${{local.l19}}\"\n  instance_type \"m5.large\" {{ capacity = 1 }}\n  capacity {{\n    max = 2\n  }}\n}}\n"
+        ));
+    }
+    let dir = config(&[("fleet.hcl", &text)]);
+    let loaded = load(dir.path());
+    let too_large: Vec<&str> = loaded
+        .diagnostics
+        .iter()
+        .filter(|d| d.code.as_str() == "too-large")
+        .map(|d| d.message.as_str())
+        .collect();
+    assert_eq!(too_large.len(), 1, "reported once: {too_large:?}");
+    assert!(too_large[0].contains("in all"), "{too_large:?}");
+    assert!(loaded.config.is_none() || loaded.has_errors());
+}
+
 #[test]
 fn deep_nesting_is_an_error_not_a_stack_overflow() {
     let depth = 50_000;

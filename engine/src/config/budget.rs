@@ -22,6 +22,11 @@ use hcl_edit::template::{Directive, Element, Template};
 /// The largest value (and intermediate value) one expression may produce: 16 MiB.
 pub const VALUE_BUDGET: u64 = 16 * 1024 * 1024;
 
+/// The most all the expressions of one load may produce together: 256 MiB
+/// (a value referred to from many places is copied into each). A fleet of
+/// 10,000 worker types with 16 KiB of user data each stays well under it.
+pub const TOTAL_BUDGET: u64 = 256 * 1024 * 1024;
+
 /// Size a number counts for (its longest decimal form).
 const NUMBER: u64 = 24;
 
@@ -42,6 +47,15 @@ impl Bound {
             size,
             items: 0,
             item: 0,
+        }
+    }
+
+    /// An object of two short string attributes, of this size in all.
+    pub fn scalar_object(size: u64) -> Bound {
+        Bound {
+            size,
+            items: 2,
+            item: size,
         }
     }
 
@@ -101,6 +115,8 @@ pub trait Known {
     fn lookup(&self, root: &str, name: Option<&str>) -> Option<Bound>;
     /// The template `templatefile(path, ...)` would render, if it can be read and parsed.
     fn template(&self, path: &str) -> Option<std::rc::Rc<Template>>;
+    /// The length of the file `file(path)` would read, if it can be read.
+    fn file_len(&self, path: &str) -> Option<u64>;
 }
 
 /// Computes bounds, with the iteration variables of enclosing `for`s bound.
@@ -303,7 +319,7 @@ impl<'a> Estimator<'a> {
     fn call(&mut self, name: &str, args: &[Bound], call: &hcl_edit::expr::FuncCall) -> Bound {
         let total = sum(args.iter().map(|a| a.size));
         match name {
-            "file" => Bound::scalar(super::functions::MAX_FILE_BYTES),
+            "file" => Bound::scalar(self.file(call)),
             "templatefile" => Bound::scalar(self.templatefile(call, args)),
             "merge" | "concat" => Bound {
                 size: total.saturating_add(1),
@@ -324,6 +340,15 @@ impl<'a> Estimator<'a> {
             "jsonencode" => Bound::scalar(total.saturating_mul(6).saturating_add(2)),
             // format pads at most to widths written in the format string itself.
             _ => Bound::scalar(total.saturating_mul(2).saturating_add(NUMBER)),
+        }
+    }
+
+    /// The size of `file(PATH)`: the file's when the path is written out and
+    /// it can be read, else the largest file `file()` reads.
+    fn file(&self, call: &hcl_edit::expr::FuncCall) -> u64 {
+        match call.args.iter().next() {
+            Some(Expression::String(path)) => self.known.file_len(path.as_str()).unwrap_or(0),
+            _ => super::functions::MAX_FILE_BYTES,
         }
     }
 
@@ -369,6 +394,9 @@ impl Known for NothingKnown {
     fn template(&self, _: &str) -> Option<std::rc::Rc<Template>> {
         None
     }
+    fn file_len(&self, _: &str) -> Option<u64> {
+        None
+    }
 }
 
 fn sum(sizes: impl Iterator<Item = u64>) -> u64 {
@@ -393,6 +421,9 @@ mod tests {
             hcl_edit::parser::parse_template("%{ for w in workers }${w}-${root}\n%{ endfor }")
                 .ok()
                 .map(std::rc::Rc::new)
+        }
+        fn file_len(&self, _: &str) -> Option<u64> {
+            Some(100)
         }
     }
 

@@ -167,6 +167,7 @@ pub(super) fn decode(
     );
     let sensitive_variables = variables::resolve(&variables, inputs, sources, &mut scope, diags);
     eval_locals(&locals, &mut scope, diags);
+    scope.settle();
 
     let fleet = match decls.fleets.as_slice() {
         [] => {

@@ -5,7 +5,7 @@
 //! dangling `ami_set.dockr-worker` is reported at its own span with a
 //! suggestion, not as a generic evaluation failure.
 
-use super::budget::{Bound, Estimator, Known, VALUE_BUDGET};
+use super::budget::{Bound, Estimator, Known, TOTAL_BUDGET, VALUE_BUDGET};
 use super::functions;
 use crate::diagnostic::{did_you_mean, Code, Diagnostic, Diagnostics};
 use crate::source::{FileId, SourceRef};
@@ -16,6 +16,7 @@ use hcl_edit::visit::{self, Visit};
 use hcl_edit::Span;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// The roots a reference may start with.
 pub const ROOTS: &[&str] = &["var", "local", "ami_set", "key_pair"];
@@ -114,10 +115,21 @@ pub struct Scope {
     locals: BTreeMap<String, Option<Value>>,
     ami_sets: BTreeSet<String>,
     key_pairs: BTreeSet<String>,
+    /// Functions, `ami_set` and `key_pair`, and (once [`Scope::settle`]d)
+    /// `var` and `local` with every value.
     ctx: Context<'static>,
+    /// `ctx` without `var` and `local`: the base of a per-expression context
+    /// while values are still being set.
+    base: Context<'static>,
+    /// Whether a value was set since `ctx` last got `var` and `local`.
+    unsettled: bool,
     /// Size bounds of the values known so far ("var"/"local" -> name ->
     /// bound; "" -> the whole root object), measured once when set.
     bounds: BTreeMap<&'static str, BTreeMap<String, Bound>>,
+    /// Size bounds of all expressions evaluated so far, against [`TOTAL_BUDGET`].
+    spent: AtomicU64,
+    /// Whether the total budget was exceeded (reported once).
+    overspent: AtomicBool,
 }
 
 /// Why an expression was not evaluated.
@@ -148,11 +160,14 @@ impl Scope {
             locals: locals.into_iter().map(|l| (l, None)).collect(),
             ami_sets,
             key_pairs,
+            base: ctx.clone(),
             ctx,
+            unsettled: true,
             bounds: BTreeMap::new(),
+            spent: AtomicU64::new(0),
+            overspent: AtomicBool::new(false),
         };
-        scope.refresh("var");
-        scope.refresh("local");
+        scope.settle();
         scope
     }
 
@@ -160,32 +175,87 @@ impl Scope {
     pub fn set_var(&mut self, name: &str, value: Option<Value>) {
         self.measure("var", name, value.as_ref());
         self.vars.insert(name.to_string(), value);
-        self.refresh("var");
+        self.unsettled = true;
     }
 
     /// Gives a local its value (`None`: it failed).
     pub fn set_local(&mut self, name: &str, value: Option<Value>) {
         self.measure("local", name, value.as_ref());
         self.locals.insert(name.to_string(), value);
-        self.refresh("local");
+        self.unsettled = true;
     }
 
-    /// Records the size bound of `root.name`, and of the whole root object.
+    /// Puts every variable and local into the shared evaluation context, once
+    /// all are set (before the worker types are decoded). Until then each
+    /// expression gets a context of its own with only the values it refers
+    /// to: rebuilding the shared one after every local would copy all locals
+    /// once per local.
+    pub fn settle(&mut self) {
+        if self.unsettled {
+            self.refresh("var");
+            self.refresh("local");
+            self.unsettled = false;
+        }
+    }
+
+    /// A context with the functions and only the variables and locals `expr` refers to.
+    fn context_for(&self, expr: &Expression) -> Context<'static> {
+        let mut ctx = self.base.clone();
+        let mut wanted: BTreeMap<&str, Map<String, Value>> = BTreeMap::new();
+        for reference in references(expr) {
+            let (root, values) = match reference.root.as_str() {
+                "var" => ("var", &self.vars),
+                "local" => ("local", &self.locals),
+                _ => continue,
+            };
+            let object = wanted.entry(root).or_default();
+            match reference.name {
+                Some(name) => {
+                    if let Some(Some(value)) = values.get(&name) {
+                        object.insert(name, value.clone());
+                    }
+                }
+                // `local[...]`: the whole object.
+                None => object.extend(
+                    values
+                        .iter()
+                        .filter_map(|(k, v)| Some((k.clone(), v.clone()?))),
+                ),
+            }
+        }
+        for root in ["var", "local"] {
+            ctx.declare_var(root, Value::Object(wanted.remove(root).unwrap_or_default()));
+        }
+        ctx
+    }
+
+    /// Records the size bound of `root.name`, and of the whole root object
+    /// (kept as running totals: a value is set once).
     fn measure(&mut self, root: &'static str, name: &str, value: Option<&Value>) {
         let per_root = self.bounds.entry(root).or_default();
-        match value {
+        let old = match value {
             Some(value) => per_root.insert(name.to_string(), Bound::of(value)),
             None => per_root.remove(name),
         };
-        let whole = Bound {
-            size: per_root
-                .iter()
-                .map(|(k, b)| b.size.saturating_add(k.len() as u64))
-                .fold(1u64, u64::saturating_add),
-            items: per_root.len() as u64,
-            item: per_root.values().map(|b| b.size).max().unwrap_or(0),
-        };
-        per_root.insert(String::new(), whole);
+        let new = value.map(|_| per_root[name]);
+        let whole = per_root.entry(String::new()).or_insert(Bound {
+            size: 1,
+            items: 0,
+            item: 0,
+        });
+        if let Some(old) = old {
+            whole.size = whole
+                .size
+                .saturating_sub(old.size.saturating_add(name.len() as u64));
+            whole.items = whole.items.saturating_sub(1);
+        }
+        if let Some(new) = new {
+            whole.size = whole
+                .size
+                .saturating_add(new.size.saturating_add(name.len() as u64));
+            whole.items = whole.items.saturating_add(1);
+            whole.item = whole.item.max(new.size);
+        }
     }
 
     fn refresh(&mut self, root: &str) {
@@ -331,8 +401,38 @@ impl Scope {
             );
             return Err(Skipped::Reported);
         }
+        let spent = self
+            .spent
+            .fetch_add(bound.size, Ordering::Relaxed)
+            .saturating_add(bound.size);
+        if spent > TOTAL_BUDGET {
+            // Reported once, at the expression that crossed the line; the
+            // rest are skipped quietly (they would all say the same).
+            if self.overspent.swap(true, Ordering::Relaxed) {
+                return Err(Skipped::Poisoned);
+            }
+            diags.push(
+                Diagnostic::error(
+                    Code::TooLarge,
+                    format!(
+                        "evaluating this configuration could build more than {} MiB of values in all; this expression crosses that",
+                        TOTAL_BUDGET / (1024 * 1024)
+                    ),
+                )
+                .at(at, "past the total budget")
+                .help("a large value referred to from many places is copied into each; keep large locals small or refer to them less often"),
+            );
+            return Err(Skipped::Reported);
+        }
         let converted: hcl::Expression = expr.clone().into();
-        converted.evaluate(&self.ctx).map_err(|error| {
+        let own;
+        let ctx = if self.unsettled {
+            own = self.context_for(expr);
+            &own
+        } else {
+            &self.ctx
+        };
+        converted.evaluate(ctx).map_err(|error| {
             diags.push(eval_diagnostic(&error).at(at, "while evaluating this"));
             Skipped::Reported
         })
@@ -357,18 +457,41 @@ impl Known for Scope {
                         }),
                 )
             }
-            // Objects of a few attributes (a name, an id, a map of regions).
-            "ami_set" | "key_pair" => Some(Bound {
-                size: 64 * 1024,
-                items: 1024,
-                item: 64 * 1024,
-            }),
+            // `{kind = "...", name = "..."}` per declared name (see reference_object).
+            "ami_set" | "key_pair" => {
+                let names = if root == "ami_set" {
+                    &self.ami_sets
+                } else {
+                    &self.key_pairs
+                };
+                let one = |name: &str| 1 + 4 + root.len() as u64 + 4 + name.len() as u64;
+                Some(match name {
+                    Some(name) => Bound::scalar_object(one(name)),
+                    None => {
+                        let item = names.iter().map(|n| one(n)).max().unwrap_or(0);
+                        Bound {
+                            size: names
+                                .iter()
+                                .map(|n| one(n) + n.len() as u64)
+                                .fold(1, u64::saturating_add),
+                            items: names.len() as u64,
+                            item,
+                        }
+                    }
+                })
+            }
             _ => None,
         }
     }
 
     fn template(&self, path: &str) -> Option<std::rc::Rc<hcl_edit::template::Template>> {
         functions::template_tree(path)
+    }
+
+    fn file_len(&self, path: &str) -> Option<u64> {
+        functions::read_config_file(path)
+            .ok()
+            .map(|text| text.len() as u64)
     }
 }
 
