@@ -710,7 +710,7 @@ fn execute(
     let total = plan.actions.len();
     let finished = std::sync::atomic::AtomicUsize::new(0);
     // A bar on a terminal; one plain line per finished action in CI and logs.
-    let bar = (std::io::stderr().is_terminal() && std::env::var_os("CI").is_none()).then(|| {
+    let bar = (std::io::stderr().is_terminal() && !crate::in_ci()).then(|| {
         let bar = indicatif::ProgressBar::new(total as u64);
         if let Ok(style) =
             indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {wide_msg}")

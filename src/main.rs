@@ -222,6 +222,13 @@ fn normalize_args(args: impl Iterator<Item = String>) -> Vec<String> {
     .collect()
 }
 
+/// Whether this runs in CI (`CI` set, and not to `false` or `0`, as GitHub
+/// Actions, GitLab CI and most others do): output is for logs and review, so
+/// no colour and no progress bars, even on a pseudo-terminal.
+pub(crate) fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse_from(normalize_args(std::env::args())) {
         Ok(cli) => cli,
@@ -235,8 +242,10 @@ fn main() -> ExitCode {
         call_timeout: cli.call_timeout.map(std::time::Duration::from_secs),
         page_size: cli.ec2_page_size,
     });
-    let color =
-        !cli.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal();
+    let color = !cli.no_color
+        && std::env::var_os("NO_COLOR").is_none()
+        && !in_ci()
+        && std::io::stderr().is_terminal();
     let code = match &cli.command {
         Command::Validate(args) => validate(args, color, cli.quiet),
         Command::Fmt(args) => format(args, color),

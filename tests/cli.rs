@@ -336,3 +336,35 @@ fn state_list_names_a_region_that_could_not_be_read_and_exits_1() {
         stdout(&out)
     );
 }
+
+/// `fleetform ARGS` on a pseudo-terminal (util-linux `script`), with `env`
+/// set and CI unset otherwise; what it printed.
+fn on_a_terminal(args: &str, env: &[(&str, &str)]) -> String {
+    let command = format!("{} {args}", env!("CARGO_BIN_EXE_fleetform"));
+    let mut script = Command::new("script");
+    script
+        .args(["-qec", &command, "/dev/null"])
+        .env_remove("CI")
+        .env_remove("NO_COLOR");
+    for (k, v) in env {
+        script.env(k, v);
+    }
+    let out = script.output().expect("script runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn in_ci_there_is_no_colour_even_on_a_terminal() {
+    let broken = root().join("tests/fixtures/ten-mistakes");
+    let args = broken.display().to_string();
+    let args = format!("validate {args}");
+    let plain = on_a_terminal(&args, &[]);
+    assert!(plain.contains("\u{1b}["), "a terminal gets colour: {plain}");
+    for ci in ["true", "1"] {
+        let ci_out = on_a_terminal(&args, &[("CI", ci)]);
+        assert!(ci_out.contains("error"), "{ci_out}");
+        assert!(!ci_out.contains("\u{1b}["), "CI={ci}: no colour: {ci_out}");
+    }
+    let not_ci = on_a_terminal(&args, &[("CI", "false")]);
+    assert!(not_ci.contains("\u{1b}["), "CI=false is not CI");
+}

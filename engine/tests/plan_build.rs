@@ -358,3 +358,79 @@ fn any_kind_left_unread_makes_the_region_blind_to_scaling() {
         assert!(diags.iter().any(|d| d.code.as_str() == "FF005"), "{kind}");
     }
 }
+
+/// A plan of `worker_types` worker types over three regions, each updating a
+/// launch template with a user data diff of `lines` lines and launching two.
+fn big_plan(worker_types: usize, lines: usize) -> plan::Plan {
+    use fleetform_engine::plan::{Action, Change};
+    let old: String = (0..lines).map(|n| format!("echo step {n}\n")).collect();
+    let new: String = (0..lines)
+        .map(|n| format!("echo step {n} again\n"))
+        .collect();
+    let mut actions = Vec::new();
+    for w in 0..worker_types {
+        for region in ["us-east-1", "us-west-2", "eu-central-1"] {
+            let address = format!("worker_type.gecko-t-linux-{w:05}");
+            let mut update = Action::new(
+                &address,
+                region,
+                ActionKind::Update,
+                Resource::LaunchTemplate,
+                "changed",
+            );
+            update.changes = vec![Change {
+                path: "user_data".into(),
+                old: Some(old.clone()),
+                new: Some(new.clone()),
+            }];
+            let mut launch = Action::new(
+                &address,
+                region,
+                ActionKind::Launch,
+                Resource::Instances,
+                "below-min",
+            );
+            launch.count = Some(2);
+            actions.extend([update, launch]);
+        }
+    }
+    plan::Plan {
+        format_version: "1".into(),
+        fleet: "big".into(),
+        summary: Default::default(),
+        actions,
+        incomplete: Vec::new(),
+        diagnostics: Vec::new(),
+        images: Vec::new(),
+        rollouts: Vec::new(),
+    }
+}
+
+#[test]
+fn markdown_fits_a_github_comment_by_folding_detail_step_by_step() {
+    use fleetform_engine::plan::render::{markdown, MARKDOWN_LIMIT};
+    // Small: every change shown.
+    let small = markdown(&big_plan(2, 3));
+    assert!(small.contains("#### Details"), "{small}");
+    assert!(small.contains("echo step 1 again"));
+    // Details too long, table fits: the table, one row per region.
+    let medium = markdown(&big_plan(60, 40));
+    assert!(medium.chars().count() <= MARKDOWN_LIMIT);
+    assert!(!medium.contains("#### Details"));
+    assert!(
+        medium.contains("| `worker_type.gecko-t-linux-00059` | eu-central-1 |"),
+        "{medium}"
+    );
+    assert!(medium.contains("Details left out to fit"));
+    // Thousands of worker types: one row per address, then a count of the rest.
+    let large = markdown(&big_plan(3_000, 40));
+    let size = large.chars().count();
+    assert!(size <= MARKDOWN_LIMIT, "{size}");
+    assert!(size > MARKDOWN_LIMIT / 2, "uses the room it has: {size}");
+    assert!(
+        large.contains("| `worker_type.gecko-t-linux-00000` | 3 | launch ×3 update ×3 |"),
+        "{}",
+        &large[..2000]
+    );
+    assert!(large.contains("more addresses |"), "the rest is counted");
+}

@@ -58,6 +58,21 @@ impl ActionKind {
             ActionKind::Adopt => "<=",
         }
     }
+
+    /// The action's name as plan JSON spells it (`create`, `launch`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            ActionKind::Create => "create",
+            ActionKind::Update => "update",
+            ActionKind::Replace => "replace",
+            ActionKind::Delete => "delete",
+            ActionKind::Launch => "launch",
+            ActionKind::Terminate => "terminate",
+            ActionKind::Adopt => "adopt",
+            ActionKind::Copy => "copy",
+            ActionKind::Prune => "prune",
+        }
+    }
 }
 
 /// The kind of EC2 object an action touches.

@@ -3,6 +3,7 @@
 //! pull-request comment. JSON is the plan itself, serialized.
 
 use super::{Action, ActionKind, Change, Plan, Resource, Stage};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
 /// Instance ids shown before "and N more".
@@ -315,8 +316,60 @@ pub fn rollouts_text(plan: &Plan) -> String {
     out
 }
 
-/// The plan as a pull-request comment: findings first, a table, details folded.
+/// GitHub's limit for one comment, in characters.
+pub const MARKDOWN_LIMIT: usize = 65_536;
+
+/// How much detail a Markdown rendering keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Detail {
+    /// Every change, folded per address.
+    Full,
+    /// The table only: one row per address and region.
+    Table,
+    /// One row per address, its actions counted across regions.
+    PerAddress,
+}
+
+/// The plan as a pull-request comment: findings first, a table, details
+/// folded; never longer than [`MARKDOWN_LIMIT`] characters. A plan too large
+/// for that loses detail step by step (the changes, then one row per region,
+/// then rows past what fits), and says so and where the whole plan is.
 pub fn markdown(plan: &Plan) -> String {
+    markdown_within(plan, MARKDOWN_LIMIT)
+}
+
+/// [`markdown`] within `limit` characters.
+pub fn markdown_within(plan: &Plan, limit: usize) -> String {
+    for detail in [Detail::Full, Detail::Table, Detail::PerAddress] {
+        let out = markdown_at(plan, detail, usize::MAX);
+        if out.chars().count() <= limit {
+            return out;
+        }
+    }
+    // Rows past what fits are counted, not shown: find the most rows that fit.
+    let (mut low, mut high) = (0usize, plan.actions.len());
+    while low < high {
+        let mid = (low + high).div_ceil(2);
+        if markdown_at(plan, Detail::PerAddress, mid).chars().count() <= limit {
+            low = mid;
+        } else {
+            high = mid - 1;
+        }
+    }
+    let out = markdown_at(plan, Detail::PerAddress, low);
+    if out.chars().count() <= limit {
+        return out;
+    }
+    // Even the findings do not fit: keep the head and say so.
+    let note =
+        "\n\n_Truncated to fit a comment; run `fleetform show PLANFILE` for the whole plan._\n";
+    let keep = limit.saturating_sub(note.chars().count());
+    let mut cut: String = out.chars().take(keep).collect();
+    cut.push_str(note);
+    cut
+}
+
+fn markdown_at(plan: &Plan, detail: Detail, max_rows: usize) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "### fleetform plan for `{}`\n", plan.fleet);
     let _ = writeln!(out, "**{}**\n", summary_line(plan));
@@ -364,27 +417,38 @@ pub fn markdown(plan: &Plan) -> String {
         out.push_str(&no_changes(plan));
         return out;
     }
-    let _ = writeln!(out, "| address | region | changes |\n|---|---|---|");
-    let mut rows: Vec<(&str, &str, Vec<String>)> = Vec::new();
-    for a in &plan.actions {
-        let short = format!(
-            "{} {}",
-            a.action.marker(),
-            headline(a).split(" (").next().unwrap_or_default()
-        );
-        match rows.last_mut() {
-            Some((addr, region, items)) if *addr == a.address && *region == a.region => {
-                items.push(short)
+    if detail == Detail::PerAddress {
+        per_address_table(plan, max_rows, &mut out);
+    } else {
+        let _ = writeln!(out, "| address | region | changes |\n|---|---|---|");
+        let mut rows: Vec<(&str, &str, Vec<String>)> = Vec::new();
+        for a in &plan.actions {
+            let short = format!(
+                "{} {}",
+                a.action.marker(),
+                headline(a).split(" (").next().unwrap_or_default()
+            );
+            match rows.last_mut() {
+                Some((addr, region, items)) if *addr == a.address && *region == a.region => {
+                    items.push(short)
+                }
+                _ => rows.push((&a.address, &a.region, vec![short])),
             }
-            _ => rows.push((&a.address, &a.region, vec![short])),
+        }
+        for (addr, region, items) in &rows {
+            let _ = writeln!(
+                out,
+                "| `{addr}` | {region} | {} |",
+                items.join("<br>").replace('|', "\\|")
+            );
         }
     }
-    for (addr, region, items) in &rows {
+    if detail != Detail::Full {
         let _ = writeln!(
             out,
-            "| `{addr}` | {region} | {} |",
-            items.join("<br>").replace('|', "\\|")
+            "\n_Details left out to fit GitHub's {MARKDOWN_LIMIT}-character comment limit; `fleetform show PLANFILE` shows the whole plan._"
         );
+        return out;
     }
     let _ = writeln!(out, "\n#### Details\n");
     let mut current: Option<&str> = None;
@@ -415,4 +479,43 @@ pub fn markdown(plan: &Plan) -> String {
         out.push_str("```\n</details>\n");
     }
     out
+}
+
+/// One row per address: how many of each action, over how many regions; at
+/// most `max_rows` rows, then a count of the rest.
+fn per_address_table(plan: &Plan, max_rows: usize, out: &mut String) {
+    let _ = writeln!(out, "| address | regions | changes |\n|---|---|---|");
+    let mut rows: Vec<(&str, BTreeSet<&str>, BTreeMap<&'static str, usize>)> = Vec::new();
+    for a in &plan.actions {
+        match rows.last_mut() {
+            Some((addr, regions, counts)) if *addr == a.address => {
+                regions.insert(&a.region);
+                *counts.entry(a.action.name()).or_default() += 1;
+            }
+            _ => rows.push((
+                &a.address,
+                BTreeSet::from([a.region.as_str()]),
+                BTreeMap::from([(a.action.name(), 1)]),
+            )),
+        }
+    }
+    for (addr, regions, counts) in rows.iter().take(max_rows) {
+        let changes: Vec<String> = counts
+            .iter()
+            .map(|(name, n)| format!("{name} ×{n}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "| `{addr}` | {} | {} |",
+            regions.len(),
+            changes.join(" ").replace('|', "\\|")
+        );
+    }
+    if rows.len() > max_rows {
+        let _ = writeln!(
+            out,
+            "| … and {} more addresses | | |",
+            rows.len() - max_rows
+        );
+    }
 }
