@@ -32,6 +32,10 @@ pub fn all() -> Vec<(&'static str, String)> {
             "plan.schema.json",
             render(schemars::schema_for!(crate::plan::Plan)),
         ),
+        (
+            "plan-file.schema.json",
+            render(schemars::schema_for!(crate::plan::saved::SavedPlan)),
+        ),
     ]
 }
 

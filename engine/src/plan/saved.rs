@@ -16,7 +16,7 @@ use std::path::Path;
 pub const FORMAT_VERSION: u32 = 1;
 
 /// A plan and what it is bound to.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SavedPlan {
     /// Always "fleetform-plan".
     pub kind: String,
