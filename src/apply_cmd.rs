@@ -15,6 +15,9 @@ use fleetform_engine::plan::{self, render, Action, Plan, PlanOptions};
 use fleetform_engine::provider::ProviderError;
 use fleetform_engine::{Code, Diagnostic, Inputs, Loaded};
 use fleetform_state::{Backend, JournalRecord, Lease, LocalBackend, StateError, Version};
+
+/// The state store a command works on (one backend or another, behind the trait).
+pub(crate) type Store = Arc<dyn Backend>;
 use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -93,7 +96,7 @@ pub(crate) struct RollbackArgs {
 
 /// The state store of a config directory: `backend "local" { path }` if the
 /// config sets one (relative to the config directory), else `.fleetform/`.
-pub(crate) fn backend(dir: &Path) -> LocalBackend {
+pub(crate) fn backend(dir: &Path) -> Store {
     let loaded = fleetform_engine::load_dir(
         dir,
         &Inputs {
@@ -106,12 +109,12 @@ pub(crate) fn backend(dir: &Path) -> LocalBackend {
         .and_then(|c| c.backend)
         .and_then(|b| b.path)
         .unwrap_or_else(|| ".fleetform".to_string());
-    LocalBackend::new(dir.join(path))
+    Arc::new(LocalBackend::new(dir.join(path)))
 }
 
 /// The objects the latest recorded version saw after its apply (empty before the first).
 pub(crate) fn recorded_entries(
-    store: &LocalBackend,
+    store: &dyn Backend,
 ) -> Result<Vec<fleetform_engine::inventory::Entry>, StateError> {
     let Some(latest) = store.latest()? else {
         return Ok(Vec::new());
@@ -158,7 +161,7 @@ pub(crate) fn state_error(error: &StateError, color: bool) {
 
 /// Holds the lease for the length of a command, renewing it in the background.
 struct LockGuard<'a> {
-    backend: &'a LocalBackend,
+    backend: &'a dyn Backend,
     lease: Arc<Mutex<Option<Lease>>>,
     stop: Option<mpsc::Sender<()>>,
     renewer: Option<std::thread::JoinHandle<()>>,
@@ -166,7 +169,7 @@ struct LockGuard<'a> {
 
 impl<'a> LockGuard<'a> {
     /// Takes the lock or says who holds it (exit code 3).
-    fn take(backend: &'a LocalBackend, color: bool) -> Result<LockGuard<'a>, u8> {
+    fn take(backend: &'a dyn Backend, color: bool) -> Result<LockGuard<'a>, u8> {
         let now = fleetform_state::now();
         match backend.lock(&fleetform_state::holder_id(), lease_secs(), now) {
             Ok(lease) => Ok(LockGuard {
@@ -204,7 +207,7 @@ impl<'a> LockGuard<'a> {
 
     /// Renews the lease every third of its length until dropped. The thread
     /// waits on a channel with a timeout: a timer, not synchronisation.
-    fn keep_alive(&mut self, backend: LocalBackend) {
+    fn keep_alive(&mut self, backend: Store) {
         let (stop, stopped) = mpsc::channel::<()>();
         let lease = Arc::clone(&self.lease);
         self.stop = Some(stop);
@@ -263,7 +266,7 @@ impl Drop for LockGuard<'_> {
 
 /// The journal of the state store, as the executor sees it.
 struct StateJournal<'a> {
-    backend: &'a LocalBackend,
+    backend: &'a dyn Backend,
     apply_id: String,
     plan: &'a Plan,
     /// Checked before every call: nothing is changed without the lock.
@@ -309,7 +312,7 @@ impl Journal for StateJournal<'_> {
 }
 
 /// Says so when the journal holds an apply that never finished.
-pub(crate) fn report_interrupted(backend: &LocalBackend) -> Result<(), StateError> {
+pub(crate) fn report_interrupted(backend: &dyn Backend) -> Result<(), StateError> {
     let records = backend.journal()?;
     let mut begun: Option<(String, String, i64, usize)> = None;
     let mut done = 0;
@@ -497,12 +500,12 @@ fn carry_out(run: Run<'_>, endpoint_url: Option<String>, color: bool) -> u8 {
         );
         return 1;
     };
-    let mut lock = match LockGuard::take(&store, color) {
+    let mut lock = match LockGuard::take(&*store, color) {
         Ok(lock) => lock,
         Err(code) => return code,
     };
-    lock.keep_alive(backend(run.dir));
-    if let Err(e) = report_interrupted(&store) {
+    lock.keep_alive(Arc::clone(&store));
+    if let Err(e) = report_interrupted(&*store) {
         state_error(&e, color);
         return 1;
     }
@@ -547,7 +550,7 @@ fn carry_out(run: Run<'_>, endpoint_url: Option<String>, color: bool) -> u8 {
         }
         None => {
             let now = crate::images_cmd::clock();
-            let versions = match crate::images_cmd::version_images(&store, config, now) {
+            let versions = match crate::images_cmd::version_images(&*store, config, now) {
                 Ok(versions) => versions,
                 Err(e) => {
                     state_error(&e, color);
@@ -560,7 +563,7 @@ fn carry_out(run: Run<'_>, endpoint_url: Option<String>, color: bool) -> u8 {
                 ..run.options.clone()
             };
             let (mut plan, diagnostics) = plan::build(config, &observed.observation, &options);
-            match recorded_entries(&store) {
+            match recorded_entries(&*store) {
                 Ok(recorded) => plan.adopt_unrecorded(
                     &inventory::entries(config, &observed.observation).0,
                     &recorded,
@@ -594,7 +597,7 @@ fn carry_out(run: Run<'_>, endpoint_url: Option<String>, color: bool) -> u8 {
     let refresh = plan.is_empty();
     if refresh {
         let previous = latest.and_then(|n| store.read(n).ok());
-        match unrecorded(&store, previous.as_ref(), config, &observed.observation) {
+        match unrecorded(&*store, previous.as_ref(), config, &observed.observation) {
             Some(why) => println!("No changes to apply; recording a version because {why}."),
             None => {
                 println!("No changes to apply.");
@@ -607,7 +610,7 @@ fn carry_out(run: Run<'_>, endpoint_url: Option<String>, color: bool) -> u8 {
     let outcomes = if refresh {
         Vec::new()
     } else {
-        match execute(&run, &store, &lock, &observed, &plan, &apply_id, color) {
+        match execute(&run, &*store, &lock, &observed, &plan, &apply_id, color) {
             Ok(outcomes) => outcomes,
             Err(code) => return code,
         }
@@ -625,7 +628,7 @@ fn carry_out(run: Run<'_>, endpoint_url: Option<String>, color: bool) -> u8 {
     };
     record_version(RecordArgs {
         run: &run,
-        store: &store,
+        store: &*store,
         config,
         observed: &observed,
         plan: &plan,
@@ -641,7 +644,7 @@ fn carry_out(run: Run<'_>, endpoint_url: Option<String>, color: bool) -> u8 {
 /// fleet objects the latest version does not list (every kind was read), or
 /// the journal still holds an apply that never ended.
 fn unrecorded(
-    store: &LocalBackend,
+    store: &dyn Backend,
     latest: Option<&Version>,
     config: &fleetform_engine::model::Config,
     observation: &fleetform_engine::provider::Observation,
@@ -685,7 +688,7 @@ fn unrecorded(
 /// Journals and carries out `plan`; the outcome of every action.
 fn execute(
     run: &Run<'_>,
-    store: &LocalBackend,
+    store: &dyn Backend,
     lock: &LockGuard<'_>,
     observed: &crate::cloud::Observed,
     plan: &Plan,
@@ -759,7 +762,7 @@ fn execute(
 /// What [`record_version`] records.
 struct RecordArgs<'a> {
     run: &'a Run<'a>,
-    store: &'a LocalBackend,
+    store: &'a dyn Backend,
     config: &'a fleetform_engine::model::Config,
     observed: &'a crate::cloud::Observed,
     plan: &'a Plan,

@@ -3,7 +3,7 @@
 
 use crate::apply_cmd::{backend, state_error};
 use crate::record;
-use fleetform_state::{Backend, StateError};
+use fleetform_state::StateError;
 use std::path::Path;
 
 fn summary_text(summary: &serde_json::Value) -> String {

@@ -8,7 +8,7 @@ use fleetform_engine::checks::VersionImages;
 use fleetform_engine::images::{self, PlannedImage, Prunability};
 use fleetform_engine::model::Config;
 use fleetform_engine::provider::Observation;
-use fleetform_state::{Backend, LocalBackend, StateError, Version, VersionSummary};
+use fleetform_state::{Backend, StateError, Version, VersionSummary};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -32,7 +32,7 @@ pub(crate) fn clock() -> i64 {
 
 /// The index entries of every version young enough to protect images at `now`.
 fn summaries_in_window(
-    store: &LocalBackend,
+    store: &dyn Backend,
     config: &Config,
     now: i64,
 ) -> Result<Vec<VersionSummary>, StateError> {
@@ -47,7 +47,7 @@ fn summaries_in_window(
 /// Every version young enough to protect images at `now` (only those version
 /// files are read).
 fn versions_in_window(
-    store: &LocalBackend,
+    store: &dyn Backend,
     config: &Config,
     now: i64,
 ) -> Result<Vec<Version>, StateError> {
@@ -70,7 +70,7 @@ fn claim(version: &Version) -> VersionImages {
 /// They come from the index; a version file is read only for an index entry
 /// written before the index held images.
 pub(crate) fn version_images(
-    store: &LocalBackend,
+    store: &dyn Backend,
     config: &Config,
     now: i64,
 ) -> Result<Vec<VersionImages>, StateError> {
@@ -206,7 +206,7 @@ pub(crate) fn run(args: &ImagesArgs, endpoint_url: Option<String>, color: bool) 
     let store = crate::apply_cmd::backend(&args.dir);
     // The images versions inside the rollback window used, by set: listed even
     // when the configuration moved on.
-    let (versions, recorded) = match versions_in_window(&store, config, now).map(|window| {
+    let (versions, recorded) = match versions_in_window(&*store, config, now).map(|window| {
         let mut recorded: BTreeMap<String, BTreeMap<String, Vec<String>>> = BTreeMap::new();
         for v in &window {
             for (set, regions) in pins_of(v) {

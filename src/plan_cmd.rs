@@ -6,7 +6,6 @@ use clap::Args;
 use fleetform_engine::diagnostic::render_human;
 use fleetform_engine::plan::saved::SavedPlan;
 use fleetform_engine::plan::{self, render, PlanOptions};
-use fleetform_state::Backend;
 use std::path::PathBuf;
 
 #[derive(Args)]
@@ -70,7 +69,7 @@ pub(crate) struct PlanArgs {
 pub(crate) fn run(args: &PlanArgs, endpoint_url: Option<String>, color: bool) -> u8 {
     let loaded = fleetform_engine::load_dir(&args.dir, &args.vars.inputs());
     let store = crate::apply_cmd::backend(&args.dir);
-    if let Err(e) = crate::apply_cmd::report_interrupted(&store) {
+    if let Err(e) = crate::apply_cmd::report_interrupted(&*store) {
         crate::apply_cmd::state_error(&e, color);
         return 1;
     }
@@ -81,7 +80,7 @@ pub(crate) fn run(args: &PlanArgs, endpoint_url: Option<String>, color: bool) ->
         return 1;
     };
     let now = crate::images_cmd::clock();
-    let versions = match crate::images_cmd::version_images(&store, config, now) {
+    let versions = match crate::images_cmd::version_images(&*store, config, now) {
         Ok(versions) => versions,
         Err(e) => {
             crate::apply_cmd::state_error(&e, color);
@@ -98,7 +97,7 @@ pub(crate) fn run(args: &PlanArgs, endpoint_url: Option<String>, color: bool) ->
         versions,
         pins: Default::default(),
     };
-    let recorded = match crate::apply_cmd::recorded_entries(&store) {
+    let recorded = match crate::apply_cmd::recorded_entries(&*store) {
         Ok(recorded) => recorded,
         Err(e) => {
             crate::apply_cmd::state_error(&e, color);
@@ -107,7 +106,7 @@ pub(crate) fn run(args: &PlanArgs, endpoint_url: Option<String>, color: bool) ->
     };
     let found = fleetform_engine::inventory::entries(config, &observed.observation).0;
     if args.refresh_only {
-        return refresh_only(&store, &recorded, &found, args);
+        return refresh_only(&*store, &recorded, &found, args);
     }
     let (mut plan, mut diagnostics) = plan::build(config, &observed.observation, &options);
     plan.adopt_unrecorded(&found, &recorded);
@@ -193,12 +192,11 @@ pub(crate) fn run(args: &PlanArgs, endpoint_url: Option<String>, color: bool) ->
 
 /// `plan --refresh-only`: drift since the last recorded version; no changes proposed.
 fn refresh_only(
-    store: &fleetform_state::LocalBackend,
+    store: &dyn fleetform_state::Backend,
     recorded: &[fleetform_engine::inventory::Entry],
     found: &[fleetform_engine::inventory::Entry],
     args: &PlanArgs,
 ) -> u8 {
-    use fleetform_state::Backend;
     let Ok(Some(latest)) = store.latest() else {
         println!(
             "No recorded version to compare with: nothing has been applied from {} yet.",
