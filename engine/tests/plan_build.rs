@@ -118,6 +118,21 @@ fn observed(
 
 const NOW: i64 = 100_000;
 
+/// The plan of `config` against `obs` at [`NOW`], with default options.
+fn build_at_now(
+    config: &Config,
+    obs: &Observation,
+) -> (plan::Plan, Vec<fleetform_engine::Diagnostic>) {
+    plan::build(
+        config,
+        obs,
+        &PlanOptions {
+            now: NOW,
+            ..PlanOptions::default()
+        },
+    )
+}
+
 #[test]
 fn instances_past_max_lifetime_are_terminated_and_replaced_up_to_min() {
     let config = config();
@@ -125,14 +140,7 @@ fn instances_past_max_lifetime_are_terminated_and_replaced_up_to_min() {
         vec![instance("i-old", NOW - 7200, "1")],
         vec![template(&config, None)],
     );
-    let (plan, diags) = plan::build(
-        &config,
-        &obs,
-        &PlanOptions {
-            now: NOW,
-            ..PlanOptions::default()
-        },
-    );
+    let (plan, diags) = build_at_now(&config, &obs);
     assert!(diags.is_empty(), "{diags:?}");
     let kinds: Vec<(ActionKind, &str)> = plan
         .actions
@@ -160,14 +168,7 @@ fn young_instances_within_bounds_change_nothing() {
         ],
         vec![template(&config, None)],
     );
-    let (plan, diags) = plan::build(
-        &config,
-        &obs,
-        &PlanOptions {
-            now: NOW,
-            ..PlanOptions::default()
-        },
-    );
+    let (plan, diags) = build_at_now(&config, &obs);
     assert!(plan.is_empty(), "{:?}", plan.actions);
     assert!(diags.is_empty());
 }
@@ -180,14 +181,7 @@ fn above_max_after_a_template_change_terminates_the_old_version_first() {
         .collect();
     instances[4].launch_template = Some(("lt-1".into(), "0".into()));
     let obs = observed(instances, vec![template(&config, None)]);
-    let (plan, _) = plan::build(
-        &config,
-        &obs,
-        &PlanOptions {
-            now: NOW,
-            ..PlanOptions::default()
-        },
-    );
+    let (plan, _) = build_at_now(&config, &obs);
     let terminate = plan
         .actions
         .iter()
@@ -205,14 +199,7 @@ fn a_region_that_was_not_observed_is_skipped_with_ff005() {
         regions: BTreeMap::new(),
         api_calls: 0,
     };
-    let (plan, diags) = plan::build(
-        &config,
-        &obs,
-        &PlanOptions {
-            now: NOW,
-            ..PlanOptions::default()
-        },
-    );
+    let (plan, diags) = build_at_now(&config, &obs);
     assert!(
         plan.actions
             .iter()
@@ -246,14 +233,7 @@ fn a_launch_template_of_a_removed_worker_type_is_deleted_within_limits() {
             ),
         ],
     );
-    let (plan, diags) = plan::build(
-        &config,
-        &obs,
-        &PlanOptions {
-            now: NOW,
-            ..PlanOptions::default()
-        },
-    );
+    let (plan, diags) = build_at_now(&config, &obs);
     let delete = plan
         .actions
         .iter()
@@ -283,15 +263,7 @@ fn a_target_keeps_only_its_address() {
             ),
         ],
     );
-    let all = plan::build(
-        &config,
-        &obs,
-        &PlanOptions {
-            now: NOW,
-            ..PlanOptions::default()
-        },
-    )
-    .0;
+    let all = build_at_now(&config, &obs).0;
     assert!(all.actions.iter().any(|a| a.address == "worker_type.gone"));
     let options = PlanOptions {
         now: NOW,
@@ -326,27 +298,13 @@ fn any_kind_left_unread_makes_the_region_blind_to_scaling() {
     };
     for kind in ["images", "key_pairs"] {
         let mut obs = observed(vec![], vec![template(&config, None)]);
-        let (whole, _) = plan::build(
-            &config,
-            &obs,
-            &PlanOptions {
-                now: NOW,
-                ..PlanOptions::default()
-            },
-        );
+        let (whole, _) = build_at_now(&config, &obs);
         assert!(
             whole.actions.iter().any(|a| a.action == ActionKind::Launch),
             "below min, read whole: a launch"
         );
         unread(&mut obs, kind);
-        let (plan, diags) = plan::build(
-            &config,
-            &obs,
-            &PlanOptions {
-                now: NOW,
-                ..PlanOptions::default()
-            },
-        );
+        let (plan, diags) = build_at_now(&config, &obs);
         assert!(
             plan.actions
                 .iter()

@@ -199,15 +199,11 @@ impl<'a> Estimator<'a> {
             }
             Expression::ForExpr(for_expr) => {
                 let collection = self.expr(&for_expr.intro.collection_expr);
-                let before = self.bound.len();
-                if let Some(key) = &for_expr.intro.key_var {
-                    self.bound
-                        .push((key.as_str().to_string(), collection.element()));
-                }
-                self.bound.push((
-                    for_expr.intro.value_var.as_str().to_string(),
-                    collection.element(),
-                ));
+                let before = self.bind_iteration(
+                    for_expr.intro.key_var.as_deref(),
+                    &for_expr.intro.value_var,
+                    collection,
+                );
                 let key = for_expr.key_expr.as_ref().map_or(0, |k| self.expr(k).size);
                 let value = self.expr(&for_expr.value_expr).size;
                 let cond = for_expr
@@ -247,15 +243,11 @@ impl<'a> Estimator<'a> {
                     }
                     Directive::For(d) => {
                         let collection = self.expr(&d.for_expr.collection_expr);
-                        let before = self.bound.len();
-                        if let Some(key) = &d.for_expr.key_var {
-                            self.bound
-                                .push((key.as_str().to_string(), collection.element()));
-                        }
-                        self.bound.push((
-                            d.for_expr.value_var.as_str().to_string(),
-                            collection.element(),
-                        ));
+                        let before = self.bind_iteration(
+                            d.for_expr.key_var.as_deref(),
+                            &d.for_expr.value_var,
+                            collection,
+                        );
                         let body = self.template(&d.for_expr.template);
                         self.bound.truncate(before);
                         collection.size.max(collection.items.saturating_mul(body))
@@ -265,6 +257,22 @@ impl<'a> Estimator<'a> {
             size = size.saturating_add(part);
         }
         size
+    }
+
+    /// Binds a `for`'s key and value variables to an element of `collection`;
+    /// returns the depth to truncate the bindings back to afterwards.
+    fn bind_iteration(
+        &mut self,
+        key: Option<&hcl_edit::Ident>,
+        value: &hcl_edit::Ident,
+        collection: Bound,
+    ) -> usize {
+        let before = self.bound.len();
+        for name in key.into_iter().chain([value]) {
+            self.bound
+                .push((name.as_str().to_string(), collection.element()));
+        }
+        before
     }
 
     fn name(&self, root: &str, attr: Option<&str>) -> Bound {

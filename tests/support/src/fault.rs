@@ -238,7 +238,6 @@ pub struct Tripwire {
     /// URL to give fleetform as its endpoint.
     pub url: String,
     tripped: Mutex<std::sync::mpsc::Receiver<String>>,
-    proxy: FaultProxy,
     counted: Arc<AtomicUsize>,
 }
 
@@ -270,9 +269,8 @@ impl Tripwire {
         });
         let proxy = FaultProxy::start_deciding(upstream, decide, None)?;
         Ok(Tripwire {
-            url: proxy.url.clone(),
+            url: proxy.url,
             tripped: Mutex::new(rx),
-            proxy,
             counted,
         })
     }
@@ -285,11 +283,6 @@ impl Tripwire {
             .unwrap_or_else(|p| p.into_inner())
             .recv_timeout(limit)
             .ok()
-    }
-
-    /// Requests that arrived so far.
-    pub fn requests(&self) -> usize {
-        self.proxy.requests()
     }
 
     /// Requests counted so far (from the first that `from` picked).
