@@ -311,12 +311,20 @@ impl Journal for StateJournal<'_> {
     }
 }
 
-/// Says so when the journal holds an apply that never finished.
-pub(crate) fn report_interrupted(backend: &dyn Backend) -> Result<(), StateError> {
-    let records = backend.journal()?;
-    let mut begun: Option<(String, String, i64, usize)> = None;
-    let mut done = 0;
-    for record in &records {
+/// An apply the journal holds a beginning of but no end: who began it and
+/// when, how many actions it planned and how many finished.
+struct OpenApply {
+    apply_id: String,
+    holder: String,
+    time: i64,
+    actions: usize,
+    done: usize,
+}
+
+/// The last apply of `records` that never ended, if any.
+fn open_apply(records: &[JournalRecord]) -> Option<OpenApply> {
+    let mut open: Option<OpenApply> = None;
+    for record in records {
         match record {
             JournalRecord::Begin {
                 apply_id,
@@ -324,19 +332,37 @@ pub(crate) fn report_interrupted(backend: &dyn Backend) -> Result<(), StateError
                 time,
                 actions,
             } => {
-                begun = Some((apply_id.clone(), holder.clone(), *time, *actions));
-                done = 0;
+                open = Some(OpenApply {
+                    apply_id: apply_id.clone(),
+                    holder: holder.clone(),
+                    time: *time,
+                    actions: *actions,
+                    done: 0,
+                })
             }
-            JournalRecord::Outcome { .. } => done += 1,
-            JournalRecord::End { .. } => begun = None,
+            JournalRecord::Outcome { .. } => {
+                if let Some(open) = open.as_mut() {
+                    open.done += 1;
+                }
+            }
+            JournalRecord::End { .. } => open = None,
             JournalRecord::Intent { .. } => {}
         }
     }
-    if let Some((id, holder, time, actions)) = begun {
+    open
+}
+
+/// Says so when the journal holds an apply that never finished.
+pub(crate) fn report_interrupted(backend: &dyn Backend) -> Result<(), StateError> {
+    if let Some(open) = open_apply(&backend.journal()?) {
         eprintln!(
-            "warning: an earlier apply ({id}, by {holder} at {}) was interrupted after {done} of {actions} actions; \
+            "warning: an earlier apply ({}, by {} at {}) was interrupted after {} of {} actions; \
              what it created carries fleetform's tags, so this plan adopts it instead of creating it again",
-            record::rfc3339(time)
+            open.apply_id,
+            open.holder,
+            record::rfc3339(open.time),
+            open.done,
+            open.actions
         );
     }
     Ok(())
@@ -649,17 +675,10 @@ fn unrecorded(
     config: &fleetform_engine::model::Config,
     observation: &fleetform_engine::provider::Observation,
 ) -> Option<String> {
-    let open = store.journal().ok().is_some_and(|records| {
-        records
-            .iter()
-            .rev()
-            .find_map(|r| match r {
-                JournalRecord::Begin { .. } => Some(true),
-                JournalRecord::End { .. } => Some(false),
-                _ => None,
-            })
-            .unwrap_or(false)
-    });
+    let open = store
+        .journal()
+        .ok()
+        .is_some_and(|records| open_apply(&records).is_some());
     if open {
         return Some("the journal holds an apply that never ended".into());
     }
