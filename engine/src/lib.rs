@@ -21,5 +21,5 @@ pub mod provider;
 pub mod schema;
 pub mod source;
 
-pub use config::{load_dir, Inputs, Loaded};
+pub use config::{load_dir, Inputs, Loaded, StateLocation};
 pub use diagnostic::{Code, Diagnostic, Severity};

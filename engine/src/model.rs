@@ -49,13 +49,23 @@ pub struct Config {
     pub backend: Option<Backend>,
 }
 
-/// The `backend` block.
+/// The `backend` block: `backend "local" { path = ".fleetform" }` or
+/// `backend "s3" { bucket = "..." key = "fleet/state" region = "..." }`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Backend {
-    /// `local` (the only kind so far).
+    /// `local` or `s3`.
     pub kind: String,
-    /// Directory of the state, relative to the config directory.
+    /// `local`: directory of the state, relative to the config directory.
     pub path: Option<String>,
+    /// `s3`: the bucket holding the state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bucket: Option<String>,
+    /// `s3`: the key prefix under which every state object lives (e.g. `fleet/state`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// `s3`: the bucket's region; when absent, the standard AWS region resolution.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
 }
 
 /// The `fleet` block: identity, regions and fleet-wide bounds.

@@ -3,7 +3,7 @@
 //! panics or hangs.
 
 use fleetform_engine::diagnostic::render_human;
-use fleetform_engine::{load_dir, Inputs, Loaded};
+use fleetform_engine::{load_dir, Inputs, Loaded, StateLocation};
 use std::path::{Path, PathBuf};
 use tempfile::TempDir;
 
@@ -532,24 +532,79 @@ fn fmt_then_load_gives_the_same_model_for_every_example() {
 }
 
 #[test]
-fn only_the_local_backend_exists_so_far() {
-    let dir = config(&[(
-        "fleet.hcl",
-        &format!("backend \"s3\" {{\n  bucket = \"b\"\n}}\n{FLEET}"),
-    )]);
-    let loaded = load(dir.path());
-    assert_eq!(
-        codes(&loaded),
-        vec!["invalid-value"],
-        "{:#?}",
-        loaded.diagnostics
-    );
+fn backend_blocks_local_and_s3_decode_and_bad_ones_leave_the_state_location_unknown() {
     let dir = config(&[(
         "fleet.hcl",
         &format!("backend \"local\" {{\n  path = \"st\"\n}}\n{FLEET}"),
     )]);
-    let config = load(dir.path()).config.expect("valid");
-    assert_eq!(config.backend.and_then(|b| b.path).as_deref(), Some("st"));
+    let local = load(dir.path()).config.expect("valid");
+    assert_eq!(local.backend.and_then(|b| b.path).as_deref(), Some("st"));
+
+    let dir = config(&[(
+        "fleet.hcl",
+        &format!(
+            "backend \"s3\" {{\n  bucket = \"team-state\"\n  key = \"fleet/state/\"\n  region = \"eu-west-1\"\n}}\n{FLEET}"
+        ),
+    )]);
+    let loaded = load(dir.path());
+    let expected = fleetform_engine::model::Backend {
+        kind: "s3".into(),
+        path: None,
+        bucket: Some("team-state".into()),
+        key: Some("fleet/state".into()),
+        region: Some("eu-west-1".into()),
+    };
+    assert_eq!(
+        loaded.state_location,
+        StateLocation::Declared(expected.clone())
+    );
+    assert_eq!(loaded.config.expect("valid").backend, Some(expected));
+
+    // Each of these is reported at the block and leaves the location unknown.
+    for (block, code) in [
+        ("backend \"s3\" {\n  bucket = \"b\"\n}", "missing"),
+        ("backend \"s3\" {\n  key = \"k\"\n}", "missing"),
+        (
+            "backend \"s3\" {\n  bucket = \"b\"\n  key = \"/abs\"\n}",
+            "invalid-value",
+        ),
+        (
+            "backend \"s3\" {\n  bucket = \"b\"\n  key = \"a//b\"\n}",
+            "invalid-value",
+        ),
+        ("backend \"gcs\" {\n  bucket = \"b\"\n}", "invalid-value"),
+    ] {
+        let dir = config(&[("fleet.hcl", &format!("{block}\n{FLEET}"))]);
+        let loaded = load(dir.path());
+        assert_eq!(
+            codes(&loaded),
+            vec![code],
+            "{block}: {:#?}",
+            loaded.diagnostics
+        );
+        assert_eq!(loaded.state_location, StateLocation::Unknown, "{block}");
+    }
+}
+
+#[test]
+fn the_state_location_is_known_when_other_blocks_have_errors_but_not_when_a_file_does_not_parse() {
+    let s3 = "backend \"s3\" {\n  bucket = \"b\"\n  key = \"k\"\n}\n";
+    // The fleet block is missing: the config is invalid, the backend is not.
+    let dir = config(&[("state.hcl", s3)]);
+    let loaded = load(dir.path());
+    assert!(loaded.config.is_none());
+    assert!(matches!(
+        loaded.state_location,
+        StateLocation::Declared(ref b) if b.bucket.as_deref() == Some("b")
+    ));
+    // Another file does not parse: it might hold a second backend block.
+    let dir = config(&[("state.hcl", s3), ("broken.hcl", "fleet \"x\" {")]);
+    assert_eq!(load(dir.path()).state_location, StateLocation::Unknown);
+    // No backend block, or no configuration at all: the default.
+    let dir = config(&[("fleet.hcl", FLEET)]);
+    assert_eq!(load(dir.path()).state_location, StateLocation::Default);
+    let empty = tempfile::tempdir().expect("temp dir");
+    assert_eq!(load(empty.path()).state_location, StateLocation::Default);
 }
 
 /// `count` worker types named `w{i}`, each with user data from `t.sh`.

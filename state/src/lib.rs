@@ -43,9 +43,12 @@
 
 mod fsutil;
 mod journal;
+mod layout;
 mod local;
+mod s3;
 
 pub use local::LocalBackend;
+pub use s3::{S3Backend, S3Connect, S3Location};
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -4,11 +4,11 @@ use crate::fsutil::{
     corrupt, create_atomically, decode, encode, ensure_all_writable, ensure_dir, io, read_optional,
     replace_atomically, sync_dir, unique_suffix,
 };
+use crate::layout::{version_file_name, version_number_of, IndexFile, LockFile};
 use crate::{
     journal, Backend, JournalRecord, Lease, LeaseInfo, StateError, Version, VersionSummary,
     FORMAT_VERSION,
 };
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -83,31 +83,6 @@ pub struct LocalBackend {
     dir: PathBuf,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-struct IndexFile {
-    format_version: u32,
-    versions: Vec<VersionSummary>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct LockFile {
-    format_version: u32,
-    holder: String,
-    started: i64,
-    expires: i64,
-    token: String,
-}
-
-impl LockFile {
-    fn info(&self) -> LeaseInfo {
-        LeaseInfo {
-            holder: self.holder.clone(),
-            started: self.started,
-            expires: self.expires,
-        }
-    }
-}
-
 impl LocalBackend {
     /// A store in `dir`. Nothing is touched until the first write; `dir` (and
     /// `dir/versions`) are then created with mode 0700.
@@ -125,7 +100,7 @@ impl LocalBackend {
     }
 
     fn version_path(&self, number: u64) -> PathBuf {
-        self.versions_dir().join(format!("{number:06}.json"))
+        self.versions_dir().join(version_file_name(number))
     }
 
     fn index_path(&self) -> PathBuf {
@@ -151,18 +126,8 @@ impl LocalBackend {
         let mut numbers = BTreeSet::new();
         for entry in entries {
             let entry = entry.map_err(io(&dir))?;
-            let name = entry.file_name();
-            let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".json")) else {
-                continue;
-            };
-            if !stem.bytes().all(|b| b.is_ascii_digit()) {
-                continue;
-            }
-            // Only the canonical spelling counts ("3.json" is not version 3).
-            if let Ok(number) = stem.parse::<u64>() {
-                if format!("{number:06}") == stem {
-                    numbers.insert(number);
-                }
+            if let Some(number) = entry.file_name().to_str().and_then(version_number_of) {
+                numbers.insert(number);
             }
         }
         Ok(numbers)

@@ -12,7 +12,7 @@ fn version(number: u64) -> Version {
         number,
         time: 1_700_000_000 + number as i64,
         git_commit: Some(format!("c0ffee{number}")),
-        git_dirty: number % 2 == 0,
+        git_dirty: number.is_multiple_of(2),
         caller: "arn:aws:iam::123456789012:user/releng".into(),
         rollback_of: (number > 2).then_some(1),
         sources: BTreeMap::from([

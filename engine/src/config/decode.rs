@@ -151,7 +151,7 @@ pub(super) fn decode(
     sources: &mut SourceSet,
     inputs: &Inputs,
     diags: &mut Diagnostics,
-) -> Option<Config> {
+) -> (Option<Config>, BackendDecl) {
     let decls = collect(files, diags);
     let variables = named(&decls.variables, "variable", sources, diags);
     let key_pairs = named(&decls.key_pairs, "key_pair", sources, diags);
@@ -230,19 +230,44 @@ pub(super) fn decode(
         }
     }
 
-    Some(Config {
-        fleet: fleet?,
+    let backend = decode_backend(&decls.backends, &scope, diags);
+    let declared = match &backend {
+        BackendDecl::Declared(b) => Some(b.clone()),
+        BackendDecl::Absent | BackendDecl::Invalid => None,
+    };
+    let config = fleet.map(|fleet| Config {
+        fleet,
         key_pairs,
         ami_sets,
         worker_types,
         sensitive_variables,
-        backend: decode_backend(&decls.backends, &scope, diags),
-    })
+        backend: declared,
+    });
+    (config, backend)
 }
 
-/// The `backend` block: where state lives. Only `local` exists so far.
-fn decode_backend(decls: &[Decl<'_>], scope: &Scope, diags: &mut Diagnostics) -> Option<Backend> {
-    let (first, rest) = decls.split_first()?;
+/// What the `backend` block says, decoded on its own so that commands can
+/// find the state even when the rest of the configuration has errors.
+pub(super) enum BackendDecl {
+    /// No `backend` block: the default local store.
+    Absent,
+    /// A valid `backend` block.
+    Declared(Backend),
+    /// A `backend` block with errors (already reported).
+    Invalid,
+}
+
+/// Backend kinds and the attributes each takes: (required, optional).
+const BACKEND_KINDS: &[(&str, &[&str], &[&str])] = &[
+    ("local", &[], &["path"]),
+    ("s3", &["bucket", "key"], &["region"]),
+];
+
+/// The `backend` block: where state lives.
+fn decode_backend(decls: &[Decl<'_>], scope: &Scope, diags: &mut Diagnostics) -> BackendDecl {
+    let Some((first, rest)) = decls.split_first() else {
+        return BackendDecl::Absent;
+    };
     for extra in rest {
         diags.push(
             Diagnostic::error(
@@ -253,30 +278,73 @@ fn decode_backend(decls: &[Decl<'_>], scope: &Scope, diags: &mut Diagnostics) ->
             .help("keep one"),
         );
     }
-    let kind = first.name("backend", diags)?;
-    if kind != "local" {
+    let Some(kind) = first.name("backend", diags) else {
+        return BackendDecl::Invalid;
+    };
+    let Some((_, required, optional)) = BACKEND_KINDS.iter().find(|(k, _, _)| *k == kind) else {
         diags.push(
             Diagnostic::error(
                 Code::InvalidValue,
                 format!("backend \"{kind}\" is not available"),
             )
             .at(first.header(), "unknown backend")
-            .help("use `backend \"local\" { path = \".fleetform\" }` (the default)"),
+            .help("use `backend \"local\" { path = \".fleetform\" }` (the default) or `backend \"s3\" { bucket = \"...\" key = \"fleet/state\" region = \"...\" }`"),
         );
-        return None;
-    }
+        return BackendDecl::Invalid;
+    };
+    let errors_before = diags.error_count();
+    let names: Vec<&str> = required.iter().chain(optional.iter()).copied().collect();
     let f = Fields::read(
         first.file,
         &first.block.body,
-        "backend \"local\"",
-        &["path"],
+        &format!("backend \"{kind}\""),
+        &names,
         &[],
         diags,
     );
-    let path = f
-        .value(scope, "path", diags)
-        .and_then(|(v, at)| want::string(&v, &at, "backend.path", diags));
-    Some(Backend { kind, path })
+    let mut string = |name: &str| {
+        let value = if required.contains(&name) {
+            f.required(scope, name, first.header(), diags)
+        } else {
+            f.value(scope, name, diags)
+        };
+        value.and_then(|(v, at)| {
+            let text = want::string(&v, &at, &format!("backend.{name}"), diags)?;
+            Some((text, at))
+        })
+    };
+    let path = string("path").map(|(v, _)| v);
+    let bucket = string("bucket").map(|(v, _)| v);
+    let region = string("region").map(|(v, _)| v);
+    let key = string("key");
+    if let Some((key, at)) = &key {
+        let usable = !key.is_empty()
+            && !key.starts_with('/')
+            && key
+                .trim_end_matches('/')
+                .split('/')
+                .all(|part| !part.is_empty() && part != "." && part != "..");
+        if !usable {
+            diags.push(
+                Diagnostic::error(
+                    Code::InvalidValue,
+                    format!("backend key \"{key}\" is not a usable key prefix"),
+                )
+                .at(at.clone(), "here")
+                .help("use names separated by single slashes, without a leading slash, e.g. `fleet/state`"),
+            );
+        }
+    }
+    if diags.error_count() > errors_before {
+        return BackendDecl::Invalid;
+    }
+    BackendDecl::Declared(Backend {
+        kind,
+        path,
+        bucket,
+        key: key.map(|(k, _)| k.trim_end_matches('/').to_string()),
+        region,
+    })
 }
 
 /// One `name = expr` of a `locals` block.

@@ -18,7 +18,7 @@ pub use scope::{references, Reference};
 
 use crate::checks;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
-use crate::model::Config;
+use crate::model::{Backend, Config};
 use crate::source::{offset_of, FileId, SourceFile, SourceRef, SourceSet};
 use hcl_edit::structure::Body;
 use std::path::{Path, PathBuf};
@@ -60,6 +60,23 @@ pub struct Loaded {
     pub config: Option<Config>,
     /// Errors and warnings, sorted by position.
     pub diagnostics: Vec<Diagnostic>,
+    /// Where the state lives, as far as the configuration tells even when
+    /// other parts of it have errors (commands that only read the state
+    /// need no more than this).
+    pub state_location: StateLocation,
+}
+
+/// Where the configuration says its state lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateLocation {
+    /// No `backend` block (or no configuration at all): the local default,
+    /// `.fleetform/` beside the configuration.
+    Default,
+    /// The `backend` block.
+    Declared(Backend),
+    /// Cannot be told: the `backend` block has errors, or a `*.hcl` file could
+    /// not be read or parsed (it may hold the block). The diagnostics say why.
+    Unknown,
 }
 
 impl Loaded {
@@ -80,7 +97,7 @@ pub(crate) struct ParsedFile {
 pub(crate) fn parse_dir(dir: &Path) -> (Vec<ParsedFile>, SourceSet, Vec<Diagnostic>) {
     let mut sources = SourceSet::new();
     let mut diags = Diagnostics::default();
-    let files = read_dir(dir, &mut sources, &mut diags);
+    let (files, _) = read_dir(dir, &mut sources, &mut diags);
     (files, sources, diags.sorted())
 }
 
@@ -88,23 +105,30 @@ pub(crate) fn parse_dir(dir: &Path) -> (Vec<ParsedFile>, SourceSet, Vec<Diagnost
 pub fn load_dir(dir: &Path, inputs: &Inputs) -> Loaded {
     let mut sources = SourceSet::new();
     let mut diags = Diagnostics::default();
-    let files = read_dir(dir, &mut sources, &mut diags);
-    let config = if files.is_empty() {
-        None
+    let (files, all_parsed) = read_dir(dir, &mut sources, &mut diags);
+    let (config, backend) = if files.is_empty() {
+        (None, decode::BackendDecl::Absent)
     } else {
         let _guard = functions::ConfigDirGuard::set(dir);
-        let config = decode::decode(&files, &mut sources, inputs, &mut diags);
+        let (config, backend) = decode::decode(&files, &mut sources, inputs, &mut diags);
         drop_in_background(files);
         if let Some(config) = &config {
             checks::static_checks(config, &mut diags);
         }
-        config
+        (config, backend)
+    };
+    let state_location = match backend {
+        _ if !all_parsed => StateLocation::Unknown,
+        decode::BackendDecl::Absent => StateLocation::Default,
+        decode::BackendDecl::Declared(backend) => StateLocation::Declared(backend),
+        decode::BackendDecl::Invalid => StateLocation::Unknown,
     };
     let config = if diags.has_errors() { None } else { config };
     Loaded {
         sources,
         config,
         diagnostics: diags.sorted(),
+        state_location,
     }
 }
 
@@ -124,7 +148,12 @@ fn drop_in_background(files: Vec<ParsedFile>) {
 }
 
 /// Reads and parses every `*.hcl` file of `dir`, sorted by name.
-fn read_dir(dir: &Path, sources: &mut SourceSet, diags: &mut Diagnostics) -> Vec<ParsedFile> {
+/// The flag is true when every `*.hcl` file found was read and parsed.
+fn read_dir(
+    dir: &Path,
+    sources: &mut SourceSet,
+    diags: &mut Diagnostics,
+) -> (Vec<ParsedFile>, bool) {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) => {
@@ -137,7 +166,7 @@ fn read_dir(dir: &Path, sources: &mut SourceSet, diags: &mut Diagnostics) -> Vec
                 Diagnostic::error(Code::Io, message)
                     .help("pass the directory that holds your *.hcl files, e.g. `fleetform validate examples/quickstart`"),
             );
-            return Vec::new();
+            return (Vec::new(), true);
         }
     };
     let mut paths: Vec<PathBuf> = entries
@@ -154,7 +183,7 @@ fn read_dir(dir: &Path, sources: &mut SourceSet, diags: &mut Diagnostics) -> Vec
             )
             .help("a configuration is every *.hcl file of one directory; see examples/quickstart"),
         );
-        return Vec::new();
+        return (Vec::new(), true);
     }
     let texts: Vec<(FileId, Arc<str>)> = paths
         .iter()
@@ -166,7 +195,7 @@ fn read_dir(dir: &Path, sources: &mut SourceSet, diags: &mut Diagnostics) -> Vec
             read_text(path, name, sources, diags)
         })
         .collect();
-    parse_all(&texts)
+    let files: Vec<ParsedFile> = parse_all(&texts)
         .into_iter()
         .zip(&texts)
         .filter_map(|(parsed, (id, text))| match parsed {
@@ -176,7 +205,9 @@ fn read_dir(dir: &Path, sources: &mut SourceSet, diags: &mut Diagnostics) -> Vec
                 None
             }
         })
-        .collect()
+        .collect();
+    let all_parsed = files.len() == paths.len();
+    (files, all_parsed)
 }
 
 /// Parses every text, on every core: a fleet of thousands of worker types is

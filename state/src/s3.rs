@@ -1,0 +1,956 @@
+//! The S3 backend: the same store as [`crate::LocalBackend`], kept as
+//! objects in one bucket under one key prefix, locked by conditional writes
+//! (no DynamoDB).
+
+use crate::fsutil::{corrupt, decode, encode, unique_suffix};
+use crate::layout::{version_file_name, version_number_of, IndexFile, LockFile};
+use crate::{
+    Backend, JournalRecord, Lease, LeaseInfo, StateError, Version, VersionSummary, FORMAT_VERSION,
+};
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::BehaviorVersion;
+use aws_sdk_s3::config::{Credentials, ProvideCredentials, Region, SharedCredentialsProvider};
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::Client;
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Where an S3 state lives: `backend "s3" { bucket key region }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Location {
+    /// The bucket (it must exist; fleetform never creates buckets).
+    pub bucket: String,
+    /// The key prefix every state object lives under, without leading or
+    /// trailing slash (e.g. `fleet/state`).
+    pub key: String,
+    /// The bucket's region; `None` for the standard AWS resolution
+    /// (`AWS_REGION`, profile), then `us-east-1`.
+    pub region: Option<String>,
+}
+
+impl S3Location {
+    /// `s3://bucket/key`, the name errors and messages use for this state.
+    pub fn url(&self) -> String {
+        format!("s3://{}/{}", self.bucket, self.key)
+    }
+}
+
+/// How to reach S3.
+#[derive(Debug, Clone)]
+pub struct S3Connect {
+    /// Send S3 requests here instead of AWS (a local endpoint, addressed
+    /// path-style). A loopback endpoint without credentials gets dummy ones.
+    pub endpoint_url: Option<String>,
+    /// Limit for one attempt of one request.
+    pub attempt_timeout: Duration,
+    /// Limit for one request with its retries.
+    pub operation_timeout: Duration,
+    /// Limit for finding credentials and region.
+    pub setup_timeout: Duration,
+}
+
+impl Default for S3Connect {
+    /// AWS, with 20 s per attempt, 90 s per request and 10 s for setup.
+    fn default() -> Self {
+        S3Connect {
+            endpoint_url: None,
+            attempt_timeout: Duration::from_secs(20),
+            operation_timeout: Duration::from_secs(90),
+            setup_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Attempts per request (the first and three retries) for throttling, 5xx
+/// and network errors.
+const MAX_ATTEMPTS: u32 = 4;
+
+/// Journal records fetched at once when the journal is read.
+const JOURNAL_READS_IN_FLIGHT: usize = 32;
+
+/// The state store in an S3 bucket, under a key prefix `K`.
+///
+/// Layout (the same documents as [`crate::LocalBackend`], byte for byte):
+///
+/// | object | holds |
+/// |---|---|
+/// | `K/versions/NNNNNN.json` | one [`Version`]; created with `If-None-Match: *`, never rewritten |
+/// | `K/index.json` | the [`VersionSummary`] list, replaced after each version write with `If-Match` on the ETag it was read with (`If-None-Match: *` when there was none) |
+/// | `K/journal/NNNNNNNNNN.json` | one [`JournalRecord`] per object, numbered in order, each created with `If-None-Match: *` |
+/// | `K/lock.json` | the lease: holder, start, expiry and a private token |
+///
+/// Every object is a sealed document (see the crate docs): a SHA-256 of its
+/// bytes comes first, so any damaged object is `Corrupt`, named by its
+/// `s3://bucket/K/...` URL, and never overwritten or removed.
+///
+/// **Lock.** `lock` creates `lock.json` with `If-None-Match: *`: S3 lets
+/// exactly one of racing creators succeed, the others get 412 and read
+/// whose lock it is (`Locked`). `renew` reads the lock, checks its token and
+/// writes the new expiry with `If-Match` on the ETag it read; `release` and
+/// `break_lock` delete with `If-Match` the same way. So nothing replaces or
+/// removes a lock that changed since it was read: a lease renewed, broken
+/// or re-taken meanwhile is never lost or stolen by a stale decision.
+/// Expiry, holder and `force` mean what they mean locally; an unreadable
+/// lock is copied to `lock.json.unreadable.*` before it is removed.
+///
+/// **Retries.** A conditional write retried after a lost answer can fail its
+/// own condition (the first attempt did succeed). Every such failure is
+/// checked by reading the object back: finding the very bytes this call
+/// wrote is success.
+///
+/// **Journal.** Records are numbered by this process (the next number is
+/// found by listing once); only the lock holder appends, and a number taken
+/// meanwhile by someone else is detected by the conditional create and
+/// skipped. A record is one object, written whole or not at all, so there
+/// is no torn last line.
+///
+/// The store speaks the synchronous [`Backend`] interface from any thread,
+/// including async tasks: requests run on a private thread of its own.
+pub struct S3Backend {
+    inner: Arc<Inner>,
+    worker: Worker,
+}
+
+impl std::fmt::Debug for S3Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Backend")
+            .field("url", &self.inner.location.url())
+            .finish()
+    }
+}
+
+impl S3Backend {
+    /// Resolves credentials (as the AWS CLI does) and prepares a client for
+    /// `location`. Nothing is read or written yet: a missing bucket or a
+    /// permission problem shows at the first request, naming the object.
+    /// Errors (no credentials, setup past its time limit) name the state URL.
+    pub fn connect(location: S3Location, connect: &S3Connect) -> Result<S3Backend, StateError> {
+        let root = PathBuf::from(location.url());
+        let failed = |why: String| StateError::Io {
+            path: root.clone(),
+            source: std::io::Error::other(why),
+        };
+        let worker = Worker::start().map_err(|e| failed(format!("cannot start S3 I/O: {e}")))?;
+        let setup = client(location.clone(), connect.clone());
+        let client = worker
+            .run(setup)
+            .ok_or_else(|| failed("the S3 I/O thread stopped".into()))?
+            .map_err(failed)?;
+        Ok(S3Backend {
+            inner: Arc::new(Inner {
+                client,
+                location,
+                next_record: Mutex::new(None),
+            }),
+            worker,
+        })
+    }
+
+    /// The state's location.
+    pub fn location(&self) -> &S3Location {
+        &self.inner.location
+    }
+
+    fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(Arc<Inner>) -> Pin<Box<dyn Future<Output = Result<T, StateError>> + Send>>,
+    ) -> Result<T, StateError> {
+        let job = work(Arc::clone(&self.inner));
+        self.worker.run(job).unwrap_or_else(|| {
+            Err(StateError::Io {
+                path: PathBuf::from(self.inner.location.url()),
+                source: std::io::Error::other("the S3 I/O thread stopped"),
+            })
+        })
+    }
+}
+
+impl Backend for S3Backend {
+    fn latest(&self) -> Result<Option<u64>, StateError> {
+        self.run(|s| Box::pin(async move { Ok(s.summaries().await?.0.last().map(|v| v.number)) }))
+    }
+
+    fn list(&self) -> Result<Vec<VersionSummary>, StateError> {
+        self.run(|s| Box::pin(async move { Ok(s.summaries().await?.0) }))
+    }
+
+    fn read(&self, number: u64) -> Result<Version, StateError> {
+        self.run(move |s| Box::pin(async move { s.read(number).await }))
+    }
+
+    fn write(&self, version: &Version) -> Result<(), StateError> {
+        let version = version.clone();
+        self.run(move |s| Box::pin(async move { s.write(&version).await }))
+    }
+
+    fn append_journal(&self, record: &JournalRecord) -> Result<(), StateError> {
+        let record = record.clone();
+        self.run(move |s| Box::pin(async move { s.append_journal(&record).await }))
+    }
+
+    fn journal(&self) -> Result<Vec<JournalRecord>, StateError> {
+        self.run(|s| {
+            Box::pin(async move { Ok(s.journal().await?.into_iter().map(|(_, r)| r).collect()) })
+        })
+    }
+
+    fn clear_journal(&self) -> Result<(), StateError> {
+        self.run(|s| Box::pin(async move { s.clear_journal().await }))
+    }
+
+    fn lock(&self, holder: &str, ttl_secs: i64, now: i64) -> Result<Lease, StateError> {
+        let holder = holder.to_string();
+        self.run(move |s| Box::pin(async move { s.lock(holder, ttl_secs, now).await }))
+    }
+
+    fn renew(&self, lease: &mut Lease, ttl_secs: i64, now: i64) -> Result<(), StateError> {
+        let token = lease.token.clone();
+        let info =
+            self.run(move |s| Box::pin(async move { s.renew(token, ttl_secs, now).await }))?;
+        lease.info = info;
+        Ok(())
+    }
+
+    fn release(&self, lease: Lease) -> Result<(), StateError> {
+        self.run(move |s| Box::pin(async move { s.release(lease.token).await }))
+    }
+
+    fn lease(&self) -> Result<Option<LeaseInfo>, StateError> {
+        self.run(|s| Box::pin(async move { Ok(s.read_lock().await?.map(|(file, _)| file.info())) }))
+    }
+
+    fn break_lock(&self, force: bool, now: i64) -> Result<Option<LeaseInfo>, StateError> {
+        self.run(move |s| Box::pin(async move { s.break_lock(force, now).await }))
+    }
+}
+
+/// A future run on the I/O thread.
+type Job = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+/// A thread with its own async runtime, on which every S3 request runs: the
+/// [`Backend`] interface is synchronous and is called from inside async
+/// tasks, where blocking on another runtime's future is not allowed. The
+/// thread ends when the store is dropped.
+struct Worker {
+    jobs: tokio::sync::mpsc::UnboundedSender<Job>,
+}
+
+impl Worker {
+    fn start() -> std::io::Result<Worker> {
+        let (jobs, mut queue) = tokio::sync::mpsc::unbounded_channel::<Job>();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        std::thread::Builder::new()
+            .name("fleetform-s3".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    // Each job runs as its own task, so calls from several
+                    // threads (journal records of parallel actions) overlap.
+                    while let Some(job) = queue.recv().await {
+                        tokio::spawn(job);
+                    }
+                });
+            })?;
+        Ok(Worker { jobs })
+    }
+
+    /// Runs `future` on the I/O thread and waits for its output; `None` if
+    /// the thread is gone.
+    fn run<T: Send + 'static>(
+        &self,
+        future: impl Future<Output = T> + Send + 'static,
+    ) -> Option<T> {
+        let (answer, answered) = std::sync::mpsc::sync_channel(1);
+        let job: Job = Box::pin(async move {
+            let _ = answer.send(future.await);
+        });
+        self.jobs.send(job).ok()?;
+        answered.recv().ok()
+    }
+}
+
+/// Builds the S3 client: standard credential and region resolution, bounded
+/// retries and time limits, path-style addressing for a custom endpoint.
+async fn client(location: S3Location, connect: S3Connect) -> Result<Client, String> {
+    let setup = async {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(
+                RetryConfig::standard()
+                    .with_max_attempts(MAX_ATTEMPTS)
+                    .with_initial_backoff(Duration::from_millis(100))
+                    .with_max_backoff(Duration::from_secs(5)),
+            )
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(3))
+                    .operation_attempt_timeout(connect.attempt_timeout)
+                    .operation_timeout(connect.operation_timeout)
+                    .build(),
+            );
+        if let Some(url) = &connect.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        if let Some(region) = &location.region {
+            loader = loader.region(Region::new(region.clone()));
+        }
+        let mut config = loader.load().await;
+        if config.region().is_none() {
+            config = config
+                .into_builder()
+                .region(Region::new("us-east-1"))
+                .build();
+        }
+        let found = match config.credentials_provider() {
+            Some(provider) => provider
+                .provide_credentials()
+                .await
+                .map(|_| ())
+                .map_err(|e| DisplayErrorContext(e).to_string()),
+            None => Err("no credential provider is configured".to_string()),
+        };
+        match (found, &connect.endpoint_url) {
+            (Ok(()), _) => {}
+            (Err(_), Some(url)) if is_loopback(url) => {
+                let dummy = Credentials::new("fleetform-local", "fleetform-local", None, None, "fleetform");
+                config = config
+                    .into_builder()
+                    .credentials_provider(SharedCredentialsProvider::new(dummy))
+                    .build();
+            }
+            (Err(why), _) => {
+                return Err(format!(
+                    "no AWS credentials found ({why}); set AWS_PROFILE, run `aws sso login`, or export AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
+                ))
+            }
+        }
+        let s3 = aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(connect.endpoint_url.is_some())
+            .build();
+        Ok(Client::from_conf(s3))
+    };
+    tokio::time::timeout(connect.setup_timeout, setup)
+        .await
+        .map_err(|_| {
+            format!(
+                "finding AWS credentials and region took longer than {}s; check AWS_PROFILE and network access",
+                connect.setup_timeout.as_secs()
+            )
+        })?
+}
+
+/// Whether an endpoint URL points at this machine.
+fn is_loopback(url: &str) -> bool {
+    let rest = url.split("://").nth(1).unwrap_or(url);
+    rest.starts_with("127.") || rest.starts_with("localhost") || rest.starts_with("[::1]")
+}
+
+/// An object as read: its bytes and ETag.
+struct Object {
+    bytes: Vec<u8>,
+    etag: Option<String>,
+}
+
+/// What a write must find for it to happen.
+enum Condition {
+    /// The object must not exist (`If-None-Match: *`).
+    Absent,
+    /// The object must have this ETag (`If-Match`).
+    Matches(String),
+}
+
+/// Whether a conditional request happened.
+#[derive(Debug, PartialEq, Eq)]
+enum Outcome {
+    Done,
+    /// The condition did not hold (412), or a concurrent conditional write
+    /// to the same key won (409): nothing was changed by this request.
+    ConditionFailed,
+}
+
+/// The store's state shared with the I/O thread.
+struct Inner {
+    client: Client,
+    location: S3Location,
+    /// The number of the next journal record, once known (from a listing).
+    next_record: Mutex<Option<u64>>,
+}
+
+/// The status and error code of a failed request, and its description.
+fn failure<E>(
+    error: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> (Option<u16>, Option<String>, String)
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let status = error.raw_response().map(|r| r.status().as_u16());
+    let code = error.code().map(str::to_string);
+    (status, code, DisplayErrorContext(error).to_string())
+}
+
+impl Inner {
+    /// The key of state object `name` (e.g. `versions/000001.json`).
+    fn key(&self, name: &str) -> String {
+        format!("{}/{name}", self.location.key)
+    }
+
+    /// `s3://bucket/K/name`: how errors name the object.
+    fn path(&self, name: &str) -> PathBuf {
+        PathBuf::from(format!("{}/{name}", self.location.url()))
+    }
+
+    fn io(&self, name: &str, why: impl Into<String>) -> StateError {
+        StateError::Io {
+            path: self.path(name),
+            source: std::io::Error::other(why.into()),
+        }
+    }
+
+    async fn get(&self, name: &str) -> Result<Option<Object>, StateError> {
+        let answer = self
+            .client
+            .get_object()
+            .bucket(&self.location.bucket)
+            .key(self.key(name))
+            .send()
+            .await;
+        let output = match answer {
+            Ok(output) => output,
+            Err(e) => {
+                let (status, code, text) = failure(&e);
+                if code.as_deref() == Some("NoSuchKey") || (status == Some(404) && code.is_none()) {
+                    return Ok(None);
+                }
+                return Err(self.io(name, text));
+            }
+        };
+        let etag = output.e_tag().map(str::to_string);
+        let bytes = output
+            .body
+            .collect()
+            .await
+            .map_err(|e| self.io(name, format!("reading the object failed: {e}")))?
+            .into_bytes()
+            .to_vec();
+        Ok(Some(Object { bytes, etag }))
+    }
+
+    async fn put(
+        &self,
+        name: &str,
+        bytes: Vec<u8>,
+        condition: Condition,
+    ) -> Result<Outcome, StateError> {
+        let mut request = self
+            .client
+            .put_object()
+            .bucket(&self.location.bucket)
+            .key(self.key(name))
+            .content_type("application/json")
+            .body(ByteStream::from(bytes));
+        request = match condition {
+            Condition::Absent => request.if_none_match("*"),
+            Condition::Matches(etag) => request.if_match(etag),
+        };
+        match request.send().await {
+            Ok(_) => Ok(Outcome::Done),
+            Err(e) => {
+                let (status, _, text) = failure(&e);
+                if matches!(status, Some(409 | 412)) {
+                    Ok(Outcome::ConditionFailed)
+                } else {
+                    Err(self.io(name, text))
+                }
+            }
+        }
+    }
+
+    /// Deletes `name` if its ETag is `etag`. An object already gone is `Done`.
+    async fn delete_if(&self, name: &str, etag: &str) -> Result<Outcome, StateError> {
+        let answer = self
+            .client
+            .delete_object()
+            .bucket(&self.location.bucket)
+            .key(self.key(name))
+            .if_match(etag)
+            .send()
+            .await;
+        match answer {
+            Ok(_) => Ok(Outcome::Done),
+            Err(e) => {
+                let (status, code, text) = failure(&e);
+                match status {
+                    Some(409 | 412) => Ok(Outcome::ConditionFailed),
+                    Some(404) if code.as_deref() != Some("NoSuchBucket") => Ok(Outcome::Done),
+                    _ => Err(self.io(name, text)),
+                }
+            }
+        }
+    }
+
+    /// Names (relative to the prefix) of the objects under `dir/`.
+    async fn list(&self, dir: &str) -> Result<Vec<String>, StateError> {
+        let prefix = self.key(&format!("{dir}/"));
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.location.bucket)
+            .prefix(&prefix)
+            .into_paginator()
+            .send();
+        let mut names = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| self.io(dir, failure(&e).2))?;
+            for object in page.contents() {
+                if let Some(rest) = object
+                    .key()
+                    .and_then(|k| k.strip_prefix(&format!("{}/", self.location.key)))
+                {
+                    names.push(rest.to_string());
+                }
+            }
+        }
+        Ok(names)
+    }
+
+    /// Whether the object `name` now holds exactly `bytes`: how a
+    /// conditional write that failed its condition learns that it had, in
+    /// fact, succeeded on an earlier attempt whose answer was lost.
+    async fn holds(&self, name: &str, bytes: &[u8]) -> Result<bool, StateError> {
+        Ok(self.get(name).await?.is_some_and(|o| o.bytes == bytes))
+    }
+
+    // ---- versions ----
+
+    fn version_name(number: u64) -> String {
+        format!("versions/{}", version_file_name(number))
+    }
+
+    /// The index as stored (`None` when there is none) and its ETag.
+    async fn read_index(
+        &self,
+    ) -> Result<(Option<Vec<VersionSummary>>, Option<String>), StateError> {
+        let Some(object) = self.get("index.json").await? else {
+            return Ok((None, None));
+        };
+        let path = self.path("index.json");
+        let index: IndexFile = decode(&path, &object.bytes)?;
+        let mut seen = BTreeSet::new();
+        if let Some(dup) = index.versions.iter().find(|s| !seen.insert(s.number)) {
+            return Err(corrupt(
+                &path,
+                format!("version {} is listed twice", dup.number),
+            ));
+        }
+        Ok((Some(index.versions), object.etag))
+    }
+
+    /// All summaries, ascending (the index, or the version objects when it
+    /// is missing, plus versions it does not list), and the index's ETag.
+    async fn summaries(&self) -> Result<(Vec<VersionSummary>, Option<String>), StateError> {
+        let stored: BTreeSet<u64> = self
+            .list("versions")
+            .await?
+            .iter()
+            .filter_map(|name| name.strip_prefix("versions/").and_then(version_number_of))
+            .collect();
+        let (index, etag) = self.read_index().await?;
+        let mut summaries = index.unwrap_or_default();
+        let indexed: BTreeSet<u64> = summaries.iter().map(|s| s.number).collect();
+        for number in stored.difference(&indexed) {
+            summaries.push(VersionSummary::from(&self.read(*number).await?));
+        }
+        summaries.sort_by_key(|s| s.number);
+        Ok((summaries, etag))
+    }
+
+    async fn read(&self, number: u64) -> Result<Version, StateError> {
+        let name = Self::version_name(number);
+        let Some(object) = self.get(&name).await? else {
+            let indexed = matches!(
+                self.read_index().await,
+                Ok((Some(list), _)) if list.iter().any(|s| s.number == number)
+            );
+            return Err(if indexed {
+                self.io(&name, "the object is missing, though index.json lists it")
+            } else {
+                StateError::NoSuchVersion(number)
+            });
+        };
+        let path = self.path(&name);
+        let version: Version = decode(&path, &object.bytes)?;
+        if version.number != number {
+            return Err(corrupt(
+                &path,
+                format!("it holds version {} instead", version.number),
+            ));
+        }
+        Ok(version)
+    }
+
+    async fn write(&self, version: &Version) -> Result<(), StateError> {
+        let (summaries, etag) = self.summaries().await?;
+        if summaries.iter().any(|s| s.number == version.number) {
+            return Err(StateError::VersionExists(version.number));
+        }
+        let name = Self::version_name(version.number);
+        let path = self.path(&name);
+        let mut value = serde_json::to_value(version)
+            .map_err(|e| self.io(&name, format!("cannot encode the version: {e}")))?;
+        value["format_version"] = FORMAT_VERSION.into();
+        let bytes = encode(&path, &value)?;
+        if self.put(&name, bytes.clone(), Condition::Absent).await? == Outcome::ConditionFailed
+            && !self.holds(&name, &bytes).await?
+        {
+            return Err(StateError::VersionExists(version.number));
+        }
+        // The index is replaced only if it is still what was read; a writer
+        // that raced this one makes it read again (its version included).
+        let mut known = (summaries, etag);
+        for _ in 0..5 {
+            let (mut summaries, etag) = known;
+            if !summaries.iter().any(|s| s.number == version.number) {
+                summaries.push(VersionSummary::from(version));
+                summaries.sort_by_key(|s| s.number);
+            }
+            let index = IndexFile {
+                format_version: FORMAT_VERSION,
+                versions: summaries,
+            };
+            let bytes = encode(&self.path("index.json"), &index)?;
+            let condition = etag.map_or(Condition::Absent, Condition::Matches);
+            if self.put("index.json", bytes.clone(), condition).await? == Outcome::Done
+                || self.holds("index.json", &bytes).await?
+            {
+                return Ok(());
+            }
+            known = self.summaries().await?;
+        }
+        Err(self.io(
+            "index.json",
+            format!(
+                "the index kept changing while version {} was recorded; the version is recorded all the same (`history` lists it)",
+                version.number
+            ),
+        ))
+    }
+
+    // ---- journal ----
+
+    fn record_name(number: u64) -> String {
+        format!("journal/{number:010}.json")
+    }
+
+    /// The journal's records with their numbers, ascending.
+    async fn record_names(&self) -> Result<Vec<(u64, String)>, StateError> {
+        let mut numbered: Vec<(u64, String)> = self
+            .list("journal")
+            .await?
+            .into_iter()
+            .filter_map(|name| {
+                let stem = name.strip_prefix("journal/")?.strip_suffix(".json")?;
+                let number = stem.parse::<u64>().ok()?;
+                (Self::record_name(number) == name).then_some((number, name))
+            })
+            .collect();
+        numbered.sort();
+        Ok(numbered)
+    }
+
+    fn encode_record(&self, name: &str, record: &JournalRecord) -> Result<Vec<u8>, StateError> {
+        let mut value = serde_json::to_value(record)
+            .map_err(|e| self.io(name, format!("cannot encode the record: {e}")))?;
+        if let Some(object) = value.as_object_mut() {
+            object.insert("format_version".into(), FORMAT_VERSION.into());
+        }
+        encode(&self.path(name), &value)
+    }
+
+    fn decode_record(&self, name: &str, bytes: &[u8]) -> Result<JournalRecord, StateError> {
+        let path = self.path(name);
+        let mut value: serde_json::Value = decode(&path, bytes)?;
+        if let Some(object) = value.as_object_mut() {
+            object.remove("format_version");
+        }
+        serde_json::from_value(value)
+            .map_err(|e| corrupt(&path, format!("not a journal record: {e}")))
+    }
+
+    /// Takes the next record number (listing the journal the first time).
+    async fn take_record_number(&self, after: Option<u64>) -> Result<u64, StateError> {
+        let known = match self.next_record.lock() {
+            Ok(next) => *next,
+            Err(poisoned) => *poisoned.into_inner(),
+        };
+        let listed = match (known, after) {
+            (Some(_), None) => None,
+            _ => Some(
+                self.record_names()
+                    .await?
+                    .last()
+                    .map_or(1, |(n, _)| n.saturating_add(1)),
+            ),
+        };
+        let mut next = match self.next_record.lock() {
+            Ok(next) => next,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let floor = listed
+            .into_iter()
+            .chain(after.map(|n| n.saturating_add(1)))
+            .chain(*next)
+            .max()
+            .unwrap_or(1);
+        *next = Some(floor.saturating_add(1));
+        Ok(floor)
+    }
+
+    async fn append_journal(&self, record: &JournalRecord) -> Result<(), StateError> {
+        let mut after = None;
+        for _ in 0..5 {
+            let number = self.take_record_number(after).await?;
+            let name = Self::record_name(number);
+            let bytes = self.encode_record(&name, record)?;
+            if self.put(&name, bytes.clone(), Condition::Absent).await? == Outcome::Done
+                || self.holds(&name, &bytes).await?
+            {
+                return Ok(());
+            }
+            // Someone else wrote this number: the journal moved on without us.
+            after = Some(number);
+        }
+        Err(self.io(
+            "journal",
+            "other writers kept taking the next journal record number; is another fleetform applying without the lock?",
+        ))
+    }
+
+    async fn journal(self: &Arc<Self>) -> Result<Vec<(String, JournalRecord)>, StateError> {
+        let names = self.record_names().await?;
+        let mut records = Vec::with_capacity(names.len());
+        for chunk in names.chunks(JOURNAL_READS_IN_FLIGHT) {
+            let mut reads = tokio::task::JoinSet::new();
+            for (position, (_, name)) in chunk.iter().enumerate() {
+                let store = Arc::clone(self);
+                let name = name.clone();
+                reads.spawn(async move {
+                    let object = store.get(&name).await;
+                    (position, name, object)
+                });
+            }
+            let mut fetched = Vec::with_capacity(chunk.len());
+            while let Some(done) = reads.join_next().await {
+                let (position, name, object) =
+                    done.map_err(|e| self.io("journal", format!("a read stopped: {e}")))?;
+                fetched.push((position, name, object?));
+            }
+            fetched.sort_by_key(|(position, _, _)| *position);
+            for (_, name, object) in fetched {
+                // Gone since the listing: cleared by a finished apply.
+                if let Some(object) = object {
+                    let record = self.decode_record(&name, &object.bytes)?;
+                    records.push((name, record));
+                }
+            }
+        }
+        Ok(records)
+    }
+
+    async fn clear_journal(self: &Arc<Self>) -> Result<(), StateError> {
+        // Refuses a journal that does not read, like the local store.
+        let records = self.journal().await?;
+        // Oldest first: an interrupted clear leaves the end of the apply
+        // (its `end` record), never a beginning that looks unfinished.
+        for batch in records.chunks(1000) {
+            let mut delete = aws_sdk_s3::types::Delete::builder().quiet(true);
+            for (name, _) in batch {
+                delete = delete.objects(
+                    aws_sdk_s3::types::ObjectIdentifier::builder()
+                        .key(self.key(name))
+                        .build()
+                        .map_err(|e| self.io(name, e.to_string()))?,
+                );
+            }
+            let delete = delete
+                .build()
+                .map_err(|e| self.io("journal", e.to_string()))?;
+            let output = self
+                .client
+                .delete_objects()
+                .bucket(&self.location.bucket)
+                .delete(delete)
+                .send()
+                .await
+                .map_err(|e| self.io("journal", failure(&e).2))?;
+            if let Some(error) = output.errors().first() {
+                let key = error.key().unwrap_or("journal");
+                let name = key
+                    .strip_prefix(&format!("{}/", self.location.key))
+                    .unwrap_or(key);
+                return Err(self.io(
+                    name,
+                    format!(
+                        "cannot remove it: {}",
+                        error.message().or(error.code()).unwrap_or("unknown error")
+                    ),
+                ));
+            }
+        }
+        if let Ok(mut next) = self.next_record.lock() {
+            *next = None;
+        }
+        Ok(())
+    }
+
+    // ---- lock ----
+
+    async fn read_lock(&self) -> Result<Option<(LockFile, String)>, StateError> {
+        let Some(object) = self.get("lock.json").await? else {
+            return Ok(None);
+        };
+        let file: LockFile = decode(&self.path("lock.json"), &object.bytes)?;
+        let etag = object
+            .etag
+            .ok_or_else(|| self.io("lock.json", "S3 returned the lock without an ETag"))?;
+        Ok(Some((file, etag)))
+    }
+
+    async fn lock(&self, holder: String, ttl_secs: i64, now: i64) -> Result<Lease, StateError> {
+        let file = LockFile {
+            format_version: FORMAT_VERSION,
+            holder,
+            started: now,
+            expires: now.saturating_add(ttl_secs),
+            token: unique_suffix(),
+        };
+        let bytes = encode(&self.path("lock.json"), &file)?;
+        // Repeats only when the lock vanished between our failed create and
+        // our read of it (released meanwhile); it never waits.
+        for _ in 0..16 {
+            if self
+                .put("lock.json", bytes.clone(), Condition::Absent)
+                .await?
+                == Outcome::Done
+            {
+                return Ok(Lease {
+                    info: file.info(),
+                    token: file.token,
+                });
+            }
+            if let Some((current, _)) = self.read_lock().await? {
+                if current.token == file.token {
+                    // Our own create, retried after its answer was lost.
+                    return Ok(Lease {
+                        info: file.info(),
+                        token: file.token,
+                    });
+                }
+                return Err(StateError::Locked(current.info()));
+            }
+        }
+        Err(self.io(
+            "lock.json",
+            "the lock kept appearing and disappearing; try again",
+        ))
+    }
+
+    async fn renew(&self, token: String, ttl_secs: i64, now: i64) -> Result<LeaseInfo, StateError> {
+        let Some((current, etag)) = self.read_lock().await? else {
+            return Err(StateError::LeaseLost);
+        };
+        if current.token != token {
+            return Err(StateError::LeaseLost);
+        }
+        let renewed = LockFile {
+            expires: now.saturating_add(ttl_secs),
+            ..current
+        };
+        let bytes = encode(&self.path("lock.json"), &renewed)?;
+        if self
+            .put("lock.json", bytes.clone(), Condition::Matches(etag))
+            .await?
+            == Outcome::Done
+            || self.holds("lock.json", &bytes).await?
+        {
+            return Ok(renewed.info());
+        }
+        Err(StateError::LeaseLost)
+    }
+
+    async fn release(&self, token: String) -> Result<(), StateError> {
+        for _ in 0..3 {
+            let Some((current, etag)) = self.read_lock().await? else {
+                return Err(StateError::LeaseLost);
+            };
+            if current.token != token {
+                return Err(StateError::LeaseLost);
+            }
+            if self.delete_if("lock.json", &etag).await? == Outcome::Done {
+                return Ok(());
+            }
+            // Changed since read (renewed by our own renewer): read again.
+        }
+        Err(self.io(
+            "lock.json",
+            "the lock kept changing while it was released; try again",
+        ))
+    }
+
+    async fn break_lock(&self, force: bool, now: i64) -> Result<Option<LeaseInfo>, StateError> {
+        for _ in 0..8 {
+            let Some(object) = self.get("lock.json").await? else {
+                return Ok(None);
+            };
+            let etag = object
+                .etag
+                .clone()
+                .ok_or_else(|| self.io("lock.json", "S3 returned the lock without an ETag"))?;
+            let seen = match decode::<LockFile>(&self.path("lock.json"), &object.bytes) {
+                Ok(seen) => seen,
+                Err(StateError::Corrupt { .. } | StateError::NewerFormat { .. }) if force => {
+                    let aside = format!("lock.json.unreadable.{}", unique_suffix());
+                    if self
+                        .put(&aside, object.bytes.clone(), Condition::Absent)
+                        .await?
+                        == Outcome::ConditionFailed
+                        && !self.holds(&aside, &object.bytes).await?
+                    {
+                        return Err(self.io(
+                            &aside,
+                            "cannot keep the unreadable lock here: the name is taken",
+                        ));
+                    }
+                    if self.delete_if("lock.json", &etag).await? == Outcome::Done {
+                        return Ok(Some(LeaseInfo {
+                            holder: format!(
+                                "an unknown holder (the unreadable lock is kept as {})",
+                                self.path(&aside).display()
+                            ),
+                            started: now,
+                            expires: now,
+                        }));
+                    }
+                    continue; // replaced meanwhile: look again
+                }
+                Err(e) => return Err(e),
+            };
+            if !force && !seen.info().expired(now) {
+                return Err(StateError::Locked(seen.info()));
+            }
+            if self.delete_if("lock.json", &etag).await? == Outcome::Done {
+                return Ok(Some(seen.info()));
+            }
+            // Renewed or re-taken since we read it: decide again on what is there now.
+        }
+        Err(self.io(
+            "lock.json",
+            "the lock kept changing while it was broken; try again",
+        ))
+    }
+}

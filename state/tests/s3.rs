@@ -1,0 +1,419 @@
+//! The S3 backend against the local endpoint's S3 (moto_server, over HTTP
+//! through aws-sdk-s3): the same promises as the local store, with the lock
+//! held by conditional writes. Times are explicit: no sleeps.
+
+use fleetform_state::{
+    ActionOutcome, Backend, JournalRecord, LeaseInfo, LocalBackend, S3Backend, S3Connect,
+    S3Location, StateError, Version, FORMAT_VERSION,
+};
+use fleetform_test_support::s3::TestBucket;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
+
+fn connect_options() -> S3Connect {
+    S3Connect {
+        endpoint_url: Some(fleetform_test_support::endpoint().to_string()),
+        attempt_timeout: Duration::from_secs(60),
+        operation_timeout: Duration::from_secs(240),
+        setup_timeout: Duration::from_secs(10),
+    }
+}
+
+fn location(bucket: &TestBucket) -> S3Location {
+    S3Location {
+        bucket: bucket.name.clone(),
+        key: "fleet/state".into(),
+        region: Some("us-east-1".into()),
+    }
+}
+
+/// A new bucket and a store in it.
+fn store() -> (TestBucket, S3Backend) {
+    let bucket = TestBucket::create("s3state");
+    let store = S3Backend::connect(location(&bucket), &connect_options()).expect("connect");
+    (bucket, store)
+}
+
+fn version(number: u64) -> Version {
+    Version {
+        format_version: FORMAT_VERSION,
+        number,
+        time: 1_700_000_000 + number as i64,
+        git_commit: Some(format!("c0ffee{number}")),
+        git_dirty: false,
+        caller: "arn:aws:iam::123456789012:user/releng".into(),
+        rollback_of: None,
+        sources: BTreeMap::from([("fleet.hcl".to_string(), format!("# v{number}\n"))]),
+        variables: BTreeMap::new(),
+        plan: serde_json::json!({"actions": []}),
+        outcomes: vec![ActionOutcome {
+            action: 0,
+            ok: true,
+            error: None,
+            ids: vec![format!("i-{number:017x}")],
+        }],
+        observed: serde_json::json!([]),
+        diff: String::new(),
+        summary: serde_json::json!({"add": number}),
+        images: BTreeMap::from([("us-east-1".to_string(), vec!["ami-1".to_string()])]),
+    }
+}
+
+fn locked_by(result: Result<impl std::fmt::Debug, StateError>) -> LeaseInfo {
+    match result {
+        Err(StateError::Locked(info)) => info,
+        other => panic!("expected Locked, got {other:?}"),
+    }
+}
+
+fn corrupt_path(result: Result<impl std::fmt::Debug, StateError>) -> String {
+    match result {
+        Err(StateError::Corrupt { path, .. }) => path.display().to_string(),
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+}
+
+#[test]
+fn versions_are_written_once_listed_and_read_back() {
+    let (bucket, store) = store();
+    assert_eq!(store.latest().expect("latest"), None);
+    assert!(store.list().expect("list").is_empty());
+    for n in 1..=3 {
+        store.write(&version(n)).expect("write");
+    }
+    assert_eq!(store.latest().expect("latest"), Some(3));
+    let numbers: Vec<u64> = store
+        .list()
+        .expect("list")
+        .iter()
+        .map(|s| s.number)
+        .collect();
+    assert_eq!(numbers, vec![1, 2, 3]);
+    assert_eq!(store.read(2).expect("read"), version(2));
+    assert!(matches!(
+        store.write(&version(2)),
+        Err(StateError::VersionExists(2))
+    ));
+    assert!(matches!(store.read(9), Err(StateError::NoSuchVersion(9))));
+    assert_eq!(
+        bucket.keys("fleet/state/"),
+        vec![
+            "fleet/state/index.json",
+            "fleet/state/versions/000001.json",
+            "fleet/state/versions/000002.json",
+            "fleet/state/versions/000003.json",
+        ]
+    );
+}
+
+#[test]
+fn objects_are_the_local_store_files_byte_for_byte() {
+    let (bucket, store) = store();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let local = LocalBackend::new(tmp.path());
+    for n in 1..=2 {
+        store.write(&version(n)).expect("write s3");
+        local.write(&version(n)).expect("write local");
+    }
+    for name in ["index.json", "versions/000001.json", "versions/000002.json"] {
+        let on_disk = std::fs::read(tmp.path().join(name)).expect("local file");
+        assert_eq!(
+            bucket.get(&format!("fleet/state/{name}")),
+            Some(on_disk),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn a_version_the_index_does_not_list_is_still_listed() {
+    let (bucket, store) = store();
+    store.write(&version(1)).expect("write");
+    let index_after_1 = bucket.get("fleet/state/index.json").expect("index");
+    store.write(&version(2)).expect("write");
+    // As if the index update of version 2 had been lost.
+    bucket.put("fleet/state/index.json", &index_after_1);
+    let numbers: Vec<u64> = store
+        .list()
+        .expect("list")
+        .iter()
+        .map(|s| s.number)
+        .collect();
+    assert_eq!(numbers, vec![1, 2]);
+    store.write(&version(3)).expect("write");
+    let numbers: Vec<u64> = store
+        .list()
+        .expect("list")
+        .iter()
+        .map(|s| s.number)
+        .collect();
+    assert_eq!(numbers, vec![1, 2, 3]);
+}
+
+#[test]
+fn of_racing_lockers_on_separate_connections_exactly_one_wins() {
+    let bucket = TestBucket::create("s3race");
+    for round in 0..3 {
+        let racers = 6;
+        let barrier = Arc::new(Barrier::new(racers));
+        let handles: Vec<_> = (0..racers)
+            .map(|i| {
+                let barrier = Arc::clone(&barrier);
+                let location = location(&bucket);
+                std::thread::spawn(move || {
+                    let store = S3Backend::connect(location, &connect_options()).expect("connect");
+                    barrier.wait();
+                    let result = store.lock(&format!("racer{i}@ci:{round}"), 60, 1000);
+                    (store, result)
+                })
+            })
+            .collect();
+        let results: Vec<_> = handles
+            .into_iter()
+            .map(|h| h.join().expect("racer"))
+            .collect();
+        let winners: Vec<_> = results.iter().filter(|(_, r)| r.is_ok()).collect();
+        assert_eq!(
+            winners.len(),
+            1,
+            "round {round}: {:?}",
+            results.iter().map(|(_, r)| r).collect::<Vec<_>>()
+        );
+        let winner = winners[0].1.as_ref().expect("won").info().clone();
+        for (_, result) in &results {
+            if let Err(e) = result {
+                match e {
+                    StateError::Locked(info) => assert_eq!(info, &winner),
+                    other => panic!("a loser got {other:?}"),
+                }
+            }
+        }
+        let (store, lease) = results
+            .into_iter()
+            .find(|(_, r)| r.is_ok())
+            .expect("the winner");
+        store.release(lease.expect("lease")).expect("release");
+        assert_eq!(store.lease().expect("lease"), None);
+    }
+}
+
+#[test]
+fn a_lease_expires_is_broken_and_the_old_holder_learns_it_lost_it() {
+    let (_bucket, store) = store();
+    let mut alice = store.lock("alice@ci:1", 30, 1000).expect("lock");
+    // Live: neither a second lock nor a plain break gets it.
+    assert_eq!(
+        locked_by(store.lock("bob@ci:2", 30, 1010)).holder,
+        "alice@ci:1"
+    );
+    assert_eq!(
+        locked_by(store.break_lock(false, 1029)).holder,
+        "alice@ci:1"
+    );
+    // Renewed, it lives longer.
+    store.renew(&mut alice, 30, 1020).expect("renew");
+    assert_eq!(alice.info().expires, 1050);
+    assert_eq!(locked_by(store.break_lock(false, 1049)).expires, 1050);
+    // An expired lease still blocks lock; unlock breaks it, naming its holder.
+    let info = locked_by(store.lock("bob@ci:2", 30, 1050));
+    assert!(info.expired(1050));
+    assert_eq!(store.break_lock(false, 1050).expect("break"), Some(info));
+    let bob = store.lock("bob@ci:2", 30, 1051).expect("bob locks");
+    // Alice's lease is gone: renew and release say so and leave Bob's lock.
+    assert!(matches!(
+        store.renew(&mut alice, 30, 1052),
+        Err(StateError::LeaseLost)
+    ));
+    assert!(matches!(store.release(alice), Err(StateError::LeaseLost)));
+    assert_eq!(store.lease().expect("lease"), Some(bob.info().clone()));
+    // Force breaks a live lease.
+    assert_eq!(
+        store
+            .break_lock(true, 1052)
+            .expect("force")
+            .map(|i| i.holder),
+        Some("bob@ci:2".to_string())
+    );
+    assert!(matches!(store.release(bob), Err(StateError::LeaseLost)));
+    assert_eq!(store.break_lock(false, 1053).expect("nothing"), None);
+}
+
+#[test]
+fn two_leases_of_one_holder_are_told_apart() {
+    let (_bucket, store) = store();
+    let first = store.lock("same@ci:1", 30, 1000).expect("lock");
+    store.break_lock(true, 1001).expect("force");
+    let second = store.lock("same@ci:1", 30, 1002).expect("lock again");
+    assert!(matches!(store.release(first), Err(StateError::LeaseLost)));
+    store.release(second).expect("release");
+}
+
+#[test]
+fn journal_records_from_many_threads_keep_each_threads_order_and_clear() {
+    let (bucket, store) = store();
+    let store = Arc::new(store);
+    assert!(store.journal().expect("journal").is_empty());
+    store
+        .append_journal(&JournalRecord::Begin {
+            apply_id: "a1".into(),
+            time: 1,
+            holder: "h@ci:1".into(),
+            actions: 40,
+        })
+        .expect("begin");
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let store = Arc::clone(&store);
+            std::thread::spawn(move || {
+                for i in 0..10 {
+                    store
+                        .append_journal(&JournalRecord::Intent {
+                            apply_id: "a1".into(),
+                            action: t * 10 + i,
+                            address: format!("worker_type.w{t}"),
+                            region: "us-east-1".into(),
+                            client_token: format!("tok-{t}-{i}"),
+                            time: 2,
+                        })
+                        .expect("intent");
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("thread");
+    }
+    let records = store.journal().expect("journal");
+    assert_eq!(records.len(), 41);
+    assert!(matches!(records[0], JournalRecord::Begin { .. }));
+    for t in 0..4 {
+        let actions: Vec<usize> = records
+            .iter()
+            .filter_map(|r| match r {
+                JournalRecord::Intent { action, .. } if action / 10 == t => Some(*action),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(actions, (t * 10..t * 10 + 10).collect::<Vec<_>>());
+    }
+    // A second connection (the next run) appends after what is there.
+    let next = S3Backend::connect(location(&bucket), &connect_options()).expect("connect");
+    next.append_journal(&JournalRecord::End {
+        apply_id: "a1".into(),
+        time: 3,
+        version: None,
+    })
+    .expect("end");
+    let records = store.journal().expect("journal");
+    assert!(matches!(records.last(), Some(JournalRecord::End { .. })));
+    assert_eq!(records.len(), 42);
+    store.clear_journal().expect("clear");
+    assert!(store.journal().expect("journal").is_empty());
+    assert!(bucket.keys("fleet/state/journal/").is_empty());
+}
+
+#[test]
+fn a_damaged_object_is_reported_by_its_url_and_left_as_it_was() {
+    let (bucket, store) = store();
+    store.write(&version(1)).expect("write");
+    store.write(&version(2)).expect("write");
+    let url = format!("s3://{}/fleet/state", bucket.name);
+
+    // One flipped bit in a version: valid JSON, wrong checksum.
+    let key = "fleet/state/versions/000002.json";
+    let mut bytes = bucket.get(key).expect("version");
+    let at = bytes.len() - 10;
+    bytes[at] ^= 0x01;
+    bucket.put(key, &bytes);
+    assert_eq!(
+        corrupt_path(store.read(2)),
+        format!("{url}/versions/000002.json")
+    );
+    assert_eq!(store.read(1).expect("intact"), version(1));
+    assert_eq!(bucket.get(key), Some(bytes));
+
+    // A truncated index: every method that needs the list refuses, and
+    // writing a version writes nothing.
+    let index = bucket.get("fleet/state/index.json").expect("index");
+    let cut = &index[..index.len() / 2];
+    bucket.put("fleet/state/index.json", cut);
+    assert_eq!(corrupt_path(store.list()), format!("{url}/index.json"));
+    assert_eq!(
+        corrupt_path(store.write(&version(3))),
+        format!("{url}/index.json")
+    );
+    assert_eq!(bucket.get("fleet/state/versions/000003.json"), None);
+    assert_eq!(bucket.get("fleet/state/index.json").as_deref(), Some(cut));
+
+    // A damaged journal record.
+    store
+        .append_journal(&JournalRecord::End {
+            apply_id: "a".into(),
+            time: 1,
+            version: None,
+        })
+        .expect("append");
+    let record = bucket.keys("fleet/state/journal/").pop().expect("a record");
+    bucket.put(&record, b"{\"format_version\":2}");
+    let path = corrupt_path(store.journal());
+    assert_eq!(path, format!("s3://{}/{record}", bucket.name));
+    assert!(store.clear_journal().is_err());
+    assert_eq!(
+        bucket.get(&record).as_deref(),
+        Some(&b"{\"format_version\":2}"[..])
+    );
+}
+
+#[test]
+fn an_unreadable_lock_blocks_and_is_only_moved_aside_by_force() {
+    let (bucket, store) = store();
+    bucket.put("fleet/state/lock.json", b"not json");
+    let url = format!("s3://{}/fleet/state/lock.json", bucket.name);
+    assert_eq!(corrupt_path(store.lock("a@b:1", 30, 1000)), url);
+    assert_eq!(corrupt_path(store.break_lock(false, 1000)), url);
+    let info = store
+        .break_lock(true, 1000)
+        .expect("force")
+        .expect("broken");
+    assert!(
+        info.holder.contains("lock.json.unreadable."),
+        "{}",
+        info.holder
+    );
+    let aside: Vec<String> = bucket
+        .keys("fleet/state/lock.json.unreadable.")
+        .into_iter()
+        .collect();
+    assert_eq!(aside.len(), 1);
+    assert_eq!(bucket.get(&aside[0]).as_deref(), Some(&b"not json"[..]));
+    assert_eq!(bucket.get("fleet/state/lock.json"), None);
+    let _lease = store.lock("a@b:1", 30, 1001).expect("lockable again");
+}
+
+#[test]
+fn a_missing_bucket_is_an_error_naming_the_state() {
+    let location = S3Location {
+        bucket: "no-such-bucket-fleetform".into(),
+        key: "k".into(),
+        region: None,
+    };
+    let store = S3Backend::connect(location, &connect_options()).expect("connect");
+    match store.list() {
+        Err(StateError::Io { path, source }) => {
+            assert!(
+                path.display()
+                    .to_string()
+                    .starts_with("s3://no-such-bucket-fleetform/k/"),
+                "{}",
+                path.display()
+            );
+            assert!(source.to_string().contains("NoSuchBucket"), "{source}");
+        }
+        other => panic!("expected Io, got {other:?}"),
+    }
+    assert!(matches!(
+        store.lock("a@b:1", 30, 1),
+        Err(StateError::Io { .. })
+    ));
+}
