@@ -5,6 +5,7 @@
 
 use crate::cloud::observe;
 use crate::record;
+use crate::store::{state_error, Store};
 use crate::VarArgs;
 use clap::Args;
 use fleetform_engine::apply::{self, Journal};
@@ -14,10 +15,7 @@ use fleetform_engine::plan::saved::{self, SavedPlan};
 use fleetform_engine::plan::{self, render, Action, Plan, PlanOptions};
 use fleetform_engine::provider::ProviderError;
 use fleetform_engine::{Code, Diagnostic, Inputs, Loaded};
-use fleetform_state::{Backend, JournalRecord, Lease, LocalBackend, StateError, Version};
-
-/// The state store a command works on (one backend or another, behind the trait).
-pub(crate) type Store = Arc<dyn Backend>;
+use fleetform_state::{Backend, JournalRecord, Lease, StateError, Version};
 use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -29,7 +27,7 @@ const LEASE_SECS: i64 = 60;
 /// Seconds a lease lasts without renewal: `FLEETFORM_LOCK_LEASE_SECS` (at
 /// least 3, so that renewing every third of it is at least once a second),
 /// else [`LEASE_SECS`]. A shorter lease frees the state sooner after a crash.
-fn lease_secs() -> i64 {
+pub(crate) fn lease_secs() -> i64 {
     std::env::var("FLEETFORM_LOCK_LEASE_SECS")
         .ok()
         .and_then(|v| v.trim().parse::<i64>().ok())
@@ -94,24 +92,6 @@ pub(crate) struct RollbackArgs {
     allow_destroy: bool,
 }
 
-/// The state store of a config directory: `backend "local" { path }` if the
-/// config sets one (relative to the config directory), else `.fleetform/`.
-pub(crate) fn backend(dir: &Path) -> Store {
-    let loaded = fleetform_engine::load_dir(
-        dir,
-        &Inputs {
-            env: Inputs::env_from_process(),
-            ..Inputs::default()
-        },
-    );
-    let path = loaded
-        .config
-        .and_then(|c| c.backend)
-        .and_then(|b| b.path)
-        .unwrap_or_else(|| ".fleetform".to_string());
-    Arc::new(LocalBackend::new(dir.join(path)))
-}
-
 /// The objects the latest recorded version saw after its apply (empty before the first).
 pub(crate) fn recorded_entries(
     store: &dyn Backend,
@@ -123,44 +103,8 @@ pub(crate) fn recorded_entries(
     Ok(serde_json::from_value(version.observed).unwrap_or_default())
 }
 
-/// Prints a state error as a diagnostic naming its file.
-pub(crate) fn state_error(error: &StateError, color: bool) {
-    let name = error
-        .path()
-        .and_then(|p| p.file_name())
-        .and_then(|n| n.to_str())
-        .unwrap_or("");
-    let help: &str = match (error, name) {
-        (StateError::Corrupt { .. } | StateError::NewerFormat { .. }, "lock.json") => {
-            "the file was left untouched; no fleetform can tell whether this lock is held: if none is running on this state, `fleetform unlock --force` moves the file aside (it is kept)"
-        }
-        (StateError::NewerFormat { .. }, _) => {
-            "the file was left untouched; use a fleetform that understands its format (the one that wrote it, or newer)"
-        }
-        (StateError::Corrupt { .. }, "index.json") => {
-            "the file was left untouched; move it aside (rename it, e.g. to index.json.damaged): fleetform then rebuilds the index from the version files"
-        }
-        (StateError::Corrupt { .. }, "journal.jsonl") => {
-            "the file was left untouched; it records the EC2 calls of an apply: keep a copy, then move it aside (rename it, e.g. to journal.jsonl.damaged) to go on; what an interrupted apply created carries fleetform's tags, and the next plan adopts it"
-        }
-        (StateError::Corrupt { .. }, _) => {
-            "the file was left untouched; restore it from a backup: it is the only record of this version"
-        }
-        (StateError::ReadOnly { .. }, _) => {
-            "nothing was written; reading commands (history, show, plan) work on a read-only state: make it writable again (chmod u+w) for fleetform to record changes"
-        }
-        (StateError::Locked(_), _) => "see `fleetform unlock`",
-        _ => "check the state directory's permissions and free space",
-    };
-    let d = Diagnostic::error(Code::Io, format!("state: {error}")).help(help);
-    eprint!(
-        "{}",
-        render_human(&[d], &fleetform_engine::source::SourceSet::new(), color)
-    );
-}
-
 /// Holds the lease for the length of a command, renewing it in the background.
-struct LockGuard<'a> {
+pub(crate) struct LockGuard<'a> {
     backend: &'a dyn Backend,
     lease: Arc<Mutex<Option<Lease>>>,
     stop: Option<mpsc::Sender<()>>,
@@ -169,7 +113,7 @@ struct LockGuard<'a> {
 
 impl<'a> LockGuard<'a> {
     /// Takes the lock or says who holds it (exit code 3).
-    fn take(backend: &'a dyn Backend, color: bool) -> Result<LockGuard<'a>, u8> {
+    pub(crate) fn take(backend: &'a dyn Backend, color: bool) -> Result<LockGuard<'a>, u8> {
         let now = fleetform_state::now();
         match backend.lock(&fleetform_state::holder_id(), lease_secs(), now) {
             Ok(lease) => Ok(LockGuard {
@@ -207,7 +151,7 @@ impl<'a> LockGuard<'a> {
 
     /// Renews the lease every third of its length until dropped. The thread
     /// waits on a channel with a timeout: a timer, not synchronisation.
-    fn keep_alive(&mut self, backend: Store) {
+    pub(crate) fn keep_alive(&mut self, backend: Store) {
         let (stop, stopped) = mpsc::channel::<()>();
         let lease = Arc::clone(&self.lease);
         self.stop = Some(stop);
@@ -228,7 +172,7 @@ impl<'a> LockGuard<'a> {
     /// Why no further change may be made under this lease, if it is no longer
     /// certainly held: it ran out (this process was stalled past its expiry,
     /// so another run may have broken it), or the lock file is no longer it.
-    fn lost(&self) -> Option<String> {
+    pub(crate) fn lost(&self) -> Option<String> {
         let guard = self.lease.lock().unwrap_or_else(|p| p.into_inner());
         let now = fleetform_state::now();
         let Some(lease) = guard.as_ref() else {
@@ -375,6 +319,9 @@ struct Run<'a> {
     /// Where the config being applied lives (for rollback: version N restored).
     source_dir: &'a Path,
     loaded: &'a Loaded,
+    /// The state store, when already opened (rollback: from the current
+    /// configuration, not version N's); else the one `loaded` names.
+    store: Option<Store>,
     inputs: &'a Inputs,
     auto_approve: bool,
     parallelism: usize,
@@ -404,6 +351,7 @@ pub(crate) fn apply(args: &ApplyArgs, endpoint_url: Option<String>, color: bool)
         dir: &dir,
         source_dir: &dir,
         loaded: &loaded,
+        store: None,
         inputs: &inputs,
         auto_approve: args.auto_approve,
         parallelism: args.parallelism,
@@ -421,7 +369,10 @@ pub(crate) fn apply(args: &ApplyArgs, endpoint_url: Option<String>, color: bool)
 }
 
 pub(crate) fn rollback(args: &RollbackArgs, endpoint_url: Option<String>, color: bool) -> u8 {
-    let store = backend(&args.dir);
+    let store = match crate::store::open_dir(&args.dir, color) {
+        Ok(store) => store,
+        Err(code) => return code,
+    };
     let version = match store.read(args.to) {
         Ok(v) => v,
         Err(e) => {
@@ -462,6 +413,7 @@ pub(crate) fn rollback(args: &RollbackArgs, endpoint_url: Option<String>, color:
         dir: &args.dir,
         source_dir: scratch.path(),
         loaded: &loaded,
+        store: Some(store),
         inputs: &inputs,
         auto_approve: args.auto_approve,
         parallelism: args.parallelism,
@@ -518,13 +470,19 @@ fn ask(fleet: &str) -> bool {
 }
 
 fn carry_out(run: Run<'_>, endpoint_url: Option<String>, color: bool) -> u8 {
-    let store = backend(run.dir);
     let Some(config) = &run.loaded.config else {
         eprint!(
             "{}",
             render_human(&run.loaded.diagnostics, &run.loaded.sources, color)
         );
         return 1;
+    };
+    let store = match &run.store {
+        Some(store) => Arc::clone(store),
+        None => match crate::store::open(run.dir, run.loaded, color) {
+            Ok(store) => store,
+            Err(code) => return code,
+        },
     };
     let mut lock = match LockGuard::take(&*store, color) {
         Ok(lock) => lock,

@@ -1,8 +1,8 @@
 //! `fleetform history`, `show --version N`, `diff A B` and `unlock`: reading
 //! and repairing the state store.
 
-use crate::apply_cmd::{backend, state_error};
 use crate::record;
+use crate::store::{open_dir, state_error};
 use fleetform_state::StateError;
 use std::path::Path;
 
@@ -25,7 +25,11 @@ fn summary_text(summary: &serde_json::Value) -> String {
 
 /// `fleetform history [--json] [DIR]`.
 pub(crate) fn history(dir: &Path, json: bool, color: bool) -> u8 {
-    let versions = match backend(dir).list() {
+    let store = match open_dir(dir, color) {
+        Ok(store) => store,
+        Err(code) => return code,
+    };
+    let versions = match store.list() {
         Ok(v) => v,
         Err(e) => {
             state_error(&e, color);
@@ -86,7 +90,11 @@ pub(crate) fn history(dir: &Path, json: bool, color: bool) -> u8 {
 
 /// `fleetform show --version N [--json] [DIR]`.
 pub(crate) fn show_version(dir: &Path, number: u64, json: bool, color: bool) -> u8 {
-    let version = match backend(dir).read(number) {
+    let store = match open_dir(dir, color) {
+        Ok(store) => store,
+        Err(code) => return code,
+    };
+    let version = match store.read(number) {
         Ok(v) => v,
         Err(e) => {
             state_error(&e, color);
@@ -135,7 +143,10 @@ pub(crate) fn show_version(dir: &Path, number: u64, json: bool, color: bool) -> 
 
 /// `fleetform diff A B [DIR]`: the configuration change from version A to B.
 pub(crate) fn diff(dir: &Path, a: u64, b: u64, color: bool) -> u8 {
-    let store = backend(dir);
+    let store = match open_dir(dir, color) {
+        Ok(store) => store,
+        Err(code) => return code,
+    };
     let (old, new) = match (store.read(a), store.read(b)) {
         (Ok(old), Ok(new)) => (old, new),
         (Err(e), _) | (_, Err(e)) => {
@@ -155,7 +166,11 @@ pub(crate) fn diff(dir: &Path, a: u64, b: u64, color: bool) -> u8 {
 /// `fleetform unlock [--force] [DIR]`.
 pub(crate) fn unlock(dir: &Path, force: bool, color: bool) -> u8 {
     let now = fleetform_state::now();
-    match backend(dir).break_lock(force, now) {
+    let store = match open_dir(dir, color) {
+        Ok(store) => store,
+        Err(code) => return code,
+    };
+    match store.break_lock(force, now) {
         // An unreadable lock file (moved aside by --force) has no times to report:
         // the store gives it a zero-length lease.
         Ok(Some(info)) if info.started == info.expires => {

@@ -203,7 +203,10 @@ pub(crate) fn run(args: &ImagesArgs, endpoint_url: Option<String>, color: bool) 
         return 1;
     };
     let now = clock();
-    let store = crate::apply_cmd::backend(&args.dir);
+    let store = match crate::store::open(&args.dir, &loaded, color) {
+        Ok(store) => store,
+        Err(code) => return code,
+    };
     // The images versions inside the rollback window used, by set: listed even
     // when the configuration moved on.
     let (versions, recorded) = match versions_in_window(&*store, config, now).map(|window| {
@@ -226,7 +229,7 @@ pub(crate) fn run(args: &ImagesArgs, endpoint_url: Option<String>, color: bool) 
     }) {
         Ok(found) => found,
         Err(e) => {
-            crate::apply_cmd::state_error(&e, color);
+            crate::store::state_error(&e, color);
             return 1;
         }
     };

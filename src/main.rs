@@ -8,6 +8,7 @@ mod images_cmd;
 mod plan_cmd;
 mod record;
 mod state_cmd;
+mod store;
 
 use clap::{Args, Parser, Subcommand};
 use fleetform_engine::schema::{ValidateReport, FORMAT_VERSION};
@@ -52,7 +53,12 @@ struct Cli {
     )]
     endpoint_url: Option<String>,
 
-    /// Seconds one attempt of one EC2 or STS call may take before it is cut
+    /// Send the S3 requests of a `backend "s3"` state here (default: the
+    /// --endpoint-url, when given: a local endpoint serves every service)
+    #[arg(long, global = true, env = "FLEETFORM_S3_ENDPOINT", value_name = "URL")]
+    s3_endpoint_url: Option<String>,
+
+    /// Seconds one attempt of one EC2, STS or S3 call may take before it is cut
     /// off and retried (default: 20 for AWS, 180 for a local endpoint, which
     /// answers one request at a time). A call with its retries is cut off
     /// after four times this plus backoff, so no command waits on the network
@@ -242,6 +248,7 @@ fn main() -> ExitCode {
         call_timeout: cli.call_timeout.map(std::time::Duration::from_secs),
         page_size: cli.ec2_page_size,
     });
+    store::set_s3_endpoint(cli.s3_endpoint_url.clone().or(cli.endpoint_url.clone()));
     let color = !cli.no_color
         && std::env::var_os("NO_COLOR").is_none()
         && !in_ci()

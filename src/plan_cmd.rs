@@ -68,9 +68,12 @@ pub(crate) struct PlanArgs {
 
 pub(crate) fn run(args: &PlanArgs, endpoint_url: Option<String>, color: bool) -> u8 {
     let loaded = fleetform_engine::load_dir(&args.dir, &args.vars.inputs());
-    let store = crate::apply_cmd::backend(&args.dir);
+    let store = match crate::store::open(&args.dir, &loaded, color) {
+        Ok(store) => store,
+        Err(code) => return code,
+    };
     if let Err(e) = crate::apply_cmd::report_interrupted(&*store) {
-        crate::apply_cmd::state_error(&e, color);
+        crate::store::state_error(&e, color);
         return 1;
     }
     let Some(observed) = observe(&loaded, endpoint_url, color) else {
@@ -83,7 +86,7 @@ pub(crate) fn run(args: &PlanArgs, endpoint_url: Option<String>, color: bool) ->
     let versions = match crate::images_cmd::version_images(&*store, config, now) {
         Ok(versions) => versions,
         Err(e) => {
-            crate::apply_cmd::state_error(&e, color);
+            crate::store::state_error(&e, color);
             return 1;
         }
     };
@@ -100,7 +103,7 @@ pub(crate) fn run(args: &PlanArgs, endpoint_url: Option<String>, color: bool) ->
     let recorded = match crate::apply_cmd::recorded_entries(&*store) {
         Ok(recorded) => recorded,
         Err(e) => {
-            crate::apply_cmd::state_error(&e, color);
+            crate::store::state_error(&e, color);
             return 1;
         }
     };

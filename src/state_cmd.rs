@@ -1,10 +1,18 @@
-//! `fleetform state list` and `state show`: what EC2 holds for the fleet now.
+//! `fleetform state list` and `state show`: what EC2 holds for the fleet
+//! now; `state migrate`: move the recorded versions between the local
+//! directory and S3.
 
+use crate::apply_cmd::LockGuard;
 use crate::cloud::observe;
+use crate::store::{self, state_error, Store};
 use crate::VarArgs;
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, ValueEnum};
+use fleetform_engine::diagnostic::render_human;
 use fleetform_engine::inventory::{self, Entry};
+use fleetform_engine::{Code, Diagnostic, Inputs, StateLocation};
+use fleetform_state::{CopyError, LocalBackend};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 #[derive(Subcommand)]
 pub(crate) enum StateCommand {
@@ -16,6 +24,46 @@ pub(crate) enum StateCommand {
     List(ListArgs),
     /// Show the objects at one address, e.g. `worker_type.gecko-t-linux-large`.
     Show(ShowArgs),
+    /// Copy every recorded version between the local state directory and
+    /// the configuration's `backend "s3"`, verified by hashes.
+    ///
+    /// `--to s3` copies from the local directory (`.fleetform/` beside the
+    /// configuration, or --local-path) to the bucket and key of the
+    /// configuration's `backend "s3"` block: add the block first. `--to local`
+    /// copies back; remove the block afterwards to use the local copy.
+    ///
+    /// Both states are locked while copying, and refused if either holds an
+    /// unfinished apply (a journal that is not empty). A destination holding
+    /// other versions is refused before anything is written. Each version
+    /// is read back from the destination and its SHA-256 compared with the
+    /// source's. Run again after an interruption, it copies only what is
+    /// missing. The source is left as it was. Exit 0 when every version is
+    /// in both, 1 on error, 3 when a lock is held.
+    Migrate(MigrateArgs),
+}
+
+/// Where `state migrate` copies the versions to.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum MigrateTo {
+    /// From the local directory to the configuration's `backend "s3"`
+    S3,
+    /// From the configuration's `backend "s3"` to the local directory
+    Local,
+}
+
+#[derive(Args)]
+pub(crate) struct MigrateArgs {
+    /// Where to copy the versions to
+    #[arg(long, value_enum)]
+    to: MigrateTo,
+
+    /// The local state directory, relative to the configuration directory
+    #[arg(long, value_name = "DIR", default_value = store::DEFAULT_LOCAL_PATH)]
+    local_path: String,
+
+    /// Configuration directory
+    #[arg(default_value = ".")]
+    dir: PathBuf,
 }
 
 #[derive(Args)]
@@ -49,6 +97,7 @@ pub(crate) fn run(command: &StateCommand, endpoint_url: Option<String>, color: b
     let (dir, vars) = match command {
         StateCommand::List(a) => (&a.dir, &a.vars),
         StateCommand::Show(a) => (&a.dir, &a.vars),
+        StateCommand::Migrate(args) => return migrate(args, color),
     };
     let loaded = fleetform_engine::load_dir(dir, &vars.inputs());
     let Some(observed) = observe(&loaded, endpoint_url, color) else {
@@ -72,6 +121,7 @@ pub(crate) fn run(command: &StateCommand, endpoint_url: Option<String>, color: b
             }
         }
         StateCommand::List(_) => print_entries(&entries),
+        StateCommand::Migrate(_) => {}
         StateCommand::Show(args) => {
             let wanted = &args.address;
             let matching: Vec<Entry> = entries
@@ -107,4 +157,146 @@ fn print_entries(entries: &[Entry]) {
             e.address, e.region, e.kind, e.id, e.detail
         );
     }
+}
+
+/// `fleetform state migrate --to s3|local [--local-path DIR] [DIR]`.
+fn migrate(args: &MigrateArgs, color: bool) -> u8 {
+    let loaded = fleetform_engine::load_dir(
+        &args.dir,
+        &Inputs {
+            env: Inputs::env_from_process(),
+            ..Inputs::default()
+        },
+    );
+    let location = match &loaded.state_location {
+        StateLocation::Declared(block) => store::s3_location(block),
+        StateLocation::Unknown => {
+            // Prints why the backend cannot be told.
+            return store::open(&args.dir, &loaded, color).err().unwrap_or(1);
+        }
+        StateLocation::Default => None,
+    };
+    let Some(location) = location else {
+        let d = Diagnostic::error(
+            Code::Missing,
+            "state migrate copies between the local directory and S3, and the configuration has no `backend \"s3\"` block",
+        )
+        .help("add `backend \"s3\" { bucket = \"...\" key = \"fleet/state\" region = \"...\" }` to the configuration, then run `fleetform state migrate --to s3`");
+        eprint!("{}", render_human(&[d], &loaded.sources, color));
+        return 1;
+    };
+    let url = location.url();
+    let s3: Store = match store::open_s3(location) {
+        Ok(s3) => Arc::new(s3),
+        Err(e) => {
+            state_error(&e, color);
+            return 1;
+        }
+    };
+    let local_dir = store::local_path(&args.dir, Some(&args.local_path));
+    let local: Store = Arc::new(LocalBackend::new(&local_dir));
+    let local_name = local_dir.display().to_string();
+    let (from, to, from_name, to_name) = match args.to {
+        MigrateTo::S3 => (local, s3, local_name, url),
+        MigrateTo::Local => (s3, local, url, local_name),
+    };
+    match from.latest() {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            let d = Diagnostic::error(
+                Code::Missing,
+                format!("no versions at {from_name}: nothing to migrate"),
+            )
+            .help(match args.to {
+                MigrateTo::S3 => "pass the local state directory with --local-path if it is not .fleetform beside the configuration",
+                MigrateTo::Local => "check the bucket and key of the configuration's `backend \"s3\"` block",
+            });
+            eprint!("{}", render_human(&[d], &loaded.sources, color));
+            return 1;
+        }
+        Err(e) => {
+            state_error(&e, color);
+            return 1;
+        }
+    }
+    let mut from_lock = match LockGuard::take(&*from, color) {
+        Ok(lock) => lock,
+        Err(code) => return code,
+    };
+    from_lock.keep_alive(Arc::clone(&from));
+    let mut to_lock = match LockGuard::take(&*to, color) {
+        Ok(lock) => lock,
+        Err(code) => return code,
+    };
+    to_lock.keep_alive(Arc::clone(&to));
+    for (store, name) in [(&from, &from_name), (&to, &to_name)] {
+        match store.journal() {
+            Ok(records) if records.is_empty() => {}
+            Ok(records) => {
+                let d = Diagnostic::error(
+                    Code::Io,
+                    format!(
+                        "the journal at {name} holds {} record{} of an apply that was not recorded",
+                        records.len(),
+                        crate::plural(records.len())
+                    ),
+                )
+                .help("run `fleetform apply` on that state first: it records what the interrupted apply did; migrate then moves a complete history");
+                eprint!("{}", render_human(&[d], &loaded.sources, color));
+                return 1;
+            }
+            Err(e) => {
+                state_error(&e, color);
+                return 1;
+            }
+        }
+    }
+    eprintln!("copying the versions of {from_name} to {to_name}");
+    let copied = fleetform_state::copy_versions(&*from, &*to, |done| {
+        println!(
+            "version {:>6}  sha256 {}  {}",
+            done.number,
+            done.sha256,
+            if done.already_there {
+                "already there"
+            } else {
+                "copied, read back, matches"
+            }
+        );
+        match from_lock.lost().or_else(|| to_lock.lost()) {
+            Some(why) => Err(why),
+            None => Ok(()),
+        }
+    });
+    let copied = match copied {
+        Ok(copied) => copied,
+        Err(CopyError::State(e)) => {
+            state_error(&e, color);
+            return 1;
+        }
+        Err(e) => {
+            let d = Diagnostic::error(Code::Io, format!("state migrate: {e}")).help(
+                "nothing in the source was changed; versions already copied stay in the destination, and running migrate again copies only what is missing",
+            );
+            eprint!("{}", render_human(&[d], &loaded.sources, color));
+            return 1;
+        }
+    };
+    let fresh = copied.iter().filter(|c| !c.already_there).count();
+    println!(
+        "migrated {} version{} from {from_name} to {to_name} ({fresh} copied, {} already there); every SHA-256 read back matches the source",
+        copied.len(),
+        crate::plural(copied.len()),
+        copied.len() - fresh,
+    );
+    match args.to {
+        MigrateTo::S3 => eprintln!(
+            "the configuration's backend \"s3\" block now names this state; {from_name} was left as it was: remove it once you trust the copy"
+        ),
+        MigrateTo::Local => eprintln!(
+            "to use the local copy, replace the backend \"s3\" block with backend \"local\" {{ path = \"{}\" }} (or remove it for .fleetform); {from_name} was left as it was",
+            args.local_path
+        ),
+    }
+    0
 }

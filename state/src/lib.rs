@@ -1,6 +1,6 @@
 //! fleetform's state store: recorded versions, the write-ahead journal and the
 //! lease lock, all under one directory (by default `.fleetform/` beside the
-//! configuration).
+//! configuration) or one S3 key prefix.
 //!
 //! What it owns:
 //! - **versions** `N` ([`Version`]): the configuration snapshot, variables,
@@ -36,17 +36,22 @@
 //! [`StateError::ReadOnly`] naming it before anything is changed, even for
 //! root (whom permission bits do not stop).
 //!
-//! The on-disk layout and the locking protocol are described on
-//! [`LocalBackend`].
+//! Two stores implement [`Backend`]: [`LocalBackend`] (a directory) and
+//! [`S3Backend`] (objects in a bucket, locked by conditional writes). Their
+//! layouts and locking protocols are described on each; they store the same
+//! documents, byte for byte, and [`copy_versions`] moves a history between
+//! them, verified by hashes.
 
 #![warn(missing_docs)]
 
+mod copy;
 mod fsutil;
 mod journal;
 mod layout;
 mod local;
 mod s3;
 
+pub use copy::{copy_versions, version_digest, CopiedVersion, CopyError};
 pub use local::LocalBackend;
 pub use s3::{S3Backend, S3Connect, S3Location};
 

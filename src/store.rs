@@ -1,0 +1,162 @@
+//! Opening the state store a configuration names (`backend "local"`, the
+//! default, or `backend "s3"`), and showing state errors as diagnostics.
+
+use fleetform_engine::diagnostic::render_human;
+use fleetform_engine::model::Backend as BackendBlock;
+use fleetform_engine::{Code, Diagnostic, Inputs, Loaded, StateLocation};
+use fleetform_state::{Backend, LocalBackend, S3Backend, S3Connect, S3Location, StateError};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+/// The state store a command works on (one backend or another, behind the trait).
+pub(crate) type Store = Arc<dyn Backend>;
+
+/// The local state directory when the configuration names none.
+pub(crate) const DEFAULT_LOCAL_PATH: &str = ".fleetform";
+
+static S3_ENDPOINT: OnceLock<Option<String>> = OnceLock::new();
+
+/// Sets where S3 requests go (`--s3-endpoint-url`, else `--endpoint-url`:
+/// a local endpoint serves every service on one port); the first call wins.
+pub(crate) fn set_s3_endpoint(endpoint_url: Option<String>) {
+    let _ = S3_ENDPOINT.set(endpoint_url);
+}
+
+/// The store the configuration in `dir` names, loaded with `FLEETFORM_VAR_*`
+/// only (for commands without `-var`). Prints a diagnostic on failure.
+pub(crate) fn open_dir(dir: &Path, color: bool) -> Result<Store, u8> {
+    let loaded = fleetform_engine::load_dir(
+        dir,
+        &Inputs {
+            env: Inputs::env_from_process(),
+            ..Inputs::default()
+        },
+    );
+    open(dir, &loaded, color)
+}
+
+/// The store `loaded` (the configuration in `dir`) names: its `backend`
+/// block, else `.fleetform/` beside it. A configuration whose backend cannot
+/// be told (a broken `backend` block, a file that does not parse) is an
+/// error, never a silent fall back to the local default: that would show
+/// another state. Prints a diagnostic on failure.
+pub(crate) fn open(dir: &Path, loaded: &Loaded, color: bool) -> Result<Store, u8> {
+    match &loaded.state_location {
+        StateLocation::Default => Ok(Arc::new(LocalBackend::new(dir.join(DEFAULT_LOCAL_PATH)))),
+        StateLocation::Declared(block) => open_block(dir, block).map_err(|e| {
+            state_error(&e, color);
+            1
+        }),
+        StateLocation::Unknown => {
+            let errors: Vec<Diagnostic> = loaded
+                .diagnostics
+                .iter()
+                .filter(|d| d.is_error())
+                .cloned()
+                .collect();
+            eprint!("{}", render_human(&errors, &loaded.sources, color));
+            let d = Diagnostic::error(
+                Code::Io,
+                "cannot tell where the state is: the configuration's `backend` block, or a file that may hold it, has errors",
+            )
+            .help("fix the errors above; fleetform never guesses which state to read or change");
+            eprint!("{}", render_human(&[d], &loaded.sources, color));
+            Err(1)
+        }
+    }
+}
+
+/// The local directory a `backend "local"` block names (relative to `dir`).
+pub(crate) fn local_path(dir: &Path, path: Option<&str>) -> PathBuf {
+    dir.join(path.unwrap_or(DEFAULT_LOCAL_PATH))
+}
+
+/// The S3 location of a `backend "s3"` block, `None` for another kind.
+pub(crate) fn s3_location(block: &BackendBlock) -> Option<S3Location> {
+    match (block.kind.as_str(), &block.bucket, &block.key) {
+        ("s3", Some(bucket), Some(key)) => Some(S3Location {
+            bucket: bucket.clone(),
+            key: key.clone(),
+            region: block.region.clone(),
+        }),
+        _ => None,
+    }
+}
+
+/// Opens the store of a valid `backend` block.
+pub(crate) fn open_block(dir: &Path, block: &BackendBlock) -> Result<Store, StateError> {
+    match s3_location(block) {
+        Some(location) => Ok(Arc::new(open_s3(location)?)),
+        None => Ok(Arc::new(LocalBackend::new(local_path(
+            dir,
+            block.path.as_deref(),
+        )))),
+    }
+}
+
+/// Connects to an S3 state with the command line's endpoint and time limits.
+pub(crate) fn open_s3(location: S3Location) -> Result<S3Backend, StateError> {
+    let endpoint = S3_ENDPOINT.get().cloned().flatten();
+    let options = crate::cloud::connect_options(endpoint.clone());
+    S3Backend::connect(
+        location,
+        &S3Connect {
+            endpoint_url: endpoint,
+            attempt_timeout: options.attempt_timeout,
+            operation_timeout: options.operation_timeout,
+            setup_timeout: options.setup_timeout,
+        },
+    )
+}
+
+/// Prints a state error as a diagnostic naming its file or object.
+pub(crate) fn state_error(error: &StateError, color: bool) {
+    let in_s3 = error
+        .path()
+        .is_some_and(|p| p.to_string_lossy().starts_with("s3://"));
+    let name = error
+        .path()
+        .and_then(|p| p.file_name())
+        .and_then(|n| n.to_str())
+        .unwrap_or("");
+    let aside = if in_s3 {
+        "copy it to another key and delete it"
+    } else {
+        "rename it"
+    };
+    let help: String = match (error, name) {
+        (StateError::Corrupt { .. } | StateError::NewerFormat { .. }, "lock.json") => {
+            "it was left untouched; no fleetform can tell whether this lock is held: if none is running on this state, `fleetform unlock --force` moves it aside (it is kept)".into()
+        }
+        (StateError::NewerFormat { .. }, _) => {
+            "it was left untouched; use a fleetform that understands its format (the one that wrote it, or newer)".into()
+        }
+        (StateError::Corrupt { .. }, "index.json") => format!(
+            "it was left untouched; move it aside ({aside}, e.g. to index.json.damaged): fleetform then rebuilds the index from the versions"
+        ),
+        (StateError::Corrupt { .. }, "journal.jsonl") => {
+            "the file was left untouched; it records the EC2 calls of an apply: keep a copy, then move it aside (rename it, e.g. to journal.jsonl.damaged) to go on; what an interrupted apply created carries fleetform's tags, and the next plan adopts it".into()
+        }
+        (StateError::Corrupt { path, .. }, _)
+            if in_s3 && path.to_string_lossy().contains("/journal/") =>
+        {
+            "it was left untouched; it is one record of the EC2 calls of an apply: keep a copy, then delete it to go on; what an interrupted apply created carries fleetform's tags, and the next plan adopts it".into()
+        }
+        (StateError::Corrupt { .. }, _) => {
+            "it was left untouched; restore it from a backup (or an earlier object version, if the bucket keeps them): it is the only record of this version".into()
+        }
+        (StateError::ReadOnly { .. }, _) => {
+            "nothing was written; reading commands (history, show, plan) work on a read-only state: make it writable again (chmod u+w) for fleetform to record changes".into()
+        }
+        (StateError::Locked(_), _) => "see `fleetform unlock`".into(),
+        _ if in_s3 => {
+            "check that the bucket exists, the credentials, and that they may list the bucket and get, put and delete objects under the key".into()
+        }
+        _ => "check the state directory's permissions and free space".into(),
+    };
+    let d = Diagnostic::error(Code::Io, format!("state: {error}")).help(help);
+    eprint!(
+        "{}",
+        render_human(&[d], &fleetform_engine::source::SourceSet::new(), color)
+    );
+}

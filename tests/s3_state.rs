@@ -1,0 +1,491 @@
+//! The CLI on a `backend "s3"` state, against the local endpoint's S3
+//! (moto_server, through aws-sdk-s3): racing applies, a lease that expires,
+//! `state migrate` there and back, and damaged objects named by their URL.
+
+use fleetform_state::{version_digest, Backend, LocalBackend, S3Backend, S3Connect, S3Location};
+use fleetform_test_support::fault::HoldingProxy;
+use fleetform_test_support::s3::TestBucket;
+use fleetform_test_support::{endpoint, unique_fleet};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
+
+const KEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIC2KbGoVctVd9DXpWAExeFEUVf/yiaYY8thCxnr+IXZy one";
+
+const STATE_KEY: &str = "teams/ci/fleet-state";
+
+/// A fleet of two worker types in one region; `backend` is prepended.
+fn write_fleet(dir: &Path, fleet: &str, backend: &str, user_data: &str) {
+    let mut hcl = format!(
+        "{backend}fleet \"{fleet}\" {{\n  account_id = \"123456789012\"\n  regions    = [\"us-east-1\"]\n}}\n\nkey_pair \"workers\" {{\n  public_key = file(\"workers.pub\")\n}}\n\nami_set \"linux\" {{\n  images = {{\n    \"us-east-1\" = \"ami-785db401\"\n  }}\n}}\n"
+    );
+    for name in ["builder", "tester"] {
+        hcl.push_str(&format!(
+            "\nworker_type \"{name}\" {{\n  ami_set   = ami_set.linux\n  key_pair  = key_pair.workers\n  user_data = \"{user_data}\"\n\n  instance_type \"m5.large\" {{ capacity = 1 }}\n\n  capacity {{\n    min = 1\n    max = 2\n  }}\n}}\n"
+        ));
+    }
+    std::fs::write(dir.join("fleet.hcl"), hcl).expect("write config");
+    std::fs::write(dir.join("workers.pub"), KEY).expect("write key");
+}
+
+fn s3_block(bucket: &TestBucket) -> String {
+    format!(
+        "backend \"s3\" {{\n  bucket = \"{}\"\n  key    = \"{STATE_KEY}/\"\n  region = \"us-east-1\"\n}}\n\n",
+        bucket.name
+    )
+}
+
+/// A fleet whose state is in a new bucket.
+fn s3_fleet(prefix: &str) -> (TempDir, String, TestBucket) {
+    let bucket = TestBucket::create(prefix);
+    let fleet = unique_fleet(prefix);
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_fleet(dir.path(), &fleet, &s3_block(&bucket), "v1");
+    (dir, fleet, bucket)
+}
+
+/// The CLI with EC2 requests sent to `via` and S3 requests straight to the
+/// local endpoint (so a proxy in front of EC2 never sees them).
+fn command(args: &[&str], dir: &Path, via: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_fleetform"));
+    command
+        .args(args)
+        .arg("--no-color")
+        .arg(dir)
+        .env("FLEETFORM_EC2_ENDPOINT", via)
+        .env("FLEETFORM_S3_ENDPOINT", endpoint())
+        .stdin(Stdio::null());
+    command
+}
+
+fn fleetform(args: &[&str], dir: &Path) -> Output {
+    command(args, dir, endpoint()).output().expect("runs")
+}
+
+fn spawn(args: &[&str], dir: &Path, via: &str, env: &[(&str, &str)]) -> Child {
+    let mut command = command(args, dir, via);
+    command.envs(env.iter().copied());
+    command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starts")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn assert_ok(out: &Output, what: &str) {
+    assert!(out.status.success(), "{what}: {}", text(out));
+}
+
+fn s3_store(bucket: &TestBucket) -> S3Backend {
+    S3Backend::connect(
+        S3Location {
+            bucket: bucket.name.clone(),
+            key: STATE_KEY.into(),
+            region: Some("us-east-1".into()),
+        },
+        &S3Connect {
+            endpoint_url: Some(endpoint().to_string()),
+            ..S3Connect::default()
+        },
+    )
+    .expect("connect")
+}
+
+/// Waits (bounded) for a child to exit.
+fn wait_bounded(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn stderr_of(child: &mut Child) -> String {
+    let mut text = String::new();
+    if let Some(mut err) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut err, &mut text);
+    }
+    text
+}
+
+/// A proxy in front of EC2 that holds the first mutating call until released.
+fn hold_first_change() -> HoldingProxy {
+    let first = Arc::new(AtomicBool::new(true));
+    HoldingProxy::start(
+        endpoint(),
+        Arc::new(move |_: &str, action: &str| {
+            !action.starts_with("Describe")
+                && action != "GetCallerIdentity"
+                && first.swap(false, Ordering::SeqCst)
+        }),
+    )
+    .expect("proxy")
+}
+
+#[test]
+fn of_applies_racing_on_one_s3_state_exactly_one_holds_the_lock_the_others_exit_3() {
+    let (dir, fleet, bucket) = s3_fleet("s3-race");
+    for (round, racers) in [2usize, 4].into_iter().enumerate() {
+        write_fleet(
+            dir.path(),
+            &fleet,
+            &s3_block(&bucket),
+            &format!("race{round}"),
+        );
+        let proxy = hold_first_change();
+        let mut children: Vec<Child> = (0..racers)
+            .map(|_| spawn(&["apply", "--auto-approve"], dir.path(), &proxy.url, &[]))
+            .collect();
+        assert!(
+            proxy.wait_for_held(Duration::from_secs(60)).is_some(),
+            "{racers} racers: one reached EC2"
+        );
+        let lease = s3_store(&bucket)
+            .lease()
+            .expect("lock readable")
+            .expect("held");
+        let mut holder = None;
+        let mut refused = 0;
+        for child in &mut children {
+            if lease.holder.ends_with(&format!(":{}", child.id())) {
+                holder = Some(child.id());
+                continue;
+            }
+            let status = wait_bounded(child, Duration::from_secs(60)).expect("a loser exits");
+            let err = stderr_of(child);
+            assert_eq!(status.code(), Some(3), "{racers} racers: {err}");
+            assert!(
+                err.contains(&format!("locked by {}", lease.holder)),
+                "names the holder: {err}"
+            );
+            refused += 1;
+        }
+        assert_eq!(refused, racers - 1, "exactly one holds the lock");
+        let holder = holder.expect("the holder is one of the racers");
+        proxy.release_one();
+        for child in &mut children {
+            if child.id() == holder {
+                let status = wait_bounded(child, Duration::from_secs(180)).expect("finishes");
+                assert!(status.success(), "the holder applies: {}", stderr_of(child));
+            }
+        }
+        assert_eq!(s3_store(&bucket).lease().expect("lock readable"), None);
+    }
+    let versions = s3_store(&bucket).list().expect("versions");
+    assert_eq!(versions.len(), 2, "one version per round");
+    assert!(
+        !dir.path().join(".fleetform").exists(),
+        "nothing was written to a local state"
+    );
+}
+
+#[test]
+fn a_killed_holders_s3_lease_blocks_then_expires_and_unlock_breaks_it() {
+    let (dir, _fleet, bucket) = s3_fleet("s3-lease");
+    let holding = hold_first_change();
+    let mut child = spawn(
+        &["apply", "--auto-approve"],
+        dir.path(),
+        &holding.url,
+        &[("FLEETFORM_LOCK_LEASE_SECS", "3")],
+    );
+    let pid = child.id();
+    assert!(holding.wait_for_held(Duration::from_secs(60)).is_some());
+    let _ = child.kill();
+    let _ = child.wait();
+    holding.release_one();
+    let blocked = fleetform(&["apply", "--auto-approve"], dir.path());
+    assert_eq!(blocked.status.code(), Some(3), "{}", text(&blocked));
+    assert!(
+        text(&blocked).contains(&format!(":{pid}")),
+        "{}",
+        text(&blocked)
+    );
+    // A live lease is never broken without --force.
+    let refused = fleetform(&["unlock"], dir.path());
+    if refused.status.success() {
+        // Only possible if the 3 s lease already ran out.
+        assert!(text(&refused).contains("expired"), "{}", text(&refused));
+    } else {
+        assert!(
+            text(&refused).contains(&format!(":{pid}")),
+            "{}",
+            text(&refused)
+        );
+        // Expiry is a time, not an event: poll (bounded) until it is reported.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let out = fleetform(&["unlock"], dir.path());
+            if out.status.success() {
+                assert!(
+                    text(&out).contains("broke the lock of")
+                        && text(&out).contains(&format!(":{pid}")),
+                    "{}",
+                    text(&out)
+                );
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the lease expires: {}",
+                text(&out)
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+    assert_eq!(s3_store(&bucket).lease().expect("readable"), None);
+    // The next apply finishes what the killed one began and records it.
+    let out = fleetform(&["apply", "--auto-approve"], dir.path());
+    assert_ok(&out, "apply after unlock");
+    assert!(text(&out).contains("interrupted"), "{}", text(&out));
+    assert_eq!(s3_store(&bucket).latest().expect("latest"), Some(1));
+    assert!(s3_store(&bucket).journal().expect("journal").is_empty());
+}
+
+/// `history --json` without its times' formatting differences: the whole document.
+fn history(dir: &Path) -> serde_json::Value {
+    let out = fleetform(&["history", "--json"], dir);
+    assert_ok(&out, "history");
+    serde_json::from_slice(&out.stdout).expect("history JSON")
+}
+
+fn digests(store: &dyn Backend) -> Vec<(u64, String)> {
+    store
+        .list()
+        .expect("list")
+        .iter()
+        .map(|s| {
+            let version = store.read(s.number).expect("read");
+            (s.number, version_digest(&version).expect("digest"))
+        })
+        .collect()
+}
+
+#[test]
+fn state_migrate_moves_every_version_to_s3_and_back_verified_by_hashes() {
+    let bucket = TestBucket::create("s3-migrate");
+    let fleet = unique_fleet("s3-migrate");
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Two versions in the local state.
+    for user_data in ["v1", "v2"] {
+        write_fleet(dir.path(), &fleet, "", user_data);
+        assert_ok(
+            &fleetform(&["apply", "--auto-approve"], dir.path()),
+            "local apply",
+        );
+    }
+    let local = LocalBackend::new(dir.path().join(".fleetform"));
+    let local_history = history(dir.path());
+    let local_digests = digests(&local);
+    assert_eq!(local_digests.len(), 2);
+
+    // Without a backend "s3" block there is nowhere to migrate to.
+    let out = fleetform(&["state", "migrate", "--to", "s3"], dir.path());
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("backend \"s3\""), "{}", text(&out));
+
+    write_fleet(dir.path(), &fleet, &s3_block(&bucket), "v2");
+    let out = fleetform(&["state", "migrate", "--to", "s3"], dir.path());
+    assert_ok(&out, "migrate to s3");
+    assert!(
+        text(&out).contains("migrated 2 versions") && text(&out).contains("2 copied"),
+        "{}",
+        text(&out)
+    );
+    for (_, sha) in &local_digests {
+        assert!(
+            text(&out).contains(sha.as_str()),
+            "prints each hash: {}",
+            text(&out)
+        );
+    }
+    let s3 = s3_store(&bucket);
+    assert_eq!(digests(&s3), local_digests);
+    assert_eq!(history(dir.path()), local_history, "history now reads S3");
+    assert_eq!(s3.lease().expect("lease"), None, "the S3 lock was released");
+    assert_eq!(
+        local.lease().expect("lease"),
+        None,
+        "the local lock was released"
+    );
+    // The same documents, byte for byte.
+    for name in ["versions/000001.json", "versions/000002.json", "index.json"] {
+        let file = std::fs::read(dir.path().join(".fleetform").join(name)).expect("local file");
+        assert_eq!(
+            bucket.get(&format!("{STATE_KEY}/{name}")),
+            Some(file),
+            "{name}"
+        );
+    }
+    // Run again: nothing to copy, nothing written.
+    let again = fleetform(&["state", "migrate", "--to", "s3"], dir.path());
+    assert_ok(&again, "migrate again");
+    assert!(
+        text(&again).contains("0 copied, 2 already there"),
+        "{}",
+        text(&again)
+    );
+
+    // The S3 state is the state now: plan sees no change, and an apply records version 3 there.
+    let plan = fleetform(&["plan", "--detailed-exitcode"], dir.path());
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+    write_fleet(dir.path(), &fleet, &s3_block(&bucket), "v3");
+    assert_ok(
+        &fleetform(&["apply", "--auto-approve"], dir.path()),
+        "apply on s3",
+    );
+    assert_eq!(s3.latest().expect("latest"), Some(3));
+    assert_eq!(
+        local.latest().expect("latest"),
+        Some(2),
+        "the old local state is left as it was"
+    );
+
+    // And back, into a new directory.
+    let out = fleetform(
+        &[
+            "state",
+            "migrate",
+            "--to",
+            "local",
+            "--local-path",
+            "state-back",
+        ],
+        dir.path(),
+    );
+    assert_ok(&out, "migrate to local");
+    assert!(text(&out).contains("migrated 3 versions"), "{}", text(&out));
+    let back = LocalBackend::new(dir.path().join("state-back"));
+    assert_eq!(digests(&back), digests(&s3));
+    // Into the old local state: versions 1 and 2 are found there, 3 is copied.
+    let out = fleetform(&["state", "migrate", "--to", "local"], dir.path());
+    assert_ok(&out, "migrate into the old local state");
+    assert!(
+        text(&out).contains("1 copied, 2 already there"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(digests(&local), digests(&s3));
+}
+
+#[test]
+fn a_damaged_s3_object_is_reported_by_its_url_and_nothing_is_changed() {
+    let (dir, _fleet, bucket) = s3_fleet("s3-damage");
+    assert_ok(
+        &fleetform(&["apply", "--auto-approve"], dir.path()),
+        "apply",
+    );
+    let url = format!("s3://{}/{STATE_KEY}", bucket.name);
+
+    let key = format!("{STATE_KEY}/versions/000001.json");
+    let mut bytes = bucket.get(&key).expect("version object");
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x04;
+    bucket.put(&key, &bytes);
+    let out = fleetform(&["show", "--version", "1"], dir.path());
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("{url}/versions/000001.json is corrupt")),
+        "{}",
+        text(&out)
+    );
+    assert!(!text(&out).contains("panicked"), "{}", text(&out));
+
+    let index_key = format!("{STATE_KEY}/index.json");
+    let index = bucket.get(&index_key).expect("index");
+    bucket.put(&index_key, &index[..index.len() - 3]);
+    for args in [&["history"][..], &["apply", "--auto-approve"][..]] {
+        let out = fleetform(args, dir.path());
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", text(&out));
+        assert!(
+            text(&out).contains(&format!("{url}/index.json is corrupt")),
+            "{args:?}: {}",
+            text(&out)
+        );
+        assert!(
+            text(&out).contains("copy it to another key"),
+            "{}",
+            text(&out)
+        );
+    }
+    assert_eq!(
+        bucket.get(&key),
+        Some(bytes),
+        "the damaged version is untouched"
+    );
+    assert_eq!(
+        bucket.get(&index_key).as_deref(),
+        Some(&index[..index.len() - 3]),
+        "the damaged index is untouched"
+    );
+    assert_eq!(
+        s3_store(&bucket).lease().expect("lease"),
+        None,
+        "the lock was released"
+    );
+}
+
+#[test]
+fn a_missing_bucket_or_a_broken_backend_block_is_a_clear_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fleet = unique_fleet("s3-missing");
+    write_fleet(
+        dir.path(),
+        &fleet,
+        "backend \"s3\" {\n  bucket = \"fleetform-no-such-bucket\"\n  key    = \"k\"\n}\n\n",
+        "v1",
+    );
+    let out = fleetform(&["history"], dir.path());
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("s3://fleetform-no-such-bucket/k/"),
+        "{}",
+        text(&out)
+    );
+    assert!(text(&out).contains("NoSuchBucket"), "{}", text(&out));
+    assert!(
+        text(&out).contains("check that the bucket exists"),
+        "{}",
+        text(&out)
+    );
+
+    // A backend block with an error: no command guesses the state.
+    write_fleet(
+        dir.path(),
+        &fleet,
+        "backend \"s3\" {\n  bucket = \"b\"\n}\n\n",
+        "v1",
+    );
+    for args in [&["history"][..], &["unlock"][..]] {
+        let out = fleetform(args, dir.path());
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", text(&out));
+        assert!(
+            text(&out).contains("missing required attribute `key`"),
+            "{}",
+            text(&out)
+        );
+        assert!(
+            text(&out).contains("cannot tell where the state is"),
+            "{}",
+            text(&out)
+        );
+    }
+    assert!(!dir.path().join(".fleetform").exists());
+}
