@@ -170,26 +170,64 @@ impl<'a> LockGuard<'a> {
     }
 
     /// Why no further change may be made under this lease, if it is no longer
-    /// certainly held: it ran out (this process was stalled past its expiry,
-    /// so another run may have broken it), or the lock file is no longer it.
+    /// certainly held (see [`lease_lost`]).
     pub(crate) fn lost(&self) -> Option<String> {
-        let guard = self.lease.lock().unwrap_or_else(|p| p.into_inner());
-        let now = fleetform_state::now();
-        let Some(lease) = guard.as_ref() else {
-            return Some("the state lock is no longer held".into());
-        };
-        if lease.info().expires <= now {
-            return Some(format!(
-                "the state lock's lease ran out {}s ago without being renewed",
-                now - lease.info().expires
-            ));
+        lease_lost(self.backend, &self.lease)
+    }
+
+    /// The same check as [`LockGuard::lost`], for another thread: `store`
+    /// must be the store this guard locked.
+    fn watch(&self, store: &Store) -> LeaseWatch {
+        LeaseWatch {
+            store: Arc::clone(store),
+            lease: Arc::clone(&self.lease),
         }
-        match self.backend.lease() {
-            Ok(Some(current)) if &current == lease.info() => None,
-            Ok(Some(current)) => Some(format!("the state lock is now held by {}", current.holder)),
-            Ok(None) => Some("the state lock was broken".into()),
-            Err(e) => Some(format!("the state lock cannot be read: {e}")),
+    }
+}
+
+/// Why no further change may be made under `lease`, if it is no longer
+/// certainly held: it ran out (this process was stalled past its expiry, so
+/// another run may have broken it), or the lock is no longer it.
+fn lease_lost(backend: &dyn Backend, lease: &Mutex<Option<Lease>>) -> Option<String> {
+    // Copied out: the lock is not held across the read of the store, which
+    // every action of an apply makes at once.
+    let held = lease
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+        .map(|lease| lease.info().clone());
+    let now = fleetform_state::now();
+    let Some(held) = held else {
+        return Some("the state lock is no longer held".into());
+    };
+    if held.expires <= now {
+        return Some(format!(
+            "the state lock's lease ran out {}s ago without being renewed",
+            now - held.expires
+        ));
+    }
+    // The same lease, whatever its expiry: a renewal whose answer was lost
+    // extended it without this process learning the new expiry.
+    match backend.lease() {
+        Ok(Some(current)) if current.holder == held.holder && current.started == held.started => {
+            None
         }
+        Ok(Some(current)) => Some(format!("the state lock is now held by {}", current.holder)),
+        Ok(None) => Some("the state lock was broken".into()),
+        Err(e) => Some(format!("the state lock cannot be read: {e}")),
+    }
+}
+
+/// A lock guard's lease check, owned, for the journal's blocking threads.
+#[derive(Clone)]
+struct LeaseWatch {
+    store: Store,
+    lease: Arc<Mutex<Option<Lease>>>,
+}
+
+impl LeaseWatch {
+    fn lost(&self) -> Option<String> {
+        lease_lost(&*self.store, &self.lease)
     }
 }
 
@@ -208,33 +246,55 @@ impl Drop for LockGuard<'_> {
     }
 }
 
-/// The journal of the state store, as the executor sees it.
+/// The journal of the state store, as the executor sees it. Each record is
+/// written on a blocking thread: the executor runs every action in one
+/// task, and a store on the network (S3) would otherwise hold all of them
+/// up for each record's round trip.
 struct StateJournal<'a> {
-    backend: &'a dyn Backend,
+    store: Store,
     apply_id: String,
     plan: &'a Plan,
     /// Checked before every call: nothing is changed without the lock.
-    lock: &'a LockGuard<'a>,
+    watch: LeaseWatch,
+}
+
+/// Runs `work` (store I/O) on tokio's blocking pool and waits for it.
+async fn off_the_executor<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, String> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| format!("the journal writer stopped ({e})"))
 }
 
 impl Journal for StateJournal<'_> {
-    fn intent(&self, index: usize, action: &Action, client_token: &str) -> Result<(), String> {
-        if let Some(why) = self.lock.lost() {
-            return Err(why);
-        }
-        self.backend
-            .append_journal(&JournalRecord::Intent {
-                apply_id: self.apply_id.clone(),
-                action: index,
-                address: action.address.clone(),
-                region: action.region.clone(),
-                client_token: client_token.to_string(),
-                time: fleetform_state::now(),
-            })
-            .map_err(|e| format!("the journal could not record the intent ({e})"))
+    async fn intent(
+        &self,
+        index: usize,
+        action: &Action,
+        client_token: &str,
+    ) -> Result<(), String> {
+        let record = JournalRecord::Intent {
+            apply_id: self.apply_id.clone(),
+            action: index,
+            address: action.address.clone(),
+            region: action.region.clone(),
+            client_token: client_token.to_string(),
+            time: fleetform_state::now(),
+        };
+        let (watch, store) = (self.watch.clone(), Arc::clone(&self.store));
+        off_the_executor(move || {
+            if let Some(why) = watch.lost() {
+                return Err(why);
+            }
+            store
+                .append_journal(&record)
+                .map_err(|e| format!("the journal could not record the intent ({e})"))
+        })
+        .await?
     }
 
-    fn outcome(&self, index: usize, result: &Result<Vec<String>, ProviderError>) {
+    async fn outcome(&self, index: usize, result: &Result<Vec<String>, ProviderError>) {
         let record = JournalRecord::Outcome {
             apply_id: self.apply_id.clone(),
             action: index,
@@ -243,7 +303,12 @@ impl Journal for StateJournal<'_> {
             ids: result.clone().unwrap_or_default(),
             time: fleetform_state::now(),
         };
-        if let Err(e) = self.backend.append_journal(&record) {
+        let store = Arc::clone(&self.store);
+        let written =
+            off_the_executor(move || store.append_journal(&record).map_err(|e| e.to_string()))
+                .await
+                .and_then(|written| written);
+        if let Err(e) = written {
             eprintln!(
                 "warning: cannot record the outcome of {} in the journal: {e}",
                 self.plan
@@ -594,7 +659,7 @@ fn carry_out(run: Run<'_>, endpoint_url: Option<String>, color: bool) -> u8 {
     let outcomes = if refresh {
         Vec::new()
     } else {
-        match execute(&run, &*store, &lock, &observed, &plan, &apply_id, color) {
+        match execute(&run, &store, &lock, &observed, &plan, &apply_id, color) {
             Ok(outcomes) => outcomes,
             Err(code) => return code,
         }
@@ -665,7 +730,7 @@ fn unrecorded(
 /// Journals and carries out `plan`; the outcome of every action.
 fn execute(
     run: &Run<'_>,
-    store: &dyn Backend,
+    store: &Store,
     lock: &LockGuard<'_>,
     observed: &crate::cloud::Observed,
     plan: &Plan,
@@ -682,10 +747,10 @@ fn execute(
         return Err(1);
     }
     let journal = StateJournal {
-        backend: store,
+        watch: lock.watch(store),
+        store: Arc::clone(store),
         apply_id: apply_id.to_string(),
         plan,
-        lock,
     };
     let total = plan.actions.len();
     let finished = std::sync::atomic::AtomicUsize::new(0);

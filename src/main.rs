@@ -54,7 +54,8 @@ struct Cli {
     endpoint_url: Option<String>,
 
     /// Send the S3 requests of a `backend "s3"` state here (default: the
-    /// --endpoint-url, when given: a local endpoint serves every service)
+    /// --endpoint-url when it is on this machine, as a local endpoint serves
+    /// every service; else AWS)
     #[arg(long, global = true, env = "FLEETFORM_S3_ENDPOINT", value_name = "URL")]
     s3_endpoint_url: Option<String>,
 
@@ -248,7 +249,7 @@ fn main() -> ExitCode {
         call_timeout: cli.call_timeout.map(std::time::Duration::from_secs),
         page_size: cli.ec2_page_size,
     });
-    store::set_s3_endpoint(cli.s3_endpoint_url.clone().or(cli.endpoint_url.clone()));
+    store::set_s3_endpoint(cli.s3_endpoint_url.clone(), cli.endpoint_url.clone());
     let color = !cli.no_color
         && std::env::var_os("NO_COLOR").is_none()
         && !in_ci()

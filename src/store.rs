@@ -16,10 +16,13 @@ pub(crate) const DEFAULT_LOCAL_PATH: &str = ".fleetform";
 
 static S3_ENDPOINT: OnceLock<Option<String>> = OnceLock::new();
 
-/// Sets where S3 requests go (`--s3-endpoint-url`, else `--endpoint-url`:
-/// a local endpoint serves every service on one port); the first call wins.
-pub(crate) fn set_s3_endpoint(endpoint_url: Option<String>) {
-    let _ = S3_ENDPOINT.set(endpoint_url);
+/// Sets where S3 requests go: `s3_endpoint_url` (`--s3-endpoint-url`), else
+/// the EC2 `endpoint_url` when it is on this machine (a local endpoint
+/// serves every service on one port), else AWS. An EC2 endpoint elsewhere
+/// (a VPC or FIPS endpoint) is never sent the state. The first call wins.
+pub(crate) fn set_s3_endpoint(s3_endpoint_url: Option<String>, endpoint_url: Option<String>) {
+    let local = endpoint_url.filter(|url| fleetform_aws::is_loopback(url));
+    let _ = S3_ENDPOINT.set(s3_endpoint_url.or(local));
 }
 
 /// The store the configuration in `dir` names, loaded with `FLEETFORM_VAR_*`
@@ -83,14 +86,25 @@ pub(crate) fn s3_location(block: &BackendBlock) -> Option<S3Location> {
     }
 }
 
-/// Opens the store of a valid `backend` block.
+/// Opens the store of a valid `backend` block. A block of another kind, or
+/// an `s3` block without bucket or key, is an error: never the local default.
 pub(crate) fn open_block(dir: &Path, block: &BackendBlock) -> Result<Store, StateError> {
-    match s3_location(block) {
-        Some(location) => Ok(Arc::new(open_s3(location)?)),
-        None => Ok(Arc::new(LocalBackend::new(local_path(
+    match block.kind.as_str() {
+        "local" => Ok(Arc::new(LocalBackend::new(local_path(
             dir,
             block.path.as_deref(),
         )))),
+        "s3" => match s3_location(block) {
+            Some(location) => Ok(Arc::new(open_s3(location)?)),
+            None => Err(StateError::Io {
+                path: PathBuf::from("backend \"s3\""),
+                source: std::io::Error::other("the block has no bucket or no key"),
+            }),
+        },
+        other => Err(StateError::Io {
+            path: PathBuf::from(format!("backend \"{other}\"")),
+            source: std::io::Error::other("this fleetform knows no such backend"),
+        }),
     }
 }
 

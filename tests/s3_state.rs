@@ -489,3 +489,83 @@ fn a_missing_bucket_or_a_broken_backend_block_is_a_clear_error() {
     }
     assert!(!dir.path().join(".fleetform").exists());
 }
+
+fn version(number: u64, note: &str) -> fleetform_state::Version {
+    fleetform_state::Version {
+        format_version: fleetform_state::FORMAT_VERSION,
+        number,
+        time: 1_700_000_000,
+        git_commit: None,
+        git_dirty: false,
+        caller: "arn:aws:iam::123456789012:user/a".into(),
+        rollback_of: None,
+        sources: [("fleet.hcl".to_string(), note.to_string())].into(),
+        variables: Default::default(),
+        plan: serde_json::json!({"actions": []}),
+        outcomes: Vec::new(),
+        observed: serde_json::json!([]),
+        diff: String::new(),
+        summary: serde_json::json!({"add": 0}),
+        images: Default::default(),
+    }
+}
+
+#[test]
+fn state_migrate_refuses_another_history_an_unfinished_apply_and_a_held_lock() {
+    let (dir, _fleet, bucket) = s3_fleet("s3-refuse");
+    let local = LocalBackend::new(dir.path().join(".fleetform"));
+    for n in 1..=2 {
+        local.write(&version(n, "ours")).expect("write");
+    }
+    let s3 = s3_store(&bucket);
+    s3.write(&version(1, "ours")).expect("write");
+    s3.write(&version(2, "theirs")).expect("write");
+    let before = bucket.keys(STATE_KEY);
+    let out = fleetform(&["state", "migrate", "--to", "s3"], dir.path());
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("version 2 is in both stores with different contents"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(bucket.keys(STATE_KEY), before, "nothing written");
+    assert_eq!(s3.lease().expect("lease"), None);
+    assert_eq!(local.lease().expect("lease"), None);
+
+    // An apply that was not recorded, in the source: refused.
+    let (dir, _fleet, bucket) = s3_fleet("s3-refuse");
+    let local = LocalBackend::new(dir.path().join(".fleetform"));
+    local.write(&version(1, "ours")).expect("write");
+    local
+        .append_journal(&fleetform_state::JournalRecord::Begin {
+            apply_id: "a".into(),
+            time: 1,
+            holder: "x@y:1".into(),
+            actions: 3,
+        })
+        .expect("journal");
+    let out = fleetform(&["state", "migrate", "--to", "s3"], dir.path());
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("journal at"), "{}", text(&out));
+    assert!(bucket.keys(&format!("{STATE_KEY}/versions/")).is_empty());
+    local.clear_journal().expect("clear");
+
+    // The destination's lock is held: exit 3, naming the holder.
+    let s3 = s3_store(&bucket);
+    let lease = s3
+        .lock("someone@elsewhere:7", 600, fleetform_state::now())
+        .expect("lock");
+    let out = fleetform(&["state", "migrate", "--to", "s3"], dir.path());
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(text(&out).contains("someone@elsewhere:7"), "{}", text(&out));
+    assert_eq!(
+        local.lease().expect("lease"),
+        None,
+        "the source lock was released"
+    );
+    s3.release(lease).expect("release");
+    assert_ok(
+        &fleetform(&["state", "migrate", "--to", "s3"], dir.path()),
+        "migrate",
+    );
+}

@@ -16,21 +16,32 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
 /// Where intents and outcomes are recorded (the state store's journal).
+/// Both calls are awaited, so a journal kept on the network does not hold
+/// up the actions running beside the one it records.
 pub trait Journal: Sync {
     /// Called before action `index` is carried out; an error means "do not run it".
-    fn intent(&self, index: usize, action: &Action, client_token: &str) -> Result<(), String>;
+    fn intent(
+        &self,
+        index: usize,
+        action: &Action,
+        client_token: &str,
+    ) -> impl std::future::Future<Output = Result<(), String>> + Send;
     /// Called after action `index` finished, with what happened.
-    fn outcome(&self, index: usize, result: &Result<Vec<String>, ProviderError>);
+    fn outcome(
+        &self,
+        index: usize,
+        result: &Result<Vec<String>, ProviderError>,
+    ) -> impl std::future::Future<Output = ()> + Send;
 }
 
 /// A journal that records nothing (tests, dry tooling).
 pub struct NoJournal;
 
 impl Journal for NoJournal {
-    fn intent(&self, _: usize, _: &Action, _: &str) -> Result<(), String> {
+    async fn intent(&self, _: usize, _: &Action, _: &str) -> Result<(), String> {
         Ok(())
     }
-    fn outcome(&self, _: usize, _: &Result<Vec<String>, ProviderError>) {}
+    async fn outcome(&self, _: usize, _: &Result<Vec<String>, ProviderError>) {}
 }
 
 /// What happened to one action.
@@ -149,7 +160,7 @@ pub async fn execute(
                         result,
                     };
                 }
-                let result = match journal.intent(index, action, &token) {
+                let result = match journal.intent(index, action, &token).await {
                     Ok(()) => run_one(action, &token, known, provider).await,
                     Err(why) => Err(ProviderError {
                         kind: crate::provider::ErrorKind::InvalidRequest,
@@ -157,7 +168,7 @@ pub async fn execute(
                         message: format!("not started: {why}"),
                     }),
                 };
-                journal.outcome(index, &result);
+                journal.outcome(index, &result).await;
                 done(action, &result);
                 Outcome {
                     action: index,

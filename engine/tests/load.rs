@@ -600,6 +600,36 @@ fn the_state_location_is_known_when_other_blocks_have_errors_but_not_when_a_file
     // Another file does not parse: it might hold a second backend block.
     let dir = config(&[("state.hcl", s3), ("broken.hcl", "fleet \"x\" {")]);
     assert_eq!(load(dir.path()).state_location, StateLocation::Unknown);
+    // A value that cannot be had (an unset variable) never means the default.
+    let dir = config(&[
+        (
+            "state.hcl",
+            "variable \"state_bucket\" {\n  type = string\n}\nbackend \"s3\" {\n  bucket = var.state_bucket\n  key    = \"k\"\n}\n",
+        ),
+        ("fleet.hcl", FLEET),
+    ]);
+    let loaded = load(dir.path());
+    assert!(loaded.has_errors());
+    assert_eq!(loaded.state_location, StateLocation::Unknown);
+    let dir = config(&[(
+        "fleet.hcl",
+        &format!("backend \"local\" {{\n  path = local.nowhere\n}}\n{FLEET}"),
+    )]);
+    assert_eq!(load(dir.path()).state_location, StateLocation::Unknown);
+    // Two blocks: which one is meant cannot be told.
+    let dir = config(&[
+        ("a.hcl", s3),
+        ("b.hcl", "backend \"local\" {\n  path = \"x\"\n}\n"),
+        ("fleet.hcl", FLEET),
+    ]);
+    let loaded = load(dir.path());
+    assert_eq!(
+        codes(&loaded),
+        vec!["duplicate"],
+        "{:#?}",
+        loaded.diagnostics
+    );
+    assert_eq!(loaded.state_location, StateLocation::Unknown);
     // No backend block, or no configuration at all: the default.
     let dir = config(&[("fleet.hcl", FLEET)]);
     assert_eq!(load(dir.path()).state_location, StateLocation::Default);

@@ -38,6 +38,19 @@ pub(crate) fn unique_suffix() -> String {
     )
 }
 
+/// A lease's private identity: 128 random bits from the system (hex), or,
+/// where the system offers none, a [`unique_suffix`]. Random, so that two
+/// processes with the same pid (containers) never share one.
+pub(crate) fn lease_token() -> String {
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    let random = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
+    match random {
+        Ok(()) => bytes.iter().map(|b| format!("{b:02x}")).collect(),
+        Err(_) => unique_suffix(),
+    }
+}
+
 /// The temporary sibling of `path` used while writing it.
 fn temp_path(path: &Path, what: &str) -> PathBuf {
     let name = path

@@ -379,10 +379,12 @@ pub trait Backend: Send + Sync {
     /// Takes the lock for `holder` until `now + ttl_secs`. Exclusive across
     /// processes; never waits: a lock held by anyone (even expired) is
     /// `Err(Locked(info))`, and a lock file that cannot be read is `Corrupt`
-    /// or `NewerFormat` (never replaced). First checks that the state can be
-    /// written at all (for the local store: its directory, index, journal
-    /// and versions directory are not read-only), so that a caller holding
-    /// the lock knows it will be able to record what it does.
+    /// or `NewerFormat` (never replaced). The local store first checks that
+    /// the state can be written at all (its directory, index, journal and
+    /// versions directory are not read-only), so that a caller holding the
+    /// lock knows it will be able to record what it does; the S3 store
+    /// cannot know its permissions before it writes, and taking the lock is
+    /// its first write.
     fn lock(&self, holder: &str, ttl_secs: i64, now: i64) -> Result<Lease, StateError>;
     /// Extends `lease` to `now + ttl_secs`, only if the lock is still this
     /// lease; otherwise `LeaseLost` and the lock file is left as it is.

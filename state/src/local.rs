@@ -1,8 +1,8 @@
 //! The local-directory backend.
 
 use crate::fsutil::{
-    corrupt, create_atomically, decode, encode, ensure_all_writable, ensure_dir, io, read_optional,
-    replace_atomically, sync_dir, unique_suffix,
+    corrupt, create_atomically, decode, encode, ensure_all_writable, ensure_dir, io, lease_token,
+    read_optional, replace_atomically, sync_dir, unique_suffix,
 };
 use crate::layout::{version_file_name, version_number_of, IndexFile, LockFile};
 use crate::{
@@ -297,7 +297,7 @@ impl Backend for LocalBackend {
             holder: holder.to_string(),
             started: now,
             expires: now.saturating_add(ttl_secs),
-            token: unique_suffix(),
+            token: lease_token(),
         };
         let bytes = encode(&path, &file)?;
         // The loop only repeats when the lock vanished between our failed

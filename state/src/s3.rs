@@ -2,7 +2,7 @@
 //! objects in one bucket under one key prefix, locked by conditional writes
 //! (no DynamoDB).
 
-use crate::fsutil::{corrupt, decode, encode, unique_suffix};
+use crate::fsutil::{corrupt, decode, encode, lease_token, unique_suffix};
 use crate::layout::{version_file_name, version_number_of, IndexFile, LockFile};
 use crate::{
     Backend, JournalRecord, Lease, LeaseInfo, StateError, Version, VersionSummary, FORMAT_VERSION,
@@ -76,7 +76,9 @@ const JOURNAL_READS_IN_FLIGHT: usize = 32;
 
 /// The state store in an S3 bucket, under a key prefix `K`.
 ///
-/// Layout (the same documents as [`crate::LocalBackend`], byte for byte):
+/// Layout (the same version, index and lock documents as
+/// [`crate::LocalBackend`], byte for byte; the journal is one object per
+/// record instead of one file of lines):
 ///
 /// | object | holds |
 /// |---|---|
@@ -111,7 +113,14 @@ const JOURNAL_READS_IN_FLIGHT: usize = 32;
 /// is no torn last line.
 ///
 /// The store speaks the synchronous [`Backend`] interface from any thread,
-/// including async tasks: requests run on a private thread of its own.
+/// including async tasks (no runtime is entered there): requests run on a
+/// private thread of its own, and the calling thread blocks until the
+/// answer. Async callers with many requests in flight call it from
+/// blocking threads.
+///
+/// Expiry compares the caller's clock with the holder's: machines sharing a
+/// bucket need clocks in step (NTP) for `unlock` without `--force` to judge
+/// a lease as its holder does.
 pub struct S3Backend {
     inner: Arc<Inner>,
     worker: Worker,
@@ -244,12 +253,23 @@ struct Worker {
 impl Worker {
     fn start() -> std::io::Result<Worker> {
         let (jobs, mut queue) = tokio::sync::mpsc::unbounded_channel::<Job>();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
+        let (ready, started) = std::sync::mpsc::sync_channel::<std::io::Result<()>>(1);
         std::thread::Builder::new()
             .name("fleetform-s3".into())
             .spawn(move || {
+                // Built (and dropped) on this thread, never in a caller's
+                // async context.
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime,
+                    Err(e) => {
+                        let _ = ready.send(Err(e));
+                        return;
+                    }
+                };
+                let _ = ready.send(Ok(()));
                 runtime.block_on(async move {
                     // Each job runs as its own task, so calls from several
                     // threads (journal records of parallel actions) overlap.
@@ -258,6 +278,9 @@ impl Worker {
                     }
                 });
             })?;
+        started
+            .recv()
+            .map_err(|_| std::io::Error::other("the S3 I/O thread did not start"))??;
         Ok(Worker { jobs })
     }
 
@@ -372,6 +395,9 @@ enum Outcome {
     /// The condition did not hold (412), or a concurrent conditional write
     /// to the same key won (409): nothing was changed by this request.
     ConditionFailed,
+    /// A conditional delete found no object (removed by someone else, or by
+    /// an earlier attempt of the same request whose answer was lost).
+    Gone,
 }
 
 /// The store's state shared with the I/O thread.
@@ -454,6 +480,7 @@ impl Inner {
             .key(self.key(name))
             .content_type("application/json")
             .body(ByteStream::from(bytes));
+        let must_exist = matches!(condition, Condition::Matches(_));
         request = match condition {
             Condition::Absent => request.if_none_match("*"),
             Condition::Matches(etag) => request.if_match(etag),
@@ -461,17 +488,20 @@ impl Inner {
         match request.send().await {
             Ok(_) => Ok(Outcome::Done),
             Err(e) => {
-                let (status, _, text) = failure(&e);
-                if matches!(status, Some(409 | 412)) {
-                    Ok(Outcome::ConditionFailed)
-                } else {
-                    Err(self.io(name, text))
+                let (status, code, text) = failure(&e);
+                match status {
+                    Some(409 | 412) => Ok(Outcome::ConditionFailed),
+                    // S3 answers `If-Match` on a missing key with 404.
+                    Some(404) if must_exist && code.as_deref() != Some("NoSuchBucket") => {
+                        Ok(Outcome::ConditionFailed)
+                    }
+                    _ => Err(self.io(name, text)),
                 }
             }
         }
     }
 
-    /// Deletes `name` if its ETag is `etag`. An object already gone is `Done`.
+    /// Deletes `name` if its ETag is `etag`. An object already gone is `Gone`.
     async fn delete_if(&self, name: &str, etag: &str) -> Result<Outcome, StateError> {
         let answer = self
             .client
@@ -487,7 +517,7 @@ impl Inner {
                 let (status, code, text) = failure(&e);
                 match status {
                     Some(409 | 412) => Ok(Outcome::ConditionFailed),
-                    Some(404) if code.as_deref() != Some("NoSuchBucket") => Ok(Outcome::Done),
+                    Some(404) if code.as_deref() != Some("NoSuchBucket") => Ok(Outcome::Gone),
                     _ => Err(self.io(name, text)),
                 }
             }
@@ -632,13 +662,9 @@ impl Inner {
             }
             known = self.summaries().await?;
         }
-        Err(self.io(
-            "index.json",
-            format!(
-                "the index kept changing while version {} was recorded; the version is recorded all the same (`history` lists it)",
-                version.number
-            ),
-        ))
+        // The version object is written, and listing finds a version the
+        // index lacks: it is recorded; the next write brings the index up.
+        Ok(())
     }
 
     // ---- journal ----
@@ -765,9 +791,13 @@ impl Inner {
     async fn clear_journal(self: &Arc<Self>) -> Result<(), StateError> {
         // Refuses a journal that does not read, like the local store.
         let records = self.journal().await?;
-        // Oldest first: an interrupted clear leaves the end of the apply
-        // (its `end` record), never a beginning that looks unfinished.
-        for batch in records.chunks(1000) {
+        // The `begin` records go first, in a request of their own: a clear
+        // interrupted after that leaves records of no apply, never the
+        // beginning of one without its end, which would look unfinished.
+        let (begins, rest): (Vec<_>, Vec<_>) = records
+            .into_iter()
+            .partition(|(_, r)| matches!(r, JournalRecord::Begin { .. }));
+        for batch in begins.chunks(1000).chain(rest.chunks(1000)) {
             let mut delete = aws_sdk_s3::types::Delete::builder().quiet(true);
             for (name, _) in batch {
                 delete = delete.objects(
@@ -827,7 +857,7 @@ impl Inner {
             holder,
             started: now,
             expires: now.saturating_add(ttl_secs),
-            token: unique_suffix(),
+            token: lease_token(),
         };
         let bytes = encode(&self.path("lock.json"), &file)?;
         // Repeats only when the lock vanished between our failed create and
@@ -861,26 +891,29 @@ impl Inner {
     }
 
     async fn renew(&self, token: String, ttl_secs: i64, now: i64) -> Result<LeaseInfo, StateError> {
-        let Some((current, etag)) = self.read_lock().await? else {
-            return Err(StateError::LeaseLost);
-        };
-        if current.token != token {
-            return Err(StateError::LeaseLost);
+        // Repeats only while the lock is still this lease: its condition
+        // failed because of a concurrent request (409), not another holder.
+        for _ in 0..3 {
+            let Some((current, etag)) = self.read_lock().await? else {
+                return Err(StateError::LeaseLost);
+            };
+            if current.token != token {
+                return Err(StateError::LeaseLost);
+            }
+            let renewed = LockFile {
+                expires: now.saturating_add(ttl_secs),
+                ..current
+            };
+            let bytes = encode(&self.path("lock.json"), &renewed)?;
+            let put = self.put("lock.json", bytes.clone(), Condition::Matches(etag));
+            if put.await? == Outcome::Done || self.holds("lock.json", &bytes).await? {
+                return Ok(renewed.info());
+            }
         }
-        let renewed = LockFile {
-            expires: now.saturating_add(ttl_secs),
-            ..current
-        };
-        let bytes = encode(&self.path("lock.json"), &renewed)?;
-        if self
-            .put("lock.json", bytes.clone(), Condition::Matches(etag))
-            .await?
-            == Outcome::Done
-            || self.holds("lock.json", &bytes).await?
-        {
-            return Ok(renewed.info());
-        }
-        Err(StateError::LeaseLost)
+        Err(self.io(
+            "lock.json",
+            "the lock kept changing while it was renewed; the lease stands until it expires",
+        ))
     }
 
     async fn release(&self, token: String) -> Result<(), StateError> {
@@ -891,10 +924,13 @@ impl Inner {
             if current.token != token {
                 return Err(StateError::LeaseLost);
             }
-            if self.delete_if("lock.json", &etag).await? == Outcome::Done {
-                return Ok(());
+            match self.delete_if("lock.json", &etag).await? {
+                Outcome::Done => return Ok(()),
+                // Broken meanwhile (or our own delete, retried): not ours now.
+                Outcome::Gone => return Err(StateError::LeaseLost),
+                // Changed since read (renewed by our own renewer): read again.
+                Outcome::ConditionFailed => {}
             }
-            // Changed since read (renewed by our own renewer): read again.
         }
         Err(self.io(
             "lock.json",
@@ -946,11 +982,118 @@ impl Inner {
             if self.delete_if("lock.json", &etag).await? == Outcome::Done {
                 return Ok(Some(seen.info()));
             }
-            // Renewed or re-taken since we read it: decide again on what is there now.
+            // Renewed, re-taken or removed since we read it: decide again on
+            // what is there now.
         }
         Err(self.io(
             "lock.json",
             "the lock kept changing while it was broken; try again",
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The local endpoint's S3, a new bucket, and the store's inner requests.
+    fn inner() -> (
+        fleetform_test_support::s3::TestBucket,
+        Arc<Inner>,
+        S3Backend,
+    ) {
+        let bucket = fleetform_test_support::s3::TestBucket::create("s3cond");
+        let store = S3Backend::connect(
+            S3Location {
+                bucket: bucket.name.clone(),
+                key: "k".into(),
+                region: None,
+            },
+            &S3Connect {
+                endpoint_url: Some(fleetform_test_support::endpoint().to_string()),
+                ..S3Connect::default()
+            },
+        )
+        .expect("connect");
+        (bucket, Arc::clone(&store.inner), store)
+    }
+
+    /// Every condition the lock relies on is sent and enforced: a stale
+    /// ETag fails a put and a delete, an existing key fails a create, and
+    /// the object is left as it was each time.
+    #[test]
+    fn conditional_puts_and_deletes_change_nothing_when_their_condition_fails() {
+        let (bucket, inner, store) = inner();
+        let run = |f: Pin<Box<dyn Future<Output = Result<Outcome, StateError>> + Send>>| {
+            store.worker.run(f).expect("worker").expect("request")
+        };
+        let i = Arc::clone(&inner);
+        assert_eq!(
+            run(Box::pin(async move {
+                i.put("x", b"one".to_vec(), Condition::Absent).await
+            })),
+            Outcome::Done
+        );
+        let first = store
+            .worker
+            .run({
+                let i = Arc::clone(&inner);
+                async move { i.get("x").await }
+            })
+            .expect("worker")
+            .expect("get")
+            .and_then(|o| o.etag)
+            .expect("an etag");
+        let i = Arc::clone(&inner);
+        assert_eq!(
+            run(Box::pin(async move {
+                i.put("x", b"two".to_vec(), Condition::Absent).await
+            })),
+            Outcome::ConditionFailed
+        );
+        let (i, etag) = (Arc::clone(&inner), first.clone());
+        assert_eq!(
+            run(Box::pin(async move {
+                i.put("x", b"two".to_vec(), Condition::Matches(etag)).await
+            })),
+            Outcome::Done
+        );
+        assert_eq!(bucket.get("k/x").as_deref(), Some(&b"two"[..]));
+        // `first` is stale now.
+        let (i, etag) = (Arc::clone(&inner), first.clone());
+        assert_eq!(
+            run(Box::pin(async move {
+                i.put("x", b"three".to_vec(), Condition::Matches(etag))
+                    .await
+            })),
+            Outcome::ConditionFailed
+        );
+        let (i, etag) = (Arc::clone(&inner), first.clone());
+        assert_eq!(
+            run(Box::pin(async move { i.delete_if("x", &etag).await })),
+            Outcome::ConditionFailed
+        );
+        assert_eq!(bucket.get("k/x").as_deref(), Some(&b"two"[..]));
+        // A put conditional on an object that is gone fails too.
+        bucket.delete("k/x");
+        let (i, etag) = (Arc::clone(&inner), first);
+        assert_eq!(
+            run(Box::pin(async move {
+                i.put("x", b"four".to_vec(), Condition::Matches(etag)).await
+            })),
+            Outcome::ConditionFailed
+        );
+        assert_eq!(bucket.get("k/x"), None);
+        let i = Arc::clone(&inner);
+        assert_eq!(
+            run(Box::pin(async move { i.delete_if("x", "\"0\"").await })),
+            Outcome::Gone
+        );
+    }
+
+    #[test]
+    fn lease_tokens_differ() {
+        assert_ne!(lease_token(), lease_token());
+        assert_eq!(lease_token().len(), 32);
     }
 }

@@ -278,6 +278,10 @@ fn decode_backend(decls: &[Decl<'_>], scope: &Scope, diags: &mut Diagnostics) ->
             .help("keep one"),
         );
     }
+    // Which of two blocks is meant cannot be told: neither is used.
+    if !rest.is_empty() {
+        return BackendDecl::Invalid;
+    }
     let Some(kind) = first.name("backend", diags) else {
         return BackendDecl::Invalid;
     };
@@ -302,16 +306,24 @@ fn decode_backend(decls: &[Decl<'_>], scope: &Scope, diags: &mut Diagnostics) ->
         &[],
         diags,
     );
+    // An attribute that is set but has no value (an unset variable, a
+    // failed expression) makes the block invalid, even where the error was
+    // reported elsewhere: a missing value must never mean "the default".
+    let mut unresolved = false;
     let mut string = |name: &str| {
         let value = if required.contains(&name) {
             f.required(scope, name, first.header(), diags)
         } else {
             f.value(scope, name, diags)
         };
-        value.and_then(|(v, at)| {
+        let text = value.and_then(|(v, at)| {
             let text = want::string(&v, &at, &format!("backend.{name}"), diags)?;
             Some((text, at))
-        })
+        });
+        if text.is_none() && f.get(name).is_some() {
+            unresolved = true;
+        }
+        text
     };
     let path = string("path").map(|(v, _)| v);
     let bucket = string("bucket").map(|(v, _)| v);
@@ -335,7 +347,7 @@ fn decode_backend(decls: &[Decl<'_>], scope: &Scope, diags: &mut Diagnostics) ->
             );
         }
     }
-    if diags.error_count() > errors_before {
+    if unresolved || diags.error_count() > errors_before {
         return BackendDecl::Invalid;
     }
     BackendDecl::Declared(Backend {

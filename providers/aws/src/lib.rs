@@ -96,7 +96,7 @@ impl ConnectOptions {
 const DEFAULT_REGION: &str = "us-east-1";
 
 /// Whether an endpoint URL points at this machine (where the local EC2 endpoint runs).
-fn is_loopback(url: &str) -> bool {
+pub fn is_loopback(url: &str) -> bool {
     let rest = url.split("://").nth(1).unwrap_or(url);
     rest.starts_with("127.") || rest.starts_with("localhost") || rest.starts_with("[::1]")
 }
