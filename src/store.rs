@@ -4,7 +4,7 @@
 use fleetform_engine::diagnostic::render_human;
 use fleetform_engine::model::Backend as BackendBlock;
 use fleetform_engine::{Code, Diagnostic, Inputs, Loaded, StateLocation};
-use fleetform_state::{Backend, LocalBackend, S3Backend, S3Connect, S3Location, StateError};
+use fleetform_state::{Backend, LocalBackend, S3Backend, S3Location, StateError};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
@@ -108,19 +108,16 @@ pub(crate) fn open_block(dir: &Path, block: &BackendBlock) -> Result<Store, Stat
     }
 }
 
-/// Connects to an S3 state with the command line's endpoint and time limits.
+/// Connects to an S3 state with the command line's endpoint and time limits
+/// (the same SDK configuration as EC2's, but for the endpoint).
 pub(crate) fn open_s3(location: S3Location) -> Result<S3Backend, StateError> {
     let endpoint = S3_ENDPOINT.get().cloned().flatten();
-    let options = crate::cloud::connect_options(endpoint.clone());
-    S3Backend::connect(
-        location,
-        &S3Connect {
-            endpoint_url: endpoint,
-            attempt_timeout: options.attempt_timeout,
-            operation_timeout: options.operation_timeout,
-            setup_timeout: options.setup_timeout,
-        },
-    )
+    let options = crate::cloud::connect_options(endpoint);
+    S3Backend::connect(location, async move {
+        fleetform_aws::sdk_config(&options)
+            .await
+            .map_err(|e| e.message)
+    })
 }
 
 /// Prints a state error as a diagnostic naming its file or object.

@@ -9,7 +9,10 @@ use fleetform_aws::{AwsProvider, ConnectOptions};
 use fleetform_engine::inventory::Entry;
 use fleetform_engine::provider::{ObserveRequest, Provider};
 use fleetform_state::{Backend, JournalRecord, LocalBackend};
-use fleetform_test_support::fault::{Chaos, FaultClass, FaultProxy, HoldingProxy, Rule, Tripwire};
+use fleetform_test_support::fault::{
+    first_change, Chaos, FaultClass, FaultProxy, HoldingProxy, Rule, Tripwire,
+};
+use fleetform_test_support::process::{stderr_of, wait_bounded};
 use fleetform_test_support::{endpoint, unique_fleet};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -564,28 +567,6 @@ fn hold_first_change() -> HoldingProxy {
     .expect("proxy")
 }
 
-/// Waits (bounded) for a child to exit; its output, or `None` if it is still running.
-fn wait_bounded(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Some(status);
-        }
-        if Instant::now() > deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn stderr_of(child: &mut Child) -> String {
-    let mut text = String::new();
-    if let Some(mut err) = child.stderr.take() {
-        let _ = std::io::Read::read_to_string(&mut err, &mut text);
-    }
-    text
-}
-
 #[test]
 fn two_to_eight_racing_applies_one_holds_the_lock_the_rest_exit_3_promptly() {
     let mut fleet_workers = workers(2, 1, 2);
@@ -597,16 +578,7 @@ fn two_to_eight_racing_applies_one_holds_the_lock_the_rest_exit_3_promptly() {
         write_fleet(dir.path(), &fleet, &fleet_workers);
         // The lock holder's first change is held at the proxy, so it holds the
         // lock while every other racer tries.
-        let first = Arc::new(std::sync::atomic::AtomicBool::new(true));
-        let proxy = HoldingProxy::start(
-            endpoint(),
-            Arc::new(move |_: &str, action: &str| {
-                !action.starts_with("Describe")
-                    && action != "GetCallerIdentity"
-                    && first.swap(false, std::sync::atomic::Ordering::SeqCst)
-            }),
-        )
-        .expect("proxy");
+        let proxy = HoldingProxy::start(endpoint(), first_change()).expect("proxy");
         let start = Instant::now();
         let mut children: Vec<Child> = (0..racers)
             .map(|_| spawn(&["apply", "--auto-approve"], dir.path(), &proxy.url, &[]))

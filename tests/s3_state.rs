@@ -2,14 +2,13 @@
 //! (moto_server, through aws-sdk-s3): racing applies, a lease that expires,
 //! `state migrate` there and back, and damaged objects named by their URL.
 
-use fleetform_state::{version_digest, Backend, LocalBackend, S3Backend, S3Connect, S3Location};
-use fleetform_test_support::fault::HoldingProxy;
+use fleetform_state::{version_digest, Backend, LocalBackend, S3Backend, S3Location};
+use fleetform_test_support::fault::{first_change, HoldingProxy};
+use fleetform_test_support::process::{stderr_of, wait_bounded};
 use fleetform_test_support::s3::TestBucket;
 use fleetform_test_support::{endpoint, unique_fleet};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
@@ -95,48 +94,21 @@ fn s3_store(bucket: &TestBucket) -> S3Backend {
             key: STATE_KEY.into(),
             region: Some("us-east-1".into()),
         },
-        &S3Connect {
-            endpoint_url: Some(endpoint().to_string()),
-            ..S3Connect::default()
+        {
+            let options = fleetform_aws::ConnectOptions::for_endpoint(Some(endpoint().to_string()));
+            async move {
+                fleetform_aws::sdk_config(&options)
+                    .await
+                    .map_err(|e| e.message)
+            }
         },
     )
     .expect("connect")
 }
 
-/// Waits (bounded) for a child to exit.
-fn wait_bounded(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Some(status);
-        }
-        if Instant::now() > deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn stderr_of(child: &mut Child) -> String {
-    let mut text = String::new();
-    if let Some(mut err) = child.stderr.take() {
-        let _ = std::io::Read::read_to_string(&mut err, &mut text);
-    }
-    text
-}
-
 /// A proxy in front of EC2 that holds the first mutating call until released.
 fn hold_first_change() -> HoldingProxy {
-    let first = Arc::new(AtomicBool::new(true));
-    HoldingProxy::start(
-        endpoint(),
-        Arc::new(move |_: &str, action: &str| {
-            !action.starts_with("Describe")
-                && action != "GetCallerIdentity"
-                && first.swap(false, Ordering::SeqCst)
-        }),
-    )
-    .expect("proxy")
+    HoldingProxy::start(endpoint(), first_change()).expect("proxy")
 }
 
 #[test]

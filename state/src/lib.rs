@@ -53,7 +53,7 @@ mod s3;
 
 pub use copy::{copy_versions, version_digest, CopiedVersion, CopyError};
 pub use local::LocalBackend;
-pub use s3::{S3Backend, S3Connect, S3Location};
+pub use s3::{S3Backend, S3Location};
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -7,10 +7,8 @@ use crate::layout::{version_file_name, version_number_of, IndexFile, LockFile};
 use crate::{
     Backend, JournalRecord, Lease, LeaseInfo, StateError, Version, VersionSummary, FORMAT_VERSION,
 };
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
-use aws_config::BehaviorVersion;
-use aws_sdk_s3::config::{Credentials, ProvideCredentials, Region, SharedCredentialsProvider};
+use aws_config::SdkConfig;
+use aws_sdk_s3::config::Region;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
@@ -19,7 +17,6 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 /// Where an S3 state lives: `backend "s3" { bucket key region }`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,36 +37,6 @@ impl S3Location {
         format!("s3://{}/{}", self.bucket, self.key)
     }
 }
-
-/// How to reach S3.
-#[derive(Debug, Clone)]
-pub struct S3Connect {
-    /// Send S3 requests here instead of AWS (a local endpoint, addressed
-    /// path-style). A loopback endpoint without credentials gets dummy ones.
-    pub endpoint_url: Option<String>,
-    /// Limit for one attempt of one request.
-    pub attempt_timeout: Duration,
-    /// Limit for one request with its retries.
-    pub operation_timeout: Duration,
-    /// Limit for finding credentials and region.
-    pub setup_timeout: Duration,
-}
-
-impl Default for S3Connect {
-    /// AWS, with 20 s per attempt, 90 s per request and 10 s for setup.
-    fn default() -> Self {
-        S3Connect {
-            endpoint_url: None,
-            attempt_timeout: Duration::from_secs(20),
-            operation_timeout: Duration::from_secs(90),
-            setup_timeout: Duration::from_secs(10),
-        }
-    }
-}
-
-/// Attempts per request (the first and three retries) for throttling, 5xx
-/// and network errors.
-const MAX_ATTEMPTS: u32 = 4;
 
 /// Journal records fetched at once when the journal is read.
 const JOURNAL_READS_IN_FLIGHT: usize = 32;
@@ -135,25 +102,36 @@ impl std::fmt::Debug for S3Backend {
 }
 
 impl S3Backend {
-    /// Resolves credentials (as the AWS CLI does) and prepares a client for
-    /// `location`. Nothing is read or written yet: a missing bucket or a
-    /// permission problem shows at the first request, naming the object.
-    /// Errors (no credentials, setup past its time limit) name the state URL.
-    pub fn connect(location: S3Location, connect: &S3Connect) -> Result<S3Backend, StateError> {
+    /// Prepares a client for `location` from the SDK configuration that
+    /// `config` resolves (credentials, region, endpoint, retries, time
+    /// limits: the caller's, e.g. `fleetform_aws::sdk_config`), awaited on
+    /// the store's own I/O thread. The block's region, when set, overrides
+    /// the configuration's; a custom endpoint is addressed path-style.
+    /// Nothing is read or written yet: a missing bucket or a permission
+    /// problem shows at the first request, naming the object. A
+    /// configuration that cannot be had is an error naming the state URL.
+    pub fn connect(
+        location: S3Location,
+        config: impl Future<Output = Result<SdkConfig, String>> + Send + 'static,
+    ) -> Result<S3Backend, StateError> {
         let root = PathBuf::from(location.url());
         let failed = |why: String| StateError::Io {
             path: root.clone(),
             source: std::io::Error::other(why),
         };
         let worker = Worker::start().map_err(|e| failed(format!("cannot start S3 I/O: {e}")))?;
-        let setup = client(location.clone(), connect.clone());
-        let client = worker
-            .run(setup)
+        let config = worker
+            .run(config)
             .ok_or_else(|| failed("the S3 I/O thread stopped".into()))?
             .map_err(failed)?;
+        let mut s3 = aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(config.endpoint_url().is_some());
+        if let Some(region) = &location.region {
+            s3 = s3.region(Region::new(region.clone()));
+        }
         Ok(S3Backend {
             inner: Arc::new(Inner {
-                client,
+                client: Client::from_conf(s3.build()),
                 location,
                 next_record: Mutex::new(None),
             }),
@@ -297,81 +275,6 @@ impl Worker {
         self.jobs.send(job).ok()?;
         answered.recv().ok()
     }
-}
-
-/// Builds the S3 client: standard credential and region resolution, bounded
-/// retries and time limits, path-style addressing for a custom endpoint.
-async fn client(location: S3Location, connect: S3Connect) -> Result<Client, String> {
-    let setup = async {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .retry_config(
-                RetryConfig::standard()
-                    .with_max_attempts(MAX_ATTEMPTS)
-                    .with_initial_backoff(Duration::from_millis(100))
-                    .with_max_backoff(Duration::from_secs(5)),
-            )
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(3))
-                    .operation_attempt_timeout(connect.attempt_timeout)
-                    .operation_timeout(connect.operation_timeout)
-                    .build(),
-            );
-        if let Some(url) = &connect.endpoint_url {
-            loader = loader.endpoint_url(url);
-        }
-        if let Some(region) = &location.region {
-            loader = loader.region(Region::new(region.clone()));
-        }
-        let mut config = loader.load().await;
-        if config.region().is_none() {
-            config = config
-                .into_builder()
-                .region(Region::new("us-east-1"))
-                .build();
-        }
-        let found = match config.credentials_provider() {
-            Some(provider) => provider
-                .provide_credentials()
-                .await
-                .map(|_| ())
-                .map_err(|e| DisplayErrorContext(e).to_string()),
-            None => Err("no credential provider is configured".to_string()),
-        };
-        match (found, &connect.endpoint_url) {
-            (Ok(()), _) => {}
-            (Err(_), Some(url)) if is_loopback(url) => {
-                let dummy = Credentials::new("fleetform-local", "fleetform-local", None, None, "fleetform");
-                config = config
-                    .into_builder()
-                    .credentials_provider(SharedCredentialsProvider::new(dummy))
-                    .build();
-            }
-            (Err(why), _) => {
-                return Err(format!(
-                    "no AWS credentials found ({why}); set AWS_PROFILE, run `aws sso login`, or export AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
-                ))
-            }
-        }
-        let s3 = aws_sdk_s3::config::Builder::from(&config)
-            .force_path_style(connect.endpoint_url.is_some())
-            .build();
-        Ok(Client::from_conf(s3))
-    };
-    tokio::time::timeout(connect.setup_timeout, setup)
-        .await
-        .map_err(|_| {
-            format!(
-                "finding AWS credentials and region took longer than {}s; check AWS_PROFILE and network access",
-                connect.setup_timeout.as_secs()
-            )
-        })?
-}
-
-/// Whether an endpoint URL points at this machine.
-fn is_loopback(url: &str) -> bool {
-    let rest = url.split("://").nth(1).unwrap_or(url);
-    rest.starts_with("127.") || rest.starts_with("localhost") || rest.starts_with("[::1]")
 }
 
 /// An object as read: its bytes and ETag.
@@ -996,6 +899,18 @@ impl Inner {
 mod tests {
     use super::*;
 
+    /// The production SDK configuration, for the local endpoint.
+    fn local_config() -> impl Future<Output = Result<SdkConfig, String>> + Send + 'static {
+        let options = fleetform_aws::ConnectOptions::for_endpoint(Some(
+            fleetform_test_support::endpoint().to_string(),
+        ));
+        async move {
+            fleetform_aws::sdk_config(&options)
+                .await
+                .map_err(|e| e.message)
+        }
+    }
+
     /// The local endpoint's S3, a new bucket, and the store's inner requests.
     fn inner() -> (
         fleetform_test_support::s3::TestBucket,
@@ -1009,10 +924,7 @@ mod tests {
                 key: "k".into(),
                 region: None,
             },
-            &S3Connect {
-                endpoint_url: Some(fleetform_test_support::endpoint().to_string()),
-                ..S3Connect::default()
-            },
+            local_config(),
         )
         .expect("connect");
         (bucket, Arc::clone(&store.inner), store)

@@ -3,20 +3,23 @@
 //! held by conditional writes. Times are explicit: no sleeps.
 
 use fleetform_state::{
-    ActionOutcome, Backend, JournalRecord, LeaseInfo, LocalBackend, S3Backend, S3Connect,
-    S3Location, StateError, Version, FORMAT_VERSION,
+    ActionOutcome, Backend, JournalRecord, LeaseInfo, LocalBackend, S3Backend, S3Location,
+    StateError, Version, FORMAT_VERSION,
 };
 use fleetform_test_support::s3::TestBucket;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Barrier};
-use std::time::Duration;
 
-fn connect_options() -> S3Connect {
-    S3Connect {
-        endpoint_url: Some(fleetform_test_support::endpoint().to_string()),
-        attempt_timeout: Duration::from_secs(60),
-        operation_timeout: Duration::from_secs(240),
-        setup_timeout: Duration::from_secs(10),
+/// The SDK configuration fleetform makes, for the local endpoint.
+fn local_config(
+) -> impl std::future::Future<Output = Result<aws_config::SdkConfig, String>> + Send + 'static {
+    let options = fleetform_aws::ConnectOptions::for_endpoint(Some(
+        fleetform_test_support::endpoint().to_string(),
+    ));
+    async move {
+        fleetform_aws::sdk_config(&options)
+            .await
+            .map_err(|e| e.message)
     }
 }
 
@@ -31,7 +34,7 @@ fn location(bucket: &TestBucket) -> S3Location {
 /// A new bucket and a store in it.
 fn store() -> (TestBucket, S3Backend) {
     let bucket = TestBucket::create("s3state");
-    let store = S3Backend::connect(location(&bucket), &connect_options()).expect("connect");
+    let store = S3Backend::connect(location(&bucket), local_config()).expect("connect");
     (bucket, store)
 }
 
@@ -60,6 +63,16 @@ fn version(number: u64) -> Version {
     }
 }
 
+/// The version numbers the store lists.
+fn numbers(store: &S3Backend) -> Vec<u64> {
+    store
+        .list()
+        .expect("list")
+        .iter()
+        .map(|s| s.number)
+        .collect()
+}
+
 fn locked_by(result: Result<impl std::fmt::Debug, StateError>) -> LeaseInfo {
     match result {
         Err(StateError::Locked(info)) => info,
@@ -83,13 +96,7 @@ fn versions_are_written_once_listed_and_read_back() {
         store.write(&version(n)).expect("write");
     }
     assert_eq!(store.latest().expect("latest"), Some(3));
-    let numbers: Vec<u64> = store
-        .list()
-        .expect("list")
-        .iter()
-        .map(|s| s.number)
-        .collect();
-    assert_eq!(numbers, vec![1, 2, 3]);
+    assert_eq!(numbers(&store), vec![1, 2, 3]);
     assert_eq!(store.read(2).expect("read"), version(2));
     assert!(matches!(
         store.write(&version(2)),
@@ -134,21 +141,9 @@ fn a_version_the_index_does_not_list_is_still_listed() {
     store.write(&version(2)).expect("write");
     // As if the index update of version 2 had been lost.
     bucket.put("fleet/state/index.json", &index_after_1);
-    let numbers: Vec<u64> = store
-        .list()
-        .expect("list")
-        .iter()
-        .map(|s| s.number)
-        .collect();
-    assert_eq!(numbers, vec![1, 2]);
+    assert_eq!(numbers(&store), vec![1, 2]);
     store.write(&version(3)).expect("write");
-    let numbers: Vec<u64> = store
-        .list()
-        .expect("list")
-        .iter()
-        .map(|s| s.number)
-        .collect();
-    assert_eq!(numbers, vec![1, 2, 3]);
+    assert_eq!(numbers(&store), vec![1, 2, 3]);
 }
 
 #[test]
@@ -162,7 +157,7 @@ fn of_racing_lockers_on_separate_connections_exactly_one_wins() {
                 let barrier = Arc::clone(&barrier);
                 let location = location(&bucket);
                 std::thread::spawn(move || {
-                    let store = S3Backend::connect(location, &connect_options()).expect("connect");
+                    let store = S3Backend::connect(location, local_config()).expect("connect");
                     barrier.wait();
                     let result = store.lock(&format!("racer{i}@ci:{round}"), 60, 1000);
                     (store, result)
@@ -298,7 +293,7 @@ fn journal_records_from_many_threads_keep_each_threads_order_and_clear() {
         assert_eq!(actions, (t * 10..t * 10 + 10).collect::<Vec<_>>());
     }
     // A second connection (the next run) appends after what is there.
-    let next = S3Backend::connect(location(&bucket), &connect_options()).expect("connect");
+    let next = S3Backend::connect(location(&bucket), local_config()).expect("connect");
     next.append_journal(&JournalRecord::End {
         apply_id: "a1".into(),
         time: 3,
@@ -398,7 +393,7 @@ fn a_missing_bucket_is_an_error_naming_the_state() {
         key: "k".into(),
         region: None,
     };
-    let store = S3Backend::connect(location, &connect_options()).expect("connect");
+    let store = S3Backend::connect(location, local_config()).expect("connect");
     match store.list() {
         Err(StateError::Io { path, source }) => {
             assert!(

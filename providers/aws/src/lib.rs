@@ -101,46 +101,47 @@ pub fn is_loopback(url: &str) -> bool {
     rest.starts_with("127.") || rest.starts_with("localhost") || rest.starts_with("[::1]")
 }
 
-impl AwsProvider {
-    /// Resolves credentials and region as the AWS CLI does (environment,
-    /// profiles, SSO, instance roles). A local (loopback) endpoint without
-    /// credentials gets dummy ones; anything else without credentials is an
-    /// error within `setup_timeout`, never a hang.
-    pub async fn connect(options: &ConnectOptions) -> Result<AwsProvider, ProviderError> {
-        let setup = async {
-            let mut loader = aws_config::defaults(BehaviorVersion::latest())
-                .retry_config(
-                    RetryConfig::adaptive()
-                        .with_max_attempts(options.max_attempts.max(1))
-                        .with_initial_backoff(Duration::from_millis(100))
-                        .with_max_backoff(Duration::from_secs(5)),
-                )
-                .timeout_config(
-                    TimeoutConfig::builder()
-                        .connect_timeout(Duration::from_secs(3))
-                        .operation_attempt_timeout(options.attempt_timeout)
-                        .operation_timeout(options.operation_timeout)
-                        .build(),
-                );
-            if let Some(url) = &options.endpoint_url {
-                loader = loader.endpoint_url(url);
-            }
-            let mut config = loader.load().await;
-            if config.region().is_none() {
-                config = config
-                    .into_builder()
-                    .region(Region::new(DEFAULT_REGION))
-                    .build();
-            }
-            let found = match config.credentials_provider() {
-                Some(provider) => provider
-                    .provide_credentials()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| e.to_string()),
-                None => Err("no credential provider is configured".to_string()),
-            };
-            match (found, &options.endpoint_url) {
+/// The SDK configuration every client of fleetform is made from (EC2, STS,
+/// and the S3 state store): credentials and region resolved as the AWS CLI
+/// does (environment, profiles, SSO, instance roles), `options`' endpoint,
+/// retries and time limits. A local (loopback) endpoint without credentials
+/// gets dummy ones; anything else without credentials is an error within
+/// `setup_timeout`, never a hang.
+pub async fn sdk_config(options: &ConnectOptions) -> Result<SdkConfig, ProviderError> {
+    let setup = async {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(
+                RetryConfig::adaptive()
+                    .with_max_attempts(options.max_attempts.max(1))
+                    .with_initial_backoff(Duration::from_millis(100))
+                    .with_max_backoff(Duration::from_secs(5)),
+            )
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(3))
+                    .operation_attempt_timeout(options.attempt_timeout)
+                    .operation_timeout(options.operation_timeout)
+                    .build(),
+            );
+        if let Some(url) = &options.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        let mut config = loader.load().await;
+        if config.region().is_none() {
+            config = config
+                .into_builder()
+                .region(Region::new(DEFAULT_REGION))
+                .build();
+        }
+        let found = match config.credentials_provider() {
+            Some(provider) => provider
+                .provide_credentials()
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            None => Err("no credential provider is configured".to_string()),
+        };
+        match (found, &options.endpoint_url) {
                 (Ok(()), _) => Ok(config),
                 (Err(_), Some(url)) if is_loopback(url) => {
                     let dummy = Credentials::new("fleetform-local", "fleetform-local", None, None, "fleetform");
@@ -157,8 +158,8 @@ impl AwsProvider {
                     ),
                 }),
             }
-        };
-        let config = tokio::time::timeout(options.setup_timeout, setup)
+    };
+    tokio::time::timeout(options.setup_timeout, setup)
             .await
             .map_err(|_| ProviderError {
                 kind: ErrorKind::Setup,
@@ -167,7 +168,14 @@ impl AwsProvider {
                     "finding AWS credentials and region took longer than {}s; check AWS_PROFILE and network access",
                     options.setup_timeout.as_secs()
                 ),
-            })??;
+            })?
+}
+
+impl AwsProvider {
+    /// Connects with [`sdk_config`]: the same resolution, endpoint, retries
+    /// and limits.
+    pub async fn connect(options: &ConnectOptions) -> Result<AwsProvider, ProviderError> {
+        let config = sdk_config(options).await?;
         Ok(AwsProvider {
             config,
             clients: Mutex::new(HashMap::new()),

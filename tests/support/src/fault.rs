@@ -19,6 +19,18 @@ use std::time::Duration;
 /// Decides whether a request (region, action) fails.
 pub type Rule = Arc<dyn Fn(&str, &str) -> bool + Send + Sync>;
 
+/// A rule matching only the first mutating request (not a read, not STS's
+/// GetCallerIdentity) the proxy sees: holding it keeps an apply holding its
+/// lock while others try.
+pub fn first_change() -> Rule {
+    let first = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    Arc::new(move |_: &str, action: &str| {
+        !action.starts_with("Describe")
+            && action != "GetCallerIdentity"
+            && first.swap(false, std::sync::atomic::Ordering::SeqCst)
+    })
+}
+
 /// Decides what happens to a request (region, action): `None` forwards it as it is.
 pub type Decide = Arc<dyn Fn(&str, &str) -> Option<Injection> + Send + Sync>;
 

@@ -7,6 +7,7 @@
 //! keep out of each other's way by using [`unique_fleet`] names.
 
 pub mod fault;
+pub mod process;
 pub mod s3;
 
 use std::path::{Path, PathBuf};
