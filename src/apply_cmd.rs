@@ -16,7 +16,7 @@ use fleetform_engine::plan::{self, render, Action, Plan, PlanOptions};
 use fleetform_engine::provider::ProviderError;
 use fleetform_engine::{Code, Diagnostic, Inputs, Loaded};
 use fleetform_state::{Backend, JournalRecord, Lease, StateError, Version};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
@@ -90,6 +90,11 @@ pub(crate) struct RollbackArgs {
     /// Allow terminations and deletions beyond fleet.limits (FF006)
     #[arg(long)]
     allow_destroy: bool,
+
+    /// Values of the sensitive variables version N used (never recorded):
+    /// -var NAME=VALUE, -var-file FILE, or FLEETFORM_VAR_NAME
+    #[command(flatten)]
+    vars: VarArgs,
 }
 
 /// The objects the latest recorded version saw after its apply (empty before the first).
@@ -412,6 +417,27 @@ pub(crate) fn apply(args: &ApplyArgs, endpoint_url: Option<String>, color: bool)
     };
     let inputs = args.vars.inputs();
     let loaded = fleetform_engine::load_dir(&dir, &inputs);
+    if let Some(binding) = saved.as_ref().and_then(|s| s.sensitive.as_ref()) {
+        let unsupplied: Vec<&str> = binding
+            .variables
+            .keys()
+            .map(String::as_str)
+            .filter(|name| loaded.secrets.value(name).is_none())
+            .collect();
+        if !unsupplied.is_empty() {
+            let d = Diagnostic::error(
+                Code::StalePlan,
+                format!(
+                    "the saved plan needs the sensitive variable{} {} supplied again",
+                    if unsupplied.len() == 1 { "" } else { "s" },
+                    crate::secrets::names(&unsupplied)
+                ),
+            )
+            .help(crate::secrets::how_to_supply(&unsupplied));
+            eprint!("{}", render_human(&[d], &loaded.sources, color));
+            return 1;
+        }
+    }
     let run = Run {
         dir: &dir,
         source_dir: &dir,
@@ -465,15 +491,62 @@ pub(crate) fn rollback(args: &RollbackArgs, endpoint_url: Option<String>, color:
         record::rfc3339(version.time),
         version.git_commit.as_deref().unwrap_or("no git commit")
     );
+    // Version N's recorded variables, and the sensitive ones (never
+    // recorded) from this command line and environment. Versions written
+    // before sensitive values were withheld recorded `(sensitive)` for them.
+    let supplied = args.vars.inputs();
+    let mut withheld: BTreeSet<String> = version
+        .sensitive
+        .as_ref()
+        .map(|s| s.variables.keys().cloned().collect())
+        .unwrap_or_default();
+    let mut vars: Vec<String> = Vec::new();
+    for (name, value) in &version.variables {
+        if value == fleetform_engine::sensitive::SHOWN {
+            withheld.insert(name.clone());
+        } else {
+            vars.push(format!("{name}={value}"));
+        }
+    }
+    vars.extend(supplied.vars.iter().cloned());
     let inputs = Inputs {
-        vars: version
-            .variables
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect(),
-        ..Inputs::default()
+        vars,
+        var_files: supplied.var_files.clone(),
+        env: supplied.env.clone(),
     };
     let loaded = fleetform_engine::load_dir(scratch.path(), &inputs);
+    let unsupplied: Vec<&str> = withheld
+        .iter()
+        .map(String::as_str)
+        .filter(|name| loaded.secrets.value(name).is_none())
+        .collect();
+    if !unsupplied.is_empty() {
+        let d = Diagnostic::error(
+            Code::VariableUnset,
+            format!(
+                "rolling back to version {} needs the sensitive variable{} {} supplied again",
+                args.to,
+                if unsupplied.len() == 1 { "" } else { "s" },
+                crate::secrets::names(&unsupplied)
+            ),
+        )
+        .help(crate::secrets::how_to_supply(&unsupplied));
+        eprint!("{}", render_human(&[d], &loaded.sources, color));
+        return 1;
+    }
+    if let Some(record) = &version.sensitive {
+        let mismatches =
+            fleetform_engine::sensitive::check_digests(&record.variables, &loaded.secrets);
+        let (_, differs) = crate::secrets::split(&mismatches);
+        if !differs.is_empty() {
+            eprintln!(
+                "warning: the value of sensitive variable{} {} differs from the one version {} used; the rollback uses the value given now",
+                if differs.len() == 1 { "" } else { "s" },
+                crate::secrets::names(&differs),
+                args.to
+            );
+        }
+    }
     let run = Run {
         dir: &args.dir,
         source_dir: scratch.path(),
@@ -506,7 +579,40 @@ fn staleness(
     if saved::config_hash(&loaded.sources) != saved.config_hash {
         moved.push("the configuration files changed".to_string());
     }
-    if loaded.config.as_ref().map(saved::model_hash).as_deref() != Some(saved.model_hash.as_str()) {
+    // The values of sensitive variables are told apart by their digests,
+    // and enter the hashes only through the plan's mask.
+    let mask = match &saved.sensitive {
+        Some(binding) => {
+            let mismatches = binding.check(&loaded.secrets);
+            let (missing, differs) = crate::secrets::split(&mismatches);
+            let changed: Vec<&str> = missing.into_iter().chain(differs).collect();
+            if !changed.is_empty() {
+                moved.push(format!(
+                    "the value of sensitive variable{} {} differs from the plan's",
+                    if changed.len() == 1 { "" } else { "s" },
+                    crate::secrets::names(&changed)
+                ));
+                return moved;
+            }
+            match binding.mask(&loaded.secrets) {
+                Ok(mask) => Some(mask),
+                Err(e) => {
+                    moved.push(e.to_string());
+                    return moved;
+                }
+            }
+        }
+        None if !loaded.secrets.is_empty() => {
+            moved.push("the configuration now has sensitive variables".to_string());
+            return moved;
+        }
+        None => None,
+    };
+    let model_hash = loaded
+        .config
+        .as_ref()
+        .map(|config| saved::model_hash(config, mask.as_ref()));
+    if model_hash.as_deref() != Some(saved.model_hash.as_str()) {
         moved.push("the resolved configuration (variables, file contents) changed".to_string());
     }
     if latest != saved.base_state_version {
@@ -518,7 +624,7 @@ fn staleness(
             latest.map_or("none".into(), |v| v.to_string())
         ));
     }
-    if saved::fingerprint(observed) != saved.observation_fingerprint {
+    if saved::fingerprint(observed, mask.as_ref()) != saved.observation_fingerprint {
         moved.push("EC2 changed since the plan was made".to_string());
     }
     moved
@@ -606,9 +712,18 @@ fn carry_out(run: Run<'_>, endpoint_url: Option<String>, color: bool) -> u8 {
                     return 1;
                 }
             };
+            let sensitive_before = match crate::secrets::sensitive_before(&*store) {
+                Ok(names) => names,
+                Err(e) => {
+                    state_error(&e, color);
+                    return 1;
+                }
+            };
             let options = PlanOptions {
                 now,
                 versions,
+                secrets: run.loaded.secrets.clone(),
+                sensitive_before,
                 ..run.options.clone()
             };
             let (mut plan, diagnostics) = plan::build(config, &observed.observation, &options);
@@ -788,8 +903,13 @@ fn execute(
             None => eprintln!("{line}"),
         }
     };
+    let withheld = match &run.loaded.config {
+        Some(config) => fleetform_engine::sensitive::Withheld::of(config),
+        None => fleetform_engine::sensitive::Withheld::default(),
+    };
     let outcomes = observed.runtime.block_on(apply::execute(
         plan,
+        &withheld,
         &observed.provider,
         run.parallelism,
         &journal,
@@ -832,7 +952,7 @@ fn record_version(args: RecordArgs<'_>) -> u8 {
     } = args;
     let total = plan.actions.len();
     let (entries, unread) = inventory::entries(config, &after);
-    let sources = record::snapshot_sources(run.source_dir);
+    let sources = record::snapshot_sources(run.source_dir, run.loaded);
     let previous = latest.and_then(|n| store.read(n).ok());
     for (region, kind, cause) in &unread {
         eprintln!(
@@ -845,6 +965,8 @@ fn record_version(args: RecordArgs<'_>) -> u8 {
         .unwrap_or_default();
     let entries = inventory::carry_over(entries, &unread, &before);
     let (git_commit, git_dirty) = record::git_info(run.dir);
+    // Sensitive variables are never recorded: the version keeps a digest
+    // of each (below), and rollback asks for them again.
     let sensitive = &config.sensitive_variables;
     let variables: BTreeMap<String, String> = run
         .inputs
@@ -853,15 +975,17 @@ fn record_version(args: RecordArgs<'_>) -> u8 {
         .filter_map(|v| v.split_once('='))
         .map(|(k, v)| (k.trim().to_string(), v.to_string()))
         .chain(run.inputs.env.iter().cloned())
-        .map(|(k, v)| {
-            let shown = if sensitive.contains(&k) {
-                "(sensitive)".to_string()
-            } else {
-                v
-            };
-            (k, shown)
-        })
+        .filter(|(k, _)| !sensitive.contains(k))
         .collect();
+    let sensitive_record = match crate::secrets::record(config, &run.loaded.secrets) {
+        Ok(record) => record,
+        Err(e) => {
+            eprintln!(
+                "fleetform: {e}; the changes were made but not recorded; the journal keeps them"
+            );
+            return 1;
+        }
+    };
     let copies: Vec<(String, String)> = outcomes
         .iter()
         .filter(|o| plan.actions[o.action].action == plan::ActionKind::Copy)
@@ -899,6 +1023,7 @@ fn record_version(args: RecordArgs<'_>) -> u8 {
         observed: serde_json::to_value(&entries).unwrap_or_default(),
         summary: serde_json::to_value(&plan.summary).unwrap_or_default(),
         images,
+        sensitive: sensitive_record,
     };
     if let Err(e) = store.write(&version) {
         state_error(&e, color);

@@ -7,6 +7,7 @@ mod history_cmd;
 mod images_cmd;
 mod plan_cmd;
 mod record;
+mod secrets;
 mod state_cmd;
 mod store;
 

@@ -4,7 +4,7 @@ use crate::cloud::observe;
 use crate::VarArgs;
 use clap::Args;
 use fleetform_engine::diagnostic::render_human;
-use fleetform_engine::plan::saved::SavedPlan;
+use fleetform_engine::plan::saved::{Bindings, SavedPlan, SensitiveInputs};
 use fleetform_engine::plan::{self, render, PlanOptions};
 use std::path::PathBuf;
 
@@ -98,7 +98,15 @@ pub(crate) fn run(args: &PlanArgs, endpoint_url: Option<String>, color: bool) ->
         targets: args.target.clone(),
         promote: args.promote,
         versions,
-        pins: Default::default(),
+        secrets: loaded.secrets.clone(),
+        sensitive_before: match crate::secrets::sensitive_before(&*store) {
+            Ok(names) => names,
+            Err(e) => {
+                crate::store::state_error(&e, color);
+                return 1;
+            }
+        },
+        ..PlanOptions::default()
     };
     let recorded = match crate::apply_cmd::recorded_entries(&*store) {
         Ok(recorded) => recorded,
@@ -151,14 +159,26 @@ pub(crate) fn run(args: &PlanArgs, endpoint_url: Option<String>, color: bool) ->
     }
     if let (Some(path), false) = (&args.out, blocked) {
         let base = store.latest().ok().flatten();
+        let binding = match crate::secrets::bind(&loaded.secrets) {
+            Ok(binding) => binding,
+            Err(e) => {
+                eprintln!("fleetform: {e}; the plan was not saved");
+                return 1;
+            }
+        };
         let saved = SavedPlan::new(
             plan.clone(),
-            &loaded.sources,
-            config,
-            &observed.observation,
-            now,
-            &args.dir,
-            base,
+            Bindings {
+                sources: &loaded.sources,
+                config,
+                observation: &observed.observation,
+                created: now,
+                config_dir: &args.dir,
+                base_state_version: base,
+                sensitive: binding
+                    .as_ref()
+                    .map(|(binding, mask)| SensitiveInputs { binding, mask }),
+            },
         );
         if let Err(e) = saved.write(path) {
             eprintln!(

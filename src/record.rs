@@ -8,31 +8,26 @@ use std::process::Command;
 /// Largest file kept in a config snapshot.
 const MAX_SNAPSHOT_FILE: u64 = 1024 * 1024;
 
-/// Every text file under `dir` (relative path -> text), except the state
-/// directory and hidden entries: what `rollback` needs to restore the config.
-pub(crate) fn snapshot_sources(dir: &Path) -> BTreeMap<String, String> {
-    let mut files = BTreeMap::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(current) = pending.pop() {
-        let Ok(entries) = std::fs::read_dir(&current) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') {
-                continue;
-            }
-            let Ok(meta) = entry.metadata() else { continue };
-            if meta.is_dir() {
-                pending.push(path);
-            } else if meta.is_file() && meta.len() <= MAX_SNAPSHOT_FILE {
-                if let (Ok(text), Ok(relative)) =
-                    (std::fs::read_to_string(&path), path.strip_prefix(dir))
-                {
-                    files.insert(relative.to_string_lossy().into_owned(), text);
-                }
-            }
+/// The configuration as `rollback` needs it: its `*.hcl` files and exactly
+/// the files they read with `file()`/`templatefile()` (relative path ->
+/// text). Never other files of the directory (keys, notes) and never a
+/// `-var-file`: either may hold secrets.
+pub(crate) fn snapshot_sources(
+    dir: &Path,
+    loaded: &fleetform_engine::Loaded,
+) -> BTreeMap<String, String> {
+    let mut files: BTreeMap<String, String> = loaded
+        .sources
+        .files()
+        .iter()
+        .filter(|f| !f.var_file)
+        .map(|f| (f.name.clone(), f.text.to_string()))
+        .collect();
+    for relative in &loaded.read_files {
+        let path = dir.join(relative);
+        let small = std::fs::metadata(&path).is_ok_and(|m| m.len() <= MAX_SNAPSHOT_FILE);
+        if let (true, Ok(text)) = (small, std::fs::read_to_string(&path)) {
+            files.insert(relative.clone(), text);
         }
     }
     files

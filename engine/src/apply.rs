@@ -11,6 +11,7 @@
 
 use crate::plan::{Action, ActionKind, Plan, Resource, Stage};
 use crate::provider::{Mutation, MutationOutcome, Provider, ProviderError};
+use crate::sensitive::Withheld;
 use futures::stream::{self, StreamExt};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -118,6 +119,7 @@ pub type Progress<'a> = &'a (dyn Fn(&Action, &Result<Vec<String>, ProviderError>
 /// created fail with it). `done` is called as each action finishes.
 pub async fn execute(
     plan: &Plan,
+    withheld: &Withheld,
     provider: &impl Provider,
     parallelism: usize,
     journal: &impl Journal,
@@ -161,7 +163,7 @@ pub async fn execute(
                     };
                 }
                 let result = match journal.intent(index, action, &token).await {
-                    Ok(()) => run_one(action, &token, known, provider).await,
+                    Ok(()) => run_one(action, &token, known, withheld, provider).await,
                     Err(why) => Err(ProviderError {
                         kind: crate::provider::ErrorKind::InvalidRequest,
                         code: None,
@@ -208,15 +210,26 @@ struct Made {
 }
 
 /// The launch template data of `a`, with the id of the image copy it waits
-/// for filled in.
+/// for and the values the plan withholds filled in.
 fn template_data(
     a: &Action,
     made: &Made,
+    withheld: &Withheld,
 ) -> Result<crate::provider::LaunchTemplateData, ProviderError> {
     let mut data = a
         .launch_template
         .clone()
         .ok_or_else(|| missing("launch template data"))?;
+    if a.sensitive.iter().any(|s| s == "user_data") {
+        // Never sent without it: a template without its user data would
+        // launch workers that cannot start.
+        let user_data = withheld.user_data(&a.address).ok_or_else(|| ProviderError {
+            kind: crate::provider::ErrorKind::InvalidRequest,
+            code: None,
+            message: "its sensitive user data was not supplied; load the configuration with the sensitive variables set".into(),
+        })?;
+        data.user_data = Some(user_data.to_string());
+    }
     if let Some(copy) = &a.image_copy {
         let image = made
             .images
@@ -239,6 +252,7 @@ async fn run_one(
     a: &Action,
     token: &str,
     made: &Made,
+    withheld: &Withheld,
     provider: &impl Provider,
 ) -> Result<Vec<String>, ProviderError> {
     let region = a.region.as_str();
@@ -333,7 +347,7 @@ async fn run_one(
                 .map(|_| a.ids.clone())
         }
         (Resource::LaunchTemplate, ActionKind::Create | ActionKind::Replace) => {
-            let data = template_data(a, made)?;
+            let data = template_data(a, made, withheld)?;
             provider
                 .mutate(
                     region,
@@ -353,7 +367,7 @@ async fn run_one(
                 .first()
                 .cloned()
                 .ok_or_else(|| missing("the template id"))?;
-            let data = template_data(a, made)?;
+            let data = template_data(a, made, withheld)?;
             let created = provider
                 .mutate(
                     region,

@@ -9,7 +9,6 @@ use crate::source::{SourceRef, SourceSet};
 use miette::{LabeledSpan, NamedSource, SourceSpan};
 use serde::Serialize;
 use std::fmt;
-use std::sync::Arc;
 
 /// How bad a diagnostic is: errors block, warnings inform.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
@@ -171,7 +170,7 @@ impl Diagnostic {
         self.severity == Severity::Error
     }
 
-    /// The JSON shape of DESIGN.md (`code`, `severity`, `message`, `file`, `line`, `column`, `help`).
+    /// The JSON shape of `validate --json` and plan diagnostics (`code`, `severity`, `message`, `file`, `line`, `column`, `help`).
     pub fn to_json(&self, sources: &SourceSet) -> JsonDiagnostic {
         let (file, line, column) = match &self.location {
             Some(at) => {
@@ -196,11 +195,27 @@ impl Diagnostic {
         }
     }
 
+    /// Replaces every sensitive value in the texts of this diagnostic.
+    pub fn scrub(&mut self, secrets: &crate::sensitive::Secrets) {
+        for text in [
+            Some(&mut self.message),
+            self.label.as_mut(),
+            self.help.as_mut(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if let std::borrow::Cow::Owned(clean) = secrets.scrub(text) {
+                *text = clean;
+            }
+        }
+    }
+
     /// A miette report of this diagnostic with its source snippet.
     pub fn to_miette(&self, sources: &SourceSet) -> miette::Report {
         let source = self.location.as_ref().map(|at| {
             let file = sources.file(at.file);
-            NamedSource::new(file.path.display().to_string(), Arc::clone(&file.text))
+            NamedSource::new(file.path.display().to_string(), sources.shown_text(at.file))
         });
         let report = miette::Report::new(Rendered {
             diagnostic: self.clone(),

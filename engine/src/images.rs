@@ -464,6 +464,7 @@ pub fn prune(
                         path: "created".into(),
                         old: Some(image.creation_date.clone()),
                         new: None,
+                        sensitive: false,
                     }],
                     ..Action::new(
                         &address::ami_set(&set.name),

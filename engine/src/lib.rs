@@ -19,6 +19,7 @@ pub mod model;
 pub mod plan;
 pub mod provider;
 pub mod schema;
+pub mod sensitive;
 pub mod source;
 
 pub use config::{load_dir, Inputs, Loaded, StateLocation};

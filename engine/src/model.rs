@@ -285,8 +285,12 @@ pub struct WorkerType {
     pub market: Market,
     /// Instances older than this are terminated.
     pub max_lifetime: Option<Duration>,
-    /// User data passed to instances.
+    /// User data passed to instances (in memory only when sensitive: plans
+    /// and state never hold it then).
     pub user_data: Option<String>,
+    /// Whether `user_data` derives from a sensitive variable.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub user_data_sensitive: bool,
     /// Extra tags on the launch template and instances.
     pub tags: BTreeMap<String, String>,
     /// Staged roll-out of image changes (overrides the fleet's).

@@ -16,6 +16,9 @@ pub struct SourceFile {
     pub path: PathBuf,
     /// The file's text (lossy if the file was not valid UTF-8).
     pub text: Arc<str>,
+    /// A `-var-file`, not a configuration file: it may hold secrets, so it
+    /// is neither hashed into plan files nor kept in state.
+    pub var_file: bool,
 }
 
 /// Index of a file inside a [`SourceSet`].
@@ -43,6 +46,9 @@ pub struct LineCol {
 #[derive(Debug, Clone, Default)]
 pub struct SourceSet {
     files: Vec<SourceFile>,
+    /// What diagnostics show of each file, where it differs from the text:
+    /// the text with sensitive values overwritten.
+    shown: Vec<Option<Arc<str>>>,
 }
 
 impl SourceSet {
@@ -54,7 +60,35 @@ impl SourceSet {
     /// Adds a file and returns its id.
     pub fn add(&mut self, file: SourceFile) -> FileId {
         self.files.push(file);
+        self.shown.push(None);
         self.files.len() - 1
+    }
+
+    /// Marks a file as a `-var-file`.
+    pub fn mark_var_file(&mut self, id: FileId) {
+        if let Some(file) = self.files.get_mut(id) {
+            file.var_file = true;
+        }
+    }
+
+    /// Hides every sensitive value of `secrets` from what diagnostics show
+    /// of these files (a variable file or a default holds them as text);
+    /// offsets stay valid. The texts themselves are unchanged.
+    pub fn hide(&mut self, secrets: &crate::sensitive::Secrets) {
+        if secrets.is_empty() {
+            return;
+        }
+        for (file, shown) in self.files.iter().zip(self.shown.iter_mut()) {
+            *shown = secrets.mask_in_place(&file.text).map(Arc::from);
+        }
+    }
+
+    /// The text of a file as diagnostics show it (sensitive values hidden).
+    pub fn shown_text(&self, id: FileId) -> Arc<str> {
+        match self.shown.get(id) {
+            Some(Some(shown)) => Arc::clone(shown),
+            _ => Arc::clone(&self.files[id].text),
+        }
     }
 
     /// The file with this id.

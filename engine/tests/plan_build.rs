@@ -340,6 +340,7 @@ fn big_plan(worker_types: usize, lines: usize) -> plan::Plan {
                 path: "user_data".into(),
                 old: Some(old.clone()),
                 new: Some(new.clone()),
+                sensitive: false,
             }];
             let mut launch = Action::new(
                 &address,

@@ -106,6 +106,20 @@ pub struct Version {
     pub summary: serde_json::Value,
     /// Region -> AMI ids that this version's configuration references (image protection).
     pub images: BTreeMap<String, Vec<String>>,
+    /// What this version withheld because it derives from sensitive
+    /// variables; `None` when the configuration had none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sensitive: Option<SensitiveRecord>,
+}
+
+/// How a version tells which of its values were sensitive, without holding them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct SensitiveRecord {
+    /// Sensitive variable name -> a slow, salted digest of its value
+    /// (argon2id, PHC string): tells whether a later value is the same.
+    pub variables: BTreeMap<String, String>,
+    /// Worker types whose user data derived from them (and was withheld).
+    pub worker_types: Vec<String>,
 }
 
 /// What happened to one action of an applied plan.

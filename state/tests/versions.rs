@@ -46,6 +46,7 @@ fn version(number: u64) -> Version {
             "us-east-1".to_string(),
             vec!["ami-0123456789abcdef0".to_string()],
         )]),
+        sensitive: None,
     }
 }
 

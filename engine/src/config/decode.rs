@@ -11,6 +11,7 @@ use crate::model::{
     ImageSource, InstanceType, KeyPair, Limits, Market, Origin, Rollout, Virtualization,
     WorkerType,
 };
+use crate::sensitive::Secrets;
 use crate::source::{FileId, SourceRef, SourceSet};
 use hcl_edit::expr::{Expression, ObjectKey};
 use hcl_edit::structure::{Attribute, Structure};
@@ -151,7 +152,7 @@ pub(super) fn decode(
     sources: &mut SourceSet,
     inputs: &Inputs,
     diags: &mut Diagnostics,
-) -> (Option<Config>, BackendDecl) {
+) -> (Option<Config>, BackendDecl, Secrets) {
     let decls = collect(files, diags);
     let variables = named(&decls.variables, "variable", sources, diags);
     let key_pairs = named(&decls.key_pairs, "key_pair", sources, diags);
@@ -165,7 +166,8 @@ pub(super) fn decode(
         ami_sets.iter().map(|(n, _)| n.clone()),
         key_pairs.iter().map(|(n, _)| n.clone()),
     );
-    let sensitive_variables = variables::resolve(&variables, inputs, sources, &mut scope, diags);
+    let (sensitive_variables, secrets) =
+        variables::resolve(&variables, inputs, sources, &mut scope, diags);
     eval_locals(&locals, &mut scope, diags);
     scope.settle();
 
@@ -210,10 +212,14 @@ pub(super) fn decode(
         .map(|f| f.regions.clone())
         .unwrap_or_default();
     let dir = functions::config_dir();
+    let log = functions::read_log().unwrap_or_default();
     let decoded: Vec<(String, Option<WorkerType>, Diagnostics)> = worker_types
         .into_par_iter()
         .map_init(
-            || dir.as_deref().map(functions::ConfigDirGuard::set),
+            || {
+                dir.as_deref()
+                    .map(|dir| functions::ConfigDirGuard::join(dir, log.clone()))
+            },
             |_, (name, decl)| {
                 let mut found = Diagnostics::default();
                 let decoded =
@@ -243,7 +249,7 @@ pub(super) fn decode(
         sensitive_variables,
         backend: declared,
     });
-    (config, backend)
+    (config, backend, secrets)
 }
 
 /// What the `backend` block says, decoded on its own so that commands can
@@ -441,6 +447,9 @@ fn eval_locals(locals: &[Local<'_>], scope: &mut Scope, diags: &mut Diagnostics)
     while let Some(i) = ready.pop() {
         let local = &locals[i];
         let value = scope.eval(local.file, &local.attr.value, diags);
+        if scope.is_sensitive(&local.attr.value) {
+            scope.mark_sensitive_local(&local.name);
+        }
         scope.set_local(&local.name, value);
         done[i] = true;
         for &k in &dependents[i] {
@@ -1007,9 +1016,13 @@ fn decode_worker_type(
     let max_lifetime = f
         .value(scope, "max_lifetime", diags)
         .and_then(|(v, at)| want::duration(&v, &at, "worker_type.max_lifetime", diags));
-    let user_data = f
-        .value(scope, "user_data", diags)
-        .and_then(|(v, at)| want::string(&v, &at, "worker_type.user_data", diags));
+    let (user_data, user_data_sensitive) = match f.sensitive_value(scope, "user_data", diags) {
+        Some((v, at, sensitive)) => (
+            want::string(&v, &at, "worker_type.user_data", diags),
+            sensitive,
+        ),
+        None => (None, false),
+    };
     let tags = match f.value(scope, "tags", diags) {
         Some((v, at)) => want::string_map(&v, &at, "worker_type.tags", diags).and_then(|tags| {
             let reserved: Vec<&String> = tags
@@ -1195,6 +1208,7 @@ fn decode_worker_type(
         market: market.unwrap_or(Market::OnDemand),
         max_lifetime,
         user_data,
+        user_data_sensitive,
         tags: tags.unwrap_or_default(),
         rollout,
         origin,

@@ -212,8 +212,39 @@ impl<'a> Fields<'a> {
         diags: &mut Diagnostics,
     ) -> Option<(Value, Option<SourceRef>)> {
         let attr = self.get(name)?;
+        let at = span_of(self.file, &attr.value);
+        if scope.is_sensitive(&attr.value) {
+            // Only user data keeps a secret out of plans and state; anywhere
+            // else it would be shown, tagged or recorded.
+            diags.push(
+                Diagnostic::error(
+                    Code::InvalidValue,
+                    format!("`{name}` of {} cannot take a sensitive value", self.what),
+                )
+                .at(at, "uses a sensitive variable")
+                .help("only `user_data` may use sensitive variables (plans and state withhold it); names, tags and the rest are shown in plans and visible in EC2"),
+            );
+            return None;
+        }
         let value = scope.eval(self.file, &attr.value, diags)?;
-        Some((value, span_of(self.file, &attr.value)))
+        Some((value, at))
+    }
+
+    /// Like [`Fields::value`], for the attributes that may hold a secret:
+    /// also says whether the value derives from a sensitive variable.
+    pub fn sensitive_value(
+        &self,
+        scope: &Scope,
+        name: &str,
+        diags: &mut Diagnostics,
+    ) -> Option<(Value, Option<SourceRef>, bool)> {
+        let attr = self.get(name)?;
+        let value = scope.eval(self.file, &attr.value, diags)?;
+        Some((
+            value,
+            span_of(self.file, &attr.value),
+            scope.is_sensitive(&attr.value),
+        ))
     }
 
     /// Like [`Fields::value`] but reports a missing attribute at `block_at`.

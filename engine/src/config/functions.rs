@@ -9,15 +9,23 @@
 use hcl::eval::{Context, Evaluate, FuncArgs, FuncDef, ParamType};
 use hcl::{Map, Value};
 use std::cell::RefCell;
+use std::collections::BTreeSet;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 
 /// Largest file `file()`/`templatefile()` will read (user data is at most 16 KiB in EC2; keys are small).
 pub(crate) const MAX_FILE_BYTES: u64 = 1024 * 1024;
 
+/// The files `file()`/`templatefile()` read during one load, relative to
+/// the config directory, shared by the threads of that load: a recorded
+/// version keeps exactly these beside the `*.hcl` files.
+pub type ReadLog = Arc<Mutex<BTreeSet<String>>>;
+
 thread_local! {
     static CONFIG_DIR: RefCell<Option<PathBuf>> = const { RefCell::new(None) };
+    static READ_LOG: RefCell<Option<ReadLog>> = const { RefCell::new(None) };
     /// What `file()`/`templatefile()` read during this load, by the path as
     /// written: a fleet of thousands of worker types names the same few user
     /// data templates thousands of times, and each read is several syscalls.
@@ -53,15 +61,27 @@ pub(crate) fn template_tree(path: &str) -> Option<Rc<hcl_edit::template::Templat
 /// Makes `dir` the base of relative paths in `file()` and `templatefile()` until dropped.
 pub struct ConfigDirGuard {
     previous: Option<PathBuf>,
+    previous_log: Option<ReadLog>,
 }
 
 impl ConfigDirGuard {
-    /// Sets the config directory for this thread (canonicalized, so escapes can be detected).
+    /// Sets the config directory for this thread (canonicalized, so escapes
+    /// can be detected), with a new log of the files read.
     pub fn set(dir: &Path) -> ConfigDirGuard {
+        Self::join(dir, ReadLog::default())
+    }
+
+    /// Like [`ConfigDirGuard::set`], adding what this thread reads to `log`
+    /// (another thread's [`read_log`] of the same load).
+    pub fn join(dir: &Path, log: ReadLog) -> ConfigDirGuard {
         let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
         let previous = CONFIG_DIR.with(|d| d.replace(Some(dir)));
+        let previous_log = READ_LOG.with(|l| l.replace(Some(log)));
         clear_caches();
-        ConfigDirGuard { previous }
+        ConfigDirGuard {
+            previous,
+            previous_log,
+        }
     }
 }
 
@@ -69,6 +89,8 @@ impl Drop for ConfigDirGuard {
     fn drop(&mut self) {
         let previous = self.previous.take();
         CONFIG_DIR.with(|d| *d.borrow_mut() = previous);
+        let previous_log = self.previous_log.take();
+        READ_LOG.with(|l| *l.borrow_mut() = previous_log);
         clear_caches();
     }
 }
@@ -77,6 +99,20 @@ impl Drop for ConfigDirGuard {
 /// helper threads of the same load to set their own [`ConfigDirGuard`].
 pub fn config_dir() -> Option<PathBuf> {
     CONFIG_DIR.with(|d| d.borrow().clone())
+}
+
+/// The log of files read by this thread's load, if one is under way.
+pub fn read_log() -> Option<ReadLog> {
+    READ_LOG.with(|l| l.borrow().clone())
+}
+
+fn log_read(relative: &Path) {
+    READ_LOG.with(|l| {
+        if let Some(log) = l.borrow().as_ref() {
+            let mut files = log.lock().unwrap_or_else(|p| p.into_inner());
+            files.insert(relative.to_string_lossy().into_owned());
+        }
+    });
 }
 
 /// Declares every function in `ctx`.
@@ -171,6 +207,9 @@ fn read_config_file_uncached(relative: &str) -> Result<String, String> {
         ));
     }
     let bytes = std::fs::read(&resolved).map_err(|e| format!("cannot read `{relative}`: {e}"))?;
+    if let Ok(inside) = resolved.strip_prefix(&dir) {
+        log_read(inside);
+    }
     String::from_utf8(bytes).map_err(|e| {
         format!(
             "`{relative}` is not valid UTF-8 (first bad byte at offset {})",

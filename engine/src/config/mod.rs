@@ -19,6 +19,7 @@ pub use scope::{references, Reference};
 use crate::checks;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::model::{Backend, Config};
+use crate::sensitive::Secrets;
 use crate::source::{offset_of, FileId, SourceFile, SourceRef, SourceSet};
 use hcl_edit::structure::Body;
 use std::path::{Path, PathBuf};
@@ -64,6 +65,11 @@ pub struct Loaded {
     /// other parts of it have errors (commands that only read the state
     /// need no more than this).
     pub state_location: StateLocation,
+    /// The values of the sensitive variables (in memory only).
+    pub secrets: Secrets,
+    /// Files the configuration read with `file()`/`templatefile()`, relative
+    /// to its directory, sorted.
+    pub read_files: Vec<String>,
 }
 
 /// Where the configuration says its state lives.
@@ -106,16 +112,27 @@ pub fn load_dir(dir: &Path, inputs: &Inputs) -> Loaded {
     let mut sources = SourceSet::new();
     let mut diags = Diagnostics::default();
     let (files, all_parsed) = read_dir(dir, &mut sources, &mut diags);
-    let (config, backend) = if files.is_empty() {
-        (None, decode::BackendDecl::Absent)
+    let (config, backend, secrets, read_files) = if files.is_empty() {
+        (
+            None,
+            decode::BackendDecl::Absent,
+            Secrets::default(),
+            Vec::new(),
+        )
     } else {
         let _guard = functions::ConfigDirGuard::set(dir);
-        let (config, backend) = decode::decode(&files, &mut sources, inputs, &mut diags);
+        let (config, backend, secrets) = decode::decode(&files, &mut sources, inputs, &mut diags);
         drop_in_background(files);
         if let Some(config) = &config {
             checks::static_checks(config, &mut diags);
         }
-        (config, backend)
+        let read_files = functions::read_log()
+            .map(|log| {
+                let files = log.lock().unwrap_or_else(|p| p.into_inner());
+                files.iter().cloned().collect()
+            })
+            .unwrap_or_default();
+        (config, backend, secrets, read_files)
     };
     let state_location = match backend {
         _ if !all_parsed => StateLocation::Unknown,
@@ -124,11 +141,18 @@ pub fn load_dir(dir: &Path, inputs: &Inputs) -> Loaded {
         decode::BackendDecl::Invalid => StateLocation::Unknown,
     };
     let config = if diags.has_errors() { None } else { config };
+    sources.hide(&secrets);
+    let mut diagnostics = diags.sorted();
+    for d in &mut diagnostics {
+        d.scrub(&secrets);
+    }
     Loaded {
         sources,
         config,
-        diagnostics: diags.sorted(),
+        diagnostics,
         state_location,
+        secrets,
+        read_files,
     }
 }
 
@@ -221,14 +245,16 @@ fn parse_all(texts: &[(FileId, Arc<str>)]) -> Vec<Result<Body, hcl_edit::parser:
         .collect()
 }
 
-/// Reads one HCL file into `sources` and parses it; `None` (with a diagnostic) if it cannot.
-pub(crate) fn read_source(
+/// Reads one `-var-file` into `sources` (marked as such) and parses it;
+/// `None` (with a diagnostic) if it cannot.
+pub(crate) fn read_var_file(
     path: &Path,
     name: String,
     sources: &mut SourceSet,
     diags: &mut Diagnostics,
 ) -> Option<ParsedFile> {
     let (id, text) = read_text(path, name, sources, diags)?;
+    sources.mark_var_file(id);
     match hcl_edit::parser::parse_body(&text) {
         Ok(body) => Some(ParsedFile { id, body }),
         Err(error) => {
@@ -292,6 +318,7 @@ fn read_text(
         name: name.clone(),
         path: path.to_path_buf(),
         text: Arc::clone(&text),
+        var_file: false,
     });
     if let Some(at) = bad_at {
         // The lossy text has U+FFFD (3 bytes) where the bad byte was; the offset of the

@@ -115,6 +115,9 @@ pub struct Scope {
     locals: BTreeMap<String, Option<Value>>,
     ami_sets: BTreeSet<String>,
     key_pairs: BTreeSet<String>,
+    /// Variables marked sensitive, and locals derived from one.
+    sensitive_vars: BTreeSet<String>,
+    sensitive_locals: BTreeSet<String>,
     /// Functions, `ami_set` and `key_pair`, and (once [`Scope::settle`]d)
     /// `var` and `local` with every value.
     ctx: Context<'static>,
@@ -160,6 +163,8 @@ impl Scope {
             locals: locals.into_iter().map(|l| (l, None)).collect(),
             ami_sets,
             key_pairs,
+            sensitive_vars: BTreeSet::new(),
+            sensitive_locals: BTreeSet::new(),
             base: ctx.clone(),
             ctx,
             unsettled: true,
@@ -176,6 +181,35 @@ impl Scope {
         self.measure("var", name, value.as_ref());
         self.vars.insert(name.to_string(), value);
         self.unsettled = true;
+    }
+
+    /// Marks a variable as sensitive: every value derived from it is.
+    pub fn mark_sensitive_var(&mut self, name: &str) {
+        self.sensitive_vars.insert(name.to_string());
+    }
+
+    /// Marks a local as sensitive (its expression uses a sensitive value).
+    pub fn mark_sensitive_local(&mut self, name: &str) {
+        self.sensitive_locals.insert(name.to_string());
+    }
+
+    /// Whether the value of `expr` derives from a sensitive variable, directly
+    /// or through locals. Judged from the references alone, so a value that
+    /// only passes near a secret (`var.token != "" ? "a" : "b"`) counts too:
+    /// sensitivity is never lost, only sometimes gained.
+    pub fn is_sensitive(&self, expr: &Expression) -> bool {
+        if self.sensitive_vars.is_empty() {
+            return false;
+        }
+        references(expr)
+            .iter()
+            .any(|r| match (r.root.as_str(), r.name.as_deref()) {
+                ("var", Some(name)) => self.sensitive_vars.contains(name),
+                ("local", Some(name)) => self.sensitive_locals.contains(name),
+                ("var", None) => !self.sensitive_vars.is_empty(),
+                ("local", None) => !self.sensitive_locals.is_empty(),
+                _ => false,
+            })
     }
 
     /// Gives a local its value (`None`: it failed).
@@ -433,7 +467,18 @@ impl Scope {
             &self.ctx
         };
         converted.evaluate(ctx).map_err(|error| {
-            diags.push(eval_diagnostic(&error).at(at, "while evaluating this"));
+            // An error message may quote the values it was given.
+            let names_only = matches!(error.kind(), hcl::eval::ErrorKind::UndefinedFunc(_));
+            let d = if self.is_sensitive(expr) && !names_only {
+                Diagnostic::error(
+                    Code::Type,
+                    "cannot evaluate this expression; it uses a sensitive value, so the details are not shown",
+                )
+                .help("check the types and arguments of what this expression combines; `fleetform validate` with a non-secret test value shows the details")
+            } else {
+                eval_diagnostic(&error)
+            };
+            diags.push(d.at(at, "while evaluating this"));
             Skipped::Reported
         })
     }

@@ -3,21 +3,23 @@
 
 use super::fields::{span_of, want, Decl, Fields};
 use super::scope::Scope;
-use super::{read_source, Inputs};
+use super::{read_var_file, Inputs};
 use crate::diagnostic::{did_you_mean, Code, Diagnostic, Diagnostics};
+use crate::sensitive::Secrets;
 use crate::source::{SourceRef, SourceSet};
 use hcl::Value;
 use hcl_edit::structure::Structure;
 use std::collections::BTreeMap;
 
-/// Gives every declared variable its value in `scope` and returns the names marked sensitive.
+/// Gives every declared variable its value in `scope` (marking the sensitive
+/// ones there) and returns the names marked sensitive and their values.
 pub(super) fn resolve(
     declared: &[(String, Decl<'_>)],
     inputs: &Inputs,
     sources: &mut SourceSet,
     scope: &mut Scope,
     diags: &mut Diagnostics,
-) -> Vec<String> {
+) -> (Vec<String>, Secrets) {
     // Defaults may not refer to anything: they are evaluated in an empty scope.
     let empty = Scope::new([], [], [], []);
     let mut values: BTreeMap<&str, Option<Value>> = BTreeMap::new();
@@ -38,6 +40,18 @@ pub(super) fn resolve(
         if let Some((v, at)) = f.value(&empty, "sensitive", diags) {
             if want::boolean(&v, &at, "variable.sensitive", diags) == Some(true) {
                 sensitive.push(name.clone());
+                if let Some(default) = f.get("default") {
+                    diags.push(
+                        Diagnostic::warning(
+                            Code::InvalidValue,
+                            format!("sensitive variable `{name}` has a default written in the configuration"),
+                        )
+                        .at(span_of(decl.file, &default.key), "a secret kept in the configuration files")
+                        .help(format!(
+                            "configuration files are committed to git and copied into every state version; remove the default and pass the value with `-var {name}=...`, a `-var-file` kept out of git, or FLEETFORM_VAR_{name}"
+                        )),
+                    );
+                }
             }
         }
         values.insert(
@@ -58,7 +72,7 @@ pub(super) fn resolve(
 
     for path in &inputs.var_files {
         let display = path.display().to_string();
-        let Some(parsed) = read_source(path, display.clone(), sources, diags) else {
+        let Some(parsed) = read_var_file(path, display.clone(), sources, diags) else {
             continue;
         };
         for structure in parsed.body.iter() {
@@ -115,8 +129,15 @@ pub(super) fn resolve(
         }
     }
 
+    let mut secrets = Vec::new();
     for (name, decl) in declared {
         let value = values.remove(name.as_str()).flatten();
+        if sensitive.contains(name) {
+            scope.mark_sensitive_var(name);
+            if let Some(value) = &value {
+                secrets.push((name.clone(), as_text(value)));
+            }
+        }
         if value.is_none() {
             diags.push(
                 Diagnostic::error(Code::VariableUnset, format!("variable `{name}` has no value"))
@@ -128,7 +149,15 @@ pub(super) fn resolve(
         }
         scope.set_var(name, value);
     }
-    sensitive
+    (sensitive, Secrets::new(secrets))
+}
+
+/// A variable's value as text: strings as they are, anything else as JSON.
+fn as_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => serde_json::to_string(other).unwrap_or_default(),
+    }
 }
 
 /// A value from the command line or environment: HCL for lists and objects, else a string.

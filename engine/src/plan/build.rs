@@ -39,6 +39,11 @@ pub struct PlanOptions {
     pub versions: Vec<crate::checks::VersionImages>,
     /// AMI set -> region -> image that must be used (a rollback's images).
     pub pins: BTreeMap<String, BTreeMap<String, String>>,
+    /// The sensitive variables' values, to recognise them in live user data.
+    pub secrets: crate::sensitive::Secrets,
+    /// Worker types whose user data the last recorded version withheld: its
+    /// live value may hold a secret, so it is never shown.
+    pub sensitive_before: BTreeSet<String>,
 }
 
 /// Whether `action` is selected by `targets` (empty: everything). A worker type
@@ -158,6 +163,7 @@ fn template_changes(old: Option<&LaunchTemplateData>, new: &LaunchTemplateData) 
             path: path.to_string(),
             old: old.map(str::to_string),
             new: new.map(str::to_string),
+            sensitive: false,
         })
         .collect();
     let keys: BTreeSet<&String> = old
@@ -172,6 +178,7 @@ fn template_changes(old: Option<&LaunchTemplateData>, new: &LaunchTemplateData) 
                 path: format!("tags.{key}"),
                 old: o.cloned(),
                 new: n.cloned(),
+                sensitive: false,
             });
         }
     }
@@ -233,6 +240,14 @@ pub fn build(
     });
     let summary = summarize(&actions, hourly, skipped);
     blast_radius(config, &summary, &actions, options, &mut diags);
+    let mut diagnostics = diags.sorted();
+    super::withhold::withhold(
+        config,
+        &options.secrets,
+        &options.sensitive_before,
+        &mut actions,
+        &mut diagnostics,
+    );
     let plan = Plan {
         format_version: crate::schema::FORMAT_VERSION.to_string(),
         fleet: config.fleet.name.clone(),
@@ -250,7 +265,7 @@ pub fn build(
             })
             .collect(),
     };
-    (plan, diags.sorted())
+    (plan, diagnostics)
 }
 
 /// The part of a plan that one region contributes.
@@ -400,6 +415,7 @@ fn key_pairs(
                             .get(tags::KEY_DIGEST)
                             .map(|d| format!("sha256:{d}")),
                         new: Some(format!("sha256:{digest}")),
+                        sensitive: false,
                     }],
                     ..base
                 });
@@ -774,6 +790,7 @@ fn launch_templates(
                                 "(copy of {}, known after apply)",
                                 p.copy_of.as_deref().unwrap_or("the source")
                             )),
+                            sensitive: false,
                         },
                     );
                 }
@@ -996,6 +1013,7 @@ fn instances_action(
                 "{} (min {}, max {})",
                 decision.running_after, bounds.min, bounds.max
             )),
+            sensitive: false,
         }],
         ..Action::new(
             &address::worker_type(worker_type),

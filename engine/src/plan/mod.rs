@@ -11,6 +11,7 @@ pub mod capacity;
 pub mod dry_run;
 pub mod render;
 pub mod saved;
+mod withhold;
 
 pub use build::{build, PlanOptions};
 
@@ -100,6 +101,10 @@ pub struct Change {
     pub old: Option<String>,
     /// Value after apply.
     pub new: Option<String>,
+    /// The values derive from a sensitive variable: `old` and `new` only
+    /// describe them (`(sensitive: 12 lines)`), and the values differ.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sensitive: bool,
 }
 
 /// One change to one object (or group of instances) in one region.
@@ -153,6 +158,11 @@ pub struct Action {
     /// `promote` (runs only once every canary of its worker type succeeded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stage: Option<Stage>,
+    /// Attributes whose values the plan withholds because they derive from
+    /// a sensitive variable (`user_data`): apply takes them from the
+    /// configuration, loaded with the sensitive variables supplied again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sensitive: Vec<String>,
 }
 
 /// The stage of an image change in a staged roll-out.
@@ -194,6 +204,7 @@ impl Action {
             source_image: None,
             image_copy: None,
             stage: None,
+            sensitive: Vec::new(),
         }
     }
 }

@@ -130,6 +130,25 @@ fn capacity_note(changes: &[Change]) -> String {
 /// Attribute changes, indented; multi-line values as unified diffs.
 fn changes_text(a: &Action, out: &mut String) {
     for c in a.changes.iter().filter(|c| c.path != "capacity") {
+        if c.sensitive {
+            // `old`/`new` describe the values, which the plan withholds.
+            let described = match (&c.old, &c.new) {
+                (None, Some(new)) => new.trim_end_matches(')').to_string(),
+                (Some(old), None) => format!("{}, removed", old.trim_end_matches(')')),
+                (_, new) => format!(
+                    "{}, changed",
+                    new.as_deref()
+                        .unwrap_or(crate::sensitive::SHOWN)
+                        .trim_end_matches(')')
+                ),
+            };
+            if a.action == ActionKind::Create {
+                let _ = writeln!(out, "      {} = {described})", c.path);
+            } else {
+                let _ = writeln!(out, "      {}: {described})", c.path);
+            }
+            continue;
+        }
         let multiline = c.old.as_deref().is_some_and(|v| v.contains('\n'))
             || c.new.as_deref().is_some_and(|v| v.contains('\n'));
         if multiline {

@@ -6,7 +6,8 @@
 use super::Plan;
 use crate::diagnostic::{Code, Diagnostic};
 use crate::model::Config;
-use crate::provider::Observation;
+use crate::provider::{Observation, Observed};
+use crate::sensitive::{Mask, SensitiveBinding, SHOWN};
 use crate::source::SourceSet;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -36,6 +37,11 @@ pub struct SavedPlan {
     pub observation_fingerprint: String,
     /// The plan itself.
     pub plan: Plan,
+    /// When the configuration has sensitive variables: their digests, and
+    /// the salt of the key that masks derived values in `model_hash` and
+    /// `observation_fingerprint`. Apply needs the same values again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sensitive: Option<SensitiveBinding>,
 }
 
 fn sha256(bytes: &[u8]) -> String {
@@ -45,10 +51,11 @@ fn sha256(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// Hash of the sources, in load order.
+/// Hash of the configuration files, in load order (variable files are
+/// left out: they may hold secrets; their values count in the model hash).
 pub fn config_hash(sources: &SourceSet) -> String {
     let mut hasher = Sha256::new();
-    for file in sources.files() {
+    for file in sources.files().iter().filter(|f| !f.var_file) {
         hasher.update(file.name.as_bytes());
         hasher.update([0]);
         hasher.update(file.text.as_bytes());
@@ -61,41 +68,94 @@ pub fn config_hash(sources: &SourceSet) -> String {
         .collect()
 }
 
-/// Hash of the resolved model.
-pub fn model_hash(config: &Config) -> String {
-    sha256(&serde_json::to_vec(config).unwrap_or_default())
+/// Hash of the resolved model; sensitive values enter it only through
+/// `mask` (without one, they are left out).
+pub fn model_hash(config: &Config, mask: Option<&Mask>) -> String {
+    if !config
+        .worker_types
+        .values()
+        .any(|wt| wt.user_data_sensitive)
+    {
+        return sha256(&serde_json::to_vec(config).unwrap_or_default());
+    }
+    let mut masked = config.clone();
+    for wt in masked
+        .worker_types
+        .values_mut()
+        .filter(|wt| wt.user_data_sensitive)
+    {
+        wt.user_data = wt.user_data.as_deref().map(|data| match mask {
+            Some(mask) => mask.tag(data),
+            None => SHOWN.to_string(),
+        });
+    }
+    sha256(&serde_json::to_vec(&masked).unwrap_or_default())
 }
 
-/// Fingerprint of an observation (the call count left out: it is not EC2's state).
-pub fn fingerprint(observation: &Observation) -> String {
-    sha256(&serde_json::to_vec(&observation.regions).unwrap_or_default())
+/// Fingerprint of an observation (the call count left out: it is not
+/// EC2's state). With a `mask` (the configuration has secrets), every user
+/// data read from EC2 enters it masked: it may hold one.
+pub fn fingerprint(observation: &Observation, mask: Option<&Mask>) -> String {
+    let Some(mask) = mask else {
+        return sha256(&serde_json::to_vec(&observation.regions).unwrap_or_default());
+    };
+    let mut regions = observation.regions.clone();
+    for region in regions.values_mut() {
+        if let Observed::Complete { items } = &mut region.launch_templates {
+            for data in items.iter_mut().filter_map(|t| t.default_data.as_mut()) {
+                data.user_data = data.user_data.as_deref().map(|d| mask.tag(d));
+            }
+        }
+    }
+    sha256(&serde_json::to_vec(&regions).unwrap_or_default())
+}
+
+/// What binds a plan to sensitive values: their digests and the mask
+/// derived from them.
+pub struct SensitiveInputs<'a> {
+    /// Digests stored in the plan file.
+    pub binding: &'a SensitiveBinding,
+    /// The mask of `binding` for the values of this run.
+    pub mask: &'a Mask,
+}
+
+/// What a saved plan is bound to.
+pub struct Bindings<'a> {
+    /// The configuration's sources.
+    pub sources: &'a SourceSet,
+    /// The resolved model.
+    pub config: &'a Config,
+    /// What was observed.
+    pub observation: &'a Observation,
+    /// When the plan was computed, seconds since the epoch.
+    pub created: i64,
+    /// The configuration directory as given to `plan`.
+    pub config_dir: &'a Path,
+    /// The state version the plan was computed against.
+    pub base_state_version: Option<u64>,
+    /// The sensitive values' digests and mask, when there are any.
+    pub sensitive: Option<SensitiveInputs<'a>>,
 }
 
 impl SavedPlan {
     /// Binds `plan` to its inputs.
-    pub fn new(
-        plan: Plan,
-        sources: &SourceSet,
-        config: &Config,
-        observation: &Observation,
-        created: i64,
-        config_dir: &Path,
-        base_state_version: Option<u64>,
-    ) -> Self {
+    pub fn new(plan: Plan, to: Bindings<'_>) -> Self {
+        let mask = to.sensitive.as_ref().map(|s| s.mask);
         SavedPlan {
             kind: "fleetform-plan".into(),
             format_version: FORMAT_VERSION,
-            created,
-            config_hash: config_hash(sources),
-            model_hash: model_hash(config),
-            base_state_version,
-            config_dir: config_dir.display().to_string(),
-            observation_fingerprint: fingerprint(observation),
+            created: to.created,
+            config_hash: config_hash(to.sources),
+            model_hash: model_hash(to.config, mask),
+            base_state_version: to.base_state_version,
+            config_dir: to.config_dir.display().to_string(),
+            observation_fingerprint: fingerprint(to.observation, mask),
             plan,
+            sensitive: to.sensitive.map(|s| s.binding.clone()),
         }
     }
 
-    /// Writes the file atomically, readable by its owner only (user data may hold secrets).
+    /// Writes the file atomically, readable by its owner only.
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
         let json = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
         crate::files::write_atomically(path, &json, Some(0o600))

@@ -1,0 +1,163 @@
+//! Sensitivity of values at load: what derives from a sensitive variable,
+//! where a secret may go, and what a load reveals of one.
+
+use fleetform_engine::diagnostic::render_human;
+use fleetform_engine::{load_dir, Inputs, Loaded};
+use tempfile::TempDir;
+
+const SECRET: &str = "canary-9c41-secret";
+
+fn load(worker_extra: &str, extra_files: &[(&str, &str)]) -> (TempDir, Loaded) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hcl = format!(
+        r#"
+fleet "test" {{
+  regions = ["us-east-1"]
+}}
+
+variable "token" {{
+  sensitive = true
+}}
+
+variable "plain" {{
+  default = "visible"
+}}
+
+locals {{
+  derived  = format("[%s]", var.token)
+  indirect = {{ value = local.derived }}
+  public   = "${{var.plain}}-suffix"
+}}
+
+ami_set "linux" {{
+  images = {{
+    "us-east-1" = "ami-785db401"
+  }}
+}}
+
+worker_type "w" {{
+  ami_set = ami_set.linux
+  instance_type "m5.large" {{ capacity = 1 }}
+  capacity {{
+    max = 2
+  }}
+{worker_extra}
+}}
+"#
+    );
+    std::fs::write(dir.path().join("fleet.hcl"), hcl).expect("write");
+    for (name, text) in extra_files {
+        let path = dir.path().join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(path, text).expect("write");
+    }
+    let inputs = Inputs {
+        vars: vec![format!("token={SECRET}")],
+        ..Inputs::default()
+    };
+    let loaded = load_dir(dir.path(), &inputs);
+    (dir, loaded)
+}
+
+fn user_data_sensitive(loaded: &Loaded) -> bool {
+    let config = loaded
+        .config
+        .as_ref()
+        .unwrap_or_else(|| panic!("{:?}", loaded.diagnostics));
+    config.worker_types["w"].user_data_sensitive
+}
+
+#[test]
+fn sensitivity_follows_locals_functions_and_templates() {
+    for (user_data, files) in [
+        ("  user_data = var.token", &[][..]),
+        ("  user_data = local.derived", &[]),
+        ("  user_data = local.indirect.value", &[]),
+        ("  user_data = \"x${format(\"%s\", var.token)}y\"", &[]),
+        (
+            "  user_data = templatefile(\"w.sh\", { t = local.indirect })",
+            &[("w.sh", "token=${t.value}\n")][..],
+        ),
+    ] {
+        let (_, loaded) = load(user_data, files);
+        assert!(user_data_sensitive(&loaded), "{user_data}");
+    }
+    for user_data in [
+        "  user_data = local.public",
+        "  user_data = \"static\"",
+        "  user_data = var.plain",
+    ] {
+        let (_, loaded) = load(user_data, &[]);
+        assert!(!user_data_sensitive(&loaded), "{user_data}");
+    }
+}
+
+#[test]
+fn a_secret_anywhere_but_user_data_is_an_error_that_does_not_show_it() {
+    let (dir, loaded) = load(
+        "  tags = { t = local.derived }\n  max_lifetime = var.token",
+        &[],
+    );
+    let errors: Vec<&str> = loaded
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| d.message.as_str())
+        .collect();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(errors
+        .iter()
+        .all(|m| m.contains("cannot take a sensitive value")));
+    let text = render_human(&loaded.diagnostics, &loaded.sources, false);
+    assert!(!text.contains(SECRET), "{text}");
+    drop(dir);
+}
+
+#[test]
+fn a_failing_expression_on_a_secret_hides_its_details() {
+    let (_, loaded) = load("  user_data = file(var.token)", &[]);
+    let text = render_human(&loaded.diagnostics, &loaded.sources, false);
+    assert!(loaded.has_errors());
+    assert!(!text.contains(SECRET), "{text}");
+    assert!(text.contains("details are not shown"), "{text}");
+}
+
+#[test]
+fn a_var_file_snippet_never_shows_the_secret() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_, base) = load("  user_data = var.token", &[]);
+    drop(base);
+    let vars = dir.path().join("secrets.vars");
+    // The secret, and a mistake on the next line that points into the file.
+    std::fs::write(&vars, format!("token = \"{SECRET}\"\ntokne = \"x\"\n")).expect("write");
+    let config = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        config.path().join("fleet.hcl"),
+        "fleet \"t\" {\n  regions = [\"us-east-1\"]\n}\nvariable \"token\" {\n  sensitive = true\n}\n",
+    )
+    .expect("write");
+    let loaded = load_dir(
+        config.path(),
+        &Inputs {
+            var_files: vec![vars],
+            ..Inputs::default()
+        },
+    );
+    assert_eq!(loaded.secrets.value("token"), Some(SECRET));
+    let text = render_human(&loaded.diagnostics, &loaded.sources, false);
+    assert!(text.contains("tokne"), "the warning is shown: {text}");
+    assert!(!text.contains(SECRET), "{text}");
+    // The var file is marked, so it is neither hashed nor snapshotted.
+    assert!(loaded.sources.files().iter().any(|f| f.var_file));
+}
+
+#[test]
+fn the_files_a_configuration_reads_are_listed() {
+    let (_, loaded) = load(
+        "  user_data = templatefile(\"userdata/w.sh\", { t = \"x\" })",
+        &[("userdata/w.sh", "t=${t}\n"), ("notes.txt", "not read\n")],
+    );
+    assert_eq!(loaded.read_files, vec!["userdata/w.sh".to_string()]);
+}
