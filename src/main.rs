@@ -149,6 +149,16 @@ enum Command {
     /// next apply once it is older than its set's `retain`, nothing holds it,
     /// and it is not the newest image of its set in its region.
     Images(images_cmd::ImagesArgs),
+    /// The long explanation of a diagnostic code: what it checks, what it prevents, how to resolve it.
+    ///
+    /// Every diagnostic names its code (FF001-FF0xx for safety checks, a
+    /// name such as `unknown-attribute` for configuration mistakes) and ends
+    /// with `see: fleetform explain CODE`. Codes are accepted in any case
+    /// (`ff003`, `FF003`). Without a code, lists every code with one line each.
+    Explain {
+        /// A diagnostic code, e.g. FF006 or unknown-attribute
+        code: Option<String>,
+    },
 }
 
 #[derive(Args)]
@@ -269,6 +279,7 @@ fn main() -> ExitCode {
         Command::Plan(args) => plan_cmd::run(args, cli.endpoint_url.clone(), color),
         Command::Images(args) => images_cmd::run(args, cli.endpoint_url.clone(), color),
         Command::State(command) => state_cmd::run(command, cli.endpoint_url.clone(), color),
+        Command::Explain { code } => explain(code.as_deref()),
     };
     ExitCode::from(code)
 }
@@ -332,6 +343,34 @@ fn validate(args: &ValidateArgs, color: bool, quiet: bool) -> u8 {
                 args.dir.display(),
                 plural(errors),
                 plural(warnings)
+            );
+            1
+        }
+    }
+}
+
+fn explain(code: Option<&str>) -> u8 {
+    use fleetform_engine::explain;
+    let Some(text) = code else {
+        print!("{}", explain::index());
+        return 0;
+    };
+    match explain::parse_code(text) {
+        Ok(code) => {
+            print!("{}", explain::render(code));
+            0
+        }
+        Err(closest) => {
+            let hint = closest
+                .map(|c| format!(" (did you mean `{c}`?)"))
+                .unwrap_or_default();
+            eprintln!(
+                "fleetform: unknown diagnostic code `{text}`{hint}; run `fleetform explain` for what each one means. Known codes: {}",
+                fleetform_engine::Code::ALL
+                    .iter()
+                    .map(|c| c.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
             1
         }
