@@ -44,7 +44,8 @@ struct Cli {
     #[arg(short, long, global = true)]
     quiet: bool,
 
-    /// Send EC2 and STS requests to this endpoint (a local EC2 endpoint, e.g. from scripts/dev-ec2)
+    /// Send EC2 and STS requests to this endpoint (a local EC2 endpoint, e.g. from
+    /// scripts/dev-ec2), whatever AWS_ENDPOINT_URL_EC2, AWS_ENDPOINT_URL or the profile say
     #[arg(
         long,
         global = true,
@@ -53,7 +54,8 @@ struct Cli {
     )]
     endpoint_url: Option<String>,
 
-    /// Send the S3 requests of a `backend "s3"` state here (default: the
+    /// Send the S3 requests of a `backend "s3"` state here (default: what
+    /// AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL or the profile name; else the
     /// --endpoint-url when it is on this machine, as a local endpoint serves
     /// every service; else AWS)
     #[arg(long, global = true, env = "FLEETFORM_S3_ENDPOINT", value_name = "URL")]
