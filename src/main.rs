@@ -45,7 +45,8 @@ struct Cli {
     #[arg(short, long, global = true)]
     quiet: bool,
 
-    /// Send EC2 and STS requests to this endpoint (a local EC2 endpoint, e.g. from scripts/dev-ec2)
+    /// Send EC2 and STS requests to this endpoint (a local EC2 endpoint, e.g. from
+    /// scripts/dev-ec2), whatever AWS_ENDPOINT_URL_EC2, AWS_ENDPOINT_URL or the profile say
     #[arg(
         long,
         global = true,
@@ -54,7 +55,8 @@ struct Cli {
     )]
     endpoint_url: Option<String>,
 
-    /// Send the S3 requests of a `backend "s3"` state here (default: the
+    /// Send the S3 requests of a `backend "s3"` state here (default: what
+    /// AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL or the profile name; else the
     /// --endpoint-url when it is on this machine, as a local endpoint serves
     /// every service; else AWS)
     #[arg(long, global = true, env = "FLEETFORM_S3_ENDPOINT", value_name = "URL")]
@@ -150,6 +152,16 @@ enum Command {
     /// next apply once it is older than its set's `retain`, nothing holds it,
     /// and it is not the newest image of its set in its region.
     Images(images_cmd::ImagesArgs),
+    /// The long explanation of a diagnostic code: what it checks, what it prevents, how to resolve it.
+    ///
+    /// Every diagnostic names its code (FF001-FF0xx for safety checks, a
+    /// name such as `unknown-attribute` for configuration mistakes) and ends
+    /// with `see: fleetform explain CODE`. Codes are accepted in any case
+    /// (`ff003`, `FF003`). Without a code, lists every code with one line each.
+    Explain {
+        /// A diagnostic code, e.g. FF006 or unknown-attribute
+        code: Option<String>,
+    },
 }
 
 #[derive(Args)]
@@ -270,6 +282,7 @@ fn main() -> ExitCode {
         Command::Plan(args) => plan_cmd::run(args, cli.endpoint_url.clone(), color),
         Command::Images(args) => images_cmd::run(args, cli.endpoint_url.clone(), color),
         Command::State(command) => state_cmd::run(command, cli.endpoint_url.clone(), color),
+        Command::Explain { code } => explain(code.as_deref()),
     };
     ExitCode::from(code)
 }
@@ -333,6 +346,34 @@ fn validate(args: &ValidateArgs, color: bool, quiet: bool) -> u8 {
                 args.dir.display(),
                 plural(errors),
                 plural(warnings)
+            );
+            1
+        }
+    }
+}
+
+fn explain(code: Option<&str>) -> u8 {
+    use fleetform_engine::explain;
+    let Some(text) = code else {
+        print!("{}", explain::index());
+        return 0;
+    };
+    match explain::parse_code(text) {
+        Ok(code) => {
+            print!("{}", explain::render(code));
+            0
+        }
+        Err(closest) => {
+            let hint = closest
+                .map(|c| format!(" (did you mean `{c}`?)"))
+                .unwrap_or_default();
+            eprintln!(
+                "fleetform: unknown diagnostic code `{text}`{hint}; run `fleetform explain` for what each one means. Known codes: {}",
+                fleetform_engine::Code::ALL
+                    .iter()
+                    .map(|c| c.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
             1
         }

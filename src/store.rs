@@ -14,15 +14,18 @@ pub(crate) type Store = Arc<dyn Backend>;
 /// The local state directory when the configuration names none.
 pub(crate) const DEFAULT_LOCAL_PATH: &str = ".fleetform";
 
-static S3_ENDPOINT: OnceLock<Option<String>> = OnceLock::new();
+/// The S3 endpoint flag, and fleetform's default for S3.
+static S3_ENDPOINT: OnceLock<(Option<String>, Option<String>)> = OnceLock::new();
 
 /// Sets where S3 requests go: `s3_endpoint_url` (`--s3-endpoint-url`), else
-/// the EC2 `endpoint_url` when it is on this machine (a local endpoint
-/// serves every service on one port), else AWS. An EC2 endpoint elsewhere
-/// (a VPC or FIPS endpoint) is never sent the state. The first call wins.
+/// what the SDK's own settings name for S3 (`AWS_ENDPOINT_URL_S3`,
+/// `AWS_ENDPOINT_URL`, the profile), else the EC2 `endpoint_url` when it is
+/// on this machine (a local endpoint serves every service on one port), else
+/// AWS. An EC2 endpoint elsewhere (a VPC or FIPS endpoint) is never sent the
+/// state. The first call wins.
 pub(crate) fn set_s3_endpoint(s3_endpoint_url: Option<String>, endpoint_url: Option<String>) {
     let local = endpoint_url.filter(|url| fleetform_aws::is_loopback(url));
-    let _ = S3_ENDPOINT.set(s3_endpoint_url.or(local));
+    let _ = S3_ENDPOINT.set((s3_endpoint_url, local));
 }
 
 /// The store the configuration in `dir` names, loaded with `FLEETFORM_VAR_*`
@@ -111,11 +114,16 @@ pub(crate) fn open_block(dir: &Path, block: &BackendBlock) -> Result<Store, Stat
 /// Connects to an S3 state with the command line's endpoint and time limits
 /// (the same SDK configuration as EC2's, but for the endpoint).
 pub(crate) fn open_s3(location: S3Location) -> Result<S3Backend, StateError> {
-    let endpoint = S3_ENDPOINT.get().cloned().flatten();
-    let options = crate::cloud::connect_options(endpoint);
+    let (flag, default) = S3_ENDPOINT.get().cloned().unwrap_or_default();
+    // Time limits as for the endpoint S3 is likely to use; the SDK's settings may still move it.
+    let mut options = crate::cloud::connect_options(flag.clone().or(default.clone()));
+    options.endpoint_url = flag;
+    options.default_endpoint_url = default;
+    options.services = &[fleetform_aws::Service::S3];
     S3Backend::connect(location, async move {
         fleetform_aws::sdk_config(&options)
             .await
+            .map(|config| fleetform_aws::pin_endpoint(config, fleetform_aws::Service::S3))
             .map_err(|e| e.message)
     })
 }

@@ -368,3 +368,216 @@ fn in_ci_there_is_no_colour_even_on_a_terminal() {
     let not_ci = on_a_terminal(&args, &[("CI", "false")]);
     assert!(not_ci.contains("\u{1b}["), "CI=false is not CI");
 }
+
+#[test]
+fn explain_prints_the_long_explanation_of_a_code_in_any_case() {
+    let upper = fleetform(&["explain", "FF003"]);
+    assert_eq!(upper.status.code(), Some(0), "{}", stderr(&upper));
+    let text = stdout(&upper);
+    for part in [
+        "FF003 image-compat",
+        "What it checks",
+        "What it prevents",
+        "How to resolve it",
+        "Graviton",
+    ] {
+        assert!(text.contains(part), "{part} missing: {text}");
+    }
+    let lower = fleetform(&["explain", "ff003"]);
+    assert_eq!(stdout(&lower), text, "codes are case-insensitive");
+    let named = fleetform(&["explain", "Unknown-Attribute"]);
+    assert_eq!(named.status.code(), Some(0), "{}", stderr(&named));
+    assert!(
+        stdout(&named).starts_with("unknown-attribute: "),
+        "{}",
+        stdout(&named)
+    );
+}
+
+#[test]
+fn explain_of_an_unknown_code_exits_1_suggesting_the_closest_and_listing_all() {
+    let out = fleetform(&["explain", "unknown-atribute"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("unknown diagnostic code `unknown-atribute`"),
+        "{err}"
+    );
+    assert!(err.contains("did you mean `unknown-attribute`?"), "{err}");
+    for code in ["FF001", "FF011", "syntax", "too-large"] {
+        assert!(err.contains(code), "{code} not listed: {err}");
+    }
+    assert_no_panic(&out);
+}
+
+#[test]
+fn explain_without_a_code_lists_every_code_once() {
+    let out = fleetform(&["explain"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert_eq!(
+        text.lines().count(),
+        fleetform_engine::Code::ALL.len(),
+        "{text}"
+    );
+    assert!(text.contains("FF006 blast-radius"), "{text}");
+}
+
+#[test]
+fn every_diagnostic_points_to_its_explanation_in_human_and_json_output() {
+    let out = fleetform(&["validate", "--no-color", "tests/fixtures/ten-mistakes"]);
+    let err = stderr(&out);
+    assert!(err.contains("see: fleetform explain FF003"), "{err}");
+    assert!(
+        err.contains("see: fleetform explain capacity-range"),
+        "{err}"
+    );
+    let out = fleetform(&["validate", "--json", "tests/fixtures/ten-mistakes"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    for d in report["diagnostics"].as_array().expect("array") {
+        let code = d["code"].as_str().expect("a code");
+        let help = d["help"].as_str().expect("a help");
+        assert!(
+            help.ends_with(&format!("see: fleetform explain {code}")),
+            "{d}"
+        );
+    }
+}
+
+/// The string literals of a Rust source file (plain, byte and raw), without
+/// comments, char literals or lifetimes.
+fn string_literals(source: &str) -> Vec<String> {
+    let chars: Vec<char> = source.chars().collect();
+    let mut literals = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let next = chars.get(i + 1).copied();
+        if c == '/' && next == Some('/') {
+            while i < chars.len() && chars[i] != '\n' {
+                i += 1;
+            }
+        } else if c == '/' && next == Some('*') {
+            let mut depth = 0;
+            while i < chars.len() {
+                if chars[i] == '/' && chars.get(i + 1) == Some(&'*') {
+                    depth += 1;
+                    i += 2;
+                } else if chars[i] == '*' && chars.get(i + 1) == Some(&'/') {
+                    depth -= 1;
+                    i += 2;
+                    if depth == 0 {
+                        break;
+                    }
+                } else {
+                    i += 1;
+                }
+            }
+        } else if c == 'r'
+            && matches!(next, Some('#') | Some('"'))
+            && !ident(chars.get(i.wrapping_sub(1)))
+        {
+            let mut hashes = 0;
+            let mut j = i + 1;
+            while chars.get(j) == Some(&'#') {
+                hashes += 1;
+                j += 1;
+            }
+            if chars.get(j) != Some(&'"') {
+                i += 1;
+                continue;
+            }
+            let close: String = std::iter::once('"')
+                .chain(std::iter::repeat_n('#', hashes))
+                .collect();
+            let rest: String = chars[j + 1..].iter().collect();
+            let end = rest.find(&close).unwrap_or(rest.len());
+            literals.push(rest[..end].to_string());
+            i = j + 1 + rest[..end].chars().count() + close.chars().count();
+        } else if c == '"' {
+            let mut text = String::new();
+            i += 1;
+            while i < chars.len() && chars[i] != '"' {
+                if chars[i] == '\\' {
+                    text.push(chars[i]);
+                    i += 1;
+                }
+                if let Some(&ch) = chars.get(i) {
+                    text.push(ch);
+                }
+                i += 1;
+            }
+            literals.push(text);
+            i += 1;
+        } else if c == '\'' {
+            // A char literal ('"', '\'', '\u{..}') or a lifetime ('a).
+            if next == Some('\\') {
+                let close = chars[i + 3..]
+                    .iter()
+                    .position(|&ch| ch == '\'')
+                    .unwrap_or(0);
+                i += 4 + close;
+            } else if chars.get(i + 2) == Some(&'\'') {
+                i += 3;
+            } else {
+                i += 1;
+            }
+        } else {
+            i += 1;
+        }
+    }
+    literals
+}
+
+fn ident(c: Option<&char>) -> bool {
+    c.is_some_and(|c| c.is_alphanumeric() || *c == '_')
+}
+
+#[test]
+fn the_string_scanner_sees_literals_and_skips_comments() {
+    let found = string_literals(
+        "// \"seed 1\"\nlet a = \"one seed\"; /* \"seed 2\" */ let c = '\"'; let q = '\\''; let r = r#\"raw \"seed\"\"#; fn f<'a>() {}",
+    );
+    assert_eq!(
+        found,
+        vec!["one seed".to_string(), "raw \"seed\"".to_string()]
+    );
+}
+
+#[test]
+fn no_user_facing_string_of_the_binary_mentions_a_seed() {
+    let mut offenders = Vec::new();
+    for dir in ["src", "engine/src", "providers/aws/src", "state/src"] {
+        let mut stack = vec![root().join(dir)];
+        while let Some(path) = stack.pop() {
+            if path.is_dir() {
+                for entry in std::fs::read_dir(&path).expect("readable source dir") {
+                    stack.push(entry.expect("entry").path());
+                }
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let source = std::fs::read_to_string(&path).expect("readable source");
+                for literal in string_literals(&source) {
+                    if literal.to_ascii_lowercase().contains("seed") {
+                        offenders.push(format!("{}: {literal:?}", path.display()));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "user-facing text cites seeds: {offenders:#?}"
+    );
+    let mut helps = vec![vec!["--help"]];
+    for command in [
+        "validate", "fmt", "plan", "apply", "rollback", "history", "diff", "unlock", "show",
+        "state", "images", "explain",
+    ] {
+        helps.push(vec![command, "--help"]);
+    }
+    for args in helps {
+        let out = fleetform(&args);
+        let text = stdout(&out).to_ascii_lowercase();
+        assert!(!text.contains("seed"), "{args:?}: {text}");
+    }
+}

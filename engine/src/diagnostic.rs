@@ -43,21 +43,21 @@ macro_rules! codes {
 }
 
 codes! {
-    /// FF001: an image still referenced would be deregistered (seed 001).
+    /// FF001: an image still referenced would be deregistered.
     ImageInUse = "FF001",
-    /// FF002: a worker type region has no image in its AMI set (seed 001).
+    /// FF002: a worker type region has no image in its AMI set.
     ImageMissing = "FF002",
-    /// FF003: AMI virtualization/architecture does not suit an instance type (seed 004).
+    /// FF003: AMI virtualization/architecture does not suit an instance type.
     ImageCompat = "FF003",
-    /// FF004: a plan would leave running capacity above max (seed 002).
+    /// FF004: a plan would leave running capacity above max.
     CapacityBound = "FF004",
-    /// FF005: observation incomplete; no scaling in that region (seed 002).
+    /// FF005: observation incomplete; no scaling in that region.
     BlindScaling = "FF005",
     /// FF006: more launches/terminations/deletions than the limits allow.
     BlastRadius = "FF006",
-    /// FF007: the fleet at max capacity costs more than the budget (seed 002).
+    /// FF007: the fleet at max capacity costs more than the budget.
     Budget = "FF007",
-    /// FF008: a key pair replacement touches worker types and instances (seed 000).
+    /// FF008: a key pair replacement touches worker types and instances.
     KeyReplace = "FF008",
     /// FF009: the caller's account differs from `fleet.account_id`.
     AccountGuard = "FF009",
@@ -165,6 +165,17 @@ impl Diagnostic {
         self
     }
 
+    /// The advice as users see it, in every rendering: the help, then where
+    /// the long explanation of the code is (`see: fleetform explain CODE`).
+    pub fn help_text(&self) -> String {
+        let see = format!("see: fleetform explain {}", self.code);
+        match &self.help {
+            Some(help) if help.ends_with(&see) => help.clone(),
+            Some(help) => format!("{help}\n{see}"),
+            None => see,
+        }
+    }
+
     /// True for errors.
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
@@ -191,7 +202,7 @@ impl Diagnostic {
             line,
             column,
             label: self.label.clone(),
-            help: self.help.clone(),
+            help: Some(self.help_text()),
         }
     }
 
@@ -281,10 +292,7 @@ impl miette::Diagnostic for Rendered {
     }
 
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        self.diagnostic
-            .help
-            .as_ref()
-            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
+        Some(Box::new(self.diagnostic.help_text()))
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
@@ -391,6 +399,25 @@ mod tests {
             Some("capacity")
         );
         assert_eq!(did_you_mean("zzz", ["capacity", "market"]), None);
+    }
+
+    #[test]
+    fn every_help_ends_with_where_to_read_more() {
+        let plain = Diagnostic::error(Code::Syntax, "bad");
+        assert_eq!(plain.help_text(), "see: fleetform explain syntax");
+        let advised = Diagnostic::error(Code::ImageCompat, "bad").help("use an hvm image");
+        assert_eq!(
+            advised.help_text(),
+            "use an hvm image\nsee: fleetform explain FF003"
+        );
+        let json = advised.to_json(&SourceSet::new());
+        assert_eq!(json.help.as_deref(), Some(advised.help_text().as_str()));
+        assert_eq!(json.code, "FF003");
+        let rendered = render_human(&[advised], &SourceSet::new(), false);
+        assert!(
+            rendered.contains("see: fleetform explain FF003"),
+            "{rendered}"
+        );
     }
 
     #[test]

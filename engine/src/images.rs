@@ -507,7 +507,7 @@ pub fn prune(
                     ),
                 )
                 .at(set.origin.attribute("retain"), "kept: still referenced")
-                .help("an image is pruned only once no worker type, launch template or version inside the rollback window needs it (seed 001)"),
+                .help("an image is pruned only once no worker type, launch template or version inside the rollback window needs it; `fleetform images` shows what holds it"),
             );
         }
     }

@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod checks;
 pub mod config;
 pub mod diagnostic;
+pub mod explain;
 pub mod files;
 pub mod fmt;
 pub mod images;

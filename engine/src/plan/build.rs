@@ -499,7 +499,7 @@ fn key_impact(
             ),
         )
         .at(at, format!("key pair {what}"))
-        .help("running instances keep the old key; anything that derives identity from the key name breaks (seed 000). Roll worker types first if they depend on it"),
+        .help("running instances keep the old key, and anything that derives a worker's identity from the key pair name breaks; roll the listed worker types to the new key before removing the old one"),
     );
 }
 
@@ -567,7 +567,7 @@ fn verify_images(
                     ),
                 )
                 .at(at, "no such image")
-                .help("point the AMI set at an image that exists in this region; never remove an image still configured (seed 001)"),
+                .help("point the AMI set at an image that exists in this region, or take the region out of these worker types; never remove an image a worker type still uses"),
             ),
             // A copy on its way: apply waits for it before any template uses it.
             Some(image) if p.via == ImageVia::Copy && image.state == "pending" => {}
@@ -594,7 +594,7 @@ fn verify_images(
                             ),
                         )
                         .at(at.clone(), format!("{} image", image.virtualization))
-                        .help("fix the AMI set's virtualization or use an image of the declared kind (seed 004)"),
+                        .help("fix the AMI set's virtualization or use an image of the declared kind"),
                     );
                 }
                 if image.architecture != set.architecture.to_string() {

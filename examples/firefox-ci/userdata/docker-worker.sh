@@ -1,5 +1,5 @@
 #!/bin/sh
-# docker-worker start-up. The worker type is passed explicitly (seed 000):
+# docker-worker start-up. The worker type is passed explicitly:
 # never derive it from the key pair or AMI name.
 cat > /etc/taskcluster/worker.json <<JSON
 {"rootUrl": "${root_url}", "workerType": "${worker_type}"}

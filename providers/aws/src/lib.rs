@@ -17,6 +17,8 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_ec2::config::{Credentials, ProvideCredentials, SharedCredentialsProvider};
+use aws_types::origin::Origin;
+use aws_types::service_config::ServiceConfigKey;
 use counter::CallCounter;
 use fleetform_engine::provider::{
     Caller, ErrorKind, Mutation, MutationOutcome, Observation, ObserveRequest, Provider,
@@ -27,11 +29,83 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// An AWS service fleetform calls, by the id the SDK's own endpoint settings
+/// use (`AWS_ENDPOINT_URL_EC2`, `s3 =` in a profile's `services` section).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    /// EC2: observing and changing the fleet.
+    Ec2,
+    /// STS: whose credentials these are (FF009).
+    Sts,
+    /// S3: a `backend "s3"` state.
+    S3,
+}
+
+impl Service {
+    fn sdk_id(self) -> &'static str {
+        match self {
+            Service::Ec2 => "EC2",
+            Service::Sts => "STS",
+            Service::S3 => "S3",
+        }
+    }
+}
+
+/// The endpoint a client of `service` made from `config` sends to, resolved
+/// as the SDK's clients do: an endpoint set in code wins, then the
+/// service's own setting (`AWS_ENDPOINT_URL_<SERVICE>`, the profile's
+/// `services` section), then the shared one (`AWS_ENDPOINT_URL`, the
+/// profile's `endpoint_url`). `None` is AWS itself.
+pub fn endpoint_of(config: &SdkConfig, service: Service) -> Option<String> {
+    let shared = config.endpoint_url().map(str::to_string);
+    if config.get_origin("endpoint_url").is_client_config() {
+        return shared;
+    }
+    let key = ServiceConfigKey::builder()
+        .service_id(service.sdk_id())
+        .env("AWS_ENDPOINT_URL")
+        .profile("endpoint_url")
+        .build()
+        .ok();
+    key.and_then(|key| config.service_config()?.load_config(key))
+        .or(shared)
+}
+
+/// `config` with fleetform's `default` endpoint below the SDK's own
+/// settings: the default is the shared endpoint only when the SDK has none,
+/// and not set as if in code, so each client still prefers its service's
+/// own setting (`AWS_ENDPOINT_URL_S3`, the profile's services section).
+fn below_sdk_settings(config: SdkConfig, default: Option<&str>) -> SdkConfig {
+    match (config.endpoint_url(), default) {
+        (None, Some(url)) => config.into_builder().endpoint_url(url).build(),
+        _ => config,
+    }
+}
+
+/// `config` with `service`'s endpoint ([`endpoint_of`]) set as if in code,
+/// for a configuration made for that one service: its client then sees an
+/// explicit endpoint (S3 addresses buckets path-style, as a local endpoint
+/// needs).
+pub fn pin_endpoint(config: SdkConfig, service: Service) -> SdkConfig {
+    let Some(url) = endpoint_of(&config, service) else {
+        return config;
+    };
+    let mut builder = config.into_builder().endpoint_url(url);
+    builder.insert_origin("endpoint_url", Origin::shared_config());
+    builder.build()
+}
+
 /// How to reach AWS (or a local EC2 endpoint).
 #[derive(Debug, Clone)]
 pub struct ConnectOptions {
-    /// Send EC2 and STS requests here instead of AWS (`--endpoint-url`).
+    /// Send the requests of every service in `services` here, whatever the
+    /// SDK's own settings say (`--endpoint-url`, `--s3-endpoint-url`).
     pub endpoint_url: Option<String>,
+    /// fleetform's default endpoint for `services`: used for a service only
+    /// when neither `endpoint_url` nor the SDK's own settings name one.
+    pub default_endpoint_url: Option<String>,
+    /// The services the clients of this configuration call.
+    pub services: &'static [Service],
     /// Attempts per request, first one included.
     pub max_attempts: u32,
     /// Limit for one attempt of one request.
@@ -49,6 +123,8 @@ impl Default for ConnectOptions {
     fn default() -> Self {
         ConnectOptions {
             endpoint_url: None,
+            default_endpoint_url: None,
+            services: &[Service::Ec2, Service::Sts],
             max_attempts: 4,
             attempt_timeout: Duration::from_secs(20),
             operation_timeout: Duration::from_secs(60),
@@ -103,10 +179,15 @@ pub fn is_loopback(url: &str) -> bool {
 
 /// The SDK configuration every client of fleetform is made from (EC2, STS,
 /// and the S3 state store): credentials and region resolved as the AWS CLI
-/// does (environment, profiles, SSO, instance roles), `options`' endpoint,
-/// retries and time limits. A local (loopback) endpoint without credentials
-/// gets dummy ones; anything else without credentials is an error within
-/// `setup_timeout`, never a hang.
+/// does (environment, profiles, SSO, instance roles), `options`' retries
+/// and time limits, and per service the endpoint in this order:
+/// `options.endpoint_url` (a fleetform flag), then the SDK's own settings
+/// (`AWS_ENDPOINT_URL_<SERVICE>`, `AWS_ENDPOINT_URL`, the profile's
+/// `endpoint_url` and `services` section), then
+/// `options.default_endpoint_url`; else AWS itself. When every
+/// service of `options` goes to this machine (a local endpoint), missing
+/// credentials are replaced by dummy ones; anything else without credentials
+/// is an error within `setup_timeout`, never a hang.
 pub async fn sdk_config(options: &ConnectOptions) -> Result<SdkConfig, ProviderError> {
     let setup = async {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
@@ -133,6 +214,13 @@ pub async fn sdk_config(options: &ConnectOptions) -> Result<SdkConfig, ProviderE
                 .region(Region::new(DEFAULT_REGION))
                 .build();
         }
+        if options.endpoint_url.is_none() {
+            config = below_sdk_settings(config, options.default_endpoint_url.as_deref());
+        }
+        let local = options
+            .services
+            .iter()
+            .all(|s| endpoint_of(&config, *s).is_some_and(|url| is_loopback(&url)));
         let found = match config.credentials_provider() {
             Some(provider) => provider
                 .provide_credentials()
@@ -141,16 +229,16 @@ pub async fn sdk_config(options: &ConnectOptions) -> Result<SdkConfig, ProviderE
                 .map_err(|e| e.to_string()),
             None => Err("no credential provider is configured".to_string()),
         };
-        match (found, &options.endpoint_url) {
-                (Ok(()), _) => Ok(config),
-                (Err(_), Some(url)) if is_loopback(url) => {
+        match found {
+                Ok(()) => Ok(config),
+                Err(_) if local && !options.services.is_empty() => {
                     let dummy = Credentials::new("fleetform-local", "fleetform-local", None, None, "fleetform");
                     Ok(config
                         .into_builder()
                         .credentials_provider(SharedCredentialsProvider::new(dummy))
                         .build())
                 }
-                (Err(why), _) => Err(ProviderError {
+                Err(why) => Err(ProviderError {
                     kind: ErrorKind::Setup,
                     code: None,
                     message: format!(
@@ -288,5 +376,71 @@ mod tests {
         assert!(local.operation_timeout >= local.attempt_timeout);
         assert_eq!(local.endpoint_url.as_deref(), Some("http://127.0.0.1:5000"));
         assert_eq!(local.max_attempts, defaults.max_attempts);
+    }
+
+    /// Settings as aws-config reads them from the environment and profile:
+    /// per service id.
+    #[derive(Debug)]
+    struct Settings(&'static [(&'static str, &'static str)]);
+
+    impl aws_types::service_config::LoadServiceConfig for Settings {
+        fn load_config(&self, key: ServiceConfigKey<'_>) -> Option<String> {
+            self.0
+                .iter()
+                .find(|(id, _)| *id == key.service_id())
+                .map(|(_, url)| url.to_string())
+        }
+    }
+
+    fn configured(
+        shared: Option<&str>,
+        services: &'static [(&'static str, &'static str)],
+    ) -> SdkConfig {
+        let mut builder = SdkConfig::builder().service_config(Settings(services));
+        builder.set_endpoint_url(shared.map(str::to_string));
+        builder.build()
+    }
+
+    #[test]
+    fn a_service_setting_beats_the_shared_one_and_code_beats_both() {
+        let config = configured(Some("http://shared"), &[("S3", "http://s3")]);
+        assert_eq!(
+            endpoint_of(&config, Service::S3).as_deref(),
+            Some("http://s3")
+        );
+        assert_eq!(
+            endpoint_of(&config, Service::Ec2).as_deref(),
+            Some("http://shared")
+        );
+        let pinned = pin_endpoint(config, Service::S3);
+        assert_eq!(pinned.endpoint_url(), Some("http://s3"));
+        assert!(pinned.get_origin("endpoint_url").is_client_config());
+        assert_eq!(
+            endpoint_of(&pinned, Service::Ec2).as_deref(),
+            Some("http://s3")
+        );
+        let none = configured(None, &[]);
+        assert_eq!(endpoint_of(&none, Service::Sts), None);
+        assert_eq!(pin_endpoint(none, Service::S3).endpoint_url(), None);
+    }
+
+    #[test]
+    fn fleetform_s_default_endpoint_yields_to_every_sdk_setting() {
+        let default = Some("http://127.0.0.1:1");
+        let service = below_sdk_settings(configured(None, &[("S3", "http://s3")]), default);
+        assert_eq!(
+            endpoint_of(&service, Service::S3).as_deref(),
+            Some("http://s3")
+        );
+        assert_eq!(endpoint_of(&service, Service::Ec2).as_deref(), default);
+        let shared = below_sdk_settings(configured(Some("http://shared"), &[]), default);
+        assert_eq!(
+            endpoint_of(&shared, Service::S3).as_deref(),
+            Some("http://shared")
+        );
+        let nothing = below_sdk_settings(configured(None, &[]), default);
+        assert_eq!(endpoint_of(&nothing, Service::S3).as_deref(), default);
+        let aws = below_sdk_settings(configured(None, &[]), None);
+        assert_eq!(endpoint_of(&aws, Service::S3), None);
     }
 }
