@@ -154,6 +154,36 @@ fn launch_tagged(
     count: i32,
     key: Option<&str>,
 ) -> Vec<String> {
+    launch_as(
+        fleet,
+        region,
+        address,
+        count,
+        key,
+        &Side {
+            instance_type: "c5.metal",
+            worker_type: None,
+        },
+    )
+}
+
+/// What a provisioner outside fleetform launches with.
+struct Side<'a> {
+    /// The instance type it asks for.
+    instance_type: &'a str,
+    /// Its `fleetform:worker-type` tag, if any.
+    worker_type: Option<&'a str>,
+}
+
+/// [`launch_tagged`] with the instance type and worker type tag of `side`.
+fn launch_as(
+    fleet: &str,
+    region: &str,
+    address: &str,
+    count: i32,
+    key: Option<&str>,
+    side: &Side<'_>,
+) -> Vec<String> {
     runtime().block_on(async {
         let provider = provider().await;
         let template = provider
@@ -176,17 +206,20 @@ fn launch_tagged(
         else {
             panic!()
         };
-        let tag_set = BTreeMap::from([
+        let mut tag_set = BTreeMap::from([
             (tags::FLEET.to_string(), fleet.to_string()),
             (tags::ADDRESS.to_string(), address.to_string()),
         ]);
+        if let Some(worker_type) = side.worker_type {
+            tag_set.insert(tags::WORKER_TYPE.to_string(), worker_type.to_string());
+        }
         match provider
             .mutate(
                 region,
                 Mutation::RunInstances {
                     template_id: id,
                     version: 1,
-                    instance_type: "c5.metal".into(),
+                    instance_type: side.instance_type.into(),
                     count,
                     tags: tag_set,
                     client_token: unique_fleet("run"),
@@ -327,6 +360,68 @@ fn seed_002_three_hundred_ninety_five_metal_instances_are_terminated_down_to_max
         insta::assert_snapshot!("metal_findings", stderr);
     });
     snapshot_machine_outputs("metal", endpoint(), &fleet, dir.path(), &[]);
+}
+
+#[test]
+fn instances_of_an_undeclared_type_count_at_the_heaviest_declared_weight() {
+    // A provisioner launched from the template without a type override: EC2's
+    // default type, which the worker type does not declare.
+    let weighed = "worker_type \"linux\" {\n  ami_set = ami_set.linux\n\n  instance_type \"m5.large\" { capacity = 1 }\n  instance_type \"c5.metal\" { capacity = 4 }\n\n  capacity {\n    min = 0\n    max = 10\n  }\n}\n";
+    let (dir, fleet) = new_config("unweighed", &["us-east-1"], "ami-785db401", weighed);
+    apply(dir.path());
+    let mut small = launch_as(
+        &fleet,
+        "us-east-1",
+        "worker_type.linux[\"us-east-1\"]",
+        5,
+        None,
+        &Side {
+            instance_type: "m1.small",
+            worker_type: Some("linux"),
+        },
+    );
+    small.sort();
+    let out = plan_at(endpoint(), dir.path(), &["--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    // 5 x 4 units = 20 against max 10: three go, two stay (8 units).
+    let terminate = json["actions"]
+        .as_array()
+        .expect("actions")
+        .iter()
+        .find(|a| a["action"] == "terminate")
+        .expect("a termination");
+    assert_eq!(terminate["reason"], "above-max");
+    assert_eq!(terminate["ids"].as_array().map(Vec::len), Some(3));
+    assert_eq!(
+        json["unweighed"],
+        serde_json::json!([{
+            "address": "worker_type.linux",
+            "region": "us-east-1",
+            "instance_type": "m1.small",
+            "counted_weight": 4,
+            "ids": small,
+        }])
+    );
+    let warnings: Vec<&serde_json::Value> = json["diagnostics"]
+        .as_array()
+        .expect("diagnostics")
+        .iter()
+        .filter(|d| d["code"] == "FF004")
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(warnings[0]["severity"], "warning");
+    let message = warnings[0]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("5 x m1.small") && message.contains("counts as 4 capacity units"),
+        "{message}"
+    );
+    let (stdout, stderr) = text(&plan_at(endpoint(), dir.path(), &[]));
+    redacted(&fleet, dir.path()).bind(|| {
+        insta::assert_snapshot!("unweighed_human", stdout);
+        insta::assert_snapshot!("unweighed_findings", stderr);
+    });
+    snapshot_machine_outputs("unweighed", endpoint(), &fleet, dir.path(), &[]);
 }
 
 #[test]

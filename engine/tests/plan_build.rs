@@ -361,6 +361,7 @@ fn big_plan(worker_types: usize, lines: usize) -> plan::Plan {
         diagnostics: Vec::new(),
         images: Vec::new(),
         rollouts: Vec::new(),
+        unweighed: Vec::new(),
     }
 }
 

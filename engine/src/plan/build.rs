@@ -2,10 +2,10 @@
 //! against what was observed there, plus the safety checks that need live
 //! state (FF002/FF003 on real images, FF005, FF006, FF008).
 
-use super::capacity::{self, Bounds, TerminateReason, Unit};
+use super::capacity::{self, Bounds, TerminateReason, Unit, Weight};
 use super::{
     Action, ActionKind, Change, IncompleteRead, Plan, Resource, Rollout, RolloutRegion, Stage,
-    Summary,
+    Summary, Unweighed,
 };
 use crate::catalog::hourly_price;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
@@ -209,7 +209,9 @@ pub fn build(
     let mut skipped: Vec<String> = Vec::new();
     let mut hourly = 0.0;
     let mut rollouts: BTreeMap<String, Rollout> = BTreeMap::new();
+    let mut unweighed: Vec<Unweighed> = Vec::new();
     for part in regional {
+        unweighed.extend(part.unweighed);
         actions.extend(part.actions);
         diags.extend(part.diags.sorted());
         incomplete.extend(part.incomplete);
@@ -249,6 +251,7 @@ pub fn build(
                     .any(|x| matches!(x.status.as_str(), "canary" | "held" | "promote"))
             })
             .collect(),
+        unweighed,
     };
     (plan, diags.sorted())
 }
@@ -262,6 +265,8 @@ struct RegionPlan {
     skipped: Option<String>,
     hourly: f64,
     rollouts: BTreeMap<String, Rollout>,
+    /// Instances of undeclared types, counted at the heaviest weight.
+    unweighed: Vec<Unweighed>,
 }
 
 /// Plans one region: key pairs, images, launch templates, roll-out stages,
@@ -338,8 +343,17 @@ fn plan_region(
         &mut actions,
         &mut diags,
     );
+    let mut unweighed = Vec::new();
     if !blind {
-        hourly += instances(config, region, observed, options.now, &mut actions);
+        hourly += instances(
+            config,
+            region,
+            observed,
+            options.now,
+            &mut actions,
+            &mut unweighed,
+        );
+        unweighed_warnings(config, &unweighed, &mut diags);
     }
     RegionPlan {
         actions,
@@ -348,6 +362,7 @@ fn plan_region(
         skipped,
         hourly,
         rollouts,
+        unweighed,
     }
 }
 
@@ -827,13 +842,15 @@ fn launch_templates(
     }
 }
 
-/// Capacity actions in one region; returns the estimated hourly cost after apply.
+/// Capacity actions in one region; returns the estimated hourly cost after
+/// apply. Instances of types their worker type does not declare go to `unweighed`.
 fn instances(
     config: &Config,
     region: &str,
     observed: &RegionObservation,
     now: i64,
     actions: &mut Vec<Action>,
+    unweighed: &mut Vec<Unweighed>,
 ) -> f64 {
     let (Some(found), Some(templates)) = (
         observed.instances.complete(),
@@ -872,26 +889,6 @@ fn instances(
         // Instances are on the current version only if the template exists and will not change.
         let template = templates.get(addr.as_str()).copied();
         let template_changes = changing.contains(&address::worker_type(&wt.name));
-        let weight_of = |t: &str| {
-            wt.instance_types
-                .iter()
-                .find(|it| it.name == t)
-                .map_or(1, |it| it.capacity)
-        };
-        let units: Vec<Unit> = live
-            .iter()
-            .map(|i| Unit {
-                id: i.id.clone(),
-                weight: weight_of(&i.instance_type),
-                launched: i.launch_time,
-                current_version: !template_changes
-                    && template.is_some_and(|t| {
-                        i.launch_template.as_ref()
-                            == Some(&(t.id.clone(), t.default_version.to_string()))
-                    }),
-                running: i.state == "pending" || i.state == "running",
-            })
-            .collect();
         let bounds = Bounds {
             min: wt.capacity.min,
             max: wt.capacity.max,
@@ -902,6 +899,42 @@ fn instances(
                 .map(|t| (t.name.clone(), t.capacity))
                 .collect(),
         };
+        let running = |i: &ObservedInstance| i.state == "pending" || i.state == "running";
+        // Fail closed: what fleetform cannot weigh counts at the heaviest declared weight.
+        let mut undeclared: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for i in live.iter().filter(|i| running(i)) {
+            if let Weight::Undeclared(_) = bounds.weigh(&i.instance_type) {
+                undeclared
+                    .entry(i.instance_type.as_str())
+                    .or_default()
+                    .push(i.id.clone());
+            }
+        }
+        unweighed.extend(
+            undeclared
+                .into_iter()
+                .map(|(instance_type, ids)| Unweighed {
+                    address: address::worker_type(&wt.name),
+                    region: region.to_string(),
+                    instance_type: instance_type.to_string(),
+                    counted_weight: bounds.heaviest(),
+                    ids,
+                }),
+        );
+        let units: Vec<Unit> = live
+            .iter()
+            .map(|i| Unit {
+                id: i.id.clone(),
+                weight: bounds.weigh(&i.instance_type).units(),
+                launched: i.launch_time,
+                current_version: !template_changes
+                    && template.is_some_and(|t| {
+                        i.launch_template.as_ref()
+                            == Some(&(t.id.clone(), t.default_version.to_string()))
+                    }),
+                running: running(i),
+            })
+            .collect();
         let decision = capacity::decide(&units, &bounds, now);
         let leaving: BTreeSet<&str> = decision
             .terminate
@@ -968,6 +1001,56 @@ fn instances(
         });
     }
     hourly
+}
+
+/// FF004 warnings: once per worker type and region that runs instances of
+/// types it does not declare, naming the types and how many of each.
+fn unweighed_warnings(config: &Config, unweighed: &[Unweighed], diags: &mut Diagnostics) {
+    let mut by_worker: BTreeMap<(&str, &str), Vec<&Unweighed>> = BTreeMap::new();
+    for u in unweighed {
+        by_worker
+            .entry((u.address.as_str(), u.region.as_str()))
+            .or_default()
+            .push(u);
+    }
+    for ((addr, region), found) in by_worker {
+        let name = addr.strip_prefix("worker_type.").unwrap_or(addr);
+        let Some(wt) = config.worker_types.get(name) else {
+            continue;
+        };
+        let count: usize = found.iter().map(|u| u.ids.len()).sum();
+        let weight = found.first().map_or(1, |u| u.counted_weight);
+        let types: Vec<String> = found
+            .iter()
+            .map(|u| format!("{} x {}", u.ids.len(), u.instance_type))
+            .collect();
+        // Point at the declared type whose weight they are counted at.
+        let heaviest = wt
+            .instance_types
+            .iter()
+            .filter(|t| t.capacity == weight)
+            .map(|t| format!("instance_type.{}", t.name))
+            .next();
+        let at = heaviest
+            .and_then(|key| wt.origin.attributes.get(&key).cloned())
+            .or_else(|| wt.origin.block.clone());
+        diags.push(
+            Diagnostic::warning(
+                Code::CapacityBound,
+                format!(
+                    "worker type {name} in {region} runs {count} instance{} of instance types it does not declare ({}); fleetform cannot weigh them, so each counts as {weight} capacity unit{}, the heaviest weight declared",
+                    if count == 1 { "" } else { "s" },
+                    types.join(", "),
+                    if weight == 1 { "" } else { "s" },
+                ),
+            )
+            .at(at, format!("undeclared types counted at this weight ({weight})"))
+            .help(format!(
+                "declare each type with its weight (instance_type \"{}\" {{ capacity = N }}), or launch only declared types; the instance ids are in plan --json under \"unweighed\"",
+                found.first().map_or("TYPE", |u| u.instance_type.as_str())
+            )),
+        );
+    }
 }
 
 fn reason_text(reason: TerminateReason) -> &'static str {

@@ -261,6 +261,27 @@ pub struct Plan {
     /// Staged roll-outs: per worker type with canary regions, which region is on which image.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rollouts: Vec<Rollout>,
+    /// Instances of a type their worker type does not declare, each counted
+    /// at the heaviest declared weight (FF004 warning).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unweighed: Vec<Unweighed>,
+}
+
+/// Instances of one worker type in one region whose instance type the worker
+/// type does not declare: fleetform cannot weigh them, so each counts at the
+/// heaviest weight the worker type declares.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Unweighed {
+    /// `worker_type.NAME`.
+    pub address: String,
+    /// Region.
+    pub region: String,
+    /// The undeclared instance type.
+    pub instance_type: String,
+    /// Capacity units each of these instances counts for.
+    pub counted_weight: u32,
+    /// The pending and running instances of that type.
+    pub ids: Vec<String>,
 }
 
 /// Where a staged image roll-out of one worker type stands.
