@@ -103,6 +103,16 @@ pub(crate) fn recorded_entries(
     Ok(serde_json::from_value(version.observed).unwrap_or_default())
 }
 
+/// Key pair -> worker types that used it, as the latest recorded version says (FF008).
+pub(crate) fn recorded_key_users(
+    store: &dyn Backend,
+) -> Result<BTreeMap<String, Vec<String>>, StateError> {
+    let Some(latest) = store.latest()? else {
+        return Ok(BTreeMap::new());
+    };
+    Ok(store.read(latest)?.key_pair_users)
+}
+
 /// Holds the lease for the length of a command, renewing it in the background.
 pub(crate) struct LockGuard<'a> {
     backend: &'a dyn Backend,
@@ -606,9 +616,17 @@ fn carry_out(run: Run<'_>, endpoint_url: Option<String>, color: bool) -> u8 {
                     return 1;
                 }
             };
+            let recorded_key_users = match recorded_key_users(&*store) {
+                Ok(users) => users,
+                Err(e) => {
+                    state_error(&e, color);
+                    return 1;
+                }
+            };
             let options = PlanOptions {
                 now,
                 versions,
+                recorded_key_users,
                 ..run.options.clone()
             };
             let (mut plan, diagnostics) = plan::build(config, &observed.observation, &options);
@@ -899,6 +917,7 @@ fn record_version(args: RecordArgs<'_>) -> u8 {
         observed: serde_json::to_value(&entries).unwrap_or_default(),
         summary: serde_json::to_value(&plan.summary).unwrap_or_default(),
         images,
+        key_pair_users: plan::build::key_pair_users(config),
     };
     if let Err(e) = store.write(&version) {
         state_error(&e, color);

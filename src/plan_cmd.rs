@@ -99,6 +99,13 @@ pub(crate) fn run(args: &PlanArgs, endpoint_url: Option<String>, color: bool) ->
         promote: args.promote,
         versions,
         pins: Default::default(),
+        recorded_key_users: match crate::apply_cmd::recorded_key_users(&*store) {
+            Ok(users) => users,
+            Err(e) => {
+                crate::store::state_error(&e, color);
+                return 1;
+            }
+        },
     };
     let recorded = match crate::apply_cmd::recorded_entries(&*store) {
         Ok(recorded) => recorded,

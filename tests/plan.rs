@@ -563,6 +563,187 @@ fn replacing_a_key_pair_names_the_worker_types_and_instances_using_it() {
     snapshot_machine_outputs("key_replace", endpoint(), &fleet, dir.path(), &[]);
 }
 
+/// Two worker types sharing key pair "workers": builder runs one instance, tester none.
+fn two_key_users() -> String {
+    ["builder", "tester"]
+        .iter()
+        .zip([1, 0])
+        .map(|(name, min)| {
+            format!(
+                "worker_type \"{name}\" {{\n  ami_set  = ami_set.linux\n  key_pair = key_pair.workers\n\n  instance_type \"m5.large\" {{ capacity = 1 }}\n\n  capacity {{\n    min = {min}\n    max = 2\n  }}\n}}\n\n"
+            )
+        })
+        .collect()
+}
+
+/// The FF008 finding and the `key_impacts` entry of `dir`'s plan.
+fn key_finding(dir: &Path) -> (serde_json::Value, serde_json::Value) {
+    let out = plan_at(endpoint(), dir, &["--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json plan");
+    let findings: Vec<&serde_json::Value> = json["diagnostics"]
+        .as_array()
+        .expect("diagnostics")
+        .iter()
+        .filter(|d| d["code"] == "FF008")
+        .collect();
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    let impacts = json["key_impacts"].as_array().expect("key_impacts");
+    assert_eq!(impacts.len(), 1, "{impacts:?}");
+    (findings[0].clone(), impacts[0].clone())
+}
+
+/// `(worker type, sources, instance count)` of each user in a `key_impacts` entry.
+fn key_users(impact: &serde_json::Value) -> Vec<(String, Vec<String>, u64)> {
+    impact["worker_types"]
+        .as_array()
+        .expect("worker_types")
+        .iter()
+        .map(|u| {
+            let ids = u["ids"].as_array().map_or(0, Vec::len) as u64;
+            assert_eq!(u["instances"].as_u64(), Some(ids), "{u}");
+            (
+                u["worker_type"].as_str().unwrap_or_default().to_string(),
+                u["sources"]
+                    .as_array()
+                    .expect("sources")
+                    .iter()
+                    .filter_map(|s| s.as_str().map(str::to_string))
+                    .collect(),
+                ids,
+            )
+        })
+        .collect()
+}
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+/// 1-based line of the first line of `dir`'s fleet.hcl that contains `needle`.
+fn line_of(dir: &Path, needle: &str) -> u64 {
+    let hcl = std::fs::read_to_string(dir.join("fleet.hcl")).expect("read");
+    hcl.lines()
+        .position(|l| l.contains(needle))
+        .expect("present") as u64
+        + 1
+}
+
+#[test]
+fn renaming_a_key_pair_names_the_worker_types_that_used_the_old_one() {
+    let (dir, _) = new_config(
+        "key-rename",
+        &["us-east-1"],
+        "ami-785db401",
+        &two_key_users(),
+    );
+    apply(dir.path());
+    let hcl = std::fs::read_to_string(dir.path().join("fleet.hcl")).expect("read");
+    let renamed = hcl
+        .replace("key_pair \"workers\"", "key_pair \"workers-v2\"")
+        .replace("key_pair.workers", "key_pair.workers-v2");
+    write_config(dir.path(), &renamed, OTHER_KEY);
+    let (finding, impact) = key_finding(dir.path());
+    assert_eq!(impact["address"], "key_pair.workers");
+    assert_eq!(impact["action"], "delete");
+    assert_eq!(impact["replaced_by"], "key_pair.workers-v2");
+    assert_eq!(
+        key_users(&impact),
+        vec![
+            (
+                "builder".to_string(),
+                strings(&["recorded", "launch-template", "instances"]),
+                1
+            ),
+            (
+                "tester".to_string(),
+                strings(&["recorded", "launch-template"]),
+                0
+            ),
+        ]
+    );
+    let message = finding["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("[builder, tester] and 1 running instance")
+            && message.contains("builder 1, tester 0"),
+        "{message}"
+    );
+    // At the block that replaces it.
+    assert_eq!(
+        finding["line"].as_u64(),
+        Some(line_of(dir.path(), "key_pair \"workers-v2\""))
+    );
+}
+
+#[test]
+fn a_new_public_key_under_the_same_name_names_every_worker_type_using_it() {
+    let (dir, _) = new_config("key-new", &["us-east-1"], "ami-785db401", &two_key_users());
+    apply(dir.path());
+    let hcl = std::fs::read_to_string(dir.path().join("fleet.hcl")).expect("read");
+    write_config(dir.path(), &hcl, OTHER_KEY);
+    let (finding, impact) = key_finding(dir.path());
+    assert_eq!(impact["action"], "replace");
+    assert_eq!(impact.get("replaced_by"), None);
+    assert_eq!(
+        key_users(&impact),
+        vec![
+            (
+                "builder".to_string(),
+                strings(&["config", "recorded", "launch-template", "instances"]),
+                1
+            ),
+            (
+                "tester".to_string(),
+                strings(&["config", "recorded", "launch-template"]),
+                0
+            ),
+        ]
+    );
+    assert_eq!(
+        finding["line"].as_u64(),
+        Some(line_of(dir.path(), "public_key"))
+    );
+}
+
+#[test]
+fn removing_a_key_pair_points_at_the_worker_types_that_dropped_it() {
+    let (dir, _) = new_config("key-drop", &["us-east-1"], "ami-785db401", &two_key_users());
+    apply(dir.path());
+    let hcl = std::fs::read_to_string(dir.path().join("fleet.hcl")).expect("read");
+    let dropped: String = hcl
+        .replace(
+            "key_pair \"workers\" {\n  public_key = file(\"workers.pub\")\n}\n",
+            "",
+        )
+        .lines()
+        .filter(|l| !l.contains("key_pair.workers"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(!dropped.contains("key_pair"), "{dropped}");
+    write_config(dir.path(), &dropped, KEY);
+    let (finding, impact) = key_finding(dir.path());
+    assert_eq!(impact["action"], "delete");
+    assert_eq!(impact.get("replaced_by"), None);
+    assert_eq!(
+        key_users(&impact),
+        vec![
+            (
+                "builder".to_string(),
+                strings(&["recorded", "launch-template", "instances"]),
+                1
+            ),
+            (
+                "tester".to_string(),
+                strings(&["recorded", "launch-template"]),
+                0
+            ),
+        ]
+    );
+    assert_eq!(
+        finding["line"].as_u64(),
+        Some(line_of(dir.path(), "worker_type \"builder\""))
+    );
+}
+
 #[test]
 fn a_saved_plan_is_shown_as_it_was_planned() {
     let (dir, _) = new_config("saved", &["us-east-1"], "ami-785db401", &worker(1, 2, "x"));

@@ -479,6 +479,7 @@ fn version(number: u64, note: &str) -> fleetform_state::Version {
         diff: String::new(),
         summary: serde_json::json!({"add": 0}),
         images: Default::default(),
+        key_pair_users: Default::default(),
     }
 }
 

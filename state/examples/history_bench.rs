@@ -51,6 +51,7 @@ fn main() {
             diff: String::new(),
             summary: serde_json::json!({"add": 0, "change": 120, "destroy": 0, "launch": 0, "terminate": 0}),
             images: BTreeMap::new(),
+            key_pair_users: Default::default(),
         };
         if let Err(e) = store.write(&version) {
             eprintln!("write failed: {e}");

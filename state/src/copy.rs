@@ -161,6 +161,7 @@ mod tests {
             diff: String::new(),
             summary: serde_json::json!({}),
             images: BTreeMap::new(),
+            key_pair_users: Default::default(),
         }
     }
 

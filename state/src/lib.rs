@@ -106,6 +106,11 @@ pub struct Version {
     pub summary: serde_json::Value,
     /// Region -> AMI ids that this version's configuration references (image protection).
     pub images: BTreeMap<String, Vec<String>>,
+    /// Key pair name -> the worker types of this version's configuration that
+    /// use it, so a later plan names who a key change touches (FF008).
+    /// Empty in versions written before this field existed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub key_pair_users: BTreeMap<String, Vec<String>>,
 }
 
 /// What happened to one action of an applied plan.

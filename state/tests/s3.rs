@@ -60,6 +60,7 @@ fn version(number: u64) -> Version {
         diff: String::new(),
         summary: serde_json::json!({"add": number}),
         images: BTreeMap::from([("us-east-1".to_string(), vec!["ami-1".to_string()])]),
+        key_pair_users: Default::default(),
     }
 }
 

@@ -4,8 +4,8 @@
 
 use super::capacity::{self, Bounds, TerminateReason, Unit, Weight};
 use super::{
-    Action, ActionKind, Change, IncompleteRead, Plan, Resource, Rollout, RolloutRegion, Stage,
-    Summary, Unweighed,
+    Action, ActionKind, Change, IncompleteRead, KeyImpact, KeyUser, Plan, Resource, Rollout,
+    RolloutRegion, Stage, Summary, Unweighed,
 };
 use crate::catalog::hourly_price;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
@@ -39,6 +39,21 @@ pub struct PlanOptions {
     pub versions: Vec<crate::checks::VersionImages>,
     /// AMI set -> region -> image that must be used (a rollback's images).
     pub pins: BTreeMap<String, BTreeMap<String, String>>,
+    /// Key pair -> worker types that used it, as the last recorded version
+    /// says ([`key_pair_users`] of its configuration); FF008 names them.
+    pub recorded_key_users: BTreeMap<String, Vec<String>>,
+}
+
+/// Key pair name -> the worker types of `config` that use it: what a version
+/// records so that a later plan can name who a key change touches (FF008).
+pub fn key_pair_users(config: &Config) -> BTreeMap<String, Vec<String>> {
+    let mut users: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for wt in config.worker_types.values() {
+        if let Some(key) = &wt.key_pair {
+            users.entry(key.clone()).or_default().push(wt.name.clone());
+        }
+    }
+    users
 }
 
 /// Whether `action` is selected by `targets` (empty: everything). A worker type
@@ -210,8 +225,10 @@ pub fn build(
     let mut hourly = 0.0;
     let mut rollouts: BTreeMap<String, Rollout> = BTreeMap::new();
     let mut unweighed: Vec<Unweighed> = Vec::new();
+    let mut key_impacts: Vec<KeyImpact> = Vec::new();
     for part in regional {
         unweighed.extend(part.unweighed);
+        key_impacts.extend(part.key_impacts);
         actions.extend(part.actions);
         diags.extend(part.diags.sorted());
         incomplete.extend(part.incomplete);
@@ -252,6 +269,7 @@ pub fn build(
             })
             .collect(),
         unweighed,
+        key_impacts,
     };
     (plan, diags.sorted())
 }
@@ -267,6 +285,8 @@ struct RegionPlan {
     rollouts: BTreeMap<String, Rollout>,
     /// Instances of undeclared types, counted at the heaviest weight.
     unweighed: Vec<Unweighed>,
+    /// Key pairs replaced or deleted here, and who uses them.
+    key_impacts: Vec<KeyImpact>,
 }
 
 /// Plans one region: key pairs, images, launch templates, roll-out stages,
@@ -321,7 +341,16 @@ fn plan_region(
             .help("unknown is never zero: run plan again once EC2 answers; nothing in other regions is affected"),
         );
     }
-    key_pairs(config, region, observed, &mut actions, &mut diags);
+    let mut key_impacts = Vec::new();
+    key_pairs(
+        config,
+        region,
+        observed,
+        &options.recorded_key_users,
+        &mut actions,
+        &mut diags,
+        &mut key_impacts,
+    );
     verify_images(config, region, observed, planned, &mut diags);
     images::copies(config, region, observed, planned, &mut actions);
     launch_templates(config, region, observed, planned, &mut actions);
@@ -363,6 +392,7 @@ fn plan_region(
         hourly,
         rollouts,
         unweighed,
+        key_impacts,
     }
 }
 
@@ -370,8 +400,10 @@ fn key_pairs(
     config: &Config,
     region: &str,
     observed: &RegionObservation,
+    recorded: &BTreeMap<String, Vec<String>>,
     actions: &mut Vec<Action>,
     diags: &mut Diagnostics,
+    impacts: &mut Vec<KeyImpact>,
 ) {
     let Some(existing) = observed.key_pairs.complete() else {
         return;
@@ -403,7 +435,16 @@ fn key_pairs(
         match by_address.get(addr.as_str()) {
             None => actions.push(base),
             Some(live) if live.tags.get(tags::KEY_DIGEST) != Some(&digest) => {
-                key_impact(config, region, observed, live, "replaced", diags);
+                let impact = key_impact(
+                    config,
+                    region,
+                    observed,
+                    live,
+                    recorded,
+                    ActionKind::Replace,
+                );
+                report_key_impact(config, &impact, diags);
+                impacts.push(impact);
                 actions.push(Action {
                     action: ActionKind::Replace,
                     reason: "public-key-changed".into(),
@@ -432,7 +473,14 @@ fn key_pairs(
             .strip_prefix("key_pair.")
             .is_some_and(|name| used.contains(name));
         if !wanted {
-            key_impact(config, region, observed, live, "deleted", diags);
+            let mut impact =
+                key_impact(config, region, observed, live, recorded, ActionKind::Delete);
+            // A rename: a worker type that used it now uses a key pair this plan creates.
+            impact.replaced_by = renamed_to(config, &impact, |k| {
+                !by_address.contains_key(address::key_pair(k).as_str())
+            });
+            report_key_impact(config, &impact, diags);
+            impacts.push(impact);
             actions.push(Action {
                 name: Some(live.name.clone()),
                 ids: vec![live.id.clone()],
@@ -448,56 +496,198 @@ fn key_pairs(
     }
 }
 
-/// FF008: a key pair being replaced or deleted names every worker type and instance using it.
+/// FF008: every worker type and instance that uses a key pair being replaced
+/// or deleted, from four sources: the configuration now, the last recorded
+/// version (`recorded`), the launch templates' default versions, and the
+/// instances' `fleetform:worker-type` tags.
 fn key_impact(
     config: &Config,
     region: &str,
     observed: &RegionObservation,
     live: &ObservedKeyPair,
-    what: &str,
-    diags: &mut Diagnostics,
-) {
+    recorded: &BTreeMap<String, Vec<String>>,
+    action: ActionKind,
+) -> KeyImpact {
     let short = live
-        .name
-        .strip_prefix(&format!("{}.", config.fleet.name))
-        .unwrap_or(&live.name);
-    let worker_types: Vec<&str> = config
+        .tags
+        .get(tags::ADDRESS)
+        .and_then(|a| a.strip_prefix("key_pair."))
+        .or_else(|| live.name.strip_prefix(&format!("{}.", config.fleet.name)))
+        .unwrap_or(&live.name)
+        .to_string();
+    let mut users: BTreeMap<String, KeyUser> = BTreeMap::new();
+    let mut note = |worker_type: &str, source: &str, id: Option<&str>| {
+        let user = users
+            .entry(worker_type.to_string())
+            .or_insert_with(|| KeyUser {
+                worker_type: worker_type.to_string(),
+                sources: Vec::new(),
+                instances: 0,
+                ids: Vec::new(),
+            });
+        if !user.sources.iter().any(|s| s == source) {
+            user.sources.push(source.to_string());
+        }
+        if let Some(id) = id {
+            user.instances += 1;
+            user.ids.push(id.to_string());
+        }
+    };
+    for wt in config.worker_types.values().filter(|wt| {
+        wt.key_pair.as_deref() == Some(short.as_str()) && wt.regions.iter().any(|r| r == region)
+    }) {
+        note(&wt.name, "config", None);
+    }
+    for wt in recorded.get(&short).into_iter().flatten() {
+        note(wt, "recorded", None);
+    }
+    for t in observed.launch_templates.complete().into_iter().flatten() {
+        let key = t.default_data.as_ref().and_then(|d| d.key_name.as_deref());
+        if key != Some(live.name.as_str()) {
+            continue;
+        }
+        let worker_type = t
+            .tags
+            .get(tags::WORKER_TYPE)
+            .map(String::as_str)
+            .or_else(|| {
+                let addr = t.tags.get(tags::ADDRESS)?;
+                let name = addr.strip_prefix("worker_type.")?;
+                name.split('[').next()
+            });
+        if let Some(wt) = worker_type {
+            note(wt, "launch-template", None);
+        }
+    }
+    let mut untagged_ids = Vec::new();
+    for i in observed.instances.complete().into_iter().flatten() {
+        if i.key_name.as_deref() != Some(live.name.as_str()) {
+            continue;
+        }
+        match i.tags.get(tags::WORKER_TYPE) {
+            Some(wt) => note(wt, "instances", Some(&i.id)),
+            None => untagged_ids.push(i.id.clone()),
+        }
+    }
+    const ORDER: [&str; 4] = ["config", "recorded", "launch-template", "instances"];
+    let mut worker_types: Vec<KeyUser> = users.into_values().collect();
+    for user in &mut worker_types {
+        user.sources
+            .sort_by_key(|s| ORDER.iter().position(|o| o == s));
+    }
+    KeyImpact {
+        address: address::key_pair(&short),
+        region: region.to_string(),
+        name: live.name.clone(),
+        action,
+        replaced_by: None,
+        worker_types,
+        untagged_ids,
+    }
+}
+
+/// The key pair that replaces a deleted one: the key a worker type that used
+/// it now uses, when this plan creates that key (`created`); a rename.
+fn renamed_to(
+    config: &Config,
+    impact: &KeyImpact,
+    created: impl Fn(&str) -> bool,
+) -> Option<String> {
+    let old = impact.address.strip_prefix("key_pair.")?;
+    impact
         .worker_types
-        .values()
-        .filter(|wt| {
-            wt.key_pair.as_deref() == Some(short) && wt.regions.iter().any(|r| r == region)
-        })
-        .map(|wt| wt.name.as_str())
+        .iter()
+        .filter_map(|u| config.worker_types.get(&u.worker_type))
+        .filter(|wt| wt.regions.iter().any(|r| r == &impact.region))
+        .filter_map(|wt| wt.key_pair.as_deref())
+        .find(|k| *k != old && config.key_pairs.contains_key(*k) && created(k))
+        .map(address::key_pair)
+}
+
+/// The FF008 warning of `impact`, at the key pair block that replaces the key
+/// (or, for a removal, at the first worker type of the config that used it;
+/// at the fleet block when none of them is in the config).
+fn report_key_impact(config: &Config, impact: &KeyImpact, diags: &mut Diagnostics) {
+    let old = impact
+        .address
+        .strip_prefix("key_pair.")
+        .unwrap_or(&impact.address);
+    let key_block = |address: &str, attribute: Option<&str>| {
+        let name = address.strip_prefix("key_pair.")?;
+        let origin = &config.key_pairs.get(name)?.origin;
+        match attribute {
+            Some(attribute) => origin.attribute(attribute),
+            None => origin.block.clone(),
+        }
+    };
+    let switched = impact
+        .worker_types
+        .iter()
+        .find_map(|u| config.worker_types.get(&u.worker_type));
+    let (what, at, label) = match (&impact.action, &impact.replaced_by, switched) {
+        (ActionKind::Replace, _, _) => (
+            "replaced".to_string(),
+            key_block(&impact.address, Some("public_key")),
+            "key pair replaced".to_string(),
+        ),
+        (_, Some(new), _) => (
+            format!("deleted (its worker types move to {new})"),
+            key_block(new, None),
+            format!("replaces key pair {old}"),
+        ),
+        (_, None, Some(wt)) => (
+            "deleted".to_string(),
+            wt.origin.attribute("key_pair"),
+            format!("no longer uses key pair {old}"),
+        ),
+        (_, None, None) => ("deleted".to_string(), None, "key pair deleted".to_string()),
+    };
+    let at = at.or_else(|| config.fleet.origin.block.clone());
+    let mut ids: Vec<&str> = impact
+        .worker_types
+        .iter()
+        .flat_map(|u| u.ids.iter().map(String::as_str))
+        .chain(impact.untagged_ids.iter().map(String::as_str))
         .collect();
-    let instances: Vec<&str> = observed
-        .instances
-        .complete()
-        .into_iter()
-        .flatten()
-        .filter(|i| i.key_name.as_deref() == Some(live.name.as_str()))
-        .map(|i| i.id.as_str())
+    ids.sort_unstable();
+    let shown: Vec<&str> = ids.iter().take(10).copied().collect();
+    let more = ids.len().saturating_sub(shown.len());
+    let names: Vec<&str> = impact
+        .worker_types
+        .iter()
+        .map(|u| u.worker_type.as_str())
         .collect();
-    let at = config
-        .key_pairs
-        .get(short)
-        .and_then(|k| k.origin.attribute("public_key"))
-        .or_else(|| config.fleet.origin.block.clone());
-    let shown: Vec<&str> = instances.iter().take(10).copied().collect();
-    let more = instances.len().saturating_sub(shown.len());
+    let mut per_worker_type: Vec<String> = impact
+        .worker_types
+        .iter()
+        .map(|u| format!("{} {}", u.worker_type, u.instances))
+        .collect();
+    if !impact.untagged_ids.is_empty() {
+        per_worker_type.push(format!(
+            "without a worker type tag {}",
+            impact.untagged_ids.len()
+        ));
+    }
     diags.push(
         Diagnostic::warning(
             Code::KeyReplace,
             format!(
-                "key pair {} in {region} will be {what}: used by worker types [{}] and {} running instance{} [{}{}]",
-                live.name,
-                worker_types.join(", "),
-                instances.len(),
-                if instances.len() == 1 { "" } else { "s" },
+                "key pair {} in {} will be {what}: used by worker types [{}] and {} running instance{} [{}{}]{}",
+                impact.name,
+                impact.region,
+                names.join(", "),
+                ids.len(),
+                if ids.len() == 1 { "" } else { "s" },
                 shown.join(", "),
-                if more > 0 { format!(", and {more} more") } else { String::new() }
+                if more > 0 { format!(", and {more} more") } else { String::new() },
+                if per_worker_type.is_empty() {
+                    String::new()
+                } else {
+                    format!("; instances per worker type: {}", per_worker_type.join(", "))
+                }
             ),
         )
-        .at(at, format!("key pair {what}"))
+        .at(at, label)
         .help("running instances keep the old key; anything that derives identity from the key name breaks (seed 000). Roll worker types first if they depend on it"),
     );
 }

@@ -63,6 +63,7 @@ fn version(number: u64) -> Version {
         diff: String::new(),
         summary: serde_json::Value::Null,
         images: BTreeMap::new(),
+        key_pair_users: Default::default(),
     }
 }
 
