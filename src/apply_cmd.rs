@@ -108,6 +108,16 @@ pub(crate) fn recorded_entries(
     Ok(serde_json::from_value(version.observed).unwrap_or_default())
 }
 
+/// Key pair -> worker types that used it, as the latest recorded version says (FF008).
+pub(crate) fn recorded_key_users(
+    store: &dyn Backend,
+) -> Result<BTreeMap<String, Vec<String>>, StateError> {
+    let Some(latest) = store.latest()? else {
+        return Ok(BTreeMap::new());
+    };
+    Ok(store.read(latest)?.key_pair_users)
+}
+
 /// Holds the lease for the length of a command, renewing it in the background.
 pub(crate) struct LockGuard<'a> {
     backend: &'a dyn Backend,
@@ -719,11 +729,19 @@ fn carry_out(run: Run<'_>, endpoint_url: Option<String>, color: bool) -> u8 {
                     return 1;
                 }
             };
+            let recorded_key_users = match recorded_key_users(&*store) {
+                Ok(users) => users,
+                Err(e) => {
+                    state_error(&e, color);
+                    return 1;
+                }
+            };
             let options = PlanOptions {
                 now,
                 versions,
                 secrets: run.loaded.secrets.clone(),
                 sensitive_before,
+                recorded_key_users,
                 ..run.options.clone()
             };
             let (mut plan, diagnostics) = plan::build(config, &observed.observation, &options);
@@ -1024,6 +1042,7 @@ fn record_version(args: RecordArgs<'_>) -> u8 {
         summary: serde_json::to_value(&plan.summary).unwrap_or_default(),
         images,
         sensitive: sensitive_record,
+        key_pair_users: plan::build::key_pair_users(config),
     };
     if let Err(e) = store.write(&version) {
         state_error(&e, color);

@@ -106,6 +106,13 @@ pub(crate) fn run(args: &PlanArgs, endpoint_url: Option<String>, color: bool) ->
                 return 1;
             }
         },
+        recorded_key_users: match crate::apply_cmd::recorded_key_users(&*store) {
+            Ok(users) => users,
+            Err(e) => {
+                crate::store::state_error(&e, color);
+                return 1;
+            }
+        },
         ..PlanOptions::default()
     };
     let recorded = match crate::apply_cmd::recorded_entries(&*store) {

@@ -154,6 +154,36 @@ fn launch_tagged(
     count: i32,
     key: Option<&str>,
 ) -> Vec<String> {
+    launch_as(
+        fleet,
+        region,
+        address,
+        count,
+        key,
+        &Side {
+            instance_type: "c5.metal",
+            worker_type: None,
+        },
+    )
+}
+
+/// What a provisioner outside fleetform launches with.
+struct Side<'a> {
+    /// The instance type it asks for.
+    instance_type: &'a str,
+    /// Its `fleetform:worker-type` tag, if any.
+    worker_type: Option<&'a str>,
+}
+
+/// [`launch_tagged`] with the instance type and worker type tag of `side`.
+fn launch_as(
+    fleet: &str,
+    region: &str,
+    address: &str,
+    count: i32,
+    key: Option<&str>,
+    side: &Side<'_>,
+) -> Vec<String> {
     runtime().block_on(async {
         let provider = provider().await;
         let template = provider
@@ -176,17 +206,20 @@ fn launch_tagged(
         else {
             panic!()
         };
-        let tag_set = BTreeMap::from([
+        let mut tag_set = BTreeMap::from([
             (tags::FLEET.to_string(), fleet.to_string()),
             (tags::ADDRESS.to_string(), address.to_string()),
         ]);
+        if let Some(worker_type) = side.worker_type {
+            tag_set.insert(tags::WORKER_TYPE.to_string(), worker_type.to_string());
+        }
         match provider
             .mutate(
                 region,
                 Mutation::RunInstances {
                     template_id: id,
                     version: 1,
-                    instance_type: "c5.metal".into(),
+                    instance_type: side.instance_type.into(),
                     count,
                     tags: tag_set,
                     client_token: unique_fleet("run"),
@@ -330,6 +363,68 @@ fn seed_002_three_hundred_ninety_five_metal_instances_are_terminated_down_to_max
 }
 
 #[test]
+fn instances_of_an_undeclared_type_count_at_the_heaviest_declared_weight() {
+    // A provisioner launched from the template without a type override: EC2's
+    // default type, which the worker type does not declare.
+    let weighed = "worker_type \"linux\" {\n  ami_set = ami_set.linux\n\n  instance_type \"m5.large\" { capacity = 1 }\n  instance_type \"c5.metal\" { capacity = 4 }\n\n  capacity {\n    min = 0\n    max = 10\n  }\n}\n";
+    let (dir, fleet) = new_config("unweighed", &["us-east-1"], "ami-785db401", weighed);
+    apply(dir.path());
+    let mut small = launch_as(
+        &fleet,
+        "us-east-1",
+        "worker_type.linux[\"us-east-1\"]",
+        5,
+        None,
+        &Side {
+            instance_type: "m1.small",
+            worker_type: Some("linux"),
+        },
+    );
+    small.sort();
+    let out = plan_at(endpoint(), dir.path(), &["--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    // 5 x 4 units = 20 against max 10: three go, two stay (8 units).
+    let terminate = json["actions"]
+        .as_array()
+        .expect("actions")
+        .iter()
+        .find(|a| a["action"] == "terminate")
+        .expect("a termination");
+    assert_eq!(terminate["reason"], "above-max");
+    assert_eq!(terminate["ids"].as_array().map(Vec::len), Some(3));
+    assert_eq!(
+        json["unweighed"],
+        serde_json::json!([{
+            "address": "worker_type.linux",
+            "region": "us-east-1",
+            "instance_type": "m1.small",
+            "counted_weight": 4,
+            "ids": small,
+        }])
+    );
+    let warnings: Vec<&serde_json::Value> = json["diagnostics"]
+        .as_array()
+        .expect("diagnostics")
+        .iter()
+        .filter(|d| d["code"] == "FF004")
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(warnings[0]["severity"], "warning");
+    let message = warnings[0]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("5 x m1.small") && message.contains("counts as 4 capacity units"),
+        "{message}"
+    );
+    let (stdout, stderr) = text(&plan_at(endpoint(), dir.path(), &[]));
+    redacted(&fleet, dir.path()).bind(|| {
+        insta::assert_snapshot!("unweighed_human", stdout);
+        insta::assert_snapshot!("unweighed_findings", stderr);
+    });
+    snapshot_machine_outputs("unweighed", endpoint(), &fleet, dir.path(), &[]);
+}
+
+#[test]
 fn a_region_whose_instances_cannot_be_read_gets_no_launches() {
     let (dir, fleet) = new_config(
         "blind",
@@ -466,6 +561,187 @@ fn replacing_a_key_pair_names_the_worker_types_and_instances_using_it() {
         insta::assert_snapshot!("key_replace_findings", stderr);
     });
     snapshot_machine_outputs("key_replace", endpoint(), &fleet, dir.path(), &[]);
+}
+
+/// Two worker types sharing key pair "workers": builder runs one instance, tester none.
+fn two_key_users() -> String {
+    ["builder", "tester"]
+        .iter()
+        .zip([1, 0])
+        .map(|(name, min)| {
+            format!(
+                "worker_type \"{name}\" {{\n  ami_set  = ami_set.linux\n  key_pair = key_pair.workers\n\n  instance_type \"m5.large\" {{ capacity = 1 }}\n\n  capacity {{\n    min = {min}\n    max = 2\n  }}\n}}\n\n"
+            )
+        })
+        .collect()
+}
+
+/// The FF008 finding and the `key_impacts` entry of `dir`'s plan.
+fn key_finding(dir: &Path) -> (serde_json::Value, serde_json::Value) {
+    let out = plan_at(endpoint(), dir, &["--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json plan");
+    let findings: Vec<&serde_json::Value> = json["diagnostics"]
+        .as_array()
+        .expect("diagnostics")
+        .iter()
+        .filter(|d| d["code"] == "FF008")
+        .collect();
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    let impacts = json["key_impacts"].as_array().expect("key_impacts");
+    assert_eq!(impacts.len(), 1, "{impacts:?}");
+    (findings[0].clone(), impacts[0].clone())
+}
+
+/// `(worker type, sources, instance count)` of each user in a `key_impacts` entry.
+fn key_users(impact: &serde_json::Value) -> Vec<(String, Vec<String>, u64)> {
+    impact["worker_types"]
+        .as_array()
+        .expect("worker_types")
+        .iter()
+        .map(|u| {
+            let ids = u["ids"].as_array().map_or(0, Vec::len) as u64;
+            assert_eq!(u["instances"].as_u64(), Some(ids), "{u}");
+            (
+                u["worker_type"].as_str().unwrap_or_default().to_string(),
+                u["sources"]
+                    .as_array()
+                    .expect("sources")
+                    .iter()
+                    .filter_map(|s| s.as_str().map(str::to_string))
+                    .collect(),
+                ids,
+            )
+        })
+        .collect()
+}
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+/// 1-based line of the first line of `dir`'s fleet.hcl that contains `needle`.
+fn line_of(dir: &Path, needle: &str) -> u64 {
+    let hcl = std::fs::read_to_string(dir.join("fleet.hcl")).expect("read");
+    hcl.lines()
+        .position(|l| l.contains(needle))
+        .expect("present") as u64
+        + 1
+}
+
+#[test]
+fn renaming_a_key_pair_names_the_worker_types_that_used_the_old_one() {
+    let (dir, _) = new_config(
+        "key-rename",
+        &["us-east-1"],
+        "ami-785db401",
+        &two_key_users(),
+    );
+    apply(dir.path());
+    let hcl = std::fs::read_to_string(dir.path().join("fleet.hcl")).expect("read");
+    let renamed = hcl
+        .replace("key_pair \"workers\"", "key_pair \"workers-v2\"")
+        .replace("key_pair.workers", "key_pair.workers-v2");
+    write_config(dir.path(), &renamed, OTHER_KEY);
+    let (finding, impact) = key_finding(dir.path());
+    assert_eq!(impact["address"], "key_pair.workers");
+    assert_eq!(impact["action"], "delete");
+    assert_eq!(impact["replaced_by"], "key_pair.workers-v2");
+    assert_eq!(
+        key_users(&impact),
+        vec![
+            (
+                "builder".to_string(),
+                strings(&["recorded", "launch-template", "instances"]),
+                1
+            ),
+            (
+                "tester".to_string(),
+                strings(&["recorded", "launch-template"]),
+                0
+            ),
+        ]
+    );
+    let message = finding["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("[builder, tester] and 1 running instance")
+            && message.contains("builder 1, tester 0"),
+        "{message}"
+    );
+    // At the block that replaces it.
+    assert_eq!(
+        finding["line"].as_u64(),
+        Some(line_of(dir.path(), "key_pair \"workers-v2\""))
+    );
+}
+
+#[test]
+fn a_new_public_key_under_the_same_name_names_every_worker_type_using_it() {
+    let (dir, _) = new_config("key-new", &["us-east-1"], "ami-785db401", &two_key_users());
+    apply(dir.path());
+    let hcl = std::fs::read_to_string(dir.path().join("fleet.hcl")).expect("read");
+    write_config(dir.path(), &hcl, OTHER_KEY);
+    let (finding, impact) = key_finding(dir.path());
+    assert_eq!(impact["action"], "replace");
+    assert_eq!(impact.get("replaced_by"), None);
+    assert_eq!(
+        key_users(&impact),
+        vec![
+            (
+                "builder".to_string(),
+                strings(&["config", "recorded", "launch-template", "instances"]),
+                1
+            ),
+            (
+                "tester".to_string(),
+                strings(&["config", "recorded", "launch-template"]),
+                0
+            ),
+        ]
+    );
+    assert_eq!(
+        finding["line"].as_u64(),
+        Some(line_of(dir.path(), "public_key"))
+    );
+}
+
+#[test]
+fn removing_a_key_pair_points_at_the_worker_types_that_dropped_it() {
+    let (dir, _) = new_config("key-drop", &["us-east-1"], "ami-785db401", &two_key_users());
+    apply(dir.path());
+    let hcl = std::fs::read_to_string(dir.path().join("fleet.hcl")).expect("read");
+    let dropped: String = hcl
+        .replace(
+            "key_pair \"workers\" {\n  public_key = file(\"workers.pub\")\n}\n",
+            "",
+        )
+        .lines()
+        .filter(|l| !l.contains("key_pair.workers"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(!dropped.contains("key_pair"), "{dropped}");
+    write_config(dir.path(), &dropped, KEY);
+    let (finding, impact) = key_finding(dir.path());
+    assert_eq!(impact["action"], "delete");
+    assert_eq!(impact.get("replaced_by"), None);
+    assert_eq!(
+        key_users(&impact),
+        vec![
+            (
+                "builder".to_string(),
+                strings(&["recorded", "launch-template", "instances"]),
+                1
+            ),
+            (
+                "tester".to_string(),
+                strings(&["recorded", "launch-template"]),
+                0
+            ),
+        ]
+    );
+    assert_eq!(
+        finding["line"].as_u64(),
+        Some(line_of(dir.path(), "worker_type \"builder\""))
+    );
 }
 
 #[test]

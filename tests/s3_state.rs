@@ -480,6 +480,7 @@ fn version(number: u64, note: &str) -> fleetform_state::Version {
         summary: serde_json::json!({"add": 0}),
         images: Default::default(),
         sensitive: None,
+        key_pair_users: Default::default(),
     }
 }
 

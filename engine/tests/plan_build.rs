@@ -362,6 +362,8 @@ fn big_plan(worker_types: usize, lines: usize) -> plan::Plan {
         diagnostics: Vec::new(),
         images: Vec::new(),
         rollouts: Vec::new(),
+        unweighed: Vec::new(),
+        key_impacts: Vec::new(),
     }
 }
 
@@ -392,4 +394,87 @@ fn markdown_fits_a_github_comment_by_folding_detail_step_by_step() {
         &large[..2000]
     );
     assert!(large.contains("more addresses |"), "the rest is counted");
+}
+
+/// The observation with one more key pair, `synthetic.NAME`, tagged as `key_pair.NAME`.
+fn with_key_pair(mut obs: Observation, name: &str) -> Observation {
+    let key = fleetform_engine::provider::ObservedKeyPair {
+        name: format!("synthetic.{name}"),
+        id: "key-1".into(),
+        fingerprint: String::new(),
+        tags: BTreeMap::from([
+            (tags::FLEET.to_string(), "synthetic".to_string()),
+            (tags::ADDRESS.to_string(), format!("key_pair.{name}")),
+        ]),
+    };
+    if let Some(region) = obs.regions.get_mut("us-east-1") {
+        region.key_pairs = Observed::Complete { items: vec![key] };
+    }
+    obs
+}
+
+/// The plan with `recorded` as the last version's key pair users.
+fn build_with_recorded(
+    config: &Config,
+    obs: &Observation,
+    recorded: &[(&str, &[&str])],
+) -> (plan::Plan, Vec<fleetform_engine::Diagnostic>) {
+    plan::build(
+        config,
+        obs,
+        &PlanOptions {
+            now: NOW,
+            recorded_key_users: recorded
+                .iter()
+                .map(|(k, users)| (k.to_string(), users.iter().map(|u| u.to_string()).collect()))
+                .collect(),
+            ..PlanOptions::default()
+        },
+    )
+}
+
+#[test]
+fn a_deleted_key_pair_names_the_worker_types_the_last_version_recorded() {
+    let config = config();
+    // Nothing live uses the key any more: only the recorded version knows.
+    let obs = with_key_pair(observed(Vec::new(), vec![template(&config, None)]), "old");
+    let (plan, diags) = build_with_recorded(&config, &obs, &[("old", &["retired", "w"])]);
+    let impact = &plan.key_impacts[0];
+    assert_eq!(impact.address, "key_pair.old");
+    assert_eq!(impact.action, ActionKind::Delete);
+    let users: Vec<(&str, &[String])> = impact
+        .worker_types
+        .iter()
+        .map(|u| (u.worker_type.as_str(), u.sources.as_slice()))
+        .collect();
+    let recorded = ["recorded".to_string()];
+    assert_eq!(
+        users,
+        vec![("retired", &recorded[..]), ("w", &recorded[..])]
+    );
+    let finding = diags
+        .iter()
+        .find(|d| d.code.as_str() == "FF008")
+        .expect("FF008");
+    assert!(
+        finding.message.contains("[retired, w]"),
+        "{}",
+        finding.message
+    );
+    // At the worker type of the config that switched away from the key.
+    assert_eq!(finding.location, config.worker_types["w"].origin.block);
+}
+
+#[test]
+fn a_deleted_key_pair_no_worker_type_of_the_config_used_points_at_the_fleet() {
+    let config = config();
+    let obs = with_key_pair(observed(Vec::new(), vec![template(&config, None)]), "old");
+    let (plan, diags) = build_with_recorded(&config, &obs, &[("old", &["retired"])]);
+    assert_eq!(plan.key_impacts[0].worker_types[0].worker_type, "retired");
+    let finding = diags
+        .iter()
+        .find(|d| d.code.as_str() == "FF008")
+        .expect("FF008");
+    assert!(finding.location.is_some());
+    assert_eq!(finding.location, config.fleet.origin.block);
 }

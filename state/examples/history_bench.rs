@@ -52,6 +52,7 @@ fn main() {
             summary: serde_json::json!({"add": 0, "change": 120, "destroy": 0, "launch": 0, "terminate": 0}),
             images: BTreeMap::new(),
             sensitive: None,
+            key_pair_users: Default::default(),
         };
         if let Err(e) = store.write(&version) {
             eprintln!("write failed: {e}");

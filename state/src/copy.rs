@@ -162,6 +162,7 @@ mod tests {
             summary: serde_json::json!({}),
             images: BTreeMap::new(),
             sensitive: None,
+            key_pair_users: Default::default(),
         }
     }
 

@@ -110,6 +110,11 @@ pub struct Version {
     /// variables; `None` when the configuration had none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sensitive: Option<SensitiveRecord>,
+    /// Key pair name -> the worker types of this version's configuration that
+    /// use it, so a later plan names who a key change touches (FF008).
+    /// Empty in versions written before this field existed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub key_pair_users: BTreeMap<String, Vec<String>>,
 }
 
 /// How a version tells which of its values were sensitive, without holding them.

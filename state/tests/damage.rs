@@ -48,6 +48,7 @@ fn version(number: u64) -> Version {
         summary: serde_json::json!({"launch": 1, "hourly_usd": 0.25}),
         images: BTreeMap::from([("us-east-1".to_string(), vec!["ami-1".to_string()])]),
         sensitive: None,
+        key_pair_users: Default::default(),
     }
 }
 

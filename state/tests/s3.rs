@@ -61,6 +61,7 @@ fn version(number: u64) -> Version {
         summary: serde_json::json!({"add": number}),
         images: BTreeMap::from([("us-east-1".to_string(), vec!["ami-1".to_string()])]),
         sensitive: None,
+        key_pair_users: Default::default(),
     }
 }
 

@@ -47,6 +47,7 @@ fn version(number: u64) -> Version {
             vec!["ami-0123456789abcdef0".to_string()],
         )]),
         sensitive: None,
+        key_pair_users: Default::default(),
     }
 }
 
@@ -580,4 +581,17 @@ fn the_index_carries_each_versions_images_and_reads_entries_without_them() {
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].images, None);
     assert_eq!(store.read(1).expect("read").images, version(1).images);
+}
+
+#[test]
+fn a_version_written_before_key_pair_users_existed_still_reads() {
+    let mut written = version(1);
+    written.key_pair_users = BTreeMap::from([("workers".to_string(), vec!["builder".to_string()])]);
+    let mut json = serde_json::to_value(&written).expect("encode");
+    assert_eq!(json["key_pair_users"]["workers"][0], "builder");
+    json.as_object_mut()
+        .expect("object")
+        .remove("key_pair_users");
+    let read: fleetform_state::Version = serde_json::from_value(json).expect("old versions read");
+    assert!(read.key_pair_users.is_empty());
 }

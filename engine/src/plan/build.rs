@@ -2,10 +2,10 @@
 //! against what was observed there, plus the safety checks that need live
 //! state (FF002/FF003 on real images, FF005, FF006, FF008).
 
-use super::capacity::{self, Bounds, TerminateReason, Unit};
+use super::capacity::{self, Bounds, TerminateReason, Unit, Weight};
 use super::{
-    Action, ActionKind, Change, IncompleteRead, Plan, Resource, Rollout, RolloutRegion, Stage,
-    Summary,
+    Action, ActionKind, Change, IncompleteRead, KeyImpact, KeyUser, Plan, Resource, Rollout,
+    RolloutRegion, Stage, Summary, Unweighed,
 };
 use crate::catalog::hourly_price;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
@@ -44,6 +44,21 @@ pub struct PlanOptions {
     /// Worker types whose user data the last recorded version withheld: its
     /// live value may hold a secret, so it is never shown.
     pub sensitive_before: BTreeSet<String>,
+    /// Key pair -> worker types that used it, as the last recorded version
+    /// says ([`key_pair_users`] of its configuration); FF008 names them.
+    pub recorded_key_users: BTreeMap<String, Vec<String>>,
+}
+
+/// Key pair name -> the worker types of `config` that use it: what a version
+/// records so that a later plan can name who a key change touches (FF008).
+pub fn key_pair_users(config: &Config) -> BTreeMap<String, Vec<String>> {
+    let mut users: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for wt in config.worker_types.values() {
+        if let Some(key) = &wt.key_pair {
+            users.entry(key.clone()).or_default().push(wt.name.clone());
+        }
+    }
+    users
 }
 
 /// Whether `action` is selected by `targets` (empty: everything). A worker type
@@ -216,7 +231,11 @@ pub fn build(
     let mut skipped: Vec<String> = Vec::new();
     let mut hourly = 0.0;
     let mut rollouts: BTreeMap<String, Rollout> = BTreeMap::new();
+    let mut unweighed: Vec<Unweighed> = Vec::new();
+    let mut key_impacts: Vec<KeyImpact> = Vec::new();
     for part in regional {
+        unweighed.extend(part.unweighed);
+        key_impacts.extend(part.key_impacts);
         actions.extend(part.actions);
         diags.extend(part.diags.sorted());
         incomplete.extend(part.incomplete);
@@ -264,6 +283,8 @@ pub fn build(
                     .any(|x| matches!(x.status.as_str(), "canary" | "held" | "promote"))
             })
             .collect(),
+        unweighed,
+        key_impacts,
     };
     (plan, diagnostics)
 }
@@ -277,6 +298,10 @@ struct RegionPlan {
     skipped: Option<String>,
     hourly: f64,
     rollouts: BTreeMap<String, Rollout>,
+    /// Instances of undeclared types, counted at the heaviest weight.
+    unweighed: Vec<Unweighed>,
+    /// Key pairs replaced or deleted here, and who uses them.
+    key_impacts: Vec<KeyImpact>,
 }
 
 /// Plans one region: key pairs, images, launch templates, roll-out stages,
@@ -331,7 +356,16 @@ fn plan_region(
             .help("unknown is never zero: run plan again once EC2 answers; nothing in other regions is affected"),
         );
     }
-    key_pairs(config, region, observed, &mut actions, &mut diags);
+    let mut key_impacts = Vec::new();
+    key_pairs(
+        config,
+        region,
+        observed,
+        &options.recorded_key_users,
+        &mut actions,
+        &mut diags,
+        &mut key_impacts,
+    );
     verify_images(config, region, observed, planned, &mut diags);
     images::copies(config, region, observed, planned, &mut actions);
     launch_templates(config, region, observed, planned, &mut actions);
@@ -353,8 +387,17 @@ fn plan_region(
         &mut actions,
         &mut diags,
     );
+    let mut unweighed = Vec::new();
     if !blind {
-        hourly += instances(config, region, observed, options.now, &mut actions);
+        hourly += instances(
+            config,
+            region,
+            observed,
+            options.now,
+            &mut actions,
+            &mut unweighed,
+        );
+        unweighed_warnings(config, &unweighed, &mut diags);
     }
     RegionPlan {
         actions,
@@ -363,6 +406,8 @@ fn plan_region(
         skipped,
         hourly,
         rollouts,
+        unweighed,
+        key_impacts,
     }
 }
 
@@ -370,8 +415,10 @@ fn key_pairs(
     config: &Config,
     region: &str,
     observed: &RegionObservation,
+    recorded: &BTreeMap<String, Vec<String>>,
     actions: &mut Vec<Action>,
     diags: &mut Diagnostics,
+    impacts: &mut Vec<KeyImpact>,
 ) {
     let Some(existing) = observed.key_pairs.complete() else {
         return;
@@ -403,7 +450,16 @@ fn key_pairs(
         match by_address.get(addr.as_str()) {
             None => actions.push(base),
             Some(live) if live.tags.get(tags::KEY_DIGEST) != Some(&digest) => {
-                key_impact(config, region, observed, live, "replaced", diags);
+                let impact = key_impact(
+                    config,
+                    region,
+                    observed,
+                    live,
+                    recorded,
+                    ActionKind::Replace,
+                );
+                report_key_impact(config, &impact, diags);
+                impacts.push(impact);
                 actions.push(Action {
                     action: ActionKind::Replace,
                     reason: "public-key-changed".into(),
@@ -433,7 +489,14 @@ fn key_pairs(
             .strip_prefix("key_pair.")
             .is_some_and(|name| used.contains(name));
         if !wanted {
-            key_impact(config, region, observed, live, "deleted", diags);
+            let mut impact =
+                key_impact(config, region, observed, live, recorded, ActionKind::Delete);
+            // A rename: a worker type that used it now uses a key pair this plan creates.
+            impact.replaced_by = renamed_to(config, &impact, |k| {
+                !by_address.contains_key(address::key_pair(k).as_str())
+            });
+            report_key_impact(config, &impact, diags);
+            impacts.push(impact);
             actions.push(Action {
                 name: Some(live.name.clone()),
                 ids: vec![live.id.clone()],
@@ -449,56 +512,198 @@ fn key_pairs(
     }
 }
 
-/// FF008: a key pair being replaced or deleted names every worker type and instance using it.
+/// FF008: every worker type and instance that uses a key pair being replaced
+/// or deleted, from four sources: the configuration now, the last recorded
+/// version (`recorded`), the launch templates' default versions, and the
+/// instances' `fleetform:worker-type` tags.
 fn key_impact(
     config: &Config,
     region: &str,
     observed: &RegionObservation,
     live: &ObservedKeyPair,
-    what: &str,
-    diags: &mut Diagnostics,
-) {
+    recorded: &BTreeMap<String, Vec<String>>,
+    action: ActionKind,
+) -> KeyImpact {
     let short = live
-        .name
-        .strip_prefix(&format!("{}.", config.fleet.name))
-        .unwrap_or(&live.name);
-    let worker_types: Vec<&str> = config
+        .tags
+        .get(tags::ADDRESS)
+        .and_then(|a| a.strip_prefix("key_pair."))
+        .or_else(|| live.name.strip_prefix(&format!("{}.", config.fleet.name)))
+        .unwrap_or(&live.name)
+        .to_string();
+    let mut users: BTreeMap<String, KeyUser> = BTreeMap::new();
+    let mut note = |worker_type: &str, source: &str, id: Option<&str>| {
+        let user = users
+            .entry(worker_type.to_string())
+            .or_insert_with(|| KeyUser {
+                worker_type: worker_type.to_string(),
+                sources: Vec::new(),
+                instances: 0,
+                ids: Vec::new(),
+            });
+        if !user.sources.iter().any(|s| s == source) {
+            user.sources.push(source.to_string());
+        }
+        if let Some(id) = id {
+            user.instances += 1;
+            user.ids.push(id.to_string());
+        }
+    };
+    for wt in config.worker_types.values().filter(|wt| {
+        wt.key_pair.as_deref() == Some(short.as_str()) && wt.regions.iter().any(|r| r == region)
+    }) {
+        note(&wt.name, "config", None);
+    }
+    for wt in recorded.get(&short).into_iter().flatten() {
+        note(wt, "recorded", None);
+    }
+    for t in observed.launch_templates.complete().into_iter().flatten() {
+        let key = t.default_data.as_ref().and_then(|d| d.key_name.as_deref());
+        if key != Some(live.name.as_str()) {
+            continue;
+        }
+        let worker_type = t
+            .tags
+            .get(tags::WORKER_TYPE)
+            .map(String::as_str)
+            .or_else(|| {
+                let addr = t.tags.get(tags::ADDRESS)?;
+                let name = addr.strip_prefix("worker_type.")?;
+                name.split('[').next()
+            });
+        if let Some(wt) = worker_type {
+            note(wt, "launch-template", None);
+        }
+    }
+    let mut untagged_ids = Vec::new();
+    for i in observed.instances.complete().into_iter().flatten() {
+        if i.key_name.as_deref() != Some(live.name.as_str()) {
+            continue;
+        }
+        match i.tags.get(tags::WORKER_TYPE) {
+            Some(wt) => note(wt, "instances", Some(&i.id)),
+            None => untagged_ids.push(i.id.clone()),
+        }
+    }
+    const ORDER: [&str; 4] = ["config", "recorded", "launch-template", "instances"];
+    let mut worker_types: Vec<KeyUser> = users.into_values().collect();
+    for user in &mut worker_types {
+        user.sources
+            .sort_by_key(|s| ORDER.iter().position(|o| o == s));
+    }
+    KeyImpact {
+        address: address::key_pair(&short),
+        region: region.to_string(),
+        name: live.name.clone(),
+        action,
+        replaced_by: None,
+        worker_types,
+        untagged_ids,
+    }
+}
+
+/// The key pair that replaces a deleted one: the key a worker type that used
+/// it now uses, when this plan creates that key (`created`); a rename.
+fn renamed_to(
+    config: &Config,
+    impact: &KeyImpact,
+    created: impl Fn(&str) -> bool,
+) -> Option<String> {
+    let old = impact.address.strip_prefix("key_pair.")?;
+    impact
         .worker_types
-        .values()
-        .filter(|wt| {
-            wt.key_pair.as_deref() == Some(short) && wt.regions.iter().any(|r| r == region)
-        })
-        .map(|wt| wt.name.as_str())
+        .iter()
+        .filter_map(|u| config.worker_types.get(&u.worker_type))
+        .filter(|wt| wt.regions.iter().any(|r| r == &impact.region))
+        .filter_map(|wt| wt.key_pair.as_deref())
+        .find(|k| *k != old && config.key_pairs.contains_key(*k) && created(k))
+        .map(address::key_pair)
+}
+
+/// The FF008 warning of `impact`, at the key pair block that replaces the key
+/// (or, for a removal, at the first worker type of the config that used it;
+/// at the fleet block when none of them is in the config).
+fn report_key_impact(config: &Config, impact: &KeyImpact, diags: &mut Diagnostics) {
+    let old = impact
+        .address
+        .strip_prefix("key_pair.")
+        .unwrap_or(&impact.address);
+    let key_block = |address: &str, attribute: Option<&str>| {
+        let name = address.strip_prefix("key_pair.")?;
+        let origin = &config.key_pairs.get(name)?.origin;
+        match attribute {
+            Some(attribute) => origin.attribute(attribute),
+            None => origin.block.clone(),
+        }
+    };
+    let switched = impact
+        .worker_types
+        .iter()
+        .find_map(|u| config.worker_types.get(&u.worker_type));
+    let (what, at, label) = match (&impact.action, &impact.replaced_by, switched) {
+        (ActionKind::Replace, _, _) => (
+            "replaced".to_string(),
+            key_block(&impact.address, Some("public_key")),
+            "key pair replaced".to_string(),
+        ),
+        (_, Some(new), _) => (
+            format!("deleted (its worker types move to {new})"),
+            key_block(new, None),
+            format!("replaces key pair {old}"),
+        ),
+        (_, None, Some(wt)) => (
+            "deleted".to_string(),
+            wt.origin.attribute("key_pair"),
+            format!("no longer uses key pair {old}"),
+        ),
+        (_, None, None) => ("deleted".to_string(), None, "key pair deleted".to_string()),
+    };
+    let at = at.or_else(|| config.fleet.origin.block.clone());
+    let mut ids: Vec<&str> = impact
+        .worker_types
+        .iter()
+        .flat_map(|u| u.ids.iter().map(String::as_str))
+        .chain(impact.untagged_ids.iter().map(String::as_str))
         .collect();
-    let instances: Vec<&str> = observed
-        .instances
-        .complete()
-        .into_iter()
-        .flatten()
-        .filter(|i| i.key_name.as_deref() == Some(live.name.as_str()))
-        .map(|i| i.id.as_str())
+    ids.sort_unstable();
+    let shown: Vec<&str> = ids.iter().take(10).copied().collect();
+    let more = ids.len().saturating_sub(shown.len());
+    let names: Vec<&str> = impact
+        .worker_types
+        .iter()
+        .map(|u| u.worker_type.as_str())
         .collect();
-    let at = config
-        .key_pairs
-        .get(short)
-        .and_then(|k| k.origin.attribute("public_key"))
-        .or_else(|| config.fleet.origin.block.clone());
-    let shown: Vec<&str> = instances.iter().take(10).copied().collect();
-    let more = instances.len().saturating_sub(shown.len());
+    let mut per_worker_type: Vec<String> = impact
+        .worker_types
+        .iter()
+        .map(|u| format!("{} {}", u.worker_type, u.instances))
+        .collect();
+    if !impact.untagged_ids.is_empty() {
+        per_worker_type.push(format!(
+            "without a worker type tag {}",
+            impact.untagged_ids.len()
+        ));
+    }
     diags.push(
         Diagnostic::warning(
             Code::KeyReplace,
             format!(
-                "key pair {} in {region} will be {what}: used by worker types [{}] and {} running instance{} [{}{}]",
-                live.name,
-                worker_types.join(", "),
-                instances.len(),
-                if instances.len() == 1 { "" } else { "s" },
+                "key pair {} in {} will be {what}: used by worker types [{}] and {} running instance{} [{}{}]{}",
+                impact.name,
+                impact.region,
+                names.join(", "),
+                ids.len(),
+                if ids.len() == 1 { "" } else { "s" },
                 shown.join(", "),
-                if more > 0 { format!(", and {more} more") } else { String::new() }
+                if more > 0 { format!(", and {more} more") } else { String::new() },
+                if per_worker_type.is_empty() {
+                    String::new()
+                } else {
+                    format!("; instances per worker type: {}", per_worker_type.join(", "))
+                }
             ),
         )
-        .at(at, format!("key pair {what}"))
+        .at(at, label)
         .help("running instances keep the old key, and anything that derives a worker's identity from the key pair name breaks; roll the listed worker types to the new key before removing the old one"),
     );
 }
@@ -844,13 +1049,15 @@ fn launch_templates(
     }
 }
 
-/// Capacity actions in one region; returns the estimated hourly cost after apply.
+/// Capacity actions in one region; returns the estimated hourly cost after
+/// apply. Instances of types their worker type does not declare go to `unweighed`.
 fn instances(
     config: &Config,
     region: &str,
     observed: &RegionObservation,
     now: i64,
     actions: &mut Vec<Action>,
+    unweighed: &mut Vec<Unweighed>,
 ) -> f64 {
     let (Some(found), Some(templates)) = (
         observed.instances.complete(),
@@ -889,26 +1096,6 @@ fn instances(
         // Instances are on the current version only if the template exists and will not change.
         let template = templates.get(addr.as_str()).copied();
         let template_changes = changing.contains(&address::worker_type(&wt.name));
-        let weight_of = |t: &str| {
-            wt.instance_types
-                .iter()
-                .find(|it| it.name == t)
-                .map_or(1, |it| it.capacity)
-        };
-        let units: Vec<Unit> = live
-            .iter()
-            .map(|i| Unit {
-                id: i.id.clone(),
-                weight: weight_of(&i.instance_type),
-                launched: i.launch_time,
-                current_version: !template_changes
-                    && template.is_some_and(|t| {
-                        i.launch_template.as_ref()
-                            == Some(&(t.id.clone(), t.default_version.to_string()))
-                    }),
-                running: i.state == "pending" || i.state == "running",
-            })
-            .collect();
         let bounds = Bounds {
             min: wt.capacity.min,
             max: wt.capacity.max,
@@ -919,6 +1106,42 @@ fn instances(
                 .map(|t| (t.name.clone(), t.capacity))
                 .collect(),
         };
+        let running = |i: &ObservedInstance| i.state == "pending" || i.state == "running";
+        // Fail closed: what fleetform cannot weigh counts at the heaviest declared weight.
+        let mut undeclared: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for i in live.iter().filter(|i| running(i)) {
+            if let Weight::Undeclared(_) = bounds.weigh(&i.instance_type) {
+                undeclared
+                    .entry(i.instance_type.as_str())
+                    .or_default()
+                    .push(i.id.clone());
+            }
+        }
+        unweighed.extend(
+            undeclared
+                .into_iter()
+                .map(|(instance_type, ids)| Unweighed {
+                    address: address::worker_type(&wt.name),
+                    region: region.to_string(),
+                    instance_type: instance_type.to_string(),
+                    counted_weight: bounds.heaviest(),
+                    ids,
+                }),
+        );
+        let units: Vec<Unit> = live
+            .iter()
+            .map(|i| Unit {
+                id: i.id.clone(),
+                weight: bounds.weigh(&i.instance_type).units(),
+                launched: i.launch_time,
+                current_version: !template_changes
+                    && template.is_some_and(|t| {
+                        i.launch_template.as_ref()
+                            == Some(&(t.id.clone(), t.default_version.to_string()))
+                    }),
+                running: running(i),
+            })
+            .collect();
         let decision = capacity::decide(&units, &bounds, now);
         let leaving: BTreeSet<&str> = decision
             .terminate
@@ -985,6 +1208,56 @@ fn instances(
         });
     }
     hourly
+}
+
+/// FF004 warnings: once per worker type and region that runs instances of
+/// types it does not declare, naming the types and how many of each.
+fn unweighed_warnings(config: &Config, unweighed: &[Unweighed], diags: &mut Diagnostics) {
+    let mut by_worker: BTreeMap<(&str, &str), Vec<&Unweighed>> = BTreeMap::new();
+    for u in unweighed {
+        by_worker
+            .entry((u.address.as_str(), u.region.as_str()))
+            .or_default()
+            .push(u);
+    }
+    for ((addr, region), found) in by_worker {
+        let name = addr.strip_prefix("worker_type.").unwrap_or(addr);
+        let Some(wt) = config.worker_types.get(name) else {
+            continue;
+        };
+        let count: usize = found.iter().map(|u| u.ids.len()).sum();
+        let weight = found.first().map_or(1, |u| u.counted_weight);
+        let types: Vec<String> = found
+            .iter()
+            .map(|u| format!("{} x {}", u.ids.len(), u.instance_type))
+            .collect();
+        // Point at the declared type whose weight they are counted at.
+        let heaviest = wt
+            .instance_types
+            .iter()
+            .filter(|t| t.capacity == weight)
+            .map(|t| format!("instance_type.{}", t.name))
+            .next();
+        let at = heaviest
+            .and_then(|key| wt.origin.attributes.get(&key).cloned())
+            .or_else(|| wt.origin.block.clone());
+        diags.push(
+            Diagnostic::warning(
+                Code::CapacityBound,
+                format!(
+                    "worker type {name} in {region} runs {count} instance{} of instance types it does not declare ({}); fleetform cannot weigh them, so each counts as {weight} capacity unit{}, the heaviest weight declared",
+                    if count == 1 { "" } else { "s" },
+                    types.join(", "),
+                    if weight == 1 { "" } else { "s" },
+                ),
+            )
+            .at(at, format!("undeclared types counted at this weight ({weight})"))
+            .help(format!(
+                "declare each type with its weight (instance_type \"{}\" {{ capacity = N }}), or launch only declared types; the instance ids are in plan --json under \"unweighed\"",
+                found.first().map_or("TYPE", |u| u.instance_type.as_str())
+            )),
+        );
+    }
 }
 
 fn reason_text(reason: TerminateReason) -> &'static str {

@@ -4,7 +4,9 @@
 //!
 //! FF004 holds by construction: no decision ever ends above `max` (property
 //! test below). Between min and max nothing changes: scaling inside the bounds
-//! is the provisioner's job.
+//! is the provisioner's job. An instance of a type the worker type does not
+//! declare is weighed at the heaviest declared weight ([`Bounds::weigh`]), so
+//! what fleetform cannot weigh never lets capacity pass `max`.
 
 use serde::{Deserialize, Serialize};
 
@@ -59,6 +61,41 @@ pub struct Bounds {
     pub max_lifetime: Option<u64>,
     /// Instance types to launch, in preference order, with weights (>= 1).
     pub types: Vec<(String, u32)>,
+}
+
+/// The capacity weight of one instance, and whether its type was declared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Weight {
+    /// A declared instance type: its `capacity`.
+    Declared(u32),
+    /// A type the worker type does not declare: counted at the heaviest
+    /// declared weight (fail closed).
+    Undeclared(u32),
+}
+
+impl Weight {
+    /// Capacity units the instance counts for.
+    pub fn units(self) -> u32 {
+        match self {
+            Weight::Declared(units) | Weight::Undeclared(units) => units,
+        }
+    }
+}
+
+impl Bounds {
+    /// The heaviest declared weight (1 when no type is declared).
+    pub fn heaviest(&self) -> u32 {
+        self.types.iter().map(|(_, w)| *w).max().unwrap_or(1).max(1)
+    }
+
+    /// Weighs an instance of `instance_type`: its declared weight, or the
+    /// heaviest declared weight for a type the worker type does not declare.
+    pub fn weigh(&self, instance_type: &str) -> Weight {
+        match self.types.iter().find(|(name, _)| name == instance_type) {
+            Some((_, weight)) => Weight::Declared(*weight),
+            None => Weight::Undeclared(self.heaviest()),
+        }
+    }
 }
 
 /// Decides terminations and launches for `units` under `bounds` at time `now`.
@@ -245,7 +282,80 @@ mod tests {
         )
     }
 
+    #[test]
+    fn an_undeclared_type_weighs_as_the_heaviest_declared_type() {
+        let b = bounds(0, 10, &[("m5.large", 1), ("c5.metal", 4)]);
+        assert_eq!(b.weigh("m5.large"), Weight::Declared(1));
+        assert_eq!(b.weigh("m1.small"), Weight::Undeclared(4));
+        assert_eq!(bounds(0, 1, &[]).weigh("m1.small"), Weight::Undeclared(1));
+    }
+
+    #[test]
+    fn undeclared_instances_come_down_to_max_at_the_heaviest_weight() {
+        // 395 instances of a type the worker type does not declare; its only
+        // type has capacity 4 and max is 10: at most two may stay (8 units).
+        let b = bounds(0, 10, &[("c5.metal", 4)]);
+        let units: Vec<Unit> = (0..395)
+            .map(|i| unit(&format!("i-{i:04}"), b.weigh("m1.small").units(), i, true))
+            .collect();
+        let d = decide(&units, &b, 1_000);
+        assert_eq!(d.running_before, 395 * 4);
+        assert_eq!(d.terminate.len(), 393);
+        assert_eq!(d.running_after, 8);
+    }
+
     proptest! {
+        /// FF004 with instances fleetform cannot weigh: whatever the mix of
+        /// declared and undeclared instance types, the capacity left after the
+        /// decision, each undeclared instance counted at the heaviest declared
+        /// weight, never exceeds max.
+        #[test]
+        fn undeclared_instances_never_leave_capacity_above_max(
+            instances in prop::collection::vec((0usize..6, 0i64..1000, any::<bool>(), any::<bool>()), 0..60),
+            min in 0u32..40,
+            extra in 0u32..40,
+            weights in prop::collection::vec(1u32..8, 1..4),
+            lifetime in prop::option::of(0u64..1000),
+            now in 0i64..2000,
+        ) {
+            let max = min + extra;
+            let types: Vec<(String, u32)> = weights.iter().enumerate().map(|(i, w)| (format!("t{i}.large"), *w)).collect();
+            let b = Bounds { min, max, max_lifetime: lifetime, types };
+            // Type indices past the declared ones name types the worker type does not declare.
+            let type_of = |n: usize| match weights.get(n) {
+                Some(_) => format!("t{n}.large"),
+                None => format!("u{n}.small"),
+            };
+            let heaviest = weights.iter().copied().max().unwrap_or(1);
+            let units: Vec<(Unit, String)> = instances
+                .iter()
+                .enumerate()
+                .map(|(i, (n, launched, current_version, running))| {
+                    let instance_type = type_of(*n);
+                    (Unit {
+                        id: format!("i-{i:03}"),
+                        weight: b.weigh(&instance_type).units(),
+                        launched: *launched,
+                        current_version: *current_version,
+                        running: *running,
+                    }, instance_type)
+                })
+                .collect();
+            let plain: Vec<Unit> = units.iter().map(|(u, _)| u.clone()).collect();
+            let d = decide(&plain, &b, now);
+            // Recomputed from the decision and the declared weights alone.
+            let gone: std::collections::HashSet<&str> = d.terminate.iter().map(|(id, _)| id.as_str()).collect();
+            let left: u32 = units
+                .iter()
+                .filter(|(u, _)| u.running && !gone.contains(u.id.as_str()))
+                .map(|(_, t)| {
+                    b.types.iter().find(|(name, _)| name == t).map_or(heaviest, |(_, w)| *w)
+                })
+                .sum();
+            let launched = d.launch.as_ref().map_or(0, |(_, w, n)| w * n);
+            prop_assert!(left + launched <= max, "{} + {} > {}", left, launched, max);
+        }
+
         /// FF004: whatever is running and however the bounds are set, the plan
         /// never ends above max, and reaches min whenever a mix of weights can.
         #[test]

@@ -272,6 +272,68 @@ pub struct Plan {
     /// Staged roll-outs: per worker type with canary regions, which region is on which image.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rollouts: Vec<Rollout>,
+    /// Instances of a type their worker type does not declare, each counted
+    /// at the heaviest declared weight (FF004 warning).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unweighed: Vec<Unweighed>,
+    /// Key pairs replaced or deleted, with every worker type and running
+    /// instance that uses them (FF008).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub key_impacts: Vec<KeyImpact>,
+}
+
+/// One key pair this plan replaces or deletes in one region, and who uses it (FF008).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct KeyImpact {
+    /// `key_pair.NAME` of the live key pair.
+    pub address: String,
+    /// Region.
+    pub region: String,
+    /// EC2 name of the key pair.
+    pub name: String,
+    /// `replace` (same name, new public key) or `delete`.
+    pub action: ActionKind,
+    /// For a deletion: `key_pair.NAME` the worker types that used it now use
+    /// instead, when this plan creates that key pair (a rename).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaced_by: Option<String>,
+    /// Every worker type that uses the key pair, by name.
+    pub worker_types: Vec<KeyUser>,
+    /// Instances that use the key pair but carry no `fleetform:worker-type` tag.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub untagged_ids: Vec<String>,
+}
+
+/// One worker type using a key pair, and how fleetform knows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct KeyUser {
+    /// Worker type name.
+    pub worker_type: String,
+    /// Where the use was found: `config` (the configuration now),
+    /// `recorded` (the last recorded version), `launch-template` (its
+    /// template's default version), `instances` (its running instances' tags).
+    pub sources: Vec<String>,
+    /// Instances of the worker type (by their `fleetform:worker-type` tag) launched with the key.
+    pub instances: u32,
+    /// Their ids.
+    pub ids: Vec<String>,
+}
+
+/// Instances of one worker type in one region whose instance type the worker
+/// type does not declare: fleetform cannot weigh them, so each counts at the
+/// heaviest weight the worker type declares.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Unweighed {
+    /// `worker_type.NAME`.
+    pub address: String,
+    /// Region.
+    pub region: String,
+    /// The undeclared instance type.
+    pub instance_type: String,
+    /// Capacity units each of these instances counts for.
+    pub counted_weight: u32,
+    /// The pending and running instances of that type.
+    pub ids: Vec<String>,
 }
 
 /// Where a staged image roll-out of one worker type stands.

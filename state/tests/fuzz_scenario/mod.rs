@@ -64,6 +64,7 @@ fn version(number: u64) -> Version {
         summary: serde_json::Value::Null,
         images: BTreeMap::new(),
         sensitive: None,
+        key_pair_users: Default::default(),
     }
 }
 
