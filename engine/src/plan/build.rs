@@ -39,6 +39,9 @@ pub struct PlanOptions {
     pub versions: Vec<crate::checks::VersionImages>,
     /// AMI set -> region -> image that must be used (a rollback's images).
     pub pins: BTreeMap<String, BTreeMap<String, String>>,
+    /// Objects recent applies created (from the state): those a complete read
+    /// does not list yet count as present (`fleet.consistency_grace`).
+    pub created: Vec<super::visibility::Created>,
 }
 
 /// Whether `action` is selected by `targets` (empty: everything). A worker type
@@ -320,6 +323,16 @@ fn plan_region(
     verify_images(config, region, observed, planned, &mut diags);
     images::copies(config, region, observed, planned, &mut actions);
     launch_templates(config, region, observed, planned, &mut actions);
+    // What EC2 does not list yet is not gone: never made twice.
+    let unseen = super::visibility::unseen(
+        &options.created,
+        region,
+        observed,
+        config.fleet.consistency_grace,
+        options.now,
+    );
+    unseen.hold_creations(&mut actions);
+    unseen.warn(config, region, &mut diags);
     stage_rollouts(
         config,
         region,
@@ -339,7 +352,7 @@ fn plan_region(
         &mut diags,
     );
     if !blind {
-        hourly += instances(config, region, observed, options.now, &mut actions);
+        hourly += instances(config, region, observed, options.now, &unseen, &mut actions);
     }
     RegionPlan {
         actions,
@@ -833,6 +846,7 @@ fn instances(
     region: &str,
     observed: &RegionObservation,
     now: i64,
+    unseen: &super::visibility::Unseen<'_>,
     actions: &mut Vec<Action>,
 ) -> f64 {
     let (Some(found), Some(templates)) = (
@@ -902,7 +916,17 @@ fn instances(
                 .map(|t| (t.name.clone(), t.capacity))
                 .collect(),
         };
-        let decision = capacity::decide(&units, &bounds, now);
+        // Launched but not listed yet: running, at their type's weight.
+        let unseen_here = unseen.instances(&address::worker_type(&wt.name));
+        let unseen_units = unseen_here
+            .iter()
+            .map(|c| super::visibility::weight(wt, c.instance_type.as_deref()))
+            .sum();
+        hourly += unseen_here
+            .iter()
+            .filter_map(|c| hourly_price(c.instance_type.as_deref()?))
+            .sum::<f64>();
+        let decision = capacity::decide_with_unseen(&units, unseen_units, &bounds, now);
         let leaving: BTreeSet<&str> = decision
             .terminate
             .iter()
@@ -948,7 +972,11 @@ fn instances(
             action.count = Some(*count);
             action.instance_type = Some(instance_type.clone());
             action.name = Some(launch_template_name(config, &wt.name));
-            action.ids = template.map(|t| vec![t.id.clone()]).unwrap_or_default();
+            action.ids = template
+                .map(|t| t.id.as_str())
+                .or_else(|| unseen.template(&address::worker_type(&wt.name)))
+                .map(|id| vec![id.to_string()])
+                .unwrap_or_default();
             action.tags = identity_tags(config, &addr, Some(&wt.name));
             actions.push(action);
         }
