@@ -132,7 +132,7 @@ impl<'a> Unseen<'a> {
                 Resource::LaunchTemplate => a.action == ActionKind::Create,
                 Resource::Instances | Resource::Image => false,
             };
-            !(creates && !self.of(a.resource, &a.address).is_empty())
+            !creates || self.of(a.resource, &a.address).is_empty()
         });
     }
 

@@ -529,11 +529,16 @@ fn ids_in(text: &str) -> Vec<String> {
     ids
 }
 
-/// The `<item>` elements of `text` as (start, end) byte ranges, each with
-/// the ranges of the items directly inside it.
-fn items(text: &str) -> Vec<(usize, usize, Vec<(usize, usize)>)> {
-    let mut found: Vec<(usize, usize, Vec<(usize, usize)>)> = Vec::new();
-    let mut open: Vec<(usize, Vec<(usize, usize)>)> = Vec::new();
+/// A byte range of an answer's text.
+type Span = (usize, usize);
+
+/// An `<item>` element: its start, its end, and the items directly inside it.
+type Item = (usize, usize, Vec<Span>);
+
+/// The `<item>` elements of `text`, each with the items directly inside it.
+fn items(text: &str) -> Vec<Item> {
+    let mut found: Vec<Item> = Vec::new();
+    let mut open: Vec<(usize, Vec<Span>)> = Vec::new();
     let mut at = 0;
     while at < text.len() {
         let rest = &text[at..];
@@ -556,7 +561,7 @@ fn items(text: &str) -> Vec<(usize, usize, Vec<(usize, usize)>)> {
 }
 
 /// The text of an item without the items inside it: its own fields.
-fn own_fields(text: &str, (start, end): (usize, usize), inner: &[(usize, usize)]) -> String {
+fn own_fields(text: &str, (start, end): Span, inner: &[Span]) -> String {
     let mut own = String::new();
     let mut at = start;
     for (s, e) in inner {
@@ -576,7 +581,7 @@ fn without_items(text: &str, hidden: &std::collections::BTreeSet<&str>) -> Optio
     }
     // `doomed` sees an item's own fields and its whole text.
     let drop_where = |text: &str, doomed: &dyn Fn(&str, &str) -> bool| -> Option<String> {
-        let mut cut: Vec<(usize, usize)> = items(text)
+        let mut cut: Vec<Span> = items(text)
             .into_iter()
             .filter(|(s, e, inner)| doomed(&own_fields(text, (*s, *e), inner), &text[*s..*e]))
             .map(|(s, e, _)| (s, e))
