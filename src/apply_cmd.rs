@@ -736,12 +736,20 @@ fn carry_out(run: Run<'_>, endpoint_url: Option<String>, color: bool) -> u8 {
                     return 1;
                 }
             };
+            let created = match crate::recent::created(&*store, config, now) {
+                Ok(created) => created,
+                Err(e) => {
+                    state_error(&e, color);
+                    return 1;
+                }
+            };
             let options = PlanOptions {
                 now,
                 versions,
                 secrets: run.loaded.secrets.clone(),
                 sensitive_before,
                 recorded_key_users,
+                created,
                 ..run.options.clone()
             };
             let (mut plan, diagnostics) = plan::build(config, &observed.observation, &options);

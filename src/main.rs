@@ -6,6 +6,7 @@ mod cloud;
 mod history_cmd;
 mod images_cmd;
 mod plan_cmd;
+mod recent;
 mod record;
 mod secrets;
 mod state_cmd;

@@ -90,6 +90,13 @@ pub(crate) fn run(args: &PlanArgs, endpoint_url: Option<String>, color: bool) ->
             return 1;
         }
     };
+    let created = match crate::recent::created(&*store, config, now) {
+        Ok(created) => created,
+        Err(e) => {
+            crate::store::state_error(&e, color);
+            return 1;
+        }
+    };
     let options = PlanOptions {
         allow_destroy: args.allow_destroy,
         max_launches: args.max_launches,
@@ -113,6 +120,7 @@ pub(crate) fn run(args: &PlanArgs, endpoint_url: Option<String>, color: bool) ->
                 return 1;
             }
         },
+        created,
         ..PlanOptions::default()
     };
     let recorded = match crate::apply_cmd::recorded_entries(&*store) {

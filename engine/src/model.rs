@@ -86,10 +86,22 @@ pub struct Fleet {
     /// Default staged roll-out of image changes for every worker type.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout: Option<Rollout>,
+    /// How long after its creation an object fleetform created may still be
+    /// missing from a complete read and count as present (EC2 is eventually
+    /// consistent); default 10 minutes.
+    #[serde(default = "Fleet::default_consistency_grace")]
+    pub consistency_grace: Duration,
     #[serde(skip)]
     #[schemars(skip)]
     /// Where the fleet was declared.
     pub origin: Origin,
+}
+
+impl Fleet {
+    /// `consistency_grace` when the fleet block does not set it: 10 minutes.
+    pub fn default_consistency_grace() -> Duration {
+        Duration::from_secs(600)
+    }
 }
 
 /// The `budget` block.

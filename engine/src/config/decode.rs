@@ -515,7 +515,12 @@ fn decode_fleet(decl: Decl<'_>, scope: &Scope, diags: &mut Diagnostics) -> Optio
         decl.file,
         &decl.block.body,
         what,
-        &["account_id", "regions", "rollback_window"],
+        &[
+            "account_id",
+            "regions",
+            "rollback_window",
+            "consistency_grace",
+        ],
         &["budget", "limits", "rollout"],
         diags,
     );
@@ -557,6 +562,10 @@ fn decode_fleet(decl: Decl<'_>, scope: &Scope, diags: &mut Diagnostics) -> Optio
     let rollback_window = match f.value(scope, "rollback_window", diags) {
         Some((v, at)) => want::duration(&v, &at, "fleet.rollback_window", diags),
         None => Some(Duration::from_secs(30 * 86_400)),
+    };
+    let consistency_grace = match f.value(scope, "consistency_grace", diags) {
+        Some((v, at)) => want::duration(&v, &at, "fleet.consistency_grace", diags),
+        None => Some(Fleet::default_consistency_grace()),
     };
     let budget = f.single_block("budget", diags).and_then(|block| {
         let b = Fields::read(
@@ -633,6 +642,7 @@ fn decode_fleet(decl: Decl<'_>, scope: &Scope, diags: &mut Diagnostics) -> Optio
         budget,
         limits,
         rollback_window: rollback_window.unwrap_or(Duration::from_secs(0)),
+        consistency_grace: consistency_grace.unwrap_or(Fleet::default_consistency_grace()),
         origin,
     })
 }

@@ -47,6 +47,9 @@ pub struct PlanOptions {
     /// Key pair -> worker types that used it, as the last recorded version
     /// says ([`key_pair_users`] of its configuration); FF008 names them.
     pub recorded_key_users: BTreeMap<String, Vec<String>>,
+    /// Objects recent applies created (from the state): those a complete read
+    /// does not list yet count as present (`fleet.consistency_grace`).
+    pub created: Vec<super::visibility::Created>,
 }
 
 /// Key pair name -> the worker types of `config` that use it: what a version
@@ -369,6 +372,16 @@ fn plan_region(
     verify_images(config, region, observed, planned, &mut diags);
     images::copies(config, region, observed, planned, &mut actions);
     launch_templates(config, region, observed, planned, &mut actions);
+    // What EC2 does not list yet is not gone: never made twice.
+    let unseen = super::visibility::unseen(
+        &options.created,
+        region,
+        observed,
+        config.fleet.consistency_grace,
+        options.now,
+    );
+    unseen.hold_creations(&mut actions);
+    unseen.warn(config, region, &mut diags);
     stage_rollouts(
         config,
         region,
@@ -394,6 +407,7 @@ fn plan_region(
             region,
             observed,
             options.now,
+            &unseen,
             &mut actions,
             &mut unweighed,
         );
@@ -1056,6 +1070,7 @@ fn instances(
     region: &str,
     observed: &RegionObservation,
     now: i64,
+    unseen: &super::visibility::Unseen<'_>,
     actions: &mut Vec<Action>,
     unweighed: &mut Vec<Unweighed>,
 ) -> f64 {
@@ -1142,7 +1157,17 @@ fn instances(
                 running: running(i),
             })
             .collect();
-        let decision = capacity::decide(&units, &bounds, now);
+        // Launched but not listed yet: running, at their type's weight.
+        let unseen_here = unseen.instances(&address::worker_type(&wt.name));
+        let unseen_units = unseen_here
+            .iter()
+            .map(|c| super::visibility::weight(wt, c.instance_type.as_deref()))
+            .sum();
+        hourly += unseen_here
+            .iter()
+            .filter_map(|c| hourly_price(c.instance_type.as_deref()?))
+            .sum::<f64>();
+        let decision = capacity::decide_with_unseen(&units, unseen_units, &bounds, now);
         let leaving: BTreeSet<&str> = decision
             .terminate
             .iter()
@@ -1188,7 +1213,11 @@ fn instances(
             action.count = Some(*count);
             action.instance_type = Some(instance_type.clone());
             action.name = Some(launch_template_name(config, &wt.name));
-            action.ids = template.map(|t| vec![t.id.clone()]).unwrap_or_default();
+            action.ids = template
+                .map(|t| t.id.as_str())
+                .or_else(|| unseen.template(&address::worker_type(&wt.name)))
+                .map(|id| vec![id.to_string()])
+                .unwrap_or_default();
             action.tags = identity_tags(config, &addr, Some(&wt.name));
             actions.push(action);
         }

@@ -146,6 +146,22 @@ pub fn decide(units: &[Unit], bounds: &Bounds, now: i64) -> Decision {
     }
 }
 
+/// [`decide`] with `unseen` units running that EC2 does not list yet (just
+/// launched): they count toward both bounds but are never terminated (EC2
+/// does not know their ids yet), so the listed instances get the bounds
+/// less those units.
+pub fn decide_with_unseen(units: &[Unit], unseen: u32, bounds: &Bounds, now: i64) -> Decision {
+    let rest = Bounds {
+        min: bounds.min.saturating_sub(unseen),
+        max: bounds.max.saturating_sub(unseen),
+        ..bounds.clone()
+    };
+    let mut decision = decide(units, &rest, now);
+    decision.running_before += unseen;
+    decision.running_after += unseen;
+    decision
+}
+
 /// The launch that covers `deficit` units without exceeding `room`: the first
 /// declared type that fits, else the best the lightest type can do within room.
 fn choose_launch(deficit: u32, room: u32, types: &[(String, u32)]) -> Option<(String, u32, u32)> {
@@ -263,6 +279,21 @@ mod tests {
         let d = decide(&[stopped], &bounds(1, 1, &[("m5.large", 1)]), 0);
         assert_eq!(d.running_before, 0);
         assert_eq!(d.launch, Some(("m5.large".to_string(), 1, 1)));
+    }
+
+    #[test]
+    fn unseen_units_fill_the_bounds_and_leave_the_listed_ones_less_room() {
+        // Two just launched, not listed yet: min 2 is met, nothing launched.
+        let d = decide_with_unseen(&[], 2, &bounds(2, 4, &[("m5.large", 1)]), 0);
+        assert_eq!(d.launch, None);
+        assert_eq!((d.running_before, d.running_after), (2, 2));
+        // With three listed and max 4, one listed instance goes.
+        let units: Vec<Unit> = (0..3)
+            .map(|i| unit(&format!("i-{i}"), 1, i, true))
+            .collect();
+        let d = decide_with_unseen(&units, 2, &bounds(0, 4, &[("m5.large", 1)]), 10);
+        assert_eq!(d.terminate.len(), 1);
+        assert_eq!(d.running_after, 4);
     }
 
     fn arb_units() -> impl Strategy<Value = Vec<Unit>> {
@@ -393,6 +424,34 @@ mod tests {
             let lightest = weights.iter().min().copied().unwrap_or(1);
             if kept < min && max - kept >= lightest {
                 prop_assert!(launched > 0, "below min with room but no launch");
+            }
+        }
+
+        /// Instances launched but not listed yet count toward max like the
+        /// listed ones: whenever they alone fit under max, the plan never
+        /// ends above it, and it never launches while they meet min.
+        #[test]
+        fn unseen_capacity_never_takes_a_plan_above_max(
+            units in arb_units(),
+            unseen in 0u32..30,
+            min in 0u32..40,
+            extra in 0u32..40,
+            weights in prop::collection::vec(1u32..8, 1..4),
+            now in 0i64..2000,
+        ) {
+            let max = min + extra;
+            let types: Vec<(String, u32)> = weights.iter().enumerate().map(|(i, w)| (format!("t{i}.large"), *w)).collect();
+            let b = Bounds { min, max, max_lifetime: None, types };
+            let d = decide_with_unseen(&units, unseen, &b, now);
+            let gone: std::collections::HashSet<&str> = d.terminate.iter().map(|(id, _)| id.as_str()).collect();
+            let kept: u32 = units.iter().filter(|u| u.running && !gone.contains(u.id.as_str())).map(|u| u.weight).sum();
+            let launched = d.launch.as_ref().map_or(0, |(_, w, n)| w * n);
+            prop_assert_eq!(unseen + kept + launched, d.running_after);
+            if unseen <= max {
+                prop_assert!(d.running_after <= max, "{} > {}", d.running_after, max);
+            }
+            if unseen >= min {
+                prop_assert_eq!(launched, 0);
             }
         }
     }

@@ -11,6 +11,7 @@ pub mod capacity;
 pub mod dry_run;
 pub mod render;
 pub mod saved;
+pub mod visibility;
 mod withhold;
 
 pub use build::{build, PlanOptions};

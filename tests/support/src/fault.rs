@@ -8,6 +8,10 @@
 //! [`FaultProxy::chaos`] makes the decisions from a seed ([`Chaos`]): the
 //! same seed gives the same faults to the same sequence of requests, so a
 //! failing chaos test can be replayed.
+//!
+//! [`FaultProxy::eventually_consistent`] plays EC2's eventual consistency
+//! ([`FaultClass::Unlisted`], [`Lag`]): what was created through it in the
+//! last N seconds is missing from Describe answers that look complete.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -94,6 +98,10 @@ pub enum FaultClass {
     Delay,
     /// A page of a paged read loses its NextToken.
     TruncatedPage,
+    /// A Describe answer lacks what was created moments ago (eventual
+    /// consistency). Not drawn by [`Chaos`] (not in [`FaultClass::ALL`]): a
+    /// proxy of its own plays it, [`FaultProxy::eventually_consistent`].
+    Unlisted,
 }
 
 impl FaultClass {
@@ -107,21 +115,24 @@ impl FaultClass {
         FaultClass::TruncatedPage,
     ];
 
-    fn injection(self, delay: Duration) -> Injection {
+    /// What a request drawn for this class gets; `None` (forwarded as it
+    /// is) for [`FaultClass::Unlisted`], which needs a [`Lag`].
+    fn injection(self, delay: Duration) -> Option<Injection> {
         let error = |status: u16, code: &str| {
             Injection::Error(Fault {
                 status,
                 code: code.into(),
             })
         };
-        match self {
+        Some(match self {
             FaultClass::Throttle => error(400, "RequestLimitExceeded"),
             FaultClass::ServerError => error(500, "InternalError"),
             FaultClass::Unavailable => error(503, "Unavailable"),
             FaultClass::Reset => Injection::Reset,
             FaultClass::Delay => Injection::Delay(delay),
             FaultClass::TruncatedPage => Injection::Truncate,
-        }
+            FaultClass::Unlisted => return None,
+        })
     }
 }
 
@@ -345,6 +356,7 @@ impl FaultProxy {
                 *next - 1
             };
             let class = chaos.decide(region, action, n)?;
+            let injection = class.injection(delay)?;
             // A truncation only counts when a token was really dropped (see serve).
             if class != FaultClass::TruncatedPage {
                 *recorded
@@ -353,9 +365,22 @@ impl FaultProxy {
                     .entry(class)
                     .or_insert(0) += 1;
             }
-            Some(class.injection(delay))
+            Some(injection)
         });
         Self::start_deciding(upstream, decide, Some(tally))
+    }
+
+    /// A proxy that forwards everything but plays EC2's eventual
+    /// consistency ([`Lag`]): what was created through it less than `hide`
+    /// ago is left out of Describe answers. Each answer that lost something
+    /// counts as an injected fault ([`FaultClass::Unlisted`] in the tally).
+    pub fn eventually_consistent(upstream: &str, hide: Duration) -> std::io::Result<FaultProxy> {
+        Self::start_proxy(
+            upstream,
+            Arc::new(|_: &str, _: &str| None),
+            None,
+            Some(Arc::new(Lag::new(hide))),
+        )
     }
 
     /// A proxy that asks `decide` about every request.
@@ -363,6 +388,15 @@ impl FaultProxy {
         upstream: &str,
         decide: Decide,
         tally: Option<Arc<Mutex<Tally>>>,
+    ) -> std::io::Result<FaultProxy> {
+        Self::start_proxy(upstream, decide, tally, None)
+    }
+
+    fn start_proxy(
+        upstream: &str,
+        decide: Decide,
+        tally: Option<Arc<Mutex<Tally>>>,
+        lag: Option<Arc<Lag>>,
     ) -> std::io::Result<FaultProxy> {
         let upstream = upstream
             .trim_start_matches("http://")
@@ -379,6 +413,7 @@ impl FaultProxy {
             injected: Arc::clone(&injected),
             requests: Arc::clone(&requests),
             tally: Arc::clone(&tally),
+            lag,
         };
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
@@ -419,6 +454,168 @@ struct Shared {
     injected: Arc<AtomicUsize>,
     requests: Arc<AtomicUsize>,
     tally: Arc<Mutex<Tally>>,
+    lag: Option<Arc<Lag>>,
+}
+
+/// EC2's eventual consistency, played on answers: the ids of instances,
+/// launch templates and key pairs that RunInstances, CreateLaunchTemplate,
+/// ImportKeyPair and CreateKeyPair answers carry are remembered with the
+/// time; Describe answers lose the items of those younger than `hide` (an
+/// instance's reservation too, once it holds no instance), and look as
+/// complete as ever.
+pub struct Lag {
+    hide: Duration,
+    created: Mutex<Vec<(String, std::time::Instant)>>,
+}
+
+/// The elements whose text is the id of what an answer creates or lists.
+const ID_ELEMENTS: [&str; 3] = ["instanceId", "launchTemplateId", "keyPairId"];
+
+/// The actions whose answers carry the ids of what they created.
+const CREATING: [&str; 4] = [
+    "RunInstances",
+    "CreateLaunchTemplate",
+    "ImportKeyPair",
+    "CreateKeyPair",
+];
+
+impl Lag {
+    /// Hides what was created less than `hide` ago.
+    pub fn new(hide: Duration) -> Lag {
+        Lag {
+            hide,
+            created: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Remembers what the answer to `action` created (at `now`), or returns
+    /// the answer without the young objects for a Describe action; `None`
+    /// when the answer is left as it is.
+    fn answer(&self, action: &str, body: &[u8], now: std::time::Instant) -> Option<Vec<u8>> {
+        let text = std::str::from_utf8(body).ok()?;
+        let mut created = self.created.lock().unwrap_or_else(|p| p.into_inner());
+        if CREATING.contains(&action) {
+            created.extend(ids_in(text).into_iter().map(|id| (id, now)));
+            return None;
+        }
+        if !action.starts_with("Describe") {
+            return None;
+        }
+        let young: std::collections::BTreeSet<&str> = created
+            .iter()
+            .filter(|(_, at)| now.saturating_duration_since(*at) < self.hide)
+            .map(|(id, _)| id.as_str())
+            .collect();
+        let hidden = without_items(text, &young)?;
+        Some(hidden.into_bytes())
+    }
+}
+
+/// Every id element's text in `text`.
+fn ids_in(text: &str) -> Vec<String> {
+    let mut ids = Vec::new();
+    for element in ID_ELEMENTS {
+        let (open, close) = (format!("<{element}>"), format!("</{element}>"));
+        let mut rest = text;
+        while let Some(start) = rest.find(&open) {
+            let after = &rest[start + open.len()..];
+            let Some(end) = after.find(&close) else {
+                break;
+            };
+            ids.push(after[..end].to_string());
+            rest = &after[end..];
+        }
+    }
+    ids
+}
+
+/// A byte range of an answer's text.
+type Span = (usize, usize);
+
+/// An `<item>` element: its start, its end, and the items directly inside it.
+type Item = (usize, usize, Vec<Span>);
+
+/// The `<item>` elements of `text`, each with the items directly inside it.
+fn items(text: &str) -> Vec<Item> {
+    let mut found: Vec<Item> = Vec::new();
+    let mut open: Vec<(usize, Vec<Span>)> = Vec::new();
+    let mut at = 0;
+    while at < text.len() {
+        let rest = &text[at..];
+        if rest.starts_with("<item>") {
+            open.push((at, Vec::new()));
+            at += "<item>".len();
+        } else if rest.starts_with("</item>") {
+            at += "</item>".len();
+            if let Some((start, inner)) = open.pop() {
+                if let Some(parent) = open.last_mut() {
+                    parent.1.push((start, at));
+                }
+                found.push((start, at, inner));
+            }
+        } else {
+            at += rest.chars().next().map_or(1, char::len_utf8);
+        }
+    }
+    found
+}
+
+/// The text of an item without the items inside it: its own fields.
+fn own_fields(text: &str, (start, end): Span, inner: &[Span]) -> String {
+    let mut own = String::new();
+    let mut at = start;
+    for (s, e) in inner {
+        own.push_str(&text[at..*s]);
+        at = *e;
+    }
+    own.push_str(&text[at..end]);
+    own
+}
+
+/// `text` without the items whose own id field is one of `hidden`, and
+/// without the reservations left holding no instance; `None` when nothing
+/// was hidden.
+fn without_items(text: &str, hidden: &std::collections::BTreeSet<&str>) -> Option<String> {
+    if hidden.is_empty() {
+        return None;
+    }
+    // `doomed` sees an item's own fields and its whole text.
+    let drop_where = |text: &str, doomed: &dyn Fn(&str, &str) -> bool| -> Option<String> {
+        let mut cut: Vec<Span> = items(text)
+            .into_iter()
+            .filter(|(s, e, inner)| doomed(&own_fields(text, (*s, *e), inner), &text[*s..*e]))
+            .map(|(s, e, _)| (s, e))
+            .collect();
+        if cut.is_empty() {
+            return None;
+        }
+        cut.sort();
+        let mut out = String::new();
+        let mut at = 0;
+        for (s, e) in cut {
+            if s < at {
+                continue; // inside an item already cut
+            }
+            out.push_str(&text[at..s]);
+            at = e;
+        }
+        out.push_str(&text[at..]);
+        Some(out)
+    };
+    let names_hidden = |own: &str, _: &str| {
+        ID_ELEMENTS.iter().any(|element| {
+            hidden
+                .iter()
+                .any(|id| own.contains(&format!("<{element}>{id}</{element}>")))
+        })
+    };
+    let cut = drop_where(text, &names_hidden)?;
+    let empty_reservation = |own: &str, whole: &str| {
+        own.contains("<reservationId>")
+            && (whole.contains("<instancesSet></instancesSet>")
+                || whole.contains("<instancesSet/>"))
+    };
+    Some(drop_where(&cut, &empty_reservation).unwrap_or(cut))
 }
 
 /// One HTTP/1.1 message: head (start line + headers) and body.
@@ -576,6 +773,18 @@ fn serve(client: TcpStream, shared: &Shared) -> std::io::Result<()> {
         }
         _ => {}
     }
+    if let Some(lag) = &shared.lag {
+        if let Some(hidden) = lag.answer(&action, &response.body, std::time::Instant::now()) {
+            shared.injected.fetch_add(1, Ordering::Relaxed);
+            *shared
+                .tally
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(FaultClass::Unlisted)
+                .or_insert(0) += 1;
+            response.body = hidden;
+        }
+    }
     client.write_all(closing(&response.head, response.body.len()).as_bytes())?;
     client.write_all(&response.body)?;
     client.flush()
@@ -632,6 +841,112 @@ mod tests {
         assert_eq!(cut, b"<R><items/><requestId>1</requestId></R>");
         assert_eq!(drop_next_token(b"<R><items/></R>"), None);
         assert_eq!(drop_next_token(b"<R><nextToken></nextToken></R>"), None);
+    }
+
+    const RESERVATIONS: &str = "<DescribeInstancesResponse><reservationSet>\
+<item><reservationId>r-1</reservationId><instancesSet>\
+<item><instanceId>i-old</instanceId><tagSet><item><key>k</key><value>v</value></item></tagSet></item>\
+</instancesSet></item>\
+<item><reservationId>r-2</reservationId><instancesSet>\
+<item><instanceId>i-new1</instanceId><networkInterfaceSet><item><attachment><instanceId>i-new1</instanceId></attachment></item></networkInterfaceSet></item>\
+<item><instanceId>i-new2</instanceId></item>\
+</instancesSet></item>\
+</reservationSet><requestId>1</requestId></DescribeInstancesResponse>";
+
+    #[test]
+    fn lag_hides_what_was_created_moments_ago_from_describe_answers() {
+        let lag = Lag::new(Duration::from_secs(60));
+        let start = std::time::Instant::now();
+        let run = b"<RunInstancesResponse><instancesSet><item><instanceId>i-new1</instanceId></item><item><instanceId>i-new2</instanceId></item></instancesSet></RunInstancesResponse>";
+        assert_eq!(
+            lag.answer("RunInstances", run, start),
+            None,
+            "a creation is answered as it is"
+        );
+        let hidden = lag
+            .answer(
+                "DescribeInstances",
+                RESERVATIONS.as_bytes(),
+                start + Duration::from_secs(59),
+            )
+            .expect("the new reservation is hidden");
+        let text = String::from_utf8(hidden).expect("utf-8");
+        assert_eq!(
+            text,
+            "<DescribeInstancesResponse><reservationSet><item><reservationId>r-1</reservationId><instancesSet><item><instanceId>i-old</instanceId><tagSet><item><key>k</key><value>v</value></item></tagSet></item></instancesSet></item></reservationSet><requestId>1</requestId></DescribeInstancesResponse>"
+        );
+        // Once `hide` has passed, EC2 lists them.
+        assert_eq!(
+            lag.answer(
+                "DescribeInstances",
+                RESERVATIONS.as_bytes(),
+                start + Duration::from_secs(60)
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn lag_hides_one_instance_of_a_reservation_and_keeps_the_rest() {
+        let lag = Lag::new(Duration::from_secs(60));
+        let now = std::time::Instant::now();
+        lag.answer(
+            "RunInstances",
+            b"<R><instancesSet><item><instanceId>i-new2</instanceId></item></instancesSet></R>",
+            now,
+        );
+        let text = String::from_utf8(
+            lag.answer("DescribeInstances", RESERVATIONS.as_bytes(), now)
+                .expect("hidden"),
+        )
+        .expect("utf-8");
+        assert!(text.contains("<reservationId>r-2</reservationId>"));
+        assert!(text.contains("<instanceId>i-new1</instanceId>"));
+        assert!(!text.contains("i-new2"));
+    }
+
+    #[test]
+    fn lag_hides_new_launch_templates_and_key_pairs() {
+        let lag = Lag::new(Duration::from_secs(60));
+        let now = std::time::Instant::now();
+        lag.answer(
+            "CreateLaunchTemplate",
+            b"<CreateLaunchTemplateResponse><launchTemplate><launchTemplateId>lt-new</launchTemplateId><tagSet><item><key>a</key><value>b</value></item></tagSet></launchTemplate></CreateLaunchTemplateResponse>",
+            now,
+        );
+        lag.answer(
+            "ImportKeyPair",
+            b"<ImportKeyPairResponse><keyName>k</keyName><keyPairId>key-new</keyPairId></ImportKeyPairResponse>",
+            now,
+        );
+        let templates = "<DescribeLaunchTemplatesResponse><launchTemplates><item><launchTemplateId>lt-old</launchTemplateId></item><item><launchTemplateId>lt-new</launchTemplateId><tagSet><item><key>a</key><value>b</value></item></tagSet></item></launchTemplates></DescribeLaunchTemplatesResponse>";
+        assert_eq!(
+            lag.answer("DescribeLaunchTemplates", templates.as_bytes(), now),
+            Some(b"<DescribeLaunchTemplatesResponse><launchTemplates><item><launchTemplateId>lt-old</launchTemplateId></item></launchTemplates></DescribeLaunchTemplatesResponse>".to_vec())
+        );
+        let versions = "<R><launchTemplateVersionSet><item><launchTemplateId>lt-new</launchTemplateId><versionNumber>1</versionNumber></item></launchTemplateVersionSet></R>";
+        assert_eq!(
+            lag.answer("DescribeLaunchTemplateVersions", versions.as_bytes(), now),
+            Some(b"<R><launchTemplateVersionSet></launchTemplateVersionSet></R>".to_vec())
+        );
+        let keys = "<R><keySet><item><keyPairId>key-new</keyPairId><keyName>k</keyName></item></keySet></R>";
+        assert_eq!(
+            lag.answer("DescribeKeyPairs", keys.as_bytes(), now),
+            Some(b"<R><keySet></keySet></R>".to_vec())
+        );
+        // Other answers, and Describe answers without young objects, pass as they are.
+        assert_eq!(
+            lag.answer("TerminateInstances", templates.as_bytes(), now),
+            None
+        );
+        assert_eq!(
+            lag.answer(
+                "DescribeImages",
+                b"<R><imagesSet><item><imageId>ami-1</imageId></item></imagesSet></R>",
+                now
+            ),
+            None
+        );
     }
 
     #[test]
