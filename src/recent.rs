@@ -183,6 +183,8 @@ mod tests {
             diff: String::new(),
             summary: Value::Null,
             images: BTreeMap::new(),
+            sensitive: None,
+            key_pair_users: BTreeMap::new(),
         }
     }
 
