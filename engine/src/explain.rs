@@ -79,11 +79,16 @@ pub fn explanation(code: Code) -> Explanation {
                      (instances weighted by their instance type's `capacity`) never exceeds \
                      `capacity.max`. Above max, fleetform terminates instances past \
                      `max_lifetime` first, then those of older launch template versions, then the \
-                     oldest; it launches only the instance types that still fit under max.",
+                     oldest; it launches only the instance types that still fit under max. An \
+                     instance of a type the worker type does not declare has no known weight: it \
+                     counts at the heaviest declared weight, with a warning naming the type and \
+                     how many run.",
             prevents: "A runaway fleet: a provisioner or a scan gone wrong that leaves hundreds of the \
                        largest instances running, far past what the worker type was meant to cost.",
             resolve: "Read the plan: the terminations it proposes bring the region back under max. \
-                      If the fleet needs more, raise `capacity.max` in the configuration.",
+                      If the fleet needs more, raise `capacity.max` in the configuration. For the \
+                      undeclared-type warning, declare the type with its `capacity`, or have the \
+                      provisioner launch only declared types.",
             overrides: None,
         },
         Code::BlindScaling => Explanation {
@@ -92,12 +97,17 @@ pub fn explanation(code: Code) -> Explanation {
                      that outlived the retries, a time-out, a full last page without a next-page \
                      token) for key pairs, images, launch templates or instances, fleetform plans \
                      no launch and no termination in that region and says why. Other regions are \
-                     planned as usual.",
+                     planned as usual. The same code warns about objects a recent apply created \
+                     that a complete read does not list yet (EC2 is eventually consistent): for \
+                     `fleet.consistency_grace` after their creation they count as present, and \
+                     nothing is launched or created again in their place.",
             prevents: "Treating what could not be seen as nothing: a scan that saw zero workers \
                        launched hundreds of the largest instances, and one that missed half of them \
                        terminated the rest.",
             resolve: "Run `fleetform plan` again once EC2 answers; the warning names the region, the \
-                      kind of object and the cause (credentials, permissions, throttling, network).",
+                      kind of object and the cause (credentials, permissions, throttling, network). \
+                      Objects not yet visible need nothing: they appear within minutes, and one \
+                      still missing after the grace period is treated as gone.",
             overrides: None,
         },
         Code::BlastRadius => Explanation {
