@@ -1,7 +1,9 @@
-//! Carrying out a plan through a [`Provider`], in dependency order: key pairs,
-//! then launch templates, then instances; deletions in reverse. Every creation
-//! carries a client token derived from the plan and the action, so running the
-//! same plan again after an interruption converges instead of duplicating.
+//! Carrying out a plan through a [`Provider`], in dependency order: key pairs
+//! and image copies, then launch templates (the promoted regions of a staged
+//! roll-out after the others), then launches; terminations and deletions in
+//! reverse, image prunes last. Every creation carries a client token derived
+//! from the plan and the action, so running the same plan again after an
+//! interruption converges instead of duplicating.
 //!
 //! Within a phase, actions run with bounded concurrency, interleaved
 //! round-robin across worker types so that one slow or failing worker type

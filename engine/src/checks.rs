@@ -1,6 +1,16 @@
-//! Static safety checks: what can be known to be wrong from the configuration
-//! alone, before any cloud call. Each check is a plain function over the model
-//! that reports at the HCL span of the offending declaration.
+//! Safety checks over the model that read nothing from the cloud.
+//!
+//! [`static_checks`] is what can be known to be wrong from the configuration
+//! alone, run by every load: capacity bounds that cannot hold
+//! (`capacity-range`), regions outside the fleet (`region`), a region without
+//! an image (FF002), images that do not suit the instance types (FF003) and
+//! the budget (FF007). Two more take one fact from outside: [`account_guard`]
+//! (FF009) the caller's account, [`image_in_use`] (FF001 for one image) the
+//! images recorded versions used ([`VersionImages`]); the plan's pruning
+//! applies the same FF001 rule in [`crate::images::prune`].
+//!
+//! Each check is a plain function over the model that reports at the HCL
+//! span of the offending declaration.
 
 use crate::catalog::{hourly_price, InstanceTypeInfo};
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
@@ -281,7 +291,7 @@ pub struct VersionImages {
 
 /// FF001: deregistering `image` in `region` is refused while the configuration
 /// names it, or a version younger than `fleet.rollback_window` does (so that
-/// version can still be rolled back to). Seed 001.
+/// version can still be rolled back to).
 pub fn image_in_use(
     config: &Config,
     region: &str,

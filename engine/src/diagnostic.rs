@@ -1,9 +1,12 @@
 //! Diagnostics: what went wrong, where in the HCL, and what to do about it.
 //!
-//! Every problem fleetform finds in a configuration (and later in a plan) is a
-//! [`Diagnostic`]: plain data with a stable [`Code`], collected rather than
-//! returned early so that one run reports every problem. The CLI renders them
-//! with miette ([`Diagnostic::to_miette`]) or as JSON ([`Diagnostic::to_json`]).
+//! Every problem fleetform finds in a configuration, a plan or a call to the
+//! cloud is a [`Diagnostic`]: plain data with a stable [`Code`], collected
+//! rather than returned early so that one run reports every problem. The CLI
+//! renders them with miette ([`Diagnostic::to_miette`], [`render_human`]) or
+//! as JSON ([`Diagnostic::to_json`]). Loading and planning scrub sensitive
+//! values out of the diagnostics they return ([`Diagnostic::scrub`]), so a
+//! renderer never sees one.
 
 use crate::source::{SourceRef, SourceSet};
 use miette::{LabeledSpan, NamedSource, SourceSpan};

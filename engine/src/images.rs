@@ -1,9 +1,10 @@
 //! The image lifecycle of AMI sets: which image each region uses (explicit,
 //! looked up, or copied from a source), the copies a plan must make, and which
-//! tagged images may be pruned: older than the set's `retain`, referenced by
-//! neither the configuration, a launch template, nor a state version inside
-//! `fleet.rollback_window` (FF001), and never the newest of its set in a
-//! region. Time decides, never a count (seed 001).
+//! tagged images may be pruned: older than the set's `retain`, held by
+//! neither the configuration, a copy source, a launch template, nor a state
+//! version inside `fleet.rollback_window` (FF001), and never the newest of
+//! its set in a region. Time decides, never a count: how many images were
+//! made since says nothing about whether a rollback still needs one.
 
 use crate::checks::VersionImages;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};

@@ -1,7 +1,13 @@
-//! A flat listing of what an observation found, by address: what
-//! `fleetform state list` and `state show` print. Objects are named by their
-//! `fleetform:address` tag; tagged objects with no address, or whose address
-//! the configuration no longer declares, are listed as orphans.
+//! A flat listing of what an observation found, by address ([`Entry`]): what
+//! `fleetform state list` and `state show` print, what a version records as
+//! the objects observed after its apply ([`carry_over`] keeps the last record
+//! of what could not be read), and what `plan --refresh-only` compares with
+//! that record ([`drift`]). Objects are named by their `fleetform:address`
+//! tag; tagged objects with no address, or whose address the configuration
+//! no longer declares, are listed as orphans.
+//!
+//! Also here: what to observe for a configuration
+//! ([`ObserveRequest::for_config`]).
 
 use crate::model::Config;
 use crate::provider::{tags, Kind, Observation, ObserveRequest};

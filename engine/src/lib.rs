@@ -1,10 +1,30 @@
 //! The fleetform engine: the configuration language, the typed model of a
-//! fleet, and the checks that need no cloud. Later: the plan (diff + safety
-//! checks) and the apply executor.
+//! fleet, the checks that need no cloud, the plan (diff and the safety checks
+//! that need live state) and the apply executor.
 //!
-//! The engine never sees an AWS type: providers translate EC2 into the plain
-//! data of [`model`]. Everything here is synchronous and deterministic, so it
-//! is unit-tested without a network.
+//! - [`config`] loads a directory of `*.hcl` files into a [`model::Config`],
+//!   reporting every problem as a [`Diagnostic`]; [`checks`] runs the static
+//!   safety checks over the model; [`fmt`] formats the files.
+//! - [`provider`] is the boundary to a cloud: the [`provider::Provider`] trait
+//!   and the plain data of an observation. The engine never sees an AWS type:
+//!   providers translate EC2 into this data.
+//! - [`plan`] builds a [`plan::Plan`] from the model and an observation,
+//!   renders it and saves it bound to what it was built from; [`images`]
+//!   resolves, copies and prunes the images of AMI sets for it.
+//! - [`apply`] carries a plan out through a provider, recording an intent
+//!   before every call in an [`apply::Journal`] its caller keeps.
+//! - [`sensitive`] keeps secrets out of everything that is shown or stored.
+//!
+//! Loading, checks and planning are synchronous functions over plain data,
+//! given the clock and what the state recorded as arguments, so they are
+//! unit-tested without a network. Only [`apply::execute`] and
+//! [`plan::dry_run::dry_run`] are async: they call the cloud, through the
+//! provider their caller passes in. The engine reads configuration files and
+//! writes the files it is asked to (formatted sources, saved plans), and
+//! never reads or writes the state store: its caller passes in what the
+//! state holds and records what apply did.
+
+#![deny(missing_docs)]
 
 pub mod apply;
 pub mod catalog;

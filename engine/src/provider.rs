@@ -5,7 +5,8 @@
 //!
 //! An observation is never silently partial: each (region, kind) is either
 //! [`Observed::Complete`] or [`Observed::Incomplete`] with its cause. Unknown is
-//! never zero (seed 002).
+//! never zero: a scan that saw no workers because it failed must not read as
+//! an empty fleet and launch a full one.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -1,5 +1,7 @@
 //! JSON Schemas of fleetform's machine-readable formats, generated from the
 //! Rust types so they cannot drift (checked in under `schemas/`, compared in CI).
+//! The schema of recorded versions comes from the state crate, which owns
+//! that type.
 
 use crate::diagnostic::JsonDiagnostic;
 use crate::model::Config;

@@ -10,9 +10,11 @@
 //! - **the journal** ([`JournalRecord`]): one JSON line before and after every
 //!   mutating cloud call, fsynced, so that a crashed apply is visible;
 //! - **the lease lock** ([`Lease`], [`LeaseInfo`]): who is applying, since
-//!   when, until when; renewed while working, never stolen while live.
+//!   when, until when; renewed while working, never taken while live
+//!   (only broken on purpose, [`Backend::break_lock`] with `force`).
 //!
-//! What it must not do: talk to AWS, know what a plan or an observation
+//! What it must not do: talk to the cloud beyond storing its own objects (the
+//! S3 backend calls S3 and nothing else), know what a plan or an observation
 //! contains (they are stored as opaque [`serde_json::Value`]s), or decide
 //! policy (which version is next, whether to break a lock, how long a lease
 //! lasts: the caller decides and passes explicit times).
@@ -42,7 +44,7 @@
 //! documents, byte for byte, and [`copy_versions`] moves a history between
 //! them, verified by hashes.
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 mod copy;
 mod fsutil;
@@ -90,9 +92,10 @@ pub struct Version {
     /// `Some(N)` when this version is a rollback to version `N`.
     pub rollback_of: Option<u64>,
     /// Configuration snapshot: path relative to the configuration directory -> file text,
-    /// for every file of the configuration.
+    /// for the `*.hcl` files and the files they read (`file()`, `templatefile()`).
     pub sources: BTreeMap<String, String>,
-    /// Variable values used; sensitive ones are already redacted by the caller.
+    /// Variable values used, without the sensitive ones (the caller leaves them
+    /// out; versions written before that recorded `(sensitive)` for them).
     pub variables: BTreeMap<String, String>,
     /// The plan that was applied (opaque to the state store).
     pub plan: serde_json::Value,

@@ -2,9 +2,11 @@
 //! `concat`, `lookup`, `format`, `jsonencode`.
 //!
 //! `hcl::eval::FuncDef` takes a plain `fn`, so `file` and `templatefile` cannot
-//! close over the config directory. Evaluation is synchronous and runs on one
-//! thread, so the directory lives in a thread-local set by [`ConfigDirGuard`]
-//! for exactly the duration of a load.
+//! close over the config directory. Evaluation is synchronous, so the
+//! directory, and the log of the files read ([`ReadLog`]), live in
+//! thread-locals set by [`ConfigDirGuard`] for exactly the duration of a load;
+//! the helper threads of the same load (worker types are decoded in
+//! parallel) join it with [`ConfigDirGuard::join`].
 
 use hcl::eval::{Context, Evaluate, FuncArgs, FuncDef, ParamType};
 use hcl::{Map, Value};

@@ -1,6 +1,10 @@
 //! The configuration language: load every `*.hcl` file of a directory,
-//! evaluate variables, locals and references, and decode the blocks into the
-//! typed [`Config`](crate::model::Config).
+//! evaluate variables, locals and references, decode the blocks into the
+//! typed [`Config`](crate::model::Config) and run the static checks
+//! ([`crate::checks::static_checks`]). A load also says where the state
+//! lives ([`StateLocation`]), which values are sensitive ([`Loaded::secrets`],
+//! hidden from its sources and diagnostics) and which files `file()` and
+//! `templatefile()` read.
 //!
 //! Parsing uses `hcl-edit` so every attribute keeps its byte span (and `fmt`
 //! keeps comments); `hcl-rs` evaluates expressions. Nothing here talks to the

@@ -1,6 +1,13 @@
 //! Building a plan: the desired objects of each region (from the model)
-//! against what was observed there, plus the safety checks that need live
-//! state (FF002/FF003 on real images, FF005, FF006, FF008).
+//! against what was observed there, each region on its own, plus the safety
+//! checks that need live state: FF002/FF003 on the real images, FF005 (a
+//! region not read completely is not scaled), FF004 (capacity decided by
+//! [`super::capacity`], instances of undeclared types weighed at the
+//! heaviest weight), FF008 (who a key pair change touches), and, over the
+//! whole plan, FF006 (the blast radius). Objects created but not yet listed
+//! are counted by [`super::visibility`], prunes and their FF001 protection
+//! come from [`crate::images::prune`], and the last step withholds
+//! sensitive values.
 
 use super::capacity::{self, Bounds, TerminateReason, Unit, Weight};
 use super::{

@@ -1,4 +1,4 @@
-//! Capacity bounds for one worker type in one region (DESIGN "Capacity"):
+//! Capacity bounds for one worker type in one region:
 //! which instances to terminate and how many to launch so that running
 //! capacity ends within `min..=max`. Pure: instances in, decisions out.
 //!

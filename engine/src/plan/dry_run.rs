@@ -1,5 +1,5 @@
 //! FF011: every launch of a plan tried with DryRun=true, so permission and
-//! parameter errors (an image that does not suit the instance type, seed 004)
+//! parameter errors (such as an image that does not suit the instance type)
 //! surface in the plan, before apply changes anything.
 
 use super::{ActionKind, Plan, Resource};

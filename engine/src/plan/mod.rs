@@ -1,10 +1,13 @@
 //! A plan: the changes that would make live EC2 match the configuration, and
-//! what is unsafe about them. Built by [`build`] from a model and an
-//! observation; rendered by [`render`]; carried out later by apply.
+//! what is unsafe about them. Built by [`build`] from a model, an
+//! observation and what the state recorded ([`PlanOptions`]); rendered by
+//! [`render`]; saved bound to its inputs by [`saved`]; carried out by
+//! [`crate::apply`].
 //!
 //! The plan is plain, serializable data (it is the JSON of `plan --json`);
 //! renderers and apply read it and never reach back into the model or the
-//! observation.
+//! observation. The one thing apply takes from the model besides it is what
+//! the plan withholds: sensitive user data ([`crate::sensitive::Withheld`]).
 
 pub mod build;
 pub mod capacity;

@@ -1,6 +1,8 @@
 //! Renderers of a [`Plan`]: human text (grouped by address and region, with
-//! `+ ~ - -/+` markers and unified diffs for multi-line values) and a Markdown
-//! pull-request comment. JSON is the plan itself, serialized.
+//! `+ ~ - -/+` markers and unified diffs for multi-line values, the images
+//! chosen and where staged roll-outs stand) and a Markdown pull-request
+//! comment that fits GitHub's comment limit. JSON is the plan itself,
+//! serialized.
 
 use super::{Action, ActionKind, Change, Plan, Resource, Stage};
 use std::collections::{BTreeMap, BTreeSet};

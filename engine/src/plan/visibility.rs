@@ -1,4 +1,4 @@
-//! What EC2 does not list yet is not gone (DESIGN "State").
+//! What EC2 does not list yet is not gone (README, "Reading EC2").
 //!
 //! EC2's reads are eventually consistent: an instance, launch template or
 //! key pair just created can be missing from a Describe call that looks
@@ -12,7 +12,7 @@
 //! grace period has passed, an object still missing is gone.
 //!
 //! Pure: the recently created objects come in `PlanOptions::created`
-//! (gathered by the CLI from the state), with one region's observation and
+//! (gathered by the caller from the state), with one region's observation and
 //! the plan's clock; nothing here reads the state or the cloud.
 
 use super::{Action, ActionKind, Resource};

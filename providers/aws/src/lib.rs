@@ -1,12 +1,19 @@
 //! fleetform's AWS provider: everything that talks to EC2 and STS.
 //!
-//! It implements the engine's [`Provider`] trait and translates aws-sdk types
-//! into the engine's plain data; it decides no policy. Reads are one paged,
-//! tag-filtered call per kind per region, all regions at once, and report each
-//! (region, kind) as complete or incomplete with the cause: a failed or cut-off
-//! read is never an empty list. Retries (throttling, 5xx, network) use the SDK's
-//! adaptive mode: jittered exponential backoff plus a client-side rate limiter
-//! per region client. Every request is counted.
+//! It implements the engine's [`Provider`] trait ([`AwsProvider`]) and
+//! translates aws-sdk types into the engine's plain data; it decides no
+//! policy. Reads are paged, tag-filtered calls per kind per region (never one
+//! call per object), all regions at once, and report each (region, kind) as
+//! complete or incomplete with the cause: a failed or cut-off read is never an
+//! empty list. Mutations are idempotent under retry. Retries (throttling, 5xx,
+//! network) use the SDK's adaptive mode: jittered exponential backoff plus a
+//! client-side rate limiter per region client. Every request is counted.
+//!
+//! It also makes the SDK configuration every AWS client of fleetform uses,
+//! the S3 state store's included ([`sdk_config`]): credentials, retries, time
+//! limits and the endpoint of each [`Service`].
+
+#![deny(missing_docs)]
 
 mod counter;
 mod error;

@@ -1,10 +1,17 @@
 //! Shared helpers for tests that talk to the local EC2 endpoint.
 //!
 //! [`endpoint`] starts one `moto_server` (through `scripts/moto_launcher.py`,
-//! which fixes moto's launch-template paging) per test binary, on a free port
-//! on 127.0.0.1. The launcher is given this process's pid and exits when the
-//! test binary does, so no server outlives its tests. Tests share the server and
-//! keep out of each other's way by using [`unique_fleet`] names.
+//! which patches moto where it differs from EC2, such as launch-template
+//! paging) per test binary, on a free port on 127.0.0.1. The launcher is given
+//! this process's pid and exits when the test binary does, so no server
+//! outlives its tests. Tests share the server and keep out of each other's way
+//! by using [`unique_fleet`] names.
+//!
+//! Beside it: [`fault`], a seeded fault-injecting proxy in front of the
+//! endpoint; [`s3`], buckets on the endpoint's S3 for the S3 state backend;
+//! [`process`], waiting on several `fleetform` processes at once.
+
+#![deny(missing_docs)]
 
 pub mod fault;
 pub mod process;
