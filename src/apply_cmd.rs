@@ -930,7 +930,15 @@ fn execute(
         }
     };
     let withheld = match &run.loaded.config {
-        Some(config) => fleetform_engine::sensitive::Withheld::of(config),
+        Some(config) => {
+            match fleetform_engine::sensitive::Withheld::of(config, &run.loaded.secrets) {
+                Ok(withheld) => withheld,
+                Err(e) => {
+                    eprintln!("fleetform: {e}; nothing was changed");
+                    return Err(1);
+                }
+            }
+        }
         None => fleetform_engine::sensitive::Withheld::default(),
     };
     let outcomes = observed.runtime.block_on(apply::execute(
@@ -1003,7 +1011,11 @@ fn record_version(args: RecordArgs<'_>) -> u8 {
         .chain(run.inputs.env.iter().cloned())
         .filter(|(k, _)| !sensitive.contains(k))
         .collect();
-    let sensitive_record = match crate::secrets::record(config, &run.loaded.secrets) {
+    let sensitive_record = match crate::secrets::record(
+        config,
+        &run.loaded.secrets,
+        previous.as_ref().and_then(|p| p.sensitive.as_ref()),
+    ) {
         Ok(record) => record,
         Err(e) => {
             eprintln!(

@@ -30,15 +30,26 @@ pub(crate) fn sensitive_before(store: &dyn Backend) -> Result<BTreeSet<String>, 
 }
 
 /// What a version records of the sensitive values of this run; `None` when
-/// there are none.
+/// there are none. A worker type whose user data an earlier version
+/// withheld stays listed while the configuration has it: its live user data
+/// may still hold the old secret (an update that failed, or one not yet
+/// made), so it is never shown.
 pub(crate) fn record(
     config: &Config,
     secrets: &Secrets,
+    previous: Option<&SensitiveRecord>,
 ) -> Result<Option<SensitiveRecord>, DigestError> {
     let worker_types: Vec<String> = config
         .worker_types
         .values()
-        .filter(|wt| wt.user_data_sensitive)
+        .filter(|wt| {
+            wt.user_data_sensitive
+                || wt
+                    .user_data
+                    .as_deref()
+                    .is_some_and(|d| secrets.appear_in(d))
+                || previous.is_some_and(|p| p.worker_types.contains(&wt.name))
+        })
         .map(|wt| wt.name.clone())
         .collect();
     if secrets.is_empty() && worker_types.is_empty() {

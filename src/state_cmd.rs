@@ -112,7 +112,10 @@ pub(crate) fn run(command: &StateCommand, endpoint_url: Option<String>, color: b
     }
     match command {
         StateCommand::List(args) if args.json => {
-            match serde_json::to_string_pretty(&observed.observation) {
+            // User data may hold secrets, of this configuration or an earlier one.
+            let mut shown = observed.observation.clone();
+            fleetform_engine::sensitive::describe_live_user_data(&mut shown);
+            match serde_json::to_string_pretty(&shown) {
                 Ok(text) => println!("{text}"),
                 Err(e) => {
                     eprintln!("fleetform: cannot encode the observation as JSON: {e}");

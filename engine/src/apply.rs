@@ -149,7 +149,10 @@ pub async fn execute(
         let finished: Vec<Outcome> = stream::iter(interleaved(plan, indices))
             .map(|index| async move {
                 let action = &plan.actions[index];
-                let token = format!("ff-{id}-{index}");
+                let token = match withheld.token_part(&action.address) {
+                    Some(part) if !action.sensitive.is_empty() => format!("ff-{id}-{index}-{part}"),
+                    _ => format!("ff-{id}-{index}"),
+                };
                 if action.stage == Some(Stage::Promote)
                     && failed_canaries.contains(action.address.as_str())
                 {

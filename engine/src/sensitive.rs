@@ -17,7 +17,7 @@ use argon2::Argon2;
 use hmac::{Hmac, Mac};
 use rand_core::{OsRng, RngCore};
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -34,6 +34,10 @@ const MIN_SCRUBBED_LEN: usize = 4;
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Secrets {
     variables: BTreeMap<String, String>,
+    /// Further texts to hide wherever they appear: the strings inside a
+    /// sensitive list or object, which appear in files as written, not as
+    /// the JSON of the whole value.
+    fragments: Vec<String>,
 }
 
 impl fmt::Debug for Secrets {
@@ -49,7 +53,13 @@ impl Secrets {
     pub fn new(variables: impl IntoIterator<Item = (String, String)>) -> Secrets {
         Secrets {
             variables: variables.into_iter().collect(),
+            fragments: Vec::new(),
         }
+    }
+
+    /// Adds texts to hide wherever they appear (parts of a sensitive value).
+    pub fn hide_also(&mut self, fragments: impl IntoIterator<Item = String>) {
+        self.fragments.extend(fragments);
     }
 
     /// True when no sensitive variable has a value.
@@ -73,6 +83,7 @@ impl Secrets {
         let mut values: Vec<&str> = self
             .variables
             .values()
+            .chain(&self.fragments)
             .map(String::as_str)
             .filter(|v| v.len() >= MIN_SCRUBBED_LEN)
             .collect();
@@ -113,11 +124,15 @@ impl Secrets {
 }
 
 /// What the model derived from sensitive values and a plan withholds: per
-/// worker type address, its user data. Apply fills these into the calls it
-/// makes to EC2; they are never written anywhere else.
+/// worker type address, its user data, and a keyed digest of it that apply
+/// adds to the client tokens of the calls that send it (a plan that only
+/// rotates a secret reads the same as the one before, and EC2 must not take
+/// its calls for retries of the earlier ones). Apply fills these into the
+/// calls it makes to EC2; they are never written anywhere else.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Withheld {
     user_data: BTreeMap<String, String>,
+    token_parts: BTreeMap<String, String>,
 }
 
 impl fmt::Debug for Withheld {
@@ -129,26 +144,62 @@ impl fmt::Debug for Withheld {
 }
 
 impl Withheld {
-    /// Every sensitive value `config` holds.
-    pub fn of(config: &Config) -> Withheld {
-        Withheld {
-            user_data: config
-                .worker_types
-                .values()
-                .filter(|wt| wt.user_data_sensitive)
-                .filter_map(|wt| {
-                    Some((
-                        crate::model::address::worker_type(&wt.name),
-                        wt.user_data.clone()?,
-                    ))
-                })
-                .collect(),
+    /// Every value of `config` a plan withholds: user data that derives
+    /// from a sensitive variable or holds one's value.
+    pub fn of(config: &Config, secrets: &Secrets) -> Result<Withheld, DigestError> {
+        let user_data: BTreeMap<String, String> = config
+            .worker_types
+            .values()
+            .filter_map(|wt| {
+                let data = wt.user_data.as_ref()?;
+                (wt.user_data_sensitive || secrets.appear_in(data))
+                    .then(|| (crate::model::address::worker_type(&wt.name), data.clone()))
+            })
+            .collect();
+        if user_data.is_empty() {
+            return Ok(Withheld::default());
         }
+        // Deterministic for the same fleet and secrets, so that a retried
+        // apply repeats its tokens; slow to test guesses against.
+        let salt = sha2::Sha256::digest(format!("fleetform client tokens\0{}", config.fleet.name));
+        let mask = Mask::derive(secrets, &salt[..16])?;
+        let token_parts = user_data
+            .iter()
+            .map(|(address, data)| {
+                let tag = mask.digest(data);
+                (address.clone(), tag[..16].to_string())
+            })
+            .collect();
+        Ok(Withheld {
+            user_data,
+            token_parts,
+        })
     }
 
     /// The sensitive user data of the worker type at `address` (`worker_type.NAME`).
     pub fn user_data(&self, address: &str) -> Option<&str> {
         self.user_data.get(address).map(String::as_str)
+    }
+
+    /// What the client token of a call sending `address`'s withheld user
+    /// data ends with.
+    pub fn token_part(&self, address: &str) -> Option<&str> {
+        self.token_parts.get(address).map(String::as_str)
+    }
+}
+
+/// Replaces every live user data of `observation` by its description: what
+/// commands that print what EC2 holds show of it, since any may hold a secret
+/// (of this configuration, or of an earlier one).
+pub fn describe_live_user_data(observation: &mut crate::provider::Observation) {
+    for region in observation.regions.values_mut() {
+        if let crate::provider::Observed::Complete { items } = &mut region.launch_templates {
+            for data in items.iter_mut().filter_map(|t| t.default_data.as_mut()) {
+                if let Some(text) = data.user_data.as_mut() {
+                    *text = describe(text);
+                }
+            }
+        }
     }
 }
 
@@ -210,19 +261,7 @@ impl SensitiveBinding {
     /// secrets give the same key.
     pub fn mask(&self, secrets: &Secrets) -> Result<Mask, DigestError> {
         let salt = unhex(&self.key_salt).ok_or_else(|| DigestError("bad key salt".into()))?;
-        // Length-prefixed pairs, so no two sets of values read alike.
-        let mut material = Vec::new();
-        for (name, value) in &secrets.variables {
-            for part in [name.as_bytes(), value.as_bytes()] {
-                material.extend_from_slice(&(part.len() as u64).to_le_bytes());
-                material.extend_from_slice(part);
-            }
-        }
-        let mut key = [0u8; 32];
-        argon2()
-            .hash_password_into(&material, &salt, &mut key)
-            .map_err(|e| DigestError(e.to_string()))?;
-        Ok(Mask { key })
+        Mask::derive(secrets, &salt)
     }
 }
 
@@ -259,15 +298,36 @@ impl fmt::Debug for Mask {
 }
 
 impl Mask {
-    /// The keyed digest of `value`, marked as such.
-    pub fn tag(&self, value: &str) -> String {
+    /// The key derived from every secret with argon2id and `salt`.
+    fn derive(secrets: &Secrets, salt: &[u8]) -> Result<Mask, DigestError> {
+        // Length-prefixed pairs, so no two sets of values read alike.
+        let mut material = Vec::new();
+        for (name, value) in &secrets.variables {
+            for part in [name.as_bytes(), value.as_bytes()] {
+                material.extend_from_slice(&(part.len() as u64).to_le_bytes());
+                material.extend_from_slice(part);
+            }
+        }
+        let mut key = [0u8; 32];
+        argon2()
+            .hash_password_into(&material, salt, &mut key)
+            .map_err(|e| DigestError(e.to_string()))?;
+        Ok(Mask { key })
+    }
+
+    /// The keyed digest of `value` (hex).
+    fn digest(&self, value: &str) -> String {
         // A key of any length is accepted by HMAC; this cannot fail.
-        let mut mac = match <Hmac<Sha256> as Mac>::new_from_slice(&self.key) {
-            Ok(mac) => mac,
-            Err(_) => return SHOWN.to_string(),
+        let Ok(mut mac) = <Hmac<Sha256> as Mac>::new_from_slice(&self.key) else {
+            return String::new();
         };
         mac.update(value.as_bytes());
-        format!("(sensitive {})", hex(&mac.finalize().into_bytes()))
+        hex(&mac.finalize().into_bytes())
+    }
+
+    /// The keyed digest of `value`, marked as such.
+    pub fn tag(&self, value: &str) -> String {
+        format!("(sensitive {})", self.digest(value))
     }
 }
 

@@ -75,11 +75,16 @@ impl SourceSet {
     /// of these files (a variable file or a default holds them as text);
     /// offsets stay valid. The texts themselves are unchanged.
     pub fn hide(&mut self, secrets: &crate::sensitive::Secrets) {
-        if secrets.is_empty() {
-            return;
-        }
         for (file, shown) in self.files.iter().zip(self.shown.iter_mut()) {
-            *shown = secrets.mask_in_place(&file.text).map(Arc::from);
+            let text = if file.var_file {
+                // Shown as `name = ****`: a secret there may be written in a
+                // way no search for its value finds (escapes, a syntax error).
+                Some(mask_values(&file.text))
+            } else {
+                None
+            };
+            let base = text.as_deref().unwrap_or(&file.text);
+            *shown = secrets.mask_in_place(base).or(text).map(Arc::from);
         }
     }
 
@@ -160,4 +165,28 @@ mod tests {
             assert_eq!(offset_of(text, lc.line, lc.column), offset);
         }
     }
+}
+
+/// `text` with everything after the first `=` of each line, and every line
+/// without one, overwritten by `*` byte for byte (offsets stay valid).
+fn mask_values(text: &str) -> String {
+    text.split_inclusive('\n')
+        .map(|line| {
+            let body = line.trim_end_matches(['\n', '\r']);
+            let end = &line[body.len()..];
+            let keep = body.find('=').map_or(0, |at| at + 1);
+            let (kept, masked) = body.split_at(keep);
+            let stars: String = masked
+                .bytes()
+                .map(|b| {
+                    if b == b' ' || b == b'\t' {
+                        b as char
+                    } else {
+                        '*'
+                    }
+                })
+                .collect();
+            format!("{kept}{stars}{end}")
+        })
+        .collect()
 }

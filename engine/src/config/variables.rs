@@ -64,7 +64,8 @@ pub(super) fn resolve(
     for (name, text) in &inputs.env {
         // Like TF_VAR_*, environment values for undeclared variables are ignored.
         if let Some(slot) = values.get_mut(name.as_str()) {
-            if let Some(v) = parse_cli_value(text, &format!("FLEETFORM_VAR_{name}"), diags) {
+            let shown = !sensitive.contains(name);
+            if let Some(v) = parse_cli_value(text, &format!("FLEETFORM_VAR_{name}"), shown, diags) {
                 *slot = Some(v);
             }
         }
@@ -82,8 +83,18 @@ pub(super) fn resolve(
                     let at = span_of(parsed.id, &attr.key);
                     match values.get_mut(key) {
                         Some(slot) => {
-                            if let Some(v) = empty.eval(parsed.id, &attr.value, diags) {
-                                *slot = Some(v);
+                            // What went wrong is not quoted: the text may be a secret.
+                            let mut failed = Diagnostics::default();
+                            match empty.eval(parsed.id, &attr.value, &mut failed) {
+                                Some(v) => *slot = Some(v),
+                                None => diags.push(
+                                    Diagnostic::error(
+                                        Code::InvalidValue,
+                                        format!("the value of `{key}` in `{display}` is not a literal HCL value (it is not shown: variable files may hold secrets)"),
+                                    )
+                                    .at(at, "set here")
+                                    .help(format!("write `{key} = \"...\"`, a number, or a list or object of them; variable files cannot refer to anything")),
+                                ),
                             }
                         }
                         None => diags.push(undeclared_warning(key, at, names())),
@@ -112,7 +123,8 @@ pub(super) fn resolve(
         let name = name.trim();
         match values.get_mut(name) {
             Some(slot) => {
-                if let Some(v) = parse_cli_value(text, &format!("-var {name}"), diags) {
+                let shown = !sensitive.iter().any(|s| s == name);
+                if let Some(v) = parse_cli_value(text, &format!("-var {name}"), shown, diags) {
                     *slot = Some(v);
                 }
             }
@@ -130,12 +142,14 @@ pub(super) fn resolve(
     }
 
     let mut secrets = Vec::new();
+    let mut fragments = Vec::new();
     for (name, decl) in declared {
         let value = values.remove(name.as_str()).flatten();
         if sensitive.contains(name) {
             scope.mark_sensitive_var(name);
             if let Some(value) = &value {
                 secrets.push((name.clone(), as_text(value)));
+                leaves(value, &mut fragments);
             }
         }
         if value.is_none() {
@@ -149,7 +163,20 @@ pub(super) fn resolve(
         }
         scope.set_var(name, value);
     }
-    (sensitive, Secrets::new(secrets))
+    let mut secrets = Secrets::new(secrets);
+    secrets.hide_also(fragments);
+    (sensitive, secrets)
+}
+
+/// The strings and numbers inside a list or object (a scalar is its own text).
+fn leaves(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Array(items) => items.iter().for_each(|v| leaves(v, out)),
+        Value::Object(map) => map.values().for_each(|v| leaves(v, out)),
+        Value::String(s) => out.push(s.clone()),
+        Value::Number(n) => out.push(n.to_string()),
+        Value::Bool(_) | Value::Null => {}
+    }
 }
 
 /// A variable's value as text: strings as they are, anything else as JSON.
@@ -160,8 +187,15 @@ fn as_text(value: &Value) -> String {
     }
 }
 
-/// A value from the command line or environment: HCL for lists and objects, else a string.
-fn parse_cli_value(text: &str, source: &str, diags: &mut Diagnostics) -> Option<Value> {
+/// A value from the command line or environment: HCL for lists and objects,
+/// else a string. `shown`: whether an error may quote the text (never for a
+/// sensitive variable).
+fn parse_cli_value(
+    text: &str,
+    source: &str,
+    shown: bool,
+    diags: &mut Diagnostics,
+) -> Option<Value> {
     let trimmed = text.trim_start();
     if !(trimmed.starts_with('[') || trimmed.starts_with('{')) {
         return Some(Value::String(text.to_string()));
@@ -181,6 +215,16 @@ fn parse_cli_value(text: &str, source: &str, diags: &mut Diagnostics) -> Option<
         });
     match parsed {
         Ok(v) => Some(v),
+        Err(_) if !shown => {
+            diags.push(
+                Diagnostic::error(
+                    Code::InvalidValue,
+                    format!("{source}: the value of this sensitive variable starts with `[` or `{{` but is not a valid HCL list or object (the value is not shown)"),
+                )
+                .help("lists and objects are written in HCL, e.g. `[\"a\", \"b\"]` or `{ k = \"v\" }`; pass a secret that must start with one of them through a -var-file as a quoted string"),
+            );
+            None
+        }
         Err(why) => {
             diags.push(
                 Diagnostic::error(Code::InvalidValue, format!("{source}: `{text}` is not a valid HCL value: {why}"))

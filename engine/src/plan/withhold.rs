@@ -34,19 +34,24 @@ pub(crate) fn withhold(
         .iter()
         .map(|name| address::worker_type(name))
         .collect();
+    let holds_secret = |v: Option<&str>| v.is_some_and(|v| secrets.appear_in(v));
     for action in actions.iter_mut() {
         let now = sensitive_now.contains(&action.address);
         let was = before.contains(&action.address);
-        if now {
-            if let Some(data) = action.launch_template.as_mut() {
+        if let Some(data) = action.launch_template.as_mut() {
+            // A secret written out in a file is withheld like a derived one.
+            if now || holds_secret(data.user_data.as_deref()) {
                 data.user_data = None;
                 action.sensitive.push(USER_DATA.to_string());
             }
         }
+        let withheld = !action.sensitive.is_empty();
         for change in action.changes.iter_mut().filter(|c| c.path == USER_DATA) {
-            let holds_secret =
-                |v: &Option<String>| v.as_deref().is_some_and(|v| secrets.appear_in(v));
-            if now || was || holds_secret(&change.old) || holds_secret(&change.new) {
+            if withheld
+                || was
+                || holds_secret(change.old.as_deref())
+                || holds_secret(change.new.as_deref())
+            {
                 hide(change);
             }
         }
