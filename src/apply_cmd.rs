@@ -16,7 +16,6 @@ use fleetform_engine::plan::{self, render, Plan, PlanOptions};
 use fleetform_engine::{Code, Diagnostic, Inputs, Loaded};
 use fleetform_ops::{Execution, LockGuard, VersionInputs};
 use fleetform_state::{Backend, Version};
-use std::collections::BTreeSet;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -193,29 +192,7 @@ pub(crate) fn rollback(args: &RollbackArgs, endpoint_url: Option<String>, color:
         rfc3339(version.time),
         version.git_commit.as_deref().unwrap_or("no git commit")
     );
-    // Version N's recorded variables, and the sensitive ones (never
-    // recorded) from this command line and environment. Versions written
-    // before sensitive values were withheld recorded `(sensitive)` for them.
-    let supplied = args.vars.inputs();
-    let mut withheld: BTreeSet<String> = version
-        .sensitive
-        .as_ref()
-        .map(|s| s.variables.keys().cloned().collect())
-        .unwrap_or_default();
-    let mut vars: Vec<String> = Vec::new();
-    for (name, value) in &version.variables {
-        if value == fleetform_engine::sensitive::SHOWN {
-            withheld.insert(name.clone());
-        } else {
-            vars.push(format!("{name}={value}"));
-        }
-    }
-    vars.extend(supplied.vars.iter().cloned());
-    let inputs = Inputs {
-        vars,
-        var_files: supplied.var_files.clone(),
-        env: supplied.env.clone(),
-    };
+    let (inputs, withheld) = fleetform_ops::rollback_inputs(&version, &args.vars.inputs());
     let loaded = fleetform_engine::load_dir(scratch.path(), &inputs);
     let unsupplied: Vec<&str> = withheld
         .iter()
@@ -400,8 +377,7 @@ fn carry_out(run: Run<'_>, endpoint_url: Option<String>, color: bool) -> u8 {
     // unreadable kind can leave objects in EC2 that no version lists.
     let refresh = plan.is_empty();
     if refresh {
-        let previous = latest.and_then(|n| store.read(n).ok());
-        match fleetform_ops::unrecorded(&*store, previous.as_ref(), config, &observed.observation) {
+        match fleetform_ops::unrecorded(&*store, latest, config, &observed.observation) {
             Some(why) => println!("No changes to apply; recording a version because {why}."),
             None => {
                 println!("No changes to apply.");

@@ -14,6 +14,8 @@
 //! - [`unrecorded`], [`build_version`], [`record_version`]: the version an
 //!   apply (or a no-op apply that must still record) writes, with its config
 //!   snapshot, git commit, outcomes and images;
+//! - [`rollback_inputs`], [`restore_sources`]: a recorded version's
+//!   variables and config snapshot, for a rollback to it;
 //! - what plan reads back from recorded versions and the journal:
 //!   [`recorded_entries`], [`recorded_key_users`], [`sensitive_before`],
 //!   [`created`], [`version_images`], [`pins_of`].
@@ -39,7 +41,7 @@ pub use lock::LockGuard;
 pub use recent::created;
 pub use record::{
     build_version, record_version, recorded_entries, recorded_key_users, restore_sources,
-    sensitive_before, sources_diff, unrecorded, VersionInputs,
+    rollback_inputs, sensitive_before, sources_diff, unrecorded, VersionInputs,
 };
 pub use stale::{names, split, staleness};
 

@@ -182,14 +182,16 @@ fn referenced_images(
 }
 
 /// Why a no-op apply must still record a version, if it must: EC2 holds
-/// fleet objects the latest version does not list (every kind was read), or
-/// the journal still holds an apply that never ended.
+/// fleet objects the latest version (number `latest`) does not list (every
+/// kind was read), or the journal still holds an apply that never ended.
 pub fn unrecorded(
     store: &dyn Backend,
-    latest: Option<&Version>,
+    latest: Option<u64>,
     config: &Config,
     observation: &Observation,
 ) -> Option<String> {
+    let latest = latest.and_then(|n| store.read(n).ok());
+    let latest = latest.as_ref();
     if journal::holds_open_apply(store) {
         return Some("the journal holds an apply that never ended".into());
     }
@@ -213,6 +215,34 @@ pub fn unrecorded(
             if missing == 1 { "" } else { "s" }
         )
     })
+}
+
+/// What a rollback to `version` loads its restored configuration with:
+/// the variables it recorded, then those `supplied` now (later wins); and
+/// the names of the sensitive variables it used, whose values were never
+/// recorded and must be supplied again. Versions written before sensitive
+/// values were withheld recorded `(sensitive)` for them.
+pub fn rollback_inputs(version: &Version, supplied: &Inputs) -> (Inputs, BTreeSet<String>) {
+    let mut withheld: BTreeSet<String> = version
+        .sensitive
+        .as_ref()
+        .map(|s| s.variables.keys().cloned().collect())
+        .unwrap_or_default();
+    let mut vars: Vec<String> = Vec::new();
+    for (name, value) in &version.variables {
+        if value == fleetform_engine::sensitive::SHOWN {
+            withheld.insert(name.clone());
+        } else {
+            vars.push(format!("{name}={value}"));
+        }
+    }
+    vars.extend(supplied.vars.iter().cloned());
+    let inputs = Inputs {
+        vars,
+        var_files: supplied.var_files.clone(),
+        env: supplied.env.clone(),
+    };
+    (inputs, withheld)
 }
 
 /// What a version of an apply (or refresh) is built from.
