@@ -1,7 +1,6 @@
 //! `fleetform history`, `show --version N`, `diff A B` and `unlock`: reading
 //! and repairing the state store.
 
-use crate::record;
 use crate::store::{open_dir, state_error};
 use fleetform_state::StateError;
 use std::path::Path;
@@ -41,7 +40,7 @@ pub(crate) fn history(dir: &Path, json: bool, color: bool) -> u8 {
             "format_version": "1",
             "versions": versions.iter().map(|v| serde_json::json!({
                 "version": v.number,
-                "time": record::rfc3339(v.time),
+                "time": crate::clock::rfc3339(v.time),
                 "git_commit": v.git_commit,
                 "git_dirty": v.git_dirty,
                 "caller": v.caller,
@@ -76,7 +75,7 @@ pub(crate) fn history(dir: &Path, json: bool, color: bool) -> u8 {
         println!(
             "{:>4}  {:<20}  {:<10}  {:<28}  {}{}",
             v.number,
-            record::rfc3339(v.time),
+            crate::clock::rfc3339(v.time),
             git,
             who,
             summary_text(&v.summary),
@@ -116,7 +115,7 @@ pub(crate) fn show_version(dir: &Path, number: u64, json: bool, color: bool) -> 
             .map(|n| format!(" (rollback to {n})"))
             .unwrap_or_default()
     );
-    println!("time:   {}", record::rfc3339(version.time));
+    println!("time:   {}", crate::clock::rfc3339(version.time));
     println!(
         "git:    {}{}",
         version.git_commit.as_deref().unwrap_or("-"),
@@ -154,7 +153,7 @@ pub(crate) fn diff(dir: &Path, a: u64, b: u64, color: bool) -> u8 {
             return 1;
         }
     };
-    let text = record::sources_diff(&old.sources, &new.sources);
+    let text = fleetform_ops::sources_diff(&old.sources, &new.sources);
     if text.is_empty() {
         println!("versions {a} and {b} have the same configuration");
     } else {
@@ -181,7 +180,7 @@ pub(crate) fn unlock(dir: &Path, force: bool, color: bool) -> u8 {
             println!(
                 "broke the lock of {} (taken at {}, {} {}s {})",
                 info.holder,
-                record::rfc3339(info.started),
+                crate::clock::rfc3339(info.started),
                 if info.expired(now) {
                     "expired"
                 } else {

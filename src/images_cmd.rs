@@ -1,164 +1,14 @@
-//! `fleetform images`, and what plan, apply and rollback need to know about
-//! images from the state: which images recent versions reference (FF001),
-//! and which images a version used (rollback pins them).
+//! `fleetform images`: every image of every AMI set, per region, with who
+//! holds it (the versions' claims come from `fleetform_ops`).
 
+use crate::clock::clock;
 use crate::VarArgs;
 use clap::Args;
-use fleetform_engine::checks::VersionImages;
-use fleetform_engine::images::{self, PlannedImage, Prunability};
-use fleetform_engine::model::Config;
-use fleetform_engine::provider::Observation;
-use fleetform_state::{Backend, StateError, Version, VersionSummary};
+use fleetform_engine::images::{self, Prunability};
+use fleetform_ops::{claim, pins_of, versions_in_window};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-
-/// The clock fleetform judges ages by (image retain, rollback window,
-/// max_lifetime) and stamps versions with: now, unless `FLEETFORM_NOW` gives
-/// unix seconds or an RFC 3339 time (to rehearse a prune, or in tests).
-pub(crate) fn clock() -> i64 {
-    std::env::var("FLEETFORM_NOW")
-        .ok()
-        .and_then(|text| {
-            text.trim().parse::<i64>().ok().or_else(|| {
-                humantime::parse_rfc3339_weak(text.trim().trim_end_matches('Z'))
-                    .ok()
-                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                    .map(|d| d.as_secs() as i64)
-            })
-        })
-        .unwrap_or_else(fleetform_state::now)
-}
-
-/// The index entries of every version young enough to protect images at `now`.
-fn summaries_in_window(
-    store: &dyn Backend,
-    config: &Config,
-    now: i64,
-) -> Result<Vec<VersionSummary>, StateError> {
-    let window = config.fleet.rollback_window.as_secs() as i64;
-    Ok(store
-        .list()?
-        .into_iter()
-        .filter(|summary| now - summary.time <= window)
-        .collect())
-}
-
-/// Every version young enough to protect images at `now` (only those version
-/// files are read).
-fn versions_in_window(
-    store: &dyn Backend,
-    config: &Config,
-    now: i64,
-) -> Result<Vec<Version>, StateError> {
-    summaries_in_window(store, config, now)?
-        .into_iter()
-        .map(|summary| store.read(summary.number))
-        .collect()
-}
-
-/// The image claim of a version: its number, time and region -> AMI ids.
-fn claim(version: &Version) -> VersionImages {
-    VersionImages {
-        number: version.number,
-        time: version.time,
-        images: version.images.clone(),
-    }
-}
-
-/// The image claims of every version young enough to protect images at `now`.
-/// They come from the index; a version file is read only for an index entry
-/// written before the index held images.
-pub(crate) fn version_images(
-    store: &dyn Backend,
-    config: &Config,
-    now: i64,
-) -> Result<Vec<VersionImages>, StateError> {
-    summaries_in_window(store, config, now)?
-        .into_iter()
-        .map(|summary| match summary.images {
-            Some(images) => Ok(VersionImages {
-                number: summary.number,
-                time: summary.time,
-                images,
-            }),
-            None => store.read(summary.number).map(|v| claim(&v)),
-        })
-        .collect()
-}
-
-/// AMI set -> region -> image that `version` planned: a rollback to it uses
-/// exactly these, even when a lookup would now pick a newer image.
-pub(crate) fn pins_of(version: &Version) -> BTreeMap<String, BTreeMap<String, String>> {
-    let planned: Vec<PlannedImage> = version
-        .plan
-        .get("images")
-        .cloned()
-        .and_then(|v| serde_json::from_value(v).ok())
-        .unwrap_or_default();
-    let mut pins: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-    for p in planned {
-        if let Some(id) = p.image_id {
-            pins.entry(p.ami_set).or_default().insert(p.region, id);
-        }
-    }
-    // Copies made by that apply: the plan did not know their ids yet.
-    let actions = version.plan.get("actions").and_then(|a| a.as_array());
-    for outcome in version.outcomes.iter().filter(|o| o.ok) {
-        let Some(action) = actions.and_then(|a| a.get(outcome.action)) else {
-            continue;
-        };
-        let field = |name: &str| action.get(name).and_then(|v| v.as_str());
-        if field("action") == Some("copy") {
-            if let (Some(set), Some(region), Some(id)) = (
-                field("address").and_then(|a| a.strip_prefix("ami_set.")),
-                field("region"),
-                outcome.ids.first(),
-            ) {
-                pins.entry(set.to_string())
-                    .or_default()
-                    .insert(region.to_string(), id.clone());
-            }
-        }
-    }
-    pins
-}
-
-/// Region -> image ids a new version references: the images the plan chose,
-/// the copies it made, and what every launch template launches after the
-/// apply (a region held by a staged roll-out keeps its old image in use).
-pub(crate) fn referenced_images(
-    plan_images: &[PlannedImage],
-    copies: &[(String, String)],
-    after: &Observation,
-) -> BTreeMap<String, Vec<String>> {
-    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut add = |region: &str, id: &str| {
-        let ids = out.entry(region.to_string()).or_default();
-        if !ids.iter().any(|i| i == id) {
-            ids.push(id.to_string());
-        }
-    };
-    for p in plan_images {
-        if let Some(id) = &p.image_id {
-            add(&p.region, id);
-        }
-    }
-    for (region, id) in copies {
-        add(region, id);
-    }
-    for (region, observed) in &after.regions {
-        for t in observed.launch_templates.complete().into_iter().flatten() {
-            if let Some(id) = t.default_data.as_ref().and_then(|d| d.image_id.as_deref()) {
-                add(region, id);
-            }
-        }
-    }
-    for ids in out.values_mut() {
-        ids.sort();
-    }
-    out
-}
 
 #[derive(Args)]
 pub(crate) struct ImagesArgs {
@@ -228,10 +78,7 @@ pub(crate) fn run(args: &ImagesArgs, endpoint_url: Option<String>, color: bool) 
         (window.iter().map(claim).collect::<Vec<_>>(), recorded)
     }) {
         Ok(found) => found,
-        Err(e) => {
-            crate::store::state_error(&e, color);
-            return 1;
-        }
+        Err(e) => return crate::store::ops_error(&e, color),
     };
     let mut extra: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for regions in recorded.values() {
@@ -297,7 +144,7 @@ pub(crate) fn run(args: &ImagesArgs, endpoint_url: Option<String>, color: bool) 
                         .past_retain_at
                         .unwrap_or(now)
                         .max(protection.versions_release_at.unwrap_or(now));
-                    crate::record::rfc3339(at)
+                    crate::clock::rfc3339(at)
                 };
                 rows.push(ImageRow {
                     ami_set: set.name.clone(),
@@ -324,7 +171,7 @@ pub(crate) fn run(args: &ImagesArgs, endpoint_url: Option<String>, color: bool) 
     if args.json {
         let out = serde_json::json!({
             "format_version": "1",
-            "now": crate::record::rfc3339(now),
+            "now": crate::clock::rfc3339(now),
             "images": rows,
             "incomplete_regions": incomplete,
         });

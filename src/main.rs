@@ -1,13 +1,14 @@
-//! The `fleetform` command line: argument parsing and wiring only. Every
-//! decision lives in the engine, providers and state crates.
+//! The `fleetform` command line: argument parsing, wiring and rendering.
+//! Decisions live in the engine, providers and state crates; the apply
+//! transaction (lock, journal, execute, record) in `fleetform_ops`.
 
 mod apply_cmd;
+mod clock;
 mod cloud;
 mod history_cmd;
 mod images_cmd;
 mod plan_cmd;
-mod recent;
-mod record;
+mod report;
 mod secrets;
 mod state_cmd;
 mod store;

@@ -73,8 +73,7 @@ pub(crate) fn run(args: &PlanArgs, endpoint_url: Option<String>, color: bool) ->
         Err(code) => return code,
     };
     if let Err(e) = crate::apply_cmd::report_interrupted(&*store) {
-        crate::store::state_error(&e, color);
-        return 1;
+        return crate::store::ops_error(&e, color);
     }
     let Some(observed) = observe(&loaded, endpoint_url, color) else {
         return 1;
@@ -82,20 +81,14 @@ pub(crate) fn run(args: &PlanArgs, endpoint_url: Option<String>, color: bool) ->
     let Some(config) = &loaded.config else {
         return 1;
     };
-    let now = crate::images_cmd::clock();
-    let versions = match crate::images_cmd::version_images(&*store, config, now) {
+    let now = crate::clock::clock();
+    let versions = match fleetform_ops::version_images(&*store, config, now) {
         Ok(versions) => versions,
-        Err(e) => {
-            crate::store::state_error(&e, color);
-            return 1;
-        }
+        Err(e) => return crate::store::ops_error(&e, color),
     };
-    let created = match crate::recent::created(&*store, config, now) {
+    let created = match fleetform_ops::created(&*store, config, now) {
         Ok(created) => created,
-        Err(e) => {
-            crate::store::state_error(&e, color);
-            return 1;
-        }
+        Err(e) => return crate::store::ops_error(&e, color),
     };
     let options = PlanOptions {
         allow_destroy: args.allow_destroy,
@@ -106,29 +99,20 @@ pub(crate) fn run(args: &PlanArgs, endpoint_url: Option<String>, color: bool) ->
         promote: args.promote,
         versions,
         secrets: loaded.secrets.clone(),
-        sensitive_before: match crate::secrets::sensitive_before(&*store) {
+        sensitive_before: match fleetform_ops::sensitive_before(&*store) {
             Ok(names) => names,
-            Err(e) => {
-                crate::store::state_error(&e, color);
-                return 1;
-            }
+            Err(e) => return crate::store::ops_error(&e, color),
         },
-        recorded_key_users: match crate::apply_cmd::recorded_key_users(&*store) {
+        recorded_key_users: match fleetform_ops::recorded_key_users(&*store) {
             Ok(users) => users,
-            Err(e) => {
-                crate::store::state_error(&e, color);
-                return 1;
-            }
+            Err(e) => return crate::store::ops_error(&e, color),
         },
         created,
         ..PlanOptions::default()
     };
-    let recorded = match crate::apply_cmd::recorded_entries(&*store) {
+    let recorded = match fleetform_ops::recorded_entries(&*store) {
         Ok(recorded) => recorded,
-        Err(e) => {
-            crate::store::state_error(&e, color);
-            return 1;
-        }
+        Err(e) => return crate::store::ops_error(&e, color),
     };
     let found = fleetform_engine::inventory::entries(config, &observed.observation).0;
     if args.refresh_only {

@@ -2,14 +2,15 @@
 //! now; `state migrate`: move the recorded versions between the local
 //! directory and S3.
 
-use crate::apply_cmd::LockGuard;
 use crate::cloud::observe;
-use crate::store::{self, state_error, Store};
+use crate::report::Warnings;
+use crate::store::{self, ops_error, state_error, Store};
 use crate::VarArgs;
 use clap::{Args, Subcommand, ValueEnum};
 use fleetform_engine::diagnostic::render_human;
 use fleetform_engine::inventory::{self, Entry};
 use fleetform_engine::{Code, Diagnostic, Inputs, StateLocation};
+use fleetform_ops::LockGuard;
 use fleetform_state::{CopyError, LocalBackend};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -222,14 +223,14 @@ fn migrate(args: &MigrateArgs, color: bool) -> u8 {
             return 1;
         }
     }
-    let mut from_lock = match LockGuard::take(&*from, color) {
+    let mut from_lock = match LockGuard::take(&*from, Arc::new(Warnings)) {
         Ok(lock) => lock,
-        Err(code) => return code,
+        Err(e) => return ops_error(&e, color),
     };
     from_lock.keep_alive(Arc::clone(&from));
-    let mut to_lock = match LockGuard::take(&*to, color) {
+    let mut to_lock = match LockGuard::take(&*to, Arc::new(Warnings)) {
         Ok(lock) => lock,
-        Err(code) => return code,
+        Err(e) => return ops_error(&e, color),
     };
     to_lock.keep_alive(Arc::clone(&to));
     for (store, name) in [(&from, &from_name), (&to, &to_name)] {

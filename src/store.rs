@@ -1,15 +1,15 @@
 //! Opening the state store a configuration names (`backend "local"`, the
-//! default, or `backend "s3"`), and showing state errors as diagnostics.
+//! default, or `backend "s3"`), and showing state and transaction errors as
+//! diagnostics, with their exit codes.
 
 use fleetform_engine::diagnostic::render_human;
 use fleetform_engine::model::Backend as BackendBlock;
 use fleetform_engine::{Code, Diagnostic, Inputs, Loaded, StateLocation};
-use fleetform_state::{Backend, LocalBackend, S3Backend, S3Location, StateError};
+use fleetform_state::{LocalBackend, S3Backend, S3Location, StateError};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-/// The state store a command works on (one backend or another, behind the trait).
-pub(crate) type Store = Arc<dyn Backend>;
+pub(crate) use fleetform_ops::Store;
 
 /// The local state directory when the configuration names none.
 pub(crate) const DEFAULT_LOCAL_PATH: &str = ".fleetform";
@@ -178,4 +178,34 @@ pub(crate) fn state_error(error: &StateError, color: bool) {
         "{}",
         render_human(&[d], &fleetform_engine::source::SourceSet::new(), color)
     );
+}
+
+/// Prints an error of a transaction (`fleetform_ops`) and gives the exit
+/// code: 3 for a state locked by another run, 1 otherwise.
+pub(crate) fn ops_error(error: &fleetform_ops::Error, color: bool) -> u8 {
+    use fleetform_ops::Error;
+    match error {
+        Error::Locked { .. } => {
+            eprintln!("error: {error}");
+            3
+        }
+        Error::State(e) => {
+            state_error(e, color);
+            1
+        }
+        Error::Unrecorded(cause) => {
+            match &**cause {
+                Error::State(e) => {
+                    state_error(e, color);
+                    eprintln!("the changes were made but not recorded; the journal keeps them");
+                }
+                _ => eprintln!("fleetform: {error}"),
+            }
+            1
+        }
+        Error::Digest(_) => {
+            eprintln!("fleetform: {error}");
+            1
+        }
+    }
 }

@@ -104,6 +104,8 @@ worker_type "linux" {{
             .args(args)
             .env("FLEETFORM_EC2_ENDPOINT", endpoint())
             .env_remove("FLEETFORM_VAR_token")
+            // Another fleet's secret in a shared CI environment: never recorded.
+            .env("FLEETFORM_VAR_other_fleet_password", "other-fleet-s3cr3t")
             .stdin(Stdio::null());
         if let Some(value) = value {
             match self.source {
@@ -312,6 +314,7 @@ fn secret_never_leaves_memory_except_to_ec2(prefix: &str, source: Source) {
     // The state commands read EC2 for the configuration, variables included.
     for args in [
         &["state", "list"][..],
+        &["state", "list", "--json"],
         &["state", "show", "worker_type.linux"],
     ] {
         let out = fleet.run(args);

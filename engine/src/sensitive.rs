@@ -429,6 +429,52 @@ mod tests {
     }
 
     #[test]
+    fn a_rotated_secret_changes_the_token_part_and_the_same_one_keeps_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let hcl = r#"
+fleet "f" {
+  regions = ["us-east-1"]
+}
+variable "token" {
+  sensitive = true
+}
+ami_set "a" {
+  images = { "us-east-1" = "ami-0123456789abcdef0" }
+}
+worker_type "w" {
+  ami_set   = ami_set.a
+  user_data = "t=${var.token}"
+  instance_type "m5.large" {}
+  capacity {
+    max = 1
+  }
+}
+"#;
+        std::fs::write(dir.path().join("f.hcl"), hcl).expect("write");
+        let withheld = |value: &str| {
+            let loaded = crate::load_dir(
+                dir.path(),
+                &crate::Inputs {
+                    vars: vec![format!("token={value}")],
+                    ..crate::Inputs::default()
+                },
+            );
+            let config = loaded.config.expect("valid");
+            Withheld::of(&config, &loaded.secrets).expect("withheld")
+        };
+        let (one, again, two) = (
+            withheld("first-1"),
+            withheld("first-1"),
+            withheld("second-2"),
+        );
+        let part = |w: &Withheld| w.token_part("worker_type.w").map(str::to_string);
+        assert!(part(&one).is_some());
+        assert_eq!(part(&one), part(&again));
+        assert_ne!(part(&one), part(&two));
+        assert_eq!(one.user_data("worker_type.w"), Some("t=first-1"));
+    }
+
+    #[test]
     fn descriptions_count_lines() {
         assert_eq!(describe("a\nb\nc\n"), "(sensitive: 3 lines)");
         assert_eq!(describe("one"), "(sensitive: 1 line)");

@@ -144,29 +144,6 @@ pub fn offset_of(text: &str, line: usize, column: usize) -> usize {
     text.len()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn line_col_counts_from_one_and_in_characters() {
-        let text = "a = 1\nbé = 2\n";
-        assert_eq!(line_col(text, 0), LineCol { line: 1, column: 1 });
-        assert_eq!(line_col(text, 6), LineCol { line: 2, column: 1 });
-        // 'é' is two bytes; the '=' after "bé " is the 4th character.
-        assert_eq!(line_col(text, 10), LineCol { line: 2, column: 4 });
-    }
-
-    #[test]
-    fn offset_of_is_the_inverse_of_line_col() {
-        let text = "a = 1\nbé = 2\n";
-        for offset in [0, 4, 6, 10] {
-            let lc = line_col(text, offset);
-            assert_eq!(offset_of(text, lc.line, lc.column), offset);
-        }
-    }
-}
-
 /// `text` with everything after the first `=` of each line, and every line
 /// without one, overwritten by `*` byte for byte (offsets stay valid).
 fn mask_values(text: &str) -> String {
@@ -189,4 +166,27 @@ fn mask_values(text: &str) -> String {
             format!("{kept}{stars}{end}")
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_col_counts_from_one_and_in_characters() {
+        let text = "a = 1\nbé = 2\n";
+        assert_eq!(line_col(text, 0), LineCol { line: 1, column: 1 });
+        assert_eq!(line_col(text, 6), LineCol { line: 2, column: 1 });
+        // 'é' is two bytes; the '=' after "bé " is the 4th character.
+        assert_eq!(line_col(text, 10), LineCol { line: 2, column: 4 });
+    }
+
+    #[test]
+    fn offset_of_is_the_inverse_of_line_col() {
+        let text = "a = 1\nbé = 2\n";
+        for offset in [0, 4, 6, 10] {
+            let lc = line_col(text, offset);
+            assert_eq!(offset_of(text, lc.line, lc.column), offset);
+        }
+    }
 }

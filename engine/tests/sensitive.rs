@@ -131,7 +131,13 @@ fn a_var_file_snippet_never_shows_the_secret() {
     drop(base);
     let vars = dir.path().join("secrets.vars");
     // The secret, and a mistake on the next line that points into the file.
-    std::fs::write(&vars, format!("token = \"{SECRET}\"\ntokne = \"x\"\n")).expect("write");
+    // The secret; a mistake on the next line that points into the file; a
+    // value written with an escape (no search for the value finds it); a
+    // value that is not a literal.
+    let text = format!(
+        "token = \"{SECRET}\"\ntokne = \"x\"\nescaped = \"canary-\\\"esc\"\nbare = canary_bare_word\n"
+    );
+    std::fs::write(&vars, text).expect("write");
     let config = tempfile::tempdir().expect("tempdir");
     std::fs::write(
         config.path().join("fleet.hcl"),
@@ -149,6 +155,10 @@ fn a_var_file_snippet_never_shows_the_secret() {
     let text = render_human(&loaded.diagnostics, &loaded.sources, false);
     assert!(text.contains("tokne"), "the warning is shown: {text}");
     assert!(!text.contains(SECRET), "{text}");
+    assert!(
+        !text.contains("esc\\") && !text.contains("canary_bare_word"),
+        "{text}"
+    );
     // The var file is marked, so it is neither hashed nor snapshotted.
     assert!(loaded.sources.files().iter().any(|f| f.var_file));
 }
@@ -160,4 +170,29 @@ fn the_files_a_configuration_reads_are_listed() {
         &[("userdata/w.sh", "t=${t}\n"), ("notes.txt", "not read\n")],
     );
     assert_eq!(loaded.read_files, vec!["userdata/w.sh".to_string()]);
+}
+
+#[test]
+fn a_sensitive_value_that_is_not_valid_hcl_is_never_quoted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("fleet.hcl"),
+        "fleet \"t\" {\n  regions = [\"us-east-1\"]\n}\nvariable \"token\" {\n  sensitive = true\n}\n",
+    )
+    .expect("write");
+    for inputs in [
+        Inputs {
+            vars: vec!["token={canary-brace-secret".into()],
+            ..Inputs::default()
+        },
+        Inputs {
+            env: vec![("token".into(), "[canary-bracket-secret".into())],
+            ..Inputs::default()
+        },
+    ] {
+        let loaded = load_dir(dir.path(), &inputs);
+        let text = render_human(&loaded.diagnostics, &loaded.sources, false);
+        assert!(loaded.has_errors(), "{text}");
+        assert!(!text.contains("canary"), "{text}");
+    }
 }

@@ -152,7 +152,7 @@ pub(super) fn decode(
     sources: &mut SourceSet,
     inputs: &Inputs,
     diags: &mut Diagnostics,
-) -> (Option<Config>, BackendDecl, Secrets) {
+) -> (Option<Config>, BackendDecl, Secrets, Vec<String>) {
     let decls = collect(files, diags);
     let variables = named(&decls.variables, "variable", sources, diags);
     let key_pairs = named(&decls.key_pairs, "key_pair", sources, diags);
@@ -249,7 +249,8 @@ pub(super) fn decode(
         sensitive_variables,
         backend: declared,
     });
-    (config, backend, secrets)
+    let declared = variables.iter().map(|(name, _)| name.clone()).collect();
+    (config, backend, secrets, declared)
 }
 
 /// What the `backend` block says, decoded on its own so that commands can

@@ -74,6 +74,8 @@ pub struct Loaded {
     /// Files the configuration read with `file()`/`templatefile()`, relative
     /// to its directory, sorted.
     pub read_files: Vec<String>,
+    /// Names of the variables the configuration declares.
+    pub variables: Vec<String>,
 }
 
 /// Where the configuration says its state lives.
@@ -116,16 +118,18 @@ pub fn load_dir(dir: &Path, inputs: &Inputs) -> Loaded {
     let mut sources = SourceSet::new();
     let mut diags = Diagnostics::default();
     let (files, all_parsed) = read_dir(dir, &mut sources, &mut diags);
-    let (config, backend, secrets, read_files) = if files.is_empty() {
+    let (config, backend, secrets, read_files, variables) = if files.is_empty() {
         (
             None,
             decode::BackendDecl::Absent,
             Secrets::default(),
             Vec::new(),
+            Vec::new(),
         )
     } else {
         let _guard = functions::ConfigDirGuard::set(dir);
-        let (config, backend, secrets) = decode::decode(&files, &mut sources, inputs, &mut diags);
+        let (config, backend, secrets, variables) =
+            decode::decode(&files, &mut sources, inputs, &mut diags);
         drop_in_background(files);
         if let Some(config) = &config {
             checks::static_checks(config, &mut diags);
@@ -136,7 +140,7 @@ pub fn load_dir(dir: &Path, inputs: &Inputs) -> Loaded {
                 files.iter().cloned().collect()
             })
             .unwrap_or_default();
-        (config, backend, secrets, read_files)
+        (config, backend, secrets, read_files, variables)
     };
     let state_location = match backend {
         _ if !all_parsed => StateLocation::Unknown,
@@ -157,6 +161,7 @@ pub fn load_dir(dir: &Path, inputs: &Inputs) -> Loaded {
         state_location,
         secrets,
         read_files,
+        variables,
     }
 }
 

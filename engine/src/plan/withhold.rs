@@ -160,8 +160,12 @@ mod tests {
             action("worker_type.plain", "token=canary-41\n", "no secret\n"),
             action("worker_type.other", "old\n", "new\n"),
         ];
+        actions.push(action("worker_type.plain", "x\n", "literal canary-41\n"));
         let before = BTreeSet::from(["other".to_string()]);
         withhold(&config, &secrets, &before, &mut actions, &mut []);
+        // A secret written out in a file is withheld like a derived one.
+        assert_eq!(actions[2].sensitive, vec![USER_DATA.to_string()]);
+        assert!(actions[2].changes[0].sensitive);
         assert!(actions[0].changes[0].sensitive);
         assert!(
             actions[1].changes[0].sensitive,

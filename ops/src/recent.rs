@@ -4,21 +4,18 @@
 //! `fleet.consistency_grace` launched and created, and what the journal shows
 //! an apply that never ended created. Plain data out; the engine decides.
 
+use crate::Error;
 use fleetform_engine::model::Config;
 use fleetform_engine::plan::visibility::Created;
 use fleetform_engine::plan::Resource;
-use fleetform_state::{Backend, JournalRecord, StateError, Version};
+use fleetform_state::{Backend, JournalRecord, Version};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Everything the state says was created less than `fleet.consistency_grace`
 /// before `now` (older objects are judged by what EC2 lists alone), less
 /// what a later recorded action terminated or deleted.
-pub(crate) fn created(
-    store: &dyn Backend,
-    config: &Config,
-    now: i64,
-) -> Result<Vec<Created>, StateError> {
+pub fn created(store: &dyn Backend, config: &Config, now: i64) -> Result<Vec<Created>, Error> {
     let grace = config.fleet.consistency_grace.as_secs() as i64;
     let mut created = Vec::new();
     let mut removed = BTreeSet::new();

@@ -1,0 +1,104 @@
+//! The images recorded versions hold: which images the versions inside
+//! `fleet.rollback_window` reference (FF001 keeps them), and which images
+//! one version used (a rollback to it pins them).
+
+use crate::Error;
+use fleetform_engine::checks::VersionImages;
+use fleetform_engine::images::PlannedImage;
+use fleetform_engine::model::Config;
+use fleetform_state::{Backend, Version, VersionSummary};
+use std::collections::BTreeMap;
+
+/// The index entries of every version young enough to protect images at `now`.
+fn summaries_in_window(
+    store: &dyn Backend,
+    config: &Config,
+    now: i64,
+) -> Result<Vec<VersionSummary>, Error> {
+    let window = config.fleet.rollback_window.as_secs() as i64;
+    Ok(store
+        .list()?
+        .into_iter()
+        .filter(|summary| now - summary.time <= window)
+        .collect())
+}
+
+/// Every version young enough to protect images at `now` (only those version
+/// files are read).
+pub fn versions_in_window(
+    store: &dyn Backend,
+    config: &Config,
+    now: i64,
+) -> Result<Vec<Version>, Error> {
+    summaries_in_window(store, config, now)?
+        .into_iter()
+        .map(|summary| Ok(store.read(summary.number)?))
+        .collect()
+}
+
+/// The image claim of a version: its number, time and region -> AMI ids.
+pub fn claim(version: &Version) -> VersionImages {
+    VersionImages {
+        number: version.number,
+        time: version.time,
+        images: version.images.clone(),
+    }
+}
+
+/// The image claims of every version young enough to protect images at `now`.
+/// They come from the index; a version file is read only for an index entry
+/// written before the index held images.
+pub fn version_images(
+    store: &dyn Backend,
+    config: &Config,
+    now: i64,
+) -> Result<Vec<VersionImages>, Error> {
+    summaries_in_window(store, config, now)?
+        .into_iter()
+        .map(|summary| match summary.images {
+            Some(images) => Ok(VersionImages {
+                number: summary.number,
+                time: summary.time,
+                images,
+            }),
+            None => Ok(claim(&store.read(summary.number)?)),
+        })
+        .collect()
+}
+
+/// AMI set -> region -> image that `version` planned: a rollback to it uses
+/// exactly these, even when a lookup would now pick a newer image.
+pub fn pins_of(version: &Version) -> BTreeMap<String, BTreeMap<String, String>> {
+    let planned: Vec<PlannedImage> = version
+        .plan
+        .get("images")
+        .cloned()
+        .and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or_default();
+    let mut pins: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for p in planned {
+        if let Some(id) = p.image_id {
+            pins.entry(p.ami_set).or_default().insert(p.region, id);
+        }
+    }
+    // Copies made by that apply: the plan did not know their ids yet.
+    let actions = version.plan.get("actions").and_then(|a| a.as_array());
+    for outcome in version.outcomes.iter().filter(|o| o.ok) {
+        let Some(action) = actions.and_then(|a| a.get(outcome.action)) else {
+            continue;
+        };
+        let field = |name: &str| action.get(name).and_then(|v| v.as_str());
+        if field("action") == Some("copy") {
+            if let (Some(set), Some(region), Some(id)) = (
+                field("address").and_then(|a| a.strip_prefix("ami_set.")),
+                field("region"),
+                outcome.ids.first(),
+            ) {
+                pins.entry(set.to_string())
+                    .or_default()
+                    .insert(region.to_string(), id.clone());
+            }
+        }
+    }
+    pins
+}
