@@ -6,7 +6,7 @@ use crate::clock::{clock, rfc3339};
 use crate::cloud::observe;
 use crate::report::{Progress, Warnings};
 use crate::store::{ops_error, state_error, Store};
-use crate::VarArgs;
+use crate::{AllowDestroy, SafetyArgs, VarArgs};
 use clap::Args;
 use fleetform_engine::apply;
 use fleetform_engine::diagnostic::render_human;
@@ -21,6 +21,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 #[derive(Args)]
+// `--promote` is listed between the two limits, where `apply --help` has always shown it.
+#[command(
+    mut_arg("promote", |a| a.display_order(4)),
+    mut_arg("max_terminations", |a| a.display_order(5))
+)]
 pub(crate) struct ApplyArgs {
     /// A plan file from `plan -out FILE`, or a configuration directory to plan now
     #[arg(default_value = ".")]
@@ -34,22 +39,13 @@ pub(crate) struct ApplyArgs {
     #[arg(long, default_value_t = 10, value_name = "N")]
     parallelism: usize,
 
-    /// Allow terminations and deletions beyond fleet.limits (FF006)
-    #[arg(long)]
-    allow_destroy: bool,
-
-    /// Allow up to N launches (FF006)
-    #[arg(long, value_name = "N")]
-    max_launches: Option<u32>,
+    #[command(flatten)]
+    safety: SafetyArgs,
 
     /// Carry image changes of staged roll-outs to every region: the canary
     /// regions first, the others only if every canary succeeded
     #[arg(long)]
     promote: bool,
-
-    /// Allow up to N terminations (FF006)
-    #[arg(long, value_name = "N")]
-    max_terminations: Option<u32>,
 
     #[command(flatten)]
     vars: VarArgs,
@@ -73,9 +69,8 @@ pub(crate) struct RollbackArgs {
     #[arg(long, default_value_t = 10, value_name = "N")]
     parallelism: usize,
 
-    /// Allow terminations and deletions beyond fleet.limits (FF006)
-    #[arg(long)]
-    allow_destroy: bool,
+    #[command(flatten)]
+    destroy: AllowDestroy,
 
     /// Values of the sensitive variables version N used (never recorded):
     /// -var NAME=VALUE, -var-file FILE, or FLEETFORM_VAR_NAME
@@ -148,9 +143,9 @@ pub(crate) fn apply(args: &ApplyArgs, endpoint_url: Option<String>, color: bool)
         auto_approve: args.auto_approve,
         parallelism: args.parallelism,
         options: PlanOptions {
-            allow_destroy: args.allow_destroy,
-            max_launches: args.max_launches,
-            max_terminations: args.max_terminations,
+            allow_destroy: args.safety.destroy.allow_destroy,
+            max_launches: args.safety.max_launches,
+            max_terminations: args.safety.max_terminations,
             promote: args.promote,
             ..PlanOptions::default()
         },
@@ -236,7 +231,7 @@ pub(crate) fn rollback(args: &RollbackArgs, endpoint_url: Option<String>, color:
         parallelism: args.parallelism,
         // A rollback returns every region at once, to exactly the images version N used.
         options: PlanOptions {
-            allow_destroy: args.allow_destroy,
+            allow_destroy: args.destroy.allow_destroy,
             promote: true,
             pins: fleetform_ops::pins_of(&version),
             ..PlanOptions::default()

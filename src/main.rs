@@ -1,5 +1,15 @@
-//! The `fleetform` command line: argument parsing, wiring and rendering.
-//! Decisions live in the engine, providers and state crates; the apply
+//! The `fleetform` command line. This file holds the clap arguments (the
+//! groups several commands share, [`VarArgs`], [`SafetyArgs`] and
+//! [`AllowDestroy`], defined once and flattened), the global flags, the
+//! dispatch to one module per command (`*_cmd`), and the commands small
+//! enough to live here (`validate`, `fmt`, `show PLANFILE`, `explain`). A
+//! command's function returns its exit code, and `main` exits with it.
+//!
+//! The command modules read arguments, call the engine, the providers and
+//! `fleetform_ops`, and render: they still gather the plan's inputs and
+//! build it (`plan_cmd`, `apply_cmd`), ask for approval, pick the state
+//! store a configuration names and print state and transaction errors as
+//! diagnostics (`store`). The safety checks live in the engine; the
 //! transaction (lock, journal, execute, record) in `fleetform_ops`.
 
 mod apply_cmd;
@@ -189,6 +199,32 @@ pub(crate) struct VarArgs {
     /// Read variables from an HCL file of `name = value` lines (repeatable)
     #[arg(long = "var-file", value_name = "FILE")]
     var_files: Vec<PathBuf>,
+}
+
+/// `--allow-destroy`, the one safety flag every command that changes the
+/// fleet takes (`plan`, `apply`, `rollback`).
+#[derive(Args)]
+pub(crate) struct AllowDestroy {
+    /// Allow terminations and deletions beyond fleet.limits (FF006)
+    #[arg(long)]
+    pub(crate) allow_destroy: bool,
+}
+
+/// The safety flags that lift FF006's limits on one plan: `--allow-destroy`,
+/// `--max-launches N`, `--max-terminations N` (`plan`, `apply`; `rollback`
+/// takes only [`AllowDestroy`]).
+#[derive(Args)]
+pub(crate) struct SafetyArgs {
+    #[command(flatten)]
+    pub(crate) destroy: AllowDestroy,
+
+    /// Allow up to N launches (FF006)
+    #[arg(long, value_name = "N")]
+    pub(crate) max_launches: Option<u32>,
+
+    /// Allow up to N terminations (FF006)
+    #[arg(long, value_name = "N")]
+    pub(crate) max_terminations: Option<u32>,
 }
 
 impl VarArgs {
@@ -448,5 +484,36 @@ pub(crate) fn plural(n: usize) -> &'static str {
         ""
     } else {
         "s"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    fn help(command: &str) -> String {
+        let mut cli = Cli::command();
+        cli.find_subcommand_mut(command)
+            .expect("a subcommand")
+            .render_long_help()
+            .to_string()
+    }
+
+    #[test]
+    fn the_shared_safety_flags_keep_each_commands_texts_and_order() {
+        let plan = help("plan");
+        assert!(plan.contains("Allow up to N launches in this plan (FF006)"));
+        assert!(plan.contains("Allow up to N terminations in this plan (FF006)"));
+        let apply = help("apply");
+        let at = |flag: &str| apply.find(flag).expect(flag);
+        assert!(at("--allow-destroy") < at("--max-launches"));
+        assert!(at("--max-launches") < at("--promote"));
+        assert!(at("--promote") < at("--max-terminations"));
+        assert!(at("--max-terminations") < at("--var "));
+        assert!(apply.contains("Allow up to N launches (FF006)"));
+        let rollback = help("rollback");
+        assert!(rollback.contains("--allow-destroy"));
+        assert!(!rollback.contains("--max-launches") && !rollback.contains("--max-terminations"));
     }
 }

@@ -1,7 +1,7 @@
 //! `fleetform plan`: observe, diff, check, render.
 
 use crate::cloud::observe;
-use crate::VarArgs;
+use crate::{SafetyArgs, VarArgs};
 use clap::Args;
 use fleetform_engine::diagnostic::render_human;
 use fleetform_engine::plan::saved::{Bindings, SavedPlan, SensitiveInputs};
@@ -9,6 +9,10 @@ use fleetform_engine::plan::{self, render, PlanOptions};
 use std::path::PathBuf;
 
 #[derive(Args)]
+#[command(
+    mut_arg("max_launches", |a| a.help("Allow up to N launches in this plan (FF006)")),
+    mut_arg("max_terminations", |a| a.help("Allow up to N terminations in this plan (FF006)"))
+)]
 pub(crate) struct PlanArgs {
     /// Configuration directory
     #[arg(default_value = ".")]
@@ -31,17 +35,8 @@ pub(crate) struct PlanArgs {
     #[arg(long)]
     pub(crate) detailed_exitcode: bool,
 
-    /// Allow terminations and deletions beyond fleet.limits (FF006)
-    #[arg(long)]
-    pub(crate) allow_destroy: bool,
-
-    /// Allow up to N launches in this plan (FF006)
-    #[arg(long, value_name = "N")]
-    pub(crate) max_launches: Option<u32>,
-
-    /// Allow up to N terminations in this plan (FF006)
-    #[arg(long, value_name = "N")]
-    pub(crate) max_terminations: Option<u32>,
+    #[command(flatten)]
+    pub(crate) safety: SafetyArgs,
 
     /// Report drift since the last recorded version (objects that appeared,
     /// disappeared or changed outside fleetform) and propose nothing
@@ -91,9 +86,9 @@ pub(crate) fn run(args: &PlanArgs, endpoint_url: Option<String>, color: bool) ->
         Err(e) => return crate::store::ops_error(&e, color),
     };
     let options = PlanOptions {
-        allow_destroy: args.allow_destroy,
-        max_launches: args.max_launches,
-        max_terminations: args.max_terminations,
+        allow_destroy: args.safety.destroy.allow_destroy,
+        max_launches: args.safety.max_launches,
+        max_terminations: args.safety.max_terminations,
         now,
         targets: args.target.clone(),
         promote: args.promote,

@@ -130,9 +130,7 @@ pub(crate) fn open_s3(location: S3Location) -> Result<S3Backend, StateError> {
 
 /// Prints a state error as a diagnostic naming its file or object.
 pub(crate) fn state_error(error: &StateError, color: bool) {
-    let in_s3 = error
-        .path()
-        .is_some_and(|p| p.to_string_lossy().starts_with("s3://"));
+    let in_s3 = error.is_remote();
     let name = error
         .path()
         .and_then(|p| p.file_name())

@@ -7,13 +7,14 @@
 //! the budget (FF007). Two more take one fact from outside: [`account_guard`]
 //! (FF009) the caller's account, [`image_in_use`] (FF001 for one image) the
 //! images recorded versions used ([`VersionImages`]); the plan's pruning
-//! applies the same FF001 rule in [`crate::images::prune`].
+//! applies the same FF001 rule in [`crate::plan::image_actions::prune`].
 //!
 //! Each check is a plain function over the model that reports at the HCL
 //! span of the offending declaration.
 
 use crate::catalog::{hourly_price, InstanceTypeInfo};
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
+use crate::images::VersionImages;
 use crate::model::{Config, WorkerType};
 
 /// Runs every static check on a decoded configuration.
@@ -276,17 +277,6 @@ pub fn account_guard(config: &Config, caller_account: &str) -> Option<Diagnostic
         .at(config.fleet.origin.attribute("account_id"), format!("expected {expected}"))
         .help("switch credentials (AWS_PROFILE, aws sso login) to the fleet's account, or fix account_id"),
     )
-}
-
-/// A recorded version's claim on images: its number, time, and region -> AMI ids.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VersionImages {
-    /// Version number.
-    pub number: u64,
-    /// When it was recorded, seconds since the epoch.
-    pub time: i64,
-    /// Region -> AMI ids its configuration referenced.
-    pub images: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// FF001: deregistering `image` in `region` is refused while the configuration

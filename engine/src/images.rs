@@ -1,19 +1,30 @@
 //! The image lifecycle of AMI sets: which image each region uses (explicit,
-//! looked up, or copied from a source), the copies a plan must make, and which
-//! tagged images may be pruned: older than the set's `retain`, held by
-//! neither the configuration, a copy source, a launch template, nor a state
-//! version inside `fleet.rollback_window` (FF001), and never the newest of
-//! its set in a region. Time decides, never a count: how many images were
-//! made since says nothing about whether a rollback still needs one.
+//! looked up, or copied from a source), which copies exist, what recorded
+//! versions claim ([`VersionImages`]), and what keeps a tagged image from
+//! being pruned: being younger than the set's `retain`, held by the
+//! configuration, a copy source, a launch template, or a state version
+//! inside `fleet.rollback_window` (FF001), or being the newest of its set in
+//! a region. Time decides, never a count: how many images were made since
+//! says nothing about whether a rollback still needs one. The plan's copy
+//! and prune actions are built from these in `plan::image_actions`; this
+//! module knows nothing of plans.
 
-use crate::checks::VersionImages;
-use crate::diagnostic::{Code, Diagnostic, Diagnostics};
-use crate::model::{address, AmiSet, Config};
-use crate::plan::{Action, ActionKind, Resource};
+use crate::model::{AmiSet, Config};
 use crate::provider::{tags, ObservedImage, RegionObservation};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
+
+/// A recorded version's claim on images: its number, time, and region -> AMI ids.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionImages {
+    /// Version number.
+    pub number: u64,
+    /// When it was recorded, seconds since the epoch.
+    pub time: i64,
+    /// Region -> AMI ids its configuration referenced.
+    pub images: BTreeMap<String, Vec<String>>,
+}
 
 /// How the image of a region was chosen.
 #[derive(
@@ -109,7 +120,7 @@ pub fn regions_of(config: &Config, set: &AmiSet) -> BTreeSet<String> {
 
 /// Copies of `source_image` made for `set` that are usable or on their way
 /// (`available` before `pending`, then newest first).
-fn copies_of<'a>(
+pub fn copies_of<'a>(
     config: &Config,
     set: &str,
     source_image: &str,
@@ -226,64 +237,6 @@ pub fn planned<'a>(
 /// EC2 name of a copy: the set and the source id, so one source is copied once per region.
 pub fn copy_name(set: &str, source_image: &str) -> String {
     format!("{set}-{source_image}")
-}
-
-/// CopyImage actions for `region`: every copy target whose copy does not
-/// exist yet, and every copy still `pending` (apply waits for it). Nothing is
-/// copied where the images could not be read: a copy that exists unseen would
-/// be made twice.
-pub fn copies(
-    config: &Config,
-    region: &str,
-    observed: &RegionObservation,
-    images: &[PlannedImage],
-    actions: &mut Vec<Action>,
-) {
-    let Some(found) = observed.images.complete() else {
-        return;
-    };
-    for p in images
-        .iter()
-        .filter(|p| p.region == region && p.via == ImageVia::Copy)
-    {
-        let (Some(set), Some(source_image)) = (config.ami_sets.get(&p.ami_set), &p.copy_of) else {
-            continue;
-        };
-        let Some(source) = &set.source else { continue };
-        let existing = copies_of(config, &set.name, source_image, found);
-        if existing.first().is_some_and(|i| i.state == "available") {
-            continue;
-        }
-        let addr = address::ami_set(&set.name);
-        let tag_set = BTreeMap::from([
-            (tags::FLEET.to_string(), config.fleet.name.clone()),
-            (tags::ADDRESS.to_string(), addr.clone()),
-            (tags::AMI_SET.to_string(), set.name.clone()),
-            (tags::SOURCE_IMAGE.to_string(), source_image.clone()),
-            (tags::SOURCE_REGION.to_string(), source.region.clone()),
-        ]);
-        actions.push(Action {
-            name: Some(copy_name(&set.name, source_image)),
-            ids: existing
-                .first()
-                .map(|i| vec![i.id.clone()])
-                .unwrap_or_default(),
-            source_region: Some(source.region.clone()),
-            source_image: Some(source_image.clone()),
-            tags: tag_set,
-            ..Action::new(
-                &addr,
-                region,
-                ActionKind::Copy,
-                Resource::Image,
-                if existing.is_empty() {
-                    "copy-to"
-                } else {
-                    "copy-pending"
-                },
-            )
-        });
-    }
 }
 
 /// Everything that holds an image in a region: worker types through the
@@ -422,96 +375,6 @@ pub fn tagged_images<'a>(
         .map(|i| i.creation_date.as_str())
         .max();
     (tagged, newest)
-}
-
-/// Prune actions for `region`: tagged images past `retain` that nothing
-/// holds. An image past `retain` that something does hold is kept, with an
-/// FF001 warning naming what holds it. Nothing is pruned where images or
-/// launch templates could not be read.
-#[allow(clippy::too_many_arguments)]
-pub fn prune(
-    config: &Config,
-    region: &str,
-    observed: &RegionObservation,
-    images: &[PlannedImage],
-    versions: &[VersionImages],
-    now: i64,
-    actions: &mut Vec<Action>,
-    diags: &mut Diagnostics,
-) {
-    let (Some(found), Some(_)) = (
-        observed.images.complete(),
-        observed.launch_templates.complete(),
-    ) else {
-        return;
-    };
-    for set in config.ami_sets.values().filter(|s| s.retain.is_some()) {
-        let (tagged, newest) = tagged_images(config, &set.name, found);
-        for image in tagged {
-            let is_newest = Some(image.creation_date.as_str()) == newest;
-            let p = prunability(
-                config, set, region, image, is_newest, images, observed, versions, now,
-            );
-            if p.past_retain_at.is_none_or(|t| now <= t) || p.newest {
-                continue;
-            }
-            if p.prunable(now) {
-                let mut ids = vec![image.id.clone()];
-                ids.extend(image.snapshot_ids.iter().cloned());
-                actions.push(Action {
-                    name: Some(image.name.clone()),
-                    ids,
-                    changes: vec![crate::plan::Change {
-                        path: "created".into(),
-                        old: Some(image.creation_date.clone()),
-                        new: None,
-                        sensitive: false,
-                    }],
-                    ..Action::new(
-                        &address::ami_set(&set.name),
-                        region,
-                        ActionKind::Prune,
-                        Resource::Image,
-                        "past-retain",
-                    )
-                });
-                continue;
-            }
-            let mut why = Vec::new();
-            if !p.worker_types.is_empty() {
-                why.push(format!(
-                    "worker types [{}] use it",
-                    p.worker_types.join(", ")
-                ));
-            }
-            if !p.holders.is_empty() {
-                why.push(format!("{} use it", p.holders.join(", ")));
-            }
-            if !p.versions.is_empty() {
-                let list: Vec<String> = p.versions.iter().map(u64::to_string).collect();
-                why.push(format!(
-                    "versions [{}] reference it within the rollback window of {}",
-                    list.join(", "),
-                    config.fleet.rollback_window
-                ));
-            }
-            diags.push(
-                Diagnostic::warning(
-                    Code::ImageInUse,
-                    format!(
-                        "image {} ({}) of ami_set \"{}\" in {region} is past its retain of {} but is not pruned: {}",
-                        image.id,
-                        image.name,
-                        set.name,
-                        set.retain.map(|r| r.to_string()).unwrap_or_default(),
-                        why.join("; ")
-                    ),
-                )
-                .at(set.origin.attribute("retain"), "kept: still referenced")
-                .help("an image is pruned only once no worker type, launch template or version inside the rollback window needs it; `fleetform images` shows what holds it"),
-            );
-        }
-    }
 }
 
 #[cfg(test)]

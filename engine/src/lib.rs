@@ -34,6 +34,7 @@ pub mod diagnostic;
 pub mod explain;
 pub mod files;
 pub mod fmt;
+pub mod formats;
 pub mod images;
 pub mod inventory;
 pub mod model;

@@ -8,8 +8,7 @@ use crate::model::Config;
 use schemars::JsonSchema;
 use serde::Serialize;
 
-/// Version of every JSON format fleetform writes; bumped on incompatible change.
-pub const FORMAT_VERSION: &str = "1";
+pub use crate::formats::FORMAT_VERSION;
 
 /// The output of `fleetform validate --json`.
 #[derive(Debug, Serialize, JsonSchema)]

@@ -354,6 +354,12 @@ fn unhex(text: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
+impl crate::source::MaskInPlace for Secrets {
+    fn mask_in_place(&self, text: &str) -> Option<String> {
+        Secrets::mask_in_place(self, text)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,15 @@ use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+/// What hides secret values in a text while keeping its byte offsets (the
+/// secrets of a load, [`crate::sensitive::Secrets`]); this module only
+/// applies it, so it does not depend on where secrets come from.
+pub trait MaskInPlace {
+    /// `text` with every secret value overwritten by `*` of the same byte
+    /// length; `None` when it holds none.
+    fn mask_in_place(&self, text: &str) -> Option<String>;
+}
+
 /// One configuration file as it was read from disk.
 #[derive(Debug, Clone)]
 pub struct SourceFile {
@@ -74,7 +83,7 @@ impl SourceSet {
     /// Hides every sensitive value of `secrets` from what diagnostics show
     /// of these files (a variable file or a default holds them as text);
     /// offsets stay valid. The texts themselves are unchanged.
-    pub fn hide(&mut self, secrets: &crate::sensitive::Secrets) {
+    pub fn hide(&mut self, secrets: &impl MaskInPlace) {
         for (file, shown) in self.files.iter().zip(self.shown.iter_mut()) {
             let text = if file.var_file {
                 // Shown as `name = ****`: a secret there may be written in a

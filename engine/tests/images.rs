@@ -345,7 +345,7 @@ fn prunes_are_past_retain_unreferenced_and_never_the_newest() {
         region(found, vec![template(&c, "us-east-1", "ami-00000002")]),
     )]);
     let now = images::parse_time("2026-03-01T00:00:00.000Z").expect("time");
-    let versions = vec![fleetform_engine::checks::VersionImages {
+    let versions = vec![fleetform_engine::images::VersionImages {
         number: 4,
         time: now - 86_400,
         images: BTreeMap::from([("us-east-1".to_string(), vec!["ami-00000003".to_string()])]),

@@ -3,8 +3,8 @@
 //! one version used (a rollback to it pins them).
 
 use crate::Error;
-use fleetform_engine::checks::VersionImages;
 use fleetform_engine::images::PlannedImage;
+use fleetform_engine::images::VersionImages;
 use fleetform_engine::model::Config;
 use fleetform_state::{Backend, Version, VersionSummary};
 use std::collections::BTreeMap;

@@ -276,6 +276,17 @@ pub enum StateError {
         #[source]
         source: std::io::Error,
     },
+    /// A remote state (S3) could not be read or written: the bucket, the
+    /// credentials, the network or the service failed. Nothing was changed
+    /// by the call that failed.
+    #[error("cannot read or write {url}: {source}")]
+    Remote {
+        /// The state or object concerned, as an `s3://bucket/key/...` URL.
+        url: String,
+        /// What the service or the client said.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A state file does not parse or does not hold what it should. It was left unchanged.
     #[error("{path} is corrupt or truncated: {reason}")]
     Corrupt {
@@ -321,15 +332,33 @@ pub enum StateError {
 }
 
 impl StateError {
+    /// Whether the error is about a remote state: a [`StateError::Remote`]
+    /// failure, or an object of an S3 state that is damaged, newer, or could
+    /// not be encoded (named by its `s3://` URL, see [`S3Location::url`]).
+    pub fn is_remote(&self) -> bool {
+        match self {
+            StateError::Remote { .. } => true,
+            StateError::Io { path, .. }
+            | StateError::Corrupt { path, .. }
+            | StateError::NewerFormat { path, .. } => s3::is_url(path),
+            StateError::ReadOnly { .. }
+            | StateError::Locked(_)
+            | StateError::NoSuchVersion(_)
+            | StateError::VersionExists(_)
+            | StateError::LeaseLost => false,
+        }
+    }
+
     /// The file (or directory) the error is about, if it names one
-    /// (`Io`, `Corrupt`, `ReadOnly`, `NewerFormat`).
+    /// (`Io`, `Corrupt`, `ReadOnly`, `NewerFormat`; a damaged S3 object by its URL).
     pub fn path(&self) -> Option<&Path> {
         match self {
             StateError::Io { path, .. }
             | StateError::Corrupt { path, .. }
             | StateError::ReadOnly { path, .. }
             | StateError::NewerFormat { path, .. } => Some(path),
-            StateError::Locked(_)
+            StateError::Remote { .. }
+            | StateError::Locked(_)
             | StateError::NoSuchVersion(_)
             | StateError::VersionExists(_)
             | StateError::LeaseLost => None,
@@ -556,6 +585,30 @@ mod tests {
         );
         assert_eq!(locked.path(), None);
         assert_eq!(StateError::LeaseLost.path(), None);
+    }
+
+    #[test]
+    fn remote_errors_carry_their_url() {
+        let remote = StateError::Remote {
+            url: "s3://b/k/index.json".into(),
+            source: "NoSuchBucket".into(),
+        };
+        assert_eq!(
+            remote.to_string(),
+            "cannot read or write s3://b/k/index.json: NoSuchBucket"
+        );
+        assert!(remote.is_remote());
+        assert_eq!(remote.path(), None);
+        let damaged = StateError::Corrupt {
+            path: "s3://b/k/journal/1.json".into(),
+            reason: "not json".into(),
+        };
+        assert!(damaged.is_remote());
+        let local = StateError::Corrupt {
+            path: "/s/index.json".into(),
+            reason: "not json".into(),
+        };
+        assert!(!local.is_remote());
     }
 
     #[test]

@@ -14,7 +14,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
 use std::collections::BTreeSet;
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
@@ -34,8 +34,17 @@ pub struct S3Location {
 impl S3Location {
     /// `s3://bucket/key`, the name errors and messages use for this state.
     pub fn url(&self) -> String {
-        format!("s3://{}/{}", self.bucket, self.key)
+        format!("{SCHEME}{}/{}", self.bucket, self.key)
     }
+}
+
+/// How the URL of an S3 state and of its objects begins.
+const SCHEME: &str = "s3://";
+
+/// Whether `path` names an object of an S3 state (an [`S3Location::url`]
+/// or below it), as the errors of [`S3Backend`] name objects.
+pub(crate) fn is_url(path: &Path) -> bool {
+    path.to_string_lossy().starts_with(SCHEME)
 }
 
 /// Journal records fetched at once when the journal is read.
@@ -114,10 +123,10 @@ impl S3Backend {
         location: S3Location,
         config: impl Future<Output = Result<SdkConfig, String>> + Send + 'static,
     ) -> Result<S3Backend, StateError> {
-        let root = PathBuf::from(location.url());
-        let failed = |why: String| StateError::Io {
-            path: root.clone(),
-            source: std::io::Error::other(why),
+        let root = location.url();
+        let failed = |why: String| StateError::Remote {
+            url: root.clone(),
+            source: why.into(),
         };
         let worker = Worker::start().map_err(|e| failed(format!("cannot start S3 I/O: {e}")))?;
         let config = worker
@@ -150,9 +159,9 @@ impl S3Backend {
     ) -> Result<T, StateError> {
         let job = work(Arc::clone(&self.inner));
         self.worker.run(job).unwrap_or_else(|| {
-            Err(StateError::Io {
-                path: PathBuf::from(self.inner.location.url()),
-                source: std::io::Error::other("the S3 I/O thread stopped"),
+            Err(StateError::Remote {
+                url: self.inner.location.url(),
+                source: "the S3 I/O thread stopped".into(),
             })
         })
     }
@@ -335,9 +344,10 @@ impl Inner {
     }
 
     fn io(&self, name: &str, why: impl Into<String>) -> StateError {
-        StateError::Io {
-            path: self.path(name),
-            source: std::io::Error::other(why.into()),
+        let why: String = why.into();
+        StateError::Remote {
+            url: format!("{}/{name}", self.location.url()),
+            source: why.into(),
         }
     }
 

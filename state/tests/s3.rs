@@ -397,20 +397,14 @@ fn a_missing_bucket_is_an_error_naming_the_state() {
     };
     let store = S3Backend::connect(location, local_config()).expect("connect");
     match store.list() {
-        Err(StateError::Io { path, source }) => {
-            assert!(
-                path.display()
-                    .to_string()
-                    .starts_with("s3://no-such-bucket-fleetform/k/"),
-                "{}",
-                path.display()
-            );
+        Err(StateError::Remote { url, source }) => {
+            assert!(url.starts_with("s3://no-such-bucket-fleetform/k/"), "{url}");
             assert!(source.to_string().contains("NoSuchBucket"), "{source}");
         }
-        other => panic!("expected Io, got {other:?}"),
+        other => panic!("expected Remote, got {other:?}"),
     }
     assert!(matches!(
         store.lock("a@b:1", 30, 1),
-        Err(StateError::Io { .. })
+        Err(StateError::Remote { .. })
     ));
 }

@@ -6,17 +6,18 @@
 //! heaviest weight), FF008 (who a key pair change touches), and, over the
 //! whole plan, FF006 (the blast radius). Objects created but not yet listed
 //! are counted by [`super::visibility`], prunes and their FF001 protection
-//! come from [`crate::images::prune`], and the last step withholds
+//! come from [`super::image_actions::prune`], and the last step withholds
 //! sensitive values.
 
 use super::capacity::{self, Bounds, TerminateReason, Unit, Weight};
+use super::image_actions;
 use super::{
     Action, ActionKind, Change, IncompleteRead, KeyImpact, KeyUser, Plan, Resource, Rollout,
     RolloutRegion, Stage, Summary, Unweighed,
 };
 use crate::catalog::hourly_price;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
-use crate::images::{self, ImageVia, PlannedImage};
+use crate::images::{self, ImageVia, PlannedImage, VersionImages};
 use crate::model::{address, Config, Market, WorkerType};
 use crate::provider::{
     tags, LaunchTemplateData, Observation, Observed, ObservedInstance, ObservedKeyPair,
@@ -43,7 +44,7 @@ pub struct PlanOptions {
     /// Carry image changes of staged roll-outs to every region, canaries first.
     pub promote: bool,
     /// Recorded versions and the images they reference (FF001 protection when pruning).
-    pub versions: Vec<crate::checks::VersionImages>,
+    pub versions: Vec<VersionImages>,
     /// AMI set -> region -> image that must be used (a rollback's images).
     pub pins: BTreeMap<String, BTreeMap<String, String>>,
     /// The sensitive variables' values, to recognise them in live user data.
@@ -278,7 +279,7 @@ pub fn build(
         &mut diagnostics,
     );
     let plan = Plan {
-        format_version: crate::schema::FORMAT_VERSION.to_string(),
+        format_version: crate::formats::FORMAT_VERSION.to_string(),
         fleet: config.fleet.name.clone(),
         summary,
         actions,
@@ -377,7 +378,7 @@ fn plan_region(
         &mut key_impacts,
     );
     verify_images(config, region, observed, planned, &mut diags);
-    images::copies(config, region, observed, planned, &mut actions);
+    image_actions::copies(config, region, observed, planned, &mut actions);
     launch_templates(config, region, observed, planned, &mut actions);
     // What EC2 does not list yet is not gone: never made twice.
     let unseen = super::visibility::unseen(
@@ -397,7 +398,7 @@ fn plan_region(
         &mut actions,
         &mut rollouts,
     );
-    images::prune(
+    image_actions::prune(
         config,
         region,
         observed,
