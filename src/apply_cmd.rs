@@ -10,9 +10,8 @@ use crate::VarArgs;
 use clap::Args;
 use fleetform_engine::apply;
 use fleetform_engine::diagnostic::render_human;
-use fleetform_engine::inventory;
 use fleetform_engine::plan::saved::SavedPlan;
-use fleetform_engine::plan::{self, render, Plan, PlanOptions};
+use fleetform_engine::plan::{render, Plan, PlanOptions};
 use fleetform_engine::{Code, Diagnostic, Inputs, Loaded};
 use fleetform_ops::{Execution, LockGuard, VersionInputs};
 use fleetform_state::{Backend, Version};
@@ -320,40 +319,20 @@ fn carry_out(run: Run<'_>, endpoint_url: Option<String>, color: bool) -> u8 {
             saved.plan.clone()
         }
         None => {
-            let now = clock();
-            let versions = match fleetform_ops::version_images(&*store, config, now) {
-                Ok(versions) => versions,
-                Err(e) => return ops_error(&e, color),
-            };
-            let sensitive_before = match fleetform_ops::sensitive_before(&*store) {
-                Ok(names) => names,
-                Err(e) => return ops_error(&e, color),
-            };
-            let recorded_key_users = match fleetform_ops::recorded_key_users(&*store) {
-                Ok(users) => users,
-                Err(e) => return ops_error(&e, color),
-            };
-            let created = match fleetform_ops::created(&*store, config, now) {
-                Ok(created) => created,
-                Err(e) => return ops_error(&e, color),
-            };
             let options = PlanOptions {
-                now,
-                versions,
-                secrets: run.loaded.secrets.clone(),
-                sensitive_before,
-                recorded_key_users,
-                created,
+                now: clock(),
                 ..run.options.clone()
             };
-            let (mut plan, diagnostics) = plan::build(config, &observed.observation, &options);
-            match fleetform_ops::recorded_entries(&*store) {
-                Ok(recorded) => plan.adopt_unrecorded(
-                    &inventory::entries(config, &observed.observation).0,
-                    &recorded,
-                ),
+            let (plan, diagnostics) = match fleetform_ops::plan(
+                &*store,
+                config,
+                &observed.observation,
+                &run.loaded.secrets,
+                options,
+            ) {
+                Ok(built) => built,
                 Err(e) => return ops_error(&e, color),
-            }
+            };
             print!("{}", render::human(&plan, color));
             eprint!("{}", render_human(&diagnostics, &run.loaded.sources, color));
             if diagnostics.iter().any(Diagnostic::is_error) {

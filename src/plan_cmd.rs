@@ -82,14 +82,14 @@ pub(crate) fn run(args: &PlanArgs, endpoint_url: Option<String>, color: bool) ->
         return 1;
     };
     let now = crate::clock::clock();
-    let versions = match fleetform_ops::version_images(&*store, config, now) {
-        Ok(versions) => versions,
-        Err(e) => return crate::store::ops_error(&e, color),
-    };
-    let created = match fleetform_ops::created(&*store, config, now) {
-        Ok(created) => created,
-        Err(e) => return crate::store::ops_error(&e, color),
-    };
+    if args.refresh_only {
+        let recorded = match fleetform_ops::recorded_entries(&*store) {
+            Ok(recorded) => recorded,
+            Err(e) => return crate::store::ops_error(&e, color),
+        };
+        let found = fleetform_engine::inventory::entries(config, &observed.observation).0;
+        return refresh_only(&*store, &recorded, &found, args);
+    }
     let options = PlanOptions {
         allow_destroy: args.allow_destroy,
         max_launches: args.max_launches,
@@ -97,29 +97,18 @@ pub(crate) fn run(args: &PlanArgs, endpoint_url: Option<String>, color: bool) ->
         now,
         targets: args.target.clone(),
         promote: args.promote,
-        versions,
-        secrets: loaded.secrets.clone(),
-        sensitive_before: match fleetform_ops::sensitive_before(&*store) {
-            Ok(names) => names,
-            Err(e) => return crate::store::ops_error(&e, color),
-        },
-        recorded_key_users: match fleetform_ops::recorded_key_users(&*store) {
-            Ok(users) => users,
-            Err(e) => return crate::store::ops_error(&e, color),
-        },
-        created,
         ..PlanOptions::default()
     };
-    let recorded = match fleetform_ops::recorded_entries(&*store) {
-        Ok(recorded) => recorded,
+    let (mut plan, mut diagnostics) = match fleetform_ops::plan(
+        &*store,
+        config,
+        &observed.observation,
+        &loaded.secrets,
+        options,
+    ) {
+        Ok(built) => built,
         Err(e) => return crate::store::ops_error(&e, color),
     };
-    let found = fleetform_engine::inventory::entries(config, &observed.observation).0;
-    if args.refresh_only {
-        return refresh_only(&*store, &recorded, &found, args);
-    }
-    let (mut plan, mut diagnostics) = plan::build(config, &observed.observation, &options);
-    plan.adopt_unrecorded(&found, &recorded);
     if args.dry_run {
         let refused =
             observed

@@ -10,6 +10,9 @@
 //!   lock, with a write-ahead journal in the state store (no call is made
 //!   whose intent could not be recorded); [`interrupted`] reads back an
 //!   apply that never ended;
+//! - [`plan()`]: a plan built against the state (what the recorded
+//!   versions and the journal tell the planner), for `plan`, `apply` and
+//!   `rollback` alike;
 //! - [`staleness`]: FF010, whether a saved plan still holds;
 //! - [`unrecorded`], [`build_version`], [`record_version`]: the version an
 //!   apply (or a no-op apply that must still record) writes, with its config
@@ -30,6 +33,7 @@ mod error;
 mod images;
 mod journal;
 mod lock;
+mod plan;
 mod recent;
 mod record;
 mod stale;
@@ -38,6 +42,7 @@ pub use error::Error;
 pub use images::{claim, pins_of, version_images, versions_in_window};
 pub use journal::{execute, interrupted, Execution, OpenApply};
 pub use lock::LockGuard;
+pub use plan::plan;
 pub use recent::created;
 pub use record::{
     build_version, record_version, recorded_entries, recorded_key_users, restore_sources,
