@@ -171,6 +171,11 @@ pub(crate) fn rollback(args: &RollbackArgs, endpoint_url: Option<String>, color:
             return 1;
         }
     };
+    // A rollback returns every region at once, to exactly the images version N used.
+    let pins = match fleetform_ops::pins_of(&version) {
+        Ok(pins) => pins,
+        Err(e) => return ops_error(&e, color),
+    };
     let scratch = match tempfile::tempdir() {
         Ok(d) => d,
         Err(e) => {
@@ -233,11 +238,10 @@ pub(crate) fn rollback(args: &RollbackArgs, endpoint_url: Option<String>, color:
         inputs: &inputs,
         auto_approve: args.auto_approve,
         parallelism: args.parallelism,
-        // A rollback returns every region at once, to exactly the images version N used.
         options: PlanOptions {
             allow_destroy: args.allow_destroy,
             promote: true,
-            pins: fleetform_ops::pins_of(&version),
+            pins,
             ..PlanOptions::default()
         },
         saved: None,
@@ -357,11 +361,12 @@ fn carry_out(run: Run<'_>, endpoint_url: Option<String>, color: bool) -> u8 {
     let refresh = plan.is_empty();
     if refresh {
         match fleetform_ops::unrecorded(&*store, latest, config, &observed.observation) {
-            Some(why) => println!("No changes to apply; recording a version because {why}."),
-            None => {
+            Ok(Some(why)) => println!("No changes to apply; recording a version because {why}."),
+            Ok(None) => {
                 println!("No changes to apply.");
                 return 0;
             }
+            Err(e) => return ops_error(&e, color),
         }
     }
 

@@ -88,7 +88,7 @@ pub(crate) fn run(args: &PlanArgs, endpoint_url: Option<String>, color: bool) ->
             Err(e) => return crate::store::ops_error(&e, color),
         };
         let found = fleetform_engine::inventory::entries(config, &observed.observation).0;
-        return refresh_only(&*store, &recorded, &found, args);
+        return refresh_only(&*store, &recorded, &found, args, color);
     }
     let options = PlanOptions {
         allow_destroy: args.allow_destroy,
@@ -146,7 +146,13 @@ pub(crate) fn run(args: &PlanArgs, endpoint_url: Option<String>, color: bool) ->
         );
     }
     if let (Some(path), false) = (&args.out, blocked) {
-        let base = store.latest().ok().flatten();
+        let base = match store.latest() {
+            Ok(base) => base,
+            Err(e) => {
+                crate::store::state_error(&e, color);
+                return 1;
+            }
+        };
         let binding = match crate::secrets::bind(&loaded.secrets) {
             Ok(binding) => binding,
             Err(e) => {
@@ -207,13 +213,21 @@ fn refresh_only(
     recorded: &[fleetform_engine::inventory::Entry],
     found: &[fleetform_engine::inventory::Entry],
     args: &PlanArgs,
+    color: bool,
 ) -> u8 {
-    let Ok(Some(latest)) = store.latest() else {
-        println!(
-            "No recorded version to compare with: nothing has been applied from {} yet.",
-            args.dir.display()
-        );
-        return 0;
+    let latest = match store.latest() {
+        Ok(Some(latest)) => latest,
+        Ok(None) => {
+            println!(
+                "No recorded version to compare with: nothing has been applied from {} yet.",
+                args.dir.display()
+            );
+            return 0;
+        }
+        Err(e) => {
+            crate::store::state_error(&e, color);
+            return 1;
+        }
     };
     let drift = fleetform_engine::inventory::drift(recorded, found);
     if args.json {

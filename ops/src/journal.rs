@@ -196,11 +196,7 @@ pub fn interrupted(backend: &dyn Backend) -> Result<Option<OpenApply>, Error> {
     Ok(open_apply(&backend.journal()?))
 }
 
-/// Whether the journal of `backend` holds an apply that never ended; a
-/// journal that cannot be read counts as not.
-pub(crate) fn holds_open_apply(backend: &dyn Backend) -> bool {
-    backend
-        .journal()
-        .ok()
-        .is_some_and(|records| open_apply(&records).is_some())
+/// Whether the journal of `backend` holds an apply that never ended.
+pub(crate) fn holds_open_apply(backend: &dyn Backend) -> Result<bool, Error> {
+    Ok(open_apply(&backend.journal()?).is_some())
 }
