@@ -2,7 +2,7 @@
 //! apply, approval and what the user sees. The transaction itself (lock,
 //! journal, execute, record) is `fleetform_ops`'.
 
-use crate::clock::{clock, rfc3339};
+use crate::clock::rfc3339;
 use crate::cloud::observe;
 use crate::report::{Progress, Warnings};
 use crate::store::{ops_error, state_error, Store};
@@ -13,6 +13,7 @@ use fleetform_engine::diagnostic::render_human;
 use fleetform_engine::plan::saved::SavedPlan;
 use fleetform_engine::plan::{render, Plan, PlanOptions};
 use fleetform_engine::{Code, Diagnostic, Inputs, Loaded};
+use fleetform_ops::clock;
 use fleetform_ops::{Execution, LockGuard, VersionInputs};
 use fleetform_state::{Backend, Version};
 use std::io::{BufRead, IsTerminal, Write};

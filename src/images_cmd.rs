@@ -1,10 +1,10 @@
 //! `fleetform images`: every image of every AMI set, per region, with who
 //! holds it (the versions' claims come from `fleetform_ops`).
 
-use crate::clock::clock;
 use crate::VarArgs;
 use clap::Args;
 use fleetform_engine::images::{self, Prunability};
+use fleetform_ops::clock;
 use fleetform_ops::{claim, pins_of, versions_in_window};
 use serde::Serialize;
 use std::collections::BTreeMap;

@@ -81,7 +81,7 @@ pub(crate) fn run(args: &PlanArgs, endpoint_url: Option<String>, color: bool) ->
     let Some(config) = &loaded.config else {
         return 1;
     };
-    let now = crate::clock::clock();
+    let now = fleetform_ops::clock();
     if args.refresh_only {
         let recorded = match fleetform_ops::recorded_entries(&*store) {
             Ok(recorded) => recorded,

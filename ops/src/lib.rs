@@ -23,12 +23,16 @@
 //!   [`recorded_entries`], [`recorded_key_users`], [`sensitive_before`],
 //!   [`created`], [`version_images`], [`pins_of`].
 //!
+//! Every time it records or judges by comes from [`clock`], fleetform's one
+//! clock (the state lock's lease excepted: see its docs).
+//!
 //! It must not print (warnings and progress go to a [`Reporter`] the binary
 //! implements; failures are one [`Error`] enum the binary renders), parse
 //! flags, or name an AWS type: the provider is the engine's trait.
 
 #![deny(missing_docs)]
 
+mod clock;
 mod error;
 mod images;
 mod journal;
@@ -38,6 +42,7 @@ mod recent;
 mod record;
 mod stale;
 
+pub use clock::clock;
 pub use error::Error;
 pub use images::{claim, pins_of, version_images, versions_in_window};
 pub use journal::{execute, interrupted, Execution, OpenApply};

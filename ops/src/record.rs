@@ -429,7 +429,7 @@ pub fn record_version(
         .map_err(|e| Error::Unrecorded(Box::new(e.into())))?;
     let _ = store.append_journal(&JournalRecord::End {
         apply_id,
-        time: fleetform_state::now(),
+        time: crate::clock(),
         version: Some(version.number),
     });
     if let Err(e) = store.clear_journal() {
