@@ -2,7 +2,7 @@
 //! apply, approval and what the user sees. The transaction itself (lock,
 //! journal, execute, record) is `fleetform_ops`'.
 
-use crate::clock::{clock, rfc3339};
+use crate::clock::rfc3339;
 use crate::cloud::observe;
 use crate::report::{Progress, Warnings};
 use crate::store::{ops_error, state_error, Store};
@@ -10,10 +10,10 @@ use crate::{AllowDestroy, SafetyArgs, VarArgs};
 use clap::Args;
 use fleetform_engine::apply;
 use fleetform_engine::diagnostic::render_human;
-use fleetform_engine::inventory;
 use fleetform_engine::plan::saved::SavedPlan;
-use fleetform_engine::plan::{self, render, Plan, PlanOptions};
+use fleetform_engine::plan::{render, Plan, PlanOptions};
 use fleetform_engine::{Code, Diagnostic, Inputs, Loaded};
+use fleetform_ops::clock;
 use fleetform_ops::{Execution, LockGuard, VersionInputs};
 use fleetform_state::{Backend, Version};
 use std::io::{BufRead, IsTerminal, Write};
@@ -167,6 +167,11 @@ pub(crate) fn rollback(args: &RollbackArgs, endpoint_url: Option<String>, color:
             return 1;
         }
     };
+    // A rollback returns every region at once, to exactly the images version N used.
+    let pins = match fleetform_ops::pins_of(&version) {
+        Ok(pins) => pins,
+        Err(e) => return ops_error(&e, color),
+    };
     let scratch = match tempfile::tempdir() {
         Ok(d) => d,
         Err(e) => {
@@ -229,11 +234,10 @@ pub(crate) fn rollback(args: &RollbackArgs, endpoint_url: Option<String>, color:
         inputs: &inputs,
         auto_approve: args.auto_approve,
         parallelism: args.parallelism,
-        // A rollback returns every region at once, to exactly the images version N used.
         options: PlanOptions {
             allow_destroy: args.destroy.allow_destroy,
             promote: true,
-            pins: fleetform_ops::pins_of(&version),
+            pins,
             ..PlanOptions::default()
         },
         saved: None,
@@ -315,40 +319,20 @@ fn carry_out(run: Run<'_>, endpoint_url: Option<String>, color: bool) -> u8 {
             saved.plan.clone()
         }
         None => {
-            let now = clock();
-            let versions = match fleetform_ops::version_images(&*store, config, now) {
-                Ok(versions) => versions,
-                Err(e) => return ops_error(&e, color),
-            };
-            let sensitive_before = match fleetform_ops::sensitive_before(&*store) {
-                Ok(names) => names,
-                Err(e) => return ops_error(&e, color),
-            };
-            let recorded_key_users = match fleetform_ops::recorded_key_users(&*store) {
-                Ok(users) => users,
-                Err(e) => return ops_error(&e, color),
-            };
-            let created = match fleetform_ops::created(&*store, config, now) {
-                Ok(created) => created,
-                Err(e) => return ops_error(&e, color),
-            };
             let options = PlanOptions {
-                now,
-                versions,
-                secrets: run.loaded.secrets.clone(),
-                sensitive_before,
-                recorded_key_users,
-                created,
+                now: clock(),
                 ..run.options.clone()
             };
-            let (mut plan, diagnostics) = plan::build(config, &observed.observation, &options);
-            match fleetform_ops::recorded_entries(&*store) {
-                Ok(recorded) => plan.adopt_unrecorded(
-                    &inventory::entries(config, &observed.observation).0,
-                    &recorded,
-                ),
+            let (plan, diagnostics) = match fleetform_ops::plan(
+                &*store,
+                config,
+                &observed.observation,
+                &run.loaded.secrets,
+                options,
+            ) {
+                Ok(built) => built,
                 Err(e) => return ops_error(&e, color),
-            }
+            };
             print!("{}", render::human(&plan, color));
             eprint!("{}", render_human(&diagnostics, &run.loaded.sources, color));
             if diagnostics.iter().any(Diagnostic::is_error) {
@@ -373,11 +357,12 @@ fn carry_out(run: Run<'_>, endpoint_url: Option<String>, color: bool) -> u8 {
     let refresh = plan.is_empty();
     if refresh {
         match fleetform_ops::unrecorded(&*store, latest, config, &observed.observation) {
-            Some(why) => println!("No changes to apply; recording a version because {why}."),
-            None => {
+            Ok(Some(why)) => println!("No changes to apply; recording a version because {why}."),
+            Ok(None) => {
                 println!("No changes to apply.");
                 return 0;
             }
+            Err(e) => return ops_error(&e, color),
         }
     }
 

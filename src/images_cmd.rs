@@ -1,10 +1,10 @@
 //! `fleetform images`: every image of every AMI set, per region, with who
 //! holds it (the versions' claims come from `fleetform_ops`).
 
-use crate::clock::clock;
 use crate::VarArgs;
 use clap::Args;
 use fleetform_engine::images::{self, Prunability};
+use fleetform_ops::clock;
 use fleetform_ops::{claim, pins_of, versions_in_window};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -59,10 +59,10 @@ pub(crate) fn run(args: &ImagesArgs, endpoint_url: Option<String>, color: bool) 
     };
     // The images versions inside the rollback window used, by set: listed even
     // when the configuration moved on.
-    let (versions, recorded) = match versions_in_window(&*store, config, now).map(|window| {
+    let (versions, recorded) = match versions_in_window(&*store, config, now).and_then(|window| {
         let mut recorded: BTreeMap<String, BTreeMap<String, Vec<String>>> = BTreeMap::new();
         for v in &window {
-            for (set, regions) in pins_of(v) {
+            for (set, regions) in pins_of(v)? {
                 for (region, id) in regions {
                     let ids = recorded
                         .entry(set.clone())
@@ -75,7 +75,7 @@ pub(crate) fn run(args: &ImagesArgs, endpoint_url: Option<String>, color: bool) 
                 }
             }
         }
-        (window.iter().map(claim).collect::<Vec<_>>(), recorded)
+        Ok((window.iter().map(claim).collect::<Vec<_>>(), recorded))
     }) {
         Ok(found) => found,
         Err(e) => return crate::store::ops_error(&e, color),

@@ -76,15 +76,15 @@ pub(crate) fn run(args: &PlanArgs, endpoint_url: Option<String>, color: bool) ->
     let Some(config) = &loaded.config else {
         return 1;
     };
-    let now = crate::clock::clock();
-    let versions = match fleetform_ops::version_images(&*store, config, now) {
-        Ok(versions) => versions,
-        Err(e) => return crate::store::ops_error(&e, color),
-    };
-    let created = match fleetform_ops::created(&*store, config, now) {
-        Ok(created) => created,
-        Err(e) => return crate::store::ops_error(&e, color),
-    };
+    let now = fleetform_ops::clock();
+    if args.refresh_only {
+        let recorded = match fleetform_ops::recorded_entries(&*store) {
+            Ok(recorded) => recorded,
+            Err(e) => return crate::store::ops_error(&e, color),
+        };
+        let found = fleetform_engine::inventory::entries(config, &observed.observation).0;
+        return refresh_only(&*store, &recorded, &found, args, color);
+    }
     let options = PlanOptions {
         allow_destroy: args.safety.destroy.allow_destroy,
         max_launches: args.safety.max_launches,
@@ -92,29 +92,18 @@ pub(crate) fn run(args: &PlanArgs, endpoint_url: Option<String>, color: bool) ->
         now,
         targets: args.target.clone(),
         promote: args.promote,
-        versions,
-        secrets: loaded.secrets.clone(),
-        sensitive_before: match fleetform_ops::sensitive_before(&*store) {
-            Ok(names) => names,
-            Err(e) => return crate::store::ops_error(&e, color),
-        },
-        recorded_key_users: match fleetform_ops::recorded_key_users(&*store) {
-            Ok(users) => users,
-            Err(e) => return crate::store::ops_error(&e, color),
-        },
-        created,
         ..PlanOptions::default()
     };
-    let recorded = match fleetform_ops::recorded_entries(&*store) {
-        Ok(recorded) => recorded,
+    let (mut plan, mut diagnostics) = match fleetform_ops::plan(
+        &*store,
+        config,
+        &observed.observation,
+        &loaded.secrets,
+        options,
+    ) {
+        Ok(built) => built,
         Err(e) => return crate::store::ops_error(&e, color),
     };
-    let found = fleetform_engine::inventory::entries(config, &observed.observation).0;
-    if args.refresh_only {
-        return refresh_only(&*store, &recorded, &found, args);
-    }
-    let (mut plan, mut diagnostics) = plan::build(config, &observed.observation, &options);
-    plan.adopt_unrecorded(&found, &recorded);
     if args.dry_run {
         let refused =
             observed
@@ -152,7 +141,13 @@ pub(crate) fn run(args: &PlanArgs, endpoint_url: Option<String>, color: bool) ->
         );
     }
     if let (Some(path), false) = (&args.out, blocked) {
-        let base = store.latest().ok().flatten();
+        let base = match store.latest() {
+            Ok(base) => base,
+            Err(e) => {
+                crate::store::state_error(&e, color);
+                return 1;
+            }
+        };
         let binding = match crate::secrets::bind(&loaded.secrets) {
             Ok(binding) => binding,
             Err(e) => {
@@ -213,13 +208,21 @@ fn refresh_only(
     recorded: &[fleetform_engine::inventory::Entry],
     found: &[fleetform_engine::inventory::Entry],
     args: &PlanArgs,
+    color: bool,
 ) -> u8 {
-    let Ok(Some(latest)) = store.latest() else {
-        println!(
-            "No recorded version to compare with: nothing has been applied from {} yet.",
-            args.dir.display()
-        );
-        return 0;
+    let latest = match store.latest() {
+        Ok(Some(latest)) => latest,
+        Ok(None) => {
+            println!(
+                "No recorded version to compare with: nothing has been applied from {} yet.",
+                args.dir.display()
+            );
+            return 0;
+        }
+        Err(e) => {
+            crate::store::state_error(&e, color);
+            return 1;
+        }
     };
     let drift = fleetform_engine::inventory::drift(recorded, found);
     if args.json {

@@ -191,10 +191,18 @@ pub(crate) fn ops_error(error: &fleetform_ops::Error, color: bool) -> u8 {
             state_error(e, color);
             1
         }
+        Error::Damaged { .. } => {
+            damaged(error, color);
+            1
+        }
         Error::Unrecorded(cause) => {
             match &**cause {
                 Error::State(e) => {
                     state_error(e, color);
+                    eprintln!("the changes were made but not recorded; the journal keeps them");
+                }
+                Error::Damaged { .. } => {
+                    damaged(cause, color);
                     eprintln!("the changes were made but not recorded; the journal keeps them");
                 }
                 _ => eprintln!("fleetform: {error}"),
@@ -206,4 +214,17 @@ pub(crate) fn ops_error(error: &fleetform_ops::Error, color: bool) -> u8 {
             1
         }
     }
+}
+
+/// Prints a recorded version that reads but does not decode
+/// ([`fleetform_ops::Error::Damaged`]) as a diagnostic naming it, with what
+/// to do, as [`state_error`] does for a damaged file.
+fn damaged(error: &fleetform_ops::Error, color: bool) {
+    let d = Diagnostic::error(Code::Io, format!("state: {error}")).help(
+        "it was left untouched; restore the version from a backup (or an earlier object version, if the bucket keeps them): it is the only record of this version, and nothing is planned or recorded on a guess in its place",
+    );
+    eprint!(
+        "{}",
+        render_human(&[d], &fleetform_engine::source::SourceSet::new(), color)
+    );
 }

@@ -23,6 +23,16 @@ pub enum Error {
     /// The state store failed (a file or object that cannot be read or written).
     #[error(transparent)]
     State(#[from] StateError),
+    /// A recorded version reads (its checksum holds) but what it records does
+    /// not decode: its observed objects or its plan. Nothing is ever built on
+    /// a default in its place.
+    #[error("version {version} is damaged: {what}")]
+    Damaged {
+        /// The version's number.
+        version: u64,
+        /// What of it does not decode, and why.
+        what: String,
+    },
     /// A sensitive value could not be digested.
     #[error(transparent)]
     Digest(#[from] DigestError),

@@ -67,14 +67,17 @@ pub fn version_images(
 }
 
 /// AMI set -> region -> image that `version` planned: a rollback to it uses
-/// exactly these, even when a lookup would now pick a newer image.
-pub fn pins_of(version: &Version) -> BTreeMap<String, BTreeMap<String, String>> {
-    let planned: Vec<PlannedImage> = version
-        .plan
-        .get("images")
-        .cloned()
-        .and_then(|v| serde_json::from_value(v).ok())
-        .unwrap_or_default();
+/// exactly these, even when a lookup would now pick a newer image. A plan
+/// whose images do not decode is [`Error::Damaged`] (a plan recorded before
+/// plans listed images has none).
+pub fn pins_of(version: &Version) -> Result<BTreeMap<String, BTreeMap<String, String>>, Error> {
+    let planned: Vec<PlannedImage> = match version.plan.get("images") {
+        Some(images) => serde_json::from_value(images.clone()).map_err(|e| Error::Damaged {
+            version: version.number,
+            what: format!("the images of its plan do not decode ({e})"),
+        })?,
+        None => Vec::new(),
+    };
     let mut pins: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     for p in planned {
         if let Some(id) = p.image_id {
@@ -82,9 +85,9 @@ pub fn pins_of(version: &Version) -> BTreeMap<String, BTreeMap<String, String>> 
         }
     }
     // Copies made by that apply: the plan did not know their ids yet.
-    let actions = version.plan.get("actions").and_then(|a| a.as_array());
+    let actions = crate::record::recorded_actions(version)?;
     for outcome in version.outcomes.iter().filter(|o| o.ok) {
-        let Some(action) = actions.and_then(|a| a.get(outcome.action)) else {
+        let Some(action) = actions.get(outcome.action) else {
             continue;
         };
         let field = |name: &str| action.get(name).and_then(|v| v.as_str());
@@ -100,5 +103,5 @@ pub fn pins_of(version: &Version) -> BTreeMap<String, BTreeMap<String, String>> 
             }
         }
     }
-    pins
+    Ok(pins)
 }

@@ -47,7 +47,7 @@ impl Journal for StateJournal<'_> {
             address: action.address.clone(),
             region: action.region.clone(),
             client_token: client_token.to_string(),
-            time: fleetform_state::now(),
+            time: crate::clock(),
         };
         let (watch, store) = (self.watch.clone(), Arc::clone(&self.store));
         off_the_executor(move || {
@@ -68,7 +68,7 @@ impl Journal for StateJournal<'_> {
             ok: result.is_ok(),
             error: result.as_ref().err().map(|e| e.message.clone()),
             ids: result.clone().unwrap_or_default(),
-            time: fleetform_state::now(),
+            time: crate::clock(),
         };
         let store = Arc::clone(&self.store);
         let written =
@@ -120,7 +120,7 @@ pub fn execute(
     } = run;
     store.append_journal(&JournalRecord::Begin {
         apply_id: apply_id.to_string(),
-        time: fleetform_state::now(),
+        time: crate::clock(),
         holder: fleetform_state::holder_id(),
         actions: plan.actions.len(),
     })?;
@@ -196,11 +196,7 @@ pub fn interrupted(backend: &dyn Backend) -> Result<Option<OpenApply>, Error> {
     Ok(open_apply(&backend.journal()?))
 }
 
-/// Whether the journal of `backend` holds an apply that never ended; a
-/// journal that cannot be read counts as not.
-pub(crate) fn holds_open_apply(backend: &dyn Backend) -> bool {
-    backend
-        .journal()
-        .ok()
-        .is_some_and(|records| open_apply(&records).is_some())
+/// Whether the journal of `backend` holds an apply that never ended.
+pub(crate) fn holds_open_apply(backend: &dyn Backend) -> Result<bool, Error> {
+    Ok(open_apply(&backend.journal()?).is_some())
 }

@@ -10,6 +10,9 @@
 //!   lock, with a write-ahead journal in the state store (no call is made
 //!   whose intent could not be recorded); [`interrupted`] reads back an
 //!   apply that never ended;
+//! - [`plan()`]: a plan built against the state (what the recorded
+//!   versions and the journal tell the planner), for `plan`, `apply` and
+//!   `rollback` alike;
 //! - [`staleness`]: FF010, whether a saved plan still holds;
 //! - [`unrecorded`], [`build_version`], [`record_version`]: the version an
 //!   apply (or a no-op apply that must still record) writes, with its config
@@ -20,24 +23,31 @@
 //!   [`recorded_entries`], [`recorded_key_users`], [`sensitive_before`],
 //!   [`created`], [`version_images`], [`pins_of`].
 //!
+//! Every time it records or judges by comes from [`clock`], fleetform's one
+//! clock (the state lock's lease excepted: see its docs).
+//!
 //! It must not print (warnings and progress go to a [`Reporter`] the binary
 //! implements; failures are one [`Error`] enum the binary renders), parse
 //! flags, or name an AWS type: the provider is the engine's trait.
 
 #![deny(missing_docs)]
 
+mod clock;
 mod error;
 mod images;
 mod journal;
 mod lock;
+mod plan;
 mod recent;
 mod record;
 mod stale;
 
+pub use clock::clock;
 pub use error::Error;
 pub use images::{claim, pins_of, version_images, versions_in_window};
 pub use journal::{execute, interrupted, Execution, OpenApply};
 pub use lock::LockGuard;
+pub use plan::plan;
 pub use recent::created;
 pub use record::{
     build_version, record_version, recorded_entries, recorded_key_users, restore_sources,

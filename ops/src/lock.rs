@@ -1,6 +1,10 @@
 //! The state lock held for the length of a transaction: a lease taken from
 //! the [`Backend`], renewed in the background, released on drop, and checked
 //! before every change ([`LockGuard::lost`]).
+//!
+//! Leases run on the system clock ([`fleetform_state::now`]), never on
+//! [`crate::clock`] that `FLEETFORM_NOW` moves: every run sharing the state
+//! judges a lease's expiry, and must judge it alike.
 
 use crate::{Error, Reporter, Store};
 use fleetform_state::{Backend, Lease, StateError};

@@ -22,7 +22,7 @@ pub fn created(store: &dyn Backend, config: &Config, now: i64) -> Result<Vec<Cre
     for summary in store.list()? {
         if now.saturating_sub(summary.time) < grace {
             let version = store.read(summary.number)?;
-            from_version(&version, &mut created, &mut removed);
+            from_version(&version, &mut created, &mut removed)?;
         }
     }
     created.extend(from_journal(&store.journal()?));
@@ -32,10 +32,13 @@ pub fn created(store: &dyn Backend, config: &Config, now: i64) -> Result<Vec<Cre
 
 /// What the successful actions of `version` created (into `created`) and
 /// terminated or deleted (their ids into `removed`), at the version's time.
-fn from_version(version: &Version, created: &mut Vec<Created>, removed: &mut BTreeSet<String>) {
-    let Some(actions) = version.plan.get("actions").and_then(Value::as_array) else {
-        return;
-    };
+/// A version whose plan holds no list of actions is [`Error::Damaged`].
+fn from_version(
+    version: &Version,
+    created: &mut Vec<Created>,
+    removed: &mut BTreeSet<String>,
+) -> Result<(), Error> {
+    let actions = crate::record::recorded_actions(version)?;
     let text =
         |action: &Value, key: &str| action.get(key).and_then(Value::as_str).map(str::to_string);
     for outcome in version.outcomes.iter().filter(|o| o.ok) {
@@ -84,6 +87,7 @@ fn from_version(version: &Version, created: &mut Vec<Created>, removed: &mut BTr
             _ => {}
         }
     }
+    Ok(())
 }
 
 /// What the applies of `records` that never ended created, at the time of
@@ -206,7 +210,7 @@ mod tests {
             ],
         );
         let (mut created, mut removed) = (Vec::new(), BTreeSet::new());
-        from_version(&v, &mut created, &mut removed);
+        from_version(&v, &mut created, &mut removed).expect("actions");
         let got: Vec<(&str, Resource, Option<&str>, i64)> = created
             .iter()
             .map(|c| {
@@ -239,7 +243,7 @@ mod tests {
         ]);
         let v = version(60, actions, vec![(0, true, &[])]);
         let (mut created, mut removed) = (Vec::new(), BTreeSet::new());
-        from_version(&v, &mut created, &mut removed);
+        from_version(&v, &mut created, &mut removed).expect("actions");
         assert_eq!(removed, BTreeSet::from(["i-1".to_string()]));
     }
 

@@ -103,8 +103,31 @@ pub fn recorded_entries(store: &dyn Backend) -> Result<Vec<inventory::Entry>, Er
     let Some(latest) = store.latest()? else {
         return Ok(Vec::new());
     };
-    let version = store.read(latest)?;
-    Ok(serde_json::from_value(version.observed).unwrap_or_default())
+    observed_entries(&store.read(latest)?)
+}
+
+/// The objects `version` saw after its apply; [`Error::Damaged`] when its
+/// `observed` is not a list of entries.
+fn observed_entries(version: &Version) -> Result<Vec<inventory::Entry>, Error> {
+    serde_json::from_value(version.observed.clone()).map_err(|e| Error::Damaged {
+        version: version.number,
+        what: format!("its observed objects are not a list of entries ({e})"),
+    })
+}
+
+/// The actions of the plan `version` carried out, as recorded (plain JSON,
+/// read field by field); [`Error::Damaged`] when its plan holds no list of
+/// actions (every recorded plan does, an empty one for a refresh).
+pub(crate) fn recorded_actions(version: &Version) -> Result<&[serde_json::Value], Error> {
+    version
+        .plan
+        .get("actions")
+        .and_then(serde_json::Value::as_array)
+        .map(Vec::as_slice)
+        .ok_or_else(|| Error::Damaged {
+            version: version.number,
+            what: "its plan holds no list of actions".into(),
+        })
 }
 
 /// Key pair -> worker types that used it, as the latest recorded version says (FF008).
@@ -198,37 +221,39 @@ fn referenced_images(
 /// Why a no-op apply must still record a version, if it must: EC2 holds
 /// fleet objects the latest version (number `latest`) does not list (every
 /// kind was read), or the journal still holds an apply that never ended.
+/// A latest version or a journal that cannot be read, or a latest version
+/// whose observed objects do not decode, is an error.
 pub fn unrecorded(
     store: &dyn Backend,
     latest: Option<u64>,
     config: &Config,
     observation: &Observation,
-) -> Option<String> {
-    let latest = latest.and_then(|n| store.read(n).ok());
-    let latest = latest.as_ref();
-    if journal::holds_open_apply(store) {
-        return Some("the journal holds an apply that never ended".into());
+) -> Result<Option<String>, Error> {
+    let latest = latest.map(|n| store.read(n)).transpose()?;
+    if journal::holds_open_apply(store)? {
+        return Ok(Some("the journal holds an apply that never ended".into()));
     }
     let (entries, unread) = inventory::entries(config, observation);
     if !unread.is_empty() {
-        return None;
+        return Ok(None);
     }
-    let recorded: BTreeSet<String> = latest
-        .and_then(|v| serde_json::from_value::<Vec<inventory::Entry>>(v.observed.clone()).ok())
-        .unwrap_or_default()
-        .into_iter()
-        .map(|e| e.id)
-        .collect();
+    let recorded: BTreeSet<String> = match &latest {
+        Some(version) => observed_entries(version)?
+            .into_iter()
+            .map(|e| e.id)
+            .collect(),
+        None => BTreeSet::new(),
+    };
     let missing = entries
         .iter()
         .filter(|e| e.managed && !recorded.contains(&e.id))
         .count();
-    (missing > 0).then(|| {
+    Ok((missing > 0).then(|| {
         format!(
             "EC2 holds {missing} object{} of this fleet that the last version does not record",
             if missing == 1 { "" } else { "s" }
         )
-    })
+    }))
 }
 
 /// What a rollback to `version` loads its restored configuration with:
@@ -292,7 +317,8 @@ pub struct VersionInputs<'a> {
 /// The version an apply (or refresh) records, numbered after `latest`. Kinds
 /// EC2 could not read after the apply keep what the previous version
 /// recorded of them (each reported as a warning). A sensitive value that
-/// cannot be digested is [`Error::Unrecorded`].
+/// cannot be digested, or a previous version that cannot be read or is
+/// damaged, is [`Error::Unrecorded`] (the changes were made).
 pub fn build_version(inputs: VersionInputs<'_>, reporter: &dyn Reporter) -> Result<Version, Error> {
     let VersionInputs {
         store,
@@ -311,16 +337,20 @@ pub fn build_version(inputs: VersionInputs<'_>, reporter: &dyn Reporter) -> Resu
     } = inputs;
     let (entries, unread) = inventory::entries(config, after);
     let sources = snapshot_sources(source_dir, loaded);
-    let previous = latest.and_then(|n| store.read(n).ok());
+    let unrecorded = |e: Error| Error::Unrecorded(Box::new(e));
+    let previous = latest
+        .map(|n| store.read(n))
+        .transpose()
+        .map_err(|e| unrecorded(e.into()))?;
     for (region, kind, cause) in &unread {
         reporter.warning(&format!(
             "{kind} in {region} could not be read after the apply ({cause}); the new version keeps what the last one recorded of them, and the next plan adopts what this apply made there"
         ));
     }
-    let before: Vec<inventory::Entry> = previous
-        .as_ref()
-        .and_then(|v| serde_json::from_value(v.observed.clone()).ok())
-        .unwrap_or_default();
+    let before: Vec<inventory::Entry> = match &previous {
+        Some(version) => observed_entries(version).map_err(unrecorded)?,
+        None => Vec::new(),
+    };
     let entries = inventory::carry_over(entries, &unread, &before);
     let (git_commit, git_dirty) = git_info(dir);
     // Sensitive variables are never recorded: the version keeps a digest
@@ -341,7 +371,7 @@ pub fn build_version(inputs: VersionInputs<'_>, reporter: &dyn Reporter) -> Resu
         &loaded.secrets,
         previous.as_ref().and_then(|p| p.sensitive.as_ref()),
     )
-    .map_err(|e| Error::Unrecorded(Box::new(e)))?;
+    .map_err(unrecorded)?;
     let copies: Vec<(String, String)> = outcomes
         .iter()
         .filter(|o| plan.actions[o.action].action == plan::ActionKind::Copy)
@@ -399,7 +429,7 @@ pub fn record_version(
         .map_err(|e| Error::Unrecorded(Box::new(e.into())))?;
     let _ = store.append_journal(&JournalRecord::End {
         apply_id,
-        time: fleetform_state::now(),
+        time: crate::clock(),
         version: Some(version.number),
     });
     if let Err(e) = store.clear_journal() {

@@ -6,12 +6,12 @@ use fleetform_engine::apply;
 use fleetform_engine::plan::saved::{Bindings, SavedPlan};
 use fleetform_engine::plan::{self, Action, Plan, PlanOptions};
 use fleetform_engine::provider::{
-    Caller, Mutation, MutationOutcome, Observation, ObserveRequest, Observed, Provider,
-    ProviderError, RegionObservation,
+    tags, Caller, Mutation, MutationOutcome, Observation, ObserveRequest, Observed,
+    ObservedKeyPair, Provider, ProviderError, RegionObservation,
 };
 use fleetform_engine::{Inputs, Loaded};
-use fleetform_ops::{Execution, LockGuard, Reporter, Store};
-use fleetform_state::{Backend, JournalRecord, LocalBackend};
+use fleetform_ops::{Execution, LockGuard, Reporter, Store, VersionInputs};
+use fleetform_state::{Backend, JournalRecord, LocalBackend, Version};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
@@ -321,4 +321,209 @@ fn a_saved_plan_whose_base_state_version_moved_is_stale() {
         moved,
         vec!["the state moved from version 2 to 3".to_string()]
     );
+}
+
+/// A version numbered `number` recording `plan` and `observed` as they are
+/// (no check of what they hold), with nothing else in it.
+fn version(number: u64, plan: serde_json::Value, observed: serde_json::Value) -> Version {
+    Version {
+        format_version: fleetform_state::FORMAT_VERSION,
+        number,
+        time: fleetform_state::now(),
+        git_commit: None,
+        git_dirty: false,
+        caller: "arn:aws:iam::123456789012:user/test".into(),
+        rollback_of: None,
+        sources: BTreeMap::new(),
+        variables: BTreeMap::new(),
+        plan,
+        outcomes: Vec::new(),
+        observed,
+        diff: String::new(),
+        summary: serde_json::Value::Null,
+        images: BTreeMap::new(),
+        sensitive: None,
+        key_pair_users: BTreeMap::new(),
+    }
+}
+
+/// A recorded plan with no actions (what a refresh records, as far as what is read back goes).
+fn empty_plan() -> serde_json::Value {
+    serde_json::json!({"actions": []})
+}
+
+/// EC2 as [`empty_observation`], holding the fleet's key pair `workers`,
+/// tagged as fleetform tags what it creates.
+fn observation_with_key_pair() -> Observation {
+    let mut observation = empty_observation();
+    let region = observation.regions.get_mut("us-east-1").unwrap();
+    region.key_pairs = Observed::Complete {
+        items: vec![ObservedKeyPair {
+            name: "workers".into(),
+            id: "key-0123456789abcdef0".into(),
+            fingerprint: "ab:cd".into(),
+            tags: BTreeMap::from([
+                (tags::FLEET.to_string(), "ops-test".to_string()),
+                (tags::ADDRESS.to_string(), "key_pair.workers".to_string()),
+            ]),
+        }],
+    };
+    observation
+}
+
+#[test]
+fn a_no_op_apply_records_a_managed_object_the_latest_version_lacks() {
+    let dir = tempfile::tempdir().unwrap();
+    let loaded = fleet(dir.path());
+    let config = loaded.config.as_ref().unwrap();
+    let store = local_store(dir.path());
+    store
+        .write(&version(1, empty_plan(), serde_json::json!([])))
+        .unwrap();
+    let why =
+        fleetform_ops::unrecorded(&*store, Some(1), config, &observation_with_key_pair()).unwrap();
+    assert_eq!(
+        why.as_deref(),
+        Some("EC2 holds 1 object of this fleet that the last version does not record")
+    );
+    // Once a version records it, there is nothing left to record.
+    let recorded = fleetform_engine::inventory::entries(config, &observation_with_key_pair()).0;
+    store
+        .write(&version(
+            2,
+            empty_plan(),
+            serde_json::to_value(&recorded).unwrap(),
+        ))
+        .unwrap();
+    let why =
+        fleetform_ops::unrecorded(&*store, Some(2), config, &observation_with_key_pair()).unwrap();
+    assert_eq!(why, None);
+}
+
+#[test]
+fn a_no_op_apply_records_an_apply_the_journal_shows_never_ended() {
+    let dir = tempfile::tempdir().unwrap();
+    let loaded = fleet(dir.path());
+    let config = loaded.config.as_ref().unwrap();
+    let store = local_store(dir.path());
+    assert_eq!(
+        fleetform_ops::unrecorded(&*store, None, config, &empty_observation()).unwrap(),
+        None
+    );
+    store
+        .append_journal(&JournalRecord::Begin {
+            apply_id: "crashed".into(),
+            time: fleetform_state::now(),
+            holder: "ci@runner:7".into(),
+            actions: 2,
+        })
+        .unwrap();
+    let why = fleetform_ops::unrecorded(&*store, None, config, &empty_observation()).unwrap();
+    assert_eq!(
+        why.as_deref(),
+        Some("the journal holds an apply that never ended")
+    );
+}
+
+/// Asserts that `result` is [`fleetform_ops::Error::Damaged`] naming version `number`.
+fn assert_damaged<T: std::fmt::Debug>(result: Result<T, fleetform_ops::Error>, number: u64) {
+    match result {
+        Err(fleetform_ops::Error::Damaged { version, what }) => {
+            assert_eq!(version, number, "{what}")
+        }
+        other => panic!("expected version {number} to be damaged, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_version_whose_observed_is_not_a_list_of_entries_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let loaded = fleet(dir.path());
+    let config = loaded.config.as_ref().unwrap();
+    let store = local_store(dir.path());
+    store
+        .write(&version(1, empty_plan(), serde_json::json!([])))
+        .unwrap();
+    store
+        .write(&version(
+            2,
+            empty_plan(),
+            serde_json::json!({"not": "a list"}),
+        ))
+        .unwrap();
+    let error = fleetform_ops::recorded_entries(&*store).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .starts_with("version 2 is damaged: its observed objects are not a list of entries"),
+        "{error}"
+    );
+    assert_damaged(fleetform_ops::recorded_entries(&*store), 2);
+    // A no-op apply does not take it for a version that records nothing.
+    assert_damaged(
+        fleetform_ops::unrecorded(&*store, Some(2), config, &observation_with_key_pair()),
+        2,
+    );
+    // Nor does a plan, nor a version built on it (the changes were made: unrecorded).
+    assert_damaged(
+        fleetform_ops::plan(
+            &*store,
+            config,
+            &empty_observation(),
+            &loaded.secrets,
+            PlanOptions::default(),
+        ),
+        2,
+    );
+    let plan = plan_of(&loaded);
+    let built = fleetform_ops::build_version(
+        VersionInputs {
+            store: &*store,
+            dir: dir.path(),
+            source_dir: dir.path(),
+            loaded: &loaded,
+            config,
+            inputs: &Inputs::default(),
+            caller: "arn:aws:iam::123456789012:user/test",
+            rollback_of: None,
+            plan: &plan,
+            latest: Some(2),
+            outcomes: &[],
+            after: &empty_observation(),
+            time: fleetform_state::now(),
+        },
+        &Collected::default(),
+    );
+    match built {
+        Err(fleetform_ops::Error::Unrecorded(cause)) => assert_damaged(Err::<(), _>(*cause), 2),
+        other => panic!("expected the version to be unrecorded, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_version_whose_plan_does_not_decode_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let loaded = fleet(dir.path());
+    let config = loaded.config.as_ref().unwrap();
+    let store = local_store(dir.path());
+    // Images that are not a list: a rollback to it cannot know which to pin.
+    let bad_images = version(
+        1,
+        serde_json::json!({"actions": [], "images": "ami-785db401"}),
+        serde_json::json!([]),
+    );
+    assert_damaged(fleetform_ops::pins_of(&bad_images), 1);
+    // No actions: what it created cannot be told (counted as present while EC2 catches up).
+    store
+        .write(&version(
+            1,
+            serde_json::json!("no plan"),
+            serde_json::json!([]),
+        ))
+        .unwrap();
+    assert_damaged(
+        fleetform_ops::created(&*store, config, fleetform_state::now()),
+        1,
+    );
+    assert_damaged(fleetform_ops::pins_of(&store.read(1).unwrap()), 1);
 }
