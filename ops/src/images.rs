@@ -6,6 +6,7 @@ use crate::Error;
 use fleetform_engine::images::PlannedImage;
 use fleetform_engine::images::VersionImages;
 use fleetform_engine::model::Config;
+use fleetform_engine::plan::ActionKind;
 use fleetform_state::{Backend, Version, VersionSummary};
 use std::collections::BTreeMap;
 
@@ -90,16 +91,13 @@ pub fn pins_of(version: &Version) -> Result<BTreeMap<String, BTreeMap<String, St
         let Some(action) = actions.get(outcome.action) else {
             continue;
         };
-        let field = |name: &str| action.get(name).and_then(|v| v.as_str());
-        if field("action") == Some("copy") {
-            if let (Some(set), Some(region), Some(id)) = (
-                field("address").and_then(|a| a.strip_prefix("ami_set.")),
-                field("region"),
-                outcome.ids.first(),
-            ) {
+        if action.action == ActionKind::Copy {
+            if let (Some(set), Some(id)) =
+                (action.address.strip_prefix("ami_set."), outcome.ids.first())
+            {
                 pins.entry(set.to_string())
                     .or_default()
-                    .insert(region.to_string(), id.clone());
+                    .insert(action.region.clone(), id.clone());
             }
         }
     }

@@ -7,9 +7,8 @@
 use crate::Error;
 use fleetform_engine::model::Config;
 use fleetform_engine::plan::visibility::Created;
-use fleetform_engine::plan::Resource;
+use fleetform_engine::plan::{ActionKind, Resource};
 use fleetform_state::{Backend, JournalRecord, Version};
-use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Everything the state says was created less than `fleet.consistency_grace`
@@ -39,51 +38,35 @@ fn from_version(
     removed: &mut BTreeSet<String>,
 ) -> Result<(), Error> {
     let actions = crate::record::recorded_actions(version)?;
-    let text =
-        |action: &Value, key: &str| action.get(key).and_then(Value::as_str).map(str::to_string);
     for outcome in version.outcomes.iter().filter(|o| o.ok) {
         let Some(action) = actions.get(outcome.action) else {
-            continue;
-        };
-        let (Some(address), Some(region), Some(resource), Some(kind)) = (
-            text(action, "address"),
-            text(action, "region"),
-            text(action, "resource"),
-            text(action, "action"),
-        ) else {
             continue;
         };
         let made = |id: &String, resource: Resource| Created {
             id: id.clone(),
             resource,
-            address: address.clone(),
-            region: region.clone(),
-            instance_type: text(action, "instance_type"),
+            address: action.address.clone(),
+            region: action.region.clone(),
+            instance_type: action.instance_type.clone(),
             created: version.time,
         };
-        match (resource.as_str(), kind.as_str()) {
-            ("instances", "launch") => {
+        match (action.resource, action.action) {
+            (Resource::Instances, ActionKind::Launch) => {
                 created.extend(outcome.ids.iter().map(|id| made(id, Resource::Instances)))
             }
             // A template's outcome is its id and version number.
-            ("launch_template", "create") => created.extend(
+            (Resource::LaunchTemplate, ActionKind::Create) => created.extend(
                 outcome
                     .ids
                     .first()
                     .map(|id| made(id, Resource::LaunchTemplate)),
             ),
-            ("key_pair", "create" | "replace") => {
+            (Resource::KeyPair, ActionKind::Create | ActionKind::Replace) => {
                 created.extend(outcome.ids.first().map(|id| made(id, Resource::KeyPair)))
             }
-            (_, "terminate" | "delete") => removed.extend(
-                action
-                    .get("ids")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_str)
-                    .map(str::to_string),
-            ),
+            (_, ActionKind::Terminate | ActionKind::Delete) => {
+                removed.extend(action.ids.iter().cloned())
+            }
             _ => {}
         }
     }
@@ -158,6 +141,7 @@ fn from_journal(records: &[JournalRecord]) -> Vec<Created> {
 mod tests {
     use super::*;
     use fleetform_state::ActionOutcome;
+    use serde_json::Value;
 
     fn version(time: i64, actions: Value, outcomes: Vec<(usize, bool, &[&str])>) -> Version {
         Version {
@@ -192,11 +176,11 @@ mod tests {
     #[test]
     fn a_version_yields_what_its_successful_actions_created() {
         let actions = serde_json::json!([
-            {"address": "key_pair.k", "region": "r", "resource": "key_pair", "action": "create"},
-            {"address": "worker_type.w", "region": "r", "resource": "launch_template", "action": "create"},
-            {"address": "worker_type.w", "region": "r", "resource": "instances", "action": "launch", "instance_type": "m5.large", "count": 2},
-            {"address": "worker_type.x", "region": "r", "resource": "instances", "action": "launch", "instance_type": "m5.large", "count": 1},
-            {"address": "worker_type.w", "region": "r", "resource": "launch_template", "action": "update", "ids": ["lt-old"]},
+            {"reason": "new", "address": "key_pair.k", "region": "r", "resource": "key_pair", "action": "create"},
+            {"reason": "new", "address": "worker_type.w", "region": "r", "resource": "launch_template", "action": "create"},
+            {"reason": "new", "address": "worker_type.w", "region": "r", "resource": "instances", "action": "launch", "instance_type": "m5.large", "count": 2},
+            {"reason": "new", "address": "worker_type.x", "region": "r", "resource": "instances", "action": "launch", "instance_type": "m5.large", "count": 1},
+            {"reason": "new", "address": "worker_type.w", "region": "r", "resource": "launch_template", "action": "update", "ids": ["lt-old"]},
         ]);
         let v = version(
             50,
@@ -239,7 +223,7 @@ mod tests {
     #[test]
     fn a_version_that_terminated_an_instance_removes_it() {
         let actions = serde_json::json!([
-            {"address": "worker_type.w", "region": "r", "resource": "instances", "action": "terminate", "ids": ["i-1"]},
+            {"reason": "new", "address": "worker_type.w", "region": "r", "resource": "instances", "action": "terminate", "ids": ["i-1"]},
         ]);
         let v = version(60, actions, vec![(0, true, &[])]);
         let (mut created, mut removed) = (Vec::new(), BTreeSet::new());

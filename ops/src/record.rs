@@ -118,16 +118,25 @@ fn observed_entries(version: &Version) -> Result<Vec<inventory::Entry>, Error> {
 /// The actions of the plan `version` carried out, as recorded (plain JSON,
 /// read field by field); [`Error::Damaged`] when its plan holds no list of
 /// actions (every recorded plan does, an empty one for a refresh).
-pub(crate) fn recorded_actions(version: &Version) -> Result<&[serde_json::Value], Error> {
-    version
+pub(crate) fn recorded_actions(version: &Version) -> Result<Vec<plan::Action>, Error> {
+    let actions = version
         .plan
         .get("actions")
         .and_then(serde_json::Value::as_array)
-        .map(Vec::as_slice)
         .ok_or_else(|| Error::Damaged {
             version: version.number,
             what: "its plan holds no list of actions".into(),
+        })?;
+    actions
+        .iter()
+        .enumerate()
+        .map(|(index, action)| {
+            serde_json::from_value(action.clone()).map_err(|e| Error::Damaged {
+                version: version.number,
+                what: format!("action {index} of its plan does not decode ({e})"),
+            })
         })
+        .collect()
 }
 
 /// Key pair -> worker types that used it, as the latest recorded version says (FF008).
