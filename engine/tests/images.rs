@@ -453,3 +453,56 @@ fn a_staged_roll_out_holds_other_regions_until_promoted() {
         ]
     );
 }
+
+#[test]
+fn a_rollback_whose_image_vanished_is_blocked_and_never_falls_back_to_another_image() {
+    // Version N used ami-00000001; it has been deregistered since. The
+    // rollback pins it: the plan must refuse (FF002), never move the
+    // template to an image that is gone, nor fall back to another.
+    let c = config(&fleet(
+        "\"us-east-1\"",
+        "  lookup {\n    name = \"dw-*\"\n  }",
+        "",
+    ));
+    let current = image(
+        "ami-00000002",
+        "dw-2",
+        "2026-02-01T00:00:00.000Z",
+        "available",
+        &[],
+    );
+    let obs = observation(vec![(
+        "us-east-1",
+        region(
+            vec![current],
+            vec![template(&c, "us-east-1", "ami-00000002")],
+        ),
+    )]);
+    let options = PlanOptions {
+        pins: BTreeMap::from([(
+            "s".to_string(),
+            BTreeMap::from([("us-east-1".to_string(), "ami-00000001".to_string())]),
+        )]),
+        promote: true,
+        ..PlanOptions::default()
+    };
+    let (plan, diagnostics) = plan::build(&c, &obs, &options);
+    assert!(
+        diagnostics
+            .iter()
+            .any(|d| d.is_error() && d.code.as_str() == "FF002"),
+        "{diagnostics:?}"
+    );
+    let moved: Vec<_> = plan
+        .actions
+        .iter()
+        .filter(|a| a.resource == Resource::LaunchTemplate)
+        .filter(|a| {
+            a.launch_template
+                .as_ref()
+                .and_then(|t| t.image_id.as_deref())
+                != Some("ami-00000001")
+        })
+        .collect();
+    assert!(moved.is_empty(), "no other image is chosen: {moved:?}");
+}
