@@ -59,11 +59,7 @@ pub struct Outcome {
 /// A short stable id of a plan: SHA-256 of its JSON, first 16 hex digits.
 pub fn plan_id(plan: &Plan) -> String {
     let json = serde_json::to_vec(plan).unwrap_or_default();
-    Sha256::digest(&json)
-        .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::hex(&Sha256::digest(&json)[..8])
 }
 
 /// Seconds apply waits for a copied image to become available.

@@ -45,4 +45,9 @@ pub mod sensitive;
 pub mod source;
 
 pub use config::{load_dir, Inputs, Loaded, StateLocation};
+
+/// Lower-case hex of `bytes`: how digests are written everywhere.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
 pub use diagnostic::{Code, Diagnostic, Severity};

@@ -248,7 +248,7 @@ impl SensitiveBinding {
         OsRng.fill_bytes(&mut salt);
         Ok(SensitiveBinding {
             variables,
-            key_salt: hex(&salt),
+            key_salt: crate::hex(&salt),
         })
     }
 
@@ -322,7 +322,7 @@ impl Mask {
             return String::new();
         };
         mac.update(value.as_bytes());
-        hex(&mac.finalize().into_bytes())
+        crate::hex(&mac.finalize().into_bytes())
     }
 
     /// The keyed digest of `value`, marked as such.
@@ -338,10 +338,6 @@ pub fn describe(value: &str) -> String {
         "(sensitive: {lines} line{})",
         if lines == 1 { "" } else { "s" }
     )
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn unhex(text: &str) -> Option<Vec<u8>> {

@@ -112,10 +112,7 @@ pub fn launch_template_name(config: &Config, worker_type: &str) -> String {
 
 /// SHA-256 (hex) of a public key, tagged on key pairs to see a changed key.
 pub fn key_digest(public_key: &str) -> String {
-    Sha256::digest(public_key.trim().as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::hex(&Sha256::digest(public_key.trim().as_bytes()))
 }
 
 fn identity_tags(

@@ -45,10 +45,7 @@ pub struct SavedPlan {
 }
 
 fn sha256(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::hex(&Sha256::digest(bytes))
 }
 
 /// Hash of the configuration files, in load order (variable files are
@@ -61,11 +58,7 @@ pub fn config_hash(sources: &SourceSet) -> String {
         hasher.update(file.text.as_bytes());
         hasher.update([0]);
     }
-    hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::hex(&hasher.finalize())
 }
 
 /// Hash of the resolved model; sensitive values enter it only through
