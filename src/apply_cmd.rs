@@ -114,22 +114,10 @@ pub(crate) fn apply(args: &ApplyArgs, endpoint_url: Option<String>, color: bool)
     let inputs = args.vars.inputs();
     let loaded = fleetform_engine::load_dir(&dir, &inputs);
     if let Some(binding) = saved.as_ref().and_then(|s| s.sensitive.as_ref()) {
-        let unsupplied: Vec<&str> = binding
-            .variables
-            .keys()
-            .map(String::as_str)
-            .filter(|name| loaded.secrets.value(name).is_none())
-            .collect();
+        let unsupplied = crate::secrets::unsupplied(binding.variables.keys(), &loaded.secrets);
         if !unsupplied.is_empty() {
-            let d = Diagnostic::error(
-                Code::StalePlan,
-                format!(
-                    "the saved plan needs the sensitive variable{} {} supplied again",
-                    if unsupplied.len() == 1 { "" } else { "s" },
-                    crate::secrets::names(&unsupplied)
-                ),
-            )
-            .help(crate::secrets::how_to_supply(&unsupplied));
+            let d =
+                crate::secrets::needed_again(Code::StalePlan, "the saved plan needs", &unsupplied);
             eprint!("{}", render_human(&[d], &loaded.sources, color));
             return 1;
         }
@@ -194,22 +182,13 @@ pub(crate) fn rollback(args: &RollbackArgs, endpoint_url: Option<String>, color:
     );
     let (inputs, withheld) = fleetform_ops::rollback_inputs(&version, &args.vars.inputs());
     let loaded = fleetform_engine::load_dir(scratch.path(), &inputs);
-    let unsupplied: Vec<&str> = withheld
-        .iter()
-        .map(String::as_str)
-        .filter(|name| loaded.secrets.value(name).is_none())
-        .collect();
+    let unsupplied = crate::secrets::unsupplied(&withheld, &loaded.secrets);
     if !unsupplied.is_empty() {
-        let d = Diagnostic::error(
+        let d = crate::secrets::needed_again(
             Code::VariableUnset,
-            format!(
-                "rolling back to version {} needs the sensitive variable{} {} supplied again",
-                args.to,
-                if unsupplied.len() == 1 { "" } else { "s" },
-                crate::secrets::names(&unsupplied)
-            ),
-        )
-        .help(crate::secrets::how_to_supply(&unsupplied));
+            &format!("rolling back to version {} needs", args.to),
+            &unsupplied,
+        );
         eprint!("{}", render_human(&[d], &loaded.sources, color));
         return 1;
     }
