@@ -6,14 +6,14 @@
 use fleetform_engine::apply;
 use fleetform_engine::plan::{self, Action, PlanOptions};
 use fleetform_engine::provider::{
-    Caller, Mutation, MutationOutcome, Observation, ObserveRequest, Observed, Provider,
-    ProviderError, RegionObservation,
+    Caller, Mutation, MutationOutcome, Observation, ObserveRequest, Provider, ProviderError,
 };
-use fleetform_engine::Inputs;
 use fleetform_ops::{Execution, LockGuard, Reporter, Store};
 use fleetform_state::{JournalRecord, LocalBackend};
-use std::collections::BTreeMap;
 use std::sync::Arc;
+
+mod common;
+use common::{empty_observation, fleet};
 
 /// Says nothing.
 struct Quiet;
@@ -49,22 +49,6 @@ impl Provider for KeyPairs {
     }
 }
 
-/// EC2 read completely in us-east-1, holding nothing of the fleet.
-fn empty_observation() -> Observation {
-    Observation {
-        regions: BTreeMap::from([(
-            "us-east-1".to_string(),
-            RegionObservation {
-                key_pairs: Observed::Complete { items: Vec::new() },
-                images: Observed::Complete { items: Vec::new() },
-                launch_templates: Observed::Complete { items: Vec::new() },
-                instances: Observed::Complete { items: Vec::new() },
-            },
-        )]),
-        api_calls: 0,
-    }
-}
-
 #[test]
 fn an_apply_journals_and_plans_judge_by_the_same_moved_clock() {
     const MOVED: i64 = 1_000_000_000;
@@ -72,38 +56,7 @@ fn an_apply_journals_and_plans_judge_by_the_same_moved_clock() {
     assert_eq!(fleetform_ops::clock(), MOVED);
 
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("fleet.hcl"),
-        r#"fleet "clock-test" {
-  account_id = "123456789012"
-  regions    = ["us-east-1"]
-}
-
-key_pair "workers" {
-  public_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEm4t1QbPzCEOY3vN7Jz1oa9kFjC8m9sR0W0kq4d9Q1a ops@test"
-}
-
-ami_set "ubuntu" {
-  images = {
-    "us-east-1" = "ami-785db401"
-  }
-}
-
-worker_type "linux" {
-  ami_set  = ami_set.ubuntu
-  key_pair = key_pair.workers
-
-  instance_type "t3.medium" { capacity = 1 }
-
-  capacity {
-    min = 0
-    max = 0
-  }
-}
-"#,
-    )
-    .unwrap();
-    let loaded = fleetform_engine::load_dir(dir.path(), &Inputs::default());
+    let loaded = fleet(dir.path());
     let config = loaded.config.as_ref().expect("the test fleet loads");
     let (plan, _) = plan::build(config, &empty_observation(), &PlanOptions::default());
     assert_eq!(plan.actions.len(), 2, "{:?}", plan.actions);

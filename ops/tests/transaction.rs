@@ -7,13 +7,16 @@ use fleetform_engine::plan::saved::{Bindings, SavedPlan};
 use fleetform_engine::plan::{self, Action, Plan, PlanOptions};
 use fleetform_engine::provider::{
     tags, Caller, Mutation, MutationOutcome, Observation, ObserveRequest, Observed,
-    ObservedKeyPair, Provider, ProviderError, RegionObservation,
+    ObservedKeyPair, Provider, ProviderError,
 };
 use fleetform_engine::{Inputs, Loaded};
 use fleetform_ops::{Execution, LockGuard, Reporter, Store, VersionInputs};
 use fleetform_state::{Backend, JournalRecord, LocalBackend, Version};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+
+mod common;
+use common::{empty_observation, fleet};
 
 /// Collects warnings and finished actions instead of printing them.
 #[derive(Default)]
@@ -60,64 +63,6 @@ impl Provider for Recording {
             id: "key-0123456789abcdef0".into(),
         })
     }
-}
-
-/// EC2 read completely in us-east-1, holding nothing of the fleet.
-fn empty_observation() -> Observation {
-    Observation {
-        regions: BTreeMap::from([(
-            "us-east-1".to_string(),
-            RegionObservation {
-                key_pairs: Observed::Complete { items: Vec::new() },
-                images: Observed::Complete { items: Vec::new() },
-                launch_templates: Observed::Complete { items: Vec::new() },
-                instances: Observed::Complete { items: Vec::new() },
-            },
-        )]),
-        api_calls: 0,
-    }
-}
-
-/// A fleet of one worker type that launches nothing, loaded from `dir`.
-fn fleet(dir: &std::path::Path) -> Loaded {
-    std::fs::write(
-        dir.join("fleet.hcl"),
-        r#"fleet "ops-test" {
-  account_id = "123456789012"
-  regions    = ["us-east-1"]
-}
-
-key_pair "workers" {
-  public_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEm4t1QbPzCEOY3vN7Jz1oa9kFjC8m9sR0W0kq4d9Q1a ops@test"
-}
-
-ami_set "ubuntu" {
-  images = {
-    "us-east-1" = "ami-785db401"
-  }
-}
-
-worker_type "linux" {
-  ami_set  = ami_set.ubuntu
-  key_pair = key_pair.workers
-
-  instance_type "t3.medium" { capacity = 1 }
-
-  capacity {
-    min = 0
-    max = 0
-  }
-}
-"#,
-    )
-    .unwrap();
-    let loaded = fleetform_engine::load_dir(dir, &Inputs::default());
-    assert!(
-        loaded.config.is_some() && !loaded.has_errors(),
-        "the test fleet loads: {:?}",
-        loaded.diagnostics
-    );
-    loaded
 }
 
 /// The plan for `loaded` against an empty EC2: create the key pair and
