@@ -34,10 +34,12 @@ const MIN_SCRUBBED_LEN: usize = 4;
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Secrets {
     variables: BTreeMap<String, String>,
-    /// Further texts to hide wherever they appear: the strings inside a
-    /// sensitive list or object, which appear in files as written, not as
-    /// the JSON of the whole value.
-    fragments: Vec<String>,
+    /// What is searched for in free text, computed once: the values and the
+    /// strings inside a sensitive list or object (which appear in files as
+    /// written, not as the JSON of the whole value), those long enough to
+    /// matter, longest first so that a secret containing another is hidden
+    /// whole.
+    scrubbed: Vec<String>,
 }
 
 impl fmt::Debug for Secrets {
@@ -51,15 +53,26 @@ impl fmt::Debug for Secrets {
 impl Secrets {
     /// Secrets from (name, value as text) pairs.
     pub fn new(variables: impl IntoIterator<Item = (String, String)>) -> Secrets {
-        Secrets {
-            variables: variables.into_iter().collect(),
-            fragments: Vec::new(),
-        }
+        let variables: BTreeMap<String, String> = variables.into_iter().collect();
+        let mut secrets = Secrets {
+            scrubbed: Vec::new(),
+            variables,
+        };
+        let values: Vec<String> = secrets.variables.values().cloned().collect();
+        secrets.hide_also(values);
+        secrets
     }
 
     /// Adds texts to hide wherever they appear (parts of a sensitive value).
     pub fn hide_also(&mut self, fragments: impl IntoIterator<Item = String>) {
-        self.fragments.extend(fragments);
+        self.scrubbed.extend(
+            fragments
+                .into_iter()
+                .filter(|v| v.len() >= MIN_SCRUBBED_LEN),
+        );
+        self.scrubbed
+            .sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+        self.scrubbed.dedup();
     }
 
     /// True when no sensitive variable has a value.
@@ -77,25 +90,10 @@ impl Secrets {
         self.variables.get(name).map(String::as_str)
     }
 
-    /// The values long enough to be searched for in free text, longest first
-    /// (so a secret that contains another is hidden whole).
-    fn scrubbable(&self) -> Vec<&str> {
-        let mut values: Vec<&str> = self
-            .variables
-            .values()
-            .chain(&self.fragments)
-            .map(String::as_str)
-            .filter(|v| v.len() >= MIN_SCRUBBED_LEN)
-            .collect();
-        values.sort_by_key(|v| std::cmp::Reverse(v.len()));
-        values.dedup();
-        values
-    }
-
     /// `text` with every sensitive value in it replaced by [`SHOWN`].
     pub fn scrub<'t>(&self, text: &'t str) -> Cow<'t, str> {
         let mut out = Cow::Borrowed(text);
-        for value in self.scrubbable() {
+        for value in &self.scrubbed {
             if out.contains(value) {
                 out = Cow::Owned(out.replace(value, SHOWN));
             }
@@ -106,7 +104,7 @@ impl Secrets {
     /// `text` with every sensitive value overwritten by `*` of the same byte
     /// length (so byte offsets into it stay valid); `None` when it holds none.
     pub fn mask_in_place(&self, text: &str) -> Option<String> {
-        let values = self.scrubbable();
+        let values = &self.scrubbed;
         if !values.iter().any(|v| text.contains(v)) {
             return None;
         }
@@ -119,7 +117,7 @@ impl Secrets {
 
     /// True when `text` holds one of the sensitive values.
     pub fn appear_in(&self, text: &str) -> bool {
-        self.scrubbable().iter().any(|v| text.contains(v))
+        self.scrubbed.iter().any(|v| text.contains(v.as_str()))
     }
 }
 
