@@ -224,6 +224,7 @@ fn launch_as(
                     tags: tag_set,
                     client_token: unique_fleet("run"),
                     dry_run: false,
+                    subnet: None,
                 },
             )
             .await

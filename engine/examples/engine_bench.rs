@@ -173,6 +173,9 @@ fn converged(config: &Config, now: i64) -> Observation {
         images: Observed::Complete { items: images },
         launch_templates: Observed::Complete { items: vec![] },
         instances: Observed::Complete { items: vec![] },
+        subnets: Observed::nothing(),
+        security_groups: Observed::nothing(),
+        offerings: Observed::nothing(),
     };
     for region in &config.fleet.regions {
         let images = config
@@ -193,6 +196,7 @@ fn converged(config: &Config, now: i64) -> Observation {
                     owner: "123456789012".into(),
                     snapshot_ids: vec![],
                     tags: BTreeMap::new(),
+                    root_device_name: None,
                 })
             })
             .collect();

@@ -430,6 +430,7 @@ async fn run_one(
                         tags: a.tags.clone(),
                         client_token: token.to_string(),
                         dry_run: false,
+                        subnet: None,
                     },
                 )
                 .await

@@ -42,11 +42,48 @@ impl ObserveRequest {
             .collect();
         lookups.sort_by(|a, b| (&a.name, &a.owners).cmp(&(&b.name, &b.owners)));
         lookups.dedup();
+        // Networks, groups and instance types as the worker types of each
+        // region use them: a region reads only what it needs, and nothing
+        // when it needs nothing.
+        let mut subnet_ids: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut security_group_ids: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut instance_types: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        fn add(ids: &mut Vec<String>, id: &str) {
+            if !ids.iter().any(|i| i == id) {
+                ids.push(id.to_string());
+            }
+        }
+        for wt in config.worker_types.values() {
+            let network = wt.network.as_ref().and_then(|n| config.networks.get(n));
+            for region in &wt.regions {
+                for t in wt.instance_types.iter().filter(|t| t.used_in(region)) {
+                    add(instance_types.entry(region.clone()).or_default(), &t.name);
+                }
+                if let Some(network) = network {
+                    for (_, subnet) in network.subnets_in(region) {
+                        add(subnet_ids.entry(region.clone()).or_default(), subnet);
+                    }
+                    for group in network.security_groups.get(region).into_iter().flatten() {
+                        add(security_group_ids.entry(region.clone()).or_default(), group);
+                    }
+                }
+            }
+        }
+        for ids in subnet_ids
+            .values_mut()
+            .chain(security_group_ids.values_mut())
+            .chain(instance_types.values_mut())
+        {
+            ids.sort();
+        }
         ObserveRequest {
             fleet: config.fleet.name.clone(),
             regions: config.fleet.regions.clone(),
             image_ids,
             lookups,
+            subnet_ids,
+            security_group_ids,
+            instance_types,
         }
     }
 }
@@ -179,6 +216,9 @@ pub fn entry_kind(kind: Kind) -> &'static str {
         Kind::Images => "image",
         Kind::LaunchTemplates => "launch_template",
         Kind::Instances => "instance",
+        Kind::Subnets => "subnet",
+        Kind::SecurityGroups => "security_group",
+        Kind::Offerings => "offering",
     }
 }
 

@@ -42,6 +42,9 @@ pub struct Config {
     pub ami_sets: BTreeMap<String, AmiSet>,
     /// Worker types by name.
     pub worker_types: BTreeMap<String, WorkerType>,
+    /// Networks (subnets and security groups) by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub networks: BTreeMap<String, Network>,
     /// Names of variables marked `sensitive`; their values are redacted in output.
     pub sensitive_variables: Vec<String>,
     /// Where state lives (`backend "local" { path = ... }`); default `.fleetform/` beside the config.
@@ -267,6 +270,208 @@ pub struct InstanceType {
     pub name: String,
     /// Capacity units one instance of this type provides (>= 1).
     pub capacity: u32,
+    /// The only regions this instance type is used in (default: all of the worker type's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regions: Option<Vec<String>>,
+    /// User data of this instance type, replacing the worker type's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_data: Option<String>,
+    /// Whether this instance type's `user_data` derives from a sensitive variable.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub user_data_sensitive: bool,
+    /// Volumes by device name that replace or add to the worker type's.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub volumes: BTreeMap<String, Volume>,
+}
+
+impl InstanceType {
+    /// Whether this instance type is used in `region`.
+    pub fn used_in(&self, region: &str) -> bool {
+        self.regions
+            .as_ref()
+            .is_none_or(|regions| regions.iter().any(|r| r == region))
+    }
+}
+
+/// A `network` block: the subnets and security groups a worker type launches
+/// into. fleetform reads and verifies them; it never creates or changes them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Network {
+    /// Name of the block.
+    pub name: String,
+    /// Availability zone -> subnet id.
+    pub subnets: BTreeMap<String, String>,
+    /// Region -> security group ids.
+    pub security_groups: BTreeMap<String, Vec<String>>,
+    /// Availability zone -> instance families (`r5ad`) or types (`m5dn.large`) never launched there.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub exclude: BTreeMap<String, Vec<String>>,
+    /// Whether instances get a public IPv4 address (default: the subnet's setting).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assign_public_ip: Option<bool>,
+    #[serde(skip)]
+    #[schemars(skip)]
+    /// Where it was declared.
+    pub origin: Origin,
+}
+
+impl Network {
+    /// The zones of `region` this network has subnets in, with their subnet ids,
+    /// in zone order. A zone belongs to a region when its name is the region's
+    /// name followed by one lowercase letter (or a local-zone suffix).
+    pub fn subnets_in<'a>(&'a self, region: &'a str) -> impl Iterator<Item = (&'a str, &'a str)> {
+        self.subnets
+            .iter()
+            .filter(move |(zone, _)| zone_in_region(zone, region))
+            .map(|(zone, subnet)| (zone.as_str(), subnet.as_str()))
+    }
+
+    /// Whether `exclude` names `instance_type` or its family in `zone`.
+    pub fn excludes(&self, zone: &str, instance_type: &str) -> bool {
+        let family = instance_type.split('.').next().unwrap_or(instance_type);
+        self.exclude
+            .get(zone)
+            .is_some_and(|names| names.iter().any(|n| n == instance_type || n == family))
+    }
+}
+
+/// Whether availability zone `zone` (e.g. `us-east-1a`) is in `region` (`us-east-1`).
+pub fn zone_in_region(zone: &str, region: &str) -> bool {
+    zone.strip_prefix(region).is_some_and(|rest| {
+        let mut chars = rest.chars();
+        match chars.next() {
+            // us-east-1a
+            Some(c) if c.is_ascii_lowercase() => chars.as_str().is_empty(),
+            // us-east-1-bos-1a (Local Zones)
+            Some('-') => !chars.as_str().is_empty(),
+            _ => false,
+        }
+    })
+}
+
+/// EBS volume types.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum VolumeType {
+    /// General purpose SSD, burstable.
+    Gp2,
+    /// General purpose SSD, provisioned baseline.
+    Gp3,
+    /// Provisioned IOPS SSD.
+    Io1,
+    /// Provisioned IOPS SSD, higher durability.
+    Io2,
+    /// Throughput optimized HDD.
+    St1,
+    /// Cold HDD.
+    Sc1,
+    /// Magnetic (previous generation).
+    Standard,
+}
+
+impl VolumeType {
+    /// Every volume type, in EC2's order.
+    pub const ALL: [VolumeType; 7] = [
+        VolumeType::Gp2,
+        VolumeType::Gp3,
+        VolumeType::Io1,
+        VolumeType::Io2,
+        VolumeType::St1,
+        VolumeType::Sc1,
+        VolumeType::Standard,
+    ];
+
+    /// EC2's name of the type (`gp3`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VolumeType::Gp2 => "gp2",
+            VolumeType::Gp3 => "gp3",
+            VolumeType::Io1 => "io1",
+            VolumeType::Io2 => "io2",
+            VolumeType::St1 => "st1",
+            VolumeType::Sc1 => "sc1",
+            VolumeType::Standard => "standard",
+        }
+    }
+
+    /// The type EC2 calls `name`, if any.
+    pub fn parse(name: &str) -> Option<VolumeType> {
+        VolumeType::ALL.into_iter().find(|t| t.as_str() == name)
+    }
+}
+
+impl fmt::Display for VolumeType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A `root_volume` or `volume "DEVICE"` block: one EBS volume created with each instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Volume {
+    /// Size in GiB.
+    pub size_gb: u32,
+    /// EBS volume type.
+    #[serde(rename = "type")]
+    pub volume_type: VolumeType,
+    /// Provisioned IOPS (gp3, io1, io2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iops: Option<u32>,
+    /// Provisioned throughput in MiB/s (gp3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throughput: Option<u32>,
+    /// Whether the volume is encrypted (default: the account's setting).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encrypted: Option<bool>,
+}
+
+/// The `spot` block: options of spot requests.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+pub struct Spot {
+    /// Most paid per instance-hour in USD, as written (e.g. `0.68`); default: the on-demand price.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_price: Option<String>,
+}
+
+/// Whether instances may use IMDSv1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum HttpTokens {
+    /// IMDSv2 only: every metadata request needs a session token.
+    #[default]
+    Required,
+    /// IMDSv1 allowed too.
+    Optional,
+}
+
+impl HttpTokens {
+    /// EC2's name of the setting.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HttpTokens::Required => "required",
+            HttpTokens::Optional => "optional",
+        }
+    }
+}
+
+/// The `metadata` block: instance metadata service options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Metadata {
+    /// IMDSv2 required (default) or optional.
+    pub http_tokens: HttpTokens,
+    /// Network hops a metadata response may travel (1 to 64; default 1, containers need 2).
+    pub hop_limit: u8,
+}
+
+impl Default for Metadata {
+    fn default() -> Self {
+        Metadata {
+            http_tokens: HttpTokens::Required,
+            hop_limit: 1,
+        }
+    }
 }
 
 /// The `capacity` block: bounds in capacity units, per region.
@@ -308,6 +513,24 @@ pub struct WorkerType {
     /// Staged roll-out of image changes (overrides the fleet's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout: Option<Rollout>,
+    /// Name of the network it launches into; without one EC2's defaults apply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
+    /// Instance profile (name or ARN) instances run with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iam_instance_profile: Option<String>,
+    /// Size and type of the image's root device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_volume: Option<Volume>,
+    /// Further volumes by device name (`/dev/xvdb`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub volumes: BTreeMap<String, Volume>,
+    /// Spot options (only with `market = "spot"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spot: Option<Spot>,
+    /// Instance metadata options (default: IMDSv2 required, hop limit 1).
+    #[serde(default)]
+    pub metadata: Metadata,
     #[serde(skip)]
     #[schemars(skip)]
     /// Where it was declared.
@@ -446,6 +669,11 @@ pub mod address {
     pub fn key_pair(name: &str) -> String {
         format!("key_pair.{name}")
     }
+
+    /// `network.NAME`.
+    pub fn network(name: &str) -> String {
+        format!("network.{name}")
+    }
 }
 
 #[cfg(test)]
@@ -475,6 +703,35 @@ mod tests {
             .contains("not a duration unit"));
         assert!(Duration::parse("h").unwrap_err().contains("no number"));
         assert!(Duration::parse("99999999999999999999d").is_err());
+    }
+
+    #[test]
+    fn zones_belong_to_their_region_only() {
+        assert!(zone_in_region("us-east-1a", "us-east-1"));
+        assert!(zone_in_region("us-east-1-bos-1a", "us-east-1"));
+        assert!(!zone_in_region("us-east-1a", "us-east-2"));
+        assert!(!zone_in_region("us-east-12a", "us-east-1"));
+        assert!(!zone_in_region("us-east-1", "us-east-1"));
+        assert!(!zone_in_region("us-east-1ab", "us-east-1"));
+    }
+
+    #[test]
+    fn exclude_matches_types_and_families() {
+        let network = Network {
+            name: "n".into(),
+            subnets: BTreeMap::new(),
+            security_groups: BTreeMap::new(),
+            exclude: BTreeMap::from([(
+                "us-east-1b".into(),
+                vec!["r5ad".into(), "m5dn.large".into()],
+            )]),
+            assign_public_ip: None,
+            origin: Origin::default(),
+        };
+        assert!(network.excludes("us-east-1b", "r5ad.xlarge"));
+        assert!(network.excludes("us-east-1b", "m5dn.large"));
+        assert!(!network.excludes("us-east-1b", "m5dn.xlarge"));
+        assert!(!network.excludes("us-east-1a", "r5ad.xlarge"));
     }
 
     #[test]

@@ -52,6 +52,13 @@ pub struct ObserveRequest {
     /// Image lookups of the configuration, read in every region: the images
     /// whose name matches one of the patterns, owned by one of the owners.
     pub lookups: Vec<crate::model::ImageLookup>,
+    /// Per region, subnet ids the configuration names (read with a `subnet-id` filter).
+    #[doc(alias = "DescribeSubnets")]
+    pub subnet_ids: BTreeMap<String, Vec<String>>,
+    /// Per region, security group ids the configuration names (read with a `group-id` filter).
+    pub security_group_ids: BTreeMap<String, Vec<String>>,
+    /// Per region, the instance types whose zone offerings to read.
+    pub instance_types: BTreeMap<String, Vec<String>>,
 }
 
 /// The kinds of object read per region; each is complete or not on its own.
@@ -78,15 +85,24 @@ pub enum Kind {
     LaunchTemplates,
     /// Instances in pending, running, stopping or stopped state.
     Instances,
+    /// Subnets the configuration names.
+    Subnets,
+    /// Security groups the configuration names.
+    SecurityGroups,
+    /// Which instance types EC2 offers in which availability zones.
+    Offerings,
 }
 
 impl Kind {
     /// Every kind, in dependency order.
-    pub const ALL: [Kind; 4] = [
+    pub const ALL: [Kind; 7] = [
         Kind::KeyPairs,
         Kind::Images,
         Kind::LaunchTemplates,
         Kind::Instances,
+        Kind::Subnets,
+        Kind::SecurityGroups,
+        Kind::Offerings,
     ];
 }
 
@@ -97,6 +113,9 @@ impl fmt::Display for Kind {
             Kind::Images => "images",
             Kind::LaunchTemplates => "launch templates",
             Kind::Instances => "instances",
+            Kind::Subnets => "subnets",
+            Kind::SecurityGroups => "security groups",
+            Kind::Offerings => "instance type offerings",
         })
     }
 }
@@ -117,6 +136,16 @@ pub enum Observed<T> {
         /// What went wrong, for the user.
         cause: String,
     },
+}
+
+impl<T: Default> Observed<T> {
+    /// A complete read that found nothing: what a kind the configuration does
+    /// not need reads as, without a call.
+    pub fn nothing() -> Self {
+        Observed::Complete {
+            items: T::default(),
+        }
+    }
 }
 
 impl<T> Observed<T> {
@@ -171,6 +200,9 @@ pub struct ObservedImage {
     pub snapshot_ids: Vec<String>,
     /// All tags.
     pub tags: BTreeMap<String, String>,
+    /// Device name of the root volume (`/dev/xvda`), which `root_volume` sizes.
+    #[serde(default)]
+    pub root_device_name: Option<String>,
 }
 
 /// What a launch template version launches.
@@ -188,6 +220,100 @@ pub struct LaunchTemplateData {
     pub market: Option<String>,
     /// Tags applied to launched instances.
     pub instance_tags: BTreeMap<String, String>,
+    /// Security groups of the instances' network interface.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub security_group_ids: Vec<String>,
+    /// Whether the primary network interface gets a public IPv4 address
+    /// (unset: the subnet's default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assign_public_ip: Option<bool>,
+    /// EBS volumes created with each instance, by device name in name order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub block_devices: Vec<BlockDevice>,
+    /// Spot: most paid per instance-hour in USD (unset: the on-demand price).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spot_max_price: Option<String>,
+    /// Instance profile, by name or ARN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iam_instance_profile: Option<String>,
+    /// Instance metadata options (unset: EC2's defaults, which allow IMDSv1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<MetadataOptions>,
+    /// Tags applied to volumes at their creation.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub volume_tags: BTreeMap<String, String>,
+}
+
+/// One EBS volume of a launch template's block device mappings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct BlockDevice {
+    /// Device name, e.g. `/dev/xvdb`, or the image's root device name.
+    pub device_name: String,
+    /// Size in GiB.
+    pub size_gb: u32,
+    /// EBS volume type (`gp3`).
+    pub volume_type: String,
+    /// Provisioned IOPS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iops: Option<u32>,
+    /// Provisioned throughput, MiB/s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throughput: Option<u32>,
+    /// Whether the volume is encrypted (unset: the account's default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encrypted: Option<bool>,
+}
+
+/// Instance metadata service options of a launch template.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct MetadataOptions {
+    /// `required` (IMDSv2 only) or `optional`.
+    pub http_tokens: String,
+    /// PUT response hop limit.
+    pub hop_limit: u32,
+}
+
+/// Where one launch goes: a subnet, with the network's security groups and
+/// public address setting (which EC2 takes together on the network interface).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LaunchSubnet {
+    /// Subnet id.
+    pub subnet_id: String,
+    /// Security group ids.
+    pub security_group_ids: Vec<String>,
+    /// Whether to assign a public IPv4 address (unset: the subnet's default).
+    pub assign_public_ip: Option<bool>,
+}
+
+/// A subnet as observed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObservedSubnet {
+    /// Subnet id.
+    pub id: String,
+    /// Availability zone it is in.
+    pub zone: String,
+    /// VPC it belongs to.
+    pub vpc_id: String,
+}
+
+/// A security group as observed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObservedSecurityGroup {
+    /// Group id.
+    pub id: String,
+    /// Group name.
+    pub name: String,
+    /// VPC it belongs to.
+    pub vpc_id: String,
+}
+
+/// That EC2 offers an instance type in an availability zone.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Offering {
+    /// Instance type.
+    pub instance_type: String,
+    /// Availability zone.
+    pub zone: String,
 }
 
 /// A launch template with its default version.
@@ -239,6 +365,16 @@ pub struct RegionObservation {
     pub launch_templates: Observed<Vec<ObservedLaunchTemplate>>,
     /// Instances tagged with the fleet.
     pub instances: Observed<Vec<ObservedInstance>>,
+    /// The subnets the configuration names in this region (complete and
+    /// empty when it names none: nothing is read then).
+    #[serde(default = "Observed::nothing")]
+    pub subnets: Observed<Vec<ObservedSubnet>>,
+    /// The security groups the configuration names in this region.
+    #[serde(default = "Observed::nothing")]
+    pub security_groups: Observed<Vec<ObservedSecurityGroup>>,
+    /// Per availability zone, which of the configuration's instance types EC2 offers.
+    #[serde(default = "Observed::nothing")]
+    pub offerings: Observed<Vec<Offering>>,
 }
 
 impl RegionObservation {
@@ -249,6 +385,9 @@ impl RegionObservation {
             (Kind::Images, self.images.cause()),
             (Kind::LaunchTemplates, self.launch_templates.cause()),
             (Kind::Instances, self.instances.cause()),
+            (Kind::Subnets, self.subnets.cause()),
+            (Kind::SecurityGroups, self.security_groups.cause()),
+            (Kind::Offerings, self.offerings.cause()),
         ]
         .into_iter()
         .filter_map(|(kind, cause)| Some((kind, cause?)))
@@ -362,6 +501,8 @@ pub enum Mutation {
         client_token: String,
         /// Only check permissions and parameters (DryRun=true).
         dry_run: bool,
+        /// The subnet to launch into (unset: the template's or EC2's default).
+        subnet: Option<LaunchSubnet>,
     },
     /// RunInstances with DryRun=true straight from an image, for launches whose
     /// launch template does not exist yet (it is created by the same plan).
@@ -370,6 +511,10 @@ pub enum Mutation {
         image_id: String,
         /// Instance type.
         instance_type: String,
+        /// The subnet and groups the launch would use.
+        subnet: Option<LaunchSubnet>,
+        /// The instance profile the launch would use.
+        iam_instance_profile: Option<String>,
     },
     /// TerminateInstances.
     TerminateInstances {
@@ -475,6 +620,9 @@ mod tests {
             instances: Observed::Incomplete {
                 cause: "page cut off".into(),
             },
+            subnets: Observed::nothing(),
+            security_groups: Observed::nothing(),
+            offerings: Observed::nothing(),
         };
         let observation = Observation {
             regions: BTreeMap::from([("us-east-1".to_string(), region)]),

@@ -49,6 +49,7 @@ fn image(id: &str, name: &str, created: &str, state: &str, tag: &[(&str, &str)])
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
+        root_device_name: None,
     }
 }
 
@@ -78,6 +79,9 @@ fn region(images: Vec<ObservedImage>, templates: Vec<ObservedLaunchTemplate>) ->
         images: Observed::Complete { items: images },
         launch_templates: Observed::Complete { items: templates },
         instances: Observed::Complete { items: vec![] },
+        subnets: Observed::nothing(),
+        security_groups: Observed::nothing(),
+        offerings: Observed::nothing(),
     }
 }
 

@@ -101,6 +101,7 @@ fn observed(
         owner: String::new(),
         snapshot_ids: Vec::new(),
         tags: BTreeMap::new(),
+        root_device_name: None,
     };
     Observation {
         regions: BTreeMap::from([(
@@ -110,6 +111,9 @@ fn observed(
                 images: Observed::Complete { items: vec![image] },
                 launch_templates: Observed::Complete { items: templates },
                 instances: Observed::Complete { items: instances },
+                subnets: Observed::nothing(),
+                security_groups: Observed::nothing(),
+                offerings: Observed::nothing(),
             },
         )]),
         api_calls: 0,

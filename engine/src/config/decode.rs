@@ -246,6 +246,7 @@ pub(super) fn decode(
         key_pairs,
         ami_sets,
         worker_types,
+        networks: BTreeMap::new(),
         sensitive_variables,
         backend: declared,
     });
@@ -1149,6 +1150,10 @@ fn decode_worker_type(
             instance_types.push(InstanceType {
                 name: type_name,
                 capacity,
+                regions: None,
+                user_data: None,
+                user_data_sensitive: false,
+                volumes: BTreeMap::new(),
             });
         }
     }
@@ -1222,6 +1227,12 @@ fn decode_worker_type(
         user_data_sensitive,
         tags: tags.unwrap_or_default(),
         rollout,
+        network: None,
+        iam_instance_profile: None,
+        root_volume: None,
+        volumes: BTreeMap::new(),
+        spot: None,
+        metadata: Default::default(),
         origin,
     })
 }

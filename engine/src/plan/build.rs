@@ -157,6 +157,7 @@ pub fn desired_template(
             .to_string(),
         ),
         instance_tags,
+        ..Default::default()
     }
 }
 
@@ -215,6 +216,9 @@ fn incomplete_everything(cause: &str) -> RegionObservation {
         images: Observed::Incomplete { cause: gone() },
         launch_templates: Observed::Incomplete { cause: gone() },
         instances: Observed::Incomplete { cause: gone() },
+        subnets: Observed::Incomplete { cause: gone() },
+        security_groups: Observed::Incomplete { cause: gone() },
+        offerings: Observed::Incomplete { cause: gone() },
     }
 }
 

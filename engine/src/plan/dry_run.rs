@@ -28,6 +28,7 @@ pub async fn dry_run(plan: &Plan, config: &Config, provider: &impl Provider) -> 
                 tags: launch.tags.clone(),
                 client_token: String::new(),
                 dry_run: true,
+                subnet: None,
             },
             None => {
                 let image = plan
@@ -44,6 +45,8 @@ pub async fn dry_run(plan: &Plan, config: &Config, provider: &impl Provider) -> 
                 Mutation::DryRunFromImage {
                     image_id,
                     instance_type: instance_type.clone(),
+                    subnet: None,
+                    iam_instance_profile: None,
                 }
             }
         };

@@ -357,6 +357,7 @@ worker_type "w" {{
             owner: String::new(),
             snapshot_ids: Vec::new(),
             tags: BTreeMap::new(),
+            root_device_name: None,
         };
         Observation {
             regions: BTreeMap::from([(
@@ -373,6 +374,9 @@ worker_type "w" {{
                     images: Observed::Complete { items: vec![image] },
                     launch_templates: Observed::Complete { items: templates },
                     instances,
+                    subnets: Observed::nothing(),
+                    security_groups: Observed::nothing(),
+                    offerings: Observed::nothing(),
                 },
             )]),
             api_calls: 0,

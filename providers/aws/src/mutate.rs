@@ -180,6 +180,7 @@ pub(crate) async fn run(
             tags,
             client_token,
             dry_run,
+            subnet: _,
         } => {
             let result = client
                 .run_instances()
@@ -225,6 +226,8 @@ pub(crate) async fn run(
         Mutation::DryRunFromImage {
             image_id,
             instance_type,
+            subnet: _,
+            iam_instance_profile: _,
         } => {
             let result = client
                 .run_instances()

@@ -133,6 +133,15 @@ pub(crate) fn all_incomplete(cause: &str) -> RegionObservation {
         instances: Observed::Incomplete {
             cause: cause.to_string(),
         },
+        subnets: Observed::Incomplete {
+            cause: cause.to_string(),
+        },
+        security_groups: Observed::Incomplete {
+            cause: cause.to_string(),
+        },
+        offerings: Observed::Incomplete {
+            cause: cause.to_string(),
+        },
     }
 }
 
@@ -164,6 +173,9 @@ pub(crate) async fn region(
         images: settle(images),
         launch_templates: settle(launch_templates),
         instances: settle(instances),
+        subnets: Observed::nothing(),
+        security_groups: Observed::nothing(),
+        offerings: Observed::nothing(),
     }
 }
 
@@ -302,6 +314,7 @@ fn convert_image(image: &aws_sdk_ec2::types::Image) -> ObservedImage {
             .filter_map(|m| Some(m.ebs()?.snapshot_id()?.to_string()))
             .collect(),
         tags: tag_map(image.tags()),
+        root_device_name: None,
     }
 }
 
@@ -434,6 +447,7 @@ fn convert_template_data(
             .and_then(|m| m.market_type())
             .map(|m| m.as_str().to_string()),
         instance_tags,
+        ..Default::default()
     }
 }
 

@@ -45,6 +45,7 @@ async fn observe(provider: &AwsProvider, fleet: &str, regions: &[&str]) -> Obser
                 .map(|r| (r.to_string(), vec![IMAGE.to_string()]))
                 .collect(),
             lookups: Vec::new(),
+            ..Default::default()
         })
         .await
 }
@@ -96,6 +97,7 @@ async fn launch(
                 tags,
                 client_token: unique_fleet("launch"),
                 dry_run: false,
+                subnet: None,
             },
         )
         .await
@@ -392,6 +394,7 @@ async fn a_dry_run_launch_is_checked_without_launching() {
                 tags,
                 client_token: unique_fleet("token"),
                 dry_run: true,
+                subnet: None,
             },
         )
         .await;
@@ -640,6 +643,7 @@ async fn a_repeated_launch_with_the_same_client_token_launches_once() {
         tags: tags.clone(),
         client_token: format!("{fleet}-once"),
         dry_run: false,
+        subnet: None,
     };
     let first = provider.mutate(REGION, run()).await.expect("first");
     let second = provider.mutate(REGION, run()).await.expect("second");
