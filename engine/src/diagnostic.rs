@@ -68,6 +68,10 @@ codes! {
     StalePlan = "FF010",
     /// FF011: EC2 refused a dry-run launch.
     DryRun = "FF011",
+    /// FF012: a subnet or security group a network names is missing or does not fit.
+    Network = "FF012",
+    /// FF013: EC2 does not offer an instance type where a worker type runs.
+    Offering = "FF013",
     /// A file or directory could not be read.
     Io = "io",
     /// A file is not valid UTF-8.

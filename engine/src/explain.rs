@@ -189,6 +189,38 @@ pub fn explanation(code: Code) -> Explanation {
                       --dry-run` again.",
             overrides: Some("Plan without `--dry-run` to skip the check."),
         },
+        Code::Network => Explanation {
+            title: "network: every subnet and security group a worker type launches into exists and fits",
+            checks: "Plan reads the subnets and security groups each `network` names, by id, in \
+                     every region its worker types run in. A subnet must exist and lie in the \
+                     availability zone it is listed under; a security group must exist in that \
+                     region and belong to the same VPC as the subnets it is used with. Before any \
+                     cloud call, validate checks that every worker type region has at least one \
+                     subnet and a `security_groups` entry, and that every zone belongs to a fleet \
+                     region.",
+            prevents: "Launches that EC2 refuses at apply because a subnet was deleted or a group was \
+                       recreated in another VPC, after key pairs and templates were already changed; \
+                       or, without a network, instances started in a default VPC with a default \
+                       security group that production accounts do not have or must not use.",
+            resolve: "Correct the id in the `network` block (the message names it and what EC2 has), \
+                      or recreate the subnet or group. Nothing launches for the worker types that \
+                      use the network until it is right; other worker types are planned as usual.",
+            overrides: None,
+        },
+        Code::Offering => Explanation {
+            title: "offering: EC2 offers each instance type where a worker type runs",
+            checks: "Plan reads, per region, which availability zones offer each instance type the \
+                     configuration uses (DescribeInstanceTypeOfferings). An instance type that no \
+                     zone of a worker type region offers is an error. A (zone, instance type) pair \
+                     that is not offered, or that the network's `exclude` names, is skipped: \
+                     launches go to the other pairs, and the plan lists what it skipped.",
+            prevents: "A worker type that can never start in a region, discovered only when its queue \
+                       backs up; and launches that fail in a zone where a type is not sold.",
+            resolve: "Use the instance type only in regions that offer it (`regions` inside its \
+                      `instance_type` block), replace it with one that is offered, or run the \
+                      worker type in other regions.",
+            overrides: None,
+        },
         Code::Io => Explanation {
             title: "io: a file or directory could not be read",
             checks: "fleetform reads every `*.hcl` file of the configuration directory and the files \

@@ -531,13 +531,116 @@ pub struct WorkerType {
     /// Instance metadata options (default: IMDSv2 required, hop limit 1).
     #[serde(default)]
     pub metadata: Metadata,
+    /// Per region, the values of attributes that use `region` (the region a
+    /// template is for); empty when none does. Read through the `*_in`
+    /// accessors, never directly.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub regional: BTreeMap<String, RegionalValues>,
     #[serde(skip)]
     #[schemars(skip)]
     /// Where it was declared.
     pub origin: Origin,
 }
 
+/// The values a worker type's attributes take in one region, where they use
+/// `region` and so differ from region to region.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+pub struct RegionalValues {
+    /// `user_data` in this region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_data: Option<String>,
+    /// `tags` in this region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<BTreeMap<String, String>>,
+    /// `iam_instance_profile` in this region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iam_instance_profile: Option<String>,
+    /// Instance type name -> its `user_data` in this region.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub instance_user_data: BTreeMap<String, String>,
+}
+
 impl WorkerType {
+    /// The user data of the worker type's launch template in `region`.
+    pub fn user_data_in(&self, region: &str) -> Option<&str> {
+        self.regional
+            .get(region)
+            .and_then(|r| r.user_data.as_deref())
+            .or(self.user_data.as_deref())
+    }
+
+    /// The extra tags of the worker type's objects in `region`.
+    pub fn tags_in(&self, region: &str) -> &BTreeMap<String, String> {
+        self.regional
+            .get(region)
+            .and_then(|r| r.tags.as_ref())
+            .unwrap_or(&self.tags)
+    }
+
+    /// The instance profile instances run with in `region`.
+    pub fn iam_instance_profile_in(&self, region: &str) -> Option<&str> {
+        self.regional
+            .get(region)
+            .and_then(|r| r.iam_instance_profile.as_deref())
+            .or(self.iam_instance_profile.as_deref())
+    }
+
+    /// The instance types used in `region`, in declared order.
+    pub fn instance_types_in<'a>(
+        &'a self,
+        region: &'a str,
+    ) -> impl Iterator<Item = &'a InstanceType> {
+        self.instance_types
+            .iter()
+            .filter(move |t| t.used_in(region))
+    }
+
+    /// The user data instances of `instance_type` get in `region`: its own, else the worker type's.
+    pub fn instance_user_data_in<'a>(
+        &'a self,
+        instance_type: &'a InstanceType,
+        region: &str,
+    ) -> Option<&'a str> {
+        self.regional
+            .get(region)
+            .and_then(|r| r.instance_user_data.get(&instance_type.name))
+            .map(String::as_str)
+            .or(instance_type.user_data.as_deref())
+            .or_else(|| self.user_data_in(region))
+    }
+
+    /// Whether `instance_type`'s user data derives from a sensitive variable.
+    pub fn instance_user_data_sensitive(&self, instance_type: &InstanceType) -> bool {
+        if instance_type.user_data.is_some() {
+            instance_type.user_data_sensitive
+        } else {
+            self.user_data_sensitive
+        }
+    }
+
+    /// The volumes instances of `instance_type` get, by device name: the
+    /// worker type's, each replaced or added to by the instance type's own.
+    pub fn volumes_of(&self, instance_type: &InstanceType) -> BTreeMap<String, Volume> {
+        let mut volumes = self.volumes.clone();
+        volumes.extend(
+            instance_type
+                .volumes
+                .iter()
+                .map(|(device, v)| (device.clone(), v.clone())),
+        );
+        volumes
+    }
+
+    /// Whether `instance_type` needs a launch template of its own in
+    /// `region`: its volumes or its user data differ from the worker type's.
+    pub fn has_own_template(&self, instance_type: &InstanceType, region: &str) -> bool {
+        instance_type
+            .volumes
+            .iter()
+            .any(|(device, v)| self.volumes.get(device) != Some(v))
+            || self.instance_user_data_in(instance_type, region) != self.user_data_in(region)
+    }
+
     /// The canary regions of this worker type's image roll-outs (its own
     /// `rollout`, else the fleet's), limited to regions it runs in; empty: no staging.
     pub fn canary_regions<'a>(&'a self, fleet: &'a Fleet) -> Vec<&'a str> {

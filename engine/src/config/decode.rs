@@ -1233,6 +1233,7 @@ fn decode_worker_type(
         volumes: BTreeMap::new(),
         spot: None,
         metadata: Default::default(),
+        regional: BTreeMap::new(),
         origin,
     })
 }
