@@ -277,6 +277,8 @@ fn converged(config: &Config, now: i64) -> Observation {
                 key_name: data.key_name.clone(),
                 launch_template: Some((lt.clone(), "1".into())),
                 tags: data.instance_tags.clone(),
+                zone: None,
+                subnet_id: None,
             });
         }
     }

@@ -352,6 +352,12 @@ pub struct ObservedInstance {
     pub launch_template: Option<(String, String)>,
     /// All tags.
     pub tags: BTreeMap<String, String>,
+    /// Availability zone it runs in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
+    /// Subnet it was launched into.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subnet_id: Option<String>,
 }
 
 /// Everything read in one region.

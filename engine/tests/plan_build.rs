@@ -57,6 +57,8 @@ fn instance(id: &str, launched: i64, version: &str) -> ObservedInstance {
             (tags::FLEET.to_string(), "synthetic".to_string()),
             (tags::ADDRESS.to_string(), address()),
         ]),
+        zone: None,
+        subnet_id: None,
     }
 }
 

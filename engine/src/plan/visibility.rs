@@ -315,6 +315,8 @@ worker_type "w" {{
             key_name: Some("f.k".into()),
             launch_template: Some(("lt-1".into(), "1".into())),
             tags: addressed("worker_type.w[\"us-east-1\"]"),
+            zone: None,
+            subnet_id: None,
         }
     }
 

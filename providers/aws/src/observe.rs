@@ -502,6 +502,8 @@ async fn instances(
                     key_name: i.key_name().map(str::to_string),
                     launch_template,
                     tags,
+                    zone: None,
+                    subnet_id: None,
                 });
             }
         }
