@@ -3,7 +3,7 @@
 //! journal, execute, record) is `fleetform_ops`'.
 
 use crate::clock::rfc3339;
-use crate::cloud::observe;
+use crate::cloud::connect;
 use crate::report::{Progress, Warnings};
 use crate::store::{ops_error, state_error, Store};
 use crate::{AllowDestroy, SafetyArgs, VarArgs};
@@ -13,8 +13,7 @@ use fleetform_engine::diagnostic::render_human;
 use fleetform_engine::plan::saved::SavedPlan;
 use fleetform_engine::plan::{render, Plan, PlanOptions};
 use fleetform_engine::{Code, Diagnostic, Inputs, Loaded};
-use fleetform_ops::clock;
-use fleetform_ops::{Execution, LockGuard, VersionInputs};
+use fleetform_ops::{Applied, ApplyRequest, Cloud, OpenApply, PlanSource, Reporter, Review};
 use fleetform_state::{Backend, Version};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -225,14 +224,78 @@ pub(crate) fn rollback(args: &RollbackArgs, endpoint_url: Option<String>, color:
     carry_out(run, endpoint_url, color)
 }
 
-fn ask(fleet: &str) -> bool {
-    eprint!("Apply these changes to fleet \"{fleet}\"? Only 'yes' or 'y' is accepted: ");
-    let _ = std::io::stderr().flush();
-    let mut answer = String::new();
-    if std::io::stdin().lock().read_line(&mut answer).is_err() {
-        return false;
+/// The binary's side of an apply: it shows the plan, asks on the terminal,
+/// and shows progress and warnings.
+struct Terminal<'a> {
+    loaded: &'a Loaded,
+    fleet: &'a str,
+    auto_approve: bool,
+    color: bool,
+    progress: std::sync::OnceLock<Progress>,
+}
+
+impl Reporter for Terminal<'_> {
+    fn warning(&self, message: &str) {
+        Warnings.warning(message);
     }
-    matches!(answer.trim(), "yes" | "y")
+
+    fn action_finished(
+        &self,
+        action: &fleetform_engine::plan::Action,
+        result: &Result<Vec<String>, fleetform_engine::provider::ProviderError>,
+    ) {
+        if let Some(progress) = self.progress.get() {
+            progress.action_finished(action, result);
+        }
+    }
+}
+
+impl Review for Terminal<'_> {
+    fn interrupted(&self, open: &OpenApply) {
+        report_open(open);
+    }
+
+    fn planned(&self, plan: &Plan, diagnostics: &[Diagnostic]) {
+        print!("{}", render::human(plan, self.color));
+        eprint!(
+            "{}",
+            render_human(diagnostics, &self.loaded.sources, self.color)
+        );
+    }
+
+    fn approve(&self, _plan: &Plan) -> bool {
+        if self.auto_approve {
+            return true;
+        }
+        if !std::io::stdin().is_terminal() {
+            eprintln!("error: refusing to apply without approval: there is no terminal to ask on; review the plan and pass --auto-approve");
+            return false;
+        }
+        eprint!(
+            "Apply these changes to fleet \"{}\"? Only 'yes' or 'y' is accepted: ",
+            self.fleet
+        );
+        let _ = std::io::stderr().flush();
+        let mut answer = String::new();
+        if std::io::stdin().lock().read_line(&mut answer).is_err() {
+            return false;
+        }
+        let yes = matches!(answer.trim(), "yes" | "y");
+        if !yes {
+            eprintln!("Apply cancelled; nothing was changed.");
+        }
+        yes
+    }
+
+    fn executing(&self, actions: usize) {
+        let _ = self.progress.set(Progress::new(actions));
+    }
+
+    fn executed(&self) {
+        if let Some(progress) = self.progress.get() {
+            progress.finish();
+        }
+    }
 }
 
 fn carry_out(run: Run<'_>, endpoint_url: Option<String>, color: bool) -> u8 {
@@ -250,167 +313,55 @@ fn carry_out(run: Run<'_>, endpoint_url: Option<String>, color: bool) -> u8 {
             Err(code) => return code,
         },
     };
-    let mut lock = match LockGuard::take(&*store, Arc::new(Warnings)) {
-        Ok(lock) => lock,
-        Err(e) => return ops_error(&e, color),
-    };
-    lock.keep_alive(Arc::clone(&store));
-    if let Err(e) = report_interrupted(&*store) {
-        return ops_error(&e, color);
-    }
-    let latest = match store.latest() {
-        Ok(latest) => latest,
-        Err(e) => {
-            state_error(&e, color);
-            return 1;
-        }
-    };
-    let Some(observed) = observe(run.loaded, endpoint_url, color) else {
+    let Some(connected) = connect(run.loaded, endpoint_url, color) else {
         return 1;
     };
-    let plan = match &run.saved {
-        Some(saved) => {
-            let moved = fleetform_ops::staleness(saved, run.loaded, &observed.observation, latest);
-            if !moved.is_empty() {
-                let d = Diagnostic::error(
-                    Code::StalePlan,
-                    format!("the saved plan is stale: {}", moved.join("; ")),
-                )
-                .help("run `fleetform plan -out FILE` again and review the new plan");
-                eprint!("{}", render_human(&[d], &run.loaded.sources, color));
-                return 1;
-            }
-            // A plan file written before this check existed, or edited by hand.
-            let blocking: Vec<&str> = saved
-                .plan
-                .diagnostics
-                .iter()
-                .filter(|d| d.severity == fleetform_engine::Severity::Error)
-                .map(|d| d.code.as_str())
-                .collect();
-            if !blocking.is_empty() {
-                eprintln!(
-                    "error: the saved plan has blocking findings ({}); nothing was changed",
-                    blocking.join(", ")
-                );
-                return 1;
-            }
-            saved.plan.clone()
-        }
-        None => {
-            let options = PlanOptions {
-                now: clock(),
-                ..run.options.clone()
-            };
-            let (plan, diagnostics) = match fleetform_ops::plan(
-                &*store,
-                config,
-                &observed.observation,
-                &run.loaded.secrets,
-                options,
-            ) {
-                Ok(built) => built,
-                Err(e) => return ops_error(&e, color),
-            };
-            print!("{}", render::human(&plan, color));
-            eprint!("{}", render_human(&diagnostics, &run.loaded.sources, color));
-            if diagnostics.iter().any(Diagnostic::is_error) {
-                eprintln!("nothing was changed: the findings above block this apply");
-                return 1;
-            }
-            if !plan.is_empty() && !run.auto_approve {
-                if !std::io::stdin().is_terminal() {
-                    eprintln!("error: refusing to apply without approval: there is no terminal to ask on; review the plan and pass --auto-approve");
-                    return 1;
-                }
-                if !ask(&config.fleet.name) {
-                    eprintln!("Apply cancelled; nothing was changed.");
-                    return 1;
-                }
-            }
-            plan
-        }
+    let terminal = Terminal {
+        loaded: run.loaded,
+        fleet: &config.fleet.name,
+        auto_approve: run.auto_approve,
+        color,
+        progress: std::sync::OnceLock::new(),
     };
-    // Nothing to change is not always nothing to record: a crash or an
-    // unreadable kind can leave objects in EC2 that no version lists.
-    let refresh = plan.is_empty();
-    if refresh {
-        match fleetform_ops::unrecorded(&*store, latest, config, &observed.observation) {
-            Ok(Some(why)) => println!("No changes to apply; recording a version because {why}."),
-            Ok(None) => {
-                println!("No changes to apply.");
-                return 0;
-            }
-            Err(e) => return ops_error(&e, color),
-        }
-    }
-
-    let apply_id = apply::plan_id(&plan);
-    let outcomes = if refresh {
-        Vec::new()
-    } else {
-        let withheld = match fleetform_engine::sensitive::Withheld::of(config, &run.loaded.secrets)
-        {
-            Ok(withheld) => withheld,
-            Err(e) => {
-                eprintln!("fleetform: {e}; nothing was changed");
-                return 1;
-            }
-        };
-        let progress = Progress::new(plan.actions.len());
-        let outcomes = fleetform_ops::execute(
-            &observed.runtime,
-            &store,
-            &lock,
-            &observed.provider,
-            Execution {
-                plan: &plan,
-                apply_id: &apply_id,
-                withheld: &withheld,
-                parallelism: run.parallelism,
-            },
-            &progress,
-        );
-        progress.finish();
-        match outcomes {
-            Ok(outcomes) => outcomes,
-            Err(e) => return ops_error(&e, color),
-        }
-    };
-    // Record what was done and what EC2 holds now (a refresh just observed it).
-    let after = if refresh {
-        observed.observation.clone()
-    } else {
-        observed
-            .runtime
-            .block_on(fleetform_engine::provider::Provider::observe(
-                &observed.provider,
-                &fleetform_engine::provider::ObserveRequest::for_config(config),
-            ))
-    };
-    let recorded = fleetform_ops::build_version(
-        VersionInputs {
-            store: &*store,
+    let applied = fleetform_ops::apply(
+        ApplyRequest {
+            store: &store,
             dir: run.dir,
             source_dir: run.source_dir,
             loaded: run.loaded,
             config,
             inputs: run.inputs,
-            caller: &observed.caller,
+            plan: match &run.saved {
+                Some(saved) => PlanSource::Saved(saved),
+                None => PlanSource::Fresh(Box::new(run.options)),
+            },
+            parallelism: run.parallelism,
             rollback_of: run.rollback_of,
-            plan: &plan,
-            latest,
-            outcomes: &outcomes,
-            after: &after,
-            time: clock(),
         },
-        &Warnings,
-    )
-    .and_then(|version| {
-        fleetform_ops::record_version(&*store, &version, apply_id, &Warnings).map(|()| version)
-    });
-    match recorded {
-        Ok(version) => report_recorded(&version, &plan, &outcomes, &observed),
+        &Cloud {
+            provider: &connected.provider,
+            runtime: &connected.runtime,
+            caller: &connected.caller,
+        },
+        &terminal,
+        Arc::new(Warnings),
+    );
+    match applied {
+        Ok(Applied::Unchanged) => {
+            println!("No changes to apply.");
+            0
+        }
+        Ok(Applied::Recorded(recorded)) => {
+            if let Some(why) = &recorded.refresh {
+                println!("No changes to apply; recording a version because {why}.");
+            }
+            report_recorded(
+                &recorded.version,
+                &recorded.plan,
+                &recorded.outcomes,
+                &connected,
+            )
+        }
         Err(e) => ops_error(&e, color),
     }
 }
@@ -420,7 +371,7 @@ fn report_recorded(
     version: &Version,
     plan: &Plan,
     outcomes: &[apply::Outcome],
-    observed: &crate::cloud::Observed,
+    connected: &crate::cloud::Connected,
 ) -> u8 {
     let total = plan.actions.len();
     let failures: Vec<&apply::Outcome> = outcomes.iter().filter(|o| o.result.is_err()).collect();
@@ -435,7 +386,7 @@ fn report_recorded(
     );
     eprintln!(
         "{} API calls in all (observations included)",
-        observed.provider.api_calls()
+        connected.provider.api_calls()
     );
     if failures.is_empty() {
         return 0;
@@ -463,6 +414,14 @@ fn report_recorded(
 /// Says so when the journal holds an apply that never finished.
 pub(crate) fn report_interrupted(backend: &dyn Backend) -> Result<(), fleetform_ops::Error> {
     if let Some(open) = fleetform_ops::interrupted(backend)? {
+        report_open(&open);
+    }
+    Ok(())
+}
+
+/// The warning about an apply that never finished.
+fn report_open(open: &OpenApply) {
+    {
         eprintln!(
             "warning: an earlier apply ({}, by {} at {}) was interrupted after {} of {} actions; \
              what it created carries fleetform's tags, so this plan adopts it instead of creating it again",
@@ -473,5 +432,4 @@ pub(crate) fn report_interrupted(backend: &dyn Backend) -> Result<(), fleetform_
             open.actions
         );
     }
-    Ok(())
 }

@@ -46,8 +46,6 @@ pub(crate) struct Observed {
     pub(crate) seconds: f64,
     pub(crate) provider: AwsProvider,
     pub(crate) runtime: tokio::runtime::Runtime,
-    /// ARN of the caller, recorded in versions.
-    pub(crate) caller: String,
 }
 
 /// Loads nothing itself: takes a loaded config, checks the account, observes.
@@ -59,14 +57,22 @@ pub(crate) fn observe(
     observe_with(loaded, endpoint_url, color, &BTreeMap::new())
 }
 
-/// [`observe`], also reading these images (region -> ids) beyond those the
-/// configuration names.
-pub(crate) fn observe_with(
+/// A connection to the cloud whose account the configuration allows.
+pub(crate) struct Connected {
+    pub(crate) provider: AwsProvider,
+    pub(crate) runtime: tokio::runtime::Runtime,
+    /// ARN of the caller, recorded in versions.
+    pub(crate) caller: String,
+}
+
+/// Prints the configuration's diagnostics, connects, identifies the caller
+/// and checks its account (FF009); reads nothing else. `None` (with the
+/// reason printed) when any of it fails or the configuration has errors.
+pub(crate) fn connect(
     loaded: &Loaded,
     endpoint_url: Option<String>,
     color: bool,
-    extra_images: &BTreeMap<String, Vec<String>>,
-) -> Option<Observed> {
+) -> Option<Connected> {
     eprint!(
         "{}",
         render_human(&loaded.diagnostics, &loaded.sources, color)
@@ -106,25 +112,43 @@ pub(crate) fn observe_with(
             eprint!("{}", render_human(&[diagnostic], &loaded.sources, color));
             return None;
         }
-        let start = Instant::now();
-        let mut request = ObserveRequest::for_config(config);
-        for (region, ids) in extra_images {
-            let known = request.image_ids.entry(region.clone()).or_default();
-            for id in ids {
-                if !known.contains(id) {
-                    known.push(id.clone());
-                }
-            }
-        }
-        let observation = provider.observe(&request).await;
-        Some((observation, start.elapsed().as_secs_f64(), provider, caller.arn))
+        Some((provider, caller.arn))
     });
-    let (observation, seconds, provider, caller) = connected?;
-    Some(Observed {
-        observation,
-        seconds,
+    let (provider, caller) = connected?;
+    Some(Connected {
         provider,
         runtime,
         caller,
+    })
+}
+
+/// [`observe`], also reading these images (region -> ids) beyond those the
+/// configuration names.
+pub(crate) fn observe_with(
+    loaded: &Loaded,
+    endpoint_url: Option<String>,
+    color: bool,
+    extra_images: &BTreeMap<String, Vec<String>>,
+) -> Option<Observed> {
+    let Connected {
+        provider, runtime, ..
+    } = connect(loaded, endpoint_url, color)?;
+    let config = loaded.config.as_ref()?;
+    let start = Instant::now();
+    let mut request = ObserveRequest::for_config(config);
+    for (region, ids) in extra_images {
+        let known = request.image_ids.entry(region.clone()).or_default();
+        for id in ids {
+            if !known.contains(id) {
+                known.push(id.clone());
+            }
+        }
+    }
+    let observation = runtime.block_on(provider.observe(&request));
+    Some(Observed {
+        observation,
+        seconds: start.elapsed().as_secs_f64(),
+        provider,
+        runtime,
     })
 }

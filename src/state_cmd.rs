@@ -10,8 +10,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use fleetform_engine::diagnostic::render_human;
 use fleetform_engine::inventory::{self, Entry};
 use fleetform_engine::{Code, Diagnostic, Inputs, StateLocation};
-use fleetform_ops::LockGuard;
-use fleetform_state::{CopyError, LocalBackend};
+use fleetform_state::LocalBackend;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -223,40 +222,11 @@ fn migrate(args: &MigrateArgs, color: bool) -> u8 {
             return 1;
         }
     }
-    let mut from_lock = match LockGuard::take(&*from, Arc::new(Warnings)) {
-        Ok(lock) => lock,
-        Err(e) => return ops_error(&e, color),
-    };
-    from_lock.keep_alive(Arc::clone(&from));
-    let mut to_lock = match LockGuard::take(&*to, Arc::new(Warnings)) {
-        Ok(lock) => lock,
-        Err(e) => return ops_error(&e, color),
-    };
-    to_lock.keep_alive(Arc::clone(&to));
-    for (store, name) in [(&from, &from_name), (&to, &to_name)] {
-        match store.journal() {
-            Ok(records) if records.is_empty() => {}
-            Ok(records) => {
-                let d = Diagnostic::error(
-                    Code::Io,
-                    format!(
-                        "the journal at {name} holds {} record{} of an apply that was not recorded",
-                        records.len(),
-                        crate::plural(records.len())
-                    ),
-                )
-                .help("run `fleetform apply` on that state first: it records what the interrupted apply did; migrate then moves a complete history");
-                eprint!("{}", render_human(&[d], &loaded.sources, color));
-                return 1;
-            }
-            Err(e) => {
-                state_error(&e, color);
-                return 1;
-            }
+    let mut started = false;
+    let copied = fleetform_ops::migrate(&from, &to, Arc::new(Warnings), |done| {
+        if !std::mem::replace(&mut started, true) {
+            eprintln!("copying the versions of {from_name} to {to_name}");
         }
-    }
-    eprintln!("copying the versions of {from_name} to {to_name}");
-    let copied = fleetform_state::copy_versions(&*from, &*to, |done| {
         println!(
             "version {:>6}  sha256 {}  {}",
             done.number,
@@ -267,24 +237,26 @@ fn migrate(args: &MigrateArgs, color: bool) -> u8 {
                 "copied, read back, matches"
             }
         );
-        match from_lock.lost().or_else(|| to_lock.lost()) {
-            Some(why) => Err(why),
-            None => Ok(()),
-        }
     });
     let copied = match copied {
         Ok(copied) => copied,
-        Err(CopyError::State(e)) => {
-            state_error(&e, color);
-            return 1;
-        }
-        Err(e) => {
-            let d = Diagnostic::error(Code::Io, format!("state migrate: {e}")).help(
-                "nothing in the source was changed; versions already copied stay in the destination, and running migrate again copies only what is missing",
-            );
+        Err(fleetform_ops::Error::JournalNotEmpty { side, records }) => {
+            let name = match side {
+                fleetform_ops::Side::Source => &from_name,
+                fleetform_ops::Side::Destination => &to_name,
+            };
+            let d = Diagnostic::error(
+                Code::Io,
+                format!(
+                    "the journal at {name} holds {records} record{} of an apply that was not recorded",
+                    crate::plural(records)
+                ),
+            )
+            .help("run `fleetform apply` on that state first: it records what the interrupted apply did; migrate then moves a complete history");
             eprint!("{}", render_human(&[d], &loaded.sources, color));
             return 1;
         }
+        Err(e) => return ops_error(&e, color),
     };
     let fresh = copied.iter().filter(|c| !c.already_there).count();
     println!(

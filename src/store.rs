@@ -210,7 +210,50 @@ pub(crate) fn ops_error(error: &fleetform_ops::Error, color: bool) -> u8 {
             1
         }
         Error::Digest(_) => {
-            eprintln!("fleetform: {error}");
+            eprintln!("fleetform: {error}; nothing was changed");
+            1
+        }
+        Error::Stale { .. } => {
+            let d = Diagnostic::error(Code::StalePlan, error.to_string())
+                .help("run `fleetform plan -out FILE` again and review the new plan");
+            eprint!(
+                "{}",
+                render_human(&[d], &fleetform_engine::source::SourceSet::new(), color)
+            );
+            1
+        }
+        Error::SavedPlanBlocked { .. } => {
+            eprintln!("error: {error}");
+            1
+        }
+        Error::Blocked => {
+            eprintln!("{error}");
+            1
+        }
+        // The review said why.
+        Error::NotApproved => 1,
+        Error::JournalNotEmpty { .. } => {
+            let d = Diagnostic::error(Code::Io, error.to_string()).help(
+                "run `fleetform apply` on that state first: it records what the interrupted apply did; migrate then moves a complete history",
+            );
+            eprint!(
+                "{}",
+                render_human(&[d], &fleetform_engine::source::SourceSet::new(), color)
+            );
+            1
+        }
+        Error::Copy(fleetform_state::CopyError::State(e)) => {
+            state_error(e, color);
+            1
+        }
+        Error::Copy(e) => {
+            let d = Diagnostic::error(Code::Io, format!("state migrate: {e}")).help(
+                "nothing in the source was changed; versions already copied stay in the destination, and running migrate again copies only what is missing",
+            );
+            eprint!(
+                "{}",
+                render_human(&[d], &fleetform_engine::source::SourceSet::new(), color)
+            );
             1
         }
     }

@@ -1,7 +1,7 @@
 //! What the transactions of this crate fail with.
 
 use fleetform_engine::sensitive::DigestError;
-use fleetform_state::{LeaseInfo, StateError};
+use fleetform_state::{CopyError, LeaseInfo, StateError};
 
 /// Everything a transaction can fail with. The binary turns each variant
 /// into its message and exit code in one place.
@@ -40,6 +40,38 @@ pub enum Error {
     /// recorded (the cause inside); the journal keeps them.
     #[error("{0}; the changes were made but not recorded; the journal keeps them")]
     Unrecorded(Box<Error>),
+    /// FF010: what a saved plan was made from has moved; nothing was changed.
+    #[error("the saved plan is stale: {}", .moved.join("; "))]
+    Stale {
+        /// What moved, one reason each.
+        moved: Vec<String>,
+    },
+    /// A saved plan holds blocking findings (written before they blocked,
+    /// or edited by hand); nothing was changed.
+    #[error("the saved plan has blocking findings ({}); nothing was changed", .codes.join(", "))]
+    SavedPlanBlocked {
+        /// The codes of the blocking findings.
+        codes: Vec<String>,
+    },
+    /// The fresh plan has blocking findings (the review was shown them);
+    /// nothing was changed.
+    #[error("nothing was changed: the findings above block this apply")]
+    Blocked,
+    /// The review did not approve the plan (and said why); nothing was changed.
+    #[error("the plan was not approved; nothing was changed")]
+    NotApproved,
+    /// A journal holds an apply that was not recorded, so its history is not
+    /// complete; nothing was copied.
+    #[error("the journal of the {} holds {records} record{} of an apply that was not recorded", match .side { crate::Side::Source => "source", crate::Side::Destination => "destination" }, if *.records == 1 { "" } else { "s" })]
+    JournalNotEmpty {
+        /// Which store's journal.
+        side: crate::Side,
+        /// How many records it holds.
+        records: usize,
+    },
+    /// Copying the versions of one store to another failed or was stopped.
+    #[error(transparent)]
+    Copy(#[from] CopyError),
 }
 
 /// How a held lease stands at `now`, for [`Error::Locked`].

@@ -3,7 +3,8 @@
 //! provider ([`fleetform_engine::provider::Provider`]).
 //!
 //! This crate owns the apply transaction, lock -> journal -> execute ->
-//! record:
+//! record, as one call ([`apply()`], and [`migrate()`] for moving a state),
+//! and its parts:
 //! - [`LockGuard`]: the state lock, a lease renewed in the background,
 //!   released on drop, checked before every change ([`LockGuard::lost`]);
 //! - [`execute`]: a plan carried out by the engine's executor under the
@@ -41,6 +42,7 @@ mod plan;
 mod recent;
 mod record;
 mod stale;
+mod transaction;
 
 pub use clock::clock;
 pub use error::Error;
@@ -54,6 +56,9 @@ pub use record::{
     rollback_inputs, sensitive_before, sources_diff, unrecorded, VersionInputs,
 };
 pub use stale::{names, split, staleness};
+pub use transaction::{
+    apply, migrate, Applied, ApplyRequest, Cloud, PlanSource, Recorded, Review, Side,
+};
 
 use fleetform_engine::plan::Action;
 use fleetform_engine::provider::ProviderError;
