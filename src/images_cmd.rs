@@ -1,27 +1,21 @@
 //! `fleetform images`: every image of every AMI set, per region, with who
 //! holds it (the versions' claims come from `fleetform_ops`).
 
-use crate::VarArgs;
+use crate::args::{ConfigArgs, JsonFlag};
 use clap::Args;
 use fleetform_engine::images::{self, Prunability};
 use fleetform_ops::clock;
 use fleetform_ops::{claim, pins_of, versions_in_window};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 #[derive(Args)]
 pub(crate) struct ImagesArgs {
-    /// Configuration directory
-    #[arg(default_value = ".")]
-    dir: PathBuf,
-
-    /// Print as JSON
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: JsonFlag,
 
     #[command(flatten)]
-    vars: VarArgs,
+    config: ConfigArgs,
 }
 
 /// One image as `fleetform images` lists it.
@@ -44,7 +38,7 @@ struct ImageRow {
 }
 
 pub(crate) fn run(args: &ImagesArgs, endpoint_url: Option<String>, color: bool) -> u8 {
-    let loaded = fleetform_engine::load_dir(&args.dir, &args.vars.inputs());
+    let loaded = fleetform_engine::load_dir(&args.config.dir, &args.config.vars.inputs());
     let Some(config) = &loaded.config else {
         eprint!(
             "{}",
@@ -53,7 +47,7 @@ pub(crate) fn run(args: &ImagesArgs, endpoint_url: Option<String>, color: bool) 
         return 1;
     };
     let now = clock();
-    let store = match crate::store::open(&args.dir, &loaded, color) {
+    let store = match crate::store::open(&args.config.dir, &loaded, color) {
         Ok(store) => store,
         Err(code) => return code,
     };
@@ -168,7 +162,7 @@ pub(crate) fn run(args: &ImagesArgs, endpoint_url: Option<String>, color: bool) 
     rows.sort_by(|a, b| {
         (&a.ami_set, &a.region, &b.creation_date).cmp(&(&b.ami_set, &b.region, &a.creation_date))
     });
-    if args.json {
+    if args.output.json {
         let out = serde_json::json!({
             "format_version": "1",
             "now": crate::clock::rfc3339(now),

@@ -1,33 +1,38 @@
-//! The `fleetform` command line. This file holds the clap arguments (the
-//! groups several commands share, [`VarArgs`], [`SafetyArgs`] and
-//! [`AllowDestroy`], defined once and flattened), the global flags, the
-//! dispatch to one module per command (`*_cmd`), and the commands small
-//! enough to live here (`validate`, `fmt`, `show PLANFILE`, `explain`). A
-//! command's function returns its exit code, and `main` exits with it.
+//! The `fleetform` command line: the global flags, the commands, and the
+//! dispatch to one module per command (`*_cmd`). The argument groups several
+//! commands share (configuration directory and variables, safety flags,
+//! `--json`) are defined once in `args` and flattened. A command's function
+//! returns its exit code, and `main` exits with it.
 //!
-//! The command modules read arguments, call the engine, the providers and
-//! `fleetform_ops`, and render: they still gather the plan's inputs and
-//! build it (`plan_cmd`, `apply_cmd`), ask for approval, pick the state
-//! store a configuration names and print state and transaction errors as
-//! diagnostics (`store`). The safety checks live in the engine; the
-//! transaction (lock, journal, execute, record) in `fleetform_ops`.
+//! The command modules are wiring: arguments -> engine, providers and
+//! `fleetform_ops` -> render. They connect to the cloud (`cloud`), open the
+//! state store a configuration names (`store`, which also prints state and
+//! transaction errors as diagnostics with their exit codes), review a plan
+//! (ask for approval, show progress: `report`, `apply_cmd`). The safety
+//! checks live in the engine; the transaction (lock, journal, execute,
+//! record) in `fleetform_ops`.
 
 mod apply_cmd;
+mod args;
 mod clock;
 mod cloud;
+mod explain_cmd;
+mod fmt_cmd;
 mod history_cmd;
 mod images_cmd;
 mod plan_cmd;
 mod report;
 mod secrets;
+mod show_cmd;
 mod state_cmd;
 mod store;
+mod validate_cmd;
 
-use clap::{Args, Parser, Subcommand};
-use fleetform_engine::schema::{ValidateReport, FORMAT_VERSION};
-use fleetform_engine::{checks, diagnostic, fmt, Inputs};
-use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+pub(crate) use args::{AllowDestroy, SafetyArgs, VarArgs};
+
+use args::{DirArg, JsonFlag};
+use clap::{Parser, Subcommand};
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 /// Declarative infrastructure-as-code for CI worker fleets on AWS EC2.
@@ -102,13 +107,13 @@ enum Command {
     /// dangling references, capacity bounds, and the static safety checks
     /// FF002 (image missing), FF003 (image/instance compatibility) and FF007
     /// (budget at max capacity). Exit 0 when valid, 1 when not.
-    Validate(ValidateArgs),
+    Validate(validate_cmd::ValidateArgs),
     /// Rewrite *.hcl files in canonical style, keeping every comment.
     ///
     /// Two-space indentation, aligned `=`, one blank line at most. With
     /// --check nothing is written: the files that would change are listed and
     /// the exit code is 1 if there are any.
-    Fmt(FmtArgs),
+    Fmt(fmt_cmd::FmtArgs),
     /// Compare the configuration with live EC2 and print what would change.
     ///
     /// Observes every fleet region, diffs key pairs, launch templates and
@@ -125,12 +130,10 @@ enum Command {
     Rollback(apply_cmd::RollbackArgs),
     /// Recorded versions: number, time, git commit, who, changes.
     History {
-        /// Configuration directory
-        #[arg(default_value = ".")]
-        dir: PathBuf,
-        /// Print as JSON
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        dir: DirArg,
+        #[command(flatten)]
+        output: JsonFlag,
     },
     /// The configuration diff between two recorded versions.
     Diff {
@@ -138,21 +141,19 @@ enum Command {
         a: u64,
         /// Newer version
         b: u64,
-        /// Configuration directory
-        #[arg(default_value = ".")]
-        dir: PathBuf,
+        #[command(flatten)]
+        dir: DirArg,
     },
     /// Break an expired state lock (any lock with --force), naming its holder.
     Unlock {
-        /// Configuration directory
-        #[arg(default_value = ".")]
-        dir: PathBuf,
+        #[command(flatten)]
+        dir: DirArg,
         /// Break the lock even if its lease is live
         #[arg(long)]
         force: bool,
     },
     /// Render a plan saved with `plan -out FILE`, or a recorded version (`--version N DIR`).
-    Show(ShowArgs),
+    Show(show_cmd::ShowArgs),
     /// Managed objects as observed in EC2 now (tag search, every fleet region).
     #[command(subcommand)]
     State(state_cmd::StateCommand),
@@ -174,97 +175,6 @@ enum Command {
         /// A diagnostic code, e.g. FF006 or unknown-attribute
         code: Option<String>,
     },
-}
-
-#[derive(Args)]
-struct ValidateArgs {
-    /// Configuration directory (every *.hcl file in it is loaded)
-    #[arg(default_value = ".")]
-    dir: PathBuf,
-
-    /// Print the result as JSON (schemas/validate.schema.json)
-    #[arg(long)]
-    json: bool,
-
-    #[command(flatten)]
-    vars: VarArgs,
-}
-
-#[derive(Args)]
-pub(crate) struct VarArgs {
-    /// Set a variable: -var NAME=VALUE (repeatable; later wins)
-    #[arg(long = "var", value_name = "NAME=VALUE")]
-    vars: Vec<String>,
-
-    /// Read variables from an HCL file of `name = value` lines (repeatable)
-    #[arg(long = "var-file", value_name = "FILE")]
-    var_files: Vec<PathBuf>,
-}
-
-/// `--allow-destroy`, the one safety flag every command that changes the
-/// fleet takes (`plan`, `apply`, `rollback`).
-#[derive(Args)]
-pub(crate) struct AllowDestroy {
-    /// Allow terminations and deletions beyond fleet.limits (FF006)
-    #[arg(long)]
-    pub(crate) allow_destroy: bool,
-}
-
-/// The safety flags that lift FF006's limits on one plan: `--allow-destroy`,
-/// `--max-launches N`, `--max-terminations N` (`plan`, `apply`; `rollback`
-/// takes only [`AllowDestroy`]).
-#[derive(Args)]
-pub(crate) struct SafetyArgs {
-    #[command(flatten)]
-    pub(crate) destroy: AllowDestroy,
-
-    /// Allow up to N launches (FF006)
-    #[arg(long, value_name = "N")]
-    pub(crate) max_launches: Option<u32>,
-
-    /// Allow up to N terminations (FF006)
-    #[arg(long, value_name = "N")]
-    pub(crate) max_terminations: Option<u32>,
-}
-
-impl VarArgs {
-    pub(crate) fn inputs(&self) -> Inputs {
-        Inputs {
-            vars: self.vars.clone(),
-            var_files: self.var_files.clone(),
-            env: Inputs::env_from_process(),
-        }
-    }
-}
-
-#[derive(Args)]
-struct ShowArgs {
-    /// A plan file written by `fleetform plan -out FILE`; with --version, the config directory
-    #[arg(default_value = ".")]
-    plan_file: PathBuf,
-
-    /// Show recorded version N instead of a plan file
-    #[arg(long = "version", value_name = "N")]
-    version: Option<u64>,
-
-    /// Print the plan as JSON (schemas/plan.schema.json)
-    #[arg(long)]
-    json: bool,
-}
-
-#[derive(Args)]
-struct FmtArgs {
-    /// Configuration directory
-    #[arg(default_value = ".")]
-    dir: PathBuf,
-
-    /// Write nothing; list files that are not formatted and exit 1 if any
-    #[arg(long)]
-    check: bool,
-
-    /// Show the changes as unified diffs
-    #[arg(long)]
-    diff: bool,
 }
 
 /// Terraform spells some long flags with one dash (`-var`, `-var-file`, `-out`); accept both.
@@ -306,177 +216,20 @@ fn main() -> ExitCode {
         && !in_ci()
         && std::io::stderr().is_terminal();
     let code = match &cli.command {
-        Command::Validate(args) => validate(args, color, cli.quiet),
-        Command::Fmt(args) => format(args, color),
-        Command::Show(args) => match args.version {
-            Some(n) => history_cmd::show_version(&args.plan_file, n, args.json, color),
-            None => show(args, color),
-        },
+        Command::Validate(args) => validate_cmd::run(args, color, cli.quiet),
+        Command::Fmt(args) => fmt_cmd::run(args, color),
+        Command::Show(args) => show_cmd::run(args, color),
         Command::Apply(args) => apply_cmd::apply(args, cli.endpoint_url.clone(), color),
         Command::Rollback(args) => apply_cmd::rollback(args, cli.endpoint_url.clone(), color),
-        Command::History { dir, json } => history_cmd::history(dir, *json, color),
-        Command::Diff { a, b, dir } => history_cmd::diff(dir, *a, *b, color),
-        Command::Unlock { dir, force } => history_cmd::unlock(dir, *force, color),
+        Command::History { dir, output } => history_cmd::history(&dir.dir, output.json, color),
+        Command::Diff { a, b, dir } => history_cmd::diff(&dir.dir, *a, *b, color),
+        Command::Unlock { dir, force } => history_cmd::unlock(&dir.dir, *force, color),
         Command::Plan(args) => plan_cmd::run(args, cli.endpoint_url.clone(), color),
         Command::Images(args) => images_cmd::run(args, cli.endpoint_url.clone(), color),
         Command::State(command) => state_cmd::run(command, cli.endpoint_url.clone(), color),
-        Command::Explain { code } => explain(code.as_deref()),
+        Command::Explain { code } => explain_cmd::run(code.as_deref()),
     };
     ExitCode::from(code)
-}
-
-fn validate(args: &ValidateArgs, color: bool, quiet: bool) -> u8 {
-    let loaded = fleetform_engine::load_dir(&args.dir, &args.vars.inputs());
-    let valid = !loaded.has_errors();
-    if args.json {
-        let report = ValidateReport {
-            format_version: FORMAT_VERSION,
-            valid,
-            diagnostics: loaded
-                .diagnostics
-                .iter()
-                .map(|d| d.to_json(&loaded.sources))
-                .collect(),
-        };
-        match serde_json::to_string_pretty(&report) {
-            Ok(text) => println!("{text}"),
-            Err(e) => eprintln!("fleetform: cannot encode the report as JSON: {e}"),
-        }
-        return u8::from(!valid);
-    }
-    let shown: Vec<_> = loaded
-        .diagnostics
-        .iter()
-        .filter(|d| !quiet || d.is_error())
-        .cloned()
-        .collect();
-    eprint!(
-        "{}",
-        diagnostic::render_human(&shown, &loaded.sources, color)
-    );
-    let errors = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
-    let warnings = loaded.diagnostics.len() - errors;
-    match &loaded.config {
-        Some(config) if valid => {
-            if !quiet {
-                let cost: f64 = config
-                    .worker_types
-                    .values()
-                    .map(|wt| checks::max_hourly_cost(wt).hourly_usd)
-                    .sum();
-                println!(
-                    "{} is valid: fleet \"{}\", {} regions, {} worker types, {} AMI sets, {} key pairs; \
-                     at max capacity ~${cost:.2}/h on demand{}",
-                    args.dir.display(),
-                    config.fleet.name,
-                    config.fleet.regions.len(),
-                    config.worker_types.len(),
-                    config.ami_sets.len(),
-                    config.key_pairs.len(),
-                    if warnings > 0 { format!(" ({warnings} warnings)") } else { String::new() },
-                );
-            }
-            0
-        }
-        _ => {
-            eprintln!(
-                "{} is not valid: {errors} error{}, {warnings} warning{}",
-                args.dir.display(),
-                plural(errors),
-                plural(warnings)
-            );
-            1
-        }
-    }
-}
-
-fn explain(code: Option<&str>) -> u8 {
-    use fleetform_engine::explain;
-    let Some(text) = code else {
-        print!("{}", explain::index());
-        return 0;
-    };
-    match explain::parse_code(text) {
-        Ok(code) => {
-            print!("{}", explain::render(code));
-            0
-        }
-        Err(closest) => {
-            let hint = closest
-                .map(|c| format!(" (did you mean `{c}`?)"))
-                .unwrap_or_default();
-            eprintln!(
-                "fleetform: unknown diagnostic code `{text}`{hint}; run `fleetform explain` for what each one means. Known codes: {}",
-                fleetform_engine::Code::ALL
-                    .iter()
-                    .map(|c| c.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-            1
-        }
-    }
-}
-
-fn show(args: &ShowArgs, color: bool) -> u8 {
-    match fleetform_engine::plan::saved::SavedPlan::read(&args.plan_file) {
-        Ok(saved) if args.json => match serde_json::to_string_pretty(&saved.plan) {
-            Ok(text) => {
-                println!("{text}");
-                0
-            }
-            Err(e) => {
-                eprintln!("fleetform: cannot encode the plan as JSON: {e}");
-                1
-            }
-        },
-        Ok(saved) => {
-            print!(
-                "{}",
-                fleetform_engine::plan::render::human(&saved.plan, color)
-            );
-            0
-        }
-        Err(diagnostic) => {
-            let none = fleetform_engine::source::SourceSet::new();
-            eprint!("{}", diagnostic::render_human(&[diagnostic], &none, color));
-            1
-        }
-    }
-}
-
-fn format(args: &FmtArgs, color: bool) -> u8 {
-    let (files, sources, diagnostics) = fmt::format_dir(&args.dir);
-    eprint!(
-        "{}",
-        diagnostic::render_human(&diagnostics, &sources, color)
-    );
-    let mut failed = !diagnostics.is_empty();
-    let mut changed = 0;
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    for file in files.iter().filter(|f| f.changed()) {
-        changed += 1;
-        let _ = writeln!(out, "{}", file.path.display());
-        if args.diff {
-            let _ = write!(out, "{}", file.diff());
-        }
-        if !args.check {
-            if let Err(e) = fmt::write_atomically(&file.path, &file.formatted) {
-                eprintln!("fleetform: cannot write {}: {e}", file.path.display());
-                failed = true;
-            }
-        }
-    }
-    if args.check && changed > 0 {
-        eprintln!(
-            "{changed} file{} not formatted; run `fleetform fmt {}`",
-            plural(changed),
-            args.dir.display()
-        );
-        return 1;
-    }
-    u8::from(failed)
 }
 
 pub(crate) fn plural(n: usize) -> &'static str {

@@ -1,7 +1,8 @@
 //! `fleetform plan`: observe, diff, check, render.
 
+use crate::args::{ConfigArgs, JsonFlag};
 use crate::cloud::observe;
-use crate::{SafetyArgs, VarArgs};
+use crate::SafetyArgs;
 use clap::Args;
 use fleetform_engine::diagnostic::render_human;
 use fleetform_engine::plan::saved::{Bindings, SavedPlan, SensitiveInputs};
@@ -11,16 +12,12 @@ use std::path::PathBuf;
 #[derive(Args)]
 #[command(
     mut_arg("max_launches", |a| a.help("Allow up to N launches in this plan (FF006)")),
-    mut_arg("max_terminations", |a| a.help("Allow up to N terminations in this plan (FF006)"))
+    mut_arg("max_terminations", |a| a.help("Allow up to N terminations in this plan (FF006)")),
+    mut_arg("json", |a| a.help("Print the plan as JSON (schemas/plan.schema.json) instead of text"))
 )]
 pub(crate) struct PlanArgs {
-    /// Configuration directory
-    #[arg(default_value = ".")]
-    pub(crate) dir: PathBuf,
-
-    /// Print the plan as JSON (schemas/plan.schema.json) instead of text
-    #[arg(long)]
-    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) output: JsonFlag,
 
     /// Save the plan, bound to this config, its variables and this observation, for
     /// `fleetform show` and a later apply (also spelled `-out FILE`)
@@ -58,12 +55,12 @@ pub(crate) struct PlanArgs {
     pub(crate) target: Vec<String>,
 
     #[command(flatten)]
-    pub(crate) vars: VarArgs,
+    pub(crate) config: ConfigArgs,
 }
 
 pub(crate) fn run(args: &PlanArgs, endpoint_url: Option<String>, color: bool) -> u8 {
-    let loaded = fleetform_engine::load_dir(&args.dir, &args.vars.inputs());
-    let store = match crate::store::open(&args.dir, &loaded, color) {
+    let loaded = fleetform_engine::load_dir(&args.config.dir, &args.config.vars.inputs());
+    let store = match crate::store::open(&args.config.dir, &loaded, color) {
         Ok(store) => store,
         Err(code) => return code,
     };
@@ -116,7 +113,7 @@ pub(crate) fn run(args: &PlanArgs, endpoint_url: Option<String>, color: bool) ->
         .map(|d| d.to_json(&loaded.sources))
         .collect();
     let blocked = diagnostics.iter().any(|d| d.is_error());
-    if args.json {
+    if args.output.json {
         match serde_json::to_string_pretty(&plan) {
             Ok(text) => println!("{text}"),
             Err(e) => {
@@ -162,7 +159,7 @@ pub(crate) fn run(args: &PlanArgs, endpoint_url: Option<String>, color: bool) ->
                 config,
                 observation: &observed.observation,
                 created: now,
-                config_dir: &args.dir,
+                config_dir: &args.config.dir,
                 base_state_version: base,
                 sensitive: binding
                     .as_ref()
@@ -176,7 +173,7 @@ pub(crate) fn run(args: &PlanArgs, endpoint_url: Option<String>, color: bool) ->
             );
             return 1;
         }
-        if !args.json {
+        if !args.output.json {
             eprintln!(
                 "saved the plan to {}; `fleetform show {}` renders it",
                 path.display(),
@@ -191,7 +188,7 @@ pub(crate) fn run(args: &PlanArgs, endpoint_url: Option<String>, color: bool) ->
         }
     }
     if blocked {
-        if !args.json {
+        if !args.output.json {
             eprintln!("plan blocked by the findings above");
         }
         1
@@ -215,7 +212,7 @@ fn refresh_only(
         Ok(None) => {
             println!(
                 "No recorded version to compare with: nothing has been applied from {} yet.",
-                args.dir.display()
+                args.config.dir.display()
             );
             return 0;
         }
@@ -225,7 +222,7 @@ fn refresh_only(
         }
     };
     let drift = fleetform_engine::inventory::drift(recorded, found);
-    if args.json {
+    if args.output.json {
         let out = serde_json::json!({"format_version": "1", "base_state_version": latest, "drift": drift});
         println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
     } else if drift.is_empty() {

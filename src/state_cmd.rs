@@ -2,16 +2,15 @@
 //! now; `state migrate`: move the recorded versions between the local
 //! directory and S3.
 
+use crate::args::{ConfigArgs, DirArg, JsonFlag};
 use crate::cloud::observe;
 use crate::report::Warnings;
 use crate::store::{self, ops_error, state_error, Store};
-use crate::VarArgs;
 use clap::{Args, Subcommand, ValueEnum};
 use fleetform_engine::diagnostic::render_human;
 use fleetform_engine::inventory::{self, Entry};
 use fleetform_engine::{Code, Diagnostic, Inputs, StateLocation};
 use fleetform_state::LocalBackend;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 #[derive(Subcommand)]
@@ -61,23 +60,18 @@ pub(crate) struct MigrateArgs {
     #[arg(long, value_name = "DIR", default_value = store::DEFAULT_LOCAL_PATH)]
     local_path: String,
 
-    /// Configuration directory
-    #[arg(default_value = ".")]
-    dir: PathBuf,
+    #[command(flatten)]
+    dir: DirArg,
 }
 
 #[derive(Args)]
+#[command(mut_arg("json", |a| a.help("Print the whole observation as JSON")))]
 pub(crate) struct ListArgs {
-    /// Configuration directory
-    #[arg(default_value = ".")]
-    dir: PathBuf,
-
-    /// Print the whole observation as JSON
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: JsonFlag,
 
     #[command(flatten)]
-    vars: VarArgs,
+    config: ConfigArgs,
 }
 
 #[derive(Args)]
@@ -85,18 +79,14 @@ pub(crate) struct ShowArgs {
     /// Address: `key_pair.NAME`, `ami_set.NAME`, `worker_type.NAME` or `worker_type.NAME["REGION"]`
     address: String,
 
-    /// Configuration directory
-    #[arg(default_value = ".")]
-    dir: PathBuf,
-
     #[command(flatten)]
-    vars: VarArgs,
+    config: ConfigArgs,
 }
 
 pub(crate) fn run(command: &StateCommand, endpoint_url: Option<String>, color: bool) -> u8 {
     let (dir, vars) = match command {
-        StateCommand::List(a) => (&a.dir, &a.vars),
-        StateCommand::Show(a) => (&a.dir, &a.vars),
+        StateCommand::List(a) => (&a.config.dir, &a.config.vars),
+        StateCommand::Show(a) => (&a.config.dir, &a.config.vars),
         StateCommand::Migrate(args) => return migrate(args, color),
     };
     let loaded = fleetform_engine::load_dir(dir, &vars.inputs());
@@ -111,7 +101,7 @@ pub(crate) fn run(command: &StateCommand, endpoint_url: Option<String>, color: b
         eprintln!("warning: {region}: {kind} could not be read completely: {cause}");
     }
     match command {
-        StateCommand::List(args) if args.json => {
+        StateCommand::List(args) if args.output.json => {
             // User data may hold secrets, of this configuration or an earlier one.
             let mut shown = observed.observation.clone();
             fleetform_engine::sensitive::describe_live_user_data(&mut shown);
@@ -165,7 +155,7 @@ fn print_entries(entries: &[Entry]) {
 /// `fleetform state migrate --to s3|local [--local-path DIR] [DIR]`.
 fn migrate(args: &MigrateArgs, color: bool) -> u8 {
     let loaded = fleetform_engine::load_dir(
-        &args.dir,
+        &args.dir.dir,
         &Inputs {
             env: Inputs::env_from_process(),
             ..Inputs::default()
@@ -175,7 +165,9 @@ fn migrate(args: &MigrateArgs, color: bool) -> u8 {
         StateLocation::Declared(block) => store::s3_location(block),
         StateLocation::Unknown => {
             // Prints why the backend cannot be told.
-            return store::open(&args.dir, &loaded, color).err().unwrap_or(1);
+            return store::open(&args.dir.dir, &loaded, color)
+                .err()
+                .unwrap_or(1);
         }
         StateLocation::Default => None,
     };
@@ -196,7 +188,7 @@ fn migrate(args: &MigrateArgs, color: bool) -> u8 {
             return 1;
         }
     };
-    let local_dir = store::local_path(&args.dir, Some(&args.local_path));
+    let local_dir = store::local_path(&args.dir.dir, Some(&args.local_path));
     let local: Store = Arc::new(LocalBackend::new(&local_dir));
     let local_name = local_dir.display().to_string();
     let (from, to, from_name, to_name) = match args.to {
