@@ -202,8 +202,8 @@ pub(crate) fn run(args: &PlanArgs, endpoint_url: Option<String>, color: bool) ->
 /// `plan --refresh-only`: drift since the last recorded version; no changes proposed.
 fn refresh_only(
     store: &dyn fleetform_state::Backend,
-    recorded: &[fleetform_engine::inventory::Entry],
-    found: &[fleetform_engine::inventory::Entry],
+    recorded: &[fleetform_engine::inventory::Object],
+    found: &[fleetform_engine::inventory::Object],
     args: &PlanArgs,
     color: bool,
 ) -> u8 {

@@ -8,7 +8,7 @@ use crate::report::Warnings;
 use crate::store::{self, ops_error, state_error, Store};
 use clap::{Args, Subcommand, ValueEnum};
 use fleetform_engine::diagnostic::render_human;
-use fleetform_engine::inventory::{self, Entry};
+use fleetform_engine::inventory::{self, Object, Row};
 use fleetform_engine::{Code, Diagnostic, Inputs, StateLocation};
 use fleetform_state::LocalBackend;
 use std::sync::Arc;
@@ -117,7 +117,7 @@ pub(crate) fn run(command: &StateCommand, endpoint_url: Option<String>, color: b
         StateCommand::Migrate(_) => {}
         StateCommand::Show(args) => {
             let wanted = &args.address;
-            let matching: Vec<Entry> = entries
+            let matching: Vec<Object> = entries
                 .into_iter()
                 .filter(|e| {
                     &e.address == wanted || e.address.split('[').next() == Some(wanted.as_str())
@@ -142,9 +142,9 @@ pub(crate) fn run(command: &StateCommand, endpoint_url: Option<String>, color: b
     u8::from(!incomplete.is_empty())
 }
 
-fn print_entries(entries: &[Entry]) {
+fn print_entries(entries: &[Object]) {
     let width = entries.iter().map(|e| e.address.len()).max().unwrap_or(0);
-    for e in entries {
+    for e in entries.iter().map(Row::from) {
         println!(
             "{:<width$}  {:<14}  {:<15}  {:<22}  {}",
             e.address, e.region, e.kind, e.id, e.detail

@@ -535,9 +535,11 @@ fn object_counts(dir: &Path) -> std::collections::BTreeMap<(String, String, Stri
     let mut counts = std::collections::BTreeMap::new();
     for e in entries
         .into_iter()
-        .filter(|e| e.kind == "key_pair" || e.kind == "launch_template")
+        .filter(|e| e.kind.as_str() == "key_pair" || e.kind.as_str() == "launch_template")
     {
-        *counts.entry((e.address, e.region, e.kind)).or_insert(0) += 1;
+        *counts
+            .entry((e.address, e.region, e.kind.as_str().to_string()))
+            .or_insert(0) += 1;
     }
     counts
 }
@@ -596,9 +598,15 @@ fn kill_9_at_several_points_of_a_sixty_action_apply_never_duplicates_and_converg
     // Every object is recorded in state.
     let store = LocalBackend::new(dir.path().join(".fleetform"));
     let latest = store.latest().expect("state").expect("a version");
-    let recorded: Vec<fleetform_engine::inventory::Entry> =
+    let recorded: Vec<fleetform_engine::inventory::Object> =
         serde_json::from_value(store.read(latest).expect("version").observed).expect("entries");
-    assert_eq!(recorded.iter().filter(|e| e.kind != "image").count(), 60);
+    assert_eq!(
+        recorded
+            .iter()
+            .filter(|e| e.kind.as_str() != "image")
+            .count(),
+        60
+    );
 }
 
 #[test]

@@ -6,7 +6,7 @@
 //! RELIABILITY.md quotes them.
 
 use fleetform_aws::{AwsProvider, ConnectOptions};
-use fleetform_engine::inventory::Entry;
+use fleetform_engine::inventory::{Object as Entry, ObjectKind};
 use fleetform_engine::provider::{ObserveRequest, Provider};
 use fleetform_state::{Backend, JournalRecord, LocalBackend};
 use fleetform_test_support::fault::{
@@ -155,7 +155,10 @@ fn live_objects(dir: &Path) -> Vec<Entry> {
     });
     let (entries, incomplete) = fleetform_engine::inventory::entries(&config, &observation);
     assert!(incomplete.is_empty(), "{incomplete:?}");
-    entries.into_iter().filter(|e| e.kind != "image").collect()
+    entries
+        .into_iter()
+        .filter(|e| e.kind != ObjectKind::Image)
+        .collect()
 }
 
 /// Instances per (worker type, region).
@@ -179,7 +182,7 @@ fn assert_exactly(dir: &Path, workers: &[Worker], before: &Counts) -> Counts {
             .unwrap_or(&e.address)
             .to_string();
         *counts
-            .entry((e.kind.clone(), base, e.region.clone()))
+            .entry((e.kind.as_str().to_string(), base, e.region.clone()))
             .or_default() += 1;
     }
     let mut now = Counts::new();

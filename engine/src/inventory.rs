@@ -1,4 +1,4 @@
-//! A flat listing of what an observation found, by address ([`Entry`]): what
+//! A flat listing of what an observation found, by address ([`Object`]): what
 //! `fleetform state list` and `state show` print, what a version records as
 //! the objects observed after its apply ([`carry_over`] keeps the last record
 //! of what could not be read), and what `plan --refresh-only` compares with
@@ -88,21 +88,111 @@ impl ObserveRequest {
     }
 }
 
-/// One live object as listed by `state list`.
+/// What kind of object a [`Object`] is.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ObjectKind {
+    /// An EC2 key pair.
+    KeyPair,
+    /// An AMI.
+    Image,
+    /// A launch template.
+    LaunchTemplate,
+    /// An instance.
+    Instance,
+}
+
+impl ObjectKind {
+    /// The kind of the objects an observed [`Kind`] lists; `None` for what
+    /// fleetform reads but never owns (subnets, groups, offerings).
+    pub fn of(kind: Kind) -> Option<ObjectKind> {
+        match kind {
+            Kind::KeyPairs => Some(ObjectKind::KeyPair),
+            Kind::Images => Some(ObjectKind::Image),
+            Kind::LaunchTemplates => Some(ObjectKind::LaunchTemplate),
+            Kind::Instances => Some(ObjectKind::Instance),
+            Kind::Subnets | Kind::SecurityGroups | Kind::Offerings => None,
+        }
+    }
+
+    /// The name `state list` shows and versions record (`launch_template`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObjectKind::KeyPair => "key_pair",
+            ObjectKind::Image => "image",
+            ObjectKind::LaunchTemplate => "launch_template",
+            ObjectKind::Instance => "instance",
+        }
+    }
+}
+
+impl std::fmt::Display for ObjectKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One live object of the fleet, as observed and as a version records it
+/// (its `observed` list). Versions recorded before `name` existed decode
+/// too: [`Object::name`] reads their names where they kept them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct Entry {
+pub struct Object {
     /// `key_pair.NAME`, `worker_type.NAME["REGION"]`, `ami_set.NAME`, or `(orphan)`.
     pub address: String,
     /// Region it lives in.
     pub region: String,
-    /// What kind of object: `key_pair`, `image`, `launch_template`, `instance`.
-    pub kind: String,
+    /// What kind of object.
+    pub kind: ObjectKind,
     /// Cloud id.
     pub id: String,
-    /// One line of detail: state, type, version.
+    /// Its EC2 name (key pairs, launch templates, images).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// One line of state (name, version, type), compared for drift.
     pub detail: String,
     /// True when fleetform created it (it carries the fleet tag).
     pub managed: bool,
+}
+
+impl Object {
+    /// Its EC2 name: recorded, or for key pairs and launch templates of
+    /// versions recorded before names were, the first word of `detail`,
+    /// where those versions wrote it.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref().or_else(|| match self.kind {
+            ObjectKind::KeyPair | ObjectKind::LaunchTemplate => self.detail.split(' ').next(),
+            ObjectKind::Image | ObjectKind::Instance => None,
+        })
+    }
+}
+
+/// One row of `state list` and `state show`: what a user reads of an [`Object`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row<'a> {
+    /// Address.
+    pub address: &'a str,
+    /// Region.
+    pub region: &'a str,
+    /// Kind, as text.
+    pub kind: &'static str,
+    /// Cloud id.
+    pub id: &'a str,
+    /// State, name, type, version.
+    pub detail: &'a str,
+}
+
+impl<'a> From<&'a Object> for Row<'a> {
+    fn from(object: &'a Object) -> Row<'a> {
+        Row {
+            address: &object.address,
+            region: &object.region,
+            kind: object.kind.as_str(),
+            id: &object.id,
+            detail: &object.detail,
+        }
+    }
 }
 
 /// Lists every object of `observation`, sorted by address, region, kind and id,
@@ -110,7 +200,7 @@ pub struct Entry {
 pub fn entries(
     config: &Config,
     observation: &Observation,
-) -> (Vec<Entry>, Vec<(String, Kind, String)>) {
+) -> (Vec<Object>, Vec<(String, Kind, String)>) {
     let declared = |address: &str| {
         let base = address.split('[').next().unwrap_or(address);
         match base.split_once('.') {
@@ -131,11 +221,12 @@ pub fn entries(
             incomplete.push((region.clone(), kind, cause.to_string()));
         }
         for k in observed.key_pairs.complete().into_iter().flatten() {
-            out.push(Entry {
+            out.push(Object {
                 address: address_of(&k.tags),
                 region: region.clone(),
-                kind: "key_pair".into(),
+                kind: ObjectKind::KeyPair,
                 id: k.id.clone(),
+                name: Some(k.name.clone()),
                 detail: k.name.clone(),
                 managed: true,
             });
@@ -152,11 +243,12 @@ pub fn entries(
                     .map(|set| crate::model::address::ami_set(&set.name))
                     .unwrap_or_else(|| "(orphan)".to_string())
             };
-            out.push(Entry {
+            out.push(Object {
                 address,
                 region: region.clone(),
-                kind: "image".into(),
+                kind: ObjectKind::Image,
                 id: image.id.clone(),
+                name: Some(image.name.clone()),
                 detail: format!(
                     "{} {} {} {}{}",
                     image.state,
@@ -173,11 +265,12 @@ pub fn entries(
             });
         }
         for t in observed.launch_templates.complete().into_iter().flatten() {
-            out.push(Entry {
+            out.push(Object {
                 address: address_of(&t.tags),
                 region: region.clone(),
-                kind: "launch_template".into(),
+                kind: ObjectKind::LaunchTemplate,
                 id: t.id.clone(),
+                name: Some(t.name.clone()),
                 detail: format!(
                     "{} default v{} of {}{}",
                     t.name,
@@ -193,33 +286,26 @@ pub fn entries(
             });
         }
         for i in observed.instances.complete().into_iter().flatten() {
-            out.push(Entry {
+            out.push(Object {
                 address: address_of(&i.tags),
                 region: region.clone(),
-                kind: "instance".into(),
+                kind: ObjectKind::Instance,
                 id: i.id.clone(),
+                name: None,
                 detail: format!("{} {}", i.state, i.instance_type),
                 managed: true,
             });
         }
     }
     out.sort_by(|a, b| {
-        (&a.address, &a.region, &a.kind, &a.id).cmp(&(&b.address, &b.region, &b.kind, &b.id))
+        (&a.address, &a.region, a.kind.as_str(), &a.id).cmp(&(
+            &b.address,
+            &b.region,
+            b.kind.as_str(),
+            &b.id,
+        ))
     });
     (out, incomplete)
-}
-
-/// The [`Entry::kind`] of the objects of an observed [`Kind`].
-pub fn entry_kind(kind: Kind) -> &'static str {
-    match kind {
-        Kind::KeyPairs => "key_pair",
-        Kind::Images => "image",
-        Kind::LaunchTemplates => "launch_template",
-        Kind::Instances => "instance",
-        Kind::Subnets => "subnet",
-        Kind::SecurityGroups => "security_group",
-        Kind::Offerings => "offering",
-    }
 }
 
 /// `found`, plus what `before` recorded for every (region, kind) that could
@@ -227,12 +313,14 @@ pub fn entry_kind(kind: Kind) -> &'static str {
 /// nothing about its objects, so they keep their last record rather than
 /// vanish from state (the next plan would offer to adopt them all again).
 pub fn carry_over(
-    mut found: Vec<Entry>,
+    mut found: Vec<Object>,
     unread: &[(String, Kind, String)],
-    before: &[Entry],
-) -> Vec<Entry> {
+    before: &[Object],
+) -> Vec<Object> {
     for (region, kind, _) in unread {
-        let kind = entry_kind(*kind);
+        let Some(kind) = ObjectKind::of(*kind) else {
+            continue;
+        };
         found.extend(
             before
                 .iter()
@@ -241,7 +329,12 @@ pub fn carry_over(
         );
     }
     found.sort_by(|a, b| {
-        (&a.address, &a.region, &a.kind, &a.id).cmp(&(&b.address, &b.region, &b.kind, &b.id))
+        (&a.address, &a.region, a.kind.as_str(), &a.id).cmp(&(
+            &b.address,
+            &b.region,
+            b.kind.as_str(),
+            &b.id,
+        ))
     });
     found.dedup_by(|a, b| (&a.region, &a.kind, &a.id) == (&b.region, &b.kind, &b.id));
     found
@@ -253,15 +346,15 @@ pub struct Drift {
     /// `appeared`, `disappeared` or `changed`.
     pub change: &'static str,
     /// The object as it is now (or, when it disappeared, as it was).
-    pub entry: Entry,
+    pub entry: Object,
     /// What the recorded version said, for `changed`.
     pub was: Option<String>,
 }
 
 /// Managed objects that appeared, disappeared or changed since `recorded`
 /// (the objects a version recorded after its apply), compared by cloud id.
-pub fn drift(recorded: &[Entry], now: &[Entry]) -> Vec<Drift> {
-    let managed = |entries: &[Entry]| -> BTreeMap<String, Entry> {
+pub fn drift(recorded: &[Object], now: &[Object]) -> Vec<Drift> {
+    let managed = |entries: &[Object]| -> BTreeMap<String, Object> {
         entries
             .iter()
             .filter(|e| e.managed)
@@ -308,12 +401,13 @@ pub fn drift(recorded: &[Entry], now: &[Entry]) -> Vec<Drift> {
 mod tests {
     use super::*;
 
-    fn entry(region: &str, kind: &str, id: &str) -> Entry {
-        Entry {
+    fn entry(region: &str, kind: ObjectKind, id: &str) -> Object {
+        Object {
             address: format!("worker_type.w[\"{region}\"]"),
             region: region.into(),
-            kind: kind.into(),
+            kind,
             id: id.into(),
+            name: None,
             detail: String::new(),
             managed: true,
         }
@@ -322,13 +416,13 @@ mod tests {
     #[test]
     fn an_unread_kind_keeps_its_last_record_and_nothing_else_is_carried() {
         let before = vec![
-            entry("us-east-1", "launch_template", "lt-old"),
-            entry("us-east-1", "instance", "i-gone"),
-            entry("us-west-2", "launch_template", "lt-west"),
+            entry("us-east-1", ObjectKind::LaunchTemplate, "lt-old"),
+            entry("us-east-1", ObjectKind::Instance, "i-gone"),
+            entry("us-west-2", ObjectKind::LaunchTemplate, "lt-west"),
         ];
         let found = vec![
-            entry("us-east-1", "instance", "i-new"),
-            entry("us-west-2", "launch_template", "lt-west"),
+            entry("us-east-1", ObjectKind::Instance, "i-new"),
+            entry("us-west-2", ObjectKind::LaunchTemplate, "lt-west"),
         ];
         let unread = vec![(
             "us-east-1".to_string(),
@@ -341,5 +435,25 @@ mod tests {
             .collect();
         // lt-old is carried over; i-gone was read (and is gone); lt-west once.
         assert_eq!(ids, ["i-new", "lt-old", "lt-west"]);
+    }
+
+    #[test]
+    fn objects_recorded_before_names_were_still_decode_and_name_themselves() {
+        let old = serde_json::json!([
+            {"address": "key_pair.k", "region": "us-east-1", "kind": "key_pair", "id": "key-1",
+             "detail": "f.k", "managed": true},
+            {"address": "worker_type.w[\"us-east-1\"]", "region": "us-east-1",
+             "kind": "launch_template", "id": "lt-1", "detail": "f.w default v2 of 3, image ami-1",
+             "managed": true},
+            {"address": "worker_type.w[\"us-east-1\"]", "region": "us-east-1",
+             "kind": "instance", "id": "i-1", "detail": "running m5.large", "managed": true}
+        ]);
+        let objects: Vec<Object> = serde_json::from_value(old).expect("decodes");
+        let names: Vec<Option<&str>> = objects.iter().map(Object::name).collect();
+        assert_eq!(names, [Some("f.k"), Some("f.w"), None]);
+        assert_eq!(objects[1].kind, ObjectKind::LaunchTemplate);
+        let unknown = serde_json::json!([{"address": "a", "region": "r", "kind": "volume",
+            "id": "v", "detail": "", "managed": true}]);
+        assert!(serde_json::from_value::<Vec<Object>>(unknown).is_err());
     }
 }

@@ -99,7 +99,7 @@ pub fn sources_diff(old: &BTreeMap<String, String>, new: &BTreeMap<String, Strin
 }
 
 /// The objects the latest recorded version saw after its apply (empty before the first).
-pub fn recorded_entries(store: &dyn Backend) -> Result<Vec<inventory::Entry>, Error> {
+pub fn recorded_entries(store: &dyn Backend) -> Result<Vec<inventory::Object>, Error> {
     let Some(latest) = store.latest()? else {
         return Ok(Vec::new());
     };
@@ -108,7 +108,7 @@ pub fn recorded_entries(store: &dyn Backend) -> Result<Vec<inventory::Entry>, Er
 
 /// The objects `version` saw after its apply; [`Error::Damaged`] when its
 /// `observed` is not a list of entries.
-fn observed_entries(version: &Version) -> Result<Vec<inventory::Entry>, Error> {
+fn observed_entries(version: &Version) -> Result<Vec<inventory::Object>, Error> {
     serde_json::from_value(version.observed.clone()).map_err(|e| Error::Damaged {
         version: version.number,
         what: format!("its observed objects are not a list of entries ({e})"),
@@ -356,7 +356,7 @@ pub fn build_version(inputs: VersionInputs<'_>, reporter: &dyn Reporter) -> Resu
             "{kind} in {region} could not be read after the apply ({cause}); the new version keeps what the last one recorded of them, and the next plan adopts what this apply made there"
         ));
     }
-    let before: Vec<inventory::Entry> = match &previous {
+    let before: Vec<inventory::Object> = match &previous {
         Some(version) => observed_entries(version).map_err(unrecorded)?,
         None => Vec::new(),
     };

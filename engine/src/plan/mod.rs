@@ -21,6 +21,7 @@ mod withhold;
 pub use build::{build, PlanOptions};
 
 use crate::diagnostic::JsonDiagnostic;
+use crate::inventory::ObjectKind;
 use crate::provider::{Kind, LaunchTemplateData};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -377,16 +378,16 @@ impl Plan {
     /// (`recorded`). Instances are capacity, not recorded one by one.
     pub fn adopt_unrecorded(
         &mut self,
-        found: &[crate::inventory::Entry],
-        recorded: &[crate::inventory::Entry],
+        found: &[crate::inventory::Object],
+        recorded: &[crate::inventory::Object],
     ) {
         let known: std::collections::BTreeSet<&str> =
             recorded.iter().map(|e| e.id.as_str()).collect();
         for entry in found {
-            let resource = match entry.kind.as_str() {
-                "key_pair" => Resource::KeyPair,
-                "launch_template" => Resource::LaunchTemplate,
-                _ => continue,
+            let resource = match entry.kind {
+                ObjectKind::KeyPair => Resource::KeyPair,
+                ObjectKind::LaunchTemplate => Resource::LaunchTemplate,
+                ObjectKind::Image | ObjectKind::Instance => continue,
             };
             if entry.address == "(orphan)" || known.contains(entry.id.as_str()) {
                 continue;
@@ -394,14 +395,7 @@ impl Plan {
             let address = entry.address.split('[').next().unwrap_or(&entry.address);
             self.actions.push(Action {
                 ids: vec![entry.id.clone()],
-                name: Some(
-                    entry
-                        .detail
-                        .split(' ')
-                        .next()
-                        .unwrap_or_default()
-                        .to_string(),
-                ),
+                name: entry.name().map(str::to_string),
                 ..Action::new(
                     address,
                     &entry.region,
