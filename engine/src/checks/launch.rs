@@ -265,14 +265,15 @@ fn same_device(
         let Some(first) = by_letter.insert(letter, device) else {
             continue;
         };
-        // Point at the instance type's own block when it has one; it is the
-        // one that adds the second name.
-        let own = format!("{prefix}volume.{device}");
-        let at = if wt.origin.attributes.contains_key(&own) {
-            wt.origin.attribute(&own)
-        } else {
-            wt.origin.attribute(&format!("volume.{device}"))
-        };
+        // Point at the instance type's own block when one of the two is
+        // its: that block adds the second name.
+        let own = |d: &str| format!("{prefix}volume.{d}");
+        let key = [device, first]
+            .into_iter()
+            .map(own)
+            .find(|k| !prefix.is_empty() && wt.origin.attributes.contains_key(k))
+            .unwrap_or_else(|| format!("volume.{device}"));
+        let at = wt.origin.attribute(&key);
         diags.push(
             Diagnostic::error(
                 Code::Duplicate,
@@ -281,7 +282,7 @@ fn same_device(
                     wt.name
                 ),
             )
-            .at(at, format!("same device as `{first}`"))
+            .at(at, format!("`{first}` and `{device}` are one device"))
             .help(format!(
                 "EC2 attaches both at device {letter}; use one name (to override a worker type's volume in an instance type, repeat its device name exactly)"
             )),

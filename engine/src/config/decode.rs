@@ -1218,19 +1218,17 @@ fn decode_worker_type(
             }
             None => None,
         };
-        let type_regions_failed = it.get("regions").is_some() && type_regions.is_none();
         let used_in: Vec<String> = region_list
             .iter()
             .filter(|r| type_regions.as_ref().is_none_or(|list| list.contains(r)))
             .cloned()
             .collect();
-        let (type_user_data, type_user_data_sensitive, type_user_data_failed) =
+        let (type_user_data, type_user_data_sensitive) =
             match it.regional_value(scope, "user_data", &used_in, true, diags) {
                 Some((v, at, sensitive)) => {
                     let converted = per_region(v, |v| {
                         want::string(v, &at, "instance_type.user_data", diags)
                     });
-                    let failed = converted.is_none();
                     let base = converted.and_then(|(base, each)| {
                         for (region, data) in each.into_iter().flatten() {
                             regional
@@ -1241,9 +1239,9 @@ fn decode_worker_type(
                         }
                         base
                     });
-                    (base, sensitive, failed)
+                    (base, sensitive)
                 }
-                None => (None, false, it.get("user_data").is_some()),
+                None => (None, false),
             };
         let type_volumes = launch::decode_volumes(
             decl.file,
@@ -1279,9 +1277,10 @@ fn decode_worker_type(
             None if it.get("capacity").is_some() => None,
             None => Some(1),
         };
-        if let (Some(capacity), false, false) =
-            (capacity, type_regions_failed, type_user_data_failed)
-        {
+        // As for the worker type: an instance type whose `regions` or
+        // `user_data` failed (reported) stays, with neutral stand-ins, so
+        // the checks do not report it missing.
+        if let Some(capacity) = capacity {
             instance_types.push(InstanceType {
                 name: type_name,
                 capacity,
@@ -1374,6 +1373,10 @@ fn decode_worker_type(
     })
 }
 
+/// A converted attribute that may use `region`: its base value, and its
+/// value in each region when it uses `region`.
+type PerRegion<T> = (Option<T>, Option<Vec<(String, T)>>);
+
 /// Converts the value of an attribute that may use `region`: its base value
 /// and, when it uses `region`, its value in each region. The base value is
 /// then the one in the first region, so that code asking only whether the
@@ -1382,7 +1385,7 @@ fn decode_worker_type(
 fn per_region<T: Clone>(
     value: Regional,
     mut convert: impl FnMut(&hcl::Value) -> Option<T>,
-) -> Option<(Option<T>, Option<Vec<(String, T)>>)> {
+) -> Option<PerRegion<T>> {
     match value {
         Regional::Same(v) => Some((Some(convert(&v)?), None)),
         Regional::PerRegion(values) => {
