@@ -548,6 +548,14 @@ const CASES: &[Case] = &[
         help: "`region` may be used in `user_data`, `tags` and `iam_instance_profile`",
     },
     Case {
+        what: "`region` in the worker type's own `regions`",
+        from: "  ami_set              = ami_set.linux\n",
+        to: "  ami_set              = ami_set.linux\n  regions              = [region]\n",
+        code: "invalid-value",
+        at: ("region]", 0, 0),
+        help: "holds for every region at once",
+    },
+    Case {
         what: "`region` outside any worker type",
         from: "fleet \"test\" {",
         to: "locals {\n  where = region\n}\n\nfleet \"test\" {",
@@ -671,4 +679,37 @@ fn fmt_keeps_the_new_blocks_and_their_comments() {
         serde_json::to_value(&original).expect("json"),
         serde_json::to_value(&reformatted).expect("json")
     );
+}
+
+#[test]
+fn the_launch_configuration_example_in_the_readme_is_valid() {
+    // README's first block declares the fleet and the AMI set the launch
+    // configuration example uses; together they are one configuration.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README");
+    let block = |from: usize| {
+        let start = from + readme[from..].find("```hcl\n").expect("an hcl block") + 7;
+        let end = start + readme[start..].find("```").expect("closed");
+        readme[start..end].to_string()
+    };
+    let section = readme
+        .find("### Launch configuration")
+        .expect("the section");
+    let text = format!("{}\n{}", block(0), block(section));
+    let dir = config(&text);
+    for sub in ["keys", "userdata"] {
+        let from = root.join("examples/quickstart").join(sub);
+        std::fs::create_dir(dir.path().join(sub)).expect("mkdir");
+        for entry in std::fs::read_dir(from).expect("read_dir").flatten() {
+            std::fs::copy(entry.path(), dir.path().join(sub).join(entry.file_name()))
+                .expect("copy");
+        }
+    }
+    let loaded = load(dir.path());
+    assert!(loaded.diagnostics.is_empty(), "{:#?}", loaded.diagnostics);
+    let config = loaded.config.expect("valid");
+    let wt = &config.worker_types["gecko-t-linux"];
+    assert_eq!(wt.network.as_deref(), Some("untrusted"));
+    assert_eq!(wt.tags_in("us-east-1")["pool"], "us-east-1-gecko");
+    assert_eq!(wt.volumes.len(), 1);
 }

@@ -648,7 +648,7 @@ fn decode_fleet(decl: Decl<'_>, scope: &Scope, diags: &mut Diagnostics) -> Optio
             label: "not in fleet.regions",
             help: "canary regions are some of fleet.regions",
         });
-        decode_rollout(decl.file, block, scope, allowed, &mut origin, diags)
+        decode_rollout(decl.file, block, scope, allowed, false, &mut origin, diags)
     });
     // As for worker types: stand-ins for what failed, so checks still run.
     Some(Fleet {
@@ -1344,7 +1344,7 @@ fn decode_worker_type(
             label: "not a region of this worker type",
             help: "canary regions are some of the worker type's regions",
         });
-        decode_rollout(decl.file, block, scope, allowed, &mut origin, diags)
+        decode_rollout(decl.file, block, scope, allowed, true, &mut origin, diags)
     });
     // A worker type with errors is still returned, with neutral stand-ins for what
     // failed (no regions, no bounds), so the static checks can report its other
@@ -1470,6 +1470,7 @@ fn decode_rollout(
     block: &hcl_edit::structure::Block,
     scope: &Scope,
     allowed: Option<CanaryScope<'_>>,
+    in_worker_type: bool,
     origin: &mut Origin,
     diags: &mut Diagnostics,
 ) -> Option<Rollout> {
@@ -1481,6 +1482,12 @@ fn decode_rollout(
         &[],
         diags,
     );
+    // In a worker type `region` is a name, but not one a roll-out may use.
+    let r = if in_worker_type {
+        r.in_worker_type()
+    } else {
+        r
+    };
     r.record(origin, "rollout.");
     let (v, at) = r.required(scope, "canary_regions", span_of(file, &block.ident), diags)?;
     let regions = want::string_list(&v, &at, "rollout.canary_regions", diags)?;
