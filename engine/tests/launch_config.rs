@@ -290,6 +290,17 @@ fn a_sensitive_instance_type_user_data_is_marked_and_allowed_only_there() {
     assert!(wt.instance_user_data_sensitive(&wt.instance_types[1]));
     assert!(!wt.user_data_sensitive);
     assert!(!wt.instance_user_data_sensitive(&wt.instance_types[0]));
+    // Masking reaches the sensitive instance type's data, and nothing else.
+    assert!(wt.has_sensitive_user_data());
+    let mut masked = wt.clone();
+    masked.map_sensitive_user_data(|_| "(masked)".to_string());
+    assert_eq!(
+        masked.instance_types[1].user_data.as_deref(),
+        Some("(masked)")
+    );
+    assert_eq!(masked.user_data_in("us-west-2"), Some("group=us-west-2\n"));
+    let json = serde_json::to_string(&masked).expect("json");
+    assert!(!json.contains("s3cr3t"), "{json}");
 
     // Anywhere else a secret is refused, without showing it.
     let bad = text.replace(
@@ -712,4 +723,61 @@ fn the_launch_configuration_example_in_the_readme_is_valid() {
     assert_eq!(wt.network.as_deref(), Some("untrusted"));
     assert_eq!(wt.tags_in("us-east-1")["pool"], "us-east-1-gecko");
     assert_eq!(wt.volumes.len(), 1);
+}
+
+#[test]
+fn a_sensitive_user_data_per_region_is_sensitive_in_every_region() {
+    let text = FLEET.replace(
+        "user_data            = templatefile(\"w.sh\", { group = region })",
+        "user_data            = \"token=${var.token} in ${region}\"",
+    );
+    let text = format!("variable \"token\" {{\n  sensitive = true\n}}\n{text}");
+    let dir = config(&text);
+    let inputs = Inputs {
+        vars: vec!["token=s3cr3t".into()],
+        ..Inputs::default()
+    };
+    let loaded = load_dir(dir.path(), &inputs);
+    assert!(loaded.diagnostics.is_empty(), "{:#?}", loaded.diagnostics);
+    let config = loaded.config.expect("valid");
+    let wt = &config.worker_types["gecko"];
+    assert!(wt.user_data_sensitive);
+    assert_eq!(
+        wt.user_data_in("us-west-2"),
+        Some("token=s3cr3t in us-west-2")
+    );
+    let mut masked = wt.clone();
+    masked.map_sensitive_user_data(|_| "(masked)".to_string());
+    for region in ["us-east-1", "us-west-2"] {
+        assert_eq!(masked.user_data_in(region), Some("(masked)"), "{region}");
+    }
+    // Tags and the instance type's own user data are not sensitive: kept.
+    assert_eq!(masked.tags_in("us-west-2")["group"], "us-west-2-workers");
+    assert_eq!(
+        masked.instance_user_data_in(&masked.instance_types[1], "us-east-1"),
+        Some("capacity=2 us-east-1")
+    );
+    let json = serde_json::to_string(&masked).expect("json");
+    assert!(!json.contains("s3cr3t"), "{json}");
+}
+
+#[test]
+fn a_spot_price_is_kept_as_written() {
+    for (written, kept) in [
+        ("0.680", "0.680"),
+        ("1", "1"),
+        ("\"0.5\"", "0.5"),
+        ("0.1 + 0.2", "0.30000000000000004"),
+    ] {
+        let text = FLEET.replace("max_price = 0.68", &format!("max_price = {written}"));
+        let loaded = load(config(&text).path());
+        assert!(
+            loaded.diagnostics.is_empty(),
+            "{written}: {:#?}",
+            loaded.diagnostics
+        );
+        let config = loaded.config.expect("valid");
+        let spot = config.worker_types["gecko"].spot.clone().expect("spot");
+        assert_eq!(spot.max_price.as_deref(), Some(kept), "{written}");
+    }
 }

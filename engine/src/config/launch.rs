@@ -288,10 +288,16 @@ pub(super) fn decode_spot(
         );
         return None;
     }
-    // As written: a number's shortest form (0.68, never 0.68000000000000005),
-    // or the text of a numeric string.
-    let text = match &value {
-        hcl::Value::String(s) => s.trim().to_string(),
+    // As written: the literal's own text (`0.680` stays `0.680`), else the
+    // text of a numeric string, else a computed number's shortest form
+    // (0.68, never 0.68000000000000005).
+    let literal = s.get("max_price").and_then(|attr| match &attr.value {
+        hcl_edit::expr::Expression::Number(n) => n.as_repr().map(|r| r.trim().to_string()),
+        _ => None,
+    });
+    let text = match (&value, literal) {
+        (_, Some(text)) if !text.is_empty() => text,
+        (hcl::Value::String(s), _) => s.trim().to_string(),
         _ => price.to_string(),
     };
     Some(Spot {
