@@ -192,7 +192,7 @@ fn volumes(wt: &WorkerType, diags: &mut Diagnostics) {
                 Diagnostic::error(
                     Code::InvalidValue,
                     format!(
-                        "worker_type \"{}\": a {} volume cannot be a root volume",
+                        "worker_type \"{}\": {} volumes cannot be root volumes",
                         wt.name, root.volume_type
                     ),
                 )
@@ -310,7 +310,7 @@ fn volume_limits(wt: &WorkerType, volume: &Volume, key: &str, what: &str, diags:
         push(
             "size_gb",
             format!(
-                "a {t} volume is {} GiB, not {}",
+                "{t} volumes are {} GiB, not {}",
                 range(&limits.size_gib),
                 volume.size_gb
             ),
@@ -321,14 +321,14 @@ fn volume_limits(wt: &WorkerType, volume: &Volume, key: &str, what: &str, diags:
     match (&limits.iops, volume.iops) {
         (None, Some(_)) => push(
             "iops",
-            format!("a {t} volume takes no `iops`"),
+            format!("{t} volumes take no `iops`"),
             "not for this type".into(),
             "IOPS are provisioned for gp3, io1 and io2 only; remove `iops` or change the type"
                 .into(),
         ),
         (Some(_), None) if limits.iops_required => push(
             "type",
-            format!("a {t} volume needs `iops`"),
+            format!("{t} volumes need `iops`"),
             format!("{t} without iops"),
             format!(
                 "add `iops = N` ({}) to the block",
@@ -339,7 +339,7 @@ fn volume_limits(wt: &WorkerType, volume: &Volume, key: &str, what: &str, diags:
             if !allowed.contains(&iops) {
                 push(
                     "iops",
-                    format!("a {t} volume has {} IOPS, not {iops}", range(allowed)),
+                    format!("{t} volumes have {} IOPS, not {iops}", range(allowed)),
                     format!("{t}: {} IOPS", range(allowed)),
                     "choose IOPS in the range, or another volume type".into(),
                 );
@@ -366,7 +366,7 @@ fn volume_limits(wt: &WorkerType, volume: &Volume, key: &str, what: &str, diags:
     match (&limits.throughput, volume.throughput) {
         (None, Some(_)) => push(
             "throughput",
-            format!("a {t} volume takes no `throughput`"),
+            format!("{t} volumes take no `throughput`"),
             "not for this type".into(),
             "throughput is provisioned for gp3 only; remove `throughput` or change the type".into(),
         ),
@@ -374,7 +374,7 @@ fn volume_limits(wt: &WorkerType, volume: &Volume, key: &str, what: &str, diags:
             if !allowed.contains(&mibs) {
                 push(
                     "throughput",
-                    format!("a {t} volume has {} MiB/s, not {mibs}", range(allowed)),
+                    format!("{t} volumes have {} MiB/s, not {mibs}", range(allowed)),
                     format!("{t}: {} MiB/s", range(allowed)),
                     "choose throughput in the range".into(),
                 );
