@@ -9,8 +9,13 @@
 //! images recorded versions used ([`VersionImages`]); the plan's pruning
 //! applies the same FF001 rule in [`crate::plan::image_actions::prune`].
 //!
+//! Launch configurations (networks, volumes, spot options: FF012, the
+//! EBS limits of [`crate::ebs`], FF013 warnings) are checked in [`launch`].
+//!
 //! Each check is a plain function over the model that reports at the HCL
 //! span of the offending declaration.
+
+pub mod launch;
 
 use crate::catalog::{hourly_price, InstanceTypeInfo};
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
@@ -25,6 +30,7 @@ pub fn static_checks(config: &Config, diags: &mut Diagnostics) {
         image_missing(config, wt, diags);
         image_compat(config, wt, diags);
     }
+    launch::check(config, diags);
     budget(config, diags);
 }
 

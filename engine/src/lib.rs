@@ -31,6 +31,7 @@ pub mod catalog;
 pub mod checks;
 pub mod config;
 pub mod diagnostic;
+pub mod ebs;
 pub mod explain;
 pub mod files;
 pub mod fmt;

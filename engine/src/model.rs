@@ -618,6 +618,44 @@ impl WorkerType {
         }
     }
 
+    /// Whether any user data of this worker type (its own, per region, or
+    /// an instance type's) derives from a sensitive variable.
+    pub fn has_sensitive_user_data(&self) -> bool {
+        self.user_data_sensitive || self.instance_types.iter().any(|t| t.user_data_sensitive)
+    }
+
+    /// Replaces every user data that derives from a sensitive variable by
+    /// `replace(data)`: the worker type's own and its values per region when
+    /// it is sensitive, and each sensitive instance type's own and per
+    /// region. What masks or withholds user data must go through this (or
+    /// cover the same places): a secret may sit in any of them.
+    pub fn map_sensitive_user_data(&mut self, mut replace: impl FnMut(&str) -> String) {
+        if self.user_data_sensitive {
+            if let Some(data) = self.user_data.as_mut() {
+                *data = replace(data);
+            }
+            for values in self.regional.values_mut() {
+                if let Some(data) = values.user_data.as_mut() {
+                    *data = replace(data);
+                }
+            }
+        }
+        for it in self
+            .instance_types
+            .iter_mut()
+            .filter(|t| t.user_data_sensitive)
+        {
+            if let Some(data) = it.user_data.as_mut() {
+                *data = replace(data);
+            }
+            for values in self.regional.values_mut() {
+                if let Some(data) = values.instance_user_data.get_mut(&it.name) {
+                    *data = replace(data);
+                }
+            }
+        }
+    }
+
     /// The volumes instances of `instance_type` get, by device name: the
     /// worker type's, each replaced or added to by the instance type's own.
     pub fn volumes_of(&self, instance_type: &InstanceType) -> BTreeMap<String, Volume> {

@@ -1,15 +1,16 @@
 //! Decoding parsed HCL blocks into the typed model, reporting every unknown,
 //! missing, duplicated or mistyped attribute at its span.
 
-use super::fields::{span_of, unknown, want, Decl, Fields};
+use super::fields::{span_of, unknown, want, Decl, Fields, Regional};
+use super::launch;
 use super::scope::{references, Scope};
 use super::variables;
 use super::{functions, Inputs, ParsedFile};
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::model::{
     AmiSet, Architecture, Backend, Budget, Capacity, Config, Duration, Fleet, ImageLookup,
-    ImageSource, InstanceType, KeyPair, Limits, Market, Origin, Rollout, Virtualization,
-    WorkerType,
+    ImageSource, InstanceType, KeyPair, Limits, Market, Network, Origin, RegionalValues, Rollout,
+    Virtualization, WorkerType,
 };
 use crate::sensitive::Secrets;
 use crate::source::{FileId, SourceRef, SourceSet};
@@ -27,11 +28,12 @@ const TOP_LEVEL: &[&str] = &[
     "locals",
     "key_pair",
     "ami_set",
+    "network",
     "worker_type",
 ];
 
 /// Spans of the values of an object literal, by key; empty for other expressions.
-fn object_value_spans(file: FileId, expr: &Expression) -> BTreeMap<String, SourceRef> {
+pub(super) fn object_value_spans(file: FileId, expr: &Expression) -> BTreeMap<String, SourceRef> {
     let mut spans = BTreeMap::new();
     if let Expression::Object(object) = expr {
         for (key, value) in object.iter() {
@@ -56,6 +58,7 @@ struct Declarations<'a> {
     locals: Vec<Decl<'a>>,
     key_pairs: Vec<Decl<'a>>,
     ami_sets: Vec<Decl<'a>>,
+    networks: Vec<Decl<'a>>,
     worker_types: Vec<Decl<'a>>,
     backends: Vec<Decl<'a>>,
 }
@@ -86,6 +89,7 @@ fn collect<'a>(files: &'a [ParsedFile], diags: &mut Diagnostics) -> Declarations
                         "locals" => &mut decls.locals,
                         "key_pair" => &mut decls.key_pairs,
                         "ami_set" => &mut decls.ami_sets,
+                        "network" => &mut decls.networks,
                         "worker_type" => &mut decls.worker_types,
                         "backend" => &mut decls.backends,
                         other => {
@@ -157,6 +161,7 @@ pub(super) fn decode(
     let variables = named(&decls.variables, "variable", sources, diags);
     let key_pairs = named(&decls.key_pairs, "key_pair", sources, diags);
     let ami_sets = named(&decls.ami_sets, "ami_set", sources, diags);
+    let networks = named(&decls.networks, "network", sources, diags);
     let worker_types = named(&decls.worker_types, "worker_type", sources, diags);
     let locals = local_attributes(&decls.locals, diags);
 
@@ -165,6 +170,7 @@ pub(super) fn decode(
         locals.iter().map(|l| l.name.clone()),
         ami_sets.iter().map(|(n, _)| n.clone()),
         key_pairs.iter().map(|(n, _)| n.clone()),
+        networks.iter().map(|(n, _)| n.clone()),
     );
     let (sensitive_variables, secrets) =
         variables::resolve(&variables, inputs, sources, &mut scope, diags);
@@ -203,6 +209,15 @@ pub(super) fn decode(
     let ami_sets: BTreeMap<String, AmiSet> = ami_sets
         .into_iter()
         .filter_map(|(name, decl)| Some((name.clone(), decode_ami_set(name, decl, &scope, diags)?)))
+        .collect();
+    let networks: BTreeMap<String, Network> = networks
+        .into_iter()
+        .filter_map(|(name, decl)| {
+            Some((
+                name.clone(),
+                launch::decode_network(name, decl, &scope, diags)?,
+            ))
+        })
         .collect();
     // Worker types are most of a large configuration and independent of each
     // other: they are decoded on every core. Each thread reads files relative
@@ -246,7 +261,7 @@ pub(super) fn decode(
         key_pairs,
         ami_sets,
         worker_types,
-        networks: BTreeMap::new(),
+        networks,
         sensitive_variables,
         backend: declared,
     });
@@ -633,7 +648,7 @@ fn decode_fleet(decl: Decl<'_>, scope: &Scope, diags: &mut Diagnostics) -> Optio
             label: "not in fleet.regions",
             help: "canary regions are some of fleet.regions",
         });
-        decode_rollout(decl.file, block, scope, allowed, &mut origin, diags)
+        decode_rollout(decl.file, block, scope, allowed, false, &mut origin, diags)
     });
     // As for worker types: stand-ins for what failed, so checks still run.
     Some(Fleet {
@@ -990,10 +1005,21 @@ fn decode_worker_type(
             "max_lifetime",
             "user_data",
             "tags",
+            "network",
+            "iam_instance_profile",
         ],
-        &["instance_type", "capacity", "rollout"],
+        &[
+            "instance_type",
+            "capacity",
+            "rollout",
+            "root_volume",
+            "volume",
+            "spot",
+            "metadata",
+        ],
         diags,
-    );
+    )
+    .in_worker_type();
     let mut origin = Origin {
         block: decl.header(),
         ..Origin::default()
@@ -1005,6 +1031,9 @@ fn decode_worker_type(
     let key_pair = f
         .value(scope, "key_pair", diags)
         .and_then(|(v, at)| want::reference(&v, &at, "worker_type.key_pair", "key_pair", diags));
+    let network = f
+        .value(scope, "network", diags)
+        .and_then(|(v, at)| want::reference(&v, &at, "worker_type.network", "network", diags));
     let regions = match f.value(scope, "regions", diags) {
         Some((v, at)) => {
             want::string_list(&v, &at, "worker_type.regions", diags).inspect(|regions| {
@@ -1014,6 +1043,10 @@ fn decode_worker_type(
         None if f.get("regions").is_some() => None,
         None => Some(default_regions.to_vec()),
     };
+    // The regions `region` takes its values from (none when they failed:
+    // the attributes that use it are then not evaluated at all).
+    let region_list: Vec<String> = regions.clone().unwrap_or_default();
+    let mut regional: BTreeMap<String, RegionalValues> = BTreeMap::new();
     let market = match f.value(scope, "market", diags) {
         Some((v, at)) => want::one_of(
             &v,
@@ -1028,15 +1061,24 @@ fn decode_worker_type(
     let max_lifetime = f
         .value(scope, "max_lifetime", diags)
         .and_then(|(v, at)| want::duration(&v, &at, "worker_type.max_lifetime", diags));
-    let (user_data, user_data_sensitive) = match f.sensitive_value(scope, "user_data", diags) {
-        Some((v, at, sensitive)) => (
-            want::string(&v, &at, "worker_type.user_data", diags),
-            sensitive,
-        ),
-        None => (None, false),
-    };
-    let tags = match f.value(scope, "tags", diags) {
-        Some((v, at)) => want::string_map(&v, &at, "worker_type.tags", diags).and_then(|tags| {
+    let (user_data, user_data_sensitive) =
+        match f.regional_value(scope, "user_data", &region_list, true, diags) {
+            Some((v, at, sensitive)) => {
+                let converted =
+                    per_region(v, |v| want::string(v, &at, "worker_type.user_data", diags));
+                let base = converted.map(|(base, each)| {
+                    for (region, data) in each.into_iter().flatten() {
+                        regional.entry(region).or_default().user_data = Some(data);
+                    }
+                    base
+                });
+                (base.flatten(), sensitive)
+            }
+            None => (None, false),
+        };
+    let tags = match f.regional_value(scope, "tags", &region_list, false, diags) {
+        Some((v, at, _)) => per_region(v, |v| {
+            let tags = want::string_map(v, &at, "worker_type.tags", diags)?;
             let reserved: Vec<&String> = tags
                 .keys()
                 .filter(|k| k.starts_with("fleetform:"))
@@ -1052,14 +1094,58 @@ fn decode_worker_type(
                             reserved[0]
                         ),
                     )
-                    .at(at, "reserved tag key")
+                    .at(at.clone(), "reserved tag key")
                     .help("choose a key without the `fleetform:` prefix"),
                 );
                 None
             }
+        })
+        .map(|(base, each)| {
+            for (region, tags) in each.into_iter().flatten() {
+                regional.entry(region).or_default().tags = Some(tags);
+            }
+            base.unwrap_or_default()
         }),
         None if f.get("tags").is_some() => None,
         None => Some(BTreeMap::new()),
+    };
+    let iam_instance_profile =
+        match f.regional_value(scope, "iam_instance_profile", &region_list, false, diags) {
+            Some((v, at, _)) => per_region(v, |v| {
+                let profile = want::string(v, &at, "worker_type.iam_instance_profile", diags)?;
+                if is_instance_profile(&profile) {
+                    Some(profile)
+                } else {
+                    diags.push(
+                        Diagnostic::error(
+                            Code::InvalidValue,
+                            format!("{what}: `{profile}` is neither an instance profile name nor its ARN"),
+                        )
+                        .at(at.clone(), "not an instance profile")
+                        .help("give the profile's name (letters, digits and +=,.@_-, at most 128) or its ARN, `arn:aws:iam::123456789012:instance-profile/NAME`"),
+                    );
+                    None
+                }
+            })
+            .and_then(|(base, each)| {
+                for (region, profile) in each.into_iter().flatten() {
+                    regional.entry(region).or_default().iam_instance_profile = Some(profile);
+                }
+                base
+            }),
+            None => None,
+        };
+    let root_volume = f.single_block("root_volume", diags).and_then(|block| {
+        launch::decode_volume(decl.file, block, "root_volume", scope, &mut origin, diags)
+    });
+    let volumes =
+        launch::decode_volumes(decl.file, f.blocks("volume"), "", scope, &mut origin, diags);
+    let spot = f
+        .single_block("spot", diags)
+        .and_then(|block| launch::decode_spot(decl.file, block, scope, &mut origin, diags));
+    let metadata = match f.single_block("metadata", diags) {
+        Some(block) => launch::decode_metadata(decl.file, block, scope, &mut origin, diags),
+        None => Some(Default::default()),
     };
 
     let mut instance_types: Vec<InstanceType> = Vec::new();
@@ -1115,9 +1201,54 @@ fn decode_worker_type(
         let it = Fields::read(
             decl.file,
             &block.body,
-            "instance_type",
-            &["capacity"],
-            &[],
+            &format!("instance_type \"{type_name}\""),
+            &["capacity", "regions", "user_data"],
+            &["volume"],
+            diags,
+        )
+        .in_worker_type();
+        it.record(&mut origin, &format!("instance_type.{type_name}."));
+        let type_regions = match it.value(scope, "regions", diags) {
+            Some((v, at)) => {
+                let key = "instance_type.regions";
+                want::string_list(&v, &at, key, diags).and_then(|list| {
+                    check_regions(&list, &at, key, diags);
+                    instance_type_regions(&what, &type_name, list, regions.as_deref(), &at, diags)
+                })
+            }
+            None => None,
+        };
+        let used_in: Vec<String> = region_list
+            .iter()
+            .filter(|r| type_regions.as_ref().is_none_or(|list| list.contains(r)))
+            .cloned()
+            .collect();
+        let (type_user_data, type_user_data_sensitive) =
+            match it.regional_value(scope, "user_data", &used_in, true, diags) {
+                Some((v, at, sensitive)) => {
+                    let converted = per_region(v, |v| {
+                        want::string(v, &at, "instance_type.user_data", diags)
+                    });
+                    let base = converted.and_then(|(base, each)| {
+                        for (region, data) in each.into_iter().flatten() {
+                            regional
+                                .entry(region)
+                                .or_default()
+                                .instance_user_data
+                                .insert(type_name.clone(), data);
+                        }
+                        base
+                    });
+                    (base, sensitive)
+                }
+                None => (None, false),
+            };
+        let type_volumes = launch::decode_volumes(
+            decl.file,
+            it.blocks("volume"),
+            &format!("instance_type.{type_name}."),
+            scope,
+            &mut origin,
             diags,
         );
         let capacity = match it.value(scope, "capacity", diags) {
@@ -1146,14 +1277,17 @@ fn decode_worker_type(
             None if it.get("capacity").is_some() => None,
             None => Some(1),
         };
+        // As for the worker type: an instance type whose `regions` or
+        // `user_data` failed (reported) stays, with neutral stand-ins, so
+        // the checks do not report it missing.
         if let Some(capacity) = capacity {
             instance_types.push(InstanceType {
                 name: type_name,
                 capacity,
-                regions: None,
-                user_data: None,
-                user_data_sensitive: false,
-                volumes: BTreeMap::new(),
+                regions: type_regions,
+                user_data: type_user_data,
+                user_data_sensitive: type_user_data_sensitive,
+                volumes: type_volumes,
             });
         }
     }
@@ -1177,7 +1311,8 @@ fn decode_worker_type(
                 &["min", "max"],
                 &[],
                 diags,
-            );
+            )
+            .in_worker_type();
             c.record(&mut origin, "capacity.");
             let min = match c.value(scope, "min", diags) {
                 Some((v, at)) => want::count(&v, &at, "capacity.min", diags),
@@ -1209,7 +1344,7 @@ fn decode_worker_type(
             label: "not a region of this worker type",
             help: "canary regions are some of the worker type's regions",
         });
-        decode_rollout(decl.file, block, scope, allowed, &mut origin, diags)
+        decode_rollout(decl.file, block, scope, allowed, true, &mut origin, diags)
     });
     // A worker type with errors is still returned, with neutral stand-ins for what
     // failed (no regions, no bounds), so the static checks can report its other
@@ -1227,15 +1362,97 @@ fn decode_worker_type(
         user_data_sensitive,
         tags: tags.unwrap_or_default(),
         rollout,
-        network: None,
-        iam_instance_profile: None,
-        root_volume: None,
-        volumes: BTreeMap::new(),
-        spot: None,
-        metadata: Default::default(),
-        regional: BTreeMap::new(),
+        network,
+        iam_instance_profile,
+        root_volume,
+        volumes,
+        spot,
+        metadata: metadata.unwrap_or_default(),
+        regional,
         origin,
     })
+}
+
+/// A converted attribute that may use `region`: its base value, and its
+/// value in each region when it uses `region`.
+type PerRegion<T> = (Option<T>, Option<Vec<(String, T)>>);
+
+/// Converts the value of an attribute that may use `region`: its base value
+/// and, when it uses `region`, its value in each region. The base value is
+/// then the one in the first region, so that code asking only whether the
+/// attribute is set keeps working; the accessors (`user_data_in`, ...) give
+/// each region its own. `None` when a conversion failed (reported once).
+fn per_region<T: Clone>(
+    value: Regional,
+    mut convert: impl FnMut(&hcl::Value) -> Option<T>,
+) -> Option<PerRegion<T>> {
+    match value {
+        Regional::Same(v) => Some((Some(convert(&v)?), None)),
+        Regional::PerRegion(values) => {
+            let mut each = Vec::with_capacity(values.len());
+            for (region, v) in values {
+                each.push((region, convert(&v)?));
+            }
+            let base = each.first().map(|(_, t)| t.clone());
+            Some((base, Some(each)))
+        }
+    }
+}
+
+/// An IAM instance profile name, or an instance profile ARN.
+fn is_instance_profile(profile: &str) -> bool {
+    if let Some(rest) = profile.strip_prefix("arn:") {
+        return rest.contains(":iam::") && rest.contains(":instance-profile/");
+    }
+    (1..=128).contains(&profile.len())
+        && profile
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
+}
+
+/// The `regions` of an `instance_type` block: some of its worker type's,
+/// not empty. `None` (reported) otherwise.
+fn instance_type_regions(
+    what: &str,
+    type_name: &str,
+    list: Vec<String>,
+    worker_regions: Option<&[String]>,
+    at: &Option<SourceRef>,
+    diags: &mut Diagnostics,
+) -> Option<Vec<String>> {
+    if list.is_empty() {
+        diags.push(
+            Diagnostic::error(
+                Code::InvalidValue,
+                format!("{what}: `regions` of instance type `{type_name}` is empty"),
+            )
+            .at(at.clone(), "no regions")
+            .help("name the regions it is used in, or leave `regions` out to use it in all of the worker type's"),
+        );
+        return None;
+    }
+    let worker_regions = worker_regions?;
+    let outside: Vec<&String> = list
+        .iter()
+        .filter(|r| !worker_regions.contains(r))
+        .collect();
+    if outside.is_empty() {
+        return Some(list);
+    }
+    for region in outside {
+        diags.push(
+            Diagnostic::error(
+                Code::Region,
+                format!("{what}: instance type `{type_name}` names `{region}`, which is not one of the worker type's regions"),
+            )
+            .at(at.clone(), "not a region of this worker type")
+            .help(format!(
+                "an instance type's regions are some of its worker type's ({})",
+                worker_regions.join(", ")
+            )),
+        );
+    }
+    None
 }
 
 /// The regions canary regions must be among, and how to say one is not.
@@ -1253,6 +1470,7 @@ fn decode_rollout(
     block: &hcl_edit::structure::Block,
     scope: &Scope,
     allowed: Option<CanaryScope<'_>>,
+    in_worker_type: bool,
     origin: &mut Origin,
     diags: &mut Diagnostics,
 ) -> Option<Rollout> {
@@ -1264,6 +1482,12 @@ fn decode_rollout(
         &[],
         diags,
     );
+    // In a worker type `region` is a name, but not one a roll-out may use.
+    let r = if in_worker_type {
+        r.in_worker_type()
+    } else {
+        r
+    };
     r.record(origin, "rollout.");
     let (v, at) = r.required(scope, "canary_regions", span_of(file, &block.ident), diags)?;
     let regions = want::string_list(&v, &at, "rollout.canary_regions", diags)?;

@@ -2,7 +2,7 @@
 //! evaluated values, and typed conversions that report mismatches at the span
 //! of the value. The block decoders in `decode` are written in these terms.
 
-use super::scope::Scope;
+use super::scope::{region_span, uses_region, Scope};
 use crate::diagnostic::{did_you_mean, Code, Diagnostic, Diagnostics};
 use crate::model::{Duration, Origin};
 use crate::source::{FileId, SourceRef};
@@ -93,6 +93,17 @@ pub(super) struct Fields<'a> {
     what: String,
     attributes: BTreeMap<&'a str, &'a Attribute>,
     blocks: Vec<&'a Block>,
+    /// Inside a worker type: `region` is a name there, but only the
+    /// attributes read with [`Fields::regional_value`] may use it.
+    in_worker_type: bool,
+}
+
+/// The value of an attribute that may use `region`.
+pub(super) enum Regional {
+    /// It does not use `region`: one value for every region.
+    Same(Value),
+    /// It does: its value in each region, in the worker type's order.
+    PerRegion(Vec<(String, Value)>),
 }
 
 impl<'a> Fields<'a> {
@@ -110,6 +121,7 @@ impl<'a> Fields<'a> {
             what: what.to_string(),
             attributes: BTreeMap::new(),
             blocks: Vec::new(),
+            in_worker_type: false,
         };
         let candidates = || attribute_names.iter().chain(block_names).copied();
         for structure in body.iter() {
@@ -174,6 +186,82 @@ impl<'a> Fields<'a> {
         fields
     }
 
+    /// Marks the body as part of a worker type, where `region` is defined
+    /// but only some attributes may depend on it.
+    pub fn in_worker_type(mut self) -> Self {
+        self.in_worker_type = true;
+        self
+    }
+
+    /// Reports a use of `region` in an attribute that is the same in every
+    /// region; true if there was one.
+    fn refuse_region(&self, name: &str, attr: &Attribute, diags: &mut Diagnostics) -> bool {
+        if !self.in_worker_type || !uses_region(&attr.value) {
+            return false;
+        }
+        let at = region_span(&attr.value)
+            .map(|span| SourceRef {
+                file: self.file,
+                span,
+            })
+            .or_else(|| span_of(self.file, &attr.value));
+        diags.push(
+            Diagnostic::error(
+                Code::InvalidValue,
+                format!("`{name}` of {} cannot depend on `region`", self.what),
+            )
+            .at(at, "uses `region`")
+            .help("`region` may be used in `user_data`, `tags` and `iam_instance_profile` of a worker type and in `user_data` of an instance type; this attribute holds for every region at once (per-region differences go in `regions` of an `instance_type` block or in the network)"),
+        );
+        true
+    }
+
+    /// Reports a sensitive value in an attribute that may not hold one.
+    fn refuse_sensitive(&self, name: &str, at: Option<SourceRef>, diags: &mut Diagnostics) {
+        // Only user data keeps a secret out of plans and state; anywhere
+        // else it would be shown, tagged or recorded.
+        diags.push(
+            Diagnostic::error(
+                Code::InvalidValue,
+                format!("`{name}` of {} cannot take a sensitive value", self.what),
+            )
+            .at(at, "uses a sensitive variable")
+            .help("only `user_data` may use sensitive variables (plans and state withhold it); names, tags and the rest are shown in plans and visible in EC2"),
+        );
+    }
+
+    /// Evaluates attribute `name`, which may use `region`: once when it does
+    /// not, else once per region of `regions`. Also says whether the value
+    /// derives from a sensitive variable; one that does is refused unless
+    /// `may_be_sensitive`.
+    pub fn regional_value(
+        &self,
+        scope: &Scope,
+        name: &str,
+        regions: &[String],
+        may_be_sensitive: bool,
+        diags: &mut Diagnostics,
+    ) -> Option<(Regional, Option<SourceRef>, bool)> {
+        let attr = self.get(name)?;
+        let at = span_of(self.file, &attr.value);
+        let sensitive = scope.is_sensitive(&attr.value);
+        if sensitive && !may_be_sensitive {
+            self.refuse_sensitive(name, at, diags);
+            return None;
+        }
+        if !uses_region(&attr.value) {
+            let value = scope.eval(self.file, &attr.value, diags)?;
+            return Some((Regional::Same(value), at, sensitive));
+        }
+        let mut values = Vec::with_capacity(regions.len());
+        for region in regions {
+            // The first failure is reported; the other regions would repeat it.
+            let value = scope.eval_in_region(self.file, &attr.value, region, diags)?;
+            values.push((region.clone(), value));
+        }
+        Some((Regional::PerRegion(values), at, sensitive))
+    }
+
     /// The attribute named `name`, if set.
     pub fn get(&self, name: &str) -> Option<&'a Attribute> {
         self.attributes.get(name).copied()
@@ -213,38 +301,15 @@ impl<'a> Fields<'a> {
     ) -> Option<(Value, Option<SourceRef>)> {
         let attr = self.get(name)?;
         let at = span_of(self.file, &attr.value);
+        if self.refuse_region(name, attr, diags) {
+            return None;
+        }
         if scope.is_sensitive(&attr.value) {
-            // Only user data keeps a secret out of plans and state; anywhere
-            // else it would be shown, tagged or recorded.
-            diags.push(
-                Diagnostic::error(
-                    Code::InvalidValue,
-                    format!("`{name}` of {} cannot take a sensitive value", self.what),
-                )
-                .at(at, "uses a sensitive variable")
-                .help("only `user_data` may use sensitive variables (plans and state withhold it); names, tags and the rest are shown in plans and visible in EC2"),
-            );
+            self.refuse_sensitive(name, at, diags);
             return None;
         }
         let value = scope.eval(self.file, &attr.value, diags)?;
         Some((value, at))
-    }
-
-    /// Like [`Fields::value`], for the attributes that may hold a secret:
-    /// also says whether the value derives from a sensitive variable.
-    pub fn sensitive_value(
-        &self,
-        scope: &Scope,
-        name: &str,
-        diags: &mut Diagnostics,
-    ) -> Option<(Value, Option<SourceRef>, bool)> {
-        let attr = self.get(name)?;
-        let value = scope.eval(self.file, &attr.value, diags)?;
-        Some((
-            value,
-            span_of(self.file, &attr.value),
-            scope.is_sensitive(&attr.value),
-        ))
     }
 
     /// Like [`Fields::value`] but reports a missing attribute at `block_at`.
@@ -512,6 +577,36 @@ pub(super) mod want {
             }
             other => {
                 diags.push(mismatch(at, what, "a map of strings", other, &example));
+                None
+            }
+        }
+    }
+
+    /// An object whose values are lists of strings (`{ "us-east-1" = ["sg-..."] }`).
+    pub fn string_list_map(
+        v: &Value,
+        at: &Option<SourceRef>,
+        what: &str,
+        diags: &mut Diagnostics,
+    ) -> Option<BTreeMap<String, Vec<String>>> {
+        let example = format!("{} = {{ \"key\" = [\"a\", \"b\"] }}", leaf(what));
+        match v {
+            Value::Object(object) => {
+                let mut map = BTreeMap::new();
+                for (key, value) in object {
+                    let list = string_list(value, at, &format!("{what}.{key}"), diags)?;
+                    map.insert(key.clone(), list);
+                }
+                Some(map)
+            }
+            other => {
+                diags.push(mismatch(
+                    at,
+                    what,
+                    "a map of lists of strings",
+                    other,
+                    &example,
+                ));
                 None
             }
         }

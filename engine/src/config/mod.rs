@@ -15,6 +15,7 @@ pub mod budget;
 mod decode;
 mod fields;
 pub mod functions;
+mod launch;
 mod scope;
 mod variables;
 

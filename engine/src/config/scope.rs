@@ -1,9 +1,11 @@
 //! Evaluation of HCL expressions against the names a configuration declares.
 //!
-//! A [`Scope`] knows the variables, locals, AMI sets and key pairs. Before an
-//! expression is evaluated its references are checked against the scope, so a
-//! dangling `ami_set.dockr-worker` is reported at its own span with a
-//! suggestion, not as a generic evaluation failure.
+//! A [`Scope`] knows the variables, locals, AMI sets, key pairs and networks.
+//! Before an expression is evaluated its references are checked against the
+//! scope, so a dangling `ami_set.dockr-worker` is reported at its own span
+//! with a suggestion, not as a generic evaluation failure. Inside a worker
+//! type, `region` names the region a launch template is for: expressions that
+//! use it are evaluated once per region ([`Scope::eval_in_region`]).
 
 use super::budget::{Bound, Estimator, Known, TOTAL_BUDGET, VALUE_BUDGET};
 use super::functions;
@@ -19,7 +21,23 @@ use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// The roots a reference may start with.
-pub const ROOTS: &[&str] = &["var", "local", "ami_set", "key_pair"];
+pub const ROOTS: &[&str] = &["var", "local", "ami_set", "key_pair", "network"];
+
+/// The name that, inside a worker type, is the region a launch template is for.
+pub const REGION: &str = "region";
+
+/// Whether `expr` uses `region` (outside `for` expressions that bind the name).
+pub fn uses_region(expr: &Expression) -> bool {
+    references(expr).iter().any(|r| r.root == REGION)
+}
+
+/// The span of the first use of `region` in `expr`.
+pub fn region_span(expr: &Expression) -> Option<Range<usize>> {
+    references(expr)
+        .into_iter()
+        .find(|r| r.root == REGION)
+        .and_then(|r| r.span)
+}
 
 /// One reference found in an expression: `root.name` (or a bare `root`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,6 +133,7 @@ pub struct Scope {
     locals: BTreeMap<String, Option<Value>>,
     ami_sets: BTreeSet<String>,
     key_pairs: BTreeSet<String>,
+    networks: BTreeSet<String>,
     /// Variables marked sensitive, and locals derived from one.
     sensitive_vars: BTreeSet<String>,
     sensitive_locals: BTreeSet<String>,
@@ -151,18 +170,22 @@ impl Scope {
         locals: impl IntoIterator<Item = String>,
         ami_sets: impl IntoIterator<Item = String>,
         key_pairs: impl IntoIterator<Item = String>,
+        networks: impl IntoIterator<Item = String>,
     ) -> Scope {
         let ami_sets: BTreeSet<String> = ami_sets.into_iter().collect();
         let key_pairs: BTreeSet<String> = key_pairs.into_iter().collect();
+        let networks: BTreeSet<String> = networks.into_iter().collect();
         let mut ctx = Context::new();
         functions::declare_all(&mut ctx);
         ctx.declare_var("ami_set", reference_object("ami_set", &ami_sets));
         ctx.declare_var("key_pair", reference_object("key_pair", &key_pairs));
+        ctx.declare_var("network", reference_object("network", &networks));
         let mut scope = Scope {
             vars: vars.into_iter().map(|v| (v, None)).collect(),
             locals: locals.into_iter().map(|l| (l, None)).collect(),
             ami_sets,
             key_pairs,
+            networks,
             sensitive_vars: BTreeSet::new(),
             sensitive_locals: BTreeSet::new(),
             base: ctx.clone(),
@@ -306,10 +329,24 @@ impl Scope {
     }
 
     /// Reports references in `expr` to undeclared names; `Err` if any is wrong or poisoned.
+    #[cfg(test)]
     pub fn check_references(
         &self,
         file: FileId,
         expr: &Expression,
+        diags: &mut Diagnostics,
+    ) -> Result<(), Skipped> {
+        self.check_references_in(file, expr, false, diags)
+    }
+
+    /// Reports references in `expr` to undeclared names; `Err` if any is
+    /// wrong or poisoned. `region_defined` says whether
+    /// `region` is a name here (in a worker type attribute evaluated per region).
+    fn check_references_in(
+        &self,
+        file: FileId,
+        expr: &Expression,
+        region_defined: bool,
         diags: &mut Diagnostics,
     ) -> Result<(), Skipped> {
         let mut result = Ok(());
@@ -324,6 +361,23 @@ impl Scope {
                 ("key_pair", Some(name)) => {
                     self.check_declared(name, &self.key_pairs, "key pair", "key_pair")
                 }
+                ("network", Some(name)) => {
+                    self.check_declared(name, &self.networks, "network", "network")
+                }
+                (REGION, None) if region_defined => None,
+                (REGION, None) => Some(Err(Diagnostic::error(
+                    Code::UndefinedReference,
+                    "`region` is defined only inside a worker_type block",
+                )
+                .help(
+                    "`region` is the region a worker type's launch template is for; outside a \
+                     worker type there is none (for a value shared by every region, use a local)",
+                ))),
+                (REGION, Some(_)) => Some(Err(Diagnostic::error(
+                    Code::UndefinedReference,
+                    "`region` is a region name (a string) and has no attributes",
+                )
+                .help("write `region` alone, e.g. `\"${region}-workers\"`"))),
                 (root, None) if ROOTS.contains(&root) => Some(Err(Diagnostic::error(
                     Code::UndefinedReference,
                     format!("`{root}` needs a name after it"),
@@ -337,8 +391,8 @@ impl Scope {
                     d = match did_you_mean(root, ROOTS.iter().copied()) {
                         Some(s) => d.help(format!("did you mean `{s}`?")),
                         None => d.help(
-                            "references start with var., local., ami_set. or key_pair.; \
-                             quote plain text as a string",
+                            "references start with var., local., ami_set., key_pair. or \
+                             network.; quote plain text as a string",
                         ),
                     };
                     Some(Err(d))
@@ -408,6 +462,28 @@ impl Scope {
         expr: &Expression,
         diags: &mut Diagnostics,
     ) -> Result<Value, Skipped> {
+        self.try_eval_with(file, expr, None, diags)
+    }
+
+    /// Evaluates `expr` with `region` bound to `region` (an attribute of a
+    /// worker type, for the launch template of one of its regions).
+    pub fn eval_in_region(
+        &self,
+        file: FileId,
+        expr: &Expression,
+        region: &str,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
+        self.try_eval_with(file, expr, Some(region), diags).ok()
+    }
+
+    fn try_eval_with(
+        &self,
+        file: FileId,
+        expr: &Expression,
+        region: Option<&str>,
+        diags: &mut Diagnostics,
+    ) -> Result<Value, Skipped> {
         // Literals are most attributes of a large fleet (capacities, markets,
         // lifetimes); they need neither reference checks nor a conversion.
         match expr {
@@ -417,7 +493,7 @@ impl Scope {
             Expression::Null(_) => return Ok(Value::Null),
             _ => {}
         }
-        self.check_references(file, expr, diags)?;
+        self.check_references_in(file, expr, region.is_some(), diags)?;
         let at = expr.span().map(|span| SourceRef { file, span });
         let bound = Estimator::new(self).expr(expr);
         if bound.size > VALUE_BUDGET {
@@ -460,7 +536,14 @@ impl Scope {
         }
         let converted: hcl::Expression = expr.clone().into();
         let own;
-        let ctx = if self.unsettled {
+        let ctx = if let Some(region) = region {
+            // Only what the expression refers to, plus `region`: copying the
+            // shared context once per region would copy every local.
+            let mut ctx = self.context_for(expr);
+            ctx.declare_var(REGION, region);
+            own = ctx;
+            &own
+        } else if self.unsettled {
             own = self.context_for(expr);
             &own
         } else {
@@ -503,11 +586,13 @@ impl Known for Scope {
                 )
             }
             // `{kind = "...", name = "..."}` per declared name (see reference_object).
-            "ami_set" | "key_pair" => {
-                let names = if root == "ami_set" {
-                    &self.ami_sets
-                } else {
-                    &self.key_pairs
+            // A region name is short; the longest today is about 15 bytes.
+            REGION => Some(Bound::scalar_object(32)),
+            "ami_set" | "key_pair" | "network" => {
+                let names = match root {
+                    "ami_set" => &self.ami_sets,
+                    "key_pair" => &self.key_pairs,
+                    _ => &self.networks,
                 };
                 let one = |name: &str| 1 + 4 + root.len() as u64 + 4 + name.len() as u64;
                 Some(match name {
@@ -589,7 +674,7 @@ fn eval_diagnostic(error: &hcl::eval::Error) -> Diagnostic {
     }
 }
 
-/// What `ami_set.X` / `key_pair.X` evaluate to: an object naming the kind and the target.
+/// What `ami_set.X` / `key_pair.X` / `network.X` evaluate to: an object naming the kind and the target.
 fn reference_object(kind: &str, names: &BTreeSet<String>) -> Value {
     Value::Object(
         names
@@ -637,7 +722,13 @@ mod tests {
 
     #[test]
     fn reports_undeclared_names_with_a_suggestion() {
-        let scope = Scope::new(["owner".to_string()], [], ["docker-worker".to_string()], []);
+        let scope = Scope::new(
+            ["owner".to_string()],
+            [],
+            ["docker-worker".to_string()],
+            [],
+            [],
+        );
         let mut diags = Diagnostics::default();
         let expr = hcl_edit::parser::parse_expr("ami_set.docker-wroker").expect("parses");
         assert_eq!(
@@ -655,7 +746,7 @@ mod tests {
 
     #[test]
     fn a_reference_to_a_failed_variable_is_poisoned_not_reported() {
-        let mut scope = Scope::new(["owner".to_string()], [], [], []);
+        let mut scope = Scope::new(["owner".to_string()], [], [], [], []);
         scope.set_var("owner", None);
         let mut diags = Diagnostics::default();
         let expr = hcl_edit::parser::parse_expr("var.owner").expect("parses");

@@ -21,7 +21,7 @@ pub(super) fn resolve(
     diags: &mut Diagnostics,
 ) -> (Vec<String>, Secrets) {
     // Defaults may not refer to anything: they are evaluated in an empty scope.
-    let empty = Scope::new([], [], [], []);
+    let empty = Scope::new([], [], [], [], []);
     let mut values: BTreeMap<&str, Option<Value>> = BTreeMap::new();
     let mut sensitive = Vec::new();
     for (name, decl) in declared {
@@ -203,7 +203,7 @@ fn parse_cli_value(
     let parsed = hcl_edit::parser::parse_expr(text)
         .map_err(|e| e.message().to_string())
         .and_then(|expr| {
-            let empty = Scope::new([], [], [], []);
+            let empty = Scope::new([], [], [], [], []);
             let mut inner = Diagnostics::default();
             empty.eval(0, &expr, &mut inner).ok_or_else(|| {
                 inner
