@@ -82,6 +82,6 @@ network "windows" {
     "eu-central-1" = ["sg-3b5834bb9ff9803c5"]
   }
   exclude = {
-    "us-east-1e" = ["c5", "m5d"]
+    "us-east-1e" = ["c5"]
   }
 }

@@ -190,6 +190,7 @@ worker_type "gecko-t-t-win7-32" {
   user_data    = templatefile("userdata/generic-worker.ps1", { worker_type = "gecko-t-t-win7-32", root_url = var.root_url })
   tags         = local.tags
 
+  # An older image: instance metadata v1 stays allowed (see README.md).
   metadata {
     http_tokens = "optional"
     hop_limit   = 1
@@ -228,6 +229,7 @@ worker_type "gecko-t-t-win7-32-gpu" {
   user_data    = templatefile("userdata/generic-worker.ps1", { worker_type = "gecko-t-t-win7-32-gpu", root_url = var.root_url })
   tags         = local.tags
 
+  # An older image: instance metadata v1 stays allowed (see README.md).
   metadata {
     http_tokens = "optional"
     hop_limit   = 1
