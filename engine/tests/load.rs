@@ -76,32 +76,71 @@ fn every_example_is_valid_without_warnings() {
 
 #[test]
 fn firefox_ci_example_has_the_promised_shape() {
+    use fleetform_engine::model::{HttpTokens, Market};
     let config = load(&example("firefox-ci")).config.expect("valid");
     assert!(
         config.worker_types.len() >= 40,
         "{}",
         config.worker_types.len()
     );
-    assert_eq!(config.fleet.regions.len(), 3);
+    assert_eq!(
+        config.fleet.regions,
+        ["us-east-1", "us-west-1", "us-west-2", "eu-central-1"]
+    );
     assert!(config.ami_sets.len() >= 4);
-    let markets: std::collections::BTreeSet<_> = config
-        .worker_types
-        .values()
-        .map(|w| format!("{:?}", w.market))
-        .collect();
-    assert_eq!(markets.len(), 2, "spot and on-demand");
-    let virtualizations: std::collections::BTreeSet<_> = config
-        .ami_sets
-        .values()
-        .map(|a| a.virtualization.to_string())
-        .collect();
-    assert_eq!(virtualizations.len(), 2, "pv and hvm");
-    let user_data = config.worker_types["gecko-t-win10-64"]
-        .user_data
-        .as_deref()
-        .unwrap_or("");
+    // Three trust levels, a subnet in every zone the pools used (14), and the
+    // (zone, family) pairs EC2 did not offer excluded.
+    let networks: Vec<&str> = config.networks.keys().map(String::as_str).collect();
+    assert_eq!(networks, ["trusted", "untrusted", "windows"]);
+    assert_eq!(config.networks["trusted"].subnets.len(), 14);
+    assert!(config.networks["untrusted"].excludes("us-east-1e", "m5.large"));
+    assert!(config.networks["untrusted"].excludes("us-east-1a", "r5ad.large"));
+    assert!(!config.networks["untrusted"].excludes("us-east-1a", "m5.large"));
+    for wt in config.worker_types.values() {
+        assert_eq!(wt.market, Market::Spot, "{}: spot everywhere", wt.name);
+        let network = wt
+            .network
+            .as_deref()
+            .unwrap_or_else(|| panic!("{}: no network", wt.name));
+        let windows = wt
+            .user_data
+            .as_deref()
+            .unwrap_or("")
+            .contains("<powershell>");
+        if wt.regions.iter().any(|r| r == "eu-central-1") {
+            assert!(windows, "{}: eu-central-1 is for Windows only", wt.name);
+        }
+        if wt.name.contains("-3-") {
+            assert_eq!(network, "trusted", "{}: level 3 is trusted", wt.name);
+        }
+        if windows {
+            assert!(wt.root_volume.is_some(), "{}", wt.name);
+        }
+    }
+    // Disks per instance type where the pools had them so: c5d.4xlarge had
+    // no second volume on the builders, c5.4xlarge had one.
+    let builder = &config.worker_types["gecko-1-b-linux"];
+    assert!(builder.volumes.is_empty());
+    let disk = |t: &str| {
+        builder
+            .instance_types
+            .iter()
+            .find(|it| it.name == t)
+            .map(|it| it.volumes.contains_key("/dev/xvdb"))
+    };
+    assert_eq!(disk("c5.4xlarge"), Some(true));
+    assert_eq!(disk("c5d.4xlarge"), Some(false));
+    let win7 = &config.worker_types["gecko-t-t-win7-32"];
+    assert_eq!(win7.metadata.http_tokens, HttpTokens::Optional);
+    assert_eq!(
+        config.worker_types["gecko-t-t-linux-large"]
+            .metadata
+            .http_tokens,
+        HttpTokens::Required
+    );
+    let user_data = win7.user_data.as_deref().unwrap_or("");
     assert!(
-        user_data.contains(r#"workerType = "gecko-t-win10-64""#),
+        user_data.contains(r#"workerType = "gecko-t-t-win7-32""#),
         "{user_data}"
     );
 }
