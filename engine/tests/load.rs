@@ -113,7 +113,8 @@ fn firefox_ci_example_has_the_promised_shape() {
         if wt.name.contains("-3-") {
             assert_eq!(network, "trusted", "{}: level 3 is trusted", wt.name);
         }
-        if windows {
+        // The Windows pools had larger roots; the NSS ones kept the image's.
+        if windows && !wt.name.starts_with("nss-") {
             assert!(wt.root_volume.is_some(), "{}", wt.name);
         }
     }
