@@ -173,7 +173,7 @@ fn sensitive_record(
         .worker_types
         .values()
         .filter(|wt| {
-            wt.user_data_sensitive
+            wt.has_sensitive_user_data()
                 || wt
                     .user_data
                     .as_deref()

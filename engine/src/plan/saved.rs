@@ -67,7 +67,7 @@ pub fn model_hash(config: &Config, mask: Option<&Mask>) -> String {
     if !config
         .worker_types
         .values()
-        .any(|wt| wt.user_data_sensitive)
+        .any(|wt| wt.has_sensitive_user_data())
     {
         return sha256(&serde_json::to_vec(config).unwrap_or_default());
     }
@@ -75,9 +75,10 @@ pub fn model_hash(config: &Config, mask: Option<&Mask>) -> String {
     for wt in masked
         .worker_types
         .values_mut()
-        .filter(|wt| wt.user_data_sensitive)
+        .filter(|wt| wt.has_sensitive_user_data())
     {
-        wt.user_data = wt.user_data.as_deref().map(|data| match mask {
+        // Every place a secret can sit: per region and per instance type too.
+        wt.map_sensitive_user_data(|data| match mask {
             Some(mask) => mask.tag(data),
             None => SHOWN.to_string(),
         });
