@@ -196,3 +196,52 @@ fn a_sensitive_value_that_is_not_valid_hcl_is_never_quoted() {
         assert!(!text.contains("canary"), "{text}");
     }
 }
+
+#[test]
+fn a_plans_model_hash_never_holds_an_instance_types_or_a_regions_secret() {
+    // The same configuration loaded with two values of the secret: the hash
+    // a plan file binds the model with must not tell them apart, or it can
+    // be used to test guesses of the secret.
+    let hash_with = |secret: &str| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let hcl = r#"
+fleet "test" {
+  regions = ["us-east-1", "us-west-2"]
+}
+variable "token" {
+  sensitive = true
+}
+ami_set "linux" {
+  images = {
+    "us-east-1" = "ami-785db401"
+    "us-west-2" = "ami-785db402"
+  }
+}
+worker_type "w" {
+  ami_set   = ami_set.linux
+  user_data = "region ${region} token ${var.token}"
+  instance_type "m5.large" {
+    capacity  = 1
+    user_data = "large ${var.token}"
+  }
+  capacity {
+    max = 2
+  }
+}
+"#;
+        std::fs::write(dir.path().join("fleet.hcl"), hcl).expect("write");
+        let loaded = load_dir(
+            dir.path(),
+            &Inputs {
+                vars: vec![format!("token={secret}")],
+                ..Inputs::default()
+            },
+        );
+        let config = loaded
+            .config
+            .unwrap_or_else(|| panic!("{:?}", loaded.diagnostics));
+        assert!(!config.worker_types["w"].regional.is_empty());
+        fleetform_engine::plan::saved::model_hash(&config, None)
+    };
+    assert_eq!(hash_with(SECRET), hash_with("another-secret-value"));
+}
