@@ -160,9 +160,12 @@ pub struct OpenApply {
     pub done: usize,
 }
 
-/// The last apply of `records` that never ended, if any.
+/// The last apply of `records` that never ended, if any. An action counts
+/// as finished once; a launch that falls through from pair to pair records
+/// an outcome per attempt.
 fn open_apply(records: &[JournalRecord]) -> Option<OpenApply> {
     let mut open: Option<OpenApply> = None;
+    let mut finished: std::collections::BTreeSet<usize> = std::collections::BTreeSet::new();
     for record in records {
         match record {
             JournalRecord::Begin {
@@ -171,6 +174,7 @@ fn open_apply(records: &[JournalRecord]) -> Option<OpenApply> {
                 time,
                 actions,
             } => {
+                finished.clear();
                 open = Some(OpenApply {
                     apply_id: apply_id.clone(),
                     holder: holder.clone(),
@@ -179,9 +183,11 @@ fn open_apply(records: &[JournalRecord]) -> Option<OpenApply> {
                     done: 0,
                 })
             }
-            JournalRecord::Outcome { .. } => {
+            JournalRecord::Outcome { action, .. } => {
                 if let Some(open) = open.as_mut() {
-                    open.done += 1;
+                    if finished.insert(*action) {
+                        open.done += 1;
+                    }
                 }
             }
             JournalRecord::End { .. } => open = None,

@@ -64,23 +64,47 @@ pub fn config_hash(sources: &SourceSet) -> String {
 /// Hash of the resolved model; sensitive values enter it only through
 /// `mask` (without one, they are left out).
 pub fn model_hash(config: &Config, mask: Option<&Mask>) -> String {
-    if !config
-        .worker_types
-        .values()
-        .any(|wt| wt.user_data_sensitive)
-    {
+    let sensitive = |wt: &crate::model::WorkerType| {
+        wt.user_data_sensitive || wt.instance_types.iter().any(|it| it.user_data_sensitive)
+    };
+    if !config.worker_types.values().any(sensitive) {
         return sha256(&serde_json::to_vec(config).unwrap_or_default());
     }
+    let hide = |data: &str| match mask {
+        Some(mask) => mask.tag(data),
+        None => SHOWN.to_string(),
+    };
     let mut masked = config.clone();
-    for wt in masked
-        .worker_types
-        .values_mut()
-        .filter(|wt| wt.user_data_sensitive)
-    {
-        wt.user_data = wt.user_data.as_deref().map(|data| match mask {
-            Some(mask) => mask.tag(data),
-            None => SHOWN.to_string(),
-        });
+    for wt in masked.worker_types.values_mut() {
+        // Every user data that may derive from a secret: the worker type's
+        // (in every region), and each instance type's own.
+        let whole = wt.user_data_sensitive;
+        if whole {
+            wt.user_data = wt.user_data.as_deref().map(hide);
+        }
+        let own: std::collections::BTreeSet<String> = wt
+            .instance_types
+            .iter()
+            .filter(|it| it.user_data_sensitive || (whole && it.user_data.is_none()))
+            .map(|it| it.name.clone())
+            .collect();
+        for it in wt
+            .instance_types
+            .iter_mut()
+            .filter(|it| it.user_data_sensitive)
+        {
+            it.user_data = it.user_data.as_deref().map(hide);
+        }
+        for regional in wt.regional.values_mut() {
+            if whole {
+                regional.user_data = regional.user_data.as_deref().map(hide);
+            }
+            for (name, data) in regional.instance_user_data.iter_mut() {
+                if own.contains(name) || whole {
+                    *data = hide(data);
+                }
+            }
+        }
     }
     sha256(&serde_json::to_vec(&masked).unwrap_or_default())
 }
