@@ -990,6 +990,17 @@ impl Provider for Zonal {
                         .collect(),
                 })
             }
+            Mutation::DryRunFromImage { subnet, .. } => {
+                let into = subnet.map(|s| s.subnet_id).unwrap_or_default();
+                if self.failing.contains(&into.as_str()) {
+                    return Err(ProviderError {
+                        kind: ErrorKind::DryRunFailed,
+                        code: Some(self.code.into()),
+                        message: format!("{} in {into}", self.code),
+                    });
+                }
+                Ok(MutationOutcome::DryRunOk)
+            }
             Mutation::CreateLaunchTemplate { name, .. } => Ok(MutationOutcome::LaunchTemplate {
                 id: format!("lt-{name}"),
                 version: 1,
@@ -1238,8 +1249,20 @@ fn the_dry_run_tries_each_part_with_its_subnet_groups_and_profile() {
             ),
         ]
     );
-    // The provider here refuses nothing from an image.
-    assert!(found.is_empty(), "{found:?}");
+    // The refusal names the subnet, at the instance type's block.
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].code, Code::DryRun);
+    assert!(
+        found[0].message.contains("into subnet-b"),
+        "{}",
+        found[0].message
+    );
+    assert_eq!(
+        found[0].location,
+        c.worker_types["w"]
+            .origin
+            .attribute("instance_type.m5.large")
+    );
 }
 
 // ---- what users see ----

@@ -206,3 +206,35 @@ pub fn interrupted(backend: &dyn Backend) -> Result<Option<OpenApply>, Error> {
 pub(crate) fn holds_open_apply(backend: &dyn Backend) -> Result<bool, Error> {
     Ok(open_apply(&backend.journal()?).is_some())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_action_with_several_attempts_counts_as_finished_once() {
+        let outcome = |action: usize, ok: bool| JournalRecord::Outcome {
+            apply_id: "a".into(),
+            action,
+            ok,
+            error: None,
+            ids: Vec::new(),
+            time: 2,
+        };
+        let records = vec![
+            JournalRecord::Begin {
+                apply_id: "a".into(),
+                time: 1,
+                holder: "me".into(),
+                actions: 3,
+            },
+            // Action 0 fell through twice before it launched.
+            outcome(0, false),
+            outcome(0, false),
+            outcome(0, true),
+            outcome(1, true),
+        ];
+        let open = open_apply(&records).expect("open");
+        assert_eq!((open.done, open.actions), (2, 3));
+    }
+}

@@ -195,6 +195,53 @@ mod tests {
     }
 
     proptest! {
+        /// FF004 end to end: the capacity decision's terminations, then a
+        /// split into the room they leave under max, never end above max.
+        #[test]
+        fn a_decision_and_its_split_never_end_above_max(
+            running in prop::collection::vec((0usize..3, 1u32..5, any::<bool>()), 0..30),
+            min in 0u32..30,
+            extra in 0u32..20,
+            weights in prop::collection::vec(1u32..5, 2),
+        ) {
+            use crate::plan::capacity::{decide, Bounds, Unit};
+            let max = min + extra;
+            let zones = ["us-east-1a", "us-east-1b", "us-east-1c"];
+            let live: Vec<Unit> = running
+                .iter()
+                .enumerate()
+                .map(|(i, (_, w, current))| Unit {
+                    id: format!("i-{i:03}"),
+                    weight: *w,
+                    launched: i as i64,
+                    current_version: *current,
+                    running: true,
+                })
+                .collect();
+            let types: Vec<(String, u32)> = weights.iter().enumerate().map(|(i, w)| (format!("t{i}.large"), *w)).collect();
+            let bounds = Bounds { min, max, max_lifetime: None, types: types.clone() };
+            let d = decide(&live, &bounds, 0);
+            let gone: std::collections::BTreeSet<&str> = d.terminate.iter().map(|(id, _)| id.as_str()).collect();
+            let mut per_zone: BTreeMap<String, u32> = BTreeMap::new();
+            let mut kept = 0;
+            for ((z, w, _), u) in running.iter().zip(&live) {
+                if !gone.contains(u.id.as_str()) {
+                    kept += w;
+                    *per_zone.entry(zones[*z].to_string()).or_default() += w;
+                }
+            }
+            let pairs: Vec<LaunchPair> = zones
+                .iter()
+                .flat_map(|z| types.iter().map(move |(t, w)| pair(z, t, *w)))
+                .collect();
+            let parts = if kept < min {
+                split(min - kept, max.saturating_sub(kept), &order(pairs.clone(), &per_zone), &per_zone)
+            } else {
+                Vec::new()
+            };
+            prop_assert!(kept + units(&parts, &pairs) <= max, "{} + {} > {}", kept, units(&parts, &pairs), max);
+        }
+
         /// FF004 for a split: whatever the pairs, weights and zone
         /// capacities, a split never adds more units than the room it is
         /// given, and it covers the deficit whenever the lightest pair fits

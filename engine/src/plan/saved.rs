@@ -222,3 +222,43 @@ impl SavedPlan {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_model_hash_leaves_sensitive_user_data_of_instance_types_out() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join("f.hcl"),
+            "fleet \"f\" {\n  regions = [\"us-east-1\"]\n}\nami_set \"a\" {\n  images = { \"us-east-1\" = \"ami-0123456789abcdef0\" }\n}\nworker_type \"w\" {\n  ami_set = ami_set.a\n  instance_type \"m5.large\" {}\n  capacity {\n    max = 1\n  }\n}\n",
+        )
+        .expect("write");
+        let loaded = crate::load_dir(dir.path(), &crate::Inputs::default());
+        let mut config = loaded.config.expect("valid");
+        let with = |config: &mut Config, data: &str| {
+            if let Some(it) = config
+                .worker_types
+                .get_mut("w")
+                .and_then(|wt| wt.instance_types.first_mut())
+            {
+                it.user_data = Some(data.to_string());
+                it.user_data_sensitive = true;
+            }
+            model_hash(config, None)
+        };
+        let one = with(&mut config, "token=first-1");
+        let two = with(&mut config, "token=second-2");
+        // Without a mask the values are left out: two secrets, one hash.
+        assert_eq!(one, two);
+        if let Some(it) = config
+            .worker_types
+            .get_mut("w")
+            .and_then(|wt| wt.instance_types.first_mut())
+        {
+            it.user_data_sensitive = false;
+        }
+        assert_ne!(model_hash(&config, None), two, "a plain value counts");
+    }
+}
