@@ -10,6 +10,15 @@
 //! never starves the others; a failure stays with its action. Before each
 //! mutating call the [`Journal`] records an intent and after it the outcome
 //! (write-ahead): when the intent cannot be recorded, the call is not made.
+//!
+//! A launch with a placement (a worker type with a network, or instance
+//! types with templates of their own) makes one call per part of its split;
+//! a part whose pair fails for capacity, support or its subnet
+//! ([`falls_through`]) goes to the next pair, each attempt with its own
+//! intent and client token ([`attempt_token`]). The launch fails only when
+//! nothing could be launched; an error that every pair would meet stops it
+//! (as any action), and what earlier parts launched is still its result, so
+//! that it is recorded and counted, never launched twice.
 
 use crate::plan::{Action, ActionKind, Plan, Resource, Stage};
 use crate::provider::{Mutation, MutationOutcome, Provider, ProviderError};
@@ -333,8 +342,12 @@ async fn launch_placed(
                     dead.insert(pair_index);
                     last = Some(e);
                 }
-                // Every other pair would fail the same way.
-                Err(e) => return Err(e),
+                // Every other pair would fail the same way: stop. What earlier
+                // parts launched is still reported, so that it is recorded
+                // and counted (never launched twice); the next plan launches
+                // the rest, and meets the error again if it persists.
+                Err(e) if launched.is_empty() => return Err(e),
+                Err(_) => return Ok(launched),
             }
         }
     }

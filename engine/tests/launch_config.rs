@@ -668,6 +668,37 @@ fn an_instance_type_no_zone_offers_is_ff013_at_its_block() {
 }
 
 #[test]
+fn a_worker_type_whose_every_pair_is_skipped_is_warned_about() {
+    let mut c = config();
+    wt_mut(&mut c, "w").capacity.min = 2;
+    if let Some(n) = c.networks.get_mut("untrusted") {
+        for zone in ZONES {
+            n.exclude.insert(zone.into(), vec!["m5".into()]);
+        }
+    }
+    let mut world = World::new(vec![template(&c, "w"), template(&c, "plain")]);
+    if let Observed::Complete { items } = &mut world.offerings {
+        // c5.large is sold only in a zone the network has no subnet in.
+        items.retain(|o| o.instance_type != "c5.large");
+        items.push(Offering {
+            instance_type: "c5.large".into(),
+            zone: "us-east-1d".into(),
+        });
+    }
+    let (plan, diags) = build(&c, &world);
+    let found = errors(&diags, Code::Offering);
+    assert_eq!(found.len(), 1, "{diags:?}");
+    assert!(!found[0].is_error());
+    assert!(
+        found[0].message.contains("no (zone, instance type) pair"),
+        "{}",
+        found[0].message
+    );
+    assert!(launch(&plan, "worker_type.w").is_none());
+    assert_eq!(plan.skipped_pairs.len(), 6);
+}
+
+#[test]
 fn an_incomplete_read_of_subnets_groups_or_offerings_blinds_the_region() {
     let mut c = config();
     wt_mut(&mut c, "w").capacity.min = 2;
@@ -1205,6 +1236,27 @@ fn an_error_no_other_pair_would_avoid_stops_the_launch_at_once() {
         .filter(|(s, _, _, _)| s == "subnet-a")
         .count();
     assert_eq!(into_a, 1);
+    // Nothing else of the launch was tried: the first part stopped it.
+    let of_w = provider
+        .launches()
+        .iter()
+        .filter(|(s, _, _, _)| !s.is_empty())
+        .count();
+    assert_eq!(of_w, 1);
+}
+
+#[test]
+fn a_launch_stopped_after_some_parts_landed_reports_what_they_launched() {
+    let (_, plan) = launch_plan();
+    // 1a and 1b launch; 1c meets an error no other pair would avoid.
+    let provider = Zonal::new(&["subnet-c"], "UnauthorizedOperation");
+    let outcomes = execute(&plan, &provider, &Recorded::default());
+    let w = outcome_of(&plan, &outcomes, "worker_type.w");
+    assert_eq!(
+        w.result.as_ref().map(Vec::len),
+        Ok(2),
+        "recorded, so never launched twice"
+    );
 }
 
 #[test]

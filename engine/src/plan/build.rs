@@ -8,6 +8,18 @@
 //! are counted by [`super::visibility`], prunes and their FF001 protection
 //! come from [`super::image_actions::prune`], and the last step withholds
 //! sensitive values.
+//!
+//! Launch templates: each worker type has one per region
+//! (`<fleet>.<worker type>`, plan address `worker_type.NAME`), and each of
+//! its instance types whose volumes or user data differ has its own
+//! (`<fleet>.<worker type>.<instance type>`, plan address
+//! `worker_type.NAME.instance_type["TYPE"]`, tagged with the region
+//! appended); instances carry the worker type's address whichever launched
+//! them. A template's default version is compared with the desired one field
+//! by field ([`template_changes`]), so a change by hand is drift. Launches of
+//! a worker type with a network go to (zone, instance type) pairs
+//! ([`super::placement`]) that [`super::network`] finds usable: FF012 for
+//! its subnets and groups, FF013 for offerings.
 
 use super::capacity::{self, Bounds, TerminateReason, Unit, Weight};
 use super::image_actions;
@@ -490,6 +502,13 @@ pub fn build(
         }
     }
     actions.retain(|a| targeted(config, a, &options.targets));
+    skipped_pairs.retain(|p| {
+        options.targets.is_empty()
+            || options
+                .targets
+                .iter()
+                .any(|t| t == &p.address || t == &format!("{}[\"{}\"]", p.address, p.region))
+    });
     actions.sort_by(|a, b| {
         (&a.address, &a.region, a.resource, a.action)
             .cmp(&(&b.address, &b.region, b.resource, b.action))

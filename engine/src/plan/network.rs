@@ -213,8 +213,21 @@ pub fn offering_errors(
         .values()
         .filter(|wt| wt.network.is_some() && wt.regions.iter().any(|r| r == region))
     {
+        let Some(network) = wt.network.as_deref().and_then(|n| config.networks.get(n)) else {
+            continue;
+        };
+        let mut offered_somewhere = false;
+        let usable = network.subnets_in(region).any(|(zone, _)| {
+            wt.instance_types_in(region).any(|it| {
+                !network.excludes(zone, &it.name)
+                    && offerings
+                        .iter()
+                        .any(|o| o.zone == zone && o.instance_type == it.name)
+            })
+        });
         for it in wt.instance_types_in(region) {
             if offerings.iter().any(|o| o.instance_type == it.name) {
+                offered_somewhere = true;
                 continue;
             }
             diags.push(
@@ -230,6 +243,22 @@ pub fn offering_errors(
                     format!("not offered in {region}"),
                 )
                 .help("use the type only where it is offered (regions = [...] in its instance_type block), or replace it; see `fleetform explain FF013`"),
+            );
+        }
+        // Offered in the region, but in no zone of the network that
+        // `exclude` leaves: nothing can launch, which must not pass silently.
+        if offered_somewhere && !usable && network.subnets_in(region).next().is_some() {
+            diags.push(
+                Diagnostic::warning(
+                    Code::Offering,
+                    format!(
+                        "worker type {} has no (zone, instance type) pair in {region} that {} allows and EC2 offers; nothing launches for it there",
+                        wt.name,
+                        address::network(&network.name)
+                    ),
+                )
+                .at(wt.origin.attribute("network"), "no usable pair")
+                .help("add a subnet in a zone that offers one of its instance types, or narrow the network's exclude; the plan lists the skipped pairs"),
             );
         }
     }
