@@ -1357,3 +1357,45 @@ fn snapshot_of_the_new_diffs_and_a_split_launch() {
     .expect("json");
     insta::assert_snapshot!("launch_config_json", json);
 }
+
+#[test]
+fn a_launch_uses_the_template_apply_just_made_for_its_instance_type() {
+    let mut c = config();
+    with_own_template(&mut c);
+    wt_mut(&mut c, "w").capacity.min = 2;
+    if let Some(n) = c.networks.get_mut("untrusted") {
+        // Only c5.large, which has a template of its own, may launch.
+        for zone in ZONES {
+            n.exclude.insert(zone.into(), vec!["m5".into()]);
+        }
+    }
+    let (plan, _) = build(&c, &World::new(vec![template(&c, "plain")]));
+    let provider = Zonal::new(&[], "none");
+    let outcomes = execute(&plan, &provider, &Recorded::default());
+    assert!(outcomes.iter().all(|o| o.result.is_ok()), "{outcomes:?}");
+    let calls = provider.calls.lock().map(|c| c.clone()).unwrap_or_default();
+    let used: Vec<&str> = calls
+        .iter()
+        .filter_map(|m| match m {
+            Mutation::RunInstances {
+                template_id,
+                instance_type,
+                ..
+            } if instance_type == "c5.large" => Some(template_id.as_str()),
+            _ => None,
+        })
+        .collect();
+    // Zonal names a template it creates `lt-<name>`.
+    assert_eq!(used, ["lt-f.w.c5.large", "lt-f.w.c5.large"]);
+}
+
+#[test]
+fn snapshot_of_new_templates_with_every_setting_and_an_instance_type_of_its_own() {
+    let mut c = config();
+    full(&mut c);
+    with_own_template(&mut c);
+    wt_mut(&mut c, "w").capacity.min = 2;
+    let (plan, diags) = build(&c, &World::new(vec![template(&c, "plain")]));
+    assert!(!diags.iter().any(Diagnostic::is_error), "{diags:?}");
+    insta::assert_snapshot!("launch_config_new_human", plan::render::human(&plan, false));
+}
