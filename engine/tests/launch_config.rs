@@ -1399,3 +1399,24 @@ fn snapshot_of_new_templates_with_every_setting_and_an_instance_type_of_its_own(
     assert!(!diags.iter().any(Diagnostic::is_error), "{diags:?}");
     insta::assert_snapshot!("launch_config_new_human", plan::render::human(&plan, false));
 }
+
+#[test]
+fn an_instance_type_used_only_in_other_regions_is_never_launched_here() {
+    let mut c = loaded();
+    let wt = wt_mut(&mut c, "plain");
+    wt.capacity.min = 2;
+    wt.instance_types.insert(
+        0,
+        fleetform_engine::model::InstanceType {
+            name: "m6g.large".into(),
+            capacity: 1,
+            regions: Some(vec!["eu-central-1".into()]),
+            user_data: None,
+            user_data_sensitive: false,
+            volumes: BTreeMap::new(),
+        },
+    );
+    let (plan, _) = build(&c, &World::new(Vec::new()));
+    let action = launch(&plan, "worker_type.plain").expect("launch");
+    assert_eq!(action.instance_type.as_deref(), Some("t3.medium"));
+}

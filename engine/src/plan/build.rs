@@ -1573,7 +1573,16 @@ fn instances(
             .iter()
             .filter_map(|c| hourly_price(c.instance_type.as_deref()?))
             .sum::<f64>();
-        let mut decision = capacity::decide_with_unseen(&units, unseen_units, &bounds, now);
+        // Weighed by every declared type; launched only as the types used in
+        // this region (an instance type's `regions`).
+        let in_region = Bounds {
+            types: wt
+                .instance_types_in(region)
+                .map(|t| (t.name.clone(), t.capacity))
+                .collect(),
+            ..bounds.clone()
+        };
+        let mut decision = capacity::decide_with_unseen(&units, unseen_units, &in_region, now);
         let leaving: BTreeSet<&str> = decision
             .terminate
             .iter()
