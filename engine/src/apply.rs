@@ -311,7 +311,7 @@ async fn launch_placed(
     for (part_index, part) in placement.split.iter().enumerate() {
         let own = placement.pairs.iter().position(|p| p.holds(part));
         let weight = own.map_or(1, |i| placement.pairs[i].weight.max(1));
-        let mut units = part.count * weight;
+        let mut units = part.count.saturating_mul(weight);
         let order = own
             .into_iter()
             .chain((0..placement.pairs.len()).filter(|&i| Some(i) != own));
@@ -336,7 +336,7 @@ async fn launch_placed(
             match result {
                 Ok(ids) => {
                     launched.extend(ids);
-                    units -= count * pair.weight.max(1);
+                    units = units.saturating_sub(count.saturating_mul(pair.weight.max(1)));
                 }
                 Err(e) if falls_through(&e) => {
                     dead.insert(pair_index);

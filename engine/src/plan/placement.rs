@@ -89,9 +89,9 @@ pub fn units(parts: &[Placement], pairs: &[LaunchPair]) -> u32 {
                 .iter()
                 .find(|p| p.holds(part))
                 .map_or(1, |p| p.weight.max(1));
-            part.count * weight
+            part.count.saturating_mul(weight)
         })
-        .sum()
+        .fold(0, u32::saturating_add)
 }
 
 #[cfg(test)]
