@@ -10,6 +10,15 @@
 //! never starves the others; a failure stays with its action. Before each
 //! mutating call the [`Journal`] records an intent and after it the outcome
 //! (write-ahead): when the intent cannot be recorded, the call is not made.
+//!
+//! A launch with a placement (a worker type with a network, or instance
+//! types with templates of their own) makes one call per part of its split;
+//! a part whose pair fails for capacity, support or its subnet
+//! ([`falls_through`]) goes to the next pair, each attempt with its own
+//! intent and client token ([`attempt_token`]). The launch fails only when
+//! nothing could be launched; an error that every pair would meet stops it
+//! (as any action), and what earlier parts launched is still its result, so
+//! that it is recorded and counted, never launched twice.
 
 use crate::plan::{Action, ActionKind, Plan, Resource, Stage};
 use crate::provider::{Mutation, MutationOutcome, Provider, ProviderError};
@@ -145,7 +154,7 @@ pub async fn execute(
         let finished: Vec<Outcome> = stream::iter(interleaved(plan, indices))
             .map(|index| async move {
                 let action = &plan.actions[index];
-                let token = match withheld.token_part(&action.address) {
+                let token = match withheld.token_part(&action.address, &action.region) {
                     Some(part) if !action.sensitive.is_empty() => format!("ff-{id}-{index}-{part}"),
                     _ => format!("ff-{id}-{index}"),
                 };
@@ -163,15 +172,21 @@ pub async fn execute(
                         result,
                     };
                 }
-                let result = match journal.intent(index, action, &token).await {
-                    Ok(()) => run_one(action, &token, known, withheld, provider).await,
-                    Err(why) => Err(ProviderError {
-                        kind: crate::provider::ErrorKind::InvalidRequest,
-                        code: None,
-                        message: format!("not started: {why}"),
-                    }),
+                let result = match &action.placement {
+                    // Each attempt journals itself: one intent and token per pair tried.
+                    Some(placement) if action.action == ActionKind::Launch => {
+                        launch_placed(action, placement, index, &token, known, provider, journal)
+                            .await
+                    }
+                    _ => {
+                        let result = match journal.intent(index, action, &token).await {
+                            Ok(()) => run_one(action, &token, known, withheld, provider).await,
+                            Err(why) => Err(not_started(&why)),
+                        };
+                        journal.outcome(index, &result).await;
+                        result
+                    }
                 };
-                journal.outcome(index, &result).await;
                 done(action, &result);
                 Outcome {
                     action: index,
@@ -224,7 +239,7 @@ fn template_data(
     if a.sensitive.iter().any(|s| s == "user_data") {
         // Never sent without it: a template without its user data would
         // launch workers that cannot start.
-        let user_data = withheld.user_data(&a.address).ok_or_else(|| ProviderError {
+        let user_data = withheld.user_data(&a.address, &a.region).ok_or_else(|| ProviderError {
             kind: crate::provider::ErrorKind::InvalidRequest,
             code: None,
             message: "its sensitive user data was not supplied; load the configuration with the sensitive variables set".into(),
@@ -239,6 +254,165 @@ fn template_data(
         data.image_id = Some(image.clone());
     }
     Ok(data)
+}
+
+fn not_started(why: &str) -> ProviderError {
+    ProviderError {
+        kind: crate::provider::ErrorKind::InvalidRequest,
+        code: None,
+        message: format!("not started: {why}"),
+    }
+}
+
+/// Whether a launch that failed with `error` may go to the next pair: EC2
+/// lacks capacity for the type in that zone, does not support it there, or
+/// the subnet is unusable. Anything else (permissions, a bad template) would
+/// fail the same way in every pair.
+pub fn falls_through(error: &ProviderError) -> bool {
+    error.code.as_deref().is_some_and(|code| {
+        matches!(
+            code,
+            "InsufficientInstanceCapacity"
+                | "Unsupported"
+                | "InsufficientFreeAddressesInSubnet"
+                | "InvalidSubnet"
+        ) || code.starts_with("InvalidSubnetID")
+            || code.starts_with("InvalidSubnet.")
+    })
+}
+
+/// The client token of one launch attempt: the action's token, the part of
+/// the split and the pair (EC2 answers a token reused with other
+/// parameters with IdempotentParameterMismatch, so each attempt has its own;
+/// the same plan run again repeats them, so a rerun converges).
+pub fn attempt_token(action_token: &str, part: usize, pair: usize) -> String {
+    format!("{action_token}-{part}.{pair}")
+}
+
+/// Carries out a launch with a planned split: each part tries its own pair
+/// first, then the other pairs in order, for what is still to launch
+/// (weighed in capacity units, never more than the part's); a pair that
+/// failed for capacity, support or its subnet is not tried again by the
+/// action. Every attempt records its own intent and outcome. The action
+/// fails only when nothing could be launched, or on an error no other pair
+/// would avoid.
+async fn launch_placed(
+    a: &Action,
+    placement: &crate::plan::LaunchPlacement,
+    index: usize,
+    token: &str,
+    made: &Made,
+    provider: &impl Provider,
+    journal: &impl Journal,
+) -> Result<Vec<String>, ProviderError> {
+    let mut launched: Vec<String> = Vec::new();
+    let mut dead: std::collections::BTreeSet<usize> = std::collections::BTreeSet::new();
+    let mut last: Option<ProviderError> = None;
+    for (part_index, part) in placement.split.iter().enumerate() {
+        let own = placement.pairs.iter().position(|p| p.holds(part));
+        let weight = own.map_or(1, |i| placement.pairs[i].weight.max(1));
+        let mut units = part.count.saturating_mul(weight);
+        let order = own
+            .into_iter()
+            .chain((0..placement.pairs.len()).filter(|&i| Some(i) != own));
+        for pair_index in order {
+            if units == 0 {
+                break;
+            }
+            if dead.contains(&pair_index) {
+                continue;
+            }
+            let pair = &placement.pairs[pair_index];
+            let count = units / pair.weight.max(1);
+            if count == 0 {
+                continue;
+            }
+            let token = attempt_token(token, part_index, pair_index);
+            let result = match journal.intent(index, a, &token).await {
+                Ok(()) => launch_pair(a, placement, pair, count, &token, made, provider).await,
+                Err(why) => Err(not_started(&why)),
+            };
+            journal.outcome(index, &result).await;
+            match result {
+                Ok(ids) => {
+                    launched.extend(ids);
+                    units = units.saturating_sub(count.saturating_mul(pair.weight.max(1)));
+                }
+                Err(e) if falls_through(&e) => {
+                    dead.insert(pair_index);
+                    last = Some(e);
+                }
+                // Every other pair would fail the same way: stop. What earlier
+                // parts launched is still reported, so that it is recorded
+                // and counted (never launched twice); the next plan launches
+                // the rest, and meets the error again if it persists.
+                Err(e) if launched.is_empty() => return Err(e),
+                Err(_) => return Ok(launched),
+            }
+        }
+    }
+    match last {
+        Some(e) if launched.is_empty() => Err(ProviderError {
+            message: format!(
+                "every (zone, instance type) pair failed; the last: {}",
+                e.message
+            ),
+            ..e
+        }),
+        _ => Ok(launched),
+    }
+}
+
+/// One RunInstances of `count` instances into `pair`.
+async fn launch_pair(
+    a: &Action,
+    placement: &crate::plan::LaunchPlacement,
+    pair: &crate::plan::LaunchPair,
+    count: u32,
+    token: &str,
+    made: &Made,
+    provider: &impl Provider,
+) -> Result<Vec<String>, ProviderError> {
+    let key = |address: &str| (address.to_string(), a.region.clone());
+    let template_id = match &pair.template {
+        Some(template) => pair
+            .template_id
+            .clone()
+            .or_else(|| made.templates.get(&key(template)).cloned()),
+        None => a
+            .ids
+            .first()
+            .cloned()
+            .or_else(|| made.templates.get(&key(&a.address)).cloned()),
+    }
+    .ok_or_else(|| missing("a launch template (its creation failed?)"))?;
+    let subnet = pair
+        .subnet_id
+        .as_ref()
+        .map(|subnet_id| crate::provider::LaunchSubnet {
+            subnet_id: subnet_id.clone(),
+            security_group_ids: placement.security_group_ids.clone(),
+            assign_public_ip: placement.assign_public_ip,
+        });
+    let outcome = provider
+        .mutate(
+            &a.region,
+            Mutation::RunInstances {
+                template_id,
+                version: 0,
+                instance_type: pair.instance_type.clone(),
+                count: i32::try_from(count).unwrap_or(i32::MAX),
+                tags: a.tags.clone(),
+                client_token: token.to_string(),
+                dry_run: false,
+                subnet,
+            },
+        )
+        .await?;
+    match outcome {
+        MutationOutcome::Instances { ids } => Ok(ids),
+        _ => Ok(Vec::new()),
+    }
 }
 
 fn missing(what: &str) -> ProviderError {
@@ -404,6 +578,7 @@ async fn run_one(
                 .await
                 .map(ids)
         }
+        // Without a placement (no network, no instance type templates): as before.
         (Resource::Instances, ActionKind::Launch) => {
             let template_id = a
                 .ids

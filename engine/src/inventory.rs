@@ -206,7 +206,10 @@ pub fn entries(
         match base.split_once('.') {
             Some(("key_pair", name)) => config.key_pairs.contains_key(name),
             Some(("ami_set", name)) => config.ami_sets.contains_key(name),
-            Some(("worker_type", name)) => config.worker_types.contains_key(name),
+            // An instance type's own template: `worker_type.NAME.instance_type["TYPE"]["REGION"]`.
+            Some(("worker_type", name)) => config
+                .worker_types
+                .contains_key(name.strip_suffix(".instance_type").unwrap_or(name)),
             _ => false,
         }
     };

@@ -122,15 +122,16 @@ impl Secrets {
 }
 
 /// What the model derived from sensitive values and a plan withholds: per
-/// worker type address, its user data, and a keyed digest of it that apply
-/// adds to the client tokens of the calls that send it (a plan that only
-/// rotates a secret reads the same as the one before, and EC2 must not take
-/// its calls for retries of the earlier ones). Apply fills these into the
-/// calls it makes to EC2; they are never written anywhere else.
+/// launch template (its plan address and region), its user data, and a
+/// keyed digest of it that apply adds to the client tokens of the calls
+/// that send it (a plan that only rotates a secret reads the same as the
+/// one before, and EC2 must not take its calls for retries of the earlier
+/// ones). Apply fills these into the calls it makes to EC2; they are never
+/// written anywhere else.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Withheld {
-    user_data: BTreeMap<String, String>,
-    token_parts: BTreeMap<String, String>,
+    user_data: BTreeMap<(String, String), String>,
+    token_parts: BTreeMap<(String, String), String>,
 }
 
 impl fmt::Debug for Withheld {
@@ -143,17 +144,40 @@ impl fmt::Debug for Withheld {
 
 impl Withheld {
     /// Every value of `config` a plan withholds: user data that derives
-    /// from a sensitive variable or holds one's value.
+    /// from a sensitive variable or holds one's value, of every launch
+    /// template in every region (the worker type's, and those of instance
+    /// types with their own).
     pub fn of(config: &Config, secrets: &Secrets) -> Result<Withheld, DigestError> {
-        let user_data: BTreeMap<String, String> = config
-            .worker_types
-            .values()
-            .filter_map(|wt| {
-                let data = wt.user_data.as_ref()?;
-                (wt.user_data_sensitive || secrets.appear_in(data))
-                    .then(|| (crate::model::address::worker_type(&wt.name), data.clone()))
-            })
-            .collect();
+        let mut user_data: BTreeMap<(String, String), String> = BTreeMap::new();
+        for wt in config.worker_types.values() {
+            for region in &wt.regions {
+                if let Some(data) = wt.user_data_in(region) {
+                    if wt.user_data_sensitive || secrets.appear_in(data) {
+                        user_data.insert(
+                            (crate::model::address::worker_type(&wt.name), region.clone()),
+                            data.to_string(),
+                        );
+                    }
+                }
+                for it in wt
+                    .instance_types_in(region)
+                    .filter(|it| wt.has_own_template(it, region))
+                {
+                    let Some(data) = wt.instance_user_data_in(it, region) else {
+                        continue;
+                    };
+                    if wt.instance_user_data_sensitive(it) || secrets.appear_in(data) {
+                        user_data.insert(
+                            (
+                                crate::plan::build::instance_type_address(&wt.name, &it.name),
+                                region.clone(),
+                            ),
+                            data.to_string(),
+                        );
+                    }
+                }
+            }
+        }
         if user_data.is_empty() {
             return Ok(Withheld::default());
         }
@@ -163,9 +187,9 @@ impl Withheld {
         let mask = Mask::derive(secrets, &salt[..16])?;
         let token_parts = user_data
             .iter()
-            .map(|(address, data)| {
+            .map(|(key, data)| {
                 let tag = mask.digest(data);
-                (address.clone(), tag[..16].to_string())
+                (key.clone(), tag[..16].to_string())
             })
             .collect();
         Ok(Withheld {
@@ -174,15 +198,20 @@ impl Withheld {
         })
     }
 
-    /// The sensitive user data of the worker type at `address` (`worker_type.NAME`).
-    pub fn user_data(&self, address: &str) -> Option<&str> {
-        self.user_data.get(address).map(String::as_str)
+    /// The sensitive user data of the launch template at `address`
+    /// (`worker_type.NAME`, or an instance type's) in `region`.
+    pub fn user_data(&self, address: &str, region: &str) -> Option<&str> {
+        self.user_data
+            .get(&(address.to_string(), region.to_string()))
+            .map(String::as_str)
     }
 
-    /// What the client token of a call sending `address`'s withheld user
-    /// data ends with.
-    pub fn token_part(&self, address: &str) -> Option<&str> {
-        self.token_parts.get(address).map(String::as_str)
+    /// What the client token of a call sending the withheld user data of
+    /// `address` in `region` ends with.
+    pub fn token_part(&self, address: &str, region: &str) -> Option<&str> {
+        self.token_parts
+            .get(&(address.to_string(), region.to_string()))
+            .map(String::as_str)
     }
 }
 
@@ -467,11 +496,17 @@ worker_type "w" {
             withheld("first-1"),
             withheld("second-2"),
         );
-        let part = |w: &Withheld| w.token_part("worker_type.w").map(str::to_string);
+        let part = |w: &Withheld| {
+            w.token_part("worker_type.w", "us-east-1")
+                .map(str::to_string)
+        };
         assert!(part(&one).is_some());
         assert_eq!(part(&one), part(&again));
         assert_ne!(part(&one), part(&two));
-        assert_eq!(one.user_data("worker_type.w"), Some("t=first-1"));
+        assert_eq!(
+            one.user_data("worker_type.w", "us-east-1"),
+            Some("t=first-1")
+        );
     }
 
     #[test]

@@ -370,6 +370,7 @@ fn big_plan(worker_types: usize, lines: usize) -> plan::Plan {
         rollouts: Vec::new(),
         unweighed: Vec::new(),
         key_impacts: Vec::new(),
+        skipped_pairs: Vec::new(),
     }
 }
 

@@ -160,9 +160,12 @@ pub struct OpenApply {
     pub done: usize,
 }
 
-/// The last apply of `records` that never ended, if any.
+/// The last apply of `records` that never ended, if any. An action counts
+/// as finished once; a launch that falls through from pair to pair records
+/// an outcome per attempt.
 fn open_apply(records: &[JournalRecord]) -> Option<OpenApply> {
     let mut open: Option<OpenApply> = None;
+    let mut finished: std::collections::BTreeSet<usize> = std::collections::BTreeSet::new();
     for record in records {
         match record {
             JournalRecord::Begin {
@@ -171,6 +174,7 @@ fn open_apply(records: &[JournalRecord]) -> Option<OpenApply> {
                 time,
                 actions,
             } => {
+                finished.clear();
                 open = Some(OpenApply {
                     apply_id: apply_id.clone(),
                     holder: holder.clone(),
@@ -179,9 +183,11 @@ fn open_apply(records: &[JournalRecord]) -> Option<OpenApply> {
                     done: 0,
                 })
             }
-            JournalRecord::Outcome { .. } => {
+            JournalRecord::Outcome { action, .. } => {
                 if let Some(open) = open.as_mut() {
-                    open.done += 1;
+                    if finished.insert(*action) {
+                        open.done += 1;
+                    }
                 }
             }
             JournalRecord::End { .. } => open = None,
@@ -199,4 +205,36 @@ pub fn interrupted(backend: &dyn Backend) -> Result<Option<OpenApply>, Error> {
 /// Whether the journal of `backend` holds an apply that never ended.
 pub(crate) fn holds_open_apply(backend: &dyn Backend) -> Result<bool, Error> {
     Ok(open_apply(&backend.journal()?).is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_action_with_several_attempts_counts_as_finished_once() {
+        let outcome = |action: usize, ok: bool| JournalRecord::Outcome {
+            apply_id: "a".into(),
+            action,
+            ok,
+            error: None,
+            ids: Vec::new(),
+            time: 2,
+        };
+        let records = vec![
+            JournalRecord::Begin {
+                apply_id: "a".into(),
+                time: 1,
+                holder: "me".into(),
+                actions: 3,
+            },
+            // Action 0 fell through twice before it launched.
+            outcome(0, false),
+            outcome(0, false),
+            outcome(0, true),
+            outcome(1, true),
+        ];
+        let open = open_apply(&records).expect("open");
+        assert_eq!((open.done, open.actions), (2, 3));
+    }
 }

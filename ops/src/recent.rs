@@ -42,12 +42,25 @@ fn from_version(
         let Some(action) = actions.get(outcome.action) else {
             continue;
         };
+        // A launch that may fall through to another instance type may have
+        // launched that one: its type is then unknown, and the plan counts
+        // such an instance at the heaviest weight (fail closed).
+        let instance_type = match &action.placement {
+            Some(p)
+                if p.pairs
+                    .iter()
+                    .any(|x| Some(&x.instance_type) != action.instance_type.as_ref()) =>
+            {
+                None
+            }
+            _ => action.instance_type.clone(),
+        };
         let made = |id: &String, resource: Resource| Created {
             id: id.clone(),
             resource,
             address: action.address.clone(),
             region: action.region.clone(),
-            instance_type: action.instance_type.clone(),
+            instance_type: instance_type.clone(),
             created: version.time,
         };
         match (action.resource, action.action) {
@@ -218,6 +231,27 @@ mod tests {
         assert!(removed.is_empty());
         assert_eq!(created[2].address, "worker_type.w");
         assert_eq!(created[2].region, "r");
+    }
+
+    #[test]
+    fn a_launch_that_may_fall_through_to_another_type_records_no_type() {
+        let pair = |t: &str| serde_json::json!({"zone": "r-a", "subnet_id": "subnet-a", "instance_type": t, "weight": 1});
+        let placement = |types: &[&str]| {
+            serde_json::json!({
+                "split": [{"zone": "r-a", "subnet_id": "subnet-a", "instance_type": "m5.large", "count": 1}],
+                "pairs": types.iter().map(|t| pair(t)).collect::<Vec<_>>(),
+            })
+        };
+        let actions = serde_json::json!([
+            {"reason": "below-min", "address": "worker_type.w", "region": "r", "resource": "instances", "action": "launch", "instance_type": "m5.large", "count": 1, "placement": placement(&["m5.large", "c5.metal"])},
+            {"reason": "below-min", "address": "worker_type.x", "region": "r", "resource": "instances", "action": "launch", "instance_type": "m5.large", "count": 1, "placement": placement(&["m5.large"])},
+        ]);
+        let v = version(70, actions, vec![(0, true, &["i-1"]), (1, true, &["i-2"])]);
+        let (mut created, mut removed) = (Vec::new(), BTreeSet::new());
+        from_version(&v, &mut created, &mut removed).expect("actions");
+        let types: Vec<Option<&str>> = created.iter().map(|c| c.instance_type.as_deref()).collect();
+        // i-1 may be a c5.metal: counted at the heaviest weight; i-2 can only be an m5.large.
+        assert_eq!(types, [None, Some("m5.large")]);
     }
 
     #[test]

@@ -173,11 +173,19 @@ fn sensitive_record(
         .worker_types
         .values()
         .filter(|wt| {
+            let holds = |d: Option<&str>| d.is_some_and(|d| secrets.appear_in(d));
+            // The worker type's templates and its instance types' own (in
+            // any region) are withheld together.
             wt.has_sensitive_user_data()
+                || holds(wt.user_data.as_deref())
                 || wt
-                    .user_data
-                    .as_deref()
-                    .is_some_and(|d| secrets.appear_in(d))
+                    .instance_types
+                    .iter()
+                    .any(|it| it.user_data_sensitive || holds(it.user_data.as_deref()))
+                || wt.regional.values().any(|r| {
+                    holds(r.user_data.as_deref())
+                        || r.instance_user_data.values().any(|d| holds(Some(d)))
+                })
                 || previous.is_some_and(|p| p.worker_types.contains(&wt.name))
         })
         .map(|wt| wt.name.clone())
@@ -475,6 +483,24 @@ mod tests {
         let record = sensitive_record(&config, &Secrets::default(), Some(&before))
             .expect("record")
             .expect("kept");
+        assert_eq!(record.worker_types, vec!["w".to_string()]);
+    }
+
+    #[test]
+    fn a_worker_type_whose_instance_type_has_sensitive_user_data_is_recorded_as_withheld() {
+        let (_dir, loaded) = config("\"plain\"");
+        let mut config = loaded.config.expect("valid");
+        if let Some(it) = config
+            .worker_types
+            .get_mut("w")
+            .and_then(|wt| wt.instance_types.first_mut())
+        {
+            it.user_data = Some("token=(derived)".into());
+            it.user_data_sensitive = true;
+        }
+        let record = sensitive_record(&config, &Secrets::default(), None)
+            .expect("record")
+            .expect("withheld");
         assert_eq!(record.worker_types, vec!["w".to_string()]);
     }
 }

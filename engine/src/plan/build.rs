@@ -8,20 +8,32 @@
 //! are counted by [`super::visibility`], prunes and their FF001 protection
 //! come from [`super::image_actions::prune`], and the last step withholds
 //! sensitive values.
+//!
+//! Launch templates: each worker type has one per region
+//! (`<fleet>.<worker type>`, plan address `worker_type.NAME`), and each of
+//! its instance types whose volumes or user data differ has its own
+//! (`<fleet>.<worker type>.<instance type>`, plan address
+//! `worker_type.NAME.instance_type["TYPE"]`, tagged with the region
+//! appended); instances carry the worker type's address whichever launched
+//! them. A template's default version is compared with the desired one field
+//! by field ([`template_changes`]), so a change by hand is drift. Launches of
+//! a worker type with a network go to (zone, instance type) pairs
+//! ([`super::placement`]) that [`super::network`] finds usable: FF012 for
+//! its subnets and groups, FF013 for offerings.
 
 use super::capacity::{self, Bounds, TerminateReason, Unit, Weight};
 use super::image_actions;
 use super::{
-    Action, ActionKind, Change, IncompleteRead, KeyImpact, KeyUser, Plan, Resource, Rollout,
-    RolloutRegion, Stage, Summary, Unweighed,
+    Action, ActionKind, Change, IncompleteRead, KeyImpact, KeyUser, LaunchPair, LaunchPlacement,
+    Placement, Plan, Resource, Rollout, RolloutRegion, SkippedPair, Stage, Summary, Unweighed,
 };
 use crate::catalog::hourly_price;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::images::{self, ImageVia, PlannedImage, VersionImages};
-use crate::model::{address, Config, Market, WorkerType};
+use crate::model::{address, Config, InstanceType, Market, Volume, WorkerType};
 use crate::provider::{
-    tags, LaunchTemplateData, Observation, Observed, ObservedInstance, ObservedKeyPair,
-    ObservedLaunchTemplate, RegionObservation,
+    tags, BlockDevice, LaunchTemplateData, MetadataOptions, Observation, Observed,
+    ObservedInstance, ObservedKeyPair, ObservedLaunchTemplate, RegionObservation,
 };
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
@@ -78,9 +90,10 @@ fn targeted(config: &Config, action: &Action, targets: &[String]) -> bool {
     if targets.is_empty() {
         return true;
     }
-    let regional = format!("{}[\"{}\"]", action.address, action.region);
+    let owner = owner_address(&action.address);
+    let regional = format!("{owner}[\"{}\"]", action.region);
     targets.iter().any(|t| {
-        if t == &action.address || t == &regional {
+        if t == &action.address || t == owner || t == &regional {
             return true;
         }
         // A targeted worker type pulls in its key pair.
@@ -130,25 +143,121 @@ fn identity_tags(
     t
 }
 
+/// Which launch template of a worker type: its own, or the one of an
+/// instance type whose volumes or user data differ from the worker type's
+/// (`<fleet>.<worker type>.<instance type>`).
+#[derive(Debug, Clone, Copy)]
+pub enum TemplateOf<'a> {
+    /// The worker type's template, `<fleet>.<worker type>`.
+    WorkerType,
+    /// The template of one instance type, `<fleet>.<worker type>.<instance type>`.
+    InstanceType(&'a InstanceType),
+}
+
+/// The plan address of an instance type's own launch template:
+/// `worker_type.NAME.instance_type["TYPE"]` (tagged with the region appended,
+/// like every regional address).
+pub fn instance_type_address(worker_type: &str, instance_type: &str) -> String {
+    format!(
+        "{}.instance_type[\"{instance_type}\"]",
+        address::worker_type(worker_type)
+    )
+}
+
+/// EC2 name of an instance type's own launch template: `<fleet>.<worker type>.<instance type>`.
+pub fn instance_type_template_name(
+    config: &Config,
+    worker_type: &str,
+    instance_type: &str,
+) -> String {
+    format!("{}.{worker_type}.{instance_type}", config.fleet.name)
+}
+
+/// The address a plan action has for an object tagged `tagged` in `region`:
+/// the tag without its trailing `["REGION"]` (`worker_type.w["us-east-1"]`
+/// -> `worker_type.w`, `worker_type.w.instance_type["c5.large"]["us-east-1"]`
+/// -> `worker_type.w.instance_type["c5.large"]`).
+pub fn action_address(tagged: &str, region: &str) -> String {
+    match tagged.strip_suffix(&format!("[\"{region}\"]")) {
+        Some(base) => base.to_string(),
+        None => tagged.split('[').next().unwrap_or(tagged).to_string(),
+    }
+}
+
+/// The worker type address (`worker_type.NAME`) an action address belongs to:
+/// itself, or the worker type of an instance type's template.
+pub fn owner_address(action: &str) -> &str {
+    match action.find(".instance_type[") {
+        Some(at) if action.starts_with("worker_type.") => &action[..at],
+        _ => action,
+    }
+}
+
 /// What the default version of a worker type's launch template should launch
-/// in `region`, with `image` (the planned image of its AMI set there).
+/// in `region`, with `image` (the planned image of its AMI set there). The
+/// root volume needs the image's root device name: see [`template_for`].
 pub fn desired_template(
     config: &Config,
     wt: &WorkerType,
     region: &str,
     image: Option<String>,
 ) -> LaunchTemplateData {
-    let mut instance_tags = wt.tags.clone();
-    instance_tags.extend(identity_tags(
+    template_for(config, wt, TemplateOf::WorkerType, region, image, None)
+}
+
+/// What the default version of launch template `of` of `wt` should launch
+/// in `region`, with `image`, whose root device is `root_device` (where
+/// `root_volume` goes; without it no root volume is mapped).
+pub fn template_for(
+    config: &Config,
+    wt: &WorkerType,
+    of: TemplateOf<'_>,
+    region: &str,
+    image: Option<String>,
+    root_device: Option<&str>,
+) -> LaunchTemplateData {
+    // Instances carry the worker type's address whichever template launched
+    // them, so capacity is counted per worker type as before.
+    let identity = identity_tags(
         config,
         &address::worker_type_in(&wt.name, region),
         Some(&wt.name),
-    ));
+    );
+    let mut instance_tags = wt.tags_in(region).clone();
+    instance_tags.extend(identity.clone());
+    let network = wt.network.as_deref().and_then(|n| config.networks.get(n));
+    let volumes = match of {
+        TemplateOf::WorkerType => wt.volumes.clone(),
+        TemplateOf::InstanceType(it) => wt.volumes_of(it),
+    };
+    let mut block_devices: Vec<BlockDevice> = volumes
+        .iter()
+        .map(|(device, v)| block_device(device, v))
+        .collect();
+    if let (Some(root), Some(device)) = (&wt.root_volume, root_device) {
+        block_devices.retain(|d| d.device_name != device);
+        block_devices.push(block_device(device, root));
+    }
+    block_devices.sort_by(|a, b| a.device_name.cmp(&b.device_name));
+    let (user_data, instance_type) = match of {
+        TemplateOf::WorkerType => {
+            let mut types = wt.instance_types_in(region);
+            let only = match (types.next(), types.next()) {
+                (Some(t), None) => Some(t.name.clone()),
+                _ => None,
+            };
+            (wt.user_data_in(region).map(str::to_string), only)
+        }
+        TemplateOf::InstanceType(it) => (
+            wt.instance_user_data_in(it, region).map(str::to_string),
+            Some(it.name.clone()),
+        ),
+    };
     LaunchTemplateData {
         image_id: image,
-        instance_type: None,
+        instance_type,
         key_name: wt.key_pair.as_ref().map(|k| key_pair_name(config, k)),
-        user_data: wt.user_data.clone(),
+        user_data,
         market: Some(
             match wt.market {
                 Market::Spot => "spot",
@@ -157,11 +266,46 @@ pub fn desired_template(
             .to_string(),
         ),
         instance_tags,
-        ..Default::default()
+        security_group_ids: network
+            .and_then(|n| n.security_groups.get(region))
+            .cloned()
+            .unwrap_or_default(),
+        assign_public_ip: network.and_then(|n| n.assign_public_ip),
+        block_devices,
+        spot_max_price: match wt.market {
+            Market::Spot => wt.spot.as_ref().and_then(|s| s.max_price.clone()),
+            Market::OnDemand => None,
+        },
+        iam_instance_profile: wt.iam_instance_profile_in(region).map(str::to_string),
+        // Always set: EC2's own default allows IMDSv1.
+        metadata: Some(MetadataOptions {
+            http_tokens: wt.metadata.http_tokens.as_str().to_string(),
+            hop_limit: u32::from(wt.metadata.hop_limit),
+        }),
+        volume_tags: identity,
     }
 }
 
-fn template_changes(old: Option<&LaunchTemplateData>, new: &LaunchTemplateData) -> Vec<Change> {
+fn block_device(device: &str, v: &Volume) -> BlockDevice {
+    BlockDevice {
+        device_name: device.to_string(),
+        size_gb: v.size_gb,
+        volume_type: v.volume_type.as_str().to_string(),
+        iops: v.iops,
+        throughput: v.throughput,
+        encrypted: v.encrypted,
+    }
+}
+
+/// Attribute changes from `old` (the live default version; `None`: no
+/// template yet) to `new`. `root_device` is the image's root device name,
+/// whose mapping is shown as `root_volume.*`; other devices as
+/// `volume.DEVICE.*`.
+pub fn template_changes(
+    old: Option<&LaunchTemplateData>,
+    new: &LaunchTemplateData,
+    root_device: Option<&str>,
+) -> Vec<Change> {
     let empty = LaunchTemplateData::default();
     let old = old.unwrap_or(&empty);
     // EC2 reports no market options for on-demand templates.
@@ -170,8 +314,13 @@ fn template_changes(old: Option<&LaunchTemplateData>, new: &LaunchTemplateData) 
     }
     // Compared by reference, cloned only when they differ: a no-op plan of
     // thousands of templates must not copy every user data.
-    let fields: [(&str, Option<&str>, Option<&str>); 4] = [
+    let fields: [(&str, Option<&str>, Option<&str>); 6] = [
         ("image_id", old.image_id.as_deref(), new.image_id.as_deref()),
+        (
+            "instance_type",
+            old.instance_type.as_deref(),
+            new.instance_type.as_deref(),
+        ),
         ("key_name", old.key_name.as_deref(), new.key_name.as_deref()),
         ("market", market(old), market(new)),
         (
@@ -179,34 +328,120 @@ fn template_changes(old: Option<&LaunchTemplateData>, new: &LaunchTemplateData) 
             old.user_data.as_deref(),
             new.user_data.as_deref(),
         ),
+        (
+            "iam_instance_profile",
+            old.iam_instance_profile.as_deref(),
+            new.iam_instance_profile.as_deref(),
+        ),
     ];
     let mut changes: Vec<Change> = fields
         .into_iter()
         .filter(|(_, o, n)| o != n)
-        .map(|(path, old, new)| Change {
-            path: path.to_string(),
-            old: old.map(str::to_string),
-            new: new.map(str::to_string),
-            sensitive: false,
-        })
+        .map(|(path, old, new)| change(path, old.map(str::to_string), new.map(str::to_string)))
         .collect();
-    let keys: BTreeSet<&String> = old
-        .instance_tags
-        .keys()
-        .chain(new.instance_tags.keys())
-        .collect();
-    for key in keys {
-        let (o, n) = (old.instance_tags.get(key), new.instance_tags.get(key));
-        if o != n {
-            changes.push(Change {
-                path: format!("tags.{key}"),
-                old: o.cloned(),
-                new: n.cloned(),
-                sensitive: false,
-            });
+    let groups = |d: &LaunchTemplateData| {
+        let mut ids: Vec<&str> = d.security_group_ids.iter().map(String::as_str).collect();
+        ids.sort_unstable();
+        (!ids.is_empty()).then(|| ids.join(", "))
+    };
+    let (o, n) = (groups(old), groups(new));
+    if o != n {
+        changes.push(change("security_groups", o, n));
+    }
+    if old.assign_public_ip != new.assign_public_ip {
+        changes.push(change(
+            "assign_public_ip",
+            old.assign_public_ip.map(|b| b.to_string()),
+            new.assign_public_ip.map(|b| b.to_string()),
+        ));
+    }
+    if old.spot_max_price != new.spot_max_price {
+        changes.push(change(
+            "spot.max_price",
+            old.spot_max_price.clone(),
+            new.spot_max_price.clone(),
+        ));
+    }
+    let (om, nm) = (old.metadata.as_ref(), new.metadata.as_ref());
+    let tokens = |m: Option<&MetadataOptions>| m.map(|m| m.http_tokens.clone());
+    let hops = |m: Option<&MetadataOptions>| m.map(|m| m.hop_limit.to_string());
+    if tokens(om) != tokens(nm) {
+        changes.push(change("metadata.http_tokens", tokens(om), tokens(nm)));
+    }
+    if hops(om) != hops(nm) {
+        changes.push(change("metadata.hop_limit", hops(om), hops(nm)));
+    }
+    if old.block_devices != new.block_devices {
+        let devices: BTreeSet<&str> = old
+            .block_devices
+            .iter()
+            .chain(&new.block_devices)
+            .map(|d| d.device_name.as_str())
+            .collect();
+        for device in devices {
+            let (o, n) = (
+                old.block_devices.iter().find(|b| b.device_name == device),
+                new.block_devices.iter().find(|b| b.device_name == device),
+            );
+            if o == n {
+                continue;
+            }
+            let prefix = if Some(device) == root_device {
+                "root_volume".to_string()
+            } else {
+                format!("volume.{device}")
+            };
+            type Field = fn(&BlockDevice) -> Option<String>;
+            let fields: [(&str, Field); 5] = [
+                ("size_gb", |b| Some(b.size_gb.to_string())),
+                ("type", |b| Some(b.volume_type.clone())),
+                ("iops", |b| b.iops.map(|v| v.to_string())),
+                ("throughput", |b| b.throughput.map(|v| v.to_string())),
+                ("encrypted", |b| b.encrypted.map(|v| v.to_string())),
+            ];
+            for (name, field) in fields {
+                let (ov, nv) = (o.and_then(field), n.and_then(field));
+                if ov != nv {
+                    changes.push(change(&format!("{prefix}.{name}"), ov, nv));
+                }
+            }
         }
     }
+    tag_changes("tags", &old.instance_tags, &new.instance_tags, &mut changes);
+    tag_changes(
+        "volume_tags",
+        &old.volume_tags,
+        &new.volume_tags,
+        &mut changes,
+    );
     changes
+}
+
+fn change(path: &str, old: Option<String>, new: Option<String>) -> Change {
+    Change {
+        path: path.to_string(),
+        old,
+        new,
+        sensitive: false,
+    }
+}
+
+fn tag_changes(
+    prefix: &str,
+    old: &BTreeMap<String, String>,
+    new: &BTreeMap<String, String>,
+    changes: &mut Vec<Change>,
+) {
+    if old == new {
+        return;
+    }
+    let keys: BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+    for key in keys {
+        let (o, n) = (old.get(key), new.get(key));
+        if o != n {
+            changes.push(change(&format!("{prefix}.{key}"), o.cloned(), n.cloned()));
+        }
+    }
 }
 
 fn incomplete_everything(cause: &str) -> RegionObservation {
@@ -245,7 +480,9 @@ pub fn build(
     let mut rollouts: BTreeMap<String, Rollout> = BTreeMap::new();
     let mut unweighed: Vec<Unweighed> = Vec::new();
     let mut key_impacts: Vec<KeyImpact> = Vec::new();
+    let mut skipped_pairs: Vec<SkippedPair> = Vec::new();
     for part in regional {
+        skipped_pairs.extend(part.skipped_pairs);
         unweighed.extend(part.unweighed);
         key_impacts.extend(part.key_impacts);
         actions.extend(part.actions);
@@ -265,6 +502,13 @@ pub fn build(
         }
     }
     actions.retain(|a| targeted(config, a, &options.targets));
+    skipped_pairs.retain(|p| {
+        options.targets.is_empty()
+            || options
+                .targets
+                .iter()
+                .any(|t| t == &p.address || t == &format!("{}[\"{}\"]", p.address, p.region))
+    });
     actions.sort_by(|a, b| {
         (&a.address, &a.region, a.resource, a.action)
             .cmp(&(&b.address, &b.region, b.resource, b.action))
@@ -297,6 +541,7 @@ pub fn build(
             .collect(),
         unweighed,
         key_impacts,
+        skipped_pairs,
     };
     (plan, diagnostics)
 }
@@ -314,6 +559,8 @@ struct RegionPlan {
     unweighed: Vec<Unweighed>,
     /// Key pairs replaced or deleted here, and who uses them.
     key_impacts: Vec<KeyImpact>,
+    /// Pairs launches skip here.
+    skipped_pairs: Vec<SkippedPair>,
 }
 
 /// Plans one region: key pairs, images, launch templates, roll-out stages,
@@ -380,7 +627,15 @@ fn plan_region(
     );
     verify_images(config, region, observed, planned, &mut diags);
     image_actions::copies(config, region, observed, planned, &mut actions);
-    launch_templates(config, region, observed, planned, &mut actions);
+    launch_templates(
+        config,
+        region,
+        observation,
+        observed,
+        planned,
+        &mut actions,
+        &mut diags,
+    );
     // What EC2 does not list yet is not gone: never made twice.
     let unseen = super::visibility::unseen(
         &options.created,
@@ -409,16 +664,25 @@ fn plan_region(
         &mut actions,
         &mut diags,
     );
+    let broken = super::network::check(config, region, observed, &mut diags);
+    super::network::offering_errors(config, region, observed, &mut diags);
     let mut unweighed = Vec::new();
+    let mut skipped_pairs = Vec::new();
     if !blind {
         hourly += instances(
             config,
             region,
             observed,
-            options.now,
-            &unseen,
-            &mut actions,
-            &mut unweighed,
+            Scaling {
+                now: options.now,
+                unseen: &unseen,
+                broken: &broken,
+            },
+            Scaled {
+                actions: &mut actions,
+                unweighed: &mut unweighed,
+                skipped: &mut skipped_pairs,
+            },
         );
         unweighed_warnings(config, &unweighed, &mut diags);
     }
@@ -431,6 +695,7 @@ fn plan_region(
         rollouts,
         unweighed,
         key_impacts,
+        skipped_pairs,
     }
 }
 
@@ -858,17 +1123,23 @@ fn stage_rollouts(
         return;
     };
     let templates = templates_by_address(templates);
-    // The template update of each worker type in this region, by address.
-    let updates: BTreeMap<String, usize> = actions
-        .iter()
-        .enumerate()
-        .filter(|(_, a)| {
-            a.resource == Resource::LaunchTemplate
-                && a.action == ActionKind::Update
-                && a.region == region
-        })
-        .map(|(i, a)| (a.address.clone(), i))
-        .collect();
+    // The template updates of each worker type in this region (its own
+    // template's first, then its instance types'), by worker type address.
+    let mut updates: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, a) in actions.iter().enumerate().filter(|(_, a)| {
+        a.resource == Resource::LaunchTemplate
+            && a.action == ActionKind::Update
+            && a.region == region
+    }) {
+        let list = updates
+            .entry(owner_address(&a.address).to_string())
+            .or_default();
+        if a.address == owner_address(&a.address) {
+            list.insert(0, i);
+        } else {
+            list.push(i);
+        }
+    }
     // Held updates left with no change; removed after the loop so that the
     // indices above stay valid.
     let mut emptied: BTreeSet<usize> = BTreeSet::new();
@@ -887,11 +1158,16 @@ fn stage_rollouts(
             .get(regional.as_str())
             .and_then(|t| t.default_data.as_ref())
             .and_then(|d| d.image_id.clone());
-        let index = updates.get(&addr).copied();
-        let changes_image =
-            index.is_some_and(|i| actions[i].changes.iter().any(|c| c.path == "image_id"));
-        let target = match index {
-            Some(i) if changes_image => actions[i]
+        // Only the updates that change the image are staged.
+        let staged: Vec<usize> = updates
+            .get(&addr)
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|&i| actions[i].changes.iter().any(|c| c.path == "image_id"))
+            .collect();
+        let target = match staged.first() {
+            Some(&i) => actions[i]
                 .launch_template
                 .as_ref()
                 .and_then(|t| t.image_id.clone())
@@ -901,32 +1177,44 @@ fn stage_rollouts(
                         .as_ref()
                         .map(|_| "(copy, known after apply)".to_string())
                 }),
-            _ => current.clone(),
+            None => current.clone(),
         };
         let canary = canaries.contains(&region);
-        let status = match index {
-            Some(i) if changes_image => {
-                if canary {
-                    actions[i].stage = Some(Stage::Canary);
-                    "canary"
-                } else if promote {
-                    actions[i].stage = Some(Stage::Promote);
-                    "promote"
-                } else {
-                    let action = &mut actions[i];
-                    action.changes.retain(|c| c.path != "image_id");
-                    action.image_copy = None;
-                    if let Some(data) = action.launch_template.as_mut() {
-                        data.image_id = current.clone();
-                    }
-                    if action.changes.is_empty() {
-                        emptied.insert(i);
-                    }
-                    "held"
+        let status = if staged.is_empty() {
+            if current.is_none() {
+                "new"
+            } else {
+                "on-target"
+            }
+        } else if canary {
+            for &i in &staged {
+                actions[i].stage = Some(Stage::Canary);
+            }
+            "canary"
+        } else if promote {
+            for &i in &staged {
+                actions[i].stage = Some(Stage::Promote);
+            }
+            "promote"
+        } else {
+            for &i in &staged {
+                let action = &mut actions[i];
+                // Each template keeps the image it has now.
+                let live_image = action
+                    .changes
+                    .iter()
+                    .find(|c| c.path == "image_id")
+                    .and_then(|c| c.old.clone());
+                action.changes.retain(|c| c.path != "image_id");
+                action.image_copy = None;
+                if let Some(data) = action.launch_template.as_mut() {
+                    data.image_id = live_image;
+                }
+                if action.changes.is_empty() {
+                    emptied.insert(i);
                 }
             }
-            _ if current.is_none() => "new",
-            _ => "on-target",
+            "held"
         };
         rollouts
             .entry(addr.clone())
@@ -962,12 +1250,73 @@ fn templates_by_address(
         .collect()
 }
 
+/// The root device name of `image` (planned in `region`) as observed: the
+/// image's own, or for a copy still to be made, its source's (CopyImage
+/// keeps the block device mapping).
+fn root_device<'a>(
+    config: &Config,
+    observation: &'a Observation,
+    region: &str,
+    image: &PlannedImage,
+) -> Option<&'a str> {
+    let find = |region: &str, id: &str| {
+        observation
+            .regions
+            .get(region)?
+            .images
+            .complete()?
+            .iter()
+            .find(|i| i.id == id)?
+            .root_device_name
+            .as_deref()
+    };
+    match (&image.image_id, &image.copy_of) {
+        (Some(id), _) => find(region, id),
+        (None, Some(source)) => {
+            let from = config.ami_sets.get(&image.ami_set)?.source.as_ref()?;
+            find(&from.region, source)
+        }
+        (None, None) => None,
+    }
+}
+
+/// The launch templates `wt` wants in `region`: its own, then one per
+/// instance type that needs its own, in declared order. Each with its
+/// action address, regional tag address, EC2 name and what it is of.
+pub fn wanted_templates<'a>(
+    config: &Config,
+    wt: &'a WorkerType,
+    region: &'a str,
+) -> Vec<(String, String, String, TemplateOf<'a>)> {
+    let mut out = vec![(
+        address::worker_type(&wt.name),
+        address::worker_type_in(&wt.name, region),
+        launch_template_name(config, &wt.name),
+        TemplateOf::WorkerType,
+    )];
+    for it in wt
+        .instance_types_in(region)
+        .filter(|it| wt.has_own_template(it, region))
+    {
+        let addr = instance_type_address(&wt.name, &it.name);
+        out.push((
+            addr.clone(),
+            format!("{addr}[\"{region}\"]"),
+            instance_type_template_name(config, &wt.name, &it.name),
+            TemplateOf::InstanceType(it),
+        ));
+    }
+    out
+}
+
 fn launch_templates(
     config: &Config,
     region: &str,
+    observation: &Observation,
     observed: &RegionObservation,
     planned: &[PlannedImage],
     actions: &mut Vec<Action>,
+    diags: &mut Diagnostics,
 ) {
     let Some(existing) = observed.launch_templates.complete() else {
         return;
@@ -979,8 +1328,6 @@ fn launch_templates(
         .values()
         .filter(|wt| wt.regions.iter().any(|r| r == region))
     {
-        let addr = address::worker_type_in(&wt.name, region);
-        wanted.insert(addr.clone());
         let image = images::planned(planned, &wt.ami_set, region);
         // A copy this plan makes: its id is known once apply made it.
         // Unknown when the region's images could not be read: then no copy is
@@ -988,66 +1335,88 @@ fn launch_templates(
         let copying = image.filter(|p| {
             p.via == ImageVia::Copy && p.image_id.is_none() && observed.images.complete().is_some()
         });
+        let templates = wanted_templates(config, wt, region);
+        wanted.extend(templates.iter().map(|(_, tag, _, _)| tag.clone()));
         if image.is_some_and(|p| p.image_id.is_none()) && copying.is_none() {
             // No image could be chosen (FF002 says why, or the read was
             // incomplete): leave the template as it is.
             continue;
         }
-        let desired = desired_template(config, wt, region, image.and_then(|p| p.image_id.clone()));
-        let live = by_address.get(addr.as_str());
-        let live_changes = live.map(|live| template_changes(live.default_data.as_ref(), &desired));
-        if live_changes.as_ref().is_some_and(Vec::is_empty) && copying.is_none() {
-            // Up to date: nothing to build.
+        let root = image.and_then(|p| root_device(config, observation, region, p));
+        if wt.root_volume.is_some() && root.is_none() && image.is_some() {
+            // Without the image's root device, root_volume cannot be mapped:
+            // a template without it would launch with the image's small root
+            // disk. Fail closed: leave the templates as they are.
+            if observed.images.complete().is_some() {
+                diags.push(
+                    Diagnostic::warning(
+                        Code::ImageMissing,
+                        format!(
+                            "the root device of the image of worker type {} in {region} is unknown, so its root_volume cannot be mapped; its launch templates there stay as they are",
+                            wt.name
+                        ),
+                    )
+                    .at(wt.origin.attribute("root_volume"), "root device unknown")
+                    .help("run plan again once the image is listed with its root device"),
+                );
+            }
             continue;
         }
-        let mark_copy = |mut changes: Vec<Change>| {
-            if let Some(p) = copying {
-                for c in changes.iter_mut().filter(|c| c.path == "image_id") {
-                    c.new = Some(format!(
+        for (addr, tag, name, of) in templates {
+            let desired = template_for(
+                config,
+                wt,
+                of,
+                region,
+                image.and_then(|p| p.image_id.clone()),
+                root,
+            );
+            let live = by_address.get(tag.as_str());
+            let live_changes =
+                live.map(|live| template_changes(live.default_data.as_ref(), &desired, root));
+            if live_changes.as_ref().is_some_and(Vec::is_empty) && copying.is_none() {
+                // Up to date: nothing to build.
+                continue;
+            }
+            let mark_copy = |mut changes: Vec<Change>| {
+                if let Some(p) = copying {
+                    let copy = format!(
                         "(copy of {}, known after apply)",
                         p.copy_of.as_deref().unwrap_or("the source")
-                    ));
-                }
-                if !changes.iter().any(|c| c.path == "image_id") {
-                    changes.insert(
-                        0,
-                        Change {
-                            path: "image_id".into(),
-                            old: None,
-                            new: Some(format!(
-                                "(copy of {}, known after apply)",
-                                p.copy_of.as_deref().unwrap_or("the source")
-                            )),
-                            sensitive: false,
-                        },
                     );
+                    for c in changes.iter_mut().filter(|c| c.path == "image_id") {
+                        c.new = Some(copy.clone());
+                    }
+                    if !changes.iter().any(|c| c.path == "image_id") {
+                        changes.insert(0, change("image_id", None, Some(copy)));
+                    }
                 }
+                changes
+            };
+            let base = Action {
+                name: Some(name),
+                changes: mark_copy(template_changes(None, &desired, root)),
+                launch_template: Some(desired),
+                image_copy: copying.map(|p| address::ami_set(&p.ami_set)),
+                tags: identity_tags(config, &tag, Some(&wt.name)),
+                ..Action::new(
+                    &addr,
+                    region,
+                    ActionKind::Create,
+                    Resource::LaunchTemplate,
+                    "new",
+                )
+            };
+            match (live, live_changes) {
+                (Some(live), Some(changes)) => actions.push(Action {
+                    action: ActionKind::Update,
+                    reason: "config-changed".into(),
+                    ids: vec![live.id.clone()],
+                    changes: mark_copy(changes),
+                    ..base
+                }),
+                _ => actions.push(base),
             }
-            changes
-        };
-        let base = Action {
-            name: Some(launch_template_name(config, &wt.name)),
-            changes: mark_copy(template_changes(None, &desired)),
-            launch_template: Some(desired),
-            image_copy: copying.map(|p| address::ami_set(&p.ami_set)),
-            tags: identity_tags(config, &addr, Some(&wt.name)),
-            ..Action::new(
-                &address::worker_type(&wt.name),
-                region,
-                ActionKind::Create,
-                Resource::LaunchTemplate,
-                "new",
-            )
-        };
-        match (live, live_changes) {
-            (Some(live), Some(changes)) => actions.push(Action {
-                action: ActionKind::Update,
-                reason: "config-changed".into(),
-                ids: vec![live.id.clone()],
-                changes: mark_copy(changes),
-                ..base
-            }),
-            _ => actions.push(base),
         }
     }
     for live in existing {
@@ -1061,7 +1430,7 @@ fn launch_templates(
                 name: Some(live.name.clone()),
                 ids: vec![live.id.clone()],
                 ..Action::new(
-                    addr.split('[').next().unwrap_or(&addr),
+                    &action_address(&addr, region),
                     region,
                     ActionKind::Delete,
                     Resource::LaunchTemplate,
@@ -1074,15 +1443,38 @@ fn launch_templates(
 
 /// Capacity actions in one region; returns the estimated hourly cost after
 /// apply. Instances of types their worker type does not declare go to `unweighed`.
+/// What [`instances`] needs besides the region's observation.
+struct Scaling<'a, 'b> {
+    now: i64,
+    unseen: &'a super::visibility::Unseen<'b>,
+    /// Networks broken in this region (FF012): nothing launches into them.
+    broken: &'a BTreeSet<String>,
+}
+
+/// What [`instances`] adds to the region's plan.
+struct Scaled<'a> {
+    actions: &'a mut Vec<Action>,
+    unweighed: &'a mut Vec<Unweighed>,
+    skipped: &'a mut Vec<SkippedPair>,
+}
+
 fn instances(
     config: &Config,
     region: &str,
     observed: &RegionObservation,
-    now: i64,
-    unseen: &super::visibility::Unseen<'_>,
-    actions: &mut Vec<Action>,
-    unweighed: &mut Vec<Unweighed>,
+    scaling: Scaling<'_, '_>,
+    out: Scaled<'_>,
 ) -> f64 {
+    let Scaling {
+        now,
+        unseen,
+        broken,
+    } = scaling;
+    let Scaled {
+        actions,
+        unweighed,
+        skipped,
+    } = out;
     let (Some(found), Some(templates)) = (
         observed.instances.complete(),
         observed.launch_templates.complete(),
@@ -1117,9 +1509,16 @@ fn instances(
     {
         let addr = address::worker_type_in(&wt.name, region);
         let live = by_address.remove(addr.as_str()).unwrap_or_default();
-        // Instances are on the current version only if the template exists and will not change.
         let template = templates.get(addr.as_str()).copied();
-        let template_changes = changing.contains(&address::worker_type(&wt.name));
+        // Instances are on the current version only if they run the default
+        // version of one of the worker type's templates, and it will not change.
+        let wanted = wanted_templates(config, wt, region);
+        let current: BTreeSet<(&str, String)> = wanted
+            .iter()
+            .filter(|(action, _, _, _)| !changing.contains(action))
+            .filter_map(|(_, tag, _, _)| templates.get(tag.as_str()))
+            .map(|t| (t.id.as_str(), t.default_version.to_string()))
+            .collect();
         let bounds = Bounds {
             min: wt.capacity.min,
             max: wt.capacity.max,
@@ -1152,20 +1551,18 @@ fn instances(
                     ids,
                 }),
         );
-        let units: Vec<Unit> = live
-            .iter()
-            .map(|i| Unit {
-                id: i.id.clone(),
-                weight: bounds.weigh(&i.instance_type).units(),
-                launched: i.launch_time,
-                current_version: !template_changes
-                    && template.is_some_and(|t| {
-                        i.launch_template.as_ref()
-                            == Some(&(t.id.clone(), t.default_version.to_string()))
+        let units: Vec<Unit> =
+            live.iter()
+                .map(|i| Unit {
+                    id: i.id.clone(),
+                    weight: bounds.weigh(&i.instance_type).units(),
+                    launched: i.launch_time,
+                    current_version: i.launch_template.as_ref().is_some_and(|(id, version)| {
+                        current.contains(&(id.as_str(), version.clone()))
                     }),
-                running: running(i),
-            })
-            .collect();
+                    running: running(i),
+                })
+                .collect();
         // Launched but not listed yet: running, at their type's weight.
         let unseen_here = unseen.instances(&address::worker_type(&wt.name));
         let unseen_units = unseen_here
@@ -1176,7 +1573,16 @@ fn instances(
             .iter()
             .filter_map(|c| hourly_price(c.instance_type.as_deref()?))
             .sum::<f64>();
-        let decision = capacity::decide_with_unseen(&units, unseen_units, &bounds, now);
+        // Weighed by every declared type; launched only as the types used in
+        // this region (an instance type's `regions`).
+        let in_region = Bounds {
+            types: wt
+                .instance_types_in(region)
+                .map(|t| (t.name.clone(), t.capacity))
+                .collect(),
+            ..bounds.clone()
+        };
+        let mut decision = capacity::decide_with_unseen(&units, unseen_units, &in_region, now);
         let leaving: BTreeSet<&str> = decision
             .terminate
             .iter()
@@ -1189,6 +1595,109 @@ fn instances(
             })
             .filter_map(|i| hourly_price(&i.instance_type))
             .sum::<f64>();
+        // The templates of instance types that have their own, by plan address:
+        // their ids, or those not listed yet, to launch from.
+        let template_id = |action_address: &str, tag: &str| {
+            templates
+                .get(tag)
+                .map(|t| t.id.clone())
+                .or_else(|| unseen.template(action_address).map(str::to_string))
+        };
+        let own: BTreeMap<&str, (String, String, String)> = wanted
+            .iter()
+            .filter_map(|(action, tag, name, of)| match of {
+                TemplateOf::InstanceType(it) => Some((
+                    it.name.as_str(),
+                    (action.clone(), tag.clone(), name.clone()),
+                )),
+                TemplateOf::WorkerType => None,
+            })
+            .collect();
+        let network = wt.network.as_deref().and_then(|n| config.networks.get(n));
+        let placement = if network.is_some() {
+            // Zone-aware: the capacity each zone runs after the terminations.
+            let mut per_zone: BTreeMap<String, u32> = BTreeMap::new();
+            for i in live
+                .iter()
+                .filter(|i| running(i) && !leaving.contains(i.id.as_str()))
+            {
+                if let Some(zone) = &i.zone {
+                    *per_zone.entry(zone.clone()).or_default() +=
+                        bounds.weigh(&i.instance_type).units();
+                }
+            }
+            let template_of = |it: &InstanceType| {
+                own.get(it.name.as_str())
+                    .map(|(action, _, name)| (action.clone(), name.clone()))
+            };
+            let mut pairs = super::placement::order(
+                super::network::pairs(config, wt, region, observed, &template_of, skipped),
+                &per_zone,
+            );
+            for pair in &mut pairs {
+                if let Some((action, tag, _)) = own.get(pair.instance_type.as_str()) {
+                    pair.template_id = template_id(action, tag);
+                }
+            }
+            let launched = decision.launch.as_ref().map_or(0, |(_, w, n)| w * n);
+            let kept = decision.running_after - launched;
+            let usable = !wt.network.as_ref().is_some_and(|n| broken.contains(n));
+            let split = if usable && kept < bounds.min {
+                super::placement::split(
+                    bounds.min - kept,
+                    bounds.max.saturating_sub(kept),
+                    &pairs,
+                    &per_zone,
+                )
+            } else {
+                Vec::new()
+            };
+            decision.running_after = kept + super::placement::units(&split, &pairs);
+            decision.launch = None;
+            (!split.is_empty()).then(|| LaunchPlacement {
+                split,
+                pairs,
+                security_group_ids: network
+                    .and_then(|n| n.security_groups.get(region))
+                    .cloned()
+                    .unwrap_or_default(),
+                assign_public_ip: network.and_then(|n| n.assign_public_ip),
+            })
+        } else if !own.is_empty() {
+            // No network, but instance types with templates of their own: the
+            // launch uses its type's template, and may fall through to the
+            // other types (EC2 picks the zone).
+            decision.launch.as_ref().map(|(instance_type, _, count)| {
+                let pairs: Vec<LaunchPair> = wt
+                    .instance_types_in(region)
+                    .map(|it| {
+                        let mine = own.get(it.name.as_str());
+                        LaunchPair {
+                            zone: None,
+                            subnet_id: None,
+                            instance_type: it.name.clone(),
+                            weight: it.capacity.max(1),
+                            template: mine.map(|(a, _, _)| a.clone()),
+                            template_id: mine.and_then(|(a, t, _)| template_id(a, t)),
+                            template_name: mine.map(|(_, _, n)| n.clone()),
+                        }
+                    })
+                    .collect();
+                LaunchPlacement {
+                    split: vec![Placement {
+                        zone: None,
+                        subnet_id: None,
+                        instance_type: instance_type.clone(),
+                        count: *count,
+                    }],
+                    pairs,
+                    security_group_ids: Vec::new(),
+                    assign_public_ip: None,
+                }
+            })
+        } else {
+            None
+        };
         for reason in [TerminateReason::MaxLifetime, TerminateReason::AboveMax] {
             let ids: Vec<String> = decision
                 .terminate
@@ -1208,7 +1717,40 @@ fn instances(
                 ));
             }
         }
-        if let Some((instance_type, _, count)) = &decision.launch {
+        let launch_template_id = template
+            .map(|t| t.id.as_str())
+            .or_else(|| unseen.template(&address::worker_type(&wt.name)))
+            .map(|id| vec![id.to_string()])
+            .unwrap_or_default();
+        if let Some(placement) = placement {
+            let count: u32 = placement.split.iter().map(|p| p.count).sum();
+            hourly += placement
+                .split
+                .iter()
+                .map(|p| hourly_price(&p.instance_type).unwrap_or(0.0) * f64::from(p.count))
+                .sum::<f64>();
+            let first = placement.split.first().map(|p| p.instance_type.clone());
+            let uniform = placement
+                .split
+                .iter()
+                .all(|p| Some(&p.instance_type) == first.as_ref());
+            let mut action = instances_action(
+                &wt.name,
+                region,
+                ActionKind::Launch,
+                "below-min",
+                Vec::new(),
+                &decision,
+                &bounds,
+            );
+            action.count = Some(count);
+            action.instance_type = first.filter(|_| uniform);
+            action.name = Some(launch_template_name(config, &wt.name));
+            action.ids = launch_template_id;
+            action.tags = identity_tags(config, &addr, Some(&wt.name));
+            action.placement = Some(placement);
+            actions.push(action);
+        } else if let Some((instance_type, _, count)) = &decision.launch {
             hourly += hourly_price(instance_type).unwrap_or(0.0) * f64::from(*count);
             let mut action = instances_action(
                 &wt.name,
@@ -1222,11 +1764,7 @@ fn instances(
             action.count = Some(*count);
             action.instance_type = Some(instance_type.clone());
             action.name = Some(launch_template_name(config, &wt.name));
-            action.ids = template
-                .map(|t| t.id.as_str())
-                .or_else(|| unseen.template(&address::worker_type(&wt.name)))
-                .map(|id| vec![id.to_string()])
-                .unwrap_or_default();
+            action.ids = launch_template_id;
             action.tags = identity_tags(config, &addr, Some(&wt.name));
             actions.push(action);
         }

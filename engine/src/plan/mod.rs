@@ -13,6 +13,8 @@ pub mod build;
 pub mod capacity;
 pub mod dry_run;
 pub mod image_actions;
+pub mod network;
+pub mod placement;
 pub mod render;
 pub mod saved;
 pub mod visibility;
@@ -169,6 +171,105 @@ pub struct Action {
     /// configuration, loaded with the sensitive variables supplied again.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sensitive: Vec<String>,
+    /// For launches of a worker type with a network or with instance types
+    /// that have launch templates of their own: the planned split over
+    /// (zone, instance type) pairs and the pairs to fall through to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<LaunchPlacement>,
+}
+
+/// Where a launch goes: its planned split, and every pair it may use, in
+/// the order apply tries them when a pair fails for lack of capacity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct LaunchPlacement {
+    /// The planned split: how many instances go to which pair.
+    pub split: Vec<Placement>,
+    /// Every usable pair, in fall-through order (zones with the least
+    /// running capacity first, instance types in declared order).
+    pub pairs: Vec<LaunchPair>,
+    /// Security groups of the launches' network interface (the network's, for the region).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub security_group_ids: Vec<String>,
+    /// Whether the launches get a public IPv4 address (unset: the subnet's default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assign_public_ip: Option<bool>,
+}
+
+/// One part of a launch's planned split.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Placement {
+    /// Availability zone (unset: EC2 picks; a worker type without a network).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
+    /// Subnet of that zone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subnet_id: Option<String>,
+    /// Instance type.
+    pub instance_type: String,
+    /// Instances.
+    pub count: u32,
+}
+
+/// A (subnet, instance type) pair a launch may use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct LaunchPair {
+    /// Availability zone (unset: EC2 picks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
+    /// Subnet of that zone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subnet_id: Option<String>,
+    /// Instance type.
+    pub instance_type: String,
+    /// Capacity units one instance of the type provides.
+    pub weight: u32,
+    /// The address of the instance type's own launch template
+    /// (`worker_type.NAME.instance_type["TYPE"]`), when it has one; unset:
+    /// the worker type's template.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    /// That template's id, when it exists already (else apply takes the one it creates).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_id: Option<String>,
+    /// That template's EC2 name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_name: Option<String>,
+}
+
+impl LaunchPair {
+    /// Whether `placement` is this pair's.
+    pub fn holds(&self, placement: &Placement) -> bool {
+        self.zone == placement.zone
+            && self.subnet_id == placement.subnet_id
+            && self.instance_type == placement.instance_type
+    }
+}
+
+/// Why a (zone, instance type) pair is never launched into.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum SkipReason {
+    /// The network's `exclude` names the type or its family in the zone.
+    Excluded,
+    /// EC2 does not offer the type in the zone (FF013).
+    NotOffered,
+}
+
+/// A (zone, instance type) pair of a worker type that launches skip.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SkippedPair {
+    /// `worker_type.NAME`.
+    pub address: String,
+    /// Region.
+    pub region: String,
+    /// Availability zone.
+    pub zone: String,
+    /// Instance type.
+    pub instance_type: String,
+    /// Why.
+    pub reason: SkipReason,
 }
 
 /// The stage of an image change in a staged roll-out.
@@ -211,6 +312,7 @@ impl Action {
             image_copy: None,
             stage: None,
             sensitive: Vec::new(),
+            placement: None,
         }
     }
 }
@@ -286,6 +388,10 @@ pub struct Plan {
     /// instance that uses them (FF008).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub key_impacts: Vec<KeyImpact>,
+    /// (zone, instance type) pairs launches skip: excluded by the network,
+    /// or not offered by EC2 there.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped_pairs: Vec<SkippedPair>,
 }
 
 /// One key pair this plan replaces or deletes in one region, and who uses it (FF008).
@@ -392,12 +498,12 @@ impl Plan {
             if entry.address == "(orphan)" || known.contains(entry.id.as_str()) {
                 continue;
             }
-            let address = entry.address.split('[').next().unwrap_or(&entry.address);
+            let address = crate::plan::build::action_address(&entry.address, &entry.region);
             self.actions.push(Action {
                 ids: vec![entry.id.clone()],
                 name: entry.name().map(str::to_string),
                 ..Action::new(
-                    address,
+                    &address,
                     &entry.region,
                     ActionKind::Adopt,
                     resource,

@@ -97,13 +97,23 @@ pub fn headline(a: &Action) -> String {
         (Resource::LaunchTemplate, _) => {
             format!("launch template {name}{id} will be deleted ({})", a.reason)
         }
-        (Resource::Instances, ActionKind::Launch) => format!(
-            "launch {} x {} ({}{})",
-            a.count.unwrap_or(0),
-            a.instance_type.as_deref().unwrap_or("?"),
-            a.reason,
-            capacity_note(&a.changes)
-        ),
+        (Resource::Instances, ActionKind::Launch) => match (&a.instance_type, &a.placement) {
+            // Mixed instance types: the split below says which.
+            (None, Some(_)) => format!(
+                "launch {} instance{} ({}{})",
+                a.count.unwrap_or(0),
+                if a.count == Some(1) { "" } else { "s" },
+                a.reason,
+                capacity_note(&a.changes)
+            ),
+            _ => format!(
+                "launch {} x {} ({}{})",
+                a.count.unwrap_or(0),
+                a.instance_type.as_deref().unwrap_or("?"),
+                a.reason,
+                capacity_note(&a.changes)
+            ),
+        },
         (Resource::Instances, _) => format!(
             "terminate {} instance{} ({}{}): {}",
             a.ids.len(),
@@ -129,8 +139,77 @@ fn capacity_note(changes: &[Change]) -> String {
         .unwrap_or_default()
 }
 
+/// A launch's split per zone and the pairs it falls through to, indented.
+fn placement_text(a: &Action, out: &mut String) {
+    let Some(placement) = &a.placement else {
+        return;
+    };
+    for part in &placement.split {
+        let template = placement
+            .pairs
+            .iter()
+            .find(|p| p.holds(part))
+            .and_then(|p| p.template_name.as_deref())
+            .map(|name| format!(" from {name}"))
+            .unwrap_or_default();
+        match (&part.zone, &part.subnet_id) {
+            (Some(zone), Some(subnet)) => {
+                let _ = writeln!(
+                    out,
+                    "      {zone} ({subnet}): {} x {}{template}",
+                    part.count, part.instance_type
+                );
+            }
+            _ => {
+                let _ = writeln!(
+                    out,
+                    "      {} x {}{template}",
+                    part.count, part.instance_type
+                );
+            }
+        }
+    }
+    if placement.pairs.len() > 1 {
+        let pairs: Vec<String> = placement
+            .pairs
+            .iter()
+            .map(|p| match &p.zone {
+                Some(zone) => format!("{zone}/{}", p.instance_type),
+                None => p.instance_type.clone(),
+            })
+            .collect();
+        let _ = writeln!(out, "      falls through: {}", pairs.join(", "));
+    }
+}
+
+/// The pairs launches skip, per worker type and region.
+pub fn skipped_pairs_text(plan: &Plan) -> String {
+    let mut out = String::new();
+    if plan.skipped_pairs.is_empty() {
+        return out;
+    }
+    out.push_str("Skipped (zone, instance type) pairs:\n");
+    for p in &plan.skipped_pairs {
+        let _ = writeln!(
+            out,
+            "  {} {}: {} in {} ({})",
+            p.address,
+            p.region,
+            p.instance_type,
+            p.zone,
+            match p.reason {
+                super::SkipReason::Excluded => "excluded by the network",
+                super::SkipReason::NotOffered => "not offered by EC2 there",
+            }
+        );
+    }
+    out.push('\n');
+    out
+}
+
 /// Attribute changes, indented; multi-line values as unified diffs.
 fn changes_text(a: &Action, out: &mut String) {
+    placement_text(a, out);
     for c in a.changes.iter().filter(|c| c.path != "capacity") {
         if c.sensitive {
             // `old`/`new` describe the values, which the plan withholds.
@@ -254,6 +333,7 @@ pub fn human(plan: &Plan, color: bool) -> String {
         out.push('\n');
     }
     out.push_str(&images_text(plan));
+    out.push_str(&skipped_pairs_text(plan));
     out.push_str(&rollouts_text(plan));
     out.push_str(&summary_line(plan));
     out.push('\n');
@@ -432,6 +512,14 @@ fn markdown_at(plan: &Plan, detail: Detail, max_rows: usize) -> String {
             plan.images.len(),
             if plan.images.len() == 1 { "" } else { "s" },
             images_text(plan)
+        );
+    }
+    if !plan.skipped_pairs.is_empty() {
+        let _ = writeln!(
+            out,
+            "<details><summary>Skipped pairs: {}</summary>\n\n```\n{}```\n</details>\n",
+            plan.skipped_pairs.len(),
+            skipped_pairs_text(plan)
         );
     }
     if plan.is_empty() {

@@ -64,24 +64,47 @@ pub fn config_hash(sources: &SourceSet) -> String {
 /// Hash of the resolved model; sensitive values enter it only through
 /// `mask` (without one, they are left out).
 pub fn model_hash(config: &Config, mask: Option<&Mask>) -> String {
-    if !config
-        .worker_types
-        .values()
-        .any(|wt| wt.has_sensitive_user_data())
-    {
+    let sensitive = |wt: &crate::model::WorkerType| {
+        wt.user_data_sensitive || wt.instance_types.iter().any(|it| it.user_data_sensitive)
+    };
+    if !config.worker_types.values().any(sensitive) {
         return sha256(&serde_json::to_vec(config).unwrap_or_default());
     }
+    let hide = |data: &str| match mask {
+        Some(mask) => mask.tag(data),
+        None => SHOWN.to_string(),
+    };
     let mut masked = config.clone();
-    for wt in masked
-        .worker_types
-        .values_mut()
-        .filter(|wt| wt.has_sensitive_user_data())
-    {
-        // Every place a secret can sit: per region and per instance type too.
-        wt.map_sensitive_user_data(|data| match mask {
-            Some(mask) => mask.tag(data),
-            None => SHOWN.to_string(),
-        });
+    for wt in masked.worker_types.values_mut() {
+        // Every user data that may derive from a secret: the worker type's
+        // (in every region), and each instance type's own.
+        let whole = wt.user_data_sensitive;
+        if whole {
+            wt.user_data = wt.user_data.as_deref().map(hide);
+        }
+        let own: std::collections::BTreeSet<String> = wt
+            .instance_types
+            .iter()
+            .filter(|it| it.user_data_sensitive || (whole && it.user_data.is_none()))
+            .map(|it| it.name.clone())
+            .collect();
+        for it in wt
+            .instance_types
+            .iter_mut()
+            .filter(|it| it.user_data_sensitive)
+        {
+            it.user_data = it.user_data.as_deref().map(hide);
+        }
+        for regional in wt.regional.values_mut() {
+            if whole {
+                regional.user_data = regional.user_data.as_deref().map(hide);
+            }
+            for (name, data) in regional.instance_user_data.iter_mut() {
+                if own.contains(name) || whole {
+                    *data = hide(data);
+                }
+            }
+        }
     }
     sha256(&serde_json::to_vec(&masked).unwrap_or_default())
 }
@@ -197,5 +220,45 @@ impl SavedPlan {
             )
             .help("run `fleetform plan -out FILE` again; nothing was changed")
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_model_hash_leaves_sensitive_user_data_of_instance_types_out() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join("f.hcl"),
+            "fleet \"f\" {\n  regions = [\"us-east-1\"]\n}\nami_set \"a\" {\n  images = { \"us-east-1\" = \"ami-0123456789abcdef0\" }\n}\nworker_type \"w\" {\n  ami_set = ami_set.a\n  instance_type \"m5.large\" {}\n  capacity {\n    max = 1\n  }\n}\n",
+        )
+        .expect("write");
+        let loaded = crate::load_dir(dir.path(), &crate::Inputs::default());
+        let mut config = loaded.config.expect("valid");
+        let with = |config: &mut Config, data: &str| {
+            if let Some(it) = config
+                .worker_types
+                .get_mut("w")
+                .and_then(|wt| wt.instance_types.first_mut())
+            {
+                it.user_data = Some(data.to_string());
+                it.user_data_sensitive = true;
+            }
+            model_hash(config, None)
+        };
+        let one = with(&mut config, "token=first-1");
+        let two = with(&mut config, "token=second-2");
+        // Without a mask the values are left out: two secrets, one hash.
+        assert_eq!(one, two);
+        if let Some(it) = config
+            .worker_types
+            .get_mut("w")
+            .and_then(|wt| wt.instance_types.first_mut())
+        {
+            it.user_data_sensitive = false;
+        }
+        assert_ne!(model_hash(&config, None), two, "a plain value counts");
     }
 }

@@ -24,12 +24,19 @@ pub(crate) fn withhold(
     actions: &mut [Action],
     diagnostics: &mut [Diagnostic],
 ) {
-    let sensitive_now: BTreeSet<String> = config
-        .worker_types
-        .values()
-        .filter(|wt| wt.user_data_sensitive)
-        .map(|wt| address::worker_type(&wt.name))
-        .collect();
+    // The worker types' templates, and those of instance types with user
+    // data of their own (`worker_type.NAME.instance_type["TYPE"]`).
+    let mut sensitive_now: BTreeSet<String> = BTreeSet::new();
+    for wt in config.worker_types.values() {
+        if wt.user_data_sensitive {
+            sensitive_now.insert(address::worker_type(&wt.name));
+        }
+        for it in &wt.instance_types {
+            if wt.instance_user_data_sensitive(it) {
+                sensitive_now.insert(super::build::instance_type_address(&wt.name, &it.name));
+            }
+        }
+    }
     let before: BTreeSet<String> = sensitive_before
         .iter()
         .map(|name| address::worker_type(name))
@@ -37,7 +44,8 @@ pub(crate) fn withhold(
     let holds_secret = |v: Option<&str>| v.is_some_and(|v| secrets.appear_in(v));
     for action in actions.iter_mut() {
         let now = sensitive_now.contains(&action.address);
-        let was = before.contains(&action.address);
+        // What a worker type withheld before, its instance types' templates may hold.
+        let was = before.contains(super::build::owner_address(&action.address));
         if let Some(data) = action.launch_template.as_mut() {
             // A secret written out in a file is withheld like a derived one.
             if now || holds_secret(data.user_data.as_deref()) {
