@@ -2,7 +2,7 @@
 //! stage (old launch times, a region that was never read), without a network.
 
 use fleetform_engine::model::Config;
-use fleetform_engine::plan::{self, ActionKind, PlanOptions, Resource};
+use fleetform_engine::plan::{self, ActionKind, PlanOptions, Reason, Resource};
 use fleetform_engine::provider::{
     tags, LaunchTemplateData, Observation, Observed, ObservedInstance, ObservedLaunchTemplate,
     RegionObservation,
@@ -195,7 +195,7 @@ fn above_max_after_a_template_change_terminates_the_old_version_first() {
         .expect("terminate");
     // i-4 is on another version; then the oldest current one.
     assert_eq!(terminate.ids, vec!["i-4".to_string(), "i-0".to_string()]);
-    assert_eq!(terminate.reason, "above-max");
+    assert_eq!(terminate.reason, Reason::AboveMax);
 }
 
 #[test]
@@ -340,7 +340,7 @@ fn big_plan(worker_types: usize, lines: usize) -> plan::Plan {
                 region,
                 ActionKind::Update,
                 Resource::LaunchTemplate,
-                "changed",
+                Reason::ConfigChanged,
             );
             update.changes = vec![Change {
                 path: "user_data".into(),
@@ -353,7 +353,7 @@ fn big_plan(worker_types: usize, lines: usize) -> plan::Plan {
                 region,
                 ActionKind::Launch,
                 Resource::Instances,
-                "below-min",
+                Reason::BelowMin,
             );
             launch.count = Some(2);
             actions.extend([update, launch]);

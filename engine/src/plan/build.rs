@@ -25,7 +25,8 @@ use super::capacity::{self, Bounds, TerminateReason, Unit, Weight};
 use super::image_actions;
 use super::{
     Action, ActionKind, Change, IncompleteRead, KeyImpact, KeyUser, LaunchPair, LaunchPlacement,
-    Placement, Plan, Resource, Rollout, RolloutRegion, SkippedPair, Stage, Summary, Unweighed,
+    Placement, Plan, Reason, Resource, Rollout, RolloutRegion, SkippedPair, Stage, Summary,
+    Unweighed,
 };
 use crate::catalog::hourly_price;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
@@ -733,7 +734,13 @@ fn key_pairs(
             name: Some(key_pair_name(config, name)),
             public_key: Some(key.public_key.clone()),
             tags: tag_set,
-            ..Action::new(&addr, region, ActionKind::Create, Resource::KeyPair, "new")
+            ..Action::new(
+                &addr,
+                region,
+                ActionKind::Create,
+                Resource::KeyPair,
+                Reason::New,
+            )
         };
         match by_address.get(addr.as_str()) {
             None => actions.push(base),
@@ -750,7 +757,7 @@ fn key_pairs(
                 impacts.push(impact);
                 actions.push(Action {
                     action: ActionKind::Replace,
-                    reason: "public-key-changed".into(),
+                    reason: Reason::PublicKeyChanged,
                     ids: vec![live.id.clone()],
                     changes: vec![Change {
                         path: "public_key".into(),
@@ -793,7 +800,7 @@ fn key_pairs(
                     region,
                     ActionKind::Delete,
                     Resource::KeyPair,
-                    "orphan",
+                    Reason::Orphan,
                 )
             });
         }
@@ -1404,13 +1411,13 @@ fn launch_templates(
                     region,
                     ActionKind::Create,
                     Resource::LaunchTemplate,
-                    "new",
+                    Reason::New,
                 )
             };
             match (live, live_changes) {
                 (Some(live), Some(changes)) => actions.push(Action {
                     action: ActionKind::Update,
-                    reason: "config-changed".into(),
+                    reason: Reason::ConfigChanged,
                     ids: vec![live.id.clone()],
                     changes: mark_copy(changes),
                     ..base
@@ -1434,7 +1441,7 @@ fn launch_templates(
                     region,
                     ActionKind::Delete,
                     Resource::LaunchTemplate,
-                    "orphan",
+                    Reason::Orphan,
                 )
             });
         }
@@ -1710,7 +1717,7 @@ fn instances(
                     &wt.name,
                     region,
                     ActionKind::Terminate,
-                    reason_text(reason),
+                    reason_of(reason),
                     ids,
                     &decision,
                     &bounds,
@@ -1738,7 +1745,7 @@ fn instances(
                 &wt.name,
                 region,
                 ActionKind::Launch,
-                "below-min",
+                Reason::BelowMin,
                 Vec::new(),
                 &decision,
                 &bounds,
@@ -1756,7 +1763,7 @@ fn instances(
                 &wt.name,
                 region,
                 ActionKind::Launch,
-                "below-min",
+                Reason::BelowMin,
                 Vec::new(),
                 &decision,
                 &bounds,
@@ -1779,7 +1786,7 @@ fn instances(
                 region,
                 ActionKind::Terminate,
                 Resource::Instances,
-                "orphan",
+                Reason::Orphan,
             )
         });
     }
@@ -1836,11 +1843,11 @@ fn unweighed_warnings(config: &Config, unweighed: &[Unweighed], diags: &mut Diag
     }
 }
 
-fn reason_text(reason: TerminateReason) -> &'static str {
+fn reason_of(reason: TerminateReason) -> Reason {
     match reason {
-        TerminateReason::MaxLifetime => "max-lifetime",
-        TerminateReason::AboveMax => "above-max",
-        TerminateReason::Orphan => "orphan",
+        TerminateReason::MaxLifetime => Reason::MaxLifetime,
+        TerminateReason::AboveMax => Reason::AboveMax,
+        TerminateReason::Orphan => Reason::Orphan,
     }
 }
 
@@ -1848,7 +1855,7 @@ fn instances_action(
     worker_type: &str,
     region: &str,
     action: ActionKind,
-    reason: &str,
+    reason: Reason,
     ids: Vec<String>,
     decision: &capacity::Decision,
     bounds: &Bounds,

@@ -3,7 +3,7 @@
 //! tagged images that nothing holds any more (`- prune`), with an FF001
 //! warning for each image past `retain` that something still holds.
 
-use super::{Action, ActionKind, Change, Resource};
+use super::{Action, ActionKind, Change, Reason, Resource};
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::images::{
     copies_of, copy_name, prunability, tagged_images, ImageVia, PlannedImage, VersionImages,
@@ -61,9 +61,9 @@ pub fn copies(
                 ActionKind::Copy,
                 Resource::Image,
                 if existing.is_empty() {
-                    "copy-to"
+                    Reason::CopyTo
                 } else {
-                    "copy-pending"
+                    Reason::CopyPending
                 },
             )
         });
@@ -118,7 +118,7 @@ pub fn prune(
                         region,
                         ActionKind::Prune,
                         Resource::Image,
-                        "past-retain",
+                        Reason::PastRetain,
                     )
                 });
                 continue;

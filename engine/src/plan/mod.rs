@@ -100,6 +100,62 @@ pub enum Resource {
     Image,
 }
 
+/// Why an action is planned. Plans write it as its kebab-case name
+/// (`below-min`); the set is part of the plan format.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reason {
+    /// The configuration declares an object EC2 does not hold.
+    New,
+    /// What the configuration declares differs from what EC2 holds.
+    ConfigChanged,
+    /// A key pair's public key changed: it is replaced.
+    PublicKeyChanged,
+    /// Running capacity is below `min`.
+    BelowMin,
+    /// Running capacity is above `max`.
+    AboveMax,
+    /// Instances are older than `max_lifetime`.
+    MaxLifetime,
+    /// An object carries the fleet's tag but nothing declares it any more.
+    Orphan,
+    /// EC2 holds an object of the fleet that the last recorded version does not list.
+    NotInState,
+    /// An AMI set copies its source image to this region.
+    CopyTo,
+    /// A copy of the source image is already under way in this region.
+    CopyPending,
+    /// A tagged image is older than its set's `retain` and nothing holds it.
+    PastRetain,
+}
+
+impl Reason {
+    /// The name plans write (`below-min`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::New => "new",
+            Reason::ConfigChanged => "config-changed",
+            Reason::PublicKeyChanged => "public-key-changed",
+            Reason::BelowMin => "below-min",
+            Reason::AboveMax => "above-max",
+            Reason::MaxLifetime => "max-lifetime",
+            Reason::Orphan => "orphan",
+            Reason::NotInState => "not-in-state",
+            Reason::CopyTo => "copy-to",
+            Reason::CopyPending => "copy-pending",
+            Reason::PastRetain => "past-retain",
+        }
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One attribute that changes: old and new value (`None`: absent).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Change {
@@ -126,8 +182,8 @@ pub struct Action {
     pub action: ActionKind,
     /// What it happens to.
     pub resource: Resource,
-    /// Why: `new`, `config-changed`, `below-min`, `above-max`, `max-lifetime`, `orphan`, `public-key-changed`.
-    pub reason: String,
+    /// Why it happens.
+    pub reason: Reason,
     /// EC2 name of the object (key pair or launch template name).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -291,14 +347,14 @@ impl Action {
         region: &str,
         action: ActionKind,
         resource: Resource,
-        reason: &str,
+        reason: Reason,
     ) -> Action {
         Action {
             address: address.to_string(),
             region: region.to_string(),
             action,
             resource,
-            reason: reason.to_string(),
+            reason,
             name: None,
             ids: Vec::new(),
             count: None,
@@ -507,7 +563,7 @@ impl Plan {
                     &entry.region,
                     ActionKind::Adopt,
                     resource,
-                    "not-in-state",
+                    Reason::NotInState,
                 )
             });
             self.summary.adopt += 1;

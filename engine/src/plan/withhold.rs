@@ -79,7 +79,7 @@ fn hide(change: &mut Change) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{ActionKind, Resource};
+    use crate::plan::{ActionKind, Reason, Resource};
     use crate::provider::LaunchTemplateData;
 
     fn action(address: &str, old: &str, new: &str) -> Action {
@@ -99,7 +99,7 @@ mod tests {
                 "us-east-1",
                 ActionKind::Update,
                 Resource::LaunchTemplate,
-                "config-changed",
+                Reason::ConfigChanged,
             )
         }
     }
