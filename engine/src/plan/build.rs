@@ -1729,51 +1729,45 @@ fn instances(
             .or_else(|| unseen.template(&address::worker_type(&wt.name)))
             .map(|id| vec![id.to_string()])
             .unwrap_or_default();
-        if let Some(placement) = placement {
-            let count: u32 = placement.split.iter().map(|p| p.count).sum();
-            hourly += placement
-                .split
-                .iter()
-                .map(|p| hourly_price(&p.instance_type).unwrap_or(0.0) * f64::from(p.count))
-                .sum::<f64>();
-            let first = placement.split.first().map(|p| p.instance_type.clone());
-            let uniform = placement
-                .split
-                .iter()
-                .all(|p| Some(&p.instance_type) == first.as_ref());
-            let mut action = instances_action(
-                &wt.name,
-                region,
-                ActionKind::Launch,
-                Reason::BelowMin,
-                Vec::new(),
-                &decision,
-                &bounds,
-            );
-            action.count = Some(count);
-            action.instance_type = first.filter(|_| uniform);
-            action.name = Some(launch_template_name(config, &wt.name));
-            action.ids = launch_template_id;
-            action.tags = identity_tags(config, &addr, Some(&wt.name));
-            action.placement = Some(placement);
-            actions.push(action);
-        } else if let Some((instance_type, _, count)) = &decision.launch {
-            hourly += hourly_price(instance_type).unwrap_or(0.0) * f64::from(*count);
-            let mut action = instances_action(
-                &wt.name,
-                region,
-                ActionKind::Launch,
-                Reason::BelowMin,
-                Vec::new(),
-                &decision,
-                &bounds,
-            );
-            action.count = Some(*count);
-            action.instance_type = Some(instance_type.clone());
-            action.name = Some(launch_template_name(config, &wt.name));
-            action.ids = launch_template_id;
-            action.tags = identity_tags(config, &addr, Some(&wt.name));
-            actions.push(action);
+        // A split over zones, or (without a network) one type and count.
+        let launch = match placement {
+            Some(placement) => {
+                let count: u32 = placement.split.iter().map(|p| p.count).sum();
+                hourly += placement
+                    .split
+                    .iter()
+                    .map(|p| hourly_price(&p.instance_type).unwrap_or(0.0) * f64::from(p.count))
+                    .sum::<f64>();
+                let first = placement.split.first().map(|p| p.instance_type.clone());
+                let uniform = placement
+                    .split
+                    .iter()
+                    .all(|p| Some(&p.instance_type) == first.as_ref());
+                Some((count, first.filter(|_| uniform), Some(placement)))
+            }
+            None => decision.launch.as_ref().map(|(instance_type, _, count)| {
+                hourly += hourly_price(instance_type).unwrap_or(0.0) * f64::from(*count);
+                (*count, Some(instance_type.clone()), None)
+            }),
+        };
+        if let Some((count, instance_type, placement)) = launch {
+            actions.push(Action {
+                count: Some(count),
+                instance_type,
+                name: Some(launch_template_name(config, &wt.name)),
+                ids: launch_template_id,
+                tags: identity_tags(config, &addr, Some(&wt.name)),
+                placement,
+                ..instances_action(
+                    &wt.name,
+                    region,
+                    ActionKind::Launch,
+                    Reason::BelowMin,
+                    Vec::new(),
+                    &decision,
+                    &bounds,
+                )
+            });
         }
     }
     // What is left carries the fleet tag but no declared worker type in this region.
