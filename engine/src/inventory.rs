@@ -42,9 +42,9 @@ impl ObserveRequest {
             .collect();
         lookups.sort_by(|a, b| (&a.name, &a.owners).cmp(&(&b.name, &b.owners)));
         lookups.dedup();
-        // Networks, groups and instance types as the worker types of each
-        // region use them: a region reads only what it needs, and nothing
-        // when it needs nothing.
+        // Subnets, groups and the offerings of instance types as the worker
+        // types with a network use them in each region: a region reads only
+        // what it needs, and nothing when it needs nothing.
         let mut subnet_ids: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let mut security_group_ids: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let mut instance_types: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -54,18 +54,20 @@ impl ObserveRequest {
             }
         }
         for wt in config.worker_types.values() {
-            let network = wt.network.as_ref().and_then(|n| config.networks.get(n));
+            // Offerings decide where a worker type's launches go, which
+            // only a network names: without one EC2 picks the zone.
+            let Some(network) = wt.network.as_ref().and_then(|n| config.networks.get(n)) else {
+                continue;
+            };
             for region in &wt.regions {
                 for t in wt.instance_types.iter().filter(|t| t.used_in(region)) {
                     add(instance_types.entry(region.clone()).or_default(), &t.name);
                 }
-                if let Some(network) = network {
-                    for (_, subnet) in network.subnets_in(region) {
-                        add(subnet_ids.entry(region.clone()).or_default(), subnet);
-                    }
-                    for group in network.security_groups.get(region).into_iter().flatten() {
-                        add(security_group_ids.entry(region.clone()).or_default(), group);
-                    }
+                for (_, subnet) in network.subnets_in(region) {
+                    add(subnet_ids.entry(region.clone()).or_default(), subnet);
+                }
+                for group in network.security_groups.get(region).into_iter().flatten() {
+                    add(security_group_ids.entry(region.clone()).or_default(), group);
                 }
             }
         }
