@@ -16,7 +16,7 @@ use fleetform_engine::model::{Config, Virtualization};
 use fleetform_engine::plan::{self, render, ActionKind, PlanOptions, Resource};
 use fleetform_engine::provider::{
     LaunchTemplateData, Observation, Observed, ObservedImage, ObservedInstance, ObservedKeyPair,
-    ObservedLaunchTemplate, RegionObservation,
+    ObservedLaunchTemplate, ObservedSecurityGroup, ObservedSubnet, Offering, RegionObservation,
 };
 use fleetform_engine::Inputs;
 use std::collections::BTreeMap;
@@ -196,11 +196,59 @@ fn converged(config: &Config, now: i64) -> Observation {
                     owner: "123456789012".into(),
                     snapshot_ids: vec![],
                     tags: BTreeMap::new(),
-                    root_device_name: None,
+                    root_device_name: Some("/dev/xvda".into()),
                 })
             })
             .collect();
-        regions.insert(region.clone(), empty(images));
+        let mut observed = empty(images);
+        // What EC2 holds of the networks the fleet names, as ObserveRequest
+        // asks for them: every subnet in its zone, every group in one VPC,
+        // every instance type offered in every zone named.
+        let request = fleetform_engine::provider::ObserveRequest::for_config(config);
+        let zones: Vec<(String, String)> = config
+            .networks
+            .values()
+            .flat_map(|n| n.subnets_in(region))
+            .map(|(zone, id)| (zone.to_string(), id.to_string()))
+            .collect();
+        observed.subnets = Observed::Complete {
+            items: zones
+                .iter()
+                .map(|(zone, id)| ObservedSubnet {
+                    id: id.clone(),
+                    zone: zone.clone(),
+                    vpc_id: "vpc-0bench".into(),
+                })
+                .collect(),
+        };
+        observed.security_groups = Observed::Complete {
+            items: request
+                .security_group_ids
+                .get(region)
+                .into_iter()
+                .flatten()
+                .map(|id| ObservedSecurityGroup {
+                    id: id.clone(),
+                    name: id.clone(),
+                    vpc_id: "vpc-0bench".into(),
+                })
+                .collect(),
+        };
+        observed.offerings = Observed::Complete {
+            items: request
+                .instance_types
+                .get(region)
+                .into_iter()
+                .flatten()
+                .flat_map(|t| {
+                    zones.iter().map(move |(zone, _)| Offering {
+                        instance_type: t.clone(),
+                        zone: zone.clone(),
+                    })
+                })
+                .collect(),
+        };
+        regions.insert(region.clone(), observed);
     }
     let start = Observation {
         regions: regions.clone(),
@@ -267,19 +315,42 @@ fn converged(config: &Config, now: i64) -> Observation {
         else {
             continue;
         };
-        for _ in 0..action.count.unwrap_or(0) {
-            items.push(ObservedInstance {
-                id: id("i"),
-                state: "running".into(),
-                instance_type: action.instance_type.clone().unwrap_or_default(),
-                launch_time: now - 3600,
-                image_id: data.image_id.clone().unwrap_or_default(),
-                key_name: data.key_name.clone(),
-                launch_template: Some((lt.clone(), "1".into())),
-                tags: data.instance_tags.clone(),
-                zone: None,
-                subnet_id: None,
-            });
+        // Where the launch goes: its split over zones, or one type anywhere.
+        let parts: Vec<(Option<String>, Option<String>, String, u32)> = match &action.placement {
+            Some(placement) => placement
+                .split
+                .iter()
+                .map(|p| {
+                    (
+                        p.zone.clone(),
+                        p.subnet_id.clone(),
+                        p.instance_type.clone(),
+                        p.count,
+                    )
+                })
+                .collect(),
+            None => vec![(
+                None,
+                None,
+                action.instance_type.clone().unwrap_or_default(),
+                action.count.unwrap_or(0),
+            )],
+        };
+        for (zone, subnet_id, instance_type, count) in parts {
+            for _ in 0..count {
+                items.push(ObservedInstance {
+                    id: id("i"),
+                    state: "running".into(),
+                    instance_type: instance_type.clone(),
+                    launch_time: now - 3600,
+                    image_id: data.image_id.clone().unwrap_or_default(),
+                    key_name: data.key_name.clone(),
+                    launch_template: Some((lt.clone(), "1".into())),
+                    tags: data.instance_tags.clone(),
+                    zone: zone.clone(),
+                    subnet_id: subnet_id.clone(),
+                });
+            }
         }
     }
     Observation {
