@@ -116,12 +116,12 @@ where
 type Page<T> = (Vec<T>, Option<String>);
 
 /// Reads every page of a listing with `fetch(token)` (`None` for the first
-/// page), which asks for `size` items per page. Used where moto does not
-/// page (DescribeInstanceTypeOfferings), so the loop is tested on its own: an
-/// empty token ends the listing like a missing one, a token seen before is
-/// an error (a server going round in circles would otherwise be read forever
-/// or, as the SDK's paginators do, stopped silently on a short list), and so
-/// is a listing past [`MAX_PAGES`]. The [`LastPage`] says whether the last
+/// page), which asks for `size` items per page: the loop of the subnet,
+/// security group and offering reads, tested on its own (unpatched moto
+/// does not page those three at all, and the local endpoint's paging is no
+/// proof of EC2's). An empty token ends the listing like a missing one; a
+/// token sent before is an error (the SDK's paginators stop there silently,
+/// which is a short list); so is a listing past [`MAX_PAGES`]. The [`LastPage`] says whether the last
 /// page could hide a dropped token, for [`confirmed`].
 async fn every_page<T, F, Fut>(
     what: &str,
