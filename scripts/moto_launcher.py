@@ -61,6 +61,11 @@ What is patched (moto 5.2.x; all in this process only, nothing on disk):
    (moto returned everything in one answer and no token). Without
    MaxResults, everything, as before.
 
+8. A launch's block device mapping for the image's root device
+   (RootDeviceName) makes the root volume with that size and type, as on EC2;
+   moto made its default 8 GiB root at /dev/sda1 and a second volume at the
+   same device beside it.
+
 Checked, not patched: DescribeLaunchTemplateVersions echoes every field of a
 template's data as written (security groups, network interfaces, block
 devices, market and spot options, instance profile, metadata options, tag
@@ -68,10 +73,7 @@ specifications per resource type). DescribeSubnets and DescribeSecurityGroups
 with a subnet-id / group-id filter leave out ids that do not exist (EC2 does
 the same; only the id-list parameters fail on one). RunInstances refuses
 network interfaces beside an instance-level SubnetId
-(InvalidParameterCombination), as EC2 does. A launch template's mapping for
-the root device adds a second volume at that device next to moto's default
-8 GiB /dev/sda1 root instead of sizing the root: not patched, as fleetform
-reads nothing of a launched instance's volumes but their tags.
+(InvalidParameterCombination), as EC2 does.
  DescribeInstances pages by reservation with
 MaxResults/NextToken and returns a NextToken whenever more remain (it pages at
 100 when MaxResults is omitted, where EC2 would return everything; a client
@@ -420,7 +422,7 @@ def apply_idempotency_patches():
 def apply_launch_configuration_patches(page):
     """Where moto 5.2.5 launches other than EC2 from a launch template's
     volumes, tags, market and metadata options, and where it does not page
-    the network reads fleetform makes (see module doc, 5 to 7)."""
+    the network reads fleetform makes (see module doc, 5 to 8)."""
     import contextvars
 
     from moto.core.responses import ActionResult
@@ -484,8 +486,19 @@ def apply_launch_configuration_patches(page):
         )
         self.ec2_backend.attach_volume(volume.id, self.id, device_path, delete_on_termination)
 
+    original_setup_defaults = Instance.setup_defaults
+
+    def setup_defaults(self):
+        # 8. A mapping for the image's root device sizes the root volume (EC2);
+        # moto made its default 8 GiB root at /dev/sda1 and then a second
+        # volume at the same device.
+        if self.root_device_name in volume_extras.get():
+            return
+        original_setup_defaults(self)
+
     InstanceBackend.run_instances = backend_run_instances
     Instance.add_block_device = add_block_device
+    Instance.setup_defaults = setup_defaults
     assert EC2Backend.run_instances is backend_run_instances
 
     # 7. DescribeSubnets, DescribeSecurityGroups and
@@ -529,7 +542,8 @@ def apply_launch_configuration_patches(page):
     assert EC2Response.describe_instance_type_offerings is InstanceResponse.describe_instance_type_offerings
     LOG.info(
         "patched moto: InstanceBackend.run_instances (template volume tags, market and "
-        "metadata options), Instance.add_block_device (IOPS, throughput), paging of "
+        "metadata options), Instance.add_block_device (IOPS, throughput), "
+        "Instance.setup_defaults (a mapped root device), paging of "
         "DescribeSubnets, DescribeSecurityGroups, DescribeInstanceTypeOfferings"
     )
 

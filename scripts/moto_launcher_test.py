@@ -470,6 +470,19 @@ class Suite:
         assert plain.get("InstanceLifecycle") != "spot" and plain["MetadataOptions"]["HttpTokens"] == "optional", \
             "unpatched moto applies the template's market and metadata options now; is the patch still needed?"
 
+    def test_a_mapped_root_device_sizes_the_root_volume(self):
+        root = self.ec2.describe_images(ImageIds=[AMI])["Images"][0]["RootDeviceName"]
+        data = {"ImageId": AMI, "BlockDeviceMappings": [
+            {"DeviceName": root, "Ebs": {"VolumeSize": 60, "VolumeType": "gp3", "DeleteOnTermination": True}}]}
+        def at_root(ec2, name):
+            instance = self.launch_from(ec2, name, data)
+            return sorted((v["Size"], v["VolumeType"]) for v in self.volumes_of(ec2, instance["InstanceId"])
+                          if any(a["Device"] == root for a in v["Attachments"]))
+        assert at_root(self.ec2, "root-volume") == [(60, "gp3")], at_root(self.ec2, "root-volume-2")
+        plain = at_root(self.plain_ec2, "root-volume")
+        assert plain != [(60, "gp3")], \
+            f"unpatched moto sizes the root from the mapping now ({plain}); is the patch still needed?"
+
     def test_network_reads_page(self):
         def pages(ec2, cidr):
             subnets, groups = self.network(ec2, cidr, subnets=7, groups=7)
