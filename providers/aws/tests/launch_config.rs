@@ -319,21 +319,54 @@ async fn launches_land_in_their_subnet_and_zone_and_their_volumes_carry_the_flee
         "through network interface 0"
     );
 
-    let volumes = network
-        .ec2()
-        .describe_volumes()
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("attachment.instance-id")
-                .values(&in_b)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("volumes described");
-    let volumes = volumes.volumes();
-    assert!(volumes.len() >= 2, "root and /dev/xvdb: {volumes:?}");
-    for volume in volumes {
+    let ec2 = network.ec2();
+    let volumes_of = |id: String| async move {
+        ec2.describe_volumes()
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("attachment.instance-id")
+                    .values(id)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("volumes described")
+            .volumes()
+            .to_vec()
+    };
+    let in_b_volumes = volumes_of(in_b.clone()).await;
+    assert!(
+        in_b_volumes.len() >= 2,
+        "root and /dev/xvdb: {in_b_volumes:?}"
+    );
+    // The full template maps the image's root device (/dev/sda1): its root
+    // volume is that mapping's, beside /dev/xvdb.
+    let in_c_volumes = volumes_of(in_c.clone()).await;
+    let mut devices: Vec<(String, i32, String)> = in_c_volumes
+        .iter()
+        .map(|v| {
+            (
+                v.attachments()
+                    .first()
+                    .and_then(|a| a.device())
+                    .unwrap_or_default()
+                    .to_string(),
+                v.size().unwrap_or_default(),
+                v.volume_type()
+                    .map(|t| t.as_str().to_string())
+                    .unwrap_or_default(),
+            )
+        })
+        .collect();
+    devices.sort();
+    assert_eq!(
+        devices,
+        vec![
+            ("/dev/sda1".to_string(), 60, "gp3".to_string()),
+            ("/dev/xvdb".to_string(), 120, "io2".to_string()),
+        ]
+    );
+    for volume in in_b_volumes.iter().chain(&in_c_volumes) {
         let tags: BTreeMap<_, _> = volume
             .tags()
             .iter()
