@@ -40,11 +40,41 @@ What is patched (moto 5.2.x; all in this process only, nothing on disk):
    succeeding.
 
 4. RunInstances with a ClientToken already used returns the reservation that
-   token created (EC2's idempotency contract; moto launched again), and
+   token created (EC2's idempotency contract; moto launched again), or, when
+   the other parameters differ (another subnet, instance type, count, ...),
+   fails with IdempotentParameterMismatch as EC2 does; and
    CopyImage applies its TagSpecifications (moto ignored them) and honours its
    ClientToken. fleetform's crash-safe applies rely on both.
 
-Checked, not patched: DescribeInstances pages by reservation with
+5. RunInstances from a launch template tags the new volumes with the
+   template's volume tag specifications (moto 5.2.5 drops them: volumes must
+   carry the fleet's tags from creation), merged with the request's.
+
+6. RunInstances from a launch template applies the template's
+   InstanceMarketOptions (a spot template launches spot instances) and
+   MetadataOptions (IMDSv2 required), unless the request sets its own; its
+   block devices keep their Iops and Throughput (moto dropped them, so an
+   io1/io2 volume failed with InvalidParameterDependency).
+
+7. DescribeSubnets, DescribeSecurityGroups and DescribeInstanceTypeOfferings
+   page like EC2: MaxResults 5..1000, a NextToken whenever more remain
+   (moto returned everything in one answer and no token). Without
+   MaxResults, everything, as before.
+
+8. A launch's block device mapping for the image's root device
+   (RootDeviceName) makes the root volume with that size and type, as on EC2;
+   moto made its default 8 GiB root at /dev/sda1 and a second volume at the
+   same device beside it.
+
+Checked, not patched: DescribeLaunchTemplateVersions echoes every field of a
+template's data as written (security groups, network interfaces, block
+devices, market and spot options, instance profile, metadata options, tag
+specifications per resource type). DescribeSubnets and DescribeSecurityGroups
+with a subnet-id / group-id filter leave out ids that do not exist (EC2 does
+the same; only the id-list parameters fail on one). RunInstances refuses
+network interfaces beside an instance-level SubnetId
+(InvalidParameterCombination), as EC2 does.
+ DescribeInstances pages by reservation with
 MaxResults/NextToken and returns a NextToken whenever more remain (it pages at
 100 when MaxResults is omitted, where EC2 would return everything; a client
 that follows NextToken sees all either way). DescribeImages supports the
@@ -311,13 +341,16 @@ def apply_patches():
         "patched moto: LaunchTemplates.describe_launch_templates, "
         "LaunchTemplates.describe_launch_template_versions, LaunchTemplate.__init__"
     )
+    return page
 
 
 def apply_idempotency_patches():
     """EC2 behaviour fleetform's crash-safety relies on and moto 5.2 lacks.
 
     - RunInstances with a ClientToken already used returns the reservation that
-      token created, instead of launching again (EC2 "Ensuring idempotency").
+      token created, instead of launching again (EC2 "Ensuring idempotency");
+      with other parameters (another subnet, instance type, ...) it fails with
+      IdempotentParameterMismatch, as on EC2 (moto launched again).
     - CopyImage applies its TagSpecifications to the new image (moto ignores
       them), so a copy carries its tags from creation, as on EC2.
     """
@@ -325,18 +358,38 @@ def apply_idempotency_patches():
     from moto.ec2.responses.amis import AmisResponse
     from moto.ec2.responses.instances import InstanceResponse
 
+    from moto.ec2.exceptions import EC2ClientError
+
     reservations = {}
     original_run = InstanceResponse.run_instances
+
+    def parameters(response):
+        # Everything the request asked for but the token itself (and DryRun,
+        # which changes nothing about what would be launched).
+        return sorted(
+            (name, tuple(values))
+            for name, values in response.querystring.items()
+            if name not in ("ClientToken", "DryRun")
+        )
 
     def run_instances(self):
         token = self._get_param("ClientToken")
         key = (self.current_account, self.region, token)
         if token and key in reservations:
+            launched, asked = reservations[key]
+            if parameters(self) != asked:
+                # EC2 "Ensuring idempotency": a token reused with other
+                # parameters is refused, never answered with the old launch.
+                raise EC2ClientError(
+                    "IdempotentParameterMismatch",
+                    "Arguments on this idempotent request are inconsistent with "
+                    "arguments used in previous request(s).",
+                )
             self.error_on_dryrun()
-            return ActionResult(reservations[key])
+            return ActionResult(launched)
         result = original_run(self)
         if token:
-            reservations[key] = result.result
+            reservations[key] = (result.result, parameters(self))
         return result
 
     InstanceResponse.run_instances = run_instances
@@ -364,6 +417,135 @@ def apply_idempotency_patches():
 
     AmisResponse.copy_image = copy_image
     LOG.info("patched moto: InstanceResponse.run_instances (ClientToken), AmisResponse.copy_image (tags, ClientToken)")
+
+
+def apply_launch_configuration_patches(page):
+    """Where moto 5.2.5 launches other than EC2 from a launch template's
+    volumes, tags, market and metadata options, and where it does not page
+    the network reads fleetform makes (see module doc, 5 to 8)."""
+    import contextvars
+
+    from moto.core.responses import ActionResult
+    from moto.ec2 import exceptions as ec2_exceptions
+    from moto.ec2.models import EC2Backend
+    from moto.ec2.models.instances import Instance, InstanceBackend
+    from moto.ec2.responses import EC2Response
+    from moto.ec2.responses.instances import InstanceResponse
+    from moto.ec2.responses.security_groups import SecurityGroups
+    from moto.ec2.responses.subnets import Subnets
+    from moto.ec2.utils import convert_tag_spec
+
+    # Device name -> (Iops, Throughput) of the launch in progress, for
+    # Instance.add_block_device, which moto calls without them.
+    volume_extras = contextvars.ContextVar("fleetform_volume_extras", default={})
+    original_backend_run = InstanceBackend.run_instances
+
+    def backend_run_instances(self, image_id, count, user_data, security_group_names, **kwargs):
+        mappings = kwargs.get("block_device_mappings")
+        if kwargs.get("launch_template"):
+            template = self._get_template_from_args(kwargs["launch_template"]).data
+            # 5. Volumes carry the template's volume tags from creation (moto
+            # applied only the request's), the request's winning per key.
+            template_tags = convert_tag_spec(template.get("TagSpecifications", []) or [])
+            if template_tags.get("volume"):
+                tags = dict(kwargs.get("tags") or {})
+                tags["volume"] = {**template_tags["volume"], **tags.get("volume", {})}
+                kwargs["tags"] = tags
+            # 6. The template's market and metadata options apply to the
+            # instance unless the request sets its own (moto read only the request's).
+            if not kwargs.get("instance_market_options") and template.get("InstanceMarketOptions"):
+                kwargs["instance_market_options"] = template["InstanceMarketOptions"]
+            if not kwargs.get("metadata_options") and template.get("MetadataOptions"):
+                kwargs["metadata_options"] = template["MetadataOptions"]
+            if not mappings:
+                mappings = template.get("BlockDeviceMappings")
+        extras = {}
+        for mapping in mappings or []:
+            ebs = mapping.get("Ebs") or {}
+            extras[mapping.get("DeviceName")] = (ebs.get("Iops"), ebs.get("Throughput"))
+        reset = volume_extras.set(extras)
+        try:
+            return original_backend_run(self, image_id, count, user_data, security_group_names, **kwargs)
+        finally:
+            volume_extras.reset(reset)
+
+    def add_block_device(self, size, device_path, snapshot_id, encrypted,
+                         delete_on_termination, kms_key_id, volume_type=None):
+        # 6. With the mapping's IOPS and throughput: moto dropped them, so an
+        # io1/io2 volume of a template could not launch at all.
+        iops, throughput = volume_extras.get().get(device_path, (None, None))
+        volume = self.ec2_backend.create_volume(
+            size=size,
+            zone_name=self._placement.zone,
+            snapshot_id=snapshot_id,
+            encrypted=encrypted,
+            kms_key_id=kms_key_id,
+            volume_type=volume_type,
+            iops=int(iops) if iops not in (None, "") else None,
+            throughput=int(throughput) if throughput not in (None, "") else None,
+        )
+        self.ec2_backend.attach_volume(volume.id, self.id, device_path, delete_on_termination)
+
+    original_setup_defaults = Instance.setup_defaults
+
+    def setup_defaults(self):
+        # 8. A mapping for the image's root device sizes the root volume (EC2);
+        # moto made its default 8 GiB root at /dev/sda1 and then a second
+        # volume at the same device.
+        if self.root_device_name in volume_extras.get():
+            return
+        original_setup_defaults(self)
+
+    InstanceBackend.run_instances = backend_run_instances
+    Instance.add_block_device = add_block_device
+    Instance.setup_defaults = setup_defaults
+    assert EC2Backend.run_instances is backend_run_instances
+
+    # 7. DescribeSubnets, DescribeSecurityGroups and
+    # DescribeInstanceTypeOfferings page like EC2 (MaxResults 5..1000, a
+    # NextToken whenever more remain); moto returned everything at once.
+    def paged(original, operation, key, order):
+        def handler(self):
+            raw = self._get_param("MaxResults")
+            token = self._get_param("NextToken")
+            max_results = None
+            if raw is not None:
+                try:
+                    max_results = int(raw)
+                except (TypeError, ValueError):
+                    max_results = None
+                if max_results is None or not 5 <= max_results <= 1000:
+                    raise ec2_exceptions.InvalidParameterValue(
+                        f"Value ( {raw} ) for parameter maxResults is invalid. "
+                        "Parameter must be between 5 and 1000."
+                    )
+            result = original(self)
+            if max_results is None and not token:
+                return result
+            body = dict(result.result)
+            items, next_token = page(operation, list(body[key]), order, token, max_results, 2)
+            body[key] = items
+            body["NextToken"] = next_token
+            return ActionResult(body)
+        return handler
+
+    Subnets.describe_subnets = paged(
+        Subnets.describe_subnets, "DescribeSubnets", "Subnets", lambda s: (s.id, ""))
+    SecurityGroups.describe_security_groups = paged(
+        SecurityGroups.describe_security_groups, "DescribeSecurityGroups", "SecurityGroups",
+        lambda g: (g.id, ""))
+    InstanceResponse.describe_instance_type_offerings = paged(
+        InstanceResponse.describe_instance_type_offerings, "DescribeInstanceTypeOfferings",
+        "InstanceTypeOfferings", lambda o: (o["Location"], o["InstanceType"]))
+    assert EC2Response.describe_subnets is Subnets.describe_subnets
+    assert EC2Response.describe_security_groups is SecurityGroups.describe_security_groups
+    assert EC2Response.describe_instance_type_offerings is InstanceResponse.describe_instance_type_offerings
+    LOG.info(
+        "patched moto: InstanceBackend.run_instances (template volume tags, market and "
+        "metadata options), Instance.add_block_device (IOPS, throughput), "
+        "Instance.setup_defaults (a mapped root device), paging of "
+        "DescribeSubnets, DescribeSecurityGroups, DescribeInstanceTypeOfferings"
+    )
 
 
 class SerializedApp:
@@ -509,8 +691,9 @@ def main(argv=None):
 
     LOG.info("moto %s (%s)", moto.__version__, "unpatched" if args.no_patch else "patched")
     if not args.no_patch:
-        apply_patches()
+        page = apply_patches()
         apply_idempotency_patches()
+        apply_launch_configuration_patches(page)
 
     app = werkzeug_app.DomainDispatcherApplication(werkzeug_app.create_backend_app)
     if not args.no_patch:

@@ -384,6 +384,161 @@ class Suite:
                                             {"Name": "tag:fleetform:fleet", "Values": ["alpha"]}])
         assert resp["Images"] == []
 
+    # ----------------------------------------------- launch configuration
+    def network(self, ec2, cidr, subnets=1, groups=1):
+        """A VPC with `subnets` subnets in us-east-1a.. and `groups` groups."""
+        vpc = ec2.create_vpc(CidrBlock=f"{cidr}.0.0/16")["Vpc"]["VpcId"]
+        zones = ["us-east-1a", "us-east-1b", "us-east-1c", "us-east-1d", "us-east-1e", "us-east-1f"]
+        subnet_ids = [
+            ec2.create_subnet(VpcId=vpc, CidrBlock=f"{cidr}.{n}.0/24",
+                              AvailabilityZone=zones[n % len(zones)])["Subnet"]["SubnetId"]
+            for n in range(subnets)
+        ]
+        group_ids = [
+            ec2.create_security_group(GroupName=f"g{cidr}-{n}", Description="test", VpcId=vpc)["GroupId"]
+            for n in range(groups)
+        ]
+        return subnet_ids, group_ids
+
+    def launch_from(self, ec2, name, data, **run):
+        template = ec2.create_launch_template(LaunchTemplateName=name, LaunchTemplateData=data)
+        template_id = template["LaunchTemplate"]["LaunchTemplateId"]
+        resp = ec2.run_instances(LaunchTemplate={"LaunchTemplateId": template_id, "Version": "1"},
+                                 MinCount=1, MaxCount=1, **run)
+        return resp["Instances"][0]
+
+    def volumes_of(self, ec2, instance_id):
+        return ec2.describe_volumes(
+            Filters=[{"Name": "attachment.instance-id", "Values": [instance_id]}])["Volumes"]
+
+    def test_template_volume_tags_tag_the_volumes_at_launch(self):
+        data = {
+            "ImageId": AMI,
+            "BlockDeviceMappings": [{"DeviceName": "/dev/xvdb",
+                                     "Ebs": {"VolumeSize": 20, "VolumeType": "gp3", "DeleteOnTermination": True}}],
+            "TagSpecifications": [{"ResourceType": "volume",
+                                   "Tags": [{"Key": "fleetform:fleet", "Value": "volumes"}]}],
+        }
+        def tagged(ec2, name):
+            instance = self.launch_from(ec2, name, data, TagSpecifications=[
+                {"ResourceType": "volume", "Tags": [{"Key": "request", "Value": "yes"}]}])
+            volumes = self.volumes_of(ec2, instance["InstanceId"])
+            return [{t["Key"]: t["Value"] for t in v.get("Tags", [])} for v in volumes]
+        volumes = tagged(self.ec2, "volume-tags")
+        assert len(volumes) == 2, volumes  # moto's default root and /dev/xvdb
+        assert all(v == {"fleetform:fleet": "volumes", "request": "yes"} for v in volumes), volumes
+        plain = tagged(self.plain_ec2, "volume-tags")
+        assert all("fleetform:fleet" not in v for v in plain), \
+            f"unpatched moto tags volumes from the template now ({plain}); is the patch still needed?"
+
+    def test_a_reused_client_token_with_other_parameters_is_a_mismatch(self):
+        def again(ec2):
+            token = f"mismatch-{time.monotonic_ns()}"
+            first = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, InstanceType="m5.large",
+                                      ClientToken=token)["Instances"][0]["InstanceId"]
+            same = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, InstanceType="m5.large",
+                                     ClientToken=token)["Instances"][0]["InstanceId"]
+            other = error_code(lambda: ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1,
+                                                         InstanceType="c5.large", ClientToken=token))
+            return first, same, other
+        first, same, other = again(self.ec2)
+        assert first == same, (first, same)
+        assert other == "IdempotentParameterMismatch", other
+        _, _, other = again(self.plain_ec2)
+        assert other is None, "unpatched moto refuses a mismatched token now; is the patch still needed?"
+
+    def test_template_market_metadata_and_iops_apply_to_the_launch(self):
+        data = {
+            "ImageId": AMI,
+            "InstanceMarketOptions": {"MarketType": "spot", "SpotOptions": {"MaxPrice": "0.5"}},
+            "MetadataOptions": {"HttpTokens": "required", "HttpPutResponseHopLimit": 2, "HttpEndpoint": "enabled"},
+            "BlockDeviceMappings": [{"DeviceName": "/dev/xvdb",
+                                     "Ebs": {"VolumeSize": 20, "VolumeType": "io1", "Iops": 500,
+                                             "DeleteOnTermination": True}}],
+        }
+        instance = self.launch_from(self.ec2, "market-metadata", data)
+        assert instance.get("InstanceLifecycle") == "spot", instance.get("InstanceLifecycle")
+        options = instance["MetadataOptions"]
+        assert (options["HttpTokens"], options["HttpPutResponseHopLimit"]) == ("required", 2), options
+        io1 = [v for v in self.volumes_of(self.ec2, instance["InstanceId"]) if v["VolumeType"] == "io1"]
+        assert [v.get("Iops") for v in io1] == [500], io1
+        code = error_code(lambda: self.launch_from(self.plain_ec2, "market-metadata", data))
+        assert code == "InvalidParameterDependency", \
+            f"unpatched moto launches a template's io1 volume now ({code}); is the patch still needed?"
+        del data["BlockDeviceMappings"]
+        plain = self.launch_from(self.plain_ec2, "market-metadata-2", data)
+        assert plain.get("InstanceLifecycle") != "spot" and plain["MetadataOptions"]["HttpTokens"] == "optional", \
+            "unpatched moto applies the template's market and metadata options now; is the patch still needed?"
+
+    def test_a_mapped_root_device_sizes_the_root_volume(self):
+        root = self.ec2.describe_images(ImageIds=[AMI])["Images"][0]["RootDeviceName"]
+        data = {"ImageId": AMI, "BlockDeviceMappings": [
+            {"DeviceName": root, "Ebs": {"VolumeSize": 60, "VolumeType": "gp3", "DeleteOnTermination": True}}]}
+        def at_root(ec2, name):
+            instance = self.launch_from(ec2, name, data)
+            return sorted((v["Size"], v["VolumeType"]) for v in self.volumes_of(ec2, instance["InstanceId"])
+                          if any(a["Device"] == root for a in v["Attachments"]))
+        assert at_root(self.ec2, "root-volume") == [(60, "gp3")], at_root(self.ec2, "root-volume-2")
+        plain = at_root(self.plain_ec2, "root-volume")
+        assert plain != [(60, "gp3")], \
+            f"unpatched moto sizes the root from the mapping now ({plain}); is the patch still needed?"
+
+    def test_network_reads_page(self):
+        def pages(ec2, cidr):
+            subnets, groups = self.network(ec2, cidr, subnets=7, groups=7)
+            found = {}
+            for name, call, key, flt, ids in (
+                ("subnets", ec2.describe_subnets, "Subnets", "subnet-id", subnets),
+                ("groups", ec2.describe_security_groups, "SecurityGroups", "group-id", groups),
+            ):
+                items, sizes, _ = collect(call, key, MaxResults=5,
+                                          Filters=[{"Name": flt, "Values": ids + ["subnet-0000", "sg-0000"]}])
+                found[name] = (len(items), sizes)
+            items, sizes, _ = collect(ec2.describe_instance_type_offerings, "InstanceTypeOfferings",
+                                      MaxResults=5, LocationType="availability-zone",
+                                      Filters=[{"Name": "instance-type", "Values": ["m5.large", "c5.large"]}])
+            pairs = {(o["InstanceType"], o["Location"]) for o in items}
+            found["offerings"] = (len(items), len(pairs), sizes)
+            return found
+        found = pages(self.ec2, "10.31")
+        assert found["subnets"] == (7, [5, 2]), found
+        assert found["groups"] == (7, [5, 2]), found
+        count, distinct, sizes = found["offerings"]
+        assert count == distinct > 5 and all(s <= 5 for s in sizes), found
+        plain = pages(self.plain_ec2, "10.31")
+        assert plain["subnets"][1] == [7] and len(plain["offerings"][2]) == 1, \
+            f"unpatched moto pages the network reads now ({plain}); is the patch still needed?"
+        ec2 = self.patched.client(validate=False)
+        assert error_code(lambda: ec2.describe_subnets(MaxResults=4)) == "InvalidParameterValue"
+
+    def test_launch_template_data_is_echoed_and_subnet_filters_skip_missing_ids(self):
+        # Checked, not patched: what fleetform's read-back relies on.
+        subnets, groups = self.network(self.ec2, "10.32", subnets=1, groups=1)
+        data = {
+            "ImageId": AMI,
+            "InstanceType": "m5.large",
+            "NetworkInterfaces": [{"DeviceIndex": 0, "Groups": groups, "AssociatePublicIpAddress": False}],
+            "BlockDeviceMappings": [{"DeviceName": "/dev/xvdb", "Ebs": {
+                "VolumeSize": 20, "VolumeType": "gp3", "Iops": 4000, "Throughput": 200,
+                "Encrypted": True, "DeleteOnTermination": True}}],
+            "InstanceMarketOptions": {"MarketType": "spot", "SpotOptions": {"MaxPrice": "0.68"}},
+            "IamInstanceProfile": {"Arn": "arn:aws:iam::123456789012:instance-profile/w"},
+            "MetadataOptions": {"HttpTokens": "required", "HttpPutResponseHopLimit": 1, "HttpEndpoint": "enabled"},
+            "TagSpecifications": [{"ResourceType": "instance", "Tags": [{"Key": "i", "Value": "1"}]},
+                                  {"ResourceType": "volume", "Tags": [{"Key": "v", "Value": "2"}]}],
+        }
+        self.ec2.create_launch_template(LaunchTemplateName="echo", LaunchTemplateData=data)
+        echoed = self.ec2.describe_launch_template_versions(
+            LaunchTemplateName="echo", Versions=["$Default"])["LaunchTemplateVersions"][0]["LaunchTemplateData"]
+        for key, value in data.items():
+            assert echoed.get(key) == value, (key, echoed.get(key), value)
+        found = self.ec2.describe_subnets(Filters=[{"Name": "subnet-id", "Values": subnets + ["subnet-0123456789abcdef0"]}])
+        assert [s["SubnetId"] for s in found["Subnets"]] == subnets, found["Subnets"]
+        code = error_code(lambda: self.ec2.run_instances(
+            ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=subnets[0],
+            NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": subnets[0]}]))
+        assert code == "InvalidParameterCombination", code
+
     def test_sts_answers(self):
         arn = self.patched.client("sts").get_caller_identity()["Arn"]
         assert arn.startswith("arn:aws:"), arn

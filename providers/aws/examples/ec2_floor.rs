@@ -4,7 +4,12 @@
 //! engine, no conversion, no state. The bench times this whole process next to
 //! a whole `fleetform plan` process.
 //!
-//! `ec2_floor ENDPOINT FLEET REGION=AMI,AMI... [REGION=...]`
+//! `ec2_floor ENDPOINT FLEET REGION=AMI,AMI... [REGION=...]`, or
+//! `ec2_floor ENDPOINT FLEET --request REQUEST.json` with what fleetform's
+//! observation asks for per region (written by `observe_record`): image ids
+//! and, when the configuration has networks, the subnets, security groups
+//! and instance types whose offerings it reads (one paged call per kind, only
+//! where something is named, as fleetform does).
 //! Prints one JSON line: `{"calls": N, "ms": T}` (T from process start).
 
 use aws_sdk_ec2::types::Filter;
@@ -18,22 +23,42 @@ async fn main() {
     let start = Instant::now();
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.len() < 3 {
-        eprintln!("usage: ec2_floor ENDPOINT FLEET REGION=AMI,AMI... [REGION=...]");
+        eprintln!("usage: ec2_floor ENDPOINT FLEET (REGION=AMI,AMI... [REGION=...] | --request REQUEST.json)");
         std::process::exit(2);
     }
     let (endpoint, fleet) = (&args[0], &args[1]);
-    let regions: Vec<(String, Vec<String>)> = args[2..]
-        .iter()
-        .map(|a| {
-            let (region, ids) = a.split_once('=').unwrap_or((a.as_str(), ""));
-            let ids = ids
-                .split(',')
-                .filter(|i| !i.is_empty())
-                .map(str::to_string)
-                .collect();
-            (region.to_string(), ids)
-        })
-        .collect();
+    let regions: Vec<(String, Named)> = if args[2] == "--request" {
+        match args.get(3).map(|path| named_in(path)) {
+            Some(Ok(regions)) => regions,
+            Some(Err(why)) => {
+                eprintln!("ec2_floor: {why}");
+                std::process::exit(2);
+            }
+            None => {
+                eprintln!("ec2_floor: --request needs a file");
+                std::process::exit(2);
+            }
+        }
+    } else {
+        args[2..]
+            .iter()
+            .map(|a| {
+                let (region, ids) = a.split_once('=').unwrap_or((a.as_str(), ""));
+                let image_ids = ids
+                    .split(',')
+                    .filter(|i| !i.is_empty())
+                    .map(str::to_string)
+                    .collect();
+                (
+                    region.to_string(),
+                    Named {
+                        image_ids,
+                        ..Named::default()
+                    },
+                )
+            })
+            .collect()
+    };
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .credentials_provider(aws_sdk_ec2::config::Credentials::new(
@@ -43,13 +68,13 @@ async fn main() {
         .load()
         .await;
     let mut set = tokio::task::JoinSet::new();
-    for (region, ids) in regions {
+    for (region, named) in regions {
         let conf = aws_sdk_ec2::config::Builder::from(&sdk)
             .region(aws_config::Region::new(region))
             .build();
         let client = Client::from_conf(conf);
         let fleet = fleet.clone();
-        set.spawn(async move { region_calls(&client, &fleet, ids).await });
+        set.spawn(async move { region_calls(&client, &fleet, named).await });
     }
     let mut calls = 0u64;
     let mut failed = None;
@@ -68,6 +93,58 @@ async fn main() {
         eprintln!("ec2_floor: a call failed: {why}");
         std::process::exit(1);
     }
+}
+
+/// What the observation names in one region.
+#[derive(Debug, Default)]
+struct Named {
+    image_ids: Vec<String>,
+    subnet_ids: Vec<String>,
+    security_group_ids: Vec<String>,
+    instance_types: Vec<String>,
+}
+
+/// The regions of a request file written by `observe_record`.
+fn named_in(path: &str) -> Result<Vec<(String, Named)>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    let request: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("{path} is not JSON: {e}"))?;
+    let regions = request
+        .get("regions")
+        .and_then(|r| r.as_object())
+        .ok_or_else(|| format!("{path} has no regions"))?;
+    let list = |region: &serde_json::Value, key: &str| -> Vec<String> {
+        region
+            .get(key)
+            .and_then(|v| v.as_array())
+            .map(|ids| {
+                ids.iter()
+                    .filter_map(|id| id.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    Ok(regions
+        .iter()
+        .map(|(name, region)| {
+            (
+                name.clone(),
+                Named {
+                    image_ids: list(region, "image_ids"),
+                    subnet_ids: list(region, "subnet_ids"),
+                    security_group_ids: list(region, "security_group_ids"),
+                    instance_types: list(region, "instance_types"),
+                },
+            )
+        })
+        .collect())
+}
+
+fn any_of(name: &str, values: &[String]) -> Filter {
+    Filter::builder()
+        .name(name)
+        .set_values(Some(values.to_vec()))
+        .build()
 }
 
 fn tagged(fleet: &str) -> Filter {
@@ -91,7 +168,8 @@ macro_rules! pages {
 }
 
 /// Every Describe call of one region, kinds concurrently; the number of calls made.
-async fn region_calls(client: &Client, fleet: &str, ids: Vec<String>) -> Result<u64, String> {
+async fn region_calls(client: &Client, fleet: &str, named: Named) -> Result<u64, String> {
+    let ids = named.image_ids.clone();
     let keys = async {
         client
             .describe_key_pairs()
@@ -145,6 +223,36 @@ async fn region_calls(client: &Client, fleet: &str, ids: Vec<String>) -> Result<
             )
             .max_results(1000))
     };
-    let (a, b, c, d, e) = tokio::join!(keys, images, templates, defaults, instances);
-    Ok(a? + b? + c? + d? + e?)
+    // The network reads, each only where the observation names something.
+    let subnets = async {
+        if named.subnet_ids.is_empty() {
+            return Ok(0);
+        }
+        pages!(client
+            .describe_subnets()
+            .filters(any_of("subnet-id", &named.subnet_ids))
+            .max_results(1000))
+    };
+    let groups = async {
+        if named.security_group_ids.is_empty() {
+            return Ok(0);
+        }
+        pages!(client
+            .describe_security_groups()
+            .filters(any_of("group-id", &named.security_group_ids))
+            .max_results(1000))
+    };
+    let offerings = async {
+        if named.instance_types.is_empty() {
+            return Ok(0);
+        }
+        pages!(client
+            .describe_instance_type_offerings()
+            .location_type(aws_sdk_ec2::types::LocationType::AvailabilityZone)
+            .filters(any_of("instance-type", &named.instance_types))
+            .max_results(1000))
+    };
+    let (a, b, c, d, e, f, g, h) =
+        tokio::join!(keys, images, templates, defaults, instances, subnets, groups, offerings);
+    Ok(a? + b? + c? + d? + e? + f? + g? + h?)
 }

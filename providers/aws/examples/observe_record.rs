@@ -2,7 +2,12 @@
 //! makes it, to a JSON file: the input of the engine-alone benchmark
 //! (`engine_bench --observation FILE` in fleetform-engine).
 //!
-//! `observe_record ENDPOINT CONFIG_DIR OUT.json`
+//! `observe_record ENDPOINT CONFIG_DIR OUT.json [REQUEST.json]`
+//!
+//! With REQUEST.json it also writes what the observation asked for, per
+//! region (`{"regions": {REGION: {"image_ids": [..], "subnet_ids": [..],
+//! "security_group_ids": [..], "instance_types": [..]}}}`): the bench's floor
+//! (`ec2_floor --request REQUEST.json`) makes the same Describe calls from it.
 
 use fleetform_aws::{AwsProvider, ConnectOptions};
 use fleetform_engine::provider::{ObserveRequest, Provider};
@@ -10,9 +15,13 @@ use fleetform_engine::provider::{ObserveRequest, Provider};
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [endpoint, dir, out] = args.as_slice() else {
-        eprintln!("usage: observe_record ENDPOINT CONFIG_DIR OUT.json");
-        std::process::exit(2);
+    let (endpoint, dir, out, request_out) = match args.as_slice() {
+        [endpoint, dir, out] => (endpoint, dir, out, None),
+        [endpoint, dir, out, request] => (endpoint, dir, out, Some(request)),
+        _ => {
+            eprintln!("usage: observe_record ENDPOINT CONFIG_DIR OUT.json [REQUEST.json]");
+            std::process::exit(2);
+        }
     };
     let loaded = fleetform_engine::load_dir(
         std::path::Path::new(dir),
@@ -33,7 +42,15 @@ async fn main() {
             std::process::exit(1);
         }
     };
-    let observation = provider.observe(&ObserveRequest::for_config(&config)).await;
+    let request = ObserveRequest::for_config(&config);
+    if let Some(path) = request_out {
+        let written = std::fs::write(path, request_json(&request).to_string());
+        if let Err(e) = written {
+            eprintln!("cannot write {path}: {e}");
+            std::process::exit(1);
+        }
+    }
+    let observation = provider.observe(&request).await;
     let incomplete: Vec<_> = observation
         .regions
         .iter()
@@ -55,4 +72,27 @@ async fn main() {
         observation.regions.len(),
         observation.api_calls
     );
+}
+
+/// What `request` names per region, for the floor.
+fn request_json(request: &ObserveRequest) -> serde_json::Value {
+    let of = |by_region: &std::collections::BTreeMap<String, Vec<String>>, region: &str| {
+        serde_json::json!(by_region.get(region).cloned().unwrap_or_default())
+    };
+    let regions: serde_json::Map<String, serde_json::Value> = request
+        .regions
+        .iter()
+        .map(|region| {
+            (
+                region.clone(),
+                serde_json::json!({
+                    "image_ids": of(&request.image_ids, region),
+                    "subnet_ids": of(&request.subnet_ids, region),
+                    "security_group_ids": of(&request.security_group_ids, region),
+                    "instance_types": of(&request.instance_types, region),
+                }),
+            )
+        })
+        .collect();
+    serde_json::json!({ "fleet": request.fleet, "regions": regions })
 }

@@ -24,7 +24,12 @@ where
         }
         // InvalidKeyPair.NotFound, InvalidLaunchTemplateName.NotFoundException, ...
         (_, Some(c)) if c.contains("NotFound") => ErrorKind::NotFound,
-        (_, Some(c)) if c.starts_with("Invalid") || c.starts_with("Missing") => {
+        // A client token reused with other parameters: sending it again cannot succeed.
+        (_, Some(c))
+            if c.starts_with("Invalid")
+                || c.starts_with("Missing")
+                || c == "IdempotentParameterMismatch" =>
+        {
             ErrorKind::InvalidRequest
         }
         _ => ErrorKind::Unavailable,

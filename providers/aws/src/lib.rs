@@ -327,12 +327,25 @@ impl Provider for AwsProvider {
         for region in &request.regions {
             let client = self.ec2(region);
             let fleet = request.fleet.clone();
-            let image_ids = request.image_ids.get(region).cloned().unwrap_or_default();
+            let of = |by_region: &std::collections::BTreeMap<String, Vec<String>>| {
+                by_region.get(region).cloned().unwrap_or_default()
+            };
+            let image_ids = of(&request.image_ids);
+            let subnet_ids = of(&request.subnet_ids);
+            let security_group_ids = of(&request.security_group_ids);
+            let instance_types = of(&request.instance_types);
             let lookups = request.lookups.clone();
             let region = region.clone();
             let pages = self.pages;
             tasks.spawn(async move {
-                let observed = observe::region(&client, pages, &fleet, &image_ids, &lookups).await;
+                let named = observe::Named {
+                    image_ids: &image_ids,
+                    lookups: &lookups,
+                    subnet_ids: &subnet_ids,
+                    security_group_ids: &security_group_ids,
+                    instance_types: &instance_types,
+                };
+                let observed = observe::region(&client, pages, &fleet, named).await;
                 (region, observed)
             });
         }

@@ -5,12 +5,17 @@
 use crate::error;
 use aws_sdk_ec2::primitives::Blob;
 use aws_sdk_ec2::types::{
-    InstanceType, LaunchTemplateInstanceMarketOptionsRequest, LaunchTemplateSpecification,
-    LaunchTemplateTagSpecificationRequest, MarketType, RequestLaunchTemplateData, ResourceType,
-    Tag, TagSpecification,
+    IamInstanceProfileSpecification, InstanceNetworkInterfaceSpecification, InstanceType,
+    LaunchTemplateBlockDeviceMappingRequest, LaunchTemplateEbsBlockDeviceRequest,
+    LaunchTemplateHttpTokensState, LaunchTemplateIamInstanceProfileSpecificationRequest,
+    LaunchTemplateInstanceMarketOptionsRequest, LaunchTemplateInstanceMetadataEndpointState,
+    LaunchTemplateInstanceMetadataOptionsRequest,
+    LaunchTemplateInstanceNetworkInterfaceSpecificationRequest, LaunchTemplateSpecification,
+    LaunchTemplateSpotMarketOptionsRequest, LaunchTemplateTagSpecificationRequest, MarketType,
+    RequestLaunchTemplateData, ResourceType, Tag, TagSpecification, VolumeType,
 };
 use fleetform_engine::provider::{
-    ErrorKind, LaunchTemplateData, Mutation, MutationOutcome, ProviderError,
+    ErrorKind, LaunchSubnet, LaunchTemplateData, Mutation, MutationOutcome, ProviderError,
 };
 use std::collections::BTreeMap;
 
@@ -33,6 +38,20 @@ fn tagged(
     })
 }
 
+/// The launch template data fleetform writes. Each field maps as the
+/// provider's read-back (`observe::convert_template_data`) expects it, so an
+/// unchanged template reads back equal:
+///
+/// - security groups go on the template's top level (`SecurityGroupIds`),
+///   unless `assign_public_ip` is set: EC2 takes a public address only on a
+///   network interface, and refuses instance-level groups beside one
+///   (InvalidParameterCombination), so the groups then go on network
+///   interface 0 with the address setting, and nowhere else;
+/// - every block device is EBS, deleted with its instance;
+/// - the spot maximum price is written in its shortest decimal form;
+/// - an instance profile starting with `arn:` is an ARN, anything else a name;
+/// - metadata options always enable the endpoint (fleetform never turns it off);
+/// - instance and volume tags are two tag specifications.
 fn template_data(data: &LaunchTemplateData) -> RequestLaunchTemplateData {
     let mut builder = RequestLaunchTemplateData::builder()
         .set_image_id(data.image_id.clone())
@@ -43,22 +62,158 @@ fn template_data(data: &LaunchTemplateData) -> RequestLaunchTemplateData {
                 .as_ref()
                 .map(aws_smithy_types::base64::encode),
         );
+    match data.assign_public_ip {
+        Some(public) => {
+            builder = builder.network_interfaces(
+                LaunchTemplateInstanceNetworkInterfaceSpecificationRequest::builder()
+                    .device_index(0)
+                    .associate_public_ip_address(public)
+                    .set_groups(
+                        (!data.security_group_ids.is_empty())
+                            .then(|| data.security_group_ids.clone()),
+                    )
+                    .build(),
+            );
+        }
+        None if !data.security_group_ids.is_empty() => {
+            builder = builder.set_security_group_ids(Some(data.security_group_ids.clone()));
+        }
+        None => {}
+    }
+    for device in &data.block_devices {
+        builder = builder.block_device_mappings(
+            LaunchTemplateBlockDeviceMappingRequest::builder()
+                .device_name(&device.device_name)
+                .ebs(
+                    LaunchTemplateEbsBlockDeviceRequest::builder()
+                        .volume_size(clamped(device.size_gb))
+                        .volume_type(VolumeType::from(device.volume_type.as_str()))
+                        .set_iops(device.iops.map(clamped))
+                        .set_throughput(device.throughput.map(clamped))
+                        .set_encrypted(device.encrypted)
+                        .delete_on_termination(true)
+                        .build(),
+                )
+                .build(),
+        );
+    }
     if data.market.as_deref() == Some("spot") {
         builder = builder.instance_market_options(
             LaunchTemplateInstanceMarketOptionsRequest::builder()
                 .market_type(MarketType::Spot)
+                .set_spot_options(data.spot_max_price.as_deref().map(|price| {
+                    LaunchTemplateSpotMarketOptionsRequest::builder()
+                        .max_price(canonical_price(price))
+                        .build()
+                }))
                 .build(),
         );
     }
-    if !data.instance_tags.is_empty() {
-        builder = builder.tag_specifications(
-            LaunchTemplateTagSpecificationRequest::builder()
-                .resource_type(ResourceType::Instance)
-                .set_tags(Some(sdk_tags(&data.instance_tags)))
+    if let Some(profile) = &data.iam_instance_profile {
+        builder = builder.iam_instance_profile(template_profile(profile));
+    }
+    if let Some(metadata) = &data.metadata {
+        builder = builder.metadata_options(
+            LaunchTemplateInstanceMetadataOptionsRequest::builder()
+                .http_tokens(LaunchTemplateHttpTokensState::from(
+                    metadata.http_tokens.as_str(),
+                ))
+                .http_put_response_hop_limit(clamped(metadata.hop_limit))
+                .http_endpoint(LaunchTemplateInstanceMetadataEndpointState::Enabled)
                 .build(),
         );
+    }
+    for (resource, tags) in [
+        (ResourceType::Instance, &data.instance_tags),
+        (ResourceType::Volume, &data.volume_tags),
+    ] {
+        if !tags.is_empty() {
+            builder = builder.tag_specifications(
+                LaunchTemplateTagSpecificationRequest::builder()
+                    .resource_type(resource)
+                    .set_tags(Some(sdk_tags(tags)))
+                    .build(),
+            );
+        }
     }
     builder.build()
+}
+
+/// A count EC2 takes as a 32-bit integer; values past it (which the engine's
+/// checks refuse long before) are sent as the largest, for EC2 to refuse.
+fn clamped(value: u32) -> i32 {
+    i32::try_from(value).unwrap_or(i32::MAX)
+}
+
+/// A price in its shortest decimal form (`0.680` is `0.68`, `1.0` is `1`),
+/// the form the read-back reports too, so that EC2 writing it back with
+/// other trailing zeros is not a change. Text that is not a plain decimal
+/// is left as it is (EC2 refuses it).
+pub(crate) fn canonical_price(price: &str) -> String {
+    let price = price.trim();
+    let plain = !price.is_empty()
+        && price.chars().all(|c| c.is_ascii_digit() || c == '.')
+        && price.chars().filter(|&c| c == '.').count() <= 1
+        && price.chars().any(|c| c.is_ascii_digit());
+    if !plain || !price.contains('.') {
+        return price.to_string();
+    }
+    let trimmed = price.trim_end_matches('0').trim_end_matches('.');
+    let trimmed = if trimmed.is_empty() { "0" } else { trimmed };
+    if trimmed.starts_with('.') {
+        format!("0{trimmed}")
+    } else {
+        trimmed.to_string()
+    }
+}
+
+/// An instance profile by ARN when it is one, else by name.
+fn template_profile(profile: &str) -> LaunchTemplateIamInstanceProfileSpecificationRequest {
+    let builder = LaunchTemplateIamInstanceProfileSpecificationRequest::builder();
+    if profile.starts_with("arn:") {
+        builder.arn(profile).build()
+    } else {
+        builder.name(profile).build()
+    }
+}
+
+/// The same for RunInstances (a dry run straight from an image).
+fn launch_profile(profile: &str) -> IamInstanceProfileSpecification {
+    let builder = IamInstanceProfileSpecification::builder();
+    if profile.starts_with("arn:") {
+        builder.arn(profile).build()
+    } else {
+        builder.name(profile).build()
+    }
+}
+
+/// Where a RunInstances call puts its instance: with a public address
+/// setting, a network interface 0 carrying the subnet, the groups and the
+/// setting (the template then holds a network interface too, and EC2 refuses
+/// an instance-level subnet or groups beside one); otherwise the subnet and
+/// groups at the instance level, which override the template's.
+fn placed(
+    mut request: aws_sdk_ec2::operation::run_instances::builders::RunInstancesFluentBuilder,
+    subnet: Option<&LaunchSubnet>,
+) -> aws_sdk_ec2::operation::run_instances::builders::RunInstancesFluentBuilder {
+    let Some(subnet) = subnet else {
+        return request;
+    };
+    let groups = (!subnet.security_group_ids.is_empty()).then(|| subnet.security_group_ids.clone());
+    match subnet.assign_public_ip {
+        Some(public) => request.network_interfaces(
+            InstanceNetworkInterfaceSpecification::builder()
+                .device_index(0)
+                .subnet_id(&subnet.subnet_id)
+                .set_groups(groups)
+                .associate_public_ip_address(public)
+                .build(),
+        ),
+        None => {
+            request = request.subnet_id(&subnet.subnet_id);
+            request.set_security_group_ids(groups)
+        }
+    }
 }
 
 /// Treats "already gone" as success for deletions.
@@ -180,10 +335,10 @@ pub(crate) async fn run(
             tags,
             client_token,
             dry_run,
-            subnet: _,
+            subnet,
         } => {
-            let result = client
-                .run_instances()
+            let request = placed(client.run_instances(), subnet.as_ref());
+            let result = request
                 .launch_template(
                     LaunchTemplateSpecification::builder()
                         .launch_template_id(template_id)
@@ -226,12 +381,13 @@ pub(crate) async fn run(
         Mutation::DryRunFromImage {
             image_id,
             instance_type,
-            subnet: _,
-            iam_instance_profile: _,
+            subnet,
+            iam_instance_profile,
         } => {
-            let result = client
-                .run_instances()
+            let request = placed(client.run_instances(), subnet.as_ref());
+            let result = request
                 .image_id(image_id)
+                .set_iam_instance_profile(iam_instance_profile.as_deref().map(launch_profile))
                 .instance_type(InstanceType::from(instance_type.as_str()))
                 .min_count(1)
                 .max_count(1)
@@ -388,5 +544,133 @@ async fn wait_for_image(
         }
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(std::time::Duration::from_secs(15));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fleetform_engine::provider::{BlockDevice, MetadataOptions};
+
+    #[test]
+    fn prices_take_their_shortest_decimal_form() {
+        for (given, canonical) in [
+            ("0.68", "0.68"),
+            ("0.680000", "0.68"),
+            ("1.0", "1"),
+            ("2", "2"),
+            (".5", "0.5"),
+            ("0.000", "0"),
+            (" 0.5 ", "0.5"),
+            ("abc", "abc"),
+            ("1.2.3", "1.2.3"),
+        ] {
+            assert_eq!(canonical_price(given), canonical, "{given}");
+        }
+    }
+
+    fn data() -> LaunchTemplateData {
+        LaunchTemplateData {
+            image_id: Some("ami-1".into()),
+            market: Some("spot".into()),
+            security_group_ids: vec!["sg-1".into(), "sg-2".into()],
+            block_devices: vec![BlockDevice {
+                device_name: "/dev/xvdb".into(),
+                size_gb: 120,
+                volume_type: "io1".into(),
+                iops: Some(500),
+                throughput: None,
+                encrypted: Some(true),
+            }],
+            spot_max_price: Some("0.680".into()),
+            iam_instance_profile: Some("arn:aws:iam::1:instance-profile/w".into()),
+            metadata: Some(MetadataOptions {
+                http_tokens: "required".into(),
+                hop_limit: 2,
+            }),
+            instance_tags: BTreeMap::from([("a".into(), "1".into())]),
+            volume_tags: BTreeMap::from([("v".into(), "2".into())]),
+            ..LaunchTemplateData::default()
+        }
+    }
+
+    #[test]
+    fn template_data_carries_every_field() {
+        let request = template_data(&data());
+        assert_eq!(request.security_group_ids(), ["sg-1", "sg-2"]);
+        assert!(request.network_interfaces().is_empty());
+        let mapping = &request.block_device_mappings()[0];
+        let ebs = mapping.ebs().expect("ebs");
+        assert_eq!(mapping.device_name(), Some("/dev/xvdb"));
+        assert_eq!(
+            (
+                ebs.volume_size(),
+                ebs.iops(),
+                ebs.throughput(),
+                ebs.encrypted()
+            ),
+            (Some(120), Some(500), None, Some(true))
+        );
+        assert_eq!(ebs.volume_type().map(|t| t.as_str()), Some("io1"));
+        assert_eq!(ebs.delete_on_termination(), Some(true));
+        let market = request.instance_market_options().expect("market");
+        assert_eq!(market.market_type(), Some(&MarketType::Spot));
+        assert_eq!(
+            market.spot_options().and_then(|o| o.max_price()),
+            Some("0.68")
+        );
+        let profile = request.iam_instance_profile().expect("profile");
+        assert_eq!(
+            (profile.arn(), profile.name()),
+            (Some("arn:aws:iam::1:instance-profile/w"), None)
+        );
+        let metadata = request.metadata_options().expect("metadata");
+        assert_eq!(metadata.http_tokens().map(|t| t.as_str()), Some("required"));
+        assert_eq!(metadata.http_put_response_hop_limit(), Some(2));
+        assert_eq!(
+            metadata.http_endpoint().map(|e| e.as_str()),
+            Some("enabled")
+        );
+        let kinds: Vec<&str> = request
+            .tag_specifications()
+            .iter()
+            .filter_map(|t| t.resource_type().map(|r| r.as_str()))
+            .collect();
+        assert_eq!(kinds, ["instance", "volume"]);
+    }
+
+    #[test]
+    fn a_public_address_puts_the_groups_on_network_interface_0_only() {
+        let request = template_data(&LaunchTemplateData {
+            assign_public_ip: Some(false),
+            iam_instance_profile: Some("workers".into()),
+            ..data()
+        });
+        assert!(
+            request.security_group_ids().is_empty(),
+            "EC2 refuses instance-level groups beside a network interface"
+        );
+        let interface = &request.network_interfaces()[0];
+        assert_eq!(interface.device_index(), Some(0));
+        assert_eq!(interface.groups(), ["sg-1", "sg-2"]);
+        assert_eq!(interface.associate_public_ip_address(), Some(false));
+        let profile = request.iam_instance_profile().expect("profile");
+        assert_eq!((profile.arn(), profile.name()), (None, Some("workers")));
+    }
+
+    #[test]
+    fn on_demand_and_nothing_set_write_no_options() {
+        let request = template_data(&LaunchTemplateData {
+            image_id: Some("ami-1".into()),
+            spot_max_price: Some("0.5".into()),
+            market: Some("on-demand".into()),
+            ..LaunchTemplateData::default()
+        });
+        assert!(request.instance_market_options().is_none());
+        assert!(request.metadata_options().is_none());
+        assert!(request.iam_instance_profile().is_none());
+        assert!(request.tag_specifications().is_empty());
+        assert!(request.block_device_mappings().is_empty());
+        assert!(request.security_group_ids().is_empty() && request.network_interfaces().is_empty());
     }
 }

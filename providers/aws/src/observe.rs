@@ -9,10 +9,11 @@ use crate::error;
 use aws_sdk_ec2::types::{Filter, Tag};
 use fleetform_engine::model::ImageLookup;
 use fleetform_engine::provider::{
-    tags, LaunchTemplateData, Observed, ObservedImage, ObservedInstance, ObservedKeyPair,
-    ObservedLaunchTemplate, RegionObservation,
+    tags, BlockDevice, LaunchTemplateData, MetadataOptions, Observed, ObservedImage,
+    ObservedInstance, ObservedKeyPair, ObservedLaunchTemplate, ObservedSecurityGroup,
+    ObservedSubnet, Offering, RegionObservation,
 };
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 
 /// Instance states that count as existing (terminated and shutting-down do not).
@@ -24,6 +25,15 @@ const INSTANCE_PAGE: i32 = 1000;
 /// Page size for images and launch templates (EC2's maximum for both).
 const TEMPLATE_PAGE: i32 = 200;
 
+/// Page size for subnets, security groups and offerings (EC2's maximum for
+/// all three).
+const NETWORK_PAGE: i32 = 1000;
+
+/// Most pages one listing may take before it is given up as endless (a
+/// server handing out tokens forever): far more than any real account needs
+/// at EC2's page sizes.
+const MAX_PAGES: usize = 10_000;
+
 /// The smallest page every paged read accepts (DescribeInstances and
 /// DescribeImages refuse fewer than 5).
 const MIN_PAGE: i32 = 5;
@@ -33,6 +43,7 @@ const MIN_PAGE: i32 = 5;
 pub(crate) struct PageSizes {
     instances: i32,
     templates: i32,
+    network: i32,
 }
 
 impl PageSizes {
@@ -47,6 +58,7 @@ impl PageSizes {
         PageSizes {
             instances: cap(INSTANCE_PAGE),
             templates: cap(TEMPLATE_PAGE),
+            network: cap(NETWORK_PAGE),
         }
     }
 }
@@ -98,6 +110,62 @@ where
         "{what}: each of {} reads (page sizes {sizes:?}) ended on a full page without a NextToken, so the listing may have been cut short",
         sizes.len()
     ))
+}
+
+/// One page of a listing: its items and the token of the next page.
+type Page<T> = (Vec<T>, Option<String>);
+
+/// Reads every page of a listing with `fetch(token)` (`None` for the first
+/// page), which asks for `size` items per page: the loop of the subnet,
+/// security group and offering reads, tested on its own (unpatched moto
+/// does not page those three at all, and the local endpoint's paging is no
+/// proof of EC2's). An empty token ends the listing like a missing one; a
+/// token sent before is an error (the SDK's paginators stop there silently,
+/// which is a short list); so is a listing past [`MAX_PAGES`]. The [`LastPage`] says whether the last
+/// page could hide a dropped token, for [`confirmed`].
+async fn every_page<T, F, Fut>(
+    what: &str,
+    size: i32,
+    mut fetch: F,
+) -> Result<(Vec<T>, LastPage), String>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: Future<Output = Result<Page<T>, String>>,
+{
+    let mut items = Vec::new();
+    let mut last = LastPage::default();
+    let mut seen = HashSet::new();
+    let mut token = None;
+    for _ in 0..MAX_PAGES {
+        let (page, next) = fetch(token.take()).await?;
+        last.saw(page.len(), size, next.as_deref());
+        items.extend(page);
+        match next.filter(|t| !t.is_empty()) {
+            None => return Ok((items, last)),
+            Some(next) if !seen.insert(next.clone()) => {
+                return Err(format!(
+                "{what}: EC2 sent a NextToken it had sent before, so the listing cannot be trusted"
+            ))
+            }
+            Some(next) => token = Some(next),
+        }
+    }
+    Err(format!("{what}: more than {MAX_PAGES} pages"))
+}
+
+/// What the configuration names in one region, beside its fleet's tagged objects.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Named<'a> {
+    /// Image ids (looked up even if untagged).
+    pub(crate) image_ids: &'a [String],
+    /// Image lookups.
+    pub(crate) lookups: &'a [ImageLookup],
+    /// Subnet ids.
+    pub(crate) subnet_ids: &'a [String],
+    /// Security group ids.
+    pub(crate) security_group_ids: &'a [String],
+    /// Instance types whose offerings per zone are read.
+    pub(crate) instance_types: &'a [String],
 }
 
 fn fleet_filter(fleet: &str) -> Filter {
@@ -152,20 +220,41 @@ fn settle<T>(result: Result<T, String>) -> Observed<T> {
     }
 }
 
-/// Reads every kind in one region, concurrently.
+/// Reads every kind in one region, concurrently. Subnets, security groups
+/// and offerings are read only when the configuration names some in this
+/// region: otherwise they are complete and empty without a call.
 pub(crate) async fn region(
     client: &aws_sdk_ec2::Client,
     pages: PageSizes,
     fleet: &str,
-    image_ids: &[String],
-    lookups: &[ImageLookup],
+    named: Named<'_>,
 ) -> RegionObservation {
-    let (key_pairs, images, launch_templates, instances) = tokio::join!(
+    let size = pages.network;
+    let (key_pairs, images, launch_templates, instances, subnets, security_groups, offerings) = tokio::join!(
         key_pairs(client, fleet),
-        images(client, pages.templates, fleet, image_ids, lookups),
+        images(
+            client,
+            pages.templates,
+            fleet,
+            named.image_ids,
+            named.lookups
+        ),
         launch_templates(client, pages.templates, fleet),
         confirmed("instances", pages.instances, |size| instances(
             client, size, fleet
+        )),
+        when_named(named.subnet_ids, || confirmed("subnets", size, |size| {
+            subnets(client, size, named.subnet_ids)
+        })),
+        when_named(named.security_group_ids, || confirmed(
+            "security groups",
+            size,
+            |size| security_groups(client, size, named.security_group_ids)
+        )),
+        when_named(named.instance_types, || confirmed(
+            "instance type offerings",
+            size,
+            |size| offerings(client, size, named.instance_types)
         )),
     );
     RegionObservation {
@@ -173,10 +262,131 @@ pub(crate) async fn region(
         images: settle(images),
         launch_templates: settle(launch_templates),
         instances: settle(instances),
-        subnets: Observed::nothing(),
-        security_groups: Observed::nothing(),
-        offerings: Observed::nothing(),
+        subnets: settle(subnets),
+        security_groups: settle(security_groups),
+        offerings: settle(offerings),
     }
+}
+
+/// `read()` when the configuration names something for it; nothing (and no
+/// call) otherwise.
+async fn when_named<T: Default, F, Fut>(named: &[String], read: F) -> Result<T, String>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
+    if named.is_empty() {
+        Ok(T::default())
+    } else {
+        read().await
+    }
+}
+
+/// A filter on `name` matching any of `values`, which one missing value
+/// cannot fail (an id list would fail the whole call).
+fn any_of(name: &str, values: &[String]) -> Filter {
+    Filter::builder()
+        .name(name)
+        .set_values(Some(values.to_vec()))
+        .build()
+}
+
+/// The subnets among `ids` that exist, by id.
+async fn subnets(
+    client: &aws_sdk_ec2::Client,
+    size: i32,
+    ids: &[String],
+) -> Result<(Vec<ObservedSubnet>, LastPage), String> {
+    let (mut found, last) = every_page("subnets", size, |token| async move {
+        let page = client
+            .describe_subnets()
+            .filters(any_of("subnet-id", ids))
+            .max_results(size)
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| error::from_sdk(e).message)?;
+        let items = page
+            .subnets()
+            .iter()
+            .map(|s| ObservedSubnet {
+                id: s.subnet_id().unwrap_or_default().to_string(),
+                zone: s.availability_zone().unwrap_or_default().to_string(),
+                vpc_id: s.vpc_id().unwrap_or_default().to_string(),
+            })
+            .collect();
+        Ok((items, page.next_token().map(str::to_string)))
+    })
+    .await?;
+    found.sort_by(|a, b| a.id.cmp(&b.id));
+    found.dedup_by(|a, b| a.id == b.id);
+    Ok((found, last))
+}
+
+/// The security groups among `ids` that exist, by id.
+async fn security_groups(
+    client: &aws_sdk_ec2::Client,
+    size: i32,
+    ids: &[String],
+) -> Result<(Vec<ObservedSecurityGroup>, LastPage), String> {
+    let (mut found, last) = every_page("security groups", size, |token| async move {
+        let page = client
+            .describe_security_groups()
+            .filters(any_of("group-id", ids))
+            .max_results(size)
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| error::from_sdk(e).message)?;
+        let items = page
+            .security_groups()
+            .iter()
+            .map(|g| ObservedSecurityGroup {
+                id: g.group_id().unwrap_or_default().to_string(),
+                name: g.group_name().unwrap_or_default().to_string(),
+                vpc_id: g.vpc_id().unwrap_or_default().to_string(),
+            })
+            .collect();
+        Ok((items, page.next_token().map(str::to_string)))
+    })
+    .await?;
+    found.sort_by(|a, b| a.id.cmp(&b.id));
+    found.dedup_by(|a, b| a.id == b.id);
+    Ok((found, last))
+}
+
+/// The availability zones that offer each of `types`, as sorted pairs.
+async fn offerings(
+    client: &aws_sdk_ec2::Client,
+    size: i32,
+    types: &[String],
+) -> Result<(Vec<Offering>, LastPage), String> {
+    let (mut found, last) = every_page("instance type offerings", size, |token| async move {
+        let page = client
+            .describe_instance_type_offerings()
+            .location_type(aws_sdk_ec2::types::LocationType::AvailabilityZone)
+            .filters(any_of("instance-type", types))
+            .max_results(size)
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| error::from_sdk(e).message)?;
+        let items = page
+            .instance_type_offerings()
+            .iter()
+            .filter_map(|o| {
+                Some(Offering {
+                    instance_type: o.instance_type()?.as_str().to_string(),
+                    zone: o.location()?.to_string(),
+                })
+            })
+            .collect();
+        Ok((items, page.next_token().map(str::to_string)))
+    })
+    .await?;
+    found.sort();
+    found.dedup();
+    Ok((found, last))
 }
 
 async fn key_pairs(
@@ -314,7 +524,7 @@ fn convert_image(image: &aws_sdk_ec2::types::Image) -> ObservedImage {
             .filter_map(|m| Some(m.ebs()?.snapshot_id()?.to_string()))
             .collect(),
         tags: tag_map(image.tags()),
-        root_device_name: None,
+        root_device_name: image.root_device_name().map(str::to_string),
     }
 }
 
@@ -419,7 +629,32 @@ async fn default_versions(
     Ok((defaults, last))
 }
 
-fn convert_template_data(
+/// What a launch template version launches, field by field, so that a
+/// template changed by hand differs from what fleetform would write. EC2
+/// stores a template's data as it was given and echoes only what was set, so
+/// each field reads back as fleetform's write (`mutate::template_data`)
+/// produced it:
+///
+/// - `security_group_ids`: the top-level `SecurityGroupIds`, or else the
+///   `Groups` of network interface 0, in EC2's order;
+/// - `assign_public_ip`: `AssociatePublicIpAddress` of network interface 0;
+///   `None` without a network interface or when it is unset;
+/// - `block_devices`: every mapping, sorted by device name; an EBS mapping
+///   with its size, type, IOPS, throughput and encryption as set (unset
+///   size 0 and type "", which fleetform never writes); a mapping without
+///   EBS (an instance store or `NoDevice`) as a device of size 0 whose type
+///   is `ephemeral` or `no-device`, so it shows as a difference;
+///   `DeleteOnTermination` is not part of the model and not read;
+/// - `spot_max_price`: `SpotOptions.MaxPrice` in its shortest decimal form
+///   (`mutate::canonical_price`);
+/// - `iam_instance_profile`: the ARN when set, else the name;
+/// - `metadata`: `None` when EC2 returns no metadata options (a template
+///   written without them); otherwise the tokens setting and the hop limit,
+///   EC2's defaults (`optional`, 1) for the one missing; an endpoint turned
+///   off reads as tokens `disabled`, a value fleetform never writes;
+/// - `instance_tags` / `volume_tags`: the tag specifications for instances
+///   and for volumes.
+pub(crate) fn convert_template_data(
     data: &aws_sdk_ec2::types::ResponseLaunchTemplateData,
 ) -> LaunchTemplateData {
     let user_data = data.user_data().map(|encoded| {
@@ -428,26 +663,103 @@ fn convert_template_data(
             .and_then(|bytes| String::from_utf8(bytes).ok())
             .unwrap_or_else(|| encoded.to_string())
     });
-    let instance_tags = data
-        .tag_specifications()
+    let tags_for = |resource: &str| -> BTreeMap<String, String> {
+        data.tag_specifications()
+            .iter()
+            .filter(|spec| spec.resource_type().is_some_and(|r| r.as_str() == resource))
+            .flat_map(|spec| tag_map(spec.tags()))
+            .collect()
+    };
+    let primary = data
+        .network_interfaces()
         .iter()
-        .filter(|spec| {
-            spec.resource_type()
-                .is_some_and(|r| r.as_str() == "instance")
+        .find(|n| n.device_index().unwrap_or(0) == 0);
+    let security_group_ids = if data.security_group_ids().is_empty() {
+        primary.map(|n| n.groups().to_vec()).unwrap_or_default()
+    } else {
+        data.security_group_ids().to_vec()
+    };
+    let mut block_devices: Vec<BlockDevice> = data
+        .block_device_mappings()
+        .iter()
+        .map(|m| {
+            let device_name = m.device_name().unwrap_or_default().to_string();
+            match m.ebs() {
+                Some(ebs) => BlockDevice {
+                    device_name,
+                    size_gb: ebs
+                        .volume_size()
+                        .and_then(|s| u32::try_from(s).ok())
+                        .unwrap_or(0),
+                    volume_type: ebs
+                        .volume_type()
+                        .map(|t| t.as_str().to_string())
+                        .unwrap_or_default(),
+                    iops: ebs.iops().and_then(|i| u32::try_from(i).ok()),
+                    throughput: ebs.throughput().and_then(|t| u32::try_from(t).ok()),
+                    encrypted: ebs.encrypted(),
+                },
+                None => BlockDevice {
+                    device_name,
+                    size_gb: 0,
+                    volume_type: if m.no_device().is_some() {
+                        "no-device".to_string()
+                    } else {
+                        "ephemeral".to_string()
+                    },
+                    iops: None,
+                    throughput: None,
+                    encrypted: None,
+                },
+            }
         })
-        .flat_map(|spec| tag_map(spec.tags()))
         .collect();
+    block_devices.sort_by(|a, b| a.device_name.cmp(&b.device_name));
+    let market = data.instance_market_options();
+    let metadata = data.metadata_options().and_then(|m| {
+        if m.http_tokens().is_none()
+            && m.http_put_response_hop_limit().is_none()
+            && m.http_endpoint().is_none()
+        {
+            return None;
+        }
+        let disabled = m.http_endpoint().is_some_and(|e| e.as_str() == "disabled");
+        Some(MetadataOptions {
+            http_tokens: if disabled {
+                "disabled".to_string()
+            } else {
+                m.http_tokens()
+                    .map_or("optional", |t| t.as_str())
+                    .to_string()
+            },
+            hop_limit: m
+                .http_put_response_hop_limit()
+                .and_then(|h| u32::try_from(h).ok())
+                .unwrap_or(1),
+        })
+    });
+    let profile = data.iam_instance_profile();
     LaunchTemplateData {
         image_id: data.image_id().map(str::to_string),
         instance_type: data.instance_type().map(|t| t.as_str().to_string()),
         key_name: data.key_name().map(str::to_string),
         user_data,
-        market: data
-            .instance_market_options()
+        market: market
             .and_then(|m| m.market_type())
             .map(|m| m.as_str().to_string()),
-        instance_tags,
-        ..Default::default()
+        instance_tags: tags_for("instance"),
+        security_group_ids,
+        assign_public_ip: primary.and_then(|n| n.associate_public_ip_address()),
+        block_devices,
+        spot_max_price: market
+            .and_then(|m| m.spot_options())
+            .and_then(|o| o.max_price())
+            .map(crate::mutate::canonical_price),
+        iam_instance_profile: profile
+            .and_then(|p| p.arn().or(p.name()))
+            .map(str::to_string),
+        metadata,
+        volume_tags: tags_for("volume"),
     }
 }
 
@@ -502,8 +814,11 @@ async fn instances(
                     key_name: i.key_name().map(str::to_string),
                     launch_template,
                     tags,
-                    zone: None,
-                    subnet_id: None,
+                    zone: i
+                        .placement()
+                        .and_then(|p| p.availability_zone())
+                        .map(str::to_string),
+                    subnet_id: i.subnet_id().map(str::to_string),
                 });
             }
         }
@@ -585,12 +900,368 @@ mod tests {
         assert_eq!((result, *once.borrow()), (Ok(7), 1));
     }
 
+    /// The tokens a listing was asked with, in order.
+    type Tokens = RefCell<Vec<Option<String>>>;
+
+    /// A listing of `pages` served one page per call: the n-th call gets
+    /// the items of page n and the token `tokens[n]`, and the token it was
+    /// called with is recorded.
+    fn served(
+        pages: Vec<Vec<u32>>,
+        tokens: Vec<Option<&'static str>>,
+    ) -> (Tokens, impl Fn(usize) -> Result<Page<u32>, String>) {
+        let calls = RefCell::new(Vec::new());
+        let page = move |n: usize| {
+            let items = pages.get(n).cloned().ok_or("called past the last page")?;
+            Ok((items, tokens.get(n).copied().flatten().map(str::to_string)))
+        };
+        (calls, page)
+    }
+
+    #[test]
+    fn every_page_follows_the_tokens_to_the_end() {
+        let (calls, page) = served(
+            vec![vec![1, 2, 3], vec![4, 5, 6], vec![7]],
+            vec![Some("a"), Some("b"), None],
+        );
+        let result = run(every_page("offerings", 3, |token| {
+            calls.borrow_mut().push(token);
+            let n = calls.borrow().len() - 1;
+            let answer = page(n);
+            async move { answer }
+        }));
+        let (items, last) = result.expect("read");
+        assert_eq!(items, vec![1, 2, 3, 4, 5, 6, 7]);
+        assert!(!last.suspect, "a short last page is the end");
+        assert_eq!(
+            *calls.borrow(),
+            vec![None, Some("a".to_string()), Some("b".to_string())],
+            "each page asked with the token of the one before"
+        );
+    }
+
+    #[test]
+    fn an_empty_token_ends_the_listing_and_a_full_last_page_is_suspect() {
+        let (calls, page) = served(vec![vec![1, 2], vec![3, 4]], vec![Some("a"), Some("")]);
+        let (items, last) = run(every_page("subnets", 2, |token| {
+            calls.borrow_mut().push(token);
+            let answer = page(calls.borrow().len() - 1);
+            async move { answer }
+        }))
+        .expect("read");
+        assert_eq!(items, vec![1, 2, 3, 4]);
+        assert!(
+            last.suspect,
+            "a full last page without a token may hide a dropped one"
+        );
+    }
+
+    #[test]
+    fn a_dropped_token_is_caught_by_confirmed_reading_again() {
+        // 10 items in pages of 5: the first read loses its token after page 1
+        // (5 items, full, no token); the second, with pages of 6, reads all.
+        let reads = RefCell::new(0);
+        let result = run(confirmed("offerings", 5, |size| {
+            *reads.borrow_mut() += 1;
+            let first = *reads.borrow() == 1;
+            async move {
+                let all: Vec<u32> = (0..10).collect();
+                let per = usize::try_from(size).unwrap_or(1);
+                every_page("offerings", size, |token: Option<String>| {
+                    let start: usize = token.as_deref().map_or(0, |t| t.parse().unwrap_or(0));
+                    let end = (start + per).min(all.len());
+                    let items = all[start..end].to_vec();
+                    let next = (end < all.len() && !first).then(|| end.to_string());
+                    async move { Ok((items, next)) }
+                })
+                .await
+            }
+        }));
+        assert_eq!(result.map(|items| items.len()), Ok(10));
+        assert_eq!(
+            *reads.borrow(),
+            2,
+            "read again after the suspect first read"
+        );
+    }
+
+    #[test]
+    fn a_repeated_token_is_an_error_not_a_short_or_endless_list() {
+        let (calls, page) = served(
+            vec![vec![1], vec![2], vec![3]],
+            vec![Some("a"), Some("a"), None],
+        );
+        let result = run(every_page("security groups", 1, |token| {
+            calls.borrow_mut().push(token);
+            let answer = page(calls.borrow().len() - 1);
+            async move { answer }
+        }));
+        let cause = result.expect_err("a token sent twice cannot be trusted");
+        assert!(
+            cause.contains("security groups") && cause.contains("NextToken"),
+            "{cause}"
+        );
+        assert_eq!(calls.borrow().len(), 2, "stopped at the repeat");
+    }
+
+    #[test]
+    fn a_failed_page_fails_the_listing() {
+        let calls = RefCell::new(0);
+        let result: Result<(Vec<u32>, LastPage), String> =
+            run(every_page("subnets", 5, |token: Option<String>| {
+                *calls.borrow_mut() += 1;
+                async move {
+                    match token {
+                        None => Ok((vec![1, 2, 3, 4, 5], Some("next".to_string()))),
+                        Some(_) => Err("RequestLimitExceeded: throttled".to_string()),
+                    }
+                }
+            }));
+        assert_eq!(
+            result.map(|(items, _)| items),
+            Err("RequestLimitExceeded: throttled".to_string()),
+            "the pages read before the failure are not returned"
+        );
+        assert_eq!(*calls.borrow(), 2);
+    }
+
+    #[test]
+    fn an_endless_listing_stops_at_the_page_bound() {
+        let calls = RefCell::new(0usize);
+        let result: Result<(Vec<u32>, LastPage), String> = run(every_page("offerings", 5, |_| {
+            *calls.borrow_mut() += 1;
+            let n = *calls.borrow();
+            async move { Ok((Vec::new(), Some(format!("t{n}")))) }
+        }));
+        let cause = result.expect_err("bounded");
+        assert!(cause.contains("pages"), "{cause}");
+        assert_eq!(*calls.borrow(), MAX_PAGES);
+    }
+
+    use aws_sdk_ec2::types::{
+        LaunchTemplateBlockDeviceMapping, LaunchTemplateEbsBlockDevice,
+        LaunchTemplateHttpTokensState, LaunchTemplateIamInstanceProfileSpecification,
+        LaunchTemplateInstanceMarketOptions, LaunchTemplateInstanceMetadataEndpointState,
+        LaunchTemplateInstanceMetadataOptions, LaunchTemplateInstanceNetworkInterfaceSpecification,
+        LaunchTemplateSpotMarketOptions, LaunchTemplateTagSpecification, MarketType, ResourceType,
+        ResponseLaunchTemplateData, VolumeType,
+    };
+
+    fn tag(key: &str, value: &str) -> Tag {
+        Tag::builder().key(key).value(value).build()
+    }
+
+    #[test]
+    fn template_data_reads_back_field_by_field() {
+        let data = ResponseLaunchTemplateData::builder()
+            .image_id("ami-1")
+            .security_group_ids("sg-b")
+            .security_group_ids("sg-a")
+            .block_device_mappings(
+                LaunchTemplateBlockDeviceMapping::builder()
+                    .device_name("/dev/xvdb")
+                    .ebs(
+                        LaunchTemplateEbsBlockDevice::builder()
+                            .volume_size(120)
+                            .volume_type(VolumeType::Io2)
+                            .iops(4000)
+                            .delete_on_termination(true)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .block_device_mappings(
+                LaunchTemplateBlockDeviceMapping::builder()
+                    .device_name("/dev/xvda")
+                    .ebs(
+                        LaunchTemplateEbsBlockDevice::builder()
+                            .volume_size(60)
+                            .volume_type(VolumeType::Gp3)
+                            .throughput(250)
+                            .encrypted(true)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .instance_market_options(
+                LaunchTemplateInstanceMarketOptions::builder()
+                    .market_type(MarketType::Spot)
+                    .spot_options(
+                        LaunchTemplateSpotMarketOptions::builder()
+                            .max_price("0.680000")
+                            .build(),
+                    )
+                    .build(),
+            )
+            .iam_instance_profile(
+                LaunchTemplateIamInstanceProfileSpecification::builder()
+                    .arn("arn:aws:iam::1:instance-profile/w")
+                    .name("w")
+                    .build(),
+            )
+            .metadata_options(
+                LaunchTemplateInstanceMetadataOptions::builder()
+                    .http_tokens(LaunchTemplateHttpTokensState::Required)
+                    .http_put_response_hop_limit(2)
+                    .http_endpoint(LaunchTemplateInstanceMetadataEndpointState::Enabled)
+                    .build(),
+            )
+            .tag_specifications(
+                LaunchTemplateTagSpecification::builder()
+                    .resource_type(ResourceType::Instance)
+                    .tags(tag("fleetform:fleet", "f"))
+                    .build(),
+            )
+            .tag_specifications(
+                LaunchTemplateTagSpecification::builder()
+                    .resource_type(ResourceType::Volume)
+                    .tags(tag("fleetform:fleet", "f"))
+                    .tags(tag("fleetform:address", "a"))
+                    .build(),
+            )
+            .build();
+        let read = convert_template_data(&data);
+        assert_eq!(read.security_group_ids, vec!["sg-b", "sg-a"], "EC2's order");
+        assert_eq!(read.assign_public_ip, None);
+        assert_eq!(
+            read.block_devices,
+            vec![
+                BlockDevice {
+                    device_name: "/dev/xvda".into(),
+                    size_gb: 60,
+                    volume_type: "gp3".into(),
+                    iops: None,
+                    throughput: Some(250),
+                    encrypted: Some(true),
+                },
+                BlockDevice {
+                    device_name: "/dev/xvdb".into(),
+                    size_gb: 120,
+                    volume_type: "io2".into(),
+                    iops: Some(4000),
+                    throughput: None,
+                    encrypted: None,
+                },
+            ],
+            "sorted by device name"
+        );
+        assert_eq!(read.market.as_deref(), Some("spot"));
+        assert_eq!(read.spot_max_price.as_deref(), Some("0.68"));
+        assert_eq!(
+            read.iam_instance_profile.as_deref(),
+            Some("arn:aws:iam::1:instance-profile/w"),
+            "the ARN when there is one"
+        );
+        assert_eq!(
+            read.metadata,
+            Some(MetadataOptions {
+                http_tokens: "required".into(),
+                hop_limit: 2
+            })
+        );
+        assert_eq!(read.instance_tags.len(), 1);
+        assert_eq!(read.volume_tags.len(), 2);
+    }
+
+    #[test]
+    fn a_template_without_the_new_fields_reads_back_without_them() {
+        let read = convert_template_data(
+            &ResponseLaunchTemplateData::builder()
+                .image_id("ami-1")
+                .build(),
+        );
+        assert_eq!(
+            read,
+            LaunchTemplateData {
+                image_id: Some("ami-1".into()),
+                ..LaunchTemplateData::default()
+            }
+        );
+        // An empty metadata element is no metadata options.
+        let empty = ResponseLaunchTemplateData::builder()
+            .metadata_options(LaunchTemplateInstanceMetadataOptions::builder().build())
+            .build();
+        assert_eq!(convert_template_data(&empty).metadata, None);
+    }
+
+    #[test]
+    fn network_interface_groups_hand_made_metadata_and_odd_mappings_read_as_differences() {
+        let data = ResponseLaunchTemplateData::builder()
+            .network_interfaces(
+                LaunchTemplateInstanceNetworkInterfaceSpecification::builder()
+                    .device_index(0)
+                    .groups("sg-1")
+                    .associate_public_ip_address(true)
+                    .build(),
+            )
+            .block_device_mappings(
+                LaunchTemplateBlockDeviceMapping::builder()
+                    .device_name("/dev/sdc")
+                    .no_device("")
+                    .build(),
+            )
+            .block_device_mappings(
+                LaunchTemplateBlockDeviceMapping::builder()
+                    .device_name("/dev/sdd")
+                    .virtual_name("ephemeral0")
+                    .build(),
+            )
+            .iam_instance_profile(
+                LaunchTemplateIamInstanceProfileSpecification::builder()
+                    .name("workers")
+                    .build(),
+            )
+            .metadata_options(
+                LaunchTemplateInstanceMetadataOptions::builder()
+                    .http_endpoint(LaunchTemplateInstanceMetadataEndpointState::Disabled)
+                    .build(),
+            )
+            .build();
+        let read = convert_template_data(&data);
+        assert_eq!(read.security_group_ids, vec!["sg-1"]);
+        assert_eq!(read.assign_public_ip, Some(true));
+        assert_eq!(
+            read.block_devices
+                .iter()
+                .map(|d| (d.device_name.as_str(), d.size_gb, d.volume_type.as_str()))
+                .collect::<Vec<_>>(),
+            vec![("/dev/sdc", 0, "no-device"), ("/dev/sdd", 0, "ephemeral")]
+        );
+        assert_eq!(read.iam_instance_profile.as_deref(), Some("workers"));
+        assert_eq!(
+            read.metadata,
+            Some(MetadataOptions {
+                http_tokens: "disabled".into(),
+                hop_limit: 1
+            }),
+            "an endpoint turned off is a value fleetform never writes"
+        );
+        let hand_made = ResponseLaunchTemplateData::builder()
+            .metadata_options(
+                LaunchTemplateInstanceMetadataOptions::builder()
+                    .http_put_response_hop_limit(3)
+                    .build(),
+            )
+            .build();
+        assert_eq!(
+            convert_template_data(&hand_made).metadata,
+            Some(MetadataOptions {
+                http_tokens: "optional".into(),
+                hop_limit: 3
+            }),
+            "EC2's default for the setting not given"
+        );
+    }
+
     #[test]
     fn page_sizes_stay_within_what_ec2_accepts() {
         let default = PageSizes::at_most(None);
-        assert_eq!((default.instances, default.templates), (1000, 200));
+        assert_eq!(
+            (default.instances, default.templates, default.network),
+            (1000, 200, 1000)
+        );
         let small = PageSizes::at_most(Some(1));
-        assert_eq!((small.instances, small.templates), (5, 5));
+        assert_eq!((small.instances, small.templates, small.network), (5, 5, 5));
         let mid = PageSizes::at_most(Some(500));
         assert_eq!((mid.instances, mid.templates), (500, 200));
         assert!(confirming_sizes(5).iter().all(|&s| s >= MIN_PAGE));

@@ -38,6 +38,72 @@ pub fn first_change() -> Rule {
 /// Decides what happens to a request (region, action): `None` forwards it as it is.
 pub type Decide = Arc<dyn Fn(&str, &str) -> Option<Injection> + Send + Sync>;
 
+/// Decides what happens to a request from its region, action and form
+/// parameters (name, decoded value): for faults that depend on what the
+/// request asks, such as the subnet of a launch.
+pub type Sees = Arc<dyn Fn(&str, &str, &[(String, String)]) -> Option<Injection> + Send + Sync>;
+
+/// A decision that fails every RunInstances into `subnet_id` (as
+/// `SubnetId`, or on a network interface as `NetworkInterface.N.SubnetId`)
+/// with EC2's `InsufficientInstanceCapacity` (a server error, HTTP 500), and
+/// lets every other request through: one zone out of capacity, the others
+/// not. Dry runs pass, as EC2 checks no capacity for them.
+pub fn no_capacity_in(subnet_id: &str) -> Sees {
+    let subnet_id = subnet_id.to_string();
+    Arc::new(
+        move |_region: &str, action: &str, params: &[(String, String)]| {
+            let launch = action == "RunInstances"
+                && !params
+                    .iter()
+                    .any(|(name, value)| name == "DryRun" && value == "true");
+            let into_subnet = params.iter().any(|(name, value)| {
+                (name == "SubnetId" || name.ends_with(".SubnetId")) && *value == subnet_id
+            });
+            (launch && into_subnet).then(|| {
+                Injection::Error(Fault {
+                    status: 500,
+                    code: "InsufficientInstanceCapacity".into(),
+                })
+            })
+        },
+    )
+}
+
+/// The parameters of a form body (`a=1&b=x%2Fy`), decoded.
+fn form_params(body: &str) -> Vec<(String, String)> {
+    body.split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decoded(name), percent_decoded(value))
+        })
+        .collect()
+}
+
+/// `text` with `+` as a space and `%XX` as its byte; a `%` not followed by
+/// two hex digits is kept as it is.
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let hex = |at: usize| -> Option<u8> {
+        let digits = std::str::from_utf8(bytes.get(at..at + 2)?).ok()?;
+        u8::from_str_radix(digits, 16).ok()
+    };
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while let Some(&byte) = bytes.get(at) {
+        match (byte, hex(at + 1)) {
+            (b'+', _) => out.push(b' '),
+            (b'%', Some(decoded)) => {
+                out.push(decoded);
+                at += 2;
+            }
+            _ => out.push(byte),
+        }
+        at += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// The error a picked request gets.
 #[derive(Debug, Clone)]
 pub struct Fault {
@@ -392,9 +458,37 @@ impl FaultProxy {
         Self::start_proxy(upstream, decide, tally, None)
     }
 
+    /// A proxy that asks `sees` about every request, with its parameters
+    /// (e.g. [`no_capacity_in`]).
+    pub fn start_seeing(upstream: &str, sees: Sees) -> std::io::Result<FaultProxy> {
+        Self::start_full(
+            upstream,
+            Arc::new(|_: &str, _: &str| None),
+            Some(sees),
+            None,
+            None,
+        )
+    }
+
+    /// A proxy where every RunInstances into `subnet_id` fails with
+    /// InsufficientInstanceCapacity ([`no_capacity_in`]).
+    pub fn out_of_capacity_in(upstream: &str, subnet_id: &str) -> std::io::Result<FaultProxy> {
+        Self::start_seeing(upstream, no_capacity_in(subnet_id))
+    }
+
     fn start_proxy(
         upstream: &str,
         decide: Decide,
+        tally: Option<Arc<Mutex<Tally>>>,
+        lag: Option<Arc<Lag>>,
+    ) -> std::io::Result<FaultProxy> {
+        Self::start_full(upstream, decide, None, tally, lag)
+    }
+
+    fn start_full(
+        upstream: &str,
+        decide: Decide,
+        sees: Option<Sees>,
         tally: Option<Arc<Mutex<Tally>>>,
         lag: Option<Arc<Lag>>,
     ) -> std::io::Result<FaultProxy> {
@@ -410,6 +504,7 @@ impl FaultProxy {
         let shared = Shared {
             upstream,
             decide,
+            sees,
             injected: Arc::clone(&injected),
             requests: Arc::clone(&requests),
             tally: Arc::clone(&tally),
@@ -451,6 +546,7 @@ impl FaultProxy {
 struct Shared {
     upstream: String,
     decide: Decide,
+    sees: Option<Sees>,
     injected: Arc<AtomicUsize>,
     requests: Arc<AtomicUsize>,
     tally: Arc<Mutex<Tally>>,
@@ -705,7 +801,10 @@ fn serve(client: TcpStream, shared: &Shared) -> std::io::Result<()> {
         .unwrap_or_default()
         .to_string();
     let mut client = client;
-    let injection = (shared.decide)(&region, &action);
+    let injection = match &shared.sees {
+        Some(sees) => sees(&region, &action, &form_params(&body)),
+        None => (shared.decide)(&region, &action),
+    };
     match &injection {
         Some(Injection::Error(fault)) => {
             shared.injected.fetch_add(1, Ordering::Relaxed);
@@ -947,6 +1046,63 @@ mod tests {
             ),
             None
         );
+    }
+
+    #[test]
+    fn no_capacity_fails_only_launches_into_its_subnet() {
+        let sees = no_capacity_in("subnet-a");
+        let decide = |action: &str, body: &str| sees("us-east-1", action, &form_params(body));
+        let fails = |action: &str, body: &str| {
+            matches!(
+                decide(action, body),
+                Some(Injection::Error(Fault { status: 500, ref code })) if code == "InsufficientInstanceCapacity"
+            )
+        };
+        assert!(fails(
+            "RunInstances",
+            "Action=RunInstances&SubnetId=subnet-a&MinCount=1"
+        ));
+        assert!(
+            fails(
+                "RunInstances",
+                "Action=RunInstances&NetworkInterface.1.DeviceIndex=0&NetworkInterface.1.SubnetId=subnet-a"
+            ),
+            "a subnet on network interface 0"
+        );
+        assert!(decide("RunInstances", "Action=RunInstances&SubnetId=subnet-b").is_none());
+        assert!(
+            decide("RunInstances", "Action=RunInstances&SubnetId=subnet-ab").is_none(),
+            "the whole id, not a prefix"
+        );
+        assert!(decide("RunInstances", "Action=RunInstances").is_none());
+        assert!(
+            decide(
+                "RunInstances",
+                "Action=RunInstances&SubnetId=subnet-a&DryRun=true"
+            )
+            .is_none(),
+            "a dry run checks no capacity"
+        );
+        assert!(decide(
+            "DescribeSubnets",
+            "Action=DescribeSubnets&Filter.1.Value.1=subnet-a"
+        )
+        .is_none());
+    }
+
+    #[test]
+    fn form_parameters_are_decoded() {
+        assert_eq!(
+            form_params("a=1&b=x%2Fy+z&c&d=%zz&e=%4"),
+            vec![
+                ("a".to_string(), "1".to_string()),
+                ("b".to_string(), "x/y z".to_string()),
+                ("c".to_string(), String::new()),
+                ("d".to_string(), "%zz".to_string()),
+                ("e".to_string(), "%4".to_string()),
+            ]
+        );
+        assert!(form_params("").is_empty());
     }
 
     #[test]

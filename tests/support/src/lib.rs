@@ -9,11 +9,14 @@
 //!
 //! Beside it: [`fault`], a seeded fault-injecting proxy in front of the
 //! endpoint; [`s3`], buckets on the endpoint's S3 for the S3 state backend;
-//! [`process`], waiting on several `fleetform` processes at once.
+//! [`network`], a VPC with subnets in three zones and security groups of
+//! three trust levels on the endpoint's EC2; [`process`], waiting on several
+//! `fleetform` processes at once.
 
 #![deny(missing_docs)]
 
 pub mod fault;
+pub mod network;
 pub mod process;
 pub mod s3;
 
