@@ -244,6 +244,28 @@ pub struct LaunchTemplateData {
     pub volume_tags: BTreeMap<String, String>,
 }
 
+/// A price in its shortest decimal form (`0.680` is `0.68`, `1.0` is `1`),
+/// the form the read-back reports too, so that EC2 writing it back with
+/// other trailing zeros is not a change. Text that is not a plain decimal
+/// is left as it is (EC2 refuses it).
+pub fn canonical_price(price: &str) -> String {
+    let price = price.trim();
+    let plain = !price.is_empty()
+        && price.chars().all(|c| c.is_ascii_digit() || c == '.')
+        && price.chars().filter(|&c| c == '.').count() <= 1
+        && price.chars().any(|c| c.is_ascii_digit());
+    if !plain || !price.contains('.') {
+        return price.to_string();
+    }
+    let trimmed = price.trim_end_matches('0').trim_end_matches('.');
+    let trimmed = if trimmed.is_empty() { "0" } else { trimmed };
+    if trimmed.starts_with('.') {
+        format!("0{trimmed}")
+    } else {
+        trimmed.to_string()
+    }
+}
+
 /// One EBS volume of a launch template's block device mappings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BlockDevice {

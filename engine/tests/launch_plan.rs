@@ -388,6 +388,23 @@ fn existing_worker_types_get_imdsv2_and_their_only_instance_type() {
 }
 
 #[test]
+fn a_spot_price_is_sent_in_the_form_ec2_reads_back() {
+    // EC2 answers `0.68` for `0.680`: the template must say so too, or
+    // every plan would see a change.
+    let mut c = config();
+    full(&mut c);
+    wt_mut(&mut c, "w").spot = Some(Spot {
+        max_price: Some("0.680".into()),
+    });
+    let (plan, _) = build(&c, &World::new(Vec::new()));
+    let data = create_of(&plan, "worker_type.w")
+        .launch_template
+        .as_ref()
+        .expect("data");
+    assert_eq!(data.spot_max_price.as_deref(), Some("0.68"));
+}
+
+#[test]
 fn an_on_demand_worker_type_has_no_spot_price() {
     let mut c = config();
     full(&mut c);

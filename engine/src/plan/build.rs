@@ -274,7 +274,12 @@ pub fn template_for(
         assign_public_ip: network.and_then(|n| n.assign_public_ip),
         block_devices,
         spot_max_price: match wt.market {
-            Market::Spot => wt.spot.as_ref().and_then(|s| s.max_price.clone()),
+            // In the form EC2 reads back, so that `0.680` is not drift from `0.68`.
+            Market::Spot => wt
+                .spot
+                .as_ref()
+                .and_then(|s| s.max_price.as_deref())
+                .map(crate::provider::canonical_price),
             Market::OnDemand => None,
         },
         iam_instance_profile: wt.iam_instance_profile_in(region).map(str::to_string),

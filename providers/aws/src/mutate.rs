@@ -103,7 +103,7 @@ fn template_data(data: &LaunchTemplateData) -> RequestLaunchTemplateData {
                 .market_type(MarketType::Spot)
                 .set_spot_options(data.spot_max_price.as_deref().map(|price| {
                     LaunchTemplateSpotMarketOptionsRequest::builder()
-                        .max_price(canonical_price(price))
+                        .max_price(fleetform_engine::provider::canonical_price(price))
                         .build()
                 }))
                 .build(),
@@ -143,28 +143,6 @@ fn template_data(data: &LaunchTemplateData) -> RequestLaunchTemplateData {
 /// checks refuse long before) are sent as the largest, for EC2 to refuse.
 fn clamped(value: u32) -> i32 {
     i32::try_from(value).unwrap_or(i32::MAX)
-}
-
-/// A price in its shortest decimal form (`0.680` is `0.68`, `1.0` is `1`),
-/// the form the read-back reports too, so that EC2 writing it back with
-/// other trailing zeros is not a change. Text that is not a plain decimal
-/// is left as it is (EC2 refuses it).
-pub(crate) fn canonical_price(price: &str) -> String {
-    let price = price.trim();
-    let plain = !price.is_empty()
-        && price.chars().all(|c| c.is_ascii_digit() || c == '.')
-        && price.chars().filter(|&c| c == '.').count() <= 1
-        && price.chars().any(|c| c.is_ascii_digit());
-    if !plain || !price.contains('.') {
-        return price.to_string();
-    }
-    let trimmed = price.trim_end_matches('0').trim_end_matches('.');
-    let trimmed = if trimmed.is_empty() { "0" } else { trimmed };
-    if trimmed.starts_with('.') {
-        format!("0{trimmed}")
-    } else {
-        trimmed.to_string()
-    }
 }
 
 /// An instance profile by ARN when it is one, else by name.
@@ -565,7 +543,11 @@ mod tests {
             ("abc", "abc"),
             ("1.2.3", "1.2.3"),
         ] {
-            assert_eq!(canonical_price(given), canonical, "{given}");
+            assert_eq!(
+                fleetform_engine::provider::canonical_price(given),
+                canonical,
+                "{given}"
+            );
         }
     }
 

@@ -754,7 +754,7 @@ pub(crate) fn convert_template_data(
         spot_max_price: market
             .and_then(|m| m.spot_options())
             .and_then(|o| o.max_price())
-            .map(crate::mutate::canonical_price),
+            .map(fleetform_engine::provider::canonical_price),
         iam_instance_profile: profile
             .and_then(|p| p.arn().or(p.name()))
             .map(str::to_string),
