@@ -94,6 +94,8 @@ fn main() {
     let (mut load, mut build, mut render_t, mut total) = (vec![], vec![], vec![], vec![]);
     let mut actions = 0;
     let mut output_bytes = 0;
+    let mut findings = 0;
+    let mut first_finding: Option<String> = None;
     let (mut worker_types, mut slots) = (0, 0);
     for _ in 0..runs.max(1) {
         let start = Instant::now();
@@ -106,6 +108,8 @@ fn main() {
         slots = config.worker_types.values().map(|w| w.regions.len()).sum();
         let (plan, diagnostics) = plan::build(config, &observation, &options);
         let built_at = start.elapsed();
+        findings = diagnostics.len();
+        first_finding = diagnostics.first().map(|d| d.message.clone());
         let human = render::human(&plan, false);
         let json = serde_json::to_string(&plan).unwrap_or_default();
         let diags =
@@ -136,6 +140,9 @@ fn main() {
     );
     if actions != 0 {
         eprintln!("warning: the plan against this observation is not a no-op: {actions} actions");
+    }
+    if let Some(first) = first_finding {
+        eprintln!("note: the plan has {findings} findings; the first: {first}");
     }
 }
 

@@ -586,6 +586,17 @@ fn excluded_and_unoffered_pairs_are_skipped_and_listed() {
     let json = serde_json::to_value(&plan).expect("json");
     assert_eq!(json["skipped_pairs"][0]["reason"], "excluded");
     assert_eq!(json["skipped_pairs"][1]["reason"], "not-offered");
+    // The text names what EC2 does not offer, and counts what the config excludes.
+    let human = plan::render::human(&plan, false);
+    assert!(
+        human.contains("worker_type.w us-east-1: m5.large in us-east-1b"),
+        "{human}"
+    );
+    assert!(!human.contains("m5.large in us-east-1a"), "{human}");
+    assert!(
+        human.contains("Skipped 1 (zone, instance type) pair that networks exclude"),
+        "{human}"
+    );
 }
 
 #[test]

@@ -182,28 +182,42 @@ fn placement_text(a: &Action, out: &mut String) {
     }
 }
 
-/// The pairs launches skip, per worker type and region.
+/// The pairs launches skip: each one EC2 does not offer, and how many the
+/// networks' `exclude` leaves out (the configuration says which; listing
+/// them on every plan of a large fleet would bury the rest; `--json` has
+/// them all).
 pub fn skipped_pairs_text(plan: &Plan) -> String {
     let mut out = String::new();
-    if plan.skipped_pairs.is_empty() {
-        return out;
+    let excluded = plan
+        .skipped_pairs
+        .iter()
+        .filter(|p| p.reason == super::SkipReason::Excluded)
+        .count();
+    let not_offered: Vec<&super::SkippedPair> = plan
+        .skipped_pairs
+        .iter()
+        .filter(|p| p.reason == super::SkipReason::NotOffered)
+        .collect();
+    if !not_offered.is_empty() {
+        out.push_str("Skipped (zone, instance type) pairs EC2 does not offer:\n");
+        for p in &not_offered {
+            let _ = writeln!(
+                out,
+                "  {} {}: {} in {}",
+                p.address, p.region, p.instance_type, p.zone
+            );
+        }
     }
-    out.push_str("Skipped (zone, instance type) pairs:\n");
-    for p in &plan.skipped_pairs {
+    if excluded > 0 {
         let _ = writeln!(
             out,
-            "  {} {}: {} in {} ({})",
-            p.address,
-            p.region,
-            p.instance_type,
-            p.zone,
-            match p.reason {
-                super::SkipReason::Excluded => "excluded by the network",
-                super::SkipReason::NotOffered => "not offered by EC2 there",
-            }
+            "Skipped {excluded} (zone, instance type) pair{} that networks exclude (plan --json lists them).",
+            if excluded == 1 { "" } else { "s" }
         );
     }
-    out.push('\n');
+    if !out.is_empty() {
+        out.push('\n');
+    }
     out
 }
 
