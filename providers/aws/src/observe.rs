@@ -535,16 +535,25 @@ async fn launch_templates(
 ) -> Result<Vec<ObservedLaunchTemplate>, String> {
     // The templates and their default versions are read at the same time: the
     // two paged reads are independent, and chaining them would double the
-    // region's slowest path.
+    // region's slowest path. The versions are read at another page size, so
+    // that the two listings never both end on a full page for the same
+    // count, and each can vouch for the other (below).
+    let versions_size = confirming_sizes(size)[1];
     let (templates, defaults) = tokio::join!(
-        confirmed("launch templates", size, |size| tagged_templates(
-            client, size, fleet
-        )),
-        confirmed("launch template default versions", size, |size| {
+        tagged_templates(client, size, fleet),
+        confirmed("launch template default versions", versions_size, |size| {
             default_versions(client, size)
         }),
     );
-    let templates = templates?;
+    let (mut templates, last) = templates?;
+    if last.suspect && !vouched(&templates, defaults.as_ref().ok(), fleet) {
+        // A dropped token may hide templates: read the listing again at the
+        // other page sizes, as for every listing.
+        templates = confirmed("launch templates", size, |size| {
+            tagged_templates(client, size, fleet)
+        })
+        .await?;
+    }
     if templates.is_empty() {
         return Ok(Vec::new());
     }
@@ -558,6 +567,27 @@ async fn launch_templates(
             t
         })
         .collect())
+}
+
+/// Whether a complete read of every template's default version vouches for
+/// a listing of the fleet's templates whose last page was full (where a
+/// dropped NextToken hides): every default version that launches with the
+/// fleet's tag (as every template fleetform writes does) belongs to a
+/// listed template. One more read of the whole listing is saved then; a
+/// cut listing misses templates the versions name, and is read again.
+fn vouched(
+    templates: &BTreeMap<String, ObservedLaunchTemplate>,
+    defaults: Option<&HashMap<String, LaunchTemplateData>>,
+    fleet: &str,
+) -> bool {
+    defaults.is_some_and(|defaults| {
+        defaults
+            .iter()
+            .filter(|(_, data)| {
+                data.instance_tags.get(tags::FLEET).map(String::as_str) == Some(fleet)
+            })
+            .all(|(id, _)| templates.contains_key(id))
+    })
 }
 
 /// Launch templates tagged with the fleet, by id, without their data.

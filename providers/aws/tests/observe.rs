@@ -695,3 +695,116 @@ async fn templates_whose_default_versions_cannot_be_read_are_incomplete_not_empt
         "the other kinds are still read"
     );
 }
+
+/// Counts each EC2 action that passes through a proxy, and drops the
+/// NextToken of the first `DescribeLaunchTemplates` page when `cut_first`.
+fn counting_proxy(
+    cut_first: bool,
+) -> (
+    fleetform_test_support::fault::FaultProxy,
+    std::sync::Arc<std::sync::Mutex<BTreeMap<String, usize>>>,
+) {
+    use fleetform_test_support::fault::{FaultProxy, Injection};
+    let counts = std::sync::Arc::new(std::sync::Mutex::new(BTreeMap::<String, usize>::new()));
+    let seen = std::sync::Arc::clone(&counts);
+    let proxy = FaultProxy::start_deciding(
+        endpoint(),
+        std::sync::Arc::new(move |_region: &str, action: &str| {
+            let mut counts = seen.lock().unwrap_or_else(|p| p.into_inner());
+            let n = counts.entry(action.to_string()).or_insert(0);
+            *n += 1;
+            (cut_first && action == "DescribeLaunchTemplates" && *n == 1)
+                .then_some(Injection::Truncate)
+        }),
+        None,
+    )
+    .expect("proxy");
+    (proxy, counts)
+}
+
+/// `count` templates of `fleet` in `region`, each launching with the fleet's tag as fleetform's do.
+async fn fleet_templates(provider: &AwsProvider, region: &str, fleet: &str, count: usize) {
+    for n in 0..count {
+        let address = format!("worker_type.w{n}[\"{region}\"]");
+        provider
+            .mutate(
+                region,
+                Mutation::CreateLaunchTemplate {
+                    name: format!("{fleet}.w{n}"),
+                    data: LaunchTemplateData {
+                        image_id: Some(IMAGE.to_string()),
+                        instance_tags: fleet_tags(fleet, &address),
+                        ..LaunchTemplateData::default()
+                    },
+                    tags: fleet_tags(fleet, &address),
+                    client_token: format!("token-{fleet}-{n}"),
+                },
+            )
+            .await
+            .expect("template created");
+    }
+}
+
+async fn paged_provider(url: &str, page_size: u32) -> AwsProvider {
+    AwsProvider::connect(&ConnectOptions {
+        endpoint_url: Some(url.to_string()),
+        page_size: Some(page_size),
+        ..ConnectOptions::default()
+    })
+    .await
+    .expect("connects")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_last_page_of_templates_is_vouched_for_by_their_versions_not_read_again() {
+    // A region no other test of this binary uses: its versions listing holds
+    // only these templates.
+    let region = "eu-west-3";
+    let fleet = unique_fleet("vouch");
+    fleet_templates(&provider().await, region, &fleet, 10).await;
+    let (proxy, counts) = counting_proxy(false);
+    let provider = paged_provider(&proxy.url, 5).await;
+    let observation = observe(&provider, &fleet, &[region]).await;
+    let templates = observation.regions[region]
+        .launch_templates
+        .complete()
+        .expect("complete");
+    assert_eq!(templates.len(), 10);
+    let counts = counts.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    // Two pages of 5, the last full: the versions (read at 6 a page, so
+    // never full at the same count: 6 and 4) vouch for it; no re-read.
+    assert_eq!(
+        counts.get("DescribeLaunchTemplates"),
+        Some(&2),
+        "{counts:?}"
+    );
+    assert_eq!(
+        counts.get("DescribeLaunchTemplateVersions"),
+        Some(&2),
+        "{counts:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_template_listing_cut_by_a_dropped_token_is_read_again_in_full() {
+    let region = "eu-west-2";
+    let fleet = unique_fleet("cut");
+    fleet_templates(&provider().await, region, &fleet, 10).await;
+    let (proxy, counts) = counting_proxy(true);
+    let provider = paged_provider(&proxy.url, 5).await;
+    let observation = observe(&provider, &fleet, &[region]).await;
+    let templates = observation.regions[region]
+        .launch_templates
+        .complete()
+        .expect("complete");
+    // The first read stopped after 5 (its token dropped); the versions name
+    // 10 of the fleet's templates, so the listing was read again.
+    assert_eq!(templates.len(), 10, "{templates:?}");
+    let counts = counts.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    assert!(
+        counts
+            .get("DescribeLaunchTemplates")
+            .is_some_and(|n| *n > 1),
+        "{counts:?}"
+    );
+}
