@@ -385,3 +385,31 @@ fn exit_without_shutdown_is_exit_code_one() {
     client.notify("exit", Value::Null);
     assert_eq!(client.wait(), Some(1));
 }
+
+#[test]
+fn an_unset_variable_is_not_an_error_while_editing() {
+    let dir = repo("examples/quickstart");
+    let path = dir.join("fleet.hcl");
+    let text = std::fs::read_to_string(&path).expect("example");
+    let without_default = text.replace("  default     = \"releng\"\n", "");
+    assert_ne!(text, without_default, "the example sets a default");
+    let (mut client, _) = start(&[]);
+    // The unsaved buffer, not the file on disk, is what is checked.
+    let uri = client.open(&path, &without_default);
+    let diags = client.diagnostics_of(&uri, 1);
+    assert!(
+        diags.iter().all(|d| d["code"] != "variable-unset"),
+        "{diags:#?}"
+    );
+    assert!(diags.is_empty(), "{diags:#?}");
+    // A mistake elsewhere in the same buffer is still reported.
+    let broken = without_default.replace("rollback_window", "rollbak_window");
+    client.notify(
+        "textDocument/didChange",
+        json!({ "textDocument": { "uri": uri, "version": 2 }, "contentChanges": [{ "text": broken }] }),
+    );
+    let diags = client.diagnostics_of(&uri, 2);
+    let codes: Vec<&str> = diags.iter().filter_map(|d| d["code"].as_str()).collect();
+    assert_eq!(codes, ["unknown-attribute"], "{diags:#?}");
+    assert_eq!(client.shutdown(), Some(0));
+}

@@ -187,12 +187,16 @@ pub fn uri(path: &Path) -> String {
         .to_string()
 }
 
+/// A path in the repository (this module serves the lsp crate's tests and the root crate's).
 pub fn repo(relative: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(relative)
-        .canonicalize()
-        .expect("exists")
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = if here.join("lsp").is_dir() {
+        here
+    } else {
+        here.parent()
+            .expect("the lsp crate is inside the repository")
+    };
+    root.join(relative).canonicalize().expect("exists")
 }
 
 /// Where `needle` is in `text` (its `nth` occurrence), as an LSP position in UTF-16.
