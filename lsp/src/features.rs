@@ -391,7 +391,8 @@ pub(crate) fn hover(server: &mut Server, p: HoverParams) -> Answer {
     match (kind, config) {
         (Kind::AmiSet, Some(config)) => {
             if let Some(set) = config.ami_sets.get(&name) {
-                let _ = writeln!(text, "{:?}, {:?}\n", set.virtualization, set.architecture);
+                let shown = format!("{:?}, {:?}", set.virtualization, set.architecture);
+                let _ = writeln!(text, "{}\n", shown.to_lowercase());
                 for (region, image) in &set.images {
                     let _ = writeln!(text, "- {region}: `{image}`");
                 }
@@ -433,7 +434,11 @@ pub(crate) fn hover(server: &mut Server, p: HoverParams) -> Answer {
                     .map(|t| format!("{} ×{}", t.name, t.capacity))
                     .collect();
                 let _ = writeln!(text, "- instance types: {}", types.join(", "));
-                let _ = writeln!(text, "- market: {:?}", wt.market);
+                let market = match wt.market {
+                    fleetform_engine::model::Market::Spot => "spot",
+                    fleetform_engine::model::Market::OnDemand => "on-demand",
+                };
+                let _ = writeln!(text, "- market: {market}");
                 match &wt.user_data {
                     Some(data) => {
                         let _ = writeln!(
