@@ -432,3 +432,60 @@ fn syntax_diagnostic(file: usize, text: &str, error: &hcl_edit::parser::Error) -
         )
         .help(help)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FLEET: &str =
+        "fleet \"f\" {\n  account_id = \"123456789012\"\n  regions    = [\"us-east-1\"]\n}\n";
+
+    fn codes(loaded: &Loaded) -> Vec<Code> {
+        loaded.diagnostics.iter().map(|d| d.code).collect()
+    }
+
+    #[test]
+    fn an_overlay_replaces_a_file_and_adds_one_not_on_disk() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let broken = FLEET.replace("regions", "regoins");
+        std::fs::write(dir.path().join("fleet.hcl"), broken).expect("write");
+        let on_disk = load_dir(dir.path(), &Inputs::default());
+        assert!(codes(&on_disk).contains(&Code::UnknownAttribute));
+
+        let mut overlay = Overlay::default();
+        overlay.files.insert("fleet.hcl".into(), Arc::from(FLEET));
+        overlay
+            .files
+            .insert("vars.hcl".into(), Arc::from("variable \"owner\" {}\n"));
+        let edited = load_dir_with(dir.path(), &Inputs::default(), &overlay);
+        assert_eq!(codes(&edited), [Code::VariableUnset]);
+        let names: Vec<&str> = edited
+            .sources
+            .files()
+            .iter()
+            .map(|f| f.name.as_str())
+            .collect();
+        assert_eq!(names, ["fleet.hcl", "vars.hcl"]);
+
+        overlay.unset_variables_unknown = true;
+        let editing = load_dir_with(dir.path(), &Inputs::default(), &overlay);
+        assert_eq!(codes(&editing), []);
+        assert!(editing.config.is_some());
+    }
+
+    #[test]
+    fn an_overlay_loads_when_its_directory_is_gone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let gone = dir.path().join("gone");
+        let mut overlay = Overlay::default();
+        overlay.files.insert("fleet.hcl".into(), Arc::from(FLEET));
+        // Names that are not plain file names are ignored, not read.
+        overlay
+            .files
+            .insert("../escape.hcl".into(), Arc::from("nonsense {"));
+        let loaded = load_dir_with(&gone, &Inputs::default(), &overlay);
+        assert_eq!(codes(&loaded), []);
+        assert_eq!(loaded.sources.files().len(), 1);
+        assert_eq!(codes(&load_dir(&gone, &Inputs::default())), [Code::Io]);
+    }
+}
