@@ -383,7 +383,7 @@ pub(crate) fn hover(server: &mut Server, p: HoverParams) -> Answer {
     let at = p.text_document_position_params;
     let here = locate(server, &at.text_document.uri, Some(at.position))?;
     let Some((kind, name)) = here.symbol() else {
-        return json(serde_json::Value::Null);
+        return json(instance_type_hover(&here));
     };
     let loaded = server.loads.get(&here.dir);
     let config = loaded.and_then(|l| l.config.as_ref());
@@ -507,6 +507,43 @@ pub(crate) fn hover(server: &mut Server, p: HoverParams) -> Answer {
         contents: HoverContents::Markup(MarkupContent {
             kind: MarkupKind::Markdown,
             value: text,
+        }),
+        range: None,
+    })
+}
+
+/// Hover on the label of an `instance_type` block: its price and
+/// architecture from the engine's catalog.
+fn instance_type_hover(here: &Here) -> Option<Hover> {
+    fn find<'a>(nodes: &'a [Node], offset: usize) -> Option<&'a Node> {
+        nodes.iter().find_map(|node| {
+            let children = node.children.as_deref()?;
+            if node.ident == "instance_type"
+                && node.selection.start <= offset
+                && offset <= node.selection.end
+            {
+                return Some(node);
+            }
+            (node.span.start <= offset && offset <= node.span.end)
+                .then(|| find(children, offset))
+                .flatten()
+        })
+    }
+    let index = here.files[here.file].1.as_ref()?;
+    let name = find(&index.outline, here.offset)?.labels.first()?;
+    let info = fleetform_engine::catalog::InstanceTypeInfo::parse(name)?;
+    let price = match fleetform_engine::catalog::hourly_price(name) {
+        Some(usd) => format!("${usd:.3}/h on demand (us-east-1, Linux)"),
+        None => "not in fleetform's price table (FF007 leaves it out)".to_string(),
+    };
+    let architecture = format!("{:?}", info.architecture()).to_lowercase();
+    let virtualization = if info.paravirtual { "hvm or pv" } else { "hvm" };
+    Some(Hover {
+        contents: HoverContents::Markup(MarkupContent {
+            kind: MarkupKind::Markdown,
+            value: format!(
+                "**instance type `{name}`**\n\n- {price}\n- {architecture}, boots {virtualization} images\n"
+            ),
         }),
         range: None,
     })

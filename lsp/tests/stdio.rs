@@ -219,6 +219,18 @@ fn navigation_completion_hover_and_formatting_on_quickstart() {
     assert!(shown.contains("/h on demand"), "{shown}");
     assert!(shown.contains("bytes rendered"), "{shown}");
 
+    // Hover on an instance type: its price from the catalog.
+    let in_label = position(&workers_text, "m5.xlarge", 0);
+    let hover = client.request(
+        "textDocument/hover",
+        json!({ "textDocument": doc, "position": in_label }),
+    );
+    let shown = hover["contents"]["value"].as_str().unwrap_or_default();
+    assert!(
+        shown.contains("instance type `m5.xlarge`") && shown.contains("/h on demand"),
+        "{shown}"
+    );
+
     // Completion: references after `ami_set.`, attributes in `capacity`,
     // instance types in a label, values of `market`.
     let labels = |result: &Value| -> Vec<String> {
