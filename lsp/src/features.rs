@@ -515,7 +515,7 @@ pub(crate) fn hover(server: &mut Server, p: HoverParams) -> Answer {
 /// Hover on the label of an `instance_type` block: its price and
 /// architecture from the engine's catalog.
 fn instance_type_hover(here: &Here) -> Option<Hover> {
-    fn find<'a>(nodes: &'a [Node], offset: usize) -> Option<&'a Node> {
+    fn find(nodes: &[Node], offset: usize) -> Option<&Node> {
         nodes.iter().find_map(|node| {
             let children = node.children.as_deref()?;
             if node.ident == "instance_type"
