@@ -425,3 +425,53 @@ fn an_unset_variable_is_not_an_error_while_editing() {
     assert_eq!(codes, ["unknown-attribute"], "{diags:#?}");
     assert_eq!(client.shutdown(), Some(0));
 }
+
+#[test]
+fn a_change_in_one_file_reports_and_then_clears_another() {
+    let dir = repo("examples/quickstart");
+    let fleet_path = dir.join("fleet.hcl");
+    let workers = uri(&dir.join("workers.hcl"));
+    let text = std::fs::read_to_string(&fleet_path).expect("example");
+    let (mut client, _) = start(&[]);
+    let fleet = client.open(&fleet_path, &text);
+    client.diagnostics_of(&fleet, 1);
+    // The other file of the directory is published in the same round, after it.
+    let message = client.read_until(|m| {
+        m["method"] == "textDocument/publishDiagnostics" && m["params"]["uri"] == workers
+    });
+    assert_eq!(message["params"]["diagnostics"], json!([]));
+
+    // Renaming the AMI set in the unsaved buffer breaks the references in the other file.
+    let renamed = text.replace("ami_set \"ubuntu\"", "ami_set \"jammy\"");
+    client.notify(
+        "textDocument/didChange",
+        json!({ "textDocument": { "uri": fleet, "version": 2 }, "contentChanges": [{ "text": renamed }] }),
+    );
+    client.diagnostics_of(&fleet, 2);
+    let message = client.read_until(|m| {
+        m["method"] == "textDocument/publishDiagnostics" && m["params"]["uri"] == workers
+    });
+    let codes: Vec<&str> = message["params"]["diagnostics"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d["code"].as_str())
+        .collect();
+    assert_eq!(
+        codes,
+        ["undefined-reference", "undefined-reference"],
+        "{message}"
+    );
+
+    // Undoing it clears that file.
+    client.notify(
+        "textDocument/didChange",
+        json!({ "textDocument": { "uri": fleet, "version": 3 }, "contentChanges": [{ "text": text }] }),
+    );
+    client.diagnostics_of(&fleet, 3);
+    let message = client.read_until(|m| {
+        m["method"] == "textDocument/publishDiagnostics" && m["params"]["uri"] == workers
+    });
+    assert_eq!(message["params"]["diagnostics"], json!([]));
+    assert_eq!(client.shutdown(), Some(0));
+}
