@@ -4,8 +4,9 @@
 //! `*.hcl` file of DIR, then sends EDITS (default 1,000) changes to the first
 //! one (appending and removing a comment, alternately, so the configuration
 //! stays the same), each answered by the full diagnostics of the directory,
-//! and prints the median and slowest time from a didChange to the last
-//! publishDiagnostics it causes, and the process's RSS before and after.
+//! and prints the median and slowest time from a didChange to the
+//! publishDiagnostics of the changed buffer, the median time of a completion
+//! request, and the process's RSS before and after.
 //! The server runs in this process (over pipes), so the RSS is the server's
 //! plus this small client's.
 
@@ -105,6 +106,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         times.push(started.elapsed());
     }
     let after = rss_kib();
+
+    // Requests index every file of the directory (again only where it changed).
+    let mut requests: Vec<Duration> = Vec::new();
+    for id in 10..30 {
+        let started = Instant::now();
+        send(Request::new(
+            RequestId::from(id),
+            "textDocument/completion".into(),
+            json!({ "textDocument": { "uri": first_uri }, "position": { "line": 0, "character": 0 } }),
+        )
+        .into())?;
+        while !matches!(read()?, Message::Response(_)) {}
+        requests.push(started.elapsed());
+    }
+    requests.sort();
     send(Request::new(RequestId::from(2), "shutdown".into(), Value::Null).into())?;
     while !matches!(read()?, Message::Response(_)) {}
     send(Notification::new("exit".into(), Value::Null).into())?;
@@ -114,8 +130,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let median = times.get(times.len() / 2).copied().unwrap_or_default();
     let worst = times.last().copied().unwrap_or_default();
     println!(
-        "{}: {n_files} files, {edits} edits: didChange -> publishDiagnostics median {median:?}, slowest {worst:?}; RSS {} KiB after opening, {} KiB after the edits",
+        "{}: {n_files} files, {edits} edits: didChange -> publishDiagnostics median {median:?}, slowest {worst:?}; completion median {:?}; RSS {} KiB after opening, {} KiB after the edits",
         dir.display(),
+        requests.get(requests.len() / 2).copied().unwrap_or_default(),
         before.map_or("?".into(), |k| k.to_string()),
         after.map_or("?".into(), |k| k.to_string()),
     );

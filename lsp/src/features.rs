@@ -9,6 +9,7 @@ use lsp_types::*;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// What the server offers, in the negotiated encoding.
 pub(crate) fn capabilities(encoding: Encoding) -> ServerCapabilities {
@@ -56,7 +57,7 @@ fn json(value: impl serde::Serialize) -> Answer {
 /// document and the position are among them.
 struct Here {
     dir: PathBuf,
-    files: Vec<(FileView, Option<FileIndex>)>,
+    files: Vec<(FileView, Option<Arc<FileIndex>>)>,
     file: usize,
     offset: usize,
 }
@@ -76,7 +77,7 @@ fn locate(server: &Server, uri: &Uri, position: Option<Position>) -> Result<Here
         .files_of(&dir)
         .into_iter()
         .map(|view| {
-            let index = FileIndex::of(&view.text);
+            let index = server.index_of(&view);
             (view, index)
         })
         .collect();

@@ -3,12 +3,14 @@
 
 use crate::features;
 use crate::position::{Encoding, LineIndex};
+use crate::syntax::FileIndex;
 use crate::transport::{spawn_reader, Incoming};
 use fleetform_engine::{Inputs, Loaded, Overlay};
 use lsp_server::{ErrorCode, Message, Notification, Request, RequestId, Response};
 use lsp_types::notification::Notification as _;
 use lsp_types::request::Request as _;
 use lsp_types::{notification, request, Uri};
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -68,6 +70,9 @@ pub(crate) struct Server {
     pub(crate) loads: BTreeMap<PathBuf, Loaded>,
     inputs: Inputs,
     shutdown: bool,
+    /// Each file's index with the text it was built from: a request on a
+    /// large configuration re-indexes only the files that changed.
+    indexes: RefCell<BTreeMap<PathBuf, (Arc<str>, Option<Arc<FileIndex>>)>>,
 }
 
 /// Serves one client: reads requests from `input` and writes to `output`
@@ -86,6 +91,7 @@ pub fn serve(input: impl Read + Send + 'static, output: impl Write + 'static) ->
             ..Inputs::default()
         },
         shutdown: false,
+        indexes: RefCell::new(BTreeMap::new()),
     };
     if let Err(e) = server.initialize(&incoming) {
         return e;
@@ -494,6 +500,19 @@ impl Server {
             lines: LineIndex::new(&text),
             text,
         })
+    }
+
+    /// The index of a file's current text, built again only when it changed.
+    pub(crate) fn index_of(&self, view: &FileView) -> Option<Arc<FileIndex>> {
+        let mut cache = self.indexes.borrow_mut();
+        if let Some((text, index)) = cache.get(&view.path) {
+            if Arc::ptr_eq(text, &view.text) || **text == *view.text {
+                return index.clone();
+            }
+        }
+        let index = FileIndex::of(&view.text).map(Arc::new);
+        cache.insert(view.path.clone(), (Arc::clone(&view.text), index.clone()));
+        index
     }
 
     pub(crate) fn send(&mut self, message: impl Into<Message>) -> std::io::Result<()> {
