@@ -57,6 +57,9 @@ pub(crate) struct FileView {
     pub(crate) lines: LineIndex,
 }
 
+/// Per file, the text an index was built from and the index (`None`: it did not parse).
+type IndexCache = BTreeMap<PathBuf, (Arc<str>, Option<Arc<FileIndex>>)>;
+
 /// Everything the server holds between messages.
 pub(crate) struct Server {
     out: Box<dyn Write>,
@@ -72,7 +75,7 @@ pub(crate) struct Server {
     shutdown: bool,
     /// Each file's index with the text it was built from: a request on a
     /// large configuration re-indexes only the files that changed.
-    indexes: RefCell<BTreeMap<PathBuf, (Arc<str>, Option<Arc<FileIndex>>)>>,
+    indexes: RefCell<IndexCache>,
 }
 
 /// Serves one client: reads requests from `input` and writes to `output`
