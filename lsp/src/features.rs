@@ -557,7 +557,7 @@ pub(crate) fn completion(server: &mut Server, p: CompletionParams) -> Answer {
     let view = here.view();
     let before = view.text.get(..here.offset).unwrap_or("");
     let line = before.rsplit('\n').next().unwrap_or("");
-    let items = complete(&here, before, line);
+    let items = complete(&here, &view.text, before, line);
     json(CompletionResponse::Array(items))
 }
 
@@ -570,7 +570,7 @@ fn item(label: &str, kind: CompletionItemKind, detail: Option<String>) -> Comple
     }
 }
 
-fn complete(here: &Here, before: &str, line: &str) -> Vec<CompletionItem> {
+fn complete(here: &Here, text: &str, before: &str, line: &str) -> Vec<CompletionItem> {
     // Inside a string: an instance type's label or an enumerated value.
     let quotes = line.matches('"').count();
     if quotes % 2 == 1 {
@@ -594,7 +594,7 @@ fn complete(here: &Here, before: &str, line: &str) -> Vec<CompletionItem> {
                 .next()
                 .unwrap_or("");
             let path = block_path(before);
-            return schema::values(path.last().map(String::as_str), attribute)
+            return schema::values(path.last().map(|(b, _)| b.as_str()), attribute)
                 .into_iter()
                 .map(|v| item(v, CompletionItemKind::ENUM_MEMBER, None))
                 .collect();
@@ -640,7 +640,7 @@ fn complete(here: &Here, before: &str, line: &str) -> Vec<CompletionItem> {
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
         {
             let path = block_path(before);
-            let values = schema::values(path.last().map(String::as_str), attribute);
+            let values = schema::values(path.last().map(|(b, _)| b.as_str()), attribute);
             let mut items: Vec<CompletionItem> = values
                 .into_iter()
                 .map(|v| CompletionItem {
@@ -666,12 +666,15 @@ fn complete(here: &Here, before: &str, line: &str) -> Vec<CompletionItem> {
             .iter()
             .map(|b| item(b, CompletionItemKind::KEYWORD, Some("block".into())))
             .collect(),
-        Some(block) => {
+        Some((block, body_start)) => {
             let Some((attributes, blocks)) = schema::block(block) else {
                 return Vec::new();
             };
+            // An attribute already set would be a duplicate.
+            let present = present_attributes(text.get(*body_start..).unwrap_or(""));
             attributes
                 .iter()
+                .filter(|a| !present.iter().any(|p| p == *a))
                 .map(|a| CompletionItem {
                     insert_text: Some(format!("{a} = ")),
                     ..item(
@@ -692,15 +695,16 @@ fn complete(here: &Here, before: &str, line: &str) -> Vec<CompletionItem> {
     }
 }
 
-/// The types of the blocks open at the end of `text`, outermost first, by
-/// counting braces outside strings and comments: it works on text that does
-/// not parse, which is what is being typed.
-fn block_path(text: &str) -> Vec<String> {
-    let mut stack: Vec<String> = Vec::new();
-    for line in text.split('\n') {
+/// The lines of `text` with the insides of strings blanked (byte for byte,
+/// so offsets stay) and comments cut off, each with its offset.
+fn code_lines(text: &str) -> impl Iterator<Item = (usize, String)> + '_ {
+    let mut offset = 0;
+    text.split('\n').map(move |line| {
+        let at = offset;
+        offset += line.len() + 1;
         let mut in_string = false;
         let mut escaped = false;
-        let mut code = String::new();
+        let mut code = String::with_capacity(line.len());
         for c in line.chars() {
             if in_string {
                 if escaped {
@@ -710,7 +714,11 @@ fn block_path(text: &str) -> Vec<String> {
                 } else if c == '"' {
                     in_string = false;
                 }
-                code.push(if c == '"' { '"' } else { ' ' });
+                if c == '"' {
+                    code.push('"');
+                } else {
+                    code.extend(std::iter::repeat_n(' ', c.len_utf8()));
+                }
                 continue;
             }
             match c {
@@ -726,6 +734,18 @@ fn block_path(text: &str) -> Vec<String> {
                 _ => code.push(c),
             }
         }
+        (at, code)
+    })
+}
+
+/// The blocks open at the end of `text`, outermost first: each one's type
+/// and the offset just after its `{`. Braces are counted outside strings
+/// and comments, so this works on text that does not parse, which is what
+/// is being typed. Inside an object value (`tags = {`) there are no blocks:
+/// the result is then one entry named `(object)`.
+fn block_path(text: &str) -> Vec<(String, usize)> {
+    let mut stack: Vec<(String, usize)> = Vec::new();
+    for (line_at, code) in code_lines(text) {
         for (at, c) in code.char_indices() {
             match c {
                 '{' => {
@@ -736,7 +756,7 @@ fn block_path(text: &str) -> Vec<String> {
                     } else {
                         head.split_whitespace().next().unwrap_or("").to_string()
                     };
-                    stack.push(ident);
+                    stack.push((ident, line_at + at + 1));
                 }
                 '}' => {
                     stack.pop();
@@ -745,11 +765,38 @@ fn block_path(text: &str) -> Vec<String> {
             }
         }
     }
-    // Inside an object value, blocks are out of reach: no suggestions then.
-    if stack.iter().any(String::is_empty) {
-        return vec!["(object)".into()];
+    if stack.iter().any(|(ident, _)| ident.is_empty()) {
+        return vec![("(object)".into(), 0)];
     }
     stack
+}
+
+/// The attributes a block body (`text` from just after its `{`) already sets.
+fn present_attributes(text: &str) -> Vec<String> {
+    let mut depth = 0usize;
+    let mut found = Vec::new();
+    for (_, code) in code_lines(text) {
+        if depth == 0 {
+            let trimmed = code.trim_start();
+            let name: String = trimmed
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+                .collect();
+            let rest = trimmed.get(name.len()..).unwrap_or("").trim_start();
+            if !name.is_empty() && rest.starts_with('=') && !rest.starts_with("==") {
+                found.push(name);
+            }
+        }
+        for c in code.chars() {
+            match c {
+                '{' => depth += 1,
+                '}' if depth == 0 => return found,
+                '}' => depth -= 1,
+                _ => {}
+            }
+        }
+    }
+    found
 }
 
 #[cfg(test)]
@@ -759,8 +806,23 @@ mod tests {
     #[test]
     fn block_path_counts_braces_outside_strings_and_comments() {
         let text = "worker_type \"a\" {\n  # {\n  tags = { x = \"}\" }\n  capacity {\n    ";
-        assert_eq!(block_path(text), ["worker_type", "capacity"]);
-        assert_eq!(block_path("fleet \"f\" {\n}\n"), Vec::<String>::new());
+        let path: Vec<String> = block_path(text).into_iter().map(|(b, _)| b).collect();
+        assert_eq!(path, ["worker_type", "capacity"]);
+        assert!(block_path("fleet \"f\" {\n}\n").is_empty());
+        let in_tags = block_path("worker_type \"a\" {\n  tags = {\n    ");
+        assert_eq!(in_tags, [("(object)".to_string(), 0)]);
+    }
+
+    #[test]
+    fn present_attributes_are_those_of_the_block_itself() {
+        let body =
+            "\n  min = 1 # max = 2\n  nested {\n    max = 3\n  }\n  scope == 1\n}\nmax = 4\n";
+        assert_eq!(present_attributes(body), ["min"]);
+        // A string with multi-byte characters keeps offsets: the block starts after its brace.
+        let text = "a \"é€\" {\n  x = 1\n";
+        let path = block_path(text);
+        assert_eq!(path.len(), 1);
+        assert_eq!(present_attributes(&text[path[0].1..]), ["x"]);
     }
 
     #[test]
