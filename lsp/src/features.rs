@@ -648,13 +648,19 @@ fn complete(here: &Here, text: &str, before: &str, line: &str) -> Vec<Completion
                     ..item(v, CompletionItemKind::ENUM_MEMBER, None)
                 })
                 .collect();
-            // References can start any value.
+            // References and function calls can start any value.
             items.extend(
                 Kind::ALL
                     .into_iter()
                     .filter(|k| *k != Kind::WorkerType)
                     .map(|k| item(k.root(), CompletionItemKind::MODULE, None)),
             );
+            items.extend(fleetform_engine::config::functions::NAMES.iter().map(|f| {
+                CompletionItem {
+                    insert_text: Some(format!("{f}(")),
+                    ..item(f, CompletionItemKind::FUNCTION, Some("function".into()))
+                }
+            }));
             return items;
         }
         return Vec::new();
@@ -745,21 +751,38 @@ fn code_lines(text: &str) -> impl Iterator<Item = (usize, String)> + '_ {
 /// the result is then one entry named `(object)`.
 fn block_path(text: &str) -> Vec<(String, usize)> {
     let mut stack: Vec<(String, usize)> = Vec::new();
+    // The label of each open `dynamic "x"` block (None for others), so that
+    // its `content` block completes as an `x` block.
+    let mut dynamic: Vec<Option<String>> = Vec::new();
     for (line_at, code) in code_lines(text) {
         for (at, c) in code.char_indices() {
             match c {
                 '{' => {
                     let head = code.get(..at).unwrap_or("").trim();
                     // `name = {` opens an object, not a block.
-                    let ident = if head.ends_with('=') || head.is_empty() {
+                    let mut ident = if head.ends_with('=') || head.is_empty() {
                         String::new()
                     } else {
                         head.split_whitespace().next().unwrap_or("").to_string()
                     };
+                    let mut label = None;
+                    if ident == "dynamic" {
+                        // Labels are blanked in `code`; the text has them at the same offsets.
+                        label = text
+                            .get(line_at..line_at + at)
+                            .and_then(|h| h.split_whitespace().nth(1))
+                            .map(|l| l.trim_matches('"').to_string());
+                    } else if ident == "content" {
+                        if let Some(Some(of)) = dynamic.last() {
+                            ident = of.clone();
+                        }
+                    }
                     stack.push((ident, line_at + at + 1));
+                    dynamic.push(label);
                 }
                 '}' => {
                     stack.pop();
+                    dynamic.pop();
                 }
                 _ => {}
             }
@@ -809,6 +832,9 @@ mod tests {
         let path: Vec<String> = block_path(text).into_iter().map(|(b, _)| b).collect();
         assert_eq!(path, ["worker_type", "capacity"]);
         assert!(block_path("fleet \"f\" {\n}\n").is_empty());
+        let content = "worker_type \"a\" {\n  dynamic \"instance_type\" {\n    content {\n      ";
+        let path: Vec<String> = block_path(content).into_iter().map(|(b, _)| b).collect();
+        assert_eq!(path, ["worker_type", "dynamic", "instance_type"]);
         let in_tags = block_path("worker_type \"a\" {\n  tags = {\n    ");
         assert_eq!(in_tags, [("(object)".to_string(), 0)]);
     }

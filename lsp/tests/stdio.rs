@@ -266,6 +266,17 @@ fn navigation_completion_hover_and_formatting_on_quickstart() {
         json!({ "textDocument": doc, "position": in_market }),
     );
     assert_eq!(labels(&items), ["spot", "on-demand"]);
+    // After `=`: references and the engine's functions.
+    let after_equals = position(&workers_text, "templatefile", 0);
+    let items = client.request(
+        "textDocument/completion",
+        json!({ "textDocument": doc, "position": after_equals }),
+    );
+    let names = labels(&items);
+    assert!(
+        names.contains(&"templatefile".to_string()) && names.contains(&"var".to_string()),
+        "{names:?}"
+    );
     let top = json!({ "line": 0, "character": 0 });
     let items = client.request(
         "textDocument/completion",
