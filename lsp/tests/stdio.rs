@@ -483,3 +483,62 @@ fn a_change_in_one_file_reports_and_then_clears_another() {
     assert_eq!(message["params"]["diagnostics"], json!([]));
     assert_eq!(client.shutdown(), Some(0));
 }
+
+/// Copies examples/quickstart into a temporary directory.
+fn quickstart_copy() -> tempfile::TempDir {
+    let from = repo("examples/quickstart");
+    let dir = tempfile::tempdir().expect("tempdir");
+    for sub in ["", "keys", "userdata"] {
+        let source = from.join(sub);
+        std::fs::create_dir_all(dir.path().join(sub)).expect("mkdir");
+        for entry in std::fs::read_dir(&source).expect("read_dir").flatten() {
+            if entry.path().is_file() {
+                std::fs::copy(entry.path(), dir.path().join(sub).join(entry.file_name()))
+                    .expect("copy");
+            }
+        }
+    }
+    dir
+}
+
+#[test]
+fn hover_never_shows_a_sensitive_value() {
+    let dir = quickstart_copy();
+    let path = dir.path().join("workers.hcl");
+    let text = std::fs::read_to_string(&path).expect("copied").replacen(
+        "user_data    = templatefile(\"userdata/worker.sh\", { worker_type = \"linux-small\" })",
+        "user_data    = \"token=${var.token}\"",
+        1,
+    ) + "\nvariable \"token\" {\n  sensitive = true\n}\n";
+    let secret = "s3cr3t-9f8e7d";
+    let (mut client, _) =
+        Client::start_with_env(SERVER, &[], &[], &[("FLEETFORM_VAR_token", secret)]);
+    let uri = client.open(&path, &text);
+    let diags = client.diagnostics_of(&uri, 1);
+    assert!(diags.is_empty(), "{diags:#?}");
+    let doc = json!({ "uri": uri });
+    for at in [
+        position(&text, "linux-small\" {", 0),
+        position(&text, "var.token", 0),
+        position(&text, "token\" {", 0),
+    ] {
+        let hover = client.request(
+            "textDocument/hover",
+            json!({ "textDocument": doc, "position": at }),
+        );
+        let shown = hover["contents"]["value"].as_str().unwrap_or_default();
+        assert!(!shown.is_empty());
+        assert!(!shown.contains(secret), "{shown}");
+    }
+    let hover = client.request(
+        "textDocument/hover",
+        json!({ "textDocument": doc, "position": position(&text, "linux-small\" {", 0) }),
+    );
+    let shown = hover["contents"]["value"].as_str().unwrap_or_default();
+    let expected = format!(
+        "user data: {} bytes rendered (sensitive)",
+        "token=".len() + secret.len()
+    );
+    assert!(shown.contains(&expected), "{shown}");
+    assert_eq!(client.shutdown(), Some(0));
+}

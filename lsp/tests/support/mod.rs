@@ -29,8 +29,19 @@ impl Client {
     /// Starts `program` (the server) and sends `initialize` with `encodings`
     /// offered; returns the client and the initialize result.
     pub fn start(program: &str, args: &[&str], encodings: &[&str]) -> (Client, Value) {
+        Client::start_with_env(program, args, encodings, &[])
+    }
+
+    /// [`Client::start`] with environment variables for the server.
+    pub fn start_with_env(
+        program: &str,
+        args: &[&str],
+        encodings: &[&str],
+        env: &[(&str, &str)],
+    ) -> (Client, Value) {
         let mut child = Command::new(program)
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
