@@ -75,7 +75,8 @@ fn read_one(input: &mut impl BufRead) -> Option<Incoming> {
             ))
         });
     }
-    let mut body = Vec::with_capacity(length);
+    // Grown as the bytes arrive, not reserved from what the header claims.
+    let mut body = Vec::with_capacity(length.min(1 << 20));
     input.take(length as u64).read_to_end(&mut body).ok()?;
     if body.len() < length {
         return None;
