@@ -20,6 +20,7 @@ mod explain_cmd;
 mod fmt_cmd;
 mod history_cmd;
 mod images_cmd;
+mod lsp_cmd;
 mod plan_cmd;
 mod report;
 mod secrets;
@@ -114,6 +115,14 @@ enum Command {
     /// --check nothing is written: the files that would change are listed and
     /// the exit code is 1 if there are any.
     Fmt(fmt_cmd::FmtArgs),
+    /// Run the language server (LSP 3.17 on stdin and stdout) for editors.
+    ///
+    /// Diagnostics as `validate` reports them on every change (unsaved
+    /// buffers over the files of their directory; unset variables are not
+    /// errors while editing), completion, hover, go to definition, references,
+    /// rename, document symbols and formatting as `fmt` does. No cloud calls.
+    /// See README.md "Editor support" for Neovim, Helix and VS Code.
+    Lsp(lsp_cmd::LspArgs),
     /// Compare the configuration with live EC2 and print what would change.
     ///
     /// Observes every fleet region, diffs key pairs, launch templates and
@@ -218,6 +227,7 @@ fn main() -> ExitCode {
     let code = match &cli.command {
         Command::Validate(args) => validate_cmd::run(args, color, cli.quiet),
         Command::Fmt(args) => fmt_cmd::run(args, color),
+        Command::Lsp(args) => lsp_cmd::run(args),
         Command::Show(args) => show_cmd::run(args, color),
         Command::Apply(args) => apply_cmd::apply(args, cli.endpoint_url.clone(), color),
         Command::Rollback(args) => apply_cmd::rollback(args, cli.endpoint_url.clone(), color),

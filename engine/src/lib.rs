@@ -45,7 +45,21 @@ pub mod schema;
 pub mod sensitive;
 pub mod source;
 
-pub use config::{load_dir, Inputs, Loaded, StateLocation};
+pub use config::{load_dir, load_dir_with, Inputs, Loaded, Overlay, StateLocation};
+
+/// Every instance type of the shipped price table (`engine/data/prices.tsv`,
+/// what [`catalog::hourly_price`] knows) with its on-demand USD per hour, in
+/// the table's order: what an editor offers when completing an instance type.
+pub fn known_instance_types() -> Vec<(&'static str, f64)> {
+    include_str!("../data/prices.tsv")
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| {
+            let (name, price) = line.split_once('\t')?;
+            Some((name.trim(), price.trim().parse().ok()?))
+        })
+        .collect()
+}
 
 /// Lower-case hex of `bytes`: how digests are written everywhere.
 pub(crate) fn hex(bytes: &[u8]) -> String {

@@ -27,6 +27,7 @@ use crate::model::{Backend, Config};
 use crate::sensitive::Secrets;
 use crate::source::{offset_of, FileId, SourceFile, SourceRef, SourceSet};
 use hcl_edit::structure::Body;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -110,15 +111,37 @@ pub(crate) struct ParsedFile {
 pub(crate) fn parse_dir(dir: &Path) -> (Vec<ParsedFile>, SourceSet, Vec<Diagnostic>) {
     let mut sources = SourceSet::new();
     let mut diags = Diagnostics::default();
-    let (files, _) = read_dir(dir, &mut sources, &mut diags);
+    let (files, _) = read_dir(dir, &BTreeMap::new(), &mut sources, &mut diags);
     (files, sources, diags.sorted())
+}
+
+/// What an editor changes about a load ([`load_dir_with`]): the texts of its
+/// unsaved buffers, and whether a variable without a value is an error.
+#[derive(Debug, Clone, Default)]
+pub struct Overlay {
+    /// File name inside the directory (e.g. `workers.hcl`) -> the text to use
+    /// instead of the file's contents. A `*.hcl` name that is not on disk
+    /// (a new buffer, or a file deleted while open) is loaded too.
+    pub files: BTreeMap<String, Arc<str>>,
+    /// While editing, a variable without a value is not reported: the
+    /// `variable-unset` diagnostics are left out. Whatever refers to such a
+    /// variable is not evaluated (as after any error in a value), so no
+    /// diagnostic follows from the missing value; [`Loaded::config`] is then
+    /// `None` when a value the model needs came from one.
+    pub unset_variables_unknown: bool,
 }
 
 /// Loads, evaluates and checks the configuration in `dir`.
 pub fn load_dir(dir: &Path, inputs: &Inputs) -> Loaded {
+    load_dir_with(dir, inputs, &Overlay::default())
+}
+
+/// [`load_dir`] with an editor's [`Overlay`]: unsaved buffers over the files
+/// of `dir`, and optionally no errors for unset variables.
+pub fn load_dir_with(dir: &Path, inputs: &Inputs, overlay: &Overlay) -> Loaded {
     let mut sources = SourceSet::new();
     let mut diags = Diagnostics::default();
-    let (files, all_parsed) = read_dir(dir, &mut sources, &mut diags);
+    let (files, all_parsed) = read_dir(dir, &overlay.files, &mut sources, &mut diags);
     let (config, backend, secrets, read_files, variables) = if files.is_empty() {
         (
             None,
@@ -149,9 +172,16 @@ pub fn load_dir(dir: &Path, inputs: &Inputs) -> Loaded {
         decode::BackendDecl::Declared(backend) => StateLocation::Declared(backend),
         decode::BackendDecl::Invalid => StateLocation::Unknown,
     };
-    let config = if diags.has_errors() { None } else { config };
-    sources.hide(&secrets);
     let mut diagnostics = diags.sorted();
+    if overlay.unset_variables_unknown {
+        diagnostics.retain(|d| d.code != Code::VariableUnset);
+    }
+    let config = if diagnostics.iter().any(Diagnostic::is_error) {
+        None
+    } else {
+        config
+    };
+    sources.hide(&secrets);
     for d in &mut diagnostics {
         d.scrub(&secrets);
     }
@@ -181,15 +211,19 @@ fn drop_in_background(files: Vec<ParsedFile>) {
         .spawn(move || drop(files));
 }
 
-/// Reads and parses every `*.hcl` file of `dir`, sorted by name.
+/// Reads and parses every `*.hcl` file of `dir`, sorted by name, taking the
+/// text of those named in `overlay` from there (and adding those not on disk).
 /// The flag is true when every `*.hcl` file found was read and parsed.
 fn read_dir(
     dir: &Path,
+    overlay: &BTreeMap<String, Arc<str>>,
     sources: &mut SourceSet,
     diags: &mut Diagnostics,
 ) -> (Vec<ParsedFile>, bool) {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
+    let entries: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries.filter_map(Result::ok).map(|e| e.path()).collect(),
+        // A buffer open in a directory that is gone still gets its diagnostics.
+        Err(_) if !overlay.is_empty() => Vec::new(),
         Err(e) => {
             let message = if e.kind() == std::io::ErrorKind::NotFound {
                 format!("config directory `{}` does not exist", dir.display())
@@ -204,11 +238,17 @@ fn read_dir(
         }
     };
     let mut paths: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
+        .into_iter()
         .filter(|p| p.extension().is_some_and(|ext| ext == "hcl") && p.is_file())
+        .chain(
+            overlay
+                .keys()
+                .filter(|name| name.ends_with(".hcl") && !name.contains(['/', '\\']))
+                .map(|name| dir.join(name)),
+        )
         .collect();
     paths.sort();
+    paths.dedup();
     if paths.is_empty() {
         diags.push(
             Diagnostic::error(
@@ -226,7 +266,10 @@ fn read_dir(
                 || path.display().to_string(),
                 |n| n.to_string_lossy().into_owned(),
             );
-            read_text(path, name, sources, diags)
+            match overlay.get(&name) {
+                Some(text) => Some(overlay_text(path, name, text, sources)),
+                None => read_text(path, name, sources, diags),
+            }
         })
         .collect();
     let files: Vec<ParsedFile> = parse_all(&texts)
@@ -349,6 +392,22 @@ fn read_text(
     Some((id, text))
 }
 
+/// Adds an editor's buffer for `path` to `sources`, as [`read_text`] adds a file.
+fn overlay_text(
+    path: &Path,
+    name: String,
+    text: &Arc<str>,
+    sources: &mut SourceSet,
+) -> (FileId, Arc<str>) {
+    let id = sources.add(SourceFile {
+        name,
+        path: path.to_path_buf(),
+        text: Arc::clone(text),
+        var_file: false,
+    });
+    (id, Arc::clone(text))
+}
+
 fn syntax_diagnostic(file: usize, text: &str, error: &hcl_edit::parser::Error) -> Diagnostic {
     let location = error.location();
     let offset = offset_of(text, location.line(), location.column());
@@ -373,4 +432,61 @@ fn syntax_diagnostic(file: usize, text: &str, error: &hcl_edit::parser::Error) -
             "here",
         )
         .help(help)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FLEET: &str =
+        "fleet \"f\" {\n  account_id = \"123456789012\"\n  regions    = [\"us-east-1\"]\n}\n";
+
+    fn codes(loaded: &Loaded) -> Vec<Code> {
+        loaded.diagnostics.iter().map(|d| d.code).collect()
+    }
+
+    #[test]
+    fn an_overlay_replaces_a_file_and_adds_one_not_on_disk() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let broken = FLEET.replace("regions", "regoins");
+        std::fs::write(dir.path().join("fleet.hcl"), broken).expect("write");
+        let on_disk = load_dir(dir.path(), &Inputs::default());
+        assert!(codes(&on_disk).contains(&Code::UnknownAttribute));
+
+        let mut overlay = Overlay::default();
+        overlay.files.insert("fleet.hcl".into(), Arc::from(FLEET));
+        overlay
+            .files
+            .insert("vars.hcl".into(), Arc::from("variable \"owner\" {}\n"));
+        let edited = load_dir_with(dir.path(), &Inputs::default(), &overlay);
+        assert_eq!(codes(&edited), [Code::VariableUnset]);
+        let names: Vec<&str> = edited
+            .sources
+            .files()
+            .iter()
+            .map(|f| f.name.as_str())
+            .collect();
+        assert_eq!(names, ["fleet.hcl", "vars.hcl"]);
+
+        overlay.unset_variables_unknown = true;
+        let editing = load_dir_with(dir.path(), &Inputs::default(), &overlay);
+        assert_eq!(codes(&editing), []);
+        assert!(editing.config.is_some());
+    }
+
+    #[test]
+    fn an_overlay_loads_when_its_directory_is_gone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let gone = dir.path().join("gone");
+        let mut overlay = Overlay::default();
+        overlay.files.insert("fleet.hcl".into(), Arc::from(FLEET));
+        // Names that are not plain file names are ignored, not read.
+        overlay
+            .files
+            .insert("../escape.hcl".into(), Arc::from("nonsense {"));
+        let loaded = load_dir_with(&gone, &Inputs::default(), &overlay);
+        assert_eq!(codes(&loaded), []);
+        assert_eq!(loaded.sources.files().len(), 1);
+        assert_eq!(codes(&load_dir(&gone, &Inputs::default())), [Code::Io]);
+    }
 }
