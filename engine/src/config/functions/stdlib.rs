@@ -811,9 +811,11 @@ fn format_one(verb: &Verb, value: &Value) -> Result<String, String> {
             };
             (sign(verb, f < 0.0, digits), true)
         }
-        other => return Err(format!(
+        other => {
+            return Err(format!(
             "`%{other}` is not a format verb (use %s, %d, %f, %q, %v, %t, %x, %o, %b, %e or %g)"
-        )),
+        ))
+        }
     };
     Ok(pad(verb, body, numeric))
 }
