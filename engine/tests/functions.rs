@@ -240,6 +240,15 @@ fn encoding_functions() {
             r#"jsondecode("{\"a\": [1, \"x\"]}")"#,
             json!({"a": [1, "x"]}),
         ),
+        (r#"yamlencode({a = [1, "x"]})"#, json!("a:\n- 1\n- x\n")),
+        (
+            r#"yamldecode("a: 1\nb: [x, true]\n")"#,
+            json!({"a": 1, "b": ["x", true]}),
+        ),
+        (
+            r#"yamldecode(yamlencode({k = "v: w"}))"#,
+            json!({"k": "v: w"}),
+        ),
         (r#"base64encode("hello")"#, json!("aGVsbG8=")),
         (r#"base64decode("aGVsbG8=")"#, json!("hello")),
         (
@@ -341,6 +350,7 @@ fn wrong_arguments_are_function_errors_at_the_call() {
             "of one length",
         ),
         (r#"jsondecode("{")"#, 0, "not valid JSON"),
+        (r#"yamldecode("a: [")"#, 0, "not valid YAML"),
         (r#"base64decode("!!")"#, 0, "not valid base64"),
         ("min()", 0, "at least 1 argument"),
         (r#"abs("x")"#, 0, "must be a number"),
@@ -371,6 +381,23 @@ fn outputs_past_the_budget_are_refused_not_built() {
     let (code, message, _, _) = error_of(r#"formatlist("%1000s", range(1000), range(1000))"#);
     assert!(
         code == "too-large" || code == "function",
+        "{code}: {message}"
+    );
+}
+
+#[test]
+fn a_yaml_alias_bomb_is_refused() {
+    // Nine levels of nine aliases: 9^9 strings if expanded.
+    let mut yaml = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x]\\n");
+    for n in 1..10 {
+        let p = n - 1;
+        yaml.push_str(&format!(
+            "a{n}: &a{n} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\\n"
+        ));
+    }
+    let (code, message, _, _) = error_of(&format!("yamldecode(\"{yaml}\")"));
+    assert!(
+        code == "function" || code == "too-large",
         "{code}: {message}"
     );
 }

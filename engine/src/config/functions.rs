@@ -180,6 +180,8 @@ pub const NAMES: &[&str] = &[
     "formatlist",
     "jsonencode",
     "jsondecode",
+    "yamlencode",
+    "yamldecode",
     "base64encode",
     "base64decode",
     "sha256",
@@ -275,7 +277,9 @@ pub(crate) fn bound(name: &str, args: &[Bound]) -> Option<Bound> {
             list(rows.saturating_mul(row), rows, row)
         }
         // A decoded value may be larger than its text (a digit becomes a number).
-        "jsondecode" => list(
+        // YAML quotes and escapes like JSON; a decoded alias repeats what it names.
+        "yamlencode" => list(total.saturating_mul(6).saturating_add(2), 0, 0),
+        "jsondecode" | "yamldecode" => list(
             total.saturating_mul(24).saturating_add(24),
             total,
             total.saturating_mul(24),

@@ -65,6 +65,8 @@ pub const FUNCS: &[(&str, hcl::eval::Func)] = &[
     ("formatlist", formatlist),
     ("jsonencode", jsonencode),
     ("jsondecode", jsondecode),
+    ("yamlencode", yamlencode),
+    ("yamldecode", yamldecode),
     ("base64encode", base64encode),
     ("base64decode", base64decode),
     ("sha256", sha256),
@@ -915,6 +917,28 @@ fn jsondecode(args: FuncArgs) -> Out {
             e.line(),
             e.column()
         )
+    })
+}
+
+fn yamlencode(args: FuncArgs) -> Out {
+    count(&args, 1, Some(1))?;
+    serde_yaml_ng::to_string(&args[0])
+        .map(Value::String)
+        .map_err(|e| e.to_string())
+}
+
+fn yamldecode(args: FuncArgs) -> Out {
+    count(&args, 1, Some(1))?;
+    let text = string(&args, 0)?;
+    // The parser bounds nesting and alias expansion; its message quotes no
+    // more than a position, not the text (it may be a secret).
+    serde_yaml_ng::from_str::<Value>(&text).map_err(|e| match e.location() {
+        Some(at) => format!(
+            "the string is not valid YAML for a value (line {}, column {})",
+            at.line(),
+            at.column()
+        ),
+        None => "the string is not valid YAML for a value".to_string(),
     })
 }
 
