@@ -402,6 +402,65 @@ mod tests {
         expr.evaluate(&ctx).map_err(|e| e.to_string())
     }
 
+    struct NoNames;
+
+    impl crate::config::budget::Known for NoNames {
+        fn lookup(&self, _: &str, _: Option<&str>) -> Option<Bound> {
+            None
+        }
+        fn template(&self, _: &str) -> Option<Rc<hcl_edit::template::Template>> {
+            None
+        }
+        fn file_len(&self, _: &str) -> Option<u64> {
+            None
+        }
+    }
+
+    /// The budget refuses what could grow too large from these bounds, so
+    /// a bound below the value would let a blow-up through.
+    #[test]
+    fn every_functions_bound_is_at_least_its_value() {
+        use crate::config::budget::{size_of, Estimator};
+        for text in [
+            "range(1000)",
+            "range(0, 10, 0.5)",
+            r#"setproduct(["a", "bb"], [1, 2, 3], [[1], [2]])"#,
+            r#"flatten([[1, [2, [3]]], ["x"]])"#,
+            r#"split("", "abcdef")"#,
+            r#"split(",", "a,b,,c")"#,
+            r#"join("------", ["a", "b", "c", "d"])"#,
+            r#"replace("aaaa", "", "xyz")"#,
+            r#"replace("aaaa", "/a/", "xyz")"#,
+            r#"upper("ΐΐΐ")"#,
+            r#"format("%100s|%-50d|%.3f", "a", 1, 2)"#,
+            r#"formatlist("%20s", ["a", "b", "c"])"#,
+            r#"jsondecode("[1,2,3,4,5,6,7,8,9]")"#,
+            r#"yamldecode("[1, 2, 3]")"#,
+            r#"yamlencode({a = ["x", "y"], b = "z"})"#,
+            r#"base64encode("abcdefg")"#,
+            r#"sha256("")"#,
+            r#"zipmap(["a", "b"], [[1, 2], [3]])"#,
+            r#"tomap({a = 1, b = "x"})"#,
+            r#"toset(["b", "a", "b"])"#,
+            r#"keys({a = 1, bb = 2})"#,
+            r#"values({a = "x", b = "yy"})"#,
+            r#"element(["a", "bbbb"], 1)"#,
+            r#"coalesce("", "xyz")"#,
+            r#"compact(["a", "", "b"])"#,
+            r#"substr("hello", 1, 3)"#,
+            r#"tostring(12345)"#,
+        ] {
+            let value = eval(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            let parsed = hcl_edit::parser::parse_expr(text).expect("parses");
+            let bound = Estimator::new(&NoNames).expr(&parsed);
+            assert!(
+                bound.size >= size_of(&value),
+                "{text}: bound {bound:?} < {}",
+                size_of(&value)
+            );
+        }
+    }
+
     #[test]
     fn merge_and_concat_combine_in_order() {
         assert_eq!(
