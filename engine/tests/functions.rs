@@ -222,6 +222,10 @@ fn string_functions() {
         ),
         (r#"format("%v %v", [1], "s")"#, json!("[1] s")),
         (
+            r#"format("%x %X %o %b %.2e %+d", 255, 255, 8, 5, 1234.5, 3)"#,
+            json!("ff FF 10 101 1.23e+03 +3"),
+        ),
+        (
             r#"formatlist("%s-%s", ["a", "b"], "x")"#,
             json!(["a-x", "b-x"]),
         ),
@@ -281,6 +285,27 @@ fn try_and_can_catch_evaluation_errors() {
         (r#""x-${try({}.missing, "d")}-y""#, json!("x-d-y")),
         (r#"true ? try({}.m, 1) : 2"#, json!(1)),
     ]);
+}
+
+#[test]
+fn try_works_in_templatefile_templates() {
+    let text = config_with("", r#"templatefile("w.sh", { pool = { max = 2 } })"#);
+    let dir = write(
+        &text,
+        &[(
+            "w.sh",
+            "max=${pool.max} spot=${try(pool.spot, false)} ok=${can(pool.max)}",
+        )],
+    );
+    let loaded = load_dir(dir.path(), &Inputs::default());
+    let config = loaded
+        .config
+        .as_ref()
+        .unwrap_or_else(|| panic!("{}", rendered(&loaded)));
+    assert_eq!(
+        config.worker_types["w"].user_data.as_deref(),
+        Some("max=2 spot=false ok=true")
+    );
 }
 
 #[test]

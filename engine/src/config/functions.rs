@@ -14,7 +14,7 @@ pub mod stdlib;
 pub use lazy::{call_span, evaluate};
 
 use super::budget::Bound;
-use hcl::eval::{Context, Evaluate, FuncArgs, FuncDef, ParamType};
+use hcl::eval::{Context, FuncArgs, FuncDef, ParamType};
 use hcl::Value;
 use std::cell::RefCell;
 use std::collections::BTreeSet;
@@ -373,8 +373,7 @@ fn templatefile(args: FuncArgs) -> Result<Value, String> {
             ctx.declare_var(name.as_str(), value.clone());
         }
     }
-    template
-        .evaluate(&ctx)
+    lazy::render(&template, &ctx)
         .map(Value::String)
         .map_err(|e| format!("template `{path}`: {e}"))
 }
@@ -394,6 +393,7 @@ pub fn describe(value: &Value) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hcl::eval::Evaluate;
 
     fn eval(expr: &str) -> Result<Value, String> {
         let mut ctx = Context::new();

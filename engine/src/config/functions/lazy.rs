@@ -16,6 +16,7 @@ use hcl::expr::{
 use hcl::template::{Element, Template};
 use hcl::{Identifier, Value};
 use std::ops::Range;
+use std::str::FromStr;
 
 type Result<T> = std::result::Result<T, hcl::eval::Error>;
 
@@ -273,19 +274,24 @@ fn lazy_for(f: &ForExpr, ctx: &Context) -> Result<Value> {
 /// interpolation is evaluated here and the text joined. Templates with
 /// directives are left to hcl-rs (their `try` sees evaluated arguments).
 fn lazy_template(template: &TemplateExpr, ctx: &Context) -> Result<Value> {
-    let eager = || Expression::TemplateExpr(Box::new(template.clone())).evaluate(ctx);
-    let Ok(parsed) = Template::from_expr(template) else {
-        return eager();
-    };
-    if parsed
-        .elements()
-        .iter()
-        .any(|e| matches!(e, Element::Directive(_)))
+    match Template::from_expr(template) {
+        Ok(parsed) => render(&parsed, ctx).map(Value::String),
+        Err(_) => Expression::TemplateExpr(Box::new(template.clone())).evaluate(ctx),
+    }
+}
+
+/// Renders `template` in `ctx`, with `try` and `can` in its interpolations
+/// catching their arguments' errors (as in expressions; inside directives
+/// they see evaluated arguments).
+pub fn render(template: &Template, ctx: &Context) -> Result<String> {
+    let elements = template.elements();
+    if !elements.iter().any(element_has_lazy)
+        || elements.iter().any(|e| matches!(e, Element::Directive(_)))
     {
-        return eager();
+        return template.evaluate(ctx);
     }
     let mut out = String::new();
-    for element in parsed.elements() {
+    for element in elements {
         match element {
             Element::Literal(text) => out.push_str(text),
             Element::Interpolation(i) => match lazy(&i.expr, ctx)? {
@@ -296,16 +302,15 @@ fn lazy_template(template: &TemplateExpr, ctx: &Context) -> Result<Value> {
                     // hcl-rs reports what cannot be interpolated.
                     let mut one = Context::new();
                     one.declare_var(ITEM, other);
-                    return Expression::TemplateExpr(Box::new(TemplateExpr::QuotedString(
-                        format!("${{{ITEM}}}"),
-                    )))
-                    .evaluate(&one);
+                    return Template::from_str(&format!("${{{ITEM}}}"))
+                        .map_err(hcl::eval::Error::from)?
+                        .evaluate(&one);
                 }
             },
-            Element::Directive(_) => return eager(),
+            Element::Directive(_) => return template.evaluate(ctx),
         }
     }
-    Ok(Value::String(out))
+    Ok(out)
 }
 
 /// The span of the function call an evaluation error came from, if the

@@ -804,8 +804,8 @@ fn format_one(verb: &Verb, value: &Value) -> Result<String, String> {
             let p = verb.precision;
             let digits = match verb.verb {
                 'f' => format!("{:.*}", p.unwrap_or(6), f.abs()),
-                'e' => format!("{:.*e}", p.unwrap_or(6), f.abs()),
-                'E' => format!("{:.*E}", p.unwrap_or(6), f.abs()),
+                'e' => go_exponent(format!("{:.*e}", p.unwrap_or(6), f.abs())),
+                'E' => go_exponent(format!("{:.*E}", p.unwrap_or(6), f.abs())),
                 _ => match p {
                     Some(p) => format!("{:.*}", p, f.abs()),
                     None => format!("{}", f.abs()),
@@ -820,6 +820,22 @@ fn format_one(verb: &Verb, value: &Value) -> Result<String, String> {
         }
     };
     Ok(pad(verb, body, numeric))
+}
+
+/// Rust writes `1.5e0`; Terraform (Go) writes `1.5e+00`.
+fn go_exponent(rust: String) -> String {
+    match rust.find(['e', 'E']) {
+        Some(at) => {
+            let (mantissa, exponent) = rust.split_at(at);
+            let (letter, digits) = exponent.split_at(1);
+            let (sign, digits) = match digits.strip_prefix('-') {
+                Some(d) => ("-", d),
+                None => ("+", digits),
+            };
+            format!("{mantissa}{letter}{sign}{digits:0>2}")
+        }
+        None => rust,
+    }
 }
 
 /// Renders `spec` with `values`, as Terraform's `format`.
