@@ -306,6 +306,12 @@ fn try_works_in_templatefile_templates() {
         config.worker_types["w"].user_data.as_deref(),
         Some("max=2 spot=false ok=true")
     );
+    // A name the template does not have is a mistake, not a failed value.
+    let dir = write(&text, &[("w.sh", "${try(nope, \"x\")}")]);
+    let loaded = load_dir(dir.path(), &Inputs::default());
+    assert!(loaded.config.is_none());
+    let shown = rendered(&loaded);
+    assert!(shown.contains("nope"), "{shown}");
 }
 
 #[test]

@@ -351,27 +351,36 @@ fn validation_blocks_check_the_value_with_their_message_at_the_variable() {
     error_message = "give at least one region"
   }
   validation {
-    condition     = alltrue([for r in var.x : startswith(r, "us-")])
+    condition     = length([for r in var.x : r if !startswith(r, "us-")]) == 0
     error_message = "only US regions"
   }
-}"#
-    .replace(
-        "alltrue([for r in var.x : startswith(r, \"us-\")])",
-        "length([for r in var.x : r if !startswith(r, \"us-\")]) == 0",
-    );
+}"#;
     assert_eq!(
-        value_of(&declaration, None, cli(&["x=[\"us-east-1\"]"])),
+        value_of(declaration, None, cli(&["x=[\"us-east-1\"]"])),
         json!(["us-east-1"])
     );
-    let errors = errors_of(&declaration, None, cli(&["x=[]"]));
+    let errors = errors_of(declaration, None, cli(&["x=[]"]));
     assert_eq!(errors.len(), 1, "{errors:?}");
     let (code, message, _, line, column) = &errors[0];
     assert_eq!(code, "invalid-value");
     assert_eq!(message, "give at least one region");
     assert_eq!((*line, *column), (first_line(), 1));
-    let errors = errors_of(&declaration, None, cli(&["x=[\"eu-west-1\"]"]));
+    let errors = errors_of(declaration, None, cli(&["x=[\"eu-west-1\"]"]));
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert_eq!(errors[0].1, "only US regions");
+
+    // `can` in a condition: a value that does not evaluate fails the check.
+    let declaration = r#"variable "x" {
+  type = string
+  validation {
+    condition     = can(tonumber(var.x))
+    error_message = "x must be numeric"
+  }
+}"#;
+    assert_eq!(value_of(declaration, None, cli(&["x=42"])), json!("42"));
+    let errors = errors_of(declaration, None, cli(&["x=forty"]));
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].1, "x must be numeric");
 
     // A condition that is not a bool, and a block without its message.
     let errors = errors_of(
