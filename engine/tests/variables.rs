@@ -206,6 +206,14 @@ fn command_line_environment_and_file_values_convert_as_terraform_converts() {
         value_of("variable \"x\" {}", None, cli(&["x=3"])),
         json!("3")
     );
+    assert_eq!(
+        value_of(
+            "variable \"x\" {\n  type = any\n}",
+            None,
+            cli(&["x={ a = 1 }"])
+        ),
+        json!({"a": 1})
+    );
 }
 
 #[test]

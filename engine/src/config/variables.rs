@@ -155,7 +155,7 @@ pub(super) fn resolve(
         // Like TF_VAR_*, environment values for undeclared variables are ignored.
         if let Some(slot) = values.get_mut(name.as_str()) {
             let shown = !sensitive.contains(name);
-            let complex = typed.get(name.as_str()).map(|(t, _)| t.is_complex());
+            let complex = cli_mode(typed.get(name.as_str()));
             match parse_cli_value(
                 text,
                 &format!("FLEETFORM_VAR_{name}"),
@@ -233,7 +233,7 @@ pub(super) fn resolve(
         match values.get_mut(name) {
             Some(slot) => {
                 let shown = !sensitive.iter().any(|s| s == name);
-                let complex = typed.get(name).map(|(t, _)| t.is_complex());
+                let complex = cli_mode(typed.get(name));
                 match parse_cli_value(text, &format!("-var {name}"), shown, complex, diags) {
                     Some(v) => *slot = Some((v, Origin::Cli)),
                     None => unparsed.push(name.to_string()),
@@ -338,10 +338,21 @@ fn as_text(value: &Value) -> String {
     }
 }
 
+/// How a command-line value of a variable of this type is read: as HCL
+/// (`Some(true)`), as text (`Some(false)`), or by its look (`None`: no type
+/// or `any`, which mean the same).
+fn cli_mode(ty: Option<&(Type, Option<SourceRef>)>) -> Option<bool> {
+    match ty {
+        None | Some((Type::Any, _)) => None,
+        Some((ty, _)) => Some(ty.is_complex()),
+    }
+}
+
 /// A value from the command line or environment, as Terraform reads one:
 /// HCL for a variable whose type is a collection or structure (`complex`),
 /// the text itself for a string, number or bool (converted later), and for
-/// an untyped variable HCL when it looks like a list or object, else text.
+/// an untyped (or `any`) variable HCL when it looks like a list or object,
+/// else text.
 /// `shown`: whether an error may quote the text (never for a sensitive
 /// variable).
 fn parse_cli_value(
