@@ -280,6 +280,15 @@ fn try_and_can_catch_evaluation_errors() {
             r#"{for k, m in {a = {n = 1}, b = {}} : k => try(m.n, 0) if can(m.n) || k == "b"}"#,
             json!({"a": 1, "b": 0}),
         ),
+        // The body may use other names (only those are copied into its context).
+        (
+            r#"[for k in ["a", "b"] : try({a = "A"}[k], "${k}-none")]"#,
+            json!(["A", "b-none"]),
+        ),
+        (
+            r#"[for r in [[1], []] : [for x in r : try(x.n, x)]]"#,
+            json!([[1], []]),
+        ),
         // Nested under other functions and in templates.
         (r#"upper(try({}.missing, "dflt"))"#, json!("DFLT")),
         (r#""x-${try({}.missing, "d")}-y""#, json!("x-d-y")),
@@ -312,6 +321,25 @@ fn try_works_in_templatefile_templates() {
     assert!(loaded.config.is_none());
     let shown = rendered(&loaded);
     assert!(shown.contains("nope"), "{shown}");
+}
+
+#[test]
+fn try_inside_a_for_sees_locals_and_variables() {
+    let text = config_with(
+        r#"  defaults = { spot = false }
+  pools    = { a = { spot = true }, b = {} }"#,
+        // In a worker type, after every local is known (the shared context).
+        "jsonencode({ for k, p in local.pools : k => try(p.spot, local.defaults.spot) if can(p) })",
+    );
+    let (_dir, loaded) = load(&text, &Inputs::default());
+    let config = loaded
+        .config
+        .as_ref()
+        .unwrap_or_else(|| panic!("{}", rendered(&loaded)));
+    let got: Value =
+        serde_json::from_str(config.worker_types["w"].user_data.as_deref().unwrap_or(""))
+            .expect("json");
+    assert_eq!(got, json!({"a": true, "b": false}));
 }
 
 #[test]

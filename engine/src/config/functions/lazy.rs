@@ -232,7 +232,7 @@ fn lazy_for(f: &ForExpr, ctx: &Context) -> Result<Value> {
         // hcl-rs reports a collection that is not one.
         _ => return Expression::ForExpr(Box::new(f.clone())).evaluate(ctx),
     };
-    let mut inner = ctx.clone();
+    let mut inner = narrowed(f, ctx);
     let mut parts = Vec::with_capacity(elements.len());
     for (key, value) in elements {
         if let Some(key_var) = &f.key_var {
@@ -268,6 +268,190 @@ fn lazy_for(f: &ForExpr, ctx: &Context) -> Result<Value> {
     resolved.cond_expr = f.cond_expr.as_ref().map(|_| item("c"));
     resolved.grouping = f.grouping;
     Expression::ForExpr(Box::new(resolved)).evaluate(&Context::new())
+}
+
+/// A context for the body of `f`: the functions, and of the names it uses
+/// (other than its own iteration names) only the values it refers to.
+/// Copying the whole context instead would copy every local of the
+/// configuration for each such `for`.
+fn narrowed(f: &ForExpr, ctx: &Context) -> Context<'static> {
+    let mut used = Used::default();
+    let mut bound = vec![f.value_var.to_string()];
+    if let Some(key) = &f.key_var {
+        bound.push(key.to_string());
+    }
+    for expr in [
+        f.key_expr.as_ref(),
+        Some(&f.value_expr),
+        f.cond_expr.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        used.expr(expr, &mut bound);
+    }
+    let mut inner = Context::new();
+    super::declare_all(&mut inner);
+    for (root, attrs) in used.roots {
+        let whole = Expression::Variable(Identifier::unchecked(root.as_str()).into());
+        let value = match attrs {
+            None => whole.evaluate(ctx).ok(),
+            Some(attrs) => {
+                let mut object = hcl::Map::new();
+                for attr in attrs {
+                    let one = Traversal::new(
+                        whole.clone(),
+                        [TraversalOperator::GetAttr(Identifier::unchecked(
+                            attr.as_str(),
+                        ))],
+                    );
+                    if let Ok(v) = Expression::Traversal(Box::new(one)).evaluate(ctx) {
+                        object.insert(attr, v);
+                    }
+                }
+                if object.is_empty() {
+                    // Not an object, or none of the names exist: evaluating
+                    // reports that as it would have.
+                    whole.evaluate(ctx).ok()
+                } else {
+                    Some(Value::Object(object))
+                }
+            }
+        };
+        if let Some(value) = value {
+            inner.declare_var(Identifier::unchecked(root.as_str()), value);
+        }
+    }
+    inner
+}
+
+/// The names an expression uses: root -> the attributes used under it
+/// (`None`: the whole root, e.g. `local[k]`).
+#[derive(Default)]
+struct Used {
+    roots: std::collections::BTreeMap<String, Option<std::collections::BTreeSet<String>>>,
+}
+
+impl Used {
+    fn whole(&mut self, root: &str) {
+        self.roots.insert(root.to_string(), None);
+    }
+
+    fn attr(&mut self, root: &str, attr: &str) {
+        if let Some(attrs) = self
+            .roots
+            .entry(root.to_string())
+            .or_insert_with(|| Some(Default::default()))
+        {
+            attrs.insert(attr.to_string());
+        }
+    }
+
+    fn expr(&mut self, expr: &Expression, bound: &mut Vec<String>) {
+        let free = |name: &str, bound: &[String]| !bound.iter().any(|b| b == name);
+        match expr {
+            Expression::Variable(v) if free(v.as_str(), bound) => self.whole(v.as_str()),
+            Expression::Traversal(t) => {
+                match &t.expr {
+                    Expression::Variable(v) if free(v.as_str(), bound) => {
+                        match t.operators.first() {
+                            Some(TraversalOperator::GetAttr(a)) => {
+                                self.attr(v.as_str(), a.as_str())
+                            }
+                            Some(TraversalOperator::Index(Expression::String(a))) => {
+                                self.attr(v.as_str(), a)
+                            }
+                            _ => self.whole(v.as_str()),
+                        }
+                    }
+                    Expression::Variable(_) => {}
+                    other => self.expr(other, bound),
+                }
+                for op in &t.operators {
+                    if let TraversalOperator::Index(e) = op {
+                        self.expr(e, bound);
+                    }
+                }
+            }
+            Expression::Array(items) => items.iter().for_each(|e| self.expr(e, bound)),
+            Expression::Object(object) => {
+                for (k, v) in object {
+                    if let ObjectKey::Expression(k) = k {
+                        self.expr(k, bound);
+                    }
+                    self.expr(v, bound);
+                }
+            }
+            Expression::FuncCall(call) => call.args.iter().for_each(|e| self.expr(e, bound)),
+            Expression::Parenthesis(inner) => self.expr(inner, bound),
+            Expression::Conditional(c) => {
+                self.expr(&c.cond_expr, bound);
+                self.expr(&c.true_expr, bound);
+                self.expr(&c.false_expr, bound);
+            }
+            Expression::Operation(op) => match op.as_ref() {
+                Operation::Unary(u) => self.expr(&u.expr, bound),
+                Operation::Binary(b) => {
+                    self.expr(&b.lhs_expr, bound);
+                    self.expr(&b.rhs_expr, bound);
+                }
+            },
+            Expression::ForExpr(f) => {
+                self.expr(&f.collection_expr, bound);
+                let before = bound.len();
+                bound.push(f.value_var.to_string());
+                if let Some(key) = &f.key_var {
+                    bound.push(key.to_string());
+                }
+                for e in [
+                    f.key_expr.as_ref(),
+                    Some(&f.value_expr),
+                    f.cond_expr.as_ref(),
+                ]
+                .into_iter()
+                .flatten()
+                {
+                    self.expr(e, bound);
+                }
+                bound.truncate(before);
+            }
+            Expression::TemplateExpr(t) => {
+                if let Ok(template) = Template::from_expr(t) {
+                    self.template(&template, bound);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn template(&mut self, template: &Template, bound: &mut Vec<String>) {
+        use hcl::template::Directive;
+        for element in template.elements() {
+            match element {
+                Element::Literal(_) => {}
+                Element::Interpolation(i) => self.expr(&i.expr, bound),
+                Element::Directive(d) => match d.as_ref() {
+                    Directive::If(d) => {
+                        self.expr(&d.cond_expr, bound);
+                        self.template(&d.true_template, bound);
+                        if let Some(other) = &d.false_template {
+                            self.template(other, bound);
+                        }
+                    }
+                    Directive::For(d) => {
+                        self.expr(&d.collection_expr, bound);
+                        let before = bound.len();
+                        bound.push(d.value_var.to_string());
+                        if let Some(key) = &d.key_var {
+                            bound.push(key.to_string());
+                        }
+                        self.template(&d.template, bound);
+                        bound.truncate(before);
+                    }
+                },
+            }
+        }
+    }
 }
 
 /// A template of literals and interpolations with `try`/`can` inside: each
