@@ -462,6 +462,16 @@ mod tests {
     }
 
     #[test]
+    fn the_suggested_names_are_exactly_the_declared_functions() {
+        let mut declared: Vec<&str> = stdlib::FUNCS.iter().map(|(n, _)| *n).collect();
+        declared.extend(["file", "templatefile"]);
+        declared.sort_unstable();
+        let mut named = NAMES.to_vec();
+        named.sort_unstable();
+        assert_eq!(declared, named);
+    }
+
+    #[test]
     fn merge_and_concat_combine_in_order() {
         assert_eq!(
             eval(r#"merge({a = 1, b = 1}, {b = 2})"#),
