@@ -346,8 +346,10 @@ impl<'a> Estimator<'a> {
             }
             // JSON escapes a byte into at most six (\u00XX), plus quotes and separators.
             "jsonencode" => Bound::scalar(total.saturating_mul(6).saturating_add(2)),
-            // format pads at most to widths written in the format string itself.
-            _ => Bound::scalar(total.saturating_mul(2).saturating_add(NUMBER)),
+            // Functions whose result outgrows their arguments know their own bound.
+            _ => super::functions::bound(name, args).unwrap_or(Bound::scalar(
+                total.saturating_mul(2).saturating_add(NUMBER),
+            )),
         }
     }
 

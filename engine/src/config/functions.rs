@@ -1,5 +1,5 @@
-//! The functions a configuration may call: `file`, `templatefile`, `merge`,
-//! `concat`, `lookup`, `format`, `jsonencode`.
+//! The functions a configuration may call: Terraform's (in [`stdlib`], with
+//! `try` and `can` in [`lazy`]), and `file` and `templatefile`.
 //!
 //! `hcl::eval::FuncDef` takes a plain `fn`, so `file` and `templatefile` cannot
 //! close over the config directory. Evaluation is synchronous, so the
@@ -8,8 +8,14 @@
 //! the helper threads of the same load (worker types are decoded in
 //! parallel) join it with [`ConfigDirGuard::join`].
 
-use hcl::eval::{Context, Evaluate, FuncArgs, FuncDef, ParamType};
-use hcl::{Map, Value};
+pub mod lazy;
+pub mod stdlib;
+
+pub use lazy::{call_span, evaluate};
+
+use super::budget::Bound;
+use hcl::eval::{Context, FuncArgs, FuncDef, ParamType};
+use hcl::Value;
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::collections::HashMap;
@@ -119,6 +125,7 @@ fn log_read(relative: &Path) {
 
 /// Declares every function in `ctx`.
 pub fn declare_all(ctx: &mut Context) {
+    stdlib::declare(ctx);
     ctx.declare_func(
         "file",
         FuncDef::builder().param(ParamType::String).build(file),
@@ -130,49 +137,158 @@ pub fn declare_all(ctx: &mut Context) {
             .param(ParamType::Object(Box::new(ParamType::Any)))
             .build(templatefile),
     );
-    ctx.declare_func(
-        "merge",
-        FuncDef::builder()
-            .variadic_param(ParamType::Object(Box::new(ParamType::Any)))
-            .build(merge),
-    );
-    ctx.declare_func(
-        "concat",
-        FuncDef::builder()
-            .variadic_param(ParamType::Array(Box::new(ParamType::Any)))
-            .build(concat),
-    );
-    ctx.declare_func(
-        "lookup",
-        FuncDef::builder()
-            .param(ParamType::Object(Box::new(ParamType::Any)))
-            .param(ParamType::String)
-            .variadic_param(ParamType::Any)
-            .build(lookup),
-    );
-    ctx.declare_func(
-        "format",
-        FuncDef::builder()
-            .param(ParamType::String)
-            .variadic_param(ParamType::Any)
-            .build(format),
-    );
-    ctx.declare_func(
-        "jsonencode",
-        FuncDef::builder().param(ParamType::Any).build(jsonencode),
-    );
 }
 
 /// Names of the declared functions, for "did you mean".
 pub const NAMES: &[&str] = &[
     "file",
     "templatefile",
-    "merge",
-    "concat",
+    "length",
+    "keys",
+    "values",
+    "contains",
     "lookup",
+    "element",
+    "flatten",
+    "distinct",
+    "sort",
+    "reverse",
+    "toset",
+    "tolist",
+    "tomap",
+    "tostring",
+    "tonumber",
+    "coalesce",
+    "compact",
+    "concat",
+    "merge",
+    "zipmap",
+    "setproduct",
+    "range",
+    "join",
+    "split",
+    "replace",
+    "upper",
+    "lower",
+    "trimspace",
+    "trimprefix",
+    "trimsuffix",
+    "startswith",
+    "endswith",
+    "substr",
     "format",
+    "formatlist",
     "jsonencode",
+    "jsondecode",
+    "yamlencode",
+    "yamldecode",
+    "base64encode",
+    "base64decode",
+    "sha256",
+    "min",
+    "max",
+    "abs",
+    "ceil",
+    "floor",
+    "try",
+    "can",
 ];
+
+/// An upper bound on the result of calling `name` with arguments bounded
+/// by `args` (and everything built on the way), for the functions whose
+/// result is not simply about the size of their arguments. `None`: the
+/// estimator's general rule applies.
+pub(crate) fn bound(name: &str, args: &[Bound]) -> Option<Bound> {
+    let total = args.iter().fold(0u64, |s, a| s.saturating_add(a.size));
+    let items = args.iter().fold(0u64, |s, a| s.saturating_add(a.items));
+    let list = |size: u64, items: u64, item: u64| Bound { size, items, item };
+    Some(match name {
+        // Lists at most as large as their arguments, elements from them.
+        "flatten" | "distinct" | "sort" | "reverse" | "toset" | "tolist" | "tomap" | "compact"
+        | "keys" | "values" | "zipmap" | "coalesce" | "element" | "try" => {
+            list(total.saturating_add(1), items.max(total), total)
+        }
+        // Terraform's limit of 1024 numbers.
+        "range" => list(
+            (stdlib::MAX_RANGE as u64) * 25 + 1,
+            stdlib::MAX_RANGE as u64,
+            24,
+        ),
+        // Every combination holds one element of each list.
+        "setproduct" => {
+            let combinations = args
+                .iter()
+                .fold(1u64, |p, a| p.saturating_mul(a.items.max(1)));
+            let each = args
+                .iter()
+                .fold(1u64, |s, a| s.saturating_add(a.item.max(1)));
+            list(
+                combinations.saturating_mul(each).max(total),
+                combinations,
+                each,
+            )
+        }
+        // Pieces of the text, or one per character (each at least a byte).
+        "split" => list(total.saturating_mul(2).saturating_add(1), total, total),
+        // The separator may come between every pair of elements.
+        "join" => {
+            let separator = args.first().map_or(0, |a| a.size);
+            list(total.saturating_add(separator.saturating_mul(items)), 0, 0)
+        }
+        // Every match (at worst every position) takes the replacement.
+        "replace" => {
+            let text = args.first().map_or(0, |a| a.size);
+            let with = args.get(2).map_or(0, |a| a.size);
+            list(
+                total.saturating_add(text.saturating_add(1).saturating_mul(with)),
+                0,
+                0,
+            )
+        }
+        // Case mapping can triple a character's bytes (e.g. U+0390).
+        "upper" | "lower" => list(total.saturating_mul(3), 0, 0),
+        // A format verb pads to at most MAX_WIDTH, and takes at least two bytes.
+        "format" => list(
+            total
+                .saturating_mul(2)
+                .saturating_add(
+                    args.first()
+                        .map_or(0, |a| a.size)
+                        .saturating_mul(stdlib::MAX_WIDTH as u64 / 2),
+                )
+                .saturating_add(24),
+            0,
+            0,
+        ),
+        "formatlist" => {
+            let rows = args
+                .iter()
+                .skip(1)
+                .map(|a| a.items)
+                .max()
+                .unwrap_or(1)
+                .max(1);
+            let row = args
+                .first()
+                .map_or(0, |a| a.size)
+                .saturating_mul(stdlib::MAX_WIDTH as u64 / 2)
+                .saturating_add(total.saturating_mul(2))
+                .saturating_add(24);
+            list(rows.saturating_mul(row), rows, row)
+        }
+        // A decoded value may be larger than its text (a digit becomes a number).
+        // YAML quotes and escapes like JSON; a decoded alias repeats what it names.
+        "yamlencode" => list(total.saturating_mul(6).saturating_add(2), 0, 0),
+        "jsondecode" | "yamldecode" => list(
+            total.saturating_mul(24).saturating_add(24),
+            total,
+            total.saturating_mul(24),
+        ),
+        "base64encode" => list(total.saturating_mul(2).saturating_add(4), 0, 0),
+        "sha256" => list(total.saturating_add(64), 0, 0),
+        _ => return None,
+    })
+}
 
 /// Reads a file inside the config directory; refuses paths that escape it.
 /// Each path is read once per load.
@@ -223,10 +339,12 @@ fn read_config_file_uncached(relative: &str) -> Result<String, String> {
 fn string_arg(args: &FuncArgs, index: usize) -> Result<String, String> {
     match args.get(index) {
         Some(Value::String(s)) => Ok(s.clone()),
-        other => Err(format!(
-            "argument {} must be a string, got {other:?}",
-            index + 1
+        Some(other) => Err(format!(
+            "argument {} must be a string, got {}",
+            index + 1,
+            describe(other)
         )),
+        None => Err(format!("argument {} is missing", index + 1)),
     }
 }
 
@@ -255,94 +373,9 @@ fn templatefile(args: FuncArgs) -> Result<Value, String> {
             ctx.declare_var(name.as_str(), value.clone());
         }
     }
-    template
-        .evaluate(&ctx)
+    lazy::render(&template, &ctx)
         .map(Value::String)
         .map_err(|e| format!("template `{path}`: {e}"))
-}
-
-fn merge(args: FuncArgs) -> Result<Value, String> {
-    let mut merged = Map::new();
-    for value in args.variadic_args() {
-        if let Value::Object(object) = value {
-            merged.extend(object.clone());
-        }
-    }
-    Ok(Value::Object(merged))
-}
-
-fn concat(args: FuncArgs) -> Result<Value, String> {
-    let mut joined = Vec::new();
-    for value in args.variadic_args() {
-        if let Value::Array(items) = value {
-            joined.extend(items.iter().cloned());
-        }
-    }
-    Ok(Value::Array(joined))
-}
-
-fn lookup(args: FuncArgs) -> Result<Value, String> {
-    let key = string_arg(&args, 1)?;
-    let found = match args.first() {
-        Some(Value::Object(object)) => object.get(&key).cloned(),
-        _ => None,
-    };
-    match (found, args.variadic_args().next()) {
-        (Some(value), _) => Ok(value),
-        (None, Some(default)) => Ok(default.clone()),
-        (None, None) => Err(format!("no key `{key}` and no default given")),
-    }
-}
-
-fn format(args: FuncArgs) -> Result<Value, String> {
-    let spec = string_arg(&args, 0)?;
-    let mut values = args.variadic_args();
-    let mut out = String::with_capacity(spec.len());
-    let mut chars = spec.chars();
-    while let Some(ch) = chars.next() {
-        if ch != '%' {
-            out.push(ch);
-            continue;
-        }
-        let verb = chars
-            .next()
-            .ok_or_else(|| "format string ends with a lone `%`".to_string())?;
-        if verb == '%' {
-            out.push('%');
-            continue;
-        }
-        let value = values
-            .next()
-            .ok_or_else(|| format!("`%{verb}` has no argument left to format"))?;
-        match (verb, value) {
-            ('s' | 'v', Value::String(s)) => out.push_str(s),
-            ('d', Value::Number(n)) if n.is_i64() || n.is_u64() => out.push_str(&n.to_string()),
-            ('f', Value::Number(n)) => out.push_str(&format!("{:.6}", n.as_f64().unwrap_or(0.0))),
-            ('t', Value::Bool(b)) => out.push_str(if *b { "true" } else { "false" }),
-            ('q', Value::String(s)) => {
-                out.push_str(&serde_json::to_string(s).map_err(|e| e.to_string())?)
-            }
-            ('v' | 's', Value::Number(n)) => out.push_str(&n.to_string()),
-            ('v' | 's', Value::Bool(b)) => out.push_str(if *b { "true" } else { "false" }),
-            ('v', other) => out.push_str(&to_json(other)?),
-            (verb, other) => {
-                return Err(format!("`%{verb}` cannot format {}", describe(other)));
-            }
-        }
-    }
-    if values.next().is_some() {
-        return Err("more arguments than `%` verbs in the format string".into());
-    }
-    Ok(Value::String(out))
-}
-
-fn jsonencode(args: FuncArgs) -> Result<Value, String> {
-    let value = args.first().cloned().unwrap_or(Value::Null);
-    to_json(&value).map(Value::String)
-}
-
-fn to_json(value: &Value) -> Result<String, String> {
-    serde_json::to_string(value).map_err(|e| e.to_string())
 }
 
 /// A short name for a value's type, for messages.
@@ -360,12 +393,82 @@ pub fn describe(value: &Value) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hcl::eval::Evaluate;
 
     fn eval(expr: &str) -> Result<Value, String> {
         let mut ctx = Context::new();
         declare_all(&mut ctx);
         let expr: hcl::Expression = expr.parse().map_err(|e: hcl::Error| e.to_string())?;
         expr.evaluate(&ctx).map_err(|e| e.to_string())
+    }
+
+    struct NoNames;
+
+    impl crate::config::budget::Known for NoNames {
+        fn lookup(&self, _: &str, _: Option<&str>) -> Option<Bound> {
+            None
+        }
+        fn template(&self, _: &str) -> Option<Rc<hcl_edit::template::Template>> {
+            None
+        }
+        fn file_len(&self, _: &str) -> Option<u64> {
+            None
+        }
+    }
+
+    /// The budget refuses what could grow too large from these bounds, so
+    /// a bound below the value would let a blow-up through.
+    #[test]
+    fn every_functions_bound_is_at_least_its_value() {
+        use crate::config::budget::{size_of, Estimator};
+        for text in [
+            "range(1000)",
+            "range(0, 10, 0.5)",
+            r#"setproduct(["a", "bb"], [1, 2, 3], [[1], [2]])"#,
+            r#"flatten([[1, [2, [3]]], ["x"]])"#,
+            r#"split("", "abcdef")"#,
+            r#"split(",", "a,b,,c")"#,
+            r#"join("------", ["a", "b", "c", "d"])"#,
+            r#"replace("aaaa", "", "xyz")"#,
+            r#"replace("aaaa", "/a/", "xyz")"#,
+            r#"upper("ΐΐΐ")"#,
+            r#"format("%100s|%-50d|%.3f", "a", 1, 2)"#,
+            r#"formatlist("%20s", ["a", "b", "c"])"#,
+            r#"jsondecode("[1,2,3,4,5,6,7,8,9]")"#,
+            r#"yamldecode("[1, 2, 3]")"#,
+            r#"yamlencode({a = ["x", "y"], b = "z"})"#,
+            r#"base64encode("abcdefg")"#,
+            r#"sha256("")"#,
+            r#"zipmap(["a", "b"], [[1, 2], [3]])"#,
+            r#"tomap({a = 1, b = "x"})"#,
+            r#"toset(["b", "a", "b"])"#,
+            r#"keys({a = 1, bb = 2})"#,
+            r#"values({a = "x", b = "yy"})"#,
+            r#"element(["a", "bbbb"], 1)"#,
+            r#"coalesce("", "xyz")"#,
+            r#"compact(["a", "", "b"])"#,
+            r#"substr("hello", 1, 3)"#,
+            r#"tostring(12345)"#,
+        ] {
+            let value = eval(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            let parsed = hcl_edit::parser::parse_expr(text).expect("parses");
+            let bound = Estimator::new(&NoNames).expr(&parsed);
+            assert!(
+                bound.size >= size_of(&value),
+                "{text}: bound {bound:?} < {}",
+                size_of(&value)
+            );
+        }
+    }
+
+    #[test]
+    fn the_suggested_names_are_exactly_the_declared_functions() {
+        let mut declared: Vec<&str> = stdlib::FUNCS.iter().map(|(n, _)| *n).collect();
+        declared.extend(["file", "templatefile"]);
+        declared.sort_unstable();
+        let mut named = NAMES.to_vec();
+        named.sort_unstable();
+        assert_eq!(declared, named);
     }
 
     #[test]

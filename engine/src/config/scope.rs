@@ -11,7 +11,7 @@ use super::budget::{Bound, Estimator, Known, TOTAL_BUDGET, VALUE_BUDGET};
 use super::functions;
 use crate::diagnostic::{did_you_mean, Code, Diagnostic, Diagnostics};
 use crate::source::{FileId, SourceRef};
-use hcl::eval::{Context, Evaluate};
+use hcl::eval::Context;
 use hcl::{Map, Value};
 use hcl_edit::expr::{Expression, ForExpr, TraversalOperator};
 use hcl_edit::visit::{self, Visit};
@@ -549,7 +549,11 @@ impl Scope {
         } else {
             &self.ctx
         };
-        converted.evaluate(ctx).map_err(|error| {
+        functions::evaluate(&converted, ctx).map_err(|error| {
+            // A function's failure is shown at its call.
+            let at = functions::call_span(expr, &error)
+                .map(|span| SourceRef { file, span })
+                .or(at);
             // An error message may quote the values it was given.
             let names_only = matches!(error.kind(), hcl::eval::ErrorKind::UndefinedFunc(_));
             let d = if self.is_sensitive(expr) && !names_only {

@@ -1,5 +1,8 @@
 //! Variable values: defaults, `FLEETFORM_VAR_*`, `-var-file` and `-var`, in
-//! rising precedence (as Terraform orders them).
+//! rising precedence (as Terraform orders them), converted to the variable's
+//! `type` and checked by its `validation` blocks.
+
+pub mod types;
 
 use super::fields::{span_of, want, Decl, Fields};
 use super::scope::Scope;
@@ -10,6 +13,43 @@ use crate::source::{SourceRef, SourceSet};
 use hcl::Value;
 use hcl_edit::structure::Structure;
 use std::collections::BTreeMap;
+use types::Type;
+
+/// Where a variable's value came from, for messages about it.
+enum Origin {
+    Default(Option<SourceRef>),
+    Env,
+    VarFile {
+        display: String,
+        at: Option<SourceRef>,
+    },
+    Cli,
+}
+
+impl Origin {
+    /// The value's source, as a phrase: "the value of `-var n=...`".
+    fn describe(&self, name: &str, sources: &SourceSet) -> String {
+        match self {
+            Origin::Default(_) => "its default".to_string(),
+            Origin::Env => format!("the value of the environment variable FLEETFORM_VAR_{name}"),
+            Origin::Cli => format!("the value of `-var {name}=...`"),
+            Origin::VarFile { display, at } => match at {
+                Some(at) => {
+                    let lc = sources.line_col(at);
+                    format!("the value in `{display}` at {}:{}", lc.line, lc.column)
+                }
+                None => format!("the value in `{display}`"),
+            },
+        }
+    }
+
+    fn span(&self) -> Option<SourceRef> {
+        match self {
+            Origin::Default(at) | Origin::VarFile { at, .. } => at.clone(),
+            Origin::Env | Origin::Cli => None,
+        }
+    }
+}
 
 /// Gives every declared variable its value in `scope` (marking the sensitive
 /// ones there) and returns the names marked sensitive and their values.
@@ -22,18 +62,44 @@ pub(super) fn resolve(
 ) -> (Vec<String>, Secrets) {
     // Defaults may not refer to anything: they are evaluated in an empty scope.
     let empty = Scope::new([], [], [], [], []);
-    let mut values: BTreeMap<&str, Option<Value>> = BTreeMap::new();
+    let mut values: BTreeMap<&str, Option<(Value, Origin)>> = BTreeMap::new();
     let mut sensitive = Vec::new();
+    let mut typed: BTreeMap<&str, (Type, Option<SourceRef>)> = BTreeMap::new();
+    let mut all_fields = Vec::new();
+    let mut bad_default: Vec<String> = Vec::new();
+    // Variables given a value that could not be read (already reported):
+    // not reported again as having none.
+    let mut unparsed: Vec<String> = Vec::new();
     for (name, decl) in declared {
         let what = format!("variable \"{name}\"");
         let f = Fields::read(
             decl.file,
             &decl.block.body,
             &what,
-            &["default", "description", "sensitive"],
-            &[],
+            &["default", "description", "sensitive", "type"],
+            &["validation"],
             diags,
         );
+        if let Some(attr) = f.get("type") {
+            let mut literal = |e: &hcl_edit::expr::Expression| {
+                empty.eval(decl.file, e, &mut Diagnostics::default())
+            };
+            match types::parse(&attr.value, &mut literal) {
+                Ok(ty) => {
+                    typed.insert(name.as_str(), (ty, span_of(decl.file, &attr.value)));
+                }
+                Err(bad) => diags.push(
+                    Diagnostic::error(Code::Type, format!("variable `{name}`: {}", bad.message))
+                        .at(
+                            bad.span
+                                .map(|span| SourceRef { file: decl.file, span })
+                                .or_else(|| span_of(decl.file, &attr.value)),
+                            "not a type",
+                        )
+                        .help("e.g. `type = list(string)` or `type = object({ max = number, spot = optional(bool, false) })`"),
+                ),
+            }
+        }
         if let Some((v, at)) = f.value(&empty, "description", diags) {
             want::string(&v, &at, "variable.description", diags);
         }
@@ -54,10 +120,34 @@ pub(super) fn resolve(
                 }
             }
         }
+        let mut default = f.value(&empty, "default", diags);
+        // A default of the wrong type is an error even when another value is given.
+        if let (Some((ty, _)), Some((v, at))) = (typed.get(name.as_str()), &default) {
+            if let Err(why) = types::convert(v, ty) {
+                let why = if sensitive.contains(name) {
+                    "(the details are not shown: the variable is sensitive)".to_string()
+                } else {
+                    why
+                };
+                diags.push(
+                    Diagnostic::error(
+                        Code::Type,
+                        format!("variable `{name}`: its default is not of type {ty}: {why}"),
+                    )
+                    .at(at.clone(), format!("not of type {ty}"))
+                    .help(format!(
+                        "give `{name}` a default of type {ty}, or change its type"
+                    )),
+                );
+                bad_default.push(name.clone());
+                default = None;
+            }
+        }
         values.insert(
             name.as_str(),
-            f.value(&empty, "default", diags).map(|(v, _)| v),
+            default.map(|(v, at)| (v, Origin::Default(at))),
         );
+        all_fields.push(f);
     }
     let names = || declared.iter().map(|(n, _)| n.as_str());
 
@@ -65,8 +155,16 @@ pub(super) fn resolve(
         // Like TF_VAR_*, environment values for undeclared variables are ignored.
         if let Some(slot) = values.get_mut(name.as_str()) {
             let shown = !sensitive.contains(name);
-            if let Some(v) = parse_cli_value(text, &format!("FLEETFORM_VAR_{name}"), shown, diags) {
-                *slot = Some(v);
+            let complex = cli_mode(typed.get(name.as_str()));
+            match parse_cli_value(
+                text,
+                &format!("FLEETFORM_VAR_{name}"),
+                shown,
+                complex,
+                diags,
+            ) {
+                Some(v) => *slot = Some((v, Origin::Env)),
+                None => unparsed.push(name.clone()),
             }
         }
     }
@@ -86,15 +184,26 @@ pub(super) fn resolve(
                             // What went wrong is not quoted: the text may be a secret.
                             let mut failed = Diagnostics::default();
                             match empty.eval(parsed.id, &attr.value, &mut failed) {
-                                Some(v) => *slot = Some(v),
-                                None => diags.push(
-                                    Diagnostic::error(
-                                        Code::InvalidValue,
-                                        format!("the value of `{key}` in `{display}` is not a literal HCL value (it is not shown: variable files may hold secrets)"),
+                                Some(v) => {
+                                    *slot = Some((
+                                        v,
+                                        Origin::VarFile {
+                                            display: display.clone(),
+                                            at: span_of(parsed.id, &attr.value),
+                                        },
+                                    ))
+                                }
+                                None => {
+                                    unparsed.push(key.to_string());
+                                    diags.push(
+                                        Diagnostic::error(
+                                            Code::InvalidValue,
+                                            format!("the value of `{key}` in `{display}` is not a literal HCL value (it is not shown: variable files may hold secrets)"),
+                                        )
+                                        .at(at, "set here")
+                                        .help(format!("write `{key} = \"...\"`, a number, or a list or object of them; variable files cannot refer to anything")),
                                     )
-                                    .at(at, "set here")
-                                    .help(format!("write `{key} = \"...\"`, a number, or a list or object of them; variable files cannot refer to anything")),
-                                ),
+                                }
                             }
                         }
                         None => diags.push(undeclared_warning(key, at, names())),
@@ -124,8 +233,10 @@ pub(super) fn resolve(
         match values.get_mut(name) {
             Some(slot) => {
                 let shown = !sensitive.iter().any(|s| s == name);
-                if let Some(v) = parse_cli_value(text, &format!("-var {name}"), shown, diags) {
-                    *slot = Some(v);
+                let complex = cli_mode(typed.get(name));
+                match parse_cli_value(text, &format!("-var {name}"), shown, complex, diags) {
+                    Some(v) => *slot = Some((v, Origin::Cli)),
+                    None => unparsed.push(name.to_string()),
                 }
             }
             None => {
@@ -143,8 +254,48 @@ pub(super) fn resolve(
 
     let mut secrets = Vec::new();
     let mut fragments = Vec::new();
-    for (name, decl) in declared {
-        let value = values.remove(name.as_str()).flatten();
+    for ((name, decl), f) in declared.iter().zip(&all_fields) {
+        let is_sensitive = sensitive.contains(name);
+        let mut failed = bad_default.contains(name) || unparsed.contains(name);
+        let value = match (
+            values.remove(name.as_str()).flatten(),
+            typed.get(name.as_str()),
+        ) {
+            (Some((value, origin)), Some((ty, type_at))) => {
+                match types::convert(&value, ty) {
+                    Ok(converted) => Some(converted),
+                    Err(why) => {
+                        // A sensitive value's keys and shape stay unsaid.
+                        let why = if is_sensitive {
+                            "(the details are not shown: the variable is sensitive)".to_string()
+                        } else {
+                            why
+                        };
+                        let from = origin.describe(name, sources);
+                        let d = Diagnostic::error(
+                            Code::Type,
+                            format!("variable `{name}`: {from} is not of type {ty}: {why}"),
+                        );
+                        let d = match origin.span() {
+                            Some(at) => d.at(Some(at), format!("not of type {ty}")),
+                            None => d.at(type_at.clone(), "the type it must have"),
+                        };
+                        diags.push(d.help(match origin {
+                            Origin::Env | Origin::Cli if ty.is_complex() => format!(
+                                "on the command line and in FLEETFORM_VAR_{name}, a {ty} is written in HCL, e.g. `[\"a\", \"b\"]` or `{{ key = \"value\" }}`"
+                            ),
+                            _ => format!("give `{name}` a value of type {ty}"),
+                        }));
+                        failed = true;
+                        None
+                    }
+                }
+            }
+            (value, _) => value.map(|(v, _)| v),
+        };
+        if let Some(value) = &value {
+            validate(name, decl, f, value, is_sensitive, diags);
+        }
         if sensitive.contains(name) {
             scope.mark_sensitive_var(name);
             if let Some(value) = &value {
@@ -152,7 +303,7 @@ pub(super) fn resolve(
                 leaves(value, &mut fragments);
             }
         }
-        if value.is_none() {
+        if value.is_none() && !failed {
             diags.push(
                 Diagnostic::error(Code::VariableUnset, format!("variable `{name}` has no value"))
                     .at(decl.header(), "declared without a default")
@@ -187,17 +338,36 @@ fn as_text(value: &Value) -> String {
     }
 }
 
-/// A value from the command line or environment: HCL for lists and objects,
-/// else a string. `shown`: whether an error may quote the text (never for a
-/// sensitive variable).
+/// How a command-line value of a variable of this type is read: as HCL
+/// (`Some(true)`), as text (`Some(false)`), or by its look (`None`: no type
+/// or `any`, which mean the same).
+fn cli_mode(ty: Option<&(Type, Option<SourceRef>)>) -> Option<bool> {
+    match ty {
+        None | Some((Type::Any, _)) => None,
+        Some((ty, _)) => Some(ty.is_complex()),
+    }
+}
+
+/// A value from the command line or environment, as Terraform reads one:
+/// HCL for a variable whose type is a collection or structure (`complex`),
+/// the text itself for a string, number or bool (converted later), and for
+/// an untyped (or `any`) variable HCL when it looks like a list or object,
+/// else text.
+/// `shown`: whether an error may quote the text (never for a sensitive
+/// variable).
 fn parse_cli_value(
     text: &str,
     source: &str,
     shown: bool,
+    complex: Option<bool>,
     diags: &mut Diagnostics,
 ) -> Option<Value> {
     let trimmed = text.trim_start();
-    if !(trimmed.starts_with('[') || trimmed.starts_with('{')) {
+    let hcl = match complex {
+        Some(complex) => complex,
+        None => trimmed.starts_with('[') || trimmed.starts_with('{'),
+    };
+    if !hcl {
         return Some(Value::String(text.to_string()));
     }
     let parsed = hcl_edit::parser::parse_expr(text)
@@ -219,7 +389,7 @@ fn parse_cli_value(
             diags.push(
                 Diagnostic::error(
                     Code::InvalidValue,
-                    format!("{source}: the value of this sensitive variable starts with `[` or `{{` but is not a valid HCL list or object (the value is not shown)"),
+                    format!("{source}: the value of this sensitive variable is not a valid HCL list or object (the value is not shown)"),
                 )
                 .help("lists and objects are written in HCL, e.g. `[\"a\", \"b\"]` or `{ k = \"v\" }`; pass a secret that must start with one of them through a -var-file as a quoted string"),
             );
@@ -250,5 +420,116 @@ fn undeclared_warning<'a>(
         None => d.help(format!(
             "declare it with `variable \"{name}\" {{}}` or remove it"
         )),
+    }
+}
+
+/// Checks the `validation` blocks of variable `name` against its value: each
+/// `condition` may use only `var.NAME`; a false one is an error with its
+/// `error_message` at the variable.
+fn validate(
+    name: &str,
+    decl: &Decl<'_>,
+    f: &Fields<'_>,
+    value: &Value,
+    sensitive: bool,
+    diags: &mut Diagnostics,
+) {
+    let mut blocks = f.blocks("validation").peekable();
+    if blocks.peek().is_none() {
+        return;
+    }
+    let mut scope = Scope::new([name.to_string()], [], [], [], []);
+    scope.set_var(name, Some(value.clone()));
+    if sensitive {
+        scope.mark_sensitive_var(name);
+    }
+    scope.settle();
+    for block in blocks {
+        let v = Fields::read(
+            decl.file,
+            &block.body,
+            "validation",
+            &["condition", "error_message"],
+            &[],
+            diags,
+        );
+        let block_at = span_of(decl.file, &block.ident);
+        let (Some(condition), Some(message)) = (v.get("condition"), v.get("error_message")) else {
+            for missing in ["condition", "error_message"] {
+                if v.get(missing).is_none() {
+                    diags.push(
+                        Diagnostic::error(
+                            Code::Missing,
+                            format!("a validation block of variable `{name}` has no `{missing}`"),
+                        )
+                        .at(block_at.clone(), "this validation")
+                        .help("write `validation { condition = ..., error_message = \"...\" }`"),
+                    );
+                }
+            }
+            continue;
+        };
+        let mut foreign = false;
+        for reference in super::scope::references(&condition.value) {
+            let own = reference.root == "var" && reference.name.as_deref() == Some(name);
+            if !own {
+                foreign = true;
+                let written = match &reference.name {
+                    Some(n) => format!("{}.{n}", reference.root),
+                    None => reference.root.clone(),
+                };
+                diags.push(
+                    Diagnostic::error(
+                        Code::UndefinedReference,
+                        format!("the validation of variable `{name}` refers to `{written}`"),
+                    )
+                    .at(
+                        reference.span.map(|span| SourceRef {
+                            file: decl.file,
+                            span,
+                        }),
+                        "not this variable",
+                    )
+                    .help(format!("a validation condition may use only `var.{name}`")),
+                );
+            }
+        }
+        if foreign {
+            continue;
+        }
+        let Some(result) = scope.eval(decl.file, &condition.value, diags) else {
+            continue;
+        };
+        match result {
+            Value::Bool(true) => {}
+            Value::Bool(false) => {
+                let text = if scope.is_sensitive(&message.value) {
+                    None
+                } else {
+                    scope.eval(decl.file, &message.value, diags)
+                };
+                let text = match text {
+                    Some(Value::String(s)) => s,
+                    Some(_) | None if sensitive => format!("the value of sensitive variable `{name}` is not valid"),
+                    _ => format!("the value of variable `{name}` is not valid"),
+                };
+                diags.push(
+                    Diagnostic::error(Code::InvalidValue, text)
+                        .at(decl.header(), "this variable's validation failed")
+                        .help(format!("give `{name}` a value for which the condition holds")),
+                );
+            }
+            other => diags.push(
+                Diagnostic::error(
+                    Code::Type,
+                    format!(
+                        "the validation condition of variable `{name}` must be true or false, not {}",
+                        super::functions::describe(&other)
+                    ),
+                )
+                .at(span_of(decl.file, &condition.value), "not a bool")
+                .help("write a comparison, e.g. `length(var.NAME) > 0`"),
+            ),
+        }
     }
 }
