@@ -3,6 +3,7 @@
 
 use super::fields::{span_of, unknown, want, Decl, Fields, Regional};
 use super::launch;
+use super::repeat;
 use super::scope::{references, Scope};
 use super::variables;
 use super::{functions, Inputs, ParsedFile};
@@ -200,25 +201,66 @@ pub(super) fn decode(
         }
     };
 
-    let key_pairs: BTreeMap<String, KeyPair> = key_pairs
+    // Repetition first: `for_each` and `dynamic` make plain blocks, which the
+    // decoders below read as if they were written out. The instances of
+    // AMI sets, key pairs and networks are known before any worker type
+    // refers to one.
+    let mut spent = repeat::Spent::default();
+    fn expand<'a>(
+        named: Vec<(String, Decl<'a>)>,
+        kind: &str,
+        scope: &Scope,
+        spent: &mut repeat::Spent,
+        diags: &mut Diagnostics,
+    ) -> Vec<(String, Decl<'a>, repeat::Expansion)> {
+        named
+            .into_iter()
+            .map(|(label, decl)| {
+                let e = repeat::expand(decl, kind, &label, scope, spent, diags);
+                (label, decl, e)
+            })
+            .collect()
+    }
+    let key_pairs = expand(key_pairs, "key_pair", &scope, &mut spent, diags);
+    let ami_sets = expand(ami_sets, "ami_set", &scope, &mut spent, diags);
+    let networks = expand(networks, "network", &scope, &mut spent, diags);
+    for (root, expanded) in [
+        ("key_pair", &key_pairs),
+        ("ami_set", &ami_sets),
+        ("network", &networks),
+    ] {
+        scope.set_instances(root, repeat::keys(expanded));
+    }
+    let worker_types = expand(worker_types, "worker_type", &scope, &mut spent, diags);
+
+    let key_pairs: BTreeMap<String, KeyPair> = repeat::instances(&key_pairs)
         .into_iter()
-        .filter_map(|(name, decl)| {
-            Some((name.clone(), decode_key_pair(name, decl, &scope, diags)?))
-        })
-        .collect();
-    let ami_sets: BTreeMap<String, AmiSet> = ami_sets
-        .into_iter()
-        .filter_map(|(name, decl)| Some((name.clone(), decode_ami_set(name, decl, &scope, diags)?)))
-        .collect();
-    let networks: BTreeMap<String, Network> = networks
-        .into_iter()
-        .filter_map(|(name, decl)| {
+        .filter_map(|i| {
             Some((
-                name.clone(),
-                launch::decode_network(name, decl, &scope, diags)?,
+                i.name.clone(),
+                decode_key_pair(i.name, i.key, i.decl, &scope, diags)?,
             ))
         })
         .collect();
+    let ami_sets: BTreeMap<String, AmiSet> = repeat::instances(&ami_sets)
+        .into_iter()
+        .filter_map(|i| {
+            Some((
+                i.name.clone(),
+                decode_ami_set(i.name, i.decl, &scope, diags)?,
+            ))
+        })
+        .collect();
+    let networks: BTreeMap<String, Network> = repeat::instances(&networks)
+        .into_iter()
+        .filter_map(|i| {
+            Some((
+                i.name.clone(),
+                launch::decode_network(i.name, i.decl, &scope, diags)?,
+            ))
+        })
+        .collect();
+    let worker_types = repeat::instances(&worker_types);
     // Worker types are most of a large configuration and independent of each
     // other: they are decoded on every core. Each thread reads files relative
     // to the same directory (file functions keep it per thread).
@@ -235,11 +277,17 @@ pub(super) fn decode(
                 dir.as_deref()
                     .map(|dir| functions::ConfigDirGuard::join(dir, log.clone()))
             },
-            |_, (name, decl)| {
+            |_, i| {
                 let mut found = Diagnostics::default();
-                let decoded =
-                    decode_worker_type(name.clone(), decl, &default_regions, &scope, &mut found);
-                (name, decoded, found)
+                let decoded = decode_worker_type(
+                    i.name.clone(),
+                    i.key,
+                    i.decl,
+                    &default_regions,
+                    &scope,
+                    &mut found,
+                );
+                (i.name, decoded, found)
             },
         )
         .collect();
@@ -250,6 +298,19 @@ pub(super) fn decode(
             worker_types.insert(name, wt);
         }
     }
+
+    duplicate_ids(
+        "worker type",
+        worker_types.values().map(|wt| (wt.name.as_str(), wt.id(), &wt.origin)),
+        sources,
+        diags,
+    );
+    duplicate_ids(
+        "key pair",
+        key_pairs.values().map(|k| (k.name.as_str(), k.id(), &k.origin)),
+        sources,
+        diags,
+    );
 
     let backend = decode_backend(&decls.backends, &scope, diags);
     let declared = match &backend {
@@ -267,6 +328,49 @@ pub(super) fn decode(
     });
     let declared = variables.iter().map(|(name, _)| name.clone()).collect();
     (config, backend, secrets, declared)
+}
+
+/// Reports two objects (`name`, id, origin) of `kind` with one id, at each
+/// of them: EC2 would give them one name, and live objects one owner.
+fn duplicate_ids<'m>(
+    kind: &str,
+    objects: impl Iterator<Item = (&'m str, &'m str, &'m Origin)>,
+    sources: &SourceSet,
+    diags: &mut Diagnostics,
+) {
+    let mut by_id: BTreeMap<&str, Vec<(&str, &Origin)>> = BTreeMap::new();
+    for (name, id, origin) in objects {
+        by_id.entry(id).or_default().push((name, origin));
+    }
+    let place = |origin: &Origin| {
+        origin
+            .attribute("name")
+            .map(|at| {
+                let lc = sources.line_col(&at);
+                format!("{}:{}:{}", sources.file(at.file).name, lc.line, lc.column)
+            })
+            .unwrap_or_default()
+    };
+    for (id, holders) in by_id.into_iter().filter(|(_, h)| h.len() > 1) {
+        for (i, (name, origin)) in holders.iter().enumerate() {
+            let others: Vec<String> = holders
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, (other, o))| format!("`{other}` ({})", place(o)))
+                .collect();
+            diags.push(
+                Diagnostic::error(
+                    Code::Duplicate,
+                    format!("{kind} `{name}` has the id `{id}`, as {} has", others.join(", ")),
+                )
+                .at(origin.attribute("name"), "same id")
+                .help(format!(
+                    "the id is what EC2 names carry (`<fleet>.{id}`); give each {kind} its own `name`"
+                )),
+            );
+        }
+    }
 }
 
 /// What the `backend` block says, decoded on its own so that commands can
@@ -701,6 +805,7 @@ pub(crate) fn is_region_name(name: &str) -> bool {
 
 fn decode_key_pair(
     name: String,
+    key: Option<&str>,
     decl: Decl<'_>,
     scope: &Scope,
     diags: &mut Diagnostics,
@@ -710,7 +815,7 @@ fn decode_key_pair(
         decl.file,
         &decl.block.body,
         &what,
-        &["public_key"],
+        &["public_key", "name"],
         &[],
         diags,
     );
@@ -719,6 +824,7 @@ fn decode_key_pair(
         ..Origin::default()
     };
     f.record(&mut origin, "");
+    let id = repeat::id_of(&f, &name, key, "key_pair", scope, diags);
     let (v, at) = f.required(scope, "public_key", decl.header(), diags)?;
     let public_key = want::string(&v, &at, "key_pair.public_key", diags)?;
     let key = public_key.trim();
@@ -738,6 +844,7 @@ fn decode_key_pair(
     }
     Some(KeyPair {
         name,
+        id,
         public_key: key.to_string(),
         origin,
     })
@@ -987,6 +1094,7 @@ pub(crate) fn is_ami_id(id: &str) -> bool {
 
 fn decode_worker_type(
     name: String,
+    key: Option<&str>,
     decl: Decl<'_>,
     default_regions: &[String],
     scope: &Scope,
@@ -1007,6 +1115,7 @@ fn decode_worker_type(
             "tags",
             "network",
             "iam_instance_profile",
+            "name",
         ],
         &[
             "instance_type",
@@ -1025,6 +1134,7 @@ fn decode_worker_type(
         ..Origin::default()
     };
     f.record(&mut origin, "");
+    let id = repeat::id_of(&f, &name, key, "worker_type", scope, diags);
     let ami_set = f
         .required(scope, "ami_set", decl.header(), diags)
         .and_then(|(v, at)| want::reference(&v, &at, "worker_type.ami_set", "ami_set", diags));
@@ -1351,6 +1461,7 @@ fn decode_worker_type(
     // problems in the same run. The load fails anyway: errors were reported.
     Some(WorkerType {
         name,
+        id,
         ami_set: ami_set.unwrap_or_default(),
         key_pair,
         regions: regions.unwrap_or_default(),
