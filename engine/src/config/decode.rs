@@ -175,8 +175,36 @@ pub(super) fn decode(
     );
     let (sensitive_variables, secrets) =
         variables::resolve(&variables, inputs, sources, &mut scope, diags);
+    // Repetition: `for_each` and `dynamic` make plain blocks, which the
+    // decoders below read as if they were written out. AMI sets, key pairs
+    // and networks whose `for_each` needs no local are expanded before the
+    // locals, so a local may hold one of their instances
+    // (`network.n["a"]`); the others after.
+    let mut spent = repeat::Spent::default();
+    let (key_pairs, later_key_pairs) = repeat::before_locals(key_pairs);
+    let (ami_sets, later_ami_sets) = repeat::before_locals(ami_sets);
+    let (networks, later_networks) = repeat::before_locals(networks);
+    let mut key_pairs = expand(key_pairs, "key_pair", &scope, &mut spent, diags);
+    let mut ami_sets = expand(ami_sets, "ami_set", &scope, &mut spent, diags);
+    let mut networks = expand(networks, "network", &scope, &mut spent, diags);
+    for (root, expanded) in [
+        ("key_pair", &key_pairs),
+        ("ami_set", &ami_sets),
+        ("network", &networks),
+    ] {
+        scope.set_instances(root, repeat::keys(expanded));
+    }
     eval_locals(&locals, &mut scope, diags);
     scope.settle();
+    key_pairs.extend(expand(
+        later_key_pairs,
+        "key_pair",
+        &scope,
+        &mut spent,
+        diags,
+    ));
+    ami_sets.extend(expand(later_ami_sets, "ami_set", &scope, &mut spent, diags));
+    networks.extend(expand(later_networks, "network", &scope, &mut spent, diags));
 
     let fleet = match decls.fleets.as_slice() {
         [] => {
@@ -201,11 +229,8 @@ pub(super) fn decode(
         }
     };
 
-    // Repetition first: `for_each` and `dynamic` make plain blocks, which the
-    // decoders below read as if they were written out. The instances of
-    // AMI sets, key pairs and networks are known before any worker type
-    // refers to one.
-    let mut spent = repeat::Spent::default();
+    // The instances of AMI sets, key pairs and networks are known before
+    // any worker type refers to one.
     fn expand<'a>(
         named: Vec<(String, Decl<'a>)>,
         kind: &str,
@@ -221,9 +246,6 @@ pub(super) fn decode(
             })
             .collect()
     }
-    let key_pairs = expand(key_pairs, "key_pair", &scope, &mut spent, diags);
-    let ami_sets = expand(ami_sets, "ami_set", &scope, &mut spent, diags);
-    let networks = expand(networks, "network", &scope, &mut spent, diags);
     for (root, expanded) in [
         ("key_pair", &key_pairs),
         ("ami_set", &ami_sets),
@@ -301,13 +323,17 @@ pub(super) fn decode(
 
     duplicate_ids(
         "worker type",
-        worker_types.values().map(|wt| (wt.name.as_str(), wt.id(), &wt.origin)),
+        worker_types
+            .values()
+            .map(|wt| (wt.name.as_str(), wt.id(), &wt.origin)),
         sources,
         diags,
     );
     duplicate_ids(
         "key pair",
-        key_pairs.values().map(|k| (k.name.as_str(), k.id(), &k.origin)),
+        key_pairs
+            .values()
+            .map(|k| (k.name.as_str(), k.id(), &k.origin)),
         sources,
         diags,
     );

@@ -12,7 +12,7 @@
 
 use super::budget::{Bound, TOTAL_BUDGET};
 use super::fields::{span_of, want, Decl, Fields};
-use super::scope::Scope;
+use super::scope::{references, Scope};
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::model::address;
 use crate::source::{FileId, SourceRef};
@@ -86,6 +86,22 @@ pub(super) fn instances<'e>(expanded: &'e [(String, Decl<'e>, Expansion)]) -> Ve
         }
     }
     out
+}
+
+/// `named` split into the blocks that can be expanded before the locals
+/// are known (a `for_each` that uses no local, no `dynamic`) and the rest.
+#[allow(clippy::type_complexity)]
+pub(super) fn before_locals<'a>(
+    named: Vec<(String, Decl<'a>)>,
+) -> (Vec<(String, Decl<'a>)>, Vec<(String, Decl<'a>)>) {
+    named.into_iter().partition(|(_, decl)| {
+        !has_dynamic(&decl.block.body)
+            && decl
+                .block
+                .body
+                .get_attribute("for_each")
+                .is_none_or(|a| references(&a.value).iter().all(|r| r.root != "local"))
+    })
 }
 
 /// Label -> keys of the blocks of `expanded` that have `for_each`.
@@ -170,7 +186,8 @@ pub(super) fn expand(
         let mut block = decl.block.clone();
         block.body.remove_attribute("for_each");
         bind_body(&mut block.body, "each", &key, value);
-        if has_dynamic(&block.body) && !dynamic_blocks(decl.file, &mut block.body, scope, spent, diags)
+        if has_dynamic(&block.body)
+            && !dynamic_blocks(decl.file, &mut block.body, scope, spent, diags)
         {
             return Expansion::Failed;
         }
@@ -414,9 +431,12 @@ fn dynamic(
     let header = span_of(file, &block.ident);
     let [type_label] = block.labels.as_slice() else {
         diags.push(
-            Diagnostic::error(Code::InvalidValue, "a dynamic block needs exactly one label: the type of the blocks it makes")
-                .at(header, "dynamic block")
-                .help("write `dynamic \"instance_type\" { for_each = ... content { ... } }`"),
+            Diagnostic::error(
+                Code::InvalidValue,
+                "a dynamic block needs exactly one label: the type of the blocks it makes",
+            )
+            .at(header, "dynamic block")
+            .help("write `dynamic \"instance_type\" { for_each = ... content { ... } }`"),
         );
         return None;
     };
@@ -450,7 +470,9 @@ fn dynamic(
         diags.push(
             Diagnostic::error(Code::Missing, format!("{what} has no `content` block"))
                 .at(header, "declared here")
-                .help(format!("add `content {{ ... }}`: the body of each `{kind}` block")),
+                .help(format!(
+                    "add `content {{ ... }}`: the body of each `{kind}` block"
+                )),
         );
         return None;
     };
@@ -474,7 +496,13 @@ fn dynamic(
     let content_len = content.span().map_or(0, |s| s.len()) as u64;
     let mut made = Vec::with_capacity(elements.len());
     for (key, value) in elements {
-        if !spend(spent, 1, content_len.saturating_add(Bound::of(&value).size.saturating_mul(4)), &at, diags) {
+        if !spend(
+            spent,
+            1,
+            content_len.saturating_add(Bound::of(&value).size.saturating_mul(4)),
+            &at,
+            diags,
+        ) {
             return None;
         }
         let mut body = content.body.clone();

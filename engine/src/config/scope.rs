@@ -626,14 +626,24 @@ impl Known for Scope {
                     _ => &self.networks,
                 };
                 let one = |name: &str| 1 + 4 + root.len() as u64 + 4 + name.len() as u64;
-                let keys = self.instances.get(root).and_then(|i| i.get(name.unwrap_or("")));
+                let keys = self
+                    .instances
+                    .get(root)
+                    .and_then(|i| i.get(name.unwrap_or("")));
                 Some(match name {
                     // A block with `for_each`: a map of one reference per key.
                     Some(name) if keys.is_some() => {
                         let keys = keys.map(Vec::as_slice).unwrap_or_default();
-                        let item = keys.iter().map(|k| one(name) + 4 + 2 * k.len() as u64).max().unwrap_or(0);
+                        let item = keys
+                            .iter()
+                            .map(|k| one(name) + 4 + 2 * k.len() as u64)
+                            .max()
+                            .unwrap_or(0);
                         Bound {
-                            size: keys.iter().map(|k| one(name) + 4 + 3 * k.len() as u64).fold(1, u64::saturating_add),
+                            size: keys
+                                .iter()
+                                .map(|k| one(name) + 4 + 3 * k.len() as u64)
+                                .fold(1, u64::saturating_add),
                             items: keys.len() as u64,
                             item,
                         }
@@ -738,7 +748,12 @@ fn reference_object(
                     name.clone(),
                     Value::Object(
                         keys.iter()
-                            .map(|key| (key.clone(), one(&crate::model::address::instance(name, key))))
+                            .map(|key| {
+                                (
+                                    key.clone(),
+                                    one(&crate::model::address::instance(name, key)),
+                                )
+                            })
                             .collect(),
                     ),
                 ),

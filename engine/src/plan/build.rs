@@ -467,6 +467,12 @@ fn tag_changes(
     let keys: BTreeSet<&String> = old.keys().chain(new.keys()).collect();
     for key in keys {
         let (o, n) = (old.get(key), new.get(key));
+        // The address recorded at creation is informational: a worker type
+        // whose address moved (written as a `for_each` instance, found by
+        // its id) keeps its objects.
+        if key.as_str() == tags::ADDRESS && o.is_some() && n.is_some() {
+            continue;
+        }
         if o != n {
             changes.push(change(&format!("{prefix}.{key}"), o.cloned(), n.cloned()));
         }

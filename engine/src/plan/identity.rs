@@ -96,7 +96,12 @@ pub fn readdress<'o>(config: &Config, observation: &'o Observation) -> Cow<'o, O
         let Some(observed) = observation.regions.get_mut(&region) else {
             continue;
         };
-        let tags_of = match (m, &mut observed.launch_templates, &mut observed.instances, &mut observed.key_pairs) {
+        let tags_of = match (
+            m,
+            &mut observed.launch_templates,
+            &mut observed.instances,
+            &mut observed.key_pairs,
+        ) {
             (Moved::Template(i, now), Observed::Complete { items }, _, _) => {
                 items.get_mut(i).map(|t| (&mut t.tags, now))
             }
