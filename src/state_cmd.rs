@@ -120,7 +120,9 @@ pub(crate) fn run(command: &StateCommand, endpoint_url: Option<String>, color: b
             let matching: Vec<Object> = entries
                 .into_iter()
                 .filter(|e| {
-                    &e.address == wanted || e.address.split('[').next() == Some(wanted.as_str())
+                    &e.address == wanted
+                        // `worker_type.b` shows every key and region, `worker_type.b["k"]` every region.
+                        || e.address.strip_prefix(wanted.as_str()).is_some_and(|rest| rest.starts_with("[\""))
                 })
                 .collect();
             if matching.is_empty() && incomplete.is_empty() {

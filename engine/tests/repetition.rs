@@ -739,3 +739,44 @@ fn without_for_each_or_name_nothing_changes_in_the_model() {
     let json = serde_json::to_string(wt).expect("serializes");
     assert!(!json.contains("\"id\""), "{json}");
 }
+
+#[test]
+fn fmt_keeps_for_each_dynamic_and_their_comments() {
+    let text = r#"
+# pools by trust level
+worker_type "b-linux" {
+  for_each = { "gecko-1" = 10 } # one instance per level
+  name = "${each.key}/b-linux"
+  ami_set  = ami_set.linux
+  dynamic "instance_type" {
+    # one block per type
+    for_each = { "c5.4xlarge" = 1 }
+    labels = [instance_type.key]
+    content {
+      capacity = instance_type.value # weight
+    }
+  }
+  capacity {
+    max = each.value
+  }
+}
+"#;
+    let formatted = fleetform_engine::fmt::format_source(text).expect("parses");
+    for kept in [
+        "# pools by trust level",
+        "# one instance per level",
+        "# one block per type",
+        "# weight",
+        "dynamic \"instance_type\" {",
+        "name     = \"${each.key}/b-linux\"",
+        "labels   = [instance_type.key]",
+    ] {
+        assert!(formatted.contains(kept), "{kept} lost:\n{formatted}");
+    }
+    assert_eq!(
+        fleetform_engine::fmt::format_source(&formatted).expect("parses"),
+        formatted
+    );
+    let json = |c: &Config| serde_json::to_string(&c.worker_types).expect("json");
+    assert_eq!(json(&valid(&formatted)), json(&valid(text)));
+}
