@@ -780,3 +780,32 @@ worker_type "b-linux" {
     let json = |c: &Config| serde_json::to_string(&c.worker_types).expect("json");
     assert_eq!(json(&valid(&formatted)), json(&valid(text)));
 }
+
+#[test]
+fn a_local_and_a_for_each_that_need_each_other_are_a_cycle() {
+    let (message, help) = one_error(
+        r#"
+locals {
+  nets = network.n
+}
+network "n" {
+  for_each = local.nets
+  subnets = { "us-east-1a" = "subnet-0123456789abcdef0" }
+  security_groups = { "us-east-1" = ["sg-0123456789abcdef0"] }
+}
+"#,
+        "reference-cycle",
+        "repeat.hcl:3:10",
+    );
+    assert!(message.contains("network `n`"), "{message}");
+    assert!(help.contains("variables only"), "{help}");
+}
+
+#[test]
+fn a_mistake_in_a_block_with_for_each_is_reported_once() {
+    let found = errors(
+        "worker_type \"w\" {\n  for_each = [\"a\", \"b\", \"c\"]\n  ami_set = ami_set.linux\n  market = \"cheap\"\n  instance_type \"m5.large\" { capacity = 1 }\n  capacity { max = 1 }\n}\n",
+    );
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert!(found[0].1.ends_with("repeat.hcl:4:12"), "{found:#?}");
+}

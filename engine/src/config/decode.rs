@@ -196,15 +196,19 @@ pub(super) fn decode(
     }
     eval_locals(&locals, &mut scope, diags);
     scope.settle();
-    key_pairs.extend(expand(
-        later_key_pairs,
-        "key_pair",
-        &scope,
-        &mut spent,
-        diags,
-    ));
-    ami_sets.extend(expand(later_ami_sets, "ami_set", &scope, &mut spent, diags));
-    networks.extend(expand(later_networks, "network", &scope, &mut spent, diags));
+    let later_key_pairs = expand(later_key_pairs, "key_pair", &scope, &mut spent, diags);
+    let later_ami_sets = expand(later_ami_sets, "ami_set", &scope, &mut spent, diags);
+    let later_networks = expand(later_networks, "network", &scope, &mut spent, diags);
+    for (root, later) in [
+        ("key_pair", &later_key_pairs),
+        ("ami_set", &later_ami_sets),
+        ("network", &later_networks),
+    ] {
+        circles_through_locals(root, &repeat::keys(later), &locals, diags);
+    }
+    key_pairs.extend(later_key_pairs);
+    ami_sets.extend(later_ami_sets);
+    networks.extend(later_networks);
 
     let fleet = match decls.fleets.as_slice() {
         [] => {
@@ -314,8 +318,16 @@ pub(super) fn decode(
         )
         .collect();
     let mut worker_types: BTreeMap<String, WorkerType> = BTreeMap::new();
+    // A mistake in a block with `for_each` is in every instance; it is
+    // reported once, at its span.
+    let mut reported = std::collections::HashSet::new();
     for (name, decoded, found) in decoded {
-        diags.extend(found.sorted());
+        let repeated = name.contains('[');
+        diags.extend(found.sorted().into_iter().filter(|d| {
+            !repeated
+                || d.location.is_none()
+                || reported.insert((d.code, d.location.clone(), d.label.clone()))
+        }));
         if let Some(wt) = decoded {
             worker_types.insert(name, wt);
         }
@@ -354,6 +366,47 @@ pub(super) fn decode(
     });
     let declared = variables.iter().map(|(name, _)| name.clone()).collect();
     (config, backend, secrets, declared)
+}
+
+/// Reports locals that refer to a block of `root` with `for_each` whose
+/// keys depend on locals (`with_keys`): the local was evaluated before the
+/// keys were known, so the two go round in a circle.
+fn circles_through_locals(
+    root: &str,
+    with_keys: &BTreeMap<String, Vec<String>>,
+    locals: &[Local<'_>],
+    diags: &mut Diagnostics,
+) {
+    if with_keys.is_empty() {
+        return;
+    }
+    for local in locals {
+        for r in references(&local.attr.value) {
+            let Some(name) = r.name.as_deref().filter(|n| with_keys.contains_key(*n)) else {
+                continue;
+            };
+            if r.root != root {
+                continue;
+            }
+            diags.push(
+                Diagnostic::error(
+                    Code::ReferenceCycle,
+                    format!(
+                        "local `{}` refers to {root} `{name}`, whose for_each depends on locals",
+                        local.name
+                    ),
+                )
+                .at(
+                    r.span.clone().map(|span| SourceRef {
+                        file: local.file,
+                        span,
+                    }),
+                    "refers to a block with for_each",
+                )
+                .help("the block's keys must be known before this local: make its for_each use variables only, or refer to the block from the worker type instead of a local"),
+            );
+        }
+    }
 }
 
 /// Reports two objects (`name`, id, origin) of `kind` with one id, at each
