@@ -76,7 +76,9 @@ pub(crate) struct ListArgs {
 
 #[derive(Args)]
 pub(crate) struct ShowArgs {
-    /// Address: `key_pair.NAME`, `ami_set.NAME`, `worker_type.NAME` or `worker_type.NAME["REGION"]`
+    /// Address: `key_pair.NAME`, `ami_set.NAME`, `worker_type.NAME` (every
+    /// key and region), `worker_type.NAME["KEY"]`, or one region of either:
+    /// `worker_type.NAME["REGION"]`, `worker_type.NAME["KEY"]["REGION"]`
     address: String,
 
     #[command(flatten)]
