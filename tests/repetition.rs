@@ -88,6 +88,8 @@ fn a_worker_type_rewritten_as_a_for_each_instance_with_its_name_plans_no_change(
 
     let applied = fleetform(&["apply", "--auto-approve", "--no-color"], dir.path());
     assert_eq!(applied.status.code(), Some(0), "{}", text(&applied));
+    let again = fleetform(&["plan", "--detailed-exitcode", "--no-color"], dir.path());
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
     let listed = fleetform(&["state", "list"], dir.path());
     assert!(
         text(&listed).contains("worker_type.gecko-1-b-linux[\"us-east-1\"]"),
