@@ -809,3 +809,46 @@ fn a_mistake_in_a_block_with_for_each_is_reported_once() {
     assert_eq!(found.len(), 1, "{found:#?}");
     assert!(found[0].1.ends_with("repeat.hcl:4:12"), "{found:#?}");
 }
+
+#[test]
+fn reordering_keys_changes_nothing() {
+    let swapped = LEVELS.replace(
+        "    \"gecko-1\" = { max = 10 }\n    \"gecko-3\" = { max = 5 }\n",
+        "    \"gecko-3\" = { max = 5 }\n    \"gecko-1\" = { max = 10 }\n",
+    );
+    assert_ne!(swapped, LEVELS);
+    let json = |c: &Config| serde_json::to_string(&c.worker_types).expect("json");
+    assert_eq!(json(&valid(&swapped)), json(&valid(LEVELS)));
+}
+
+#[test]
+fn a_target_of_a_for_each_worker_type_pulls_in_its_key_pair() {
+    let config = valid(
+        r#"
+key_pair "k" {
+  public_key = "ssh-ed25519 AAAAk k"
+}
+worker_type "w" {
+  for_each = ["a", "b"]
+  ami_set  = ami_set.linux
+  key_pair = key_pair.k
+  instance_type "m5.large" { capacity = 1 }
+  capacity { max = 1 }
+}
+"#,
+    );
+    let obs = empty_observation(&["us-east-1", "us-west-2"]);
+    let plan = plan_with(&config, &obs, &["worker_type.w[\"a\"][\"us-east-1\"]"]);
+    let picked: Vec<(&str, &str)> = plan
+        .actions
+        .iter()
+        .map(|a| (a.address.as_str(), a.region.as_str()))
+        .collect();
+    assert_eq!(
+        picked,
+        [
+            ("key_pair.k", "us-east-1"),
+            ("worker_type.w[\"a\"]", "us-east-1")
+        ]
+    );
+}
