@@ -852,3 +852,58 @@ worker_type "w" {
         ]
     );
 }
+
+#[test]
+fn user_data_a_version_withheld_stays_withheld_after_the_address_moves() {
+    let repeated = valid(&AS_FOR_EACH.replace(
+        "  ami_set  = ami_set.linux\n",
+        "  ami_set  = ami_set.linux\n  user_data = \"plain\"\n",
+    ));
+    let wt = &repeated.worker_types["b-linux[\"gecko-1\"]"];
+    let mut data =
+        plan::build::desired_template(&repeated, wt, "us-east-1", Some("ami-785db401".into()));
+    data.user_data = Some("TOKEN=hunter2".into());
+    let template = ObservedLaunchTemplate {
+        id: "lt-0".into(),
+        name: "f.gecko-1/b-linux".into(),
+        default_version: 1,
+        latest_version: 1,
+        default_data: Some(data),
+        tags: BTreeMap::from([
+            (tags::FLEET.to_string(), "f".to_string()),
+            (
+                tags::ADDRESS.to_string(),
+                "worker_type.gecko-1-b-linux[\"us-east-1\"]".to_string(),
+            ),
+            (tags::WORKER_TYPE.to_string(), "gecko-1/b-linux".to_string()),
+        ]),
+    };
+    let obs = Observation {
+        regions: BTreeMap::from([("us-east-1".to_string(), region(vec![template], Vec::new()))]),
+        api_calls: 0,
+    };
+    let options = |before: &[&str]| PlanOptions {
+        now: 100_000,
+        sensitive_before: before.iter().map(|s| s.to_string()).collect(),
+        ..PlanOptions::default()
+    };
+    let shown = |p: &plan::Plan| serde_json::to_string(&p.actions).expect("json");
+    let (open, _) = plan::build(&repeated, &obs, &options(&[]));
+    assert!(
+        shown(&open).contains("hunter2"),
+        "the test shows the value unless withheld"
+    );
+    let (withheld, _) = plan::build(&repeated, &obs, &options(&["gecko-1/b-linux"]));
+    assert!(
+        !shown(&withheld).contains("hunter2"),
+        "{}",
+        shown(&withheld)
+    );
+    assert!(
+        withheld
+            .actions
+            .iter()
+            .any(|a| a.address == "worker_type.b-linux[\"gecko-1\"]"
+                && a.action == ActionKind::Update)
+    );
+}
