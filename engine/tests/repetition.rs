@@ -907,3 +907,22 @@ fn user_data_a_version_withheld_stays_withheld_after_the_address_moves() {
                 && a.action == ActionKind::Update)
     );
 }
+
+#[test]
+fn the_fleet_block_takes_dynamic_blocks_too() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("fleet.hcl"),
+        FLEET.replace(
+            "  regions = [\"us-east-1\", \"us-west-2\"]\n",
+            "  regions = [\"us-east-1\", \"us-west-2\"]\n  dynamic \"rollout\" {\n    for_each = [[\"us-east-1\"]]\n    content {\n      canary_regions = rollout.value\n    }\n  }\n",
+        ),
+    )
+    .expect("write");
+    let loaded = load_dir(dir.path(), &Inputs::default());
+    let config = loaded.config.expect("valid");
+    assert_eq!(
+        config.fleet.rollout.map(|r| r.canary_regions),
+        Some(vec!["us-east-1".to_string()])
+    );
+}

@@ -229,7 +229,18 @@ pub(super) fn decode(
                     .help("one directory describes one fleet; move the other to its own directory"),
                 );
             }
-            decode_fleet(*first, &scope, diags)
+            // `dynamic` blocks work in the fleet block too (`rollout`, ...).
+            match repeat::dynamic_only(*first, &scope, &mut spent, diags) {
+                repeat::Expansion::Unchanged => decode_fleet(*first, &scope, diags),
+                repeat::Expansion::Blocks(blocks) => blocks.first().and_then(|(_, block)| {
+                    let decl = Decl {
+                        file: first.file,
+                        block,
+                    };
+                    decode_fleet(decl, &scope, diags)
+                }),
+                repeat::Expansion::Failed => None,
+            }
         }
     };
 

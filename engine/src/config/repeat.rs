@@ -126,6 +126,23 @@ fn has_dynamic(body: &Body) -> bool {
         .any(|b| b.ident.as_str() == "dynamic" || has_dynamic(&b.body))
 }
 
+/// Expands the `dynamic` blocks of a block that takes no `for_each` (`fleet`).
+pub(super) fn dynamic_only(
+    decl: Decl<'_>,
+    scope: &Scope,
+    spent: &mut Spent,
+    diags: &mut Diagnostics,
+) -> Expansion {
+    if !has_dynamic(&decl.block.body) {
+        return Expansion::Unchanged;
+    }
+    let mut block = decl.block.clone();
+    match dynamic_blocks(decl.file, &mut block.body, scope, spent, diags) {
+        true => Expansion::Blocks(vec![(None, block)]),
+        false => Expansion::Failed,
+    }
+}
+
 /// Expands one top-level block of `kind` labelled `label`.
 pub(super) fn expand(
     decl: Decl<'_>,
