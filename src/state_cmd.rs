@@ -76,7 +76,9 @@ pub(crate) struct ListArgs {
 
 #[derive(Args)]
 pub(crate) struct ShowArgs {
-    /// Address: `key_pair.NAME`, `ami_set.NAME`, `worker_type.NAME` or `worker_type.NAME["REGION"]`
+    /// Address: `key_pair.NAME`, `ami_set.NAME`, `worker_type.NAME` (every
+    /// key and region), `worker_type.NAME["KEY"]`, or one region of either:
+    /// `worker_type.NAME["REGION"]`, `worker_type.NAME["KEY"]["REGION"]`
     address: String,
 
     #[command(flatten)]
@@ -120,7 +122,9 @@ pub(crate) fn run(command: &StateCommand, endpoint_url: Option<String>, color: b
             let matching: Vec<Object> = entries
                 .into_iter()
                 .filter(|e| {
-                    &e.address == wanted || e.address.split('[').next() == Some(wanted.as_str())
+                    &e.address == wanted
+                        // `worker_type.b` shows every key and region, `worker_type.b["k"]` every region.
+                        || e.address.strip_prefix(wanted.as_str()).is_some_and(|rest| rest.starts_with("[\""))
                 })
                 .collect();
             if matching.is_empty() && incomplete.is_empty() {

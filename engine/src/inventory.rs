@@ -203,25 +203,30 @@ pub fn entries(
     config: &Config,
     observation: &Observation,
 ) -> (Vec<Object>, Vec<(String, Kind, String)>) {
-    let declared = |address: &str| {
-        let base = address.split('[').next().unwrap_or(address);
-        match base.split_once('.') {
-            Some(("key_pair", name)) => config.key_pairs.contains_key(name),
-            Some(("ami_set", name)) => config.ami_sets.contains_key(name),
-            // An instance type's own template: `worker_type.NAME.instance_type["TYPE"]["REGION"]`.
-            Some(("worker_type", name)) => config
-                .worker_types
-                .contains_key(name.strip_suffix(".instance_type").unwrap_or(name)),
-            _ => false,
+    // Live objects are the configuration's by id, whatever address they were made at.
+    let observation = &*crate::plan::identity::readdress(config, observation);
+    let declared = |address: &str, region: &str| {
+        let base = address
+            .strip_suffix(&format!("[\"{region}\"]"))
+            .unwrap_or(address);
+        if let Some(name) = base.strip_prefix("key_pair.") {
+            return config.key_pairs.contains_key(name);
         }
-    };
-    let address_of = |tags: &BTreeMap<String, String>| match tags.get(tags::ADDRESS) {
-        Some(address) if declared(address) => address.clone(),
-        _ => "(orphan)".to_string(),
+        if let Some(name) = base.strip_prefix("ami_set.") {
+            return config.ami_sets.contains_key(name);
+        }
+        // An instance type's own template: `worker_type.NAME.instance_type["TYPE"]["REGION"]`.
+        crate::plan::build::owner_address(base)
+            .strip_prefix("worker_type.")
+            .is_some_and(|name| config.worker_types.contains_key(name))
     };
     let mut out = Vec::new();
     let mut incomplete = Vec::new();
     for (region, observed) in &observation.regions {
+        let address_of = |tags: &BTreeMap<String, String>| match tags.get(tags::ADDRESS) {
+            Some(address) if declared(address, region) => address.clone(),
+            _ => "(orphan)".to_string(),
+        };
         for (kind, cause) in observed.incomplete() {
             incomplete.push((region.clone(), kind, cause.to_string()));
         }

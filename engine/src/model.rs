@@ -138,14 +138,26 @@ impl Default for Limits {
 /// A `key_pair` block: an EC2 key pair imported from a public key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct KeyPair {
-    /// Name of the block, and of the EC2 key pair.
+    /// Name of the block (`LABEL`, or `LABEL["KEY"]` for an instance of a
+    /// `for_each`): its key in [`Config::key_pairs`] and its address.
     pub name: String,
+    /// Its id when that is not `name`: the `name` attribute, or
+    /// `<label>-<key>` under `for_each`. The EC2 key pair is `<fleet>.<id>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
     /// OpenSSH public key text.
     pub public_key: String,
     #[serde(skip)]
     #[schemars(skip)]
     /// Where it was declared.
     pub origin: Origin,
+}
+
+impl KeyPair {
+    /// The key pair's id: what its EC2 name (`<fleet>.<id>`) is made of.
+    pub fn id(&self) -> &str {
+        self.id.as_deref().unwrap_or(&self.name)
+    }
 }
 
 /// Hardware virtualization of an image.
@@ -486,8 +498,13 @@ pub struct Capacity {
 /// A `worker_type` block: a launch template per region and the instances launched from it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct WorkerType {
-    /// Name of the block; tagged as `fleetform:worker-type`.
+    /// Name of the block (`LABEL`, or `LABEL["KEY"]` for an instance of a
+    /// `for_each`): its key in [`Config::worker_types`] and its address.
     pub name: String,
+    /// Its id when that is not `name`: the `name` attribute, or
+    /// `<label>-<key>` under `for_each`. See [`WorkerType::id`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
     /// Name of the AMI set its images come from.
     pub ami_set: String,
     /// Name of the key pair, if instances get one.
@@ -561,6 +578,12 @@ pub struct RegionalValues {
 }
 
 impl WorkerType {
+    /// The worker type's id: what EC2 names (`<fleet>.<id>`) and the
+    /// `fleetform:worker-type` tag carry, and what live objects are matched by.
+    pub fn id(&self) -> &str {
+        self.id.as_deref().unwrap_or(&self.name)
+    }
+
     /// The user data of the worker type's launch template in `region`.
     pub fn user_data_in(&self, region: &str) -> Option<&str> {
         self.regional
@@ -796,6 +819,22 @@ pub mod address {
         format!("worker_type.{name}")
     }
 
+    /// `LABEL["KEY"]`: the name of the instance `KEY` of a block with
+    /// `for_each` (its key in the model, and its address after `KIND.`).
+    pub fn instance(label: &str, key: &str) -> String {
+        format!("{label}[\"{key}\"]")
+    }
+
+    /// The block label of an address or model name: `worker_type.b["k"]["r"]`
+    /// -> `b`, `b["k"]` -> `b` (labels never hold `[` or `.`).
+    pub fn label(name: &str) -> &str {
+        let name = ["worker_type.", "key_pair.", "ami_set.", "network."]
+            .iter()
+            .find_map(|kind| name.strip_prefix(kind))
+            .unwrap_or(name);
+        name.split('[').next().unwrap_or(name)
+    }
+
     /// `worker_type.NAME["REGION"]`: one worker type in one region.
     pub fn worker_type_in(name: &str, region: &str) -> String {
         format!("worker_type.{name}[\"{region}\"]")
@@ -882,5 +921,12 @@ mod tests {
             address::worker_type_in("gecko", "us-east-1"),
             "worker_type.gecko[\"us-east-1\"]"
         );
+        let instance = address::instance("b-linux", "gecko-1");
+        assert_eq!(
+            address::worker_type_in(&instance, "us-east-1"),
+            "worker_type.b-linux[\"gecko-1\"][\"us-east-1\"]"
+        );
+        assert_eq!(address::label(&address::worker_type(&instance)), "b-linux");
+        assert_eq!(address::label("b-linux"), "b-linux");
     }
 }

@@ -186,9 +186,16 @@ fn sensitive_record(
                     holds(r.user_data.as_deref())
                         || r.instance_user_data.values().any(|d| holds(Some(d)))
                 })
-                || previous.is_some_and(|p| p.worker_types.contains(&wt.name))
+                || previous.is_some_and(|p| {
+                    p.worker_types.contains(&wt.name) || p.worker_types.iter().any(|w| w == wt.id())
+                })
         })
-        .map(|wt| wt.name.clone())
+        // The id too, when it is not the name: it outlives a move of the
+        // address (a rewrite as a `for_each` instance).
+        .flat_map(|wt| {
+            let id = (wt.id() != wt.name).then(|| wt.id().to_string());
+            std::iter::once(wt.name.clone()).chain(id)
+        })
         .collect();
     if secrets.is_empty() && worker_types.is_empty() {
         return Ok(None);

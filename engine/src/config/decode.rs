@@ -3,6 +3,7 @@
 
 use super::fields::{span_of, unknown, want, Decl, Fields, Regional};
 use super::launch;
+use super::repeat;
 use super::scope::{references, Scope};
 use super::variables;
 use super::{functions, Inputs, ParsedFile};
@@ -174,8 +175,40 @@ pub(super) fn decode(
     );
     let (sensitive_variables, secrets) =
         variables::resolve(&variables, inputs, sources, &mut scope, diags);
+    // Repetition: `for_each` and `dynamic` make plain blocks, which the
+    // decoders below read as if they were written out. AMI sets, key pairs
+    // and networks whose `for_each` needs no local are expanded before the
+    // locals, so a local may hold one of their instances
+    // (`network.n["a"]`); the others after.
+    let mut spent = repeat::Spent::default();
+    let (key_pairs, later_key_pairs) = repeat::before_locals(key_pairs);
+    let (ami_sets, later_ami_sets) = repeat::before_locals(ami_sets);
+    let (networks, later_networks) = repeat::before_locals(networks);
+    let mut key_pairs = expand(key_pairs, "key_pair", &scope, &mut spent, diags);
+    let mut ami_sets = expand(ami_sets, "ami_set", &scope, &mut spent, diags);
+    let mut networks = expand(networks, "network", &scope, &mut spent, diags);
+    for (root, expanded) in [
+        ("key_pair", &key_pairs),
+        ("ami_set", &ami_sets),
+        ("network", &networks),
+    ] {
+        scope.set_instances(root, repeat::keys(expanded));
+    }
     eval_locals(&locals, &mut scope, diags);
     scope.settle();
+    let later_key_pairs = expand(later_key_pairs, "key_pair", &scope, &mut spent, diags);
+    let later_ami_sets = expand(later_ami_sets, "ami_set", &scope, &mut spent, diags);
+    let later_networks = expand(later_networks, "network", &scope, &mut spent, diags);
+    for (root, later) in [
+        ("key_pair", &later_key_pairs),
+        ("ami_set", &later_ami_sets),
+        ("network", &later_networks),
+    ] {
+        circles_through_locals(root, &repeat::keys(later), &locals, diags);
+    }
+    key_pairs.extend(later_key_pairs);
+    ami_sets.extend(later_ami_sets);
+    networks.extend(later_networks);
 
     let fleet = match decls.fleets.as_slice() {
         [] => {
@@ -196,29 +229,75 @@ pub(super) fn decode(
                     .help("one directory describes one fleet; move the other to its own directory"),
                 );
             }
-            decode_fleet(*first, &scope, diags)
+            // `dynamic` blocks work in the fleet block too (`rollout`, ...).
+            match repeat::dynamic_only(*first, &scope, &mut spent, diags) {
+                repeat::Expansion::Unchanged => decode_fleet(*first, &scope, diags),
+                repeat::Expansion::Blocks(blocks) => blocks.first().and_then(|(_, block)| {
+                    let decl = Decl {
+                        file: first.file,
+                        block,
+                    };
+                    decode_fleet(decl, &scope, diags)
+                }),
+                repeat::Expansion::Failed => None,
+            }
         }
     };
 
-    let key_pairs: BTreeMap<String, KeyPair> = key_pairs
+    // The instances of AMI sets, key pairs and networks are known before
+    // any worker type refers to one.
+    fn expand<'a>(
+        named: Vec<(String, Decl<'a>)>,
+        kind: &str,
+        scope: &Scope,
+        spent: &mut repeat::Spent,
+        diags: &mut Diagnostics,
+    ) -> Vec<(String, Decl<'a>, repeat::Expansion)> {
+        named
+            .into_iter()
+            .map(|(label, decl)| {
+                let e = repeat::expand(decl, kind, &label, scope, spent, diags);
+                (label, decl, e)
+            })
+            .collect()
+    }
+    for (root, expanded) in [
+        ("key_pair", &key_pairs),
+        ("ami_set", &ami_sets),
+        ("network", &networks),
+    ] {
+        scope.set_instances(root, repeat::keys(expanded));
+    }
+    let worker_types = expand(worker_types, "worker_type", &scope, &mut spent, diags);
+
+    let key_pairs: BTreeMap<String, KeyPair> = repeat::instances(&key_pairs)
         .into_iter()
-        .filter_map(|(name, decl)| {
-            Some((name.clone(), decode_key_pair(name, decl, &scope, diags)?))
-        })
-        .collect();
-    let ami_sets: BTreeMap<String, AmiSet> = ami_sets
-        .into_iter()
-        .filter_map(|(name, decl)| Some((name.clone(), decode_ami_set(name, decl, &scope, diags)?)))
-        .collect();
-    let networks: BTreeMap<String, Network> = networks
-        .into_iter()
-        .filter_map(|(name, decl)| {
+        .filter_map(|i| {
             Some((
-                name.clone(),
-                launch::decode_network(name, decl, &scope, diags)?,
+                i.name.clone(),
+                decode_key_pair(i.name, i.key, i.decl, &scope, diags)?,
             ))
         })
         .collect();
+    let ami_sets: BTreeMap<String, AmiSet> = repeat::instances(&ami_sets)
+        .into_iter()
+        .filter_map(|i| {
+            Some((
+                i.name.clone(),
+                decode_ami_set(i.name, i.decl, &scope, diags)?,
+            ))
+        })
+        .collect();
+    let networks: BTreeMap<String, Network> = repeat::instances(&networks)
+        .into_iter()
+        .filter_map(|i| {
+            Some((
+                i.name.clone(),
+                launch::decode_network(i.name, i.decl, &scope, diags)?,
+            ))
+        })
+        .collect();
+    let worker_types = repeat::instances(&worker_types);
     // Worker types are most of a large configuration and independent of each
     // other: they are decoded on every core. Each thread reads files relative
     // to the same directory (file functions keep it per thread).
@@ -235,21 +314,52 @@ pub(super) fn decode(
                 dir.as_deref()
                     .map(|dir| functions::ConfigDirGuard::join(dir, log.clone()))
             },
-            |_, (name, decl)| {
+            |_, i| {
                 let mut found = Diagnostics::default();
-                let decoded =
-                    decode_worker_type(name.clone(), decl, &default_regions, &scope, &mut found);
-                (name, decoded, found)
+                let decoded = decode_worker_type(
+                    i.name.clone(),
+                    i.key,
+                    i.decl,
+                    &default_regions,
+                    &scope,
+                    &mut found,
+                );
+                (i.name, decoded, found)
             },
         )
         .collect();
     let mut worker_types: BTreeMap<String, WorkerType> = BTreeMap::new();
+    // A mistake in a block with `for_each` is in every instance; it is
+    // reported once, at its span.
+    let mut reported = std::collections::HashSet::new();
     for (name, decoded, found) in decoded {
-        diags.extend(found.sorted());
+        let repeated = name.contains('[');
+        diags.extend(found.sorted().into_iter().filter(|d| {
+            !repeated
+                || d.location.is_none()
+                || reported.insert((d.code, d.location.clone(), d.label.clone()))
+        }));
         if let Some(wt) = decoded {
             worker_types.insert(name, wt);
         }
     }
+
+    duplicate_ids(
+        "worker type",
+        worker_types
+            .values()
+            .map(|wt| (wt.name.as_str(), wt.id(), &wt.origin)),
+        sources,
+        diags,
+    );
+    duplicate_ids(
+        "key pair",
+        key_pairs
+            .values()
+            .map(|k| (k.name.as_str(), k.id(), &k.origin)),
+        sources,
+        diags,
+    );
 
     let backend = decode_backend(&decls.backends, &scope, diags);
     let declared = match &backend {
@@ -267,6 +377,90 @@ pub(super) fn decode(
     });
     let declared = variables.iter().map(|(name, _)| name.clone()).collect();
     (config, backend, secrets, declared)
+}
+
+/// Reports locals that refer to a block of `root` with `for_each` whose
+/// keys depend on locals (`with_keys`): the local was evaluated before the
+/// keys were known, so the two go round in a circle.
+fn circles_through_locals(
+    root: &str,
+    with_keys: &BTreeMap<String, Vec<String>>,
+    locals: &[Local<'_>],
+    diags: &mut Diagnostics,
+) {
+    if with_keys.is_empty() {
+        return;
+    }
+    for local in locals {
+        for r in references(&local.attr.value) {
+            let Some(name) = r.name.as_deref().filter(|n| with_keys.contains_key(*n)) else {
+                continue;
+            };
+            if r.root != root {
+                continue;
+            }
+            diags.push(
+                Diagnostic::error(
+                    Code::ReferenceCycle,
+                    format!(
+                        "local `{}` refers to {root} `{name}`, whose for_each depends on locals",
+                        local.name
+                    ),
+                )
+                .at(
+                    r.span.clone().map(|span| SourceRef {
+                        file: local.file,
+                        span,
+                    }),
+                    "refers to a block with for_each",
+                )
+                .help("the block's keys must be known before this local: make its for_each use variables only, or refer to the block from the worker type instead of a local"),
+            );
+        }
+    }
+}
+
+/// Reports two objects (`name`, id, origin) of `kind` with one id, at each
+/// of them: EC2 would give them one name, and live objects one owner.
+fn duplicate_ids<'m>(
+    kind: &str,
+    objects: impl Iterator<Item = (&'m str, &'m str, &'m Origin)>,
+    sources: &SourceSet,
+    diags: &mut Diagnostics,
+) {
+    let mut by_id: BTreeMap<&str, Vec<(&str, &Origin)>> = BTreeMap::new();
+    for (name, id, origin) in objects {
+        by_id.entry(id).or_default().push((name, origin));
+    }
+    let place = |origin: &Origin| {
+        origin
+            .attribute("name")
+            .map(|at| {
+                let lc = sources.line_col(&at);
+                format!("{}:{}:{}", sources.file(at.file).name, lc.line, lc.column)
+            })
+            .unwrap_or_default()
+    };
+    for (id, holders) in by_id.into_iter().filter(|(_, h)| h.len() > 1) {
+        for (i, (name, origin)) in holders.iter().enumerate() {
+            let others: Vec<String> = holders
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, (other, o))| format!("`{other}` ({})", place(o)))
+                .collect();
+            diags.push(
+                Diagnostic::error(
+                    Code::Duplicate,
+                    format!("{kind} `{name}` has the id `{id}`, as {} has", others.join(", ")),
+                )
+                .at(origin.attribute("name"), "same id")
+                .help(format!(
+                    "the id is what EC2 names carry (`<fleet>.{id}`); give each {kind} its own `name`"
+                )),
+            );
+        }
+    }
 }
 
 /// What the `backend` block says, decoded on its own so that commands can
@@ -701,6 +895,7 @@ pub(crate) fn is_region_name(name: &str) -> bool {
 
 fn decode_key_pair(
     name: String,
+    key: Option<&str>,
     decl: Decl<'_>,
     scope: &Scope,
     diags: &mut Diagnostics,
@@ -710,7 +905,7 @@ fn decode_key_pair(
         decl.file,
         &decl.block.body,
         &what,
-        &["public_key"],
+        &["public_key", "name"],
         &[],
         diags,
     );
@@ -719,6 +914,7 @@ fn decode_key_pair(
         ..Origin::default()
     };
     f.record(&mut origin, "");
+    let id = repeat::id_of(&f, &name, key, "key_pair", scope, diags);
     let (v, at) = f.required(scope, "public_key", decl.header(), diags)?;
     let public_key = want::string(&v, &at, "key_pair.public_key", diags)?;
     let key = public_key.trim();
@@ -738,6 +934,7 @@ fn decode_key_pair(
     }
     Some(KeyPair {
         name,
+        id,
         public_key: key.to_string(),
         origin,
     })
@@ -987,6 +1184,7 @@ pub(crate) fn is_ami_id(id: &str) -> bool {
 
 fn decode_worker_type(
     name: String,
+    key: Option<&str>,
     decl: Decl<'_>,
     default_regions: &[String],
     scope: &Scope,
@@ -1007,6 +1205,7 @@ fn decode_worker_type(
             "tags",
             "network",
             "iam_instance_profile",
+            "name",
         ],
         &[
             "instance_type",
@@ -1025,6 +1224,7 @@ fn decode_worker_type(
         ..Origin::default()
     };
     f.record(&mut origin, "");
+    let id = repeat::id_of(&f, &name, key, "worker_type", scope, diags);
     let ami_set = f
         .required(scope, "ami_set", decl.header(), diags)
         .and_then(|(v, at)| want::reference(&v, &at, "worker_type.ami_set", "ami_set", diags));
@@ -1351,6 +1551,7 @@ fn decode_worker_type(
     // problems in the same run. The load fails anyway: errors were reported.
     Some(WorkerType {
         name,
+        id,
         ami_set: ami_set.unwrap_or_default(),
         key_pair,
         regions: regions.unwrap_or_default(),

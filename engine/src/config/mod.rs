@@ -16,6 +16,7 @@ mod decode;
 mod fields;
 pub mod functions;
 mod launch;
+mod repeat;
 mod scope;
 mod variables;
 

@@ -134,6 +134,8 @@ pub struct Scope {
     ami_sets: BTreeSet<String>,
     key_pairs: BTreeSet<String>,
     networks: BTreeSet<String>,
+    /// Root (`network`, ...) -> label -> the keys of a block with `for_each`.
+    instances: BTreeMap<&'static str, BTreeMap<String, Vec<String>>>,
     /// Variables marked sensitive, and locals derived from one.
     sensitive_vars: BTreeSet<String>,
     sensitive_locals: BTreeSet<String>,
@@ -177,15 +179,17 @@ impl Scope {
         let networks: BTreeSet<String> = networks.into_iter().collect();
         let mut ctx = Context::new();
         functions::declare_all(&mut ctx);
-        ctx.declare_var("ami_set", reference_object("ami_set", &ami_sets));
-        ctx.declare_var("key_pair", reference_object("key_pair", &key_pairs));
-        ctx.declare_var("network", reference_object("network", &networks));
+        let none = BTreeMap::new();
+        ctx.declare_var("ami_set", reference_object("ami_set", &ami_sets, &none));
+        ctx.declare_var("key_pair", reference_object("key_pair", &key_pairs, &none));
+        ctx.declare_var("network", reference_object("network", &networks, &none));
         let mut scope = Scope {
             vars: vars.into_iter().map(|v| (v, None)).collect(),
             locals: locals.into_iter().map(|l| (l, None)).collect(),
             ami_sets,
             key_pairs,
             networks,
+            instances: BTreeMap::new(),
             sensitive_vars: BTreeSet::new(),
             sensitive_locals: BTreeSet::new(),
             base: ctx.clone(),
@@ -197,6 +201,24 @@ impl Scope {
         };
         scope.settle();
         scope
+    }
+
+    /// Records the instance keys of the blocks with `for_each` of `root`
+    /// (`ami_set`, `key_pair`, `network`): `root.LABEL` is then a map of
+    /// `root.LABEL["KEY"]` references.
+    pub fn set_instances(&mut self, root: &'static str, instances: BTreeMap<String, Vec<String>>) {
+        if instances.is_empty() {
+            return;
+        }
+        let names = match root {
+            "ami_set" => &self.ami_sets,
+            "key_pair" => &self.key_pairs,
+            _ => &self.networks,
+        };
+        let object = reference_object(root, names, &instances);
+        self.instances.insert(root, instances);
+        self.base.declare_var(root, object.clone());
+        self.ctx.declare_var(root, object);
     }
 
     /// Gives a variable its value (`None`: it has none; references to it are poisoned).
@@ -364,6 +386,15 @@ impl Scope {
                 ("network", Some(name)) => {
                     self.check_declared(name, &self.networks, "network", "network")
                 }
+                ("each", _) => Some(Err(Diagnostic::error(
+                    Code::UndefinedReference,
+                    "`each` is defined only inside a block with `for_each`",
+                )
+                .help(
+                    "add `for_each = ...` to this worker_type, key_pair, ami_set or network block, \
+                     or use a value that does not depend on a key; inside a dynamic block the \
+                     iterator is named after the block type (`instance_type.key`)",
+                ))),
                 (REGION, None) if region_defined => None,
                 (REGION, None) => Some(Err(Diagnostic::error(
                     Code::UndefinedReference,
@@ -599,7 +630,28 @@ impl Known for Scope {
                     _ => &self.networks,
                 };
                 let one = |name: &str| 1 + 4 + root.len() as u64 + 4 + name.len() as u64;
+                let keys = self
+                    .instances
+                    .get(root)
+                    .and_then(|i| i.get(name.unwrap_or("")));
                 Some(match name {
+                    // A block with `for_each`: a map of one reference per key.
+                    Some(name) if keys.is_some() => {
+                        let keys = keys.map(Vec::as_slice).unwrap_or_default();
+                        let item = keys
+                            .iter()
+                            .map(|k| one(name) + 4 + 2 * k.len() as u64)
+                            .max()
+                            .unwrap_or(0);
+                        Bound {
+                            size: keys
+                                .iter()
+                                .map(|k| one(name) + 4 + 3 * k.len() as u64)
+                                .fold(1, u64::saturating_add),
+                            items: keys.len() as u64,
+                            item,
+                        }
+                    }
                     Some(name) => Bound::scalar_object(one(name)),
                     None => {
                         let item = names.iter().map(|n| one(n)).max().unwrap_or(0);
@@ -678,16 +730,38 @@ fn eval_diagnostic(error: &hcl::eval::Error) -> Diagnostic {
     }
 }
 
-/// What `ami_set.X` / `key_pair.X` / `network.X` evaluate to: an object naming the kind and the target.
-fn reference_object(kind: &str, names: &BTreeSet<String>) -> Value {
+/// What `ami_set.X` / `key_pair.X` / `network.X` evaluate to: an object
+/// naming the kind and the target; for a block with `for_each`, a map of
+/// them by key (`network.X["KEY"]`, named `X["KEY"]` in the model).
+fn reference_object(
+    kind: &str,
+    names: &BTreeSet<String>,
+    instances: &BTreeMap<String, Vec<String>>,
+) -> Value {
+    let one = |name: &str| {
+        let mut object = Map::new();
+        object.insert("kind".to_string(), Value::from(kind));
+        object.insert("name".to_string(), Value::from(name));
+        Value::Object(object)
+    };
     Value::Object(
         names
             .iter()
-            .map(|name| {
-                let mut object = Map::new();
-                object.insert("kind".to_string(), Value::from(kind));
-                object.insert("name".to_string(), Value::from(name.as_str()));
-                (name.clone(), Value::Object(object))
+            .map(|name| match instances.get(name) {
+                Some(keys) => (
+                    name.clone(),
+                    Value::Object(
+                        keys.iter()
+                            .map(|key| {
+                                (
+                                    key.clone(),
+                                    one(&crate::model::address::instance(name, key)),
+                                )
+                            })
+                            .collect(),
+                    ),
+                ),
+                None => (name.clone(), one(name)),
             })
             .collect(),
     )

@@ -85,6 +85,17 @@ pub fn key_pair_users(config: &Config) -> BTreeMap<String, Vec<String>> {
     users
 }
 
+/// Whether target `target` covers action address `address`: the same, or
+/// a block with `for_each` whose instance it is (`worker_type.b` covers
+/// `worker_type.b["gecko-1"]`).
+pub fn covers(target: &str, address: &str) -> bool {
+    target == address
+        || (!target.contains('[')
+            && address
+                .strip_prefix(target)
+                .is_some_and(|rest| rest.starts_with("[\"")))
+}
+
 /// Whether `action` is selected by `targets` (empty: everything). A worker type
 /// target also selects the key pair it uses, in the regions it runs in.
 fn targeted(config: &Config, action: &Action, targets: &[String]) -> bool {
@@ -92,34 +103,51 @@ fn targeted(config: &Config, action: &Action, targets: &[String]) -> bool {
         return true;
     }
     let owner = owner_address(&action.address);
-    let regional = format!("{owner}[\"{}\"]", action.region);
+    let in_region = format!("[\"{}\"]", action.region);
     targets.iter().any(|t| {
-        if t == &action.address || t == owner || t == &regional {
+        if t == &action.address || covers(t, owner) {
             return true;
         }
-        // A targeted worker type pulls in its key pair.
-        let worker = t.split('[').next().unwrap_or(t);
-        let region_ok = !t.contains('[') || t == &format!("{worker}[\"{}\"]", action.region);
-        let wt = worker
-            .strip_prefix("worker_type.")
-            .and_then(|name| config.worker_types.get(name));
-        let key_pair = action.resource == Resource::KeyPair
-            && wt
-                .and_then(|wt| wt.key_pair.as_deref())
-                .is_some_and(|key| action.address == address::key_pair(key));
-        // A targeted worker type pulls in the copies its image needs (never prunes).
-        let copy = action.action == ActionKind::Copy
-            && wt.is_some_and(|wt| action.address == address::ami_set(&wt.ami_set));
-        region_ok && (key_pair || copy)
+        // `worker_type.NAME["REGION"]`, `worker_type.NAME["KEY"]["REGION"]`.
+        let here = t.strip_suffix(&in_region);
+        if here.is_some_and(|base| base == owner) {
+            return true;
+        }
+        // A targeted worker type pulls in its key pair and the copies its
+        // image needs (never prunes): every instance under a bare label.
+        let Some(label) = t.strip_prefix("worker_type.").map(address::label) else {
+            return false;
+        };
+        config
+            .worker_types
+            .range::<str, _>((std::ops::Bound::Included(label), std::ops::Bound::Unbounded))
+            .take_while(|(name, _)| name.starts_with(label))
+            .filter(|(_, wt)| {
+                let a = address::worker_type(&wt.name);
+                covers(t, &a) || here == Some(a.as_str())
+            })
+            .any(|(_, wt)| {
+                let key_pair = action.resource == Resource::KeyPair
+                    && wt
+                        .key_pair
+                        .as_deref()
+                        .is_some_and(|key| action.address == address::key_pair(key));
+                let copy = action.action == ActionKind::Copy
+                    && action.address == address::ami_set(&wt.ami_set);
+                key_pair || copy
+            })
     })
 }
 
-/// EC2 name of a key pair: `<fleet>.<key_pair>`, so fleets in one account never collide.
+/// EC2 name of the key pair named `key` in the model: `<fleet>.<id>`, so
+/// fleets in one account never collide.
 pub fn key_pair_name(config: &Config, key: &str) -> String {
-    format!("{}.{key}", config.fleet.name)
+    let id = config.key_pairs.get(key).map_or(key, |k| k.id());
+    format!("{}.{id}", config.fleet.name)
 }
 
-/// EC2 name of a worker type's launch template: `<fleet>.<worker_type>`.
+/// EC2 name of the launch template of the worker type with id
+/// `worker_type`: `<fleet>.<id>` (an id may hold `/`, which EC2 allows).
 pub fn launch_template_name(config: &Config, worker_type: &str) -> String {
     format!("{}.{worker_type}", config.fleet.name)
 }
@@ -222,7 +250,7 @@ pub fn template_for(
     let identity = identity_tags(
         config,
         &address::worker_type_in(&wt.name, region),
-        Some(&wt.name),
+        Some(wt.id()),
     );
     let mut instance_tags = wt.tags_in(region).clone();
     instance_tags.extend(identity.clone());
@@ -444,6 +472,12 @@ fn tag_changes(
     let keys: BTreeSet<&String> = old.keys().chain(new.keys()).collect();
     for key in keys {
         let (o, n) = (old.get(key), new.get(key));
+        // The address recorded at creation is informational: a worker type
+        // whose address moved (written as a `for_each` instance, found by
+        // its id) keeps its objects.
+        if key.as_str() == tags::ADDRESS && o.is_some() && n.is_some() {
+            continue;
+        }
         if o != n {
             changes.push(change(&format!("{prefix}.{key}"), o.cloned(), n.cloned()));
         }
@@ -469,6 +503,8 @@ pub fn build(
     observation: &Observation,
     options: &PlanOptions,
 ) -> (Plan, Vec<Diagnostic>) {
+    // Live objects are matched by id: each gets the address its id has now.
+    let observation = &*super::identity::readdress(config, observation);
     let planned = images::resolve(config, observation, &options.pins);
     // Regions are independent: each is planned on its own core, then the
     // results are joined in the order of `fleet.regions`.
@@ -513,7 +549,7 @@ pub fn build(
             || options
                 .targets
                 .iter()
-                .any(|t| t == &p.address || t == &format!("{}[\"{}\"]", p.address, p.region))
+                .any(|t| covers(t, &p.address) || t == &format!("{}[\"{}\"]", p.address, p.region))
     });
     actions.sort_by(|a, b| {
         (&a.address, &a.region, a.resource, a.action)
@@ -1303,7 +1339,7 @@ pub fn wanted_templates<'a>(
     let mut out = vec![(
         address::worker_type(&wt.name),
         address::worker_type_in(&wt.name, region),
-        launch_template_name(config, &wt.name),
+        launch_template_name(config, wt.id()),
         TemplateOf::WorkerType,
     )];
     for it in wt
@@ -1314,7 +1350,7 @@ pub fn wanted_templates<'a>(
         out.push((
             addr.clone(),
             format!("{addr}[\"{region}\"]"),
-            instance_type_template_name(config, &wt.name, &it.name),
+            instance_type_template_name(config, wt.id(), &it.name),
             TemplateOf::InstanceType(it),
         ));
     }
@@ -1410,7 +1446,7 @@ fn launch_templates(
                 changes: mark_copy(template_changes(None, &desired, root)),
                 launch_template: Some(desired),
                 image_copy: copying.map(|p| address::ami_set(&p.ami_set)),
-                tags: identity_tags(config, &tag, Some(&wt.name)),
+                tags: identity_tags(config, &tag, Some(wt.id())),
                 ..Action::new(
                     &addr,
                     region,
@@ -1759,9 +1795,9 @@ fn instances(
             actions.push(Action {
                 count: Some(count),
                 instance_type,
-                name: Some(launch_template_name(config, &wt.name)),
+                name: Some(launch_template_name(config, wt.id())),
                 ids: launch_template_id,
-                tags: identity_tags(config, &addr, Some(&wt.name)),
+                tags: identity_tags(config, &addr, Some(wt.id())),
                 placement,
                 ..instances_action(
                     &wt.name,

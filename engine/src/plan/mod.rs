@@ -12,6 +12,7 @@
 pub mod build;
 pub mod capacity;
 pub mod dry_run;
+pub mod identity;
 pub mod image_actions;
 pub mod network;
 pub mod placement;

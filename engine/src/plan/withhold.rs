@@ -37,10 +37,19 @@ pub(crate) fn withhold(
             }
         }
     }
-    let before: BTreeSet<String> = sensitive_before
+    let mut before: BTreeSet<String> = sensitive_before
         .iter()
         .map(|name| address::worker_type(name))
         .collect();
+    // A worker type whose address moved (rewritten as a `for_each`
+    // instance) keeps its id: what it withheld is found by either.
+    before.extend(
+        config
+            .worker_types
+            .values()
+            .filter(|wt| sensitive_before.contains(wt.id()))
+            .map(|wt| address::worker_type(&wt.name)),
+    );
     let holds_secret = |v: Option<&str>| v.is_some_and(|v| secrets.appear_in(v));
     for action in actions.iter_mut() {
         let now = sensitive_now.contains(&action.address);

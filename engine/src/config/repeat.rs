@@ -1,0 +1,577 @@
+//! Repetition: `for_each` on `worker_type`, `key_pair`, `ami_set` and
+//! `network` blocks, and `dynamic "BLOCK"` inside any block of those.
+//!
+//! Both are expanded before decoding, into plain blocks: an instance of a
+//! `for_each` is a copy of its block without `for_each`, with `each` bound
+//! to `{ key, value }` (written into the copy as a literal, so every
+//! attribute keeps the span of what its author wrote), named
+//! `LABEL["KEY"]`; a `dynamic` block becomes one block of its type per
+//! element, its `content` with the iterator bound the same way. The
+//! decoders then see nothing new. `for_each` is evaluated from the
+//! configuration alone (variables, locals, functions), never the cloud.
+
+use super::budget::{Bound, TOTAL_BUDGET};
+use super::fields::{span_of, want, Decl, Fields};
+use super::scope::{references, Scope};
+use crate::diagnostic::{Code, Diagnostic, Diagnostics};
+use crate::model::address;
+use crate::source::{FileId, SourceRef};
+use hcl::Value;
+use hcl_edit::expr::Expression;
+use hcl_edit::structure::{Block, BlockLabel, Body, Structure};
+use hcl_edit::visit_mut::{visit_expr_mut, VisitMut};
+use hcl_edit::Span;
+
+/// Most instances `for_each` and `dynamic` may make in one configuration.
+pub const MAX_INSTANCES: usize = 100_000;
+
+/// What repetition costs so far, across every block of a configuration.
+#[derive(Default)]
+pub(super) struct Spent {
+    /// Instances and dynamic blocks made.
+    instances: usize,
+    /// Bytes of the copies made (block text plus the bound values).
+    bytes: u64,
+    /// Whether a limit was reported (once is enough).
+    reported: bool,
+}
+
+/// What expanding one top-level block gave.
+pub(super) enum Expansion {
+    /// Neither `for_each` nor `dynamic`: decode the block as written.
+    Unchanged,
+    /// The blocks to decode: `(for_each key, block)`; the key is `None`
+    /// for a block without `for_each` whose `dynamic` blocks were expanded.
+    Blocks(Vec<(Option<String>, Block)>),
+    /// It failed (reported).
+    Failed,
+}
+
+/// One expanded top-level block, ready for its decoder.
+pub(super) struct Instance<'e> {
+    /// Its name in the model: `LABEL`, or `LABEL["KEY"]`.
+    pub name: String,
+    /// Its `for_each` key.
+    pub key: Option<&'e str>,
+    /// The block to decode.
+    pub decl: Decl<'e>,
+}
+
+/// The instances of `expanded` (label, original declaration, expansion), in order.
+pub(super) fn instances<'e>(expanded: &'e [(String, Decl<'e>, Expansion)]) -> Vec<Instance<'e>> {
+    let mut out = Vec::with_capacity(expanded.len());
+    for (label, decl, expansion) in expanded {
+        match expansion {
+            Expansion::Unchanged => out.push(Instance {
+                name: label.clone(),
+                key: None,
+                decl: *decl,
+            }),
+            Expansion::Blocks(blocks) => {
+                for (key, block) in blocks {
+                    out.push(Instance {
+                        name: match key {
+                            Some(key) => address::instance(label, key),
+                            None => label.clone(),
+                        },
+                        key: key.as_deref(),
+                        decl: Decl {
+                            file: decl.file,
+                            block,
+                        },
+                    });
+                }
+            }
+            Expansion::Failed => {}
+        }
+    }
+    out
+}
+
+/// `named` split into the blocks that can be expanded before the locals
+/// are known (a `for_each` that uses no local, no `dynamic`) and the rest.
+#[allow(clippy::type_complexity)]
+pub(super) fn before_locals<'a>(
+    named: Vec<(String, Decl<'a>)>,
+) -> (Vec<(String, Decl<'a>)>, Vec<(String, Decl<'a>)>) {
+    named.into_iter().partition(|(_, decl)| {
+        !has_dynamic(&decl.block.body)
+            && decl
+                .block
+                .body
+                .get_attribute("for_each")
+                .is_none_or(|a| references(&a.value).iter().all(|r| r.root != "local"))
+    })
+}
+
+/// Label -> keys of the blocks of `expanded` that have `for_each`.
+pub(super) fn keys(
+    expanded: &[(String, Decl<'_>, Expansion)],
+) -> std::collections::BTreeMap<String, Vec<String>> {
+    expanded
+        .iter()
+        .filter_map(|(label, _, e)| match e {
+            Expansion::Blocks(blocks) if blocks.iter().any(|(k, _)| k.is_some()) => Some((
+                label.clone(),
+                blocks.iter().filter_map(|(k, _)| k.clone()).collect(),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Whether `body` (or a block inside it) holds a `dynamic` block.
+fn has_dynamic(body: &Body) -> bool {
+    body.blocks()
+        .any(|b| b.ident.as_str() == "dynamic" || has_dynamic(&b.body))
+}
+
+/// Expands the `dynamic` blocks of a block that takes no `for_each` (`fleet`).
+pub(super) fn dynamic_only(
+    decl: Decl<'_>,
+    scope: &Scope,
+    spent: &mut Spent,
+    diags: &mut Diagnostics,
+) -> Expansion {
+    if !has_dynamic(&decl.block.body) {
+        return Expansion::Unchanged;
+    }
+    let mut block = decl.block.clone();
+    match dynamic_blocks(decl.file, &mut block.body, scope, spent, diags) {
+        true => Expansion::Blocks(vec![(None, block)]),
+        false => Expansion::Failed,
+    }
+}
+
+/// Expands one top-level block of `kind` labelled `label`.
+pub(super) fn expand(
+    decl: Decl<'_>,
+    kind: &str,
+    label: &str,
+    scope: &Scope,
+    spent: &mut Spent,
+    diags: &mut Diagnostics,
+) -> Expansion {
+    let Some(for_each) = decl.block.body.get_attribute("for_each") else {
+        if !has_dynamic(&decl.block.body) {
+            return Expansion::Unchanged;
+        }
+        let mut block = decl.block.clone();
+        return match dynamic_blocks(decl.file, &mut block.body, scope, spent, diags) {
+            true => Expansion::Blocks(vec![(None, block)]),
+            false => Expansion::Failed,
+        };
+    };
+    let at = span_of(decl.file, &for_each.value);
+    let Some(elements) = elements(decl.file, &for_each.value, scope, true, diags) else {
+        return Expansion::Failed;
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    for (key, _) in &elements {
+        if !seen.insert(key.as_str()) {
+            diags.push(
+                Diagnostic::error(
+                    Code::Duplicate,
+                    format!("for_each of {kind} \"{label}\" has the key `{key}` twice"),
+                )
+                .at(at.clone(), "duplicate key")
+                .help("each key names one instance; a set holds each string once (remove the repeat, or use distinct())"),
+            );
+            return Expansion::Failed;
+        }
+        if !valid_key(key) {
+            diags.push(
+                Diagnostic::error(
+                    Code::InvalidValue,
+                    format!("`{key}` is not a valid for_each key of {kind} \"{label}\""),
+                )
+                .at(at.clone(), "invalid key")
+                .help(format!(
+                    "a key names its instance (`{kind}.{label}[\"KEY\"]`) and its id (`{label}-KEY`): use letters, digits, `-`, `_`, `.` and `/`, at most 64"
+                )),
+            );
+            return Expansion::Failed;
+        }
+    }
+    let block_len = decl.block.span().map_or(0, |s| s.len()) as u64;
+    let mut blocks = Vec::with_capacity(elements.len());
+    for (key, value) in elements {
+        let cost = block_len.saturating_add(Bound::of(&value).size.saturating_mul(4));
+        if !spend(spent, 1, cost, &at, diags) {
+            return Expansion::Failed;
+        }
+        let mut block = decl.block.clone();
+        block.body.remove_attribute("for_each");
+        bind_body(&mut block.body, "each", &key, value);
+        if has_dynamic(&block.body)
+            && !dynamic_blocks(decl.file, &mut block.body, scope, spent, diags)
+        {
+            return Expansion::Failed;
+        }
+        blocks.push((Some(key), block));
+    }
+    Expansion::Blocks(blocks)
+}
+
+/// Counts `instances` more copies of `bytes`; false (reported once) past a limit.
+fn spend(
+    spent: &mut Spent,
+    instances: usize,
+    bytes: u64,
+    at: &Option<SourceRef>,
+    diags: &mut Diagnostics,
+) -> bool {
+    spent.instances = spent.instances.saturating_add(instances);
+    spent.bytes = spent.bytes.saturating_add(bytes);
+    if spent.instances <= MAX_INSTANCES && spent.bytes <= TOTAL_BUDGET {
+        return true;
+    }
+    if !spent.reported {
+        spent.reported = true;
+        let message = if spent.instances > MAX_INSTANCES {
+            format!("for_each and dynamic blocks would make more than {MAX_INSTANCES} instances in this configuration")
+        } else {
+            format!(
+                "for_each and dynamic blocks would copy more than {} MiB of configuration",
+                TOTAL_BUDGET / (1024 * 1024)
+            )
+        };
+        diags.push(
+            Diagnostic::error(Code::TooLarge, message)
+                .at(at.clone(), "the expansion crosses the limit here")
+                .help("iterate over fewer keys, or split the fleet into several configurations"),
+        );
+    }
+    false
+}
+
+/// Whether `key` may name an instance: letters, digits, `-`, `_`, `.`, `/`; 1 to 64.
+fn valid_key(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= 64
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
+}
+
+/// Whether `id` may be a worker type or key pair id (the `name` attribute):
+/// letters, digits, `-`, `_`, `.`, `/`; 1 to 100.
+fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 100
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
+}
+
+/// The id of a worker type or key pair named `name` with `for_each` key
+/// `key`, when it is not `name`: its `name` attribute, else `<label>-<key>`.
+pub(super) fn id_of(
+    f: &Fields<'_>,
+    name: &str,
+    key: Option<&str>,
+    kind: &str,
+    scope: &Scope,
+    diags: &mut Diagnostics,
+) -> Option<String> {
+    let given = f.value(scope, "name", diags).and_then(|(v, at)| {
+        let id = want::string(&v, &at, &format!("{kind}.name"), diags)?;
+        if valid_id(&id) {
+            Some(id)
+        } else {
+            diags.push(
+                Diagnostic::error(
+                    Code::InvalidValue,
+                    format!("`{id}` is not a valid {kind} name"),
+                )
+                .at(at, "invalid name")
+                .help("a name is what EC2 names carry (`<fleet>.<name>`): use letters, digits, `-`, `_`, `.` and `/`, at most 100"),
+            );
+            None
+        }
+    });
+    match (given, key) {
+        (Some(id), _) if id == name => None,
+        (Some(id), _) => Some(id),
+        (None, Some(key)) => Some(format!("{}-{key}", address::label(name))),
+        (None, None) => None,
+    }
+}
+
+/// The (key, value) pairs a `for_each` (`strict`: a map, or a set of
+/// strings keyed by themselves) or a dynamic block's `for_each` (also a
+/// list of anything, keyed by position) iterates over.
+fn elements(
+    file: FileId,
+    expr: &Expression,
+    scope: &Scope,
+    strict: bool,
+    diags: &mut Diagnostics,
+) -> Option<Vec<(String, Value)>> {
+    let at = span_of(file, expr);
+    if scope.is_sensitive(expr) {
+        diags.push(
+            Diagnostic::error(Code::InvalidValue, "for_each cannot iterate over a sensitive value")
+                .at(at, "uses a sensitive variable")
+                .help("keys become addresses and names shown in plans and EC2; iterate over a value that holds no secret"),
+        );
+        return None;
+    }
+    let value = scope.eval(file, expr, diags)?;
+    let kind = match &value {
+        Value::Object(map) => {
+            return Some(map.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        }
+        Value::Array(items) if !strict => {
+            return Some(
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| (i.to_string(), v.clone()))
+                    .collect(),
+            )
+        }
+        Value::Array(items) => match items.iter().find(|v| !matches!(v, Value::String(_))) {
+            None => {
+                return Some(
+                    items
+                        .iter()
+                        .filter_map(|v| v.as_str())
+                        .map(|s| (s.to_string(), Value::from(s)))
+                        .collect(),
+                )
+            }
+            Some(_) => "a list that holds more than strings",
+        },
+        Value::Null => "null",
+        Value::Bool(_) => "a bool",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+    };
+    let help = if strict {
+        "write a map (`{ \"a\" = ..., \"b\" = ... }`) or a set of strings (`toset([\"a\", \"b\"])`); keys name the instances, so a list of other values, keyed by position, is not allowed"
+    } else {
+        "write a map, a set or a list"
+    };
+    diags.push(
+        Diagnostic::error(
+            Code::Type,
+            format!("for_each must be a map or a set of strings, not {kind}"),
+        )
+        .at(at, "not a map or a set of strings")
+        .help(help),
+    );
+    None
+}
+
+/// Binds `name` to `{ key, value }` in every expression of `body`.
+fn bind_body(body: &mut Body, name: &str, key: &str, value: Value) {
+    let mut object = hcl::Map::new();
+    object.insert("key".to_string(), Value::from(key));
+    object.insert("value".to_string(), value);
+    let literal: Expression = hcl::Expression::from(Value::Object(object)).into();
+    let mut bind = Bind {
+        name,
+        value: literal,
+    };
+    bind.visit_body_mut(body);
+}
+
+/// Replaces the variable `name` by a literal; a traversal from it
+/// (`each.value.max`) keeps its own span, so diagnostics still point at it.
+struct Bind<'n> {
+    name: &'n str,
+    value: Expression,
+}
+
+impl VisitMut for Bind<'_> {
+    fn visit_expr_mut(&mut self, node: &mut Expression) {
+        match node {
+            Expression::Variable(var) if var.as_str() == self.name => {
+                *node = self.value.clone();
+                return;
+            }
+            Expression::Traversal(traversal) => {
+                if let Expression::Variable(var) = &traversal.expr {
+                    if var.as_str() == self.name {
+                        traversal.expr = self.value.clone();
+                    }
+                }
+            }
+            _ => {}
+        }
+        visit_expr_mut(self, node);
+    }
+}
+
+/// Replaces every `dynamic` block of `body` (at any depth) by the blocks it
+/// makes; false when one failed (reported).
+fn dynamic_blocks(
+    file: FileId,
+    body: &mut Body,
+    scope: &Scope,
+    spent: &mut Spent,
+    diags: &mut Diagnostics,
+) -> bool {
+    let old = std::mem::take(body);
+    let mut out: Vec<Structure> = Vec::with_capacity(old.len());
+    let mut ok = true;
+    for structure in old {
+        match structure {
+            Structure::Block(block) if block.ident.as_str() == "dynamic" => {
+                match dynamic(file, &block, scope, spent, diags) {
+                    Some(made) => out.extend(made.into_iter().map(Structure::Block)),
+                    None => ok = false,
+                }
+            }
+            Structure::Block(mut block) => {
+                if has_dynamic(&block.body) {
+                    ok &= dynamic_blocks(file, &mut block.body, scope, spent, diags);
+                }
+                out.push(Structure::Block(block));
+            }
+            other => out.push(other),
+        }
+    }
+    *body = out.into_iter().collect();
+    ok
+}
+
+/// The blocks one `dynamic "TYPE" { for_each labels iterator content }` makes.
+fn dynamic(
+    file: FileId,
+    block: &Block,
+    scope: &Scope,
+    spent: &mut Spent,
+    diags: &mut Diagnostics,
+) -> Option<Vec<Block>> {
+    let header = span_of(file, &block.ident);
+    let [type_label] = block.labels.as_slice() else {
+        diags.push(
+            Diagnostic::error(
+                Code::InvalidValue,
+                "a dynamic block needs exactly one label: the type of the blocks it makes",
+            )
+            .at(header, "dynamic block")
+            .help("write `dynamic \"instance_type\" { for_each = ... content { ... } }`"),
+        );
+        return None;
+    };
+    let kind = type_label.as_str().to_string();
+    let what = format!("dynamic \"{kind}\"");
+    let Ok(ident) = hcl_edit::Ident::try_new(kind.as_str()) else {
+        diags.push(
+            Diagnostic::error(Code::UnknownBlock, format!("`{kind}` is not a block type"))
+                .at(span_of(file, type_label), "not a block type")
+                .help("the label of a dynamic block is the type of the blocks it makes, e.g. `instance_type` or `volume`"),
+        );
+        return None;
+    };
+    let f = Fields::read(
+        file,
+        &block.body,
+        &what,
+        &["for_each", "labels", "iterator"],
+        &["content"],
+        diags,
+    );
+    let Some(for_each) = f.get("for_each") else {
+        diags.push(
+            Diagnostic::error(Code::Missing, format!("{what} is missing `for_each`"))
+                .at(header, "declared here")
+                .help("add `for_each = { ... }`: one block is made per element"),
+        );
+        return None;
+    };
+    let Some(content) = f.single_block("content", diags) else {
+        diags.push(
+            Diagnostic::error(Code::Missing, format!("{what} has no `content` block"))
+                .at(header, "declared here")
+                .help(format!(
+                    "add `content {{ ... }}`: the body of each `{kind}` block"
+                )),
+        );
+        return None;
+    };
+    let iterator = match f.get("iterator") {
+        None => kind.clone(),
+        Some(attr) => match &attr.value {
+            Expression::Variable(var) => var.as_str().to_string(),
+            other => {
+                diags.push(
+                    Diagnostic::error(Code::Type, format!("`iterator` of {what} must be a name"))
+                        .at(span_of(file, other), "not a name")
+                        .help("write e.g. `iterator = it`, then use `it.key` and `it.value`"),
+                );
+                return None;
+            }
+        },
+    };
+    let at = span_of(file, &for_each.value);
+    let elements = elements(file, &for_each.value, scope, false, diags)?;
+    let labels = f.get("labels");
+    let content_len = content.span().map_or(0, |s| s.len()) as u64;
+    let mut made = Vec::with_capacity(elements.len());
+    for (key, value) in elements {
+        if !spend(
+            spent,
+            1,
+            content_len.saturating_add(Bound::of(&value).size.saturating_mul(4)),
+            &at,
+            diags,
+        ) {
+            return None;
+        }
+        let mut body = content.body.clone();
+        bind_body(&mut body, &iterator, &key, value.clone());
+        let mut new = block.clone();
+        // The made block keeps the span of `dynamic`: an unknown type is reported there.
+        *new.ident.value_mut() = ident.clone();
+        new.labels = match labels {
+            None => Vec::new(),
+            Some(attr) => {
+                let mut wrapper = Body::new();
+                wrapper.push(attr.clone());
+                bind_body(&mut wrapper, &iterator, &key, value);
+                let expr = wrapper.get_attribute("labels").map(|a| a.value.clone())?;
+                let at = span_of(file, &attr.value);
+                let v = scope.eval(file, &expr, diags)?;
+                let names = want::string_list(&v, &at, &format!("{what}.labels"), diags)?;
+                names
+                    .into_iter()
+                    .map(|name| match type_label {
+                        BlockLabel::String(s) => {
+                            let mut s = s.clone();
+                            *s.value_mut() = name;
+                            BlockLabel::String(s)
+                        }
+                        BlockLabel::Ident(_) => BlockLabel::from(name),
+                    })
+                    .collect()
+            }
+        };
+        if has_dynamic(&body) && !dynamic_blocks(file, &mut body, scope, spent, diags) {
+            return None;
+        }
+        new.body = body;
+        made.push(new);
+    }
+    Some(made)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_names_with_slashes_and_dots() {
+        assert!(valid_key("gecko-1"));
+        assert!(valid_key("gecko-t/t-linux.large"));
+        assert!(!valid_key(""));
+        assert!(!valid_key("a\"b"));
+        assert!(!valid_key("a[b]"));
+        assert!(!valid_key(&"x".repeat(65)));
+        assert!(valid_id("gecko-t/t-linux-large"));
+        assert!(!valid_id("with space"));
+    }
+}
