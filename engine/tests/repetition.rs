@@ -926,3 +926,79 @@ fn the_fleet_block_takes_dynamic_blocks_too() {
         Some(vec!["us-east-1".to_string()])
     );
 }
+
+/// A `for_each` worker type whose user data template is picked by its key,
+/// with `extra` files written into `userdata/`.
+fn picked_template(extra: &[(&str, &str)]) -> Loaded {
+    let dir = dir_with(
+        r#"
+worker_type "w" {
+  for_each = { linux = "sh", windows = "ps1" }
+  ami_set  = ami_set.linux
+  instance_type "m5.large" { capacity = 1 }
+  capacity {
+    max = 1
+  }
+  user_data = templatefile("userdata/worker.${each.value}", { kind = each.key })
+}
+"#,
+    );
+    std::fs::create_dir_all(dir.path().join("userdata")).expect("mkdir");
+    std::fs::write(
+        dir.path().join("userdata/worker.sh"),
+        "#!/bin/sh\necho ${kind}\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("userdata/worker.ps1"),
+        "Write-Host ${kind}\n",
+    )
+    .expect("write");
+    for (name, text) in extra {
+        std::fs::write(dir.path().join("userdata").join(name), text).expect("write");
+    }
+    load_dir(dir.path(), &Inputs::default())
+}
+
+#[test]
+fn a_template_path_picked_by_key_is_bounded_by_the_files_it_can_name() {
+    // The path is not written out, so the size bound comes from the files
+    // under userdata/ it can name, not from the largest file any could be.
+    let loaded = picked_template(&[]);
+    let errors: Vec<String> = loaded
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| format!("{} {}", d.code.as_str(), d.message))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    let config = loaded.config.expect("a model");
+    let data: Vec<&str> = config
+        .worker_types
+        .values()
+        .filter_map(|wt| wt.user_data.as_deref())
+        .collect();
+    assert_eq!(data, ["#!/bin/sh\necho linux\n", "Write-Host windows\n"]);
+}
+
+#[test]
+fn a_candidate_template_that_could_explode_still_bounds_the_path() {
+    // One file the path can name repeats its argument 4^12 times: the bound
+    // takes the worst of the candidates, so the expression is refused.
+    let mut nested = String::new();
+    for n in 0..12 {
+        nested.push_str(&format!("%{{ for a{n} in [1, 2, 3, 4] }}"));
+    }
+    nested.push_str("${kind}");
+    for _ in 0..12 {
+        nested.push_str("%{ endfor }");
+    }
+    let loaded = picked_template(&[("worker.big", &nested)]);
+    let codes: Vec<&str> = loaded
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| d.code.as_str())
+        .collect();
+    assert!(codes.contains(&"too-large"), "{codes:?}");
+}

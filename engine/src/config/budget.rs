@@ -117,6 +117,12 @@ pub trait Known {
     fn template(&self, path: &str) -> Option<std::rc::Rc<Template>>;
     /// The length of the file `file(path)` would read, if it can be read.
     fn file_len(&self, path: &str) -> Option<u64>;
+    /// The files a path written as `"<prefix>${...}<suffix>"` can name, if
+    /// they can be listed (by default they cannot: assume the worst).
+    fn template_candidates(&self, prefix: &str, suffix: &str) -> Option<std::rc::Rc<Vec<String>>> {
+        let _ = (prefix, suffix);
+        None
+    }
 }
 
 /// Computes bounds, with the iteration variables of enclosing `for`s bound.
@@ -371,10 +377,31 @@ impl<'a> Estimator<'a> {
             super::functions::MAX_FILE_BYTES
                 .saturating_mul(args.get(1).map_or(1, |a| a.size.max(1)))
         };
-        let Some(Expression::String(path)) = call.args.iter().next() else {
-            return fallback();
+        let path = match call.args.iter().next() {
+            Some(Expression::String(path)) => path.as_str().to_string(),
+            // `"userdata/${each.value.kind}.sh"`: the largest of the files it
+            // can name (paths never leave the config directory).
+            Some(Expression::StringTemplate(path)) => {
+                let Some((prefix, suffix)) = literal_ends(path) else {
+                    return fallback();
+                };
+                let Some(candidates) = self.known.template_candidates(&prefix, &suffix) else {
+                    return fallback();
+                };
+                return candidates
+                    .iter()
+                    .map(|candidate| self.rendered(candidate, call, args))
+                    .max()
+                    .unwrap_or(0);
+            }
+            _ => return fallback(),
         };
-        let Some(template) = self.known.template(path.as_str()) else {
+        self.rendered(&path, call, args)
+    }
+
+    /// The rendered size of the template at `path` with the VARS of `call`.
+    fn rendered(&mut self, path: &str, call: &hcl_edit::expr::FuncCall, args: &[Bound]) -> u64 {
+        let Some(template) = self.known.template(path) else {
             return 0;
         };
         let mut inner = Estimator {
@@ -392,6 +419,32 @@ impl<'a> Estimator<'a> {
         }
         inner.template(&template)
     }
+}
+
+/// The literal text before the first and after the last interpolation or
+/// directive of a string template; `None` when it has neither (then it is
+/// not a path with a hole).
+fn literal_ends(template: &hcl_edit::template::StringTemplate) -> Option<(String, String)> {
+    use hcl_edit::template::Element;
+    let elements: Vec<&Element> = template.iter().collect();
+    let first_hole = elements
+        .iter()
+        .position(|e| !matches!(e, Element::Literal(_)))?;
+    let last_hole = elements
+        .iter()
+        .rposition(|e| !matches!(e, Element::Literal(_)))?;
+    let text = |es: &[&Element]| {
+        es.iter()
+            .filter_map(|e| match e {
+                Element::Literal(text) => Some(text.as_str()),
+                _ => None,
+            })
+            .collect::<String>()
+    };
+    Some((
+        text(&elements[..first_hole]),
+        text(&elements[last_hole + 1..]),
+    ))
 }
 
 /// No names known (inside a template, whose names are its arguments).

@@ -43,12 +43,82 @@ thread_local! {
     /// The same templates as syntax trees, for bounding their rendered size.
     static TEMPLATE_TREES: RefCell<HashMap<String, Option<Rc<hcl_edit::template::Template>>>> =
         RefCell::new(HashMap::new());
+    /// The files a path with an interpolation could name, by its literal
+    /// prefix and suffix (see [`template_candidates`]).
+    static CANDIDATES: RefCell<HashMap<(String, String), Candidates>> =
+        RefCell::new(HashMap::new());
+}
+
+/// What [`template_candidates`] found: the files, or `None` when it could not tell.
+type Candidates = Option<Rc<Vec<String>>>;
+
+/// Most files [`template_candidates`] lists before it gives up.
+const MAX_CANDIDATES: usize = 256;
+
+/// The files of the config directory (relative, `/`-separated) whose path
+/// starts with `prefix` and ends with `suffix`: what `templatefile("<prefix>${...}<suffix>")`
+/// can read, since no path may leave the directory. Listed once per load;
+/// `None` when there is no load under way or more than [`MAX_CANDIDATES`]
+/// files could match (then the caller must assume the worst).
+pub(crate) fn template_candidates(prefix: &str, suffix: &str) -> Candidates {
+    let key = (prefix.to_string(), suffix.to_string());
+    if let Some(known) = CANDIDATES.with(|c| c.borrow().get(&key).cloned()) {
+        return known;
+    }
+    let listed = config_dir().and_then(|dir| {
+        // Start at the deepest directory the prefix names.
+        let start = prefix.rfind('/').map_or("", |at| &prefix[..at]);
+        let mut found = Vec::new();
+        let mut pending = vec![dir.join(start)];
+        let mut visited = 0usize;
+        while let Some(at) = pending.pop() {
+            visited += 1;
+            if visited > MAX_CANDIDATES {
+                return None;
+            }
+            let Ok(entries) = std::fs::read_dir(&at) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                let Ok(kind) = entry.file_type() else {
+                    continue;
+                };
+                if kind.is_dir() {
+                    pending.push(path);
+                    continue;
+                }
+                let Some(relative) = path
+                    .strip_prefix(&dir)
+                    .ok()
+                    .and_then(|r| r.to_str())
+                    .map(|r| r.replace('\\', "/"))
+                else {
+                    continue;
+                };
+                if relative.starts_with(prefix)
+                    && relative.ends_with(suffix)
+                    && relative.len() >= prefix.len() + suffix.len()
+                {
+                    found.push(relative);
+                    if found.len() > MAX_CANDIDATES {
+                        return None;
+                    }
+                }
+            }
+        }
+        found.sort();
+        Some(Rc::new(found))
+    });
+    CANDIDATES.with(|c| c.borrow_mut().insert(key, listed.clone()));
+    listed
 }
 
 fn clear_caches() {
     READ_CACHE.with(|c| c.borrow_mut().clear());
     TEMPLATE_CACHE.with(|c| c.borrow_mut().clear());
     TEMPLATE_TREES.with(|c| c.borrow_mut().clear());
+    CANDIDATES.with(|c| c.borrow_mut().clear());
 }
 
 /// The syntax tree of the template `templatefile(path, ...)` would render,

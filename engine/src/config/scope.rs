@@ -679,6 +679,10 @@ impl Known for Scope {
             .ok()
             .map(|text| text.len() as u64)
     }
+
+    fn template_candidates(&self, prefix: &str, suffix: &str) -> Option<std::rc::Rc<Vec<String>>> {
+        functions::template_candidates(prefix, suffix)
+    }
 }
 
 fn undeclared<'a>(
