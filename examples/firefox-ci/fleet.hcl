@@ -1,7 +1,7 @@
 # FirefoxCI's AWS worker pools: 48 worker types over 4 regions, 3 networks,
-# 44 instance types (see README.md). Written by hand: the pools are data in
-# locals, and one `worker_type` block with `for_each` turns each kind of pool
-# into worker types (workers-linux.hcl, workers-windows.hcl).
+# 44 instance types (see README.md). The pools are data in locals; a
+# `worker_type` block with `for_each` per operating system makes them worker
+# types (workers-linux.hcl, workers-windows.hcl).
 
 fleet "firefox-ci" {
   account_id      = "123456789012"

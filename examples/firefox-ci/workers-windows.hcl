@@ -1,6 +1,7 @@
 # Windows (generic-worker) pools, one entry of `local.windows_pools` each,
-# keyed by id. A Windows instance runs one task. Pools with disks have a larger root
-# (`root` GiB) and two 120 GiB data volumes, on every instance type alike.
+# keyed by id. A Windows instance runs one task. Pools with disks have a
+# larger root (`root` GiB) and two 120 GiB data volumes, alike on every
+# instance type, so on the worker type.
 
 locals {
   windows_pool = { min = 0, root = 0, regions = local.regions, imds_v1 = false }
@@ -93,6 +94,7 @@ worker_type "windows" {
     root_url    = var.root_url
   })
 
+  # Only for the Windows 7 images (`imds_v1`); the rest keep IMDSv2 only.
   dynamic "metadata" {
     for_each = each.value.imds_v1 ? ["v1"] : []
     content {
