@@ -371,7 +371,12 @@ fn format_object(object: &mut Object, depth: usize) {
         let single = !is_multiline(value.expr());
         let key_len = match key.get() {
             hcl_edit::expr::ObjectKey::Ident(ident) => ident.as_str().chars().count(),
-            hcl_edit::expr::ObjectKey::Expression(e) => e.to_string().trim().chars().count(),
+            // Without its decor: a comment above a quoted key is not part of its width.
+            hcl_edit::expr::ObjectKey::Expression(e) => {
+                let mut bare = e.clone();
+                bare.decor_mut().clear();
+                bare.to_string().trim().chars().count()
+            }
         };
         widths.push(single.then_some(key_len));
         if !single {
@@ -488,6 +493,15 @@ mod tests {
         assert_eq!(
             once,
             "a {\n  x = {\n    \"us-east-1\" = \"ami-1\"\n    b           = [1, 2]\n  }\n  list = [\n    \"a\",\n    \"b\",\n  ]\n}\n"
+        );
+    }
+
+    #[test]
+    fn a_comment_above_a_quoted_key_does_not_widen_the_alignment() {
+        let input = "x = {\n  \"a\" = 1\n\n  # a comment longer than any key\n  \"bb\" = 2\n  \"c\" = 3\n}\n";
+        assert_eq!(
+            fmt(input),
+            "x = {\n  \"a\" = 1\n\n  # a comment longer than any key\n  \"bb\" = 2\n  \"c\"  = 3\n}\n"
         );
     }
 

@@ -78,6 +78,15 @@ fn every_example_is_valid_without_warnings() {
 fn firefox_ci_example_has_the_promised_shape() {
     use fleetform_engine::model::{HttpTokens, Market};
     let config = load(&example("firefox-ci")).config.expect("valid");
+    // Worker types by id: most are instances of a `for_each`, whose id is
+    // their `name` (the pool's id) and whose key in the model is an address.
+    let by_id = |id: &str| {
+        config
+            .worker_types
+            .values()
+            .find(|wt| wt.id() == id)
+            .unwrap_or_else(|| panic!("no worker type {id}"))
+    };
     assert!(
         config.worker_types.len() >= 40,
         "{}",
@@ -97,30 +106,31 @@ fn firefox_ci_example_has_the_promised_shape() {
     assert!(config.networks["untrusted"].excludes("us-east-1a", "r5ad.large"));
     assert!(!config.networks["untrusted"].excludes("us-east-1a", "m5.large"));
     for wt in config.worker_types.values() {
-        assert_eq!(wt.market, Market::Spot, "{}: spot everywhere", wt.name);
+        let id = wt.id();
+        assert_eq!(wt.market, Market::Spot, "{id}: spot everywhere");
         let network = wt
             .network
             .as_deref()
-            .unwrap_or_else(|| panic!("{}: no network", wt.name));
+            .unwrap_or_else(|| panic!("{id}: no network"));
         let windows = wt
             .user_data
             .as_deref()
             .unwrap_or("")
             .contains("<powershell>");
         if wt.regions.iter().any(|r| r == "eu-central-1") {
-            assert!(windows, "{}: eu-central-1 is for Windows only", wt.name);
+            assert!(windows, "{id}: eu-central-1 is for Windows only");
         }
-        if wt.name.contains("-3-") {
-            assert_eq!(network, "trusted", "{}: level 3 is trusted", wt.name);
+        if id.contains("-3-") {
+            assert_eq!(network, "trusted", "{id}: level 3 is trusted");
         }
         // The Windows pools had larger roots; the NSS ones kept the image's.
-        if windows && !wt.name.starts_with("nss-") {
-            assert!(wt.root_volume.is_some(), "{}", wt.name);
+        if windows && !id.starts_with("nss-") {
+            assert!(wt.root_volume.is_some(), "{id}");
         }
     }
     // Disks per instance type where the pools had them so: c5d.4xlarge had
     // no second volume on the builders, c5.4xlarge had one.
-    let builder = &config.worker_types["gecko-1-b-linux"];
+    let builder = by_id("gecko-1-b-linux");
     assert!(builder.volumes.is_empty());
     let disk = |t: &str| {
         builder
@@ -131,12 +141,10 @@ fn firefox_ci_example_has_the_promised_shape() {
     };
     assert_eq!(disk("c5.4xlarge"), Some(true));
     assert_eq!(disk("c5d.4xlarge"), Some(false));
-    let win7 = &config.worker_types["gecko-t-t-win7-32"];
+    let win7 = by_id("gecko-t-t-win7-32");
     assert_eq!(win7.metadata.http_tokens, HttpTokens::Optional);
     assert_eq!(
-        config.worker_types["gecko-t-t-linux-large"]
-            .metadata
-            .http_tokens,
+        by_id("gecko-t-t-linux-large").metadata.http_tokens,
         HttpTokens::Required
     );
     let user_data = win7.user_data.as_deref().unwrap_or("");
@@ -144,6 +152,83 @@ fn firefox_ci_example_has_the_promised_shape() {
         user_data.contains(r#"workerType = "gecko-t-t-win7-32""#),
         "{user_data}"
     );
+}
+
+/// A model with what is only representation taken out: worker types and key
+/// pairs keyed by their id (under `for_each` the key is `LABEL["KEY"]` and the
+/// id moves to `id`), everything else as it is.
+fn by_id(config: &fleetform_engine::model::Config) -> serde_json::Value {
+    let mut config = config.clone();
+    config.worker_types = std::mem::take(&mut config.worker_types)
+        .into_values()
+        .map(|mut wt| {
+            wt.name = wt.id().to_string();
+            wt.id = None;
+            (wt.name.clone(), wt)
+        })
+        .collect();
+    let ids: std::collections::BTreeMap<String, String> = config
+        .key_pairs
+        .values()
+        .map(|k| (k.name.clone(), k.id().to_string()))
+        .collect();
+    for wt in config.worker_types.values_mut() {
+        if let Some(k) = wt.key_pair.as_mut() {
+            *k = ids[k.as_str()].clone();
+        }
+    }
+    config.key_pairs = std::mem::take(&mut config.key_pairs)
+        .into_values()
+        .map(|mut k| {
+            k.name = k.id().to_string();
+            k.id = None;
+            (k.name.clone(), k)
+        })
+        .collect();
+    serde_json::to_value(&config).expect("json")
+}
+
+#[test]
+fn firefox_ci_written_by_hand_is_the_model_the_generator_wrote() {
+    // The fixture is the model of the generated example (1,792 lines of
+    // written-out blocks), recorded before it was rewritten with for_each.
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/firefox-ci-model.json");
+    let recorded: fleetform_engine::model::Config =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("parses");
+    let loaded = load(&example("firefox-ci"));
+    assert!(loaded.diagnostics.is_empty(), "{:#?}", loaded.diagnostics);
+    let config = loaded.config.expect("valid");
+    assert_eq!(config.worker_types.len(), 48);
+    let (now, then) = (by_id(&config), by_id(&recorded));
+    for (section, value) in then.as_object().expect("object") {
+        if let (Some(was), Some(is)) = (value.as_object(), now[section].as_object()) {
+            let keys = |m: &serde_json::Map<String, serde_json::Value>| {
+                m.keys().cloned().collect::<Vec<_>>()
+            };
+            assert_eq!(keys(is), keys(was), "{section}: names");
+            for (name, item) in was {
+                assert_eq!(&is[name], item, "{section}.{name}");
+            }
+        }
+        assert_eq!(&now[section], value, "{section}");
+    }
+    assert_eq!(now, then);
+}
+
+#[test]
+fn every_example_is_formatted_as_fmt_writes_it() {
+    for name in ["quickstart", "firefox-ci"] {
+        let (files, _, diagnostics) = fleetform_engine::fmt::format_dir(&example(name));
+        assert!(diagnostics.is_empty(), "{name}: {diagnostics:#?}");
+        for file in files {
+            assert_eq!(
+                file.formatted,
+                file.original,
+                "{}: not as `fleetform fmt` writes it",
+                file.path.display()
+            );
+        }
+    }
 }
 
 #[test]

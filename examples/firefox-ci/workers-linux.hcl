@@ -1,862 +1,188 @@
-worker_type "gecko-1-b-linux" {
-  ami_set  = ami_set.docker-worker
-  key_pair = key_pair.workers
-  regions  = ["us-east-1", "us-west-1", "us-west-2"]
-  network  = network.untrusted
+# Linux (docker-worker) pools. Each pool is an entry of `local.linux_untrusted`
+# or `local.linux_trusted`, keyed by its id (its Taskcluster id with `/`
+# written as `-`); `worker_type "linux"` below makes each a worker type.
 
-  instance_type "c5.4xlarge" {
-    capacity = 1
-    volume "/dev/xvdb" {
-      size_gb = 120
+locals {
+  # What a trust level decides: level 3 builds releases, from its own image,
+  # behind the trusted security groups. Levels 1 and 2 share the rest.
+  untrusted = { ami = ami_set.docker-worker, network = network.untrusted }
+  trusted   = { ami = ami_set.docker-worker-trusted, network = network.trusted }
+
+  # What a pool does not say: one task per instance (`capacity`), none kept
+  # running, no second volume.
+  linux_pool = { capacity = 1, min = 0, xvdb = 0, nvme = [] }
+
+  # Kinds of pool. `types` are in the pools' order of preference. Each gets a
+  # second gp2 volume, /dev/xvdb, of `xvdb` GiB, except those under `nvme`,
+  # which build on their local NVMe disk instead.
+  b_linux = {
+    types = ["c5.4xlarge", "c5d.4xlarge", "m5.4xlarge", "c5n.4xlarge", "m5d.4xlarge", "m5n.4xlarge", "m5dn.4xlarge"]
+    xvdb  = 120
+    nvme  = ["c5d.4xlarge"]
+  }
+  b_linux_large = {
+    types = ["c5d.9xlarge", "m5d.12xlarge", "m5.12xlarge", "m4.10xlarge", "c5.9xlarge", "c4.8xlarge"]
+    xvdb  = 120
+    nvme  = ["c5d.9xlarge", "m5d.12xlarge"]
+  }
+  b_linux_xlarge = {
+    types = ["c5d.18xlarge", "m5d.24xlarge", "m5.24xlarge", "m4.16xlarge", "c5.18xlarge"]
+    xvdb  = 120
+    nvme  = ["c5d.18xlarge", "m5d.24xlarge"]
+  }
+  images = {
+    types = ["c5d.xlarge", "m5d.xlarge", "c5.xlarge"]
+    xvdb  = 120
+    nvme  = ["c5d.xlarge", "m5d.xlarge"]
+  }
+  decision       = { types = ["c5d.xlarge", "m5d.xlarge"], capacity = 2, min = 5 }
+  t_linux_large  = { types = ["m5.large"], xvdb = 32 }
+  t_linux_xlarge = { types = ["m5.xlarge", "m5a.xlarge", "m5d.xlarge", "c5.xlarge"], xvdb = 120 }
+  review_bot     = { types = ["m5.large", "m5a.large", "m5d.large", "m4.large"], xvdb = 10, min = 1 }
+  coverage_bot = {
+    types = [
+      "r5.large",
+      "r5d.large",
+      "r5a.large",
+      "r5ad.large",
+      "z1d.large",
+      "m5.xlarge",
+      "m5a.xlarge",
+      "m5d.xlarge",
+      "m4.xlarge",
+      "c5.2xlarge",
+      "c5d.2xlarge",
+    ]
+    xvdb = 100
+    min  = 1
+  }
+
+  linux_untrusted = {
+    "gecko-1-b-linux"        = merge(local.b_linux, { max = 1000 })
+    "gecko-1-b-linux-large"  = merge(local.b_linux_large, { max = 10 })
+    "gecko-1-b-linux-xlarge" = merge(local.b_linux_xlarge, { max = 10 })
+    "gecko-1-b-linux-aws"    = { types = ["c5d.4xlarge"], xvdb = 120, max = 50 }
+    "gecko-1-decision"       = merge(local.decision, { max = 40 })
+    "gecko-1-images"         = merge(local.images, { max = 30 })
+    "gecko-2-b-linux"        = merge(local.b_linux, { max = 1000 })
+    "gecko-2-b-linux-large"  = merge(local.b_linux_large, { max = 10 })
+    "comm-1-b-linux"         = merge(local.b_linux, { max = 200 })
+    "comm-1-b-linux-large"   = merge(local.b_linux_large, { max = 10 })
+
+    # Tests run untrusted code at every level.
+    "gecko-t-t-linux-large"         = merge(local.t_linux_large, { max = 2500 })
+    "gecko-t-t-linux-xlarge"        = merge(local.t_linux_xlarge, { max = 1500 })
+    "gecko-t-t-linux-xlarge-source" = merge(local.t_linux_xlarge, { max = 200 })
+    "gecko-t-misc"                  = { types = ["r5d.xlarge", "m5d.xlarge", "c5d.xlarge"], capacity = 8, max = 32 }
+    "comm-t-t-linux-large"          = merge(local.t_linux_large, { max = 100 })
+    "comm-t-t-linux-xlarge"         = merge(local.t_linux_xlarge, { max = 10 })
+
+    "mobile-1-b-linux-large" = { types = ["c5d.2xlarge"], xvdb = 120, max = 50 }
+    "mobile-1-decision"      = { types = ["m5d.large"], capacity = 2, min = 2, max = 10 }
+    "glean-1-b-linux"        = { types = ["c5d.large"], xvdb = 120, min = 2, max = 100 }
+    "nss-1-linux"            = { types = ["m5d.xlarge"], max = 150 }
+    "app-services-1-b-linux" = { types = ["c5d.4xlarge"], xvdb = 120, max = 50 }
+
+    # The code review and coverage bots, and a small service worker.
+    "code-review-bot"           = merge(local.review_bot, { max = 100 })
+    "code-coverage-bot"         = merge(local.coverage_bot, { max = 100 })
+    "project-relman-relman-svc" = { types = ["m5.large"], xvdb = 100, max = 2 }
+  }
+
+  linux_trusted = {
+    "gecko-3-b-linux"        = merge(local.b_linux, { max = 1000 })
+    "gecko-3-b-linux-large"  = merge(local.b_linux_large, { max = 10 })
+    "gecko-3-b-linux-xlarge" = merge(local.b_linux_xlarge, { max = 10 })
+    "gecko-3-b-linux-aws"    = { types = ["c5.4xlarge", "c5d.4xlarge", "m5.4xlarge"], xvdb = 120, max = 50 }
+    "gecko-3-decision"       = merge(local.decision, { max = 20 })
+    "gecko-3-images"         = merge(local.images, { max = 30 })
+    "comm-3-b-linux"         = merge(local.b_linux, { max = 200 })
+    "comm-3-b-linux-large"   = merge(local.b_linux_large, { max = 10 })
+
+    "mobile-3-b-linux-large" = { types = ["c5d.2xlarge"], xvdb = 120, max = 100 }
+    "mobile-3-decision"      = { types = ["m5d.large"], capacity = 2, min = 2, max = 10 }
+    "glean-3-b-linux"        = { types = ["c5d.large"], xvdb = 120, min = 2, max = 100 }
+    "app-services-3-b-linux" = { types = ["c5d.4xlarge"], xvdb = 120, max = 100 }
+    # NSS used the level 1 image at level 3 too.
+    "nss-3-linux"            = { types = ["m5d.xlarge"], ami = ami_set.docker-worker, max = 150 }
+  }
+
+  # Each pool with its level's image and network and the defaults filled in.
+  linux = merge(
+    { for id, pool in local.linux_untrusted : id => merge(local.linux_pool, local.untrusted, pool) },
+    { for id, pool in local.linux_trusted : id => merge(local.linux_pool, local.trusted, pool) },
+  )
+}
+
+worker_type "linux" {
+  for_each = local.linux
+  name     = each.key # the pool's id, not "linux-<id>"
+  ami_set  = each.value.ami
+  key_pair = key_pair.workers
+  regions  = local.us_regions
+  network  = each.value.network
+
+  # /dev/xvdb belongs to the worker type when all its instance types have it
+  # (no `nvme`), else to each instance type that has it.
+  dynamic "volume" {
+    for_each = each.value.xvdb > 0 && length(each.value.nvme) == 0 ? ["/dev/xvdb"] : []
+    labels   = [volume.value]
+    content {
+      size_gb = each.value.xvdb
       type    = "gp2"
     }
   }
-  instance_type "c5d.4xlarge" { capacity = 1 }
-  instance_type "m5.4xlarge" {
-    capacity = 1
-    volume "/dev/xvdb" {
-      size_gb = 120
-      type    = "gp2"
-    }
-  }
-  instance_type "c5n.4xlarge" {
-    capacity = 1
-    volume "/dev/xvdb" {
-      size_gb = 120
-      type    = "gp2"
-    }
-  }
-  instance_type "m5d.4xlarge" {
-    capacity = 1
-    volume "/dev/xvdb" {
-      size_gb = 120
-      type    = "gp2"
-    }
-  }
-  instance_type "m5n.4xlarge" {
-    capacity = 1
-    volume "/dev/xvdb" {
-      size_gb = 120
-      type    = "gp2"
-    }
-  }
-  instance_type "m5dn.4xlarge" {
-    capacity = 1
-    volume "/dev/xvdb" {
-      size_gb = 120
-      type    = "gp2"
+
+  dynamic "instance_type" {
+    for_each = each.value.types
+    labels   = [instance_type.value]
+    content {
+      capacity = each.value.capacity
+      dynamic "volume" {
+        for_each = (
+          length(each.value.nvme) > 0 && !contains(each.value.nvme, instance_type.value)
+          ? ["/dev/xvdb"] : []
+        )
+        labels = [volume.value]
+        content {
+          size_gb = each.value.xvdb
+          type    = "gp2"
+        }
+      }
     }
   }
 
   capacity {
-    min = 0
-    max = 1000
+    min = each.value.min
+    max = each.value.max
   }
 
   market       = "spot"
   max_lifetime = "96h"
-  user_data    = templatefile("userdata/docker-worker.sh", { worker_type = "gecko-1-b-linux", root_url = var.root_url, capacity = 1 })
   tags         = local.tags
+  user_data = templatefile("userdata/docker-worker.sh", {
+    worker_type = each.key
+    root_url    = var.root_url
+    capacity    = each.value.capacity
+  })
 }
 
-worker_type "gecko-1-b-linux-large" {
-  ami_set  = ami_set.docker-worker
-  key_pair = key_pair.workers
-  regions  = ["us-east-1", "us-west-1", "us-west-2"]
-  network  = network.untrusted
-
-  instance_type "c5d.9xlarge" { capacity = 1 }
-  instance_type "m5d.12xlarge" { capacity = 1 }
-  instance_type "m5.12xlarge" {
-    capacity = 1
-    volume "/dev/xvdb" {
-      size_gb = 120
-      type    = "gp2"
-    }
-  }
-  instance_type "m4.10xlarge" {
-    capacity = 1
-    volume "/dev/xvdb" {
-      size_gb = 120
-      type    = "gp2"
-    }
-  }
-  instance_type "c5.9xlarge" {
-    capacity = 1
-    volume "/dev/xvdb" {
-      size_gb = 120
-      type    = "gp2"
-    }
-  }
-  instance_type "c4.8xlarge" {
-    capacity = 1
-    volume "/dev/xvdb" {
-      size_gb = 120
-      type    = "gp2"
-    }
-  }
-
-  capacity {
-    min = 0
-    max = 10
-  }
-
-  market       = "spot"
-  max_lifetime = "96h"
-  user_data    = templatefile("userdata/docker-worker.sh", { worker_type = "gecko-1-b-linux-large", root_url = var.root_url, capacity = 1 })
-  tags         = local.tags
-}
-
-worker_type "gecko-1-b-linux-xlarge" {
-  ami_set  = ami_set.docker-worker
-  key_pair = key_pair.workers
-  regions  = ["us-east-1", "us-west-1", "us-west-2"]
-  network  = network.untrusted
-
-  instance_type "c5d.18xlarge" { capacity = 1 }
-  instance_type "m5d.24xlarge" { capacity = 1 }
-  instance_type "m5.24xlarge" {
-    capacity = 1
-    volume "/dev/xvdb" {
-      size_gb = 120
-      type    = "gp2"
-    }
-  }
-  instance_type "m4.16xlarge" {
-    capacity = 1
-    volume "/dev/xvdb" {
-      size_gb = 120
-      type    = "gp2"
-    }
-  }
-  instance_type "c5.18xlarge" {
-    capacity = 1
-    volume "/dev/xvdb" {
-      size_gb = 120
-      type    = "gp2"
-    }
-  }
-
-  capacity {
-    min = 0
-    max = 10
-  }
-
-  market       = "spot"
-  max_lifetime = "96h"
-  user_data    = templatefile("userdata/docker-worker.sh", { worker_type = "gecko-1-b-linux-xlarge", root_url = var.root_url, capacity = 1 })
-  tags         = local.tags
-}
-
-worker_type "gecko-1-decision" {
-  ami_set  = ami_set.docker-worker
-  key_pair = key_pair.workers
-  regions  = ["us-east-1", "us-west-1", "us-west-2"]
-  network  = network.untrusted
-
-  instance_type "c5d.xlarge" { capacity = 2 }
-  instance_type "m5d.xlarge" { capacity = 2 }
-
-  capacity {
-    min = 5
-    max = 40
-  }
-
-  market       = "spot"
-  max_lifetime = "96h"
-  user_data    = templatefile("userdata/docker-worker.sh", { worker_type = "gecko-1-decision", root_url = var.root_url, capacity = 2 })
-  tags         = local.tags
-}
-
-worker_type "gecko-1-images" {
-  ami_set  = ami_set.docker-worker
-  key_pair = key_pair.workers
-  regions  = ["us-east-1", "us-west-1", "us-west-2"]
-  network  = network.untrusted
-
-  instance_type "c5d.xlarge" { capacity = 1 }
-  instance_type "m5d.xlarge" { capacity = 1 }
-  instance_type "c5.xlarge" {
-    capacity = 1
-    volume "/dev/xvdb" {
-      size_gb = 120
-      type    = "gp2"
-    }
-  }
-
-  capacity {
-    min = 0
-    max = 30
-  }
-
-  market       = "spot"
-  max_lifetime = "96h"
-  user_data    = templatefile("userdata/docker-worker.sh", { worker_type = "gecko-1-images", root_url = var.root_url, capacity = 1 })
-  tags         = local.tags
-}
-
-worker_type "gecko-2-b-linux" {
-  ami_set  = ami_set.docker-worker
-  key_pair = key_pair.workers
-  regions  = ["us-east-1", "us-west-1", "us-west-2"]
-  network  = network.untrusted
-
-  instance_type "c5.4xlarge" {
-    capacity = 1
-    volume "/dev/xvdb" {
-      size_gb = 120
-      type    = "gp2"
-    }
-  }
-  instance_type "c5d.4xlarge" { capacity = 1 }
-  instance_type "m5.4xlarge" {
-    capacity = 1
-    volume "/dev/xvdb" {
-      size_gb = 120
-      type    = "gp2"
-    }
-  }
-  instance_type "c5n.4xlarge" {
-    capacity = 1
-    volume "/dev/xvdb" {
-      size_gb = 120
-      type    = "gp2"
-    }
-  }
-  instance_type "m5d.4xlarge" {
-    capacity = 1
-    volume "/dev/xvdb" {
-      size_gb = 120
-      type    = "gp2"
-    }
-  }
-  instance_type "m5n.4xlarge" {
-    capacity = 1
-    volume "/dev/xvdb" {
-      size_gb = 120
-      type    = "gp2"
-    }
-  }
-  instance_type "m5dn.4xlarge" {
-    capacity = 1
-    volume "/dev/xvdb" {
-      size_gb = 120
-      type    = "gp2"
-    }
-  }
-
-  capacity {
-    min = 0
-    max = 1000
-  }
-
-  market       = "spot"
-  max_lifetime = "96h"
-  user_data    = templatefile("userdata/docker-worker.sh", { worker_type = "gecko-2-b-linux", root_url = var.root_url, capacity = 1 })
-  tags         = local.tags
-}
-
-worker_type "gecko-2-b-linux-large" {
-  ami_set  = ami_set.docker-worker
-  key_pair = key_pair.workers
-  regions  = ["us-east-1", "us-west-1", "us-west-2"]
-  network  = network.untrusted
-
-  instance_type "c5d.9xlarge" { capacity = 1 }
-  instance_type "m5d.12xlarge" { capacity = 1 }
-  instance_type "m5.12xlarge" {
-    capacity = 1
-    volume "/dev/xvdb" {
-      size_gb = 120
-      type    = "gp2"
-    }
-  }
-  instance_type "m4.10xlarge" {
-    capacity = 1
-    volume "/dev/xvdb" {
-      size_gb = 120
-      type    = "gp2"
-    }
-  }
-  instance_type "c5.9xlarge" {
-    capacity = 1
-    volume "/dev/xvdb" {
-      size_gb = 120
-      type    = "gp2"
-    }
-  }
-  instance_type "c4.8xlarge" {
-    capacity = 1
-    volume "/dev/xvdb" {
-      size_gb = 120
-      type    = "gp2"
-    }
-  }
-
-  capacity {
-    min = 0
-    max = 10
-  }
-
-  market       = "spot"
-  max_lifetime = "96h"
-  user_data    = templatefile("userdata/docker-worker.sh", { worker_type = "gecko-2-b-linux-large", root_url = var.root_url, capacity = 1 })
-  tags         = local.tags
-}
-
-worker_type "gecko-3-b-linux" {
-  ami_set  = ami_set.docker-worker-trusted
-  key_pair = key_pair.workers
-  regions  = ["us-east-1", "us-west-1", "us-west-2"]
-  network  = network.trusted
-
-  instance_type "c5.4xlarge" {
-    capacity = 1
-    volume "/dev/xvdb" {
-      size_gb = 120
-      type    = "gp2"
-    }
-  }
-  instance_type "c5d.4xlarge" { capacity = 1 }
-  instance_type "m5.4xlarge" {
-    capacity = 1
-    volume "/dev/xvdb" {
-      size_gb = 120
-      type    = "gp2"
-    }
-  }
-  instance_type "c5n.4xlarge" {
-    capacity = 1
-    volume "/dev/xvdb" {
-      size_gb = 120
-      type    = "gp2"
-    }
-  }
-  instance_type "m5d.4xlarge" {
-    capacity = 1
-    volume "/dev/xvdb" {
-      size_gb = 120
-      type    = "gp2"
-    }
-  }
-  instance_type "m5n.4xlarge" {
-    capacity = 1
-    volume "/dev/xvdb" {
-      size_gb = 120
-      type    = "gp2"
-    }
-  }
-  instance_type "m5dn.4xlarge" {
-    capacity = 1
-    volume "/dev/xvdb" {
-      size_gb = 120
-      type    = "gp2"
-    }
-  }
-
-  capacity {
-    min = 0
-    max = 1000
-  }
-
-  market       = "spot"
-  max_lifetime = "96h"
-  user_data    = templatefile("userdata/docker-worker.sh", { worker_type = "gecko-3-b-linux", root_url = var.root_url, capacity = 1 })
-  tags         = local.tags
-}
-
-worker_type "gecko-3-b-linux-large" {
-  ami_set  = ami_set.docker-worker-trusted
-  key_pair = key_pair.workers
-  regions  = ["us-east-1", "us-west-1", "us-west-2"]
-  network  = network.trusted
-
-  instance_type "c5d.9xlarge" { capacity = 1 }
-  instance_type "m5d.12xlarge" { capacity = 1 }
-  instance_type "m5.12xlarge" {
-    capacity = 1
-    volume "/dev/xvdb" {
-      size_gb = 120
-      type    = "gp2"
-    }
-  }
-  instance_type "m4.10xlarge" {
-    capacity = 1
-    volume "/dev/xvdb" {
-      size_gb = 120
-      type    = "gp2"
-    }
-  }
-  instance_type "c5.9xlarge" {
-    capacity = 1
-    volume "/dev/xvdb" {
-      size_gb = 120
-      type    = "gp2"
-    }
-  }
-  instance_type "c4.8xlarge" {
-    capacity = 1
-    volume "/dev/xvdb" {
-      size_gb = 120
-      type    = "gp2"
-    }
-  }
-
-  capacity {
-    min = 0
-    max = 10
-  }
-
-  market       = "spot"
-  max_lifetime = "96h"
-  user_data    = templatefile("userdata/docker-worker.sh", { worker_type = "gecko-3-b-linux-large", root_url = var.root_url, capacity = 1 })
-  tags         = local.tags
-}
-
-worker_type "gecko-3-b-linux-xlarge" {
-  ami_set  = ami_set.docker-worker-trusted
-  key_pair = key_pair.workers
-  regions  = ["us-east-1", "us-west-1", "us-west-2"]
-  network  = network.trusted
-
-  instance_type "c5d.18xlarge" { capacity = 1 }
-  instance_type "m5d.24xlarge" { capacity = 1 }
-  instance_type "m5.24xlarge" {
-    capacity = 1
-    volume "/dev/xvdb" {
-      size_gb = 120
-      type    = "gp2"
-    }
-  }
-  instance_type "m4.16xlarge" {
-    capacity = 1
-    volume "/dev/xvdb" {
-      size_gb = 120
-      type    = "gp2"
-    }
-  }
-  instance_type "c5.18xlarge" {
-    capacity = 1
-    volume "/dev/xvdb" {
-      size_gb = 120
-      type    = "gp2"
-    }
-  }
-
-  capacity {
-    min = 0
-    max = 10
-  }
-
-  market       = "spot"
-  max_lifetime = "96h"
-  user_data    = templatefile("userdata/docker-worker.sh", { worker_type = "gecko-3-b-linux-xlarge", root_url = var.root_url, capacity = 1 })
-  tags         = local.tags
-}
-
-worker_type "gecko-3-decision" {
-  ami_set  = ami_set.docker-worker-trusted
-  key_pair = key_pair.workers
-  regions  = ["us-east-1", "us-west-1", "us-west-2"]
-  network  = network.trusted
-
-  instance_type "c5d.xlarge" { capacity = 2 }
-  instance_type "m5d.xlarge" { capacity = 2 }
-
-  capacity {
-    min = 5
-    max = 20
-  }
-
-  market       = "spot"
-  max_lifetime = "96h"
-  user_data    = templatefile("userdata/docker-worker.sh", { worker_type = "gecko-3-decision", root_url = var.root_url, capacity = 2 })
-  tags         = local.tags
-}
-
-worker_type "gecko-3-images" {
-  ami_set  = ami_set.docker-worker-trusted
-  key_pair = key_pair.workers
-  regions  = ["us-east-1", "us-west-1", "us-west-2"]
-  network  = network.trusted
-
-  instance_type "c5d.xlarge" { capacity = 1 }
-  instance_type "m5d.xlarge" { capacity = 1 }
-  instance_type "c5.xlarge" {
-    capacity = 1
-    volume "/dev/xvdb" {
-      size_gb = 120
-      type    = "gp2"
-    }
-  }
-
-  capacity {
-    min = 0
-    max = 30
-  }
-
-  market       = "spot"
-  max_lifetime = "96h"
-  user_data    = templatefile("userdata/docker-worker.sh", { worker_type = "gecko-3-images", root_url = var.root_url, capacity = 1 })
-  tags         = local.tags
-}
-
-worker_type "comm-1-b-linux" {
-  ami_set  = ami_set.docker-worker
-  key_pair = key_pair.workers
-  regions  = ["us-east-1", "us-west-1", "us-west-2"]
-  network  = network.untrusted
-
-  instance_type "c5.4xlarge" {
-    capacity = 1
-    volume "/dev/xvdb" {
-      size_gb = 120
-      type    = "gp2"
-    }
-  }
-  instance_type "c5d.4xlarge" { capacity = 1 }
-  instance_type "m5.4xlarge" {
-    capacity = 1
-    volume "/dev/xvdb" {
-      size_gb = 120
-      type    = "gp2"
-    }
-  }
-  instance_type "c5n.4xlarge" {
-    capacity = 1
-    volume "/dev/xvdb" {
-      size_gb = 120
-      type    = "gp2"
-    }
-  }
-  instance_type "m5d.4xlarge" {
-    capacity = 1
-    volume "/dev/xvdb" {
-      size_gb = 120
-      type    = "gp2"
-    }
-  }
-  instance_type "m5n.4xlarge" {
-    capacity = 1
-    volume "/dev/xvdb" {
-      size_gb = 120
-      type    = "gp2"
-    }
-  }
-  instance_type "m5dn.4xlarge" {
-    capacity = 1
-    volume "/dev/xvdb" {
-      size_gb = 120
-      type    = "gp2"
-    }
-  }
-
-  capacity {
-    min = 0
-    max = 200
-  }
-
-  market       = "spot"
-  max_lifetime = "96h"
-  user_data    = templatefile("userdata/docker-worker.sh", { worker_type = "comm-1-b-linux", root_url = var.root_url, capacity = 1 })
-  tags         = local.tags
-}
-
-worker_type "comm-1-b-linux-large" {
-  ami_set  = ami_set.docker-worker
-  key_pair = key_pair.workers
-  regions  = ["us-east-1", "us-west-1", "us-west-2"]
-  network  = network.untrusted
-
-  instance_type "c5d.9xlarge" { capacity = 1 }
-  instance_type "m5d.12xlarge" { capacity = 1 }
-  instance_type "m5.12xlarge" {
-    capacity = 1
-    volume "/dev/xvdb" {
-      size_gb = 120
-      type    = "gp2"
-    }
-  }
-  instance_type "m4.10xlarge" {
-    capacity = 1
-    volume "/dev/xvdb" {
-      size_gb = 120
-      type    = "gp2"
-    }
-  }
-  instance_type "c5.9xlarge" {
-    capacity = 1
-    volume "/dev/xvdb" {
-      size_gb = 120
-      type    = "gp2"
-    }
-  }
-  instance_type "c4.8xlarge" {
-    capacity = 1
-    volume "/dev/xvdb" {
-      size_gb = 120
-      type    = "gp2"
-    }
-  }
-
-  capacity {
-    min = 0
-    max = 10
-  }
-
-  market       = "spot"
-  max_lifetime = "96h"
-  user_data    = templatefile("userdata/docker-worker.sh", { worker_type = "comm-1-b-linux-large", root_url = var.root_url, capacity = 1 })
-  tags         = local.tags
-}
-
-worker_type "comm-3-b-linux" {
-  ami_set  = ami_set.docker-worker-trusted
-  key_pair = key_pair.workers
-  regions  = ["us-east-1", "us-west-1", "us-west-2"]
-  network  = network.trusted
-
-  instance_type "c5.4xlarge" {
-    capacity = 1
-    volume "/dev/xvdb" {
-      size_gb = 120
-      type    = "gp2"
-    }
-  }
-  instance_type "c5d.4xlarge" { capacity = 1 }
-  instance_type "m5.4xlarge" {
-    capacity = 1
-    volume "/dev/xvdb" {
-      size_gb = 120
-      type    = "gp2"
-    }
-  }
-  instance_type "c5n.4xlarge" {
-    capacity = 1
-    volume "/dev/xvdb" {
-      size_gb = 120
-      type    = "gp2"
-    }
-  }
-  instance_type "m5d.4xlarge" {
-    capacity = 1
-    volume "/dev/xvdb" {
-      size_gb = 120
-      type    = "gp2"
-    }
-  }
-  instance_type "m5n.4xlarge" {
-    capacity = 1
-    volume "/dev/xvdb" {
-      size_gb = 120
-      type    = "gp2"
-    }
-  }
-  instance_type "m5dn.4xlarge" {
-    capacity = 1
-    volume "/dev/xvdb" {
-      size_gb = 120
-      type    = "gp2"
-    }
-  }
-
-  capacity {
-    min = 0
-    max = 200
-  }
-
-  market       = "spot"
-  max_lifetime = "96h"
-  user_data    = templatefile("userdata/docker-worker.sh", { worker_type = "comm-3-b-linux", root_url = var.root_url, capacity = 1 })
-  tags         = local.tags
-}
-
-worker_type "comm-3-b-linux-large" {
-  ami_set  = ami_set.docker-worker-trusted
-  key_pair = key_pair.workers
-  regions  = ["us-east-1", "us-west-1", "us-west-2"]
-  network  = network.trusted
-
-  instance_type "c5d.9xlarge" { capacity = 1 }
-  instance_type "m5d.12xlarge" { capacity = 1 }
-  instance_type "m5.12xlarge" {
-    capacity = 1
-    volume "/dev/xvdb" {
-      size_gb = 120
-      type    = "gp2"
-    }
-  }
-  instance_type "m4.10xlarge" {
-    capacity = 1
-    volume "/dev/xvdb" {
-      size_gb = 120
-      type    = "gp2"
-    }
-  }
-  instance_type "c5.9xlarge" {
-    capacity = 1
-    volume "/dev/xvdb" {
-      size_gb = 120
-      type    = "gp2"
-    }
-  }
-  instance_type "c4.8xlarge" {
-    capacity = 1
-    volume "/dev/xvdb" {
-      size_gb = 120
-      type    = "gp2"
-    }
-  }
-
-  capacity {
-    min = 0
-    max = 10
-  }
-
-  market       = "spot"
-  max_lifetime = "96h"
-  user_data    = templatefile("userdata/docker-worker.sh", { worker_type = "comm-3-b-linux-large", root_url = var.root_url, capacity = 1 })
-  tags         = local.tags
-}
-
-worker_type "gecko-1-b-linux-aws" {
-  ami_set  = ami_set.docker-worker
-  key_pair = key_pair.workers
-  regions  = ["us-east-1", "us-west-1", "us-west-2"]
-  network  = network.untrusted
-
-  volume "/dev/xvdb" {
-    size_gb = 120
-    type    = "gp2"
-  }
-
-  instance_type "c5d.4xlarge" { capacity = 1 }
-
-  capacity {
-    min = 0
-    max = 50
-  }
-
-  market       = "spot"
-  max_lifetime = "96h"
-  user_data    = templatefile("userdata/docker-worker.sh", { worker_type = "gecko-1-b-linux-aws", root_url = var.root_url, capacity = 1 })
-  tags         = local.tags
-}
-
-worker_type "gecko-3-b-linux-aws" {
-  ami_set  = ami_set.docker-worker-trusted
-  key_pair = key_pair.workers
-  regions  = ["us-east-1", "us-west-1", "us-west-2"]
-  network  = network.trusted
-
-  volume "/dev/xvdb" {
-    size_gb = 120
-    type    = "gp2"
-  }
-
-  instance_type "c5.4xlarge" { capacity = 1 }
-  instance_type "c5d.4xlarge" { capacity = 1 }
-  instance_type "m5.4xlarge" { capacity = 1 }
-
-  capacity {
-    min = 0
-    max = 50
-  }
-
-  market       = "spot"
-  max_lifetime = "96h"
-  user_data    = templatefile("userdata/docker-worker.sh", { worker_type = "gecko-3-b-linux-aws", root_url = var.root_url, capacity = 1 })
-  tags         = local.tags
-}
-
-worker_type "gecko-t-t-linux-large" {
-  ami_set  = ami_set.docker-worker
-  key_pair = key_pair.workers
-  regions  = ["us-east-1", "us-west-1", "us-west-2"]
-  network  = network.untrusted
-
-  volume "/dev/xvdb" {
-    size_gb = 32
-    type    = "gp2"
-  }
-
-  instance_type "m5.large" { capacity = 1 }
-
-  capacity {
-    min = 0
-    max = 2500
-  }
-
-  market       = "spot"
-  max_lifetime = "96h"
-  user_data    = templatefile("userdata/docker-worker.sh", { worker_type = "gecko-t-t-linux-large", root_url = var.root_url, capacity = 1 })
-  tags         = local.tags
-}
-
-worker_type "gecko-t-t-linux-xlarge" {
-  ami_set  = ami_set.docker-worker
-  key_pair = key_pair.workers
-  regions  = ["us-east-1", "us-west-1", "us-west-2"]
-  network  = network.untrusted
-
-  volume "/dev/xvdb" {
-    size_gb = 120
-    type    = "gp2"
-  }
-
-  instance_type "m5.xlarge" { capacity = 1 }
-  instance_type "m5a.xlarge" { capacity = 1 }
-  instance_type "m5d.xlarge" { capacity = 1 }
-  instance_type "c5.xlarge" { capacity = 1 }
-
-  capacity {
-    min = 0
-    max = 1500
-  }
-
-  market       = "spot"
-  max_lifetime = "96h"
-  user_data    = templatefile("userdata/docker-worker.sh", { worker_type = "gecko-t-t-linux-xlarge", root_url = var.root_url, capacity = 1 })
-  tags         = local.tags
-}
-
-worker_type "gecko-t-t-linux-xlarge-source" {
-  ami_set  = ami_set.docker-worker
-  key_pair = key_pair.workers
-  regions  = ["us-east-1", "us-west-1", "us-west-2"]
-  network  = network.untrusted
-
-  volume "/dev/xvdb" {
-    size_gb = 120
-    type    = "gp2"
-  }
-
-  instance_type "m5.xlarge" { capacity = 1 }
-  instance_type "m5a.xlarge" { capacity = 1 }
-  instance_type "m5d.xlarge" { capacity = 1 }
-  instance_type "c5.xlarge" { capacity = 1 }
-
-  capacity {
-    min = 0
-    max = 200
-  }
-
-  market       = "spot"
-  max_lifetime = "96h"
-  user_data    = templatefile("userdata/docker-worker.sh", { worker_type = "gecko-t-t-linux-xlarge-source", root_url = var.root_url, capacity = 1 })
-  tags         = local.tags
-}
-
+# The bare-metal test hosts, written out: their two instance types run
+# different numbers of tasks, so m5.metal has user data of its own.
 worker_type "gecko-t-t-linux-metal" {
   ami_set  = ami_set.docker-worker-baremetal
   key_pair = key_pair.workers
-  regions  = ["us-east-1", "us-west-1", "us-west-2"]
+  regions  = local.us_regions
   network  = network.untrusted
 
   instance_type "r5.metal" { capacity = 32 }
   instance_type "m5.metal" {
-    capacity  = 15
-    user_data = templatefile("userdata/docker-worker.sh", { worker_type = "gecko-t-t-linux-metal", root_url = var.root_url, capacity = 15 })
+    capacity = 15
+    user_data = templatefile("userdata/docker-worker.sh", {
+      worker_type = "gecko-t-t-linux-metal"
+      root_url    = var.root_url
+      capacity    = 15
+    })
   }
 
   capacity {
@@ -866,383 +192,10 @@ worker_type "gecko-t-t-linux-metal" {
 
   market       = "spot"
   max_lifetime = "96h"
-  user_data    = templatefile("userdata/docker-worker.sh", { worker_type = "gecko-t-t-linux-metal", root_url = var.root_url, capacity = 32 })
   tags         = local.tags
-}
-
-worker_type "gecko-t-misc" {
-  ami_set  = ami_set.docker-worker
-  key_pair = key_pair.workers
-  regions  = ["us-east-1", "us-west-1", "us-west-2"]
-  network  = network.untrusted
-
-  instance_type "r5d.xlarge" { capacity = 8 }
-  instance_type "m5d.xlarge" { capacity = 8 }
-  instance_type "c5d.xlarge" { capacity = 8 }
-
-  capacity {
-    min = 0
-    max = 32
-  }
-
-  market       = "spot"
-  max_lifetime = "96h"
-  user_data    = templatefile("userdata/docker-worker.sh", { worker_type = "gecko-t-misc", root_url = var.root_url, capacity = 8 })
-  tags         = local.tags
-}
-
-worker_type "comm-t-t-linux-large" {
-  ami_set  = ami_set.docker-worker
-  key_pair = key_pair.workers
-  regions  = ["us-east-1", "us-west-1", "us-west-2"]
-  network  = network.untrusted
-
-  volume "/dev/xvdb" {
-    size_gb = 32
-    type    = "gp2"
-  }
-
-  instance_type "m5.large" { capacity = 1 }
-
-  capacity {
-    min = 0
-    max = 100
-  }
-
-  market       = "spot"
-  max_lifetime = "96h"
-  user_data    = templatefile("userdata/docker-worker.sh", { worker_type = "comm-t-t-linux-large", root_url = var.root_url, capacity = 1 })
-  tags         = local.tags
-}
-
-worker_type "comm-t-t-linux-xlarge" {
-  ami_set  = ami_set.docker-worker
-  key_pair = key_pair.workers
-  regions  = ["us-east-1", "us-west-1", "us-west-2"]
-  network  = network.untrusted
-
-  volume "/dev/xvdb" {
-    size_gb = 120
-    type    = "gp2"
-  }
-
-  instance_type "m5.xlarge" { capacity = 1 }
-  instance_type "m5a.xlarge" { capacity = 1 }
-  instance_type "m5d.xlarge" { capacity = 1 }
-  instance_type "c5.xlarge" { capacity = 1 }
-
-  capacity {
-    min = 0
-    max = 10
-  }
-
-  market       = "spot"
-  max_lifetime = "96h"
-  user_data    = templatefile("userdata/docker-worker.sh", { worker_type = "comm-t-t-linux-xlarge", root_url = var.root_url, capacity = 1 })
-  tags         = local.tags
-}
-
-worker_type "mobile-1-b-linux-large" {
-  ami_set  = ami_set.docker-worker
-  key_pair = key_pair.workers
-  regions  = ["us-east-1", "us-west-1", "us-west-2"]
-  network  = network.untrusted
-
-  volume "/dev/xvdb" {
-    size_gb = 120
-    type    = "gp2"
-  }
-
-  instance_type "c5d.2xlarge" { capacity = 1 }
-
-  capacity {
-    min = 0
-    max = 50
-  }
-
-  market       = "spot"
-  max_lifetime = "96h"
-  user_data    = templatefile("userdata/docker-worker.sh", { worker_type = "mobile-1-b-linux-large", root_url = var.root_url, capacity = 1 })
-  tags         = local.tags
-}
-
-worker_type "mobile-1-decision" {
-  ami_set  = ami_set.docker-worker
-  key_pair = key_pair.workers
-  regions  = ["us-east-1", "us-west-1", "us-west-2"]
-  network  = network.untrusted
-
-  instance_type "m5d.large" { capacity = 2 }
-
-  capacity {
-    min = 2
-    max = 10
-  }
-
-  market       = "spot"
-  max_lifetime = "96h"
-  user_data    = templatefile("userdata/docker-worker.sh", { worker_type = "mobile-1-decision", root_url = var.root_url, capacity = 2 })
-  tags         = local.tags
-}
-
-worker_type "glean-1-b-linux" {
-  ami_set  = ami_set.docker-worker
-  key_pair = key_pair.workers
-  regions  = ["us-east-1", "us-west-1", "us-west-2"]
-  network  = network.untrusted
-
-  volume "/dev/xvdb" {
-    size_gb = 120
-    type    = "gp2"
-  }
-
-  instance_type "c5d.large" { capacity = 1 }
-
-  capacity {
-    min = 2
-    max = 100
-  }
-
-  market       = "spot"
-  max_lifetime = "96h"
-  user_data    = templatefile("userdata/docker-worker.sh", { worker_type = "glean-1-b-linux", root_url = var.root_url, capacity = 1 })
-  tags         = local.tags
-}
-
-worker_type "nss-1-linux" {
-  ami_set  = ami_set.docker-worker
-  key_pair = key_pair.workers
-  regions  = ["us-east-1", "us-west-1", "us-west-2"]
-  network  = network.untrusted
-
-  instance_type "m5d.xlarge" { capacity = 1 }
-
-  capacity {
-    min = 0
-    max = 150
-  }
-
-  market       = "spot"
-  max_lifetime = "96h"
-  user_data    = templatefile("userdata/docker-worker.sh", { worker_type = "nss-1-linux", root_url = var.root_url, capacity = 1 })
-  tags         = local.tags
-}
-
-worker_type "app-services-1-b-linux" {
-  ami_set  = ami_set.docker-worker
-  key_pair = key_pair.workers
-  regions  = ["us-east-1", "us-west-1", "us-west-2"]
-  network  = network.untrusted
-
-  volume "/dev/xvdb" {
-    size_gb = 120
-    type    = "gp2"
-  }
-
-  instance_type "c5d.4xlarge" { capacity = 1 }
-
-  capacity {
-    min = 0
-    max = 50
-  }
-
-  market       = "spot"
-  max_lifetime = "96h"
-  user_data    = templatefile("userdata/docker-worker.sh", { worker_type = "app-services-1-b-linux", root_url = var.root_url, capacity = 1 })
-  tags         = local.tags
-}
-
-worker_type "mobile-3-b-linux-large" {
-  ami_set  = ami_set.docker-worker-trusted
-  key_pair = key_pair.workers
-  regions  = ["us-east-1", "us-west-1", "us-west-2"]
-  network  = network.trusted
-
-  volume "/dev/xvdb" {
-    size_gb = 120
-    type    = "gp2"
-  }
-
-  instance_type "c5d.2xlarge" { capacity = 1 }
-
-  capacity {
-    min = 0
-    max = 100
-  }
-
-  market       = "spot"
-  max_lifetime = "96h"
-  user_data    = templatefile("userdata/docker-worker.sh", { worker_type = "mobile-3-b-linux-large", root_url = var.root_url, capacity = 1 })
-  tags         = local.tags
-}
-
-worker_type "mobile-3-decision" {
-  ami_set  = ami_set.docker-worker-trusted
-  key_pair = key_pair.workers
-  regions  = ["us-east-1", "us-west-1", "us-west-2"]
-  network  = network.trusted
-
-  instance_type "m5d.large" { capacity = 2 }
-
-  capacity {
-    min = 2
-    max = 10
-  }
-
-  market       = "spot"
-  max_lifetime = "96h"
-  user_data    = templatefile("userdata/docker-worker.sh", { worker_type = "mobile-3-decision", root_url = var.root_url, capacity = 2 })
-  tags         = local.tags
-}
-
-worker_type "glean-3-b-linux" {
-  ami_set  = ami_set.docker-worker-trusted
-  key_pair = key_pair.workers
-  regions  = ["us-east-1", "us-west-1", "us-west-2"]
-  network  = network.trusted
-
-  volume "/dev/xvdb" {
-    size_gb = 120
-    type    = "gp2"
-  }
-
-  instance_type "c5d.large" { capacity = 1 }
-
-  capacity {
-    min = 2
-    max = 100
-  }
-
-  market       = "spot"
-  max_lifetime = "96h"
-  user_data    = templatefile("userdata/docker-worker.sh", { worker_type = "glean-3-b-linux", root_url = var.root_url, capacity = 1 })
-  tags         = local.tags
-}
-
-worker_type "nss-3-linux" {
-  ami_set  = ami_set.docker-worker
-  key_pair = key_pair.workers
-  regions  = ["us-east-1", "us-west-1", "us-west-2"]
-  network  = network.trusted
-
-  instance_type "m5d.xlarge" { capacity = 1 }
-
-  capacity {
-    min = 0
-    max = 150
-  }
-
-  market       = "spot"
-  max_lifetime = "96h"
-  user_data    = templatefile("userdata/docker-worker.sh", { worker_type = "nss-3-linux", root_url = var.root_url, capacity = 1 })
-  tags         = local.tags
-}
-
-worker_type "app-services-3-b-linux" {
-  ami_set  = ami_set.docker-worker-trusted
-  key_pair = key_pair.workers
-  regions  = ["us-east-1", "us-west-1", "us-west-2"]
-  network  = network.trusted
-
-  volume "/dev/xvdb" {
-    size_gb = 120
-    type    = "gp2"
-  }
-
-  instance_type "c5d.4xlarge" { capacity = 1 }
-
-  capacity {
-    min = 0
-    max = 100
-  }
-
-  market       = "spot"
-  max_lifetime = "96h"
-  user_data    = templatefile("userdata/docker-worker.sh", { worker_type = "app-services-3-b-linux", root_url = var.root_url, capacity = 1 })
-  tags         = local.tags
-}
-
-worker_type "code-review-bot" {
-  ami_set  = ami_set.docker-worker
-  key_pair = key_pair.workers
-  regions  = ["us-east-1", "us-west-1", "us-west-2"]
-  network  = network.untrusted
-
-  volume "/dev/xvdb" {
-    size_gb = 10
-    type    = "gp2"
-  }
-
-  instance_type "m5.large" { capacity = 1 }
-  instance_type "m5a.large" { capacity = 1 }
-  instance_type "m5d.large" { capacity = 1 }
-  instance_type "m4.large" { capacity = 1 }
-
-  capacity {
-    min = 1
-    max = 100
-  }
-
-  market       = "spot"
-  max_lifetime = "96h"
-  user_data    = templatefile("userdata/docker-worker.sh", { worker_type = "code-review-bot", root_url = var.root_url, capacity = 1 })
-  tags         = local.tags
-}
-
-worker_type "code-coverage-bot" {
-  ami_set  = ami_set.docker-worker
-  key_pair = key_pair.workers
-  regions  = ["us-east-1", "us-west-1", "us-west-2"]
-  network  = network.untrusted
-
-  volume "/dev/xvdb" {
-    size_gb = 100
-    type    = "gp2"
-  }
-
-  instance_type "r5.large" { capacity = 1 }
-  instance_type "r5d.large" { capacity = 1 }
-  instance_type "r5a.large" { capacity = 1 }
-  instance_type "r5ad.large" { capacity = 1 }
-  instance_type "z1d.large" { capacity = 1 }
-  instance_type "m5.xlarge" { capacity = 1 }
-  instance_type "m5a.xlarge" { capacity = 1 }
-  instance_type "m5d.xlarge" { capacity = 1 }
-  instance_type "m4.xlarge" { capacity = 1 }
-  instance_type "c5.2xlarge" { capacity = 1 }
-  instance_type "c5d.2xlarge" { capacity = 1 }
-
-  capacity {
-    min = 1
-    max = 100
-  }
-
-  market       = "spot"
-  max_lifetime = "96h"
-  user_data    = templatefile("userdata/docker-worker.sh", { worker_type = "code-coverage-bot", root_url = var.root_url, capacity = 1 })
-  tags         = local.tags
-}
-
-worker_type "project-relman-relman-svc" {
-  ami_set  = ami_set.docker-worker
-  key_pair = key_pair.workers
-  regions  = ["us-east-1", "us-west-1", "us-west-2"]
-  network  = network.untrusted
-
-  volume "/dev/xvdb" {
-    size_gb = 100
-    type    = "gp2"
-  }
-
-  instance_type "m5.large" { capacity = 1 }
-
-  capacity {
-    min = 0
-    max = 2
-  }
-
-  market       = "spot"
-  max_lifetime = "96h"
-  user_data    = templatefile("userdata/docker-worker.sh", { worker_type = "project-relman-relman-svc", root_url = var.root_url, capacity = 1 })
-  tags         = local.tags
+  user_data = templatefile("userdata/docker-worker.sh", {
+    worker_type = "gecko-t-t-linux-metal"
+    root_url    = var.root_url
+    capacity    = 32
+  })
 }

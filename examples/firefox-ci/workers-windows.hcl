@@ -1,306 +1,105 @@
-worker_type "gecko-1-b-win2012" {
-  ami_set  = ami_set.win2012-builder
-  key_pair = key_pair.workers
-  network  = network.windows
+# Windows (generic-worker) pools, one entry of `local.windows_pools` each,
+# keyed by id. A Windows instance runs one task. Pools with disks have a
+# larger root (`root` GiB) and two 120 GiB data volumes, alike on every
+# instance type, so on the worker type.
 
-  root_volume {
-    size_gb = 40
-    type    = "gp2"
+locals {
+  windows_pool = { min = 0, root = 0, regions = local.regions, imds_v1 = false }
+
+  # Builders of levels 1 and 2 also ran in Frankfurt; level 3 in the US only.
+  win_builder = {
+    ami     = ami_set.win2012-builder
+    network = network.windows
+    types   = ["c4.4xlarge", "c5.4xlarge"]
+    root    = 40
   }
-  volume "/dev/sdb" {
-    size_gb = 120
-    type    = "gp2"
-  }
-  volume "/dev/sdc" {
-    size_gb = 120
-    type    = "gp2"
+  win_builder_trusted = merge(local.win_builder, {
+    ami     = ami_set.win2012-builder-trusted
+    network = network.trusted
+    regions = local.us_regions
+  })
+
+  # The test workers' images are the oldest in the fleet: they keep instance
+  # metadata v1 allowed (fleetform's default is v2 only).
+  win7 = { ami = ami_set.win7-tester, network = network.windows, root = 30, imds_v1 = true }
+
+  # NSS kept the image's root and ran in the two us-west regions only.
+  nss_windows = { ami = ami_set.nss-win2012, types = ["m5d.2xlarge"], max = 150, regions = ["us-west-1", "us-west-2"] }
+
+  windows_pools = {
+    "gecko-1-b-win2012" = merge(local.win_builder, { max = 512 })
+    "gecko-2-b-win2012" = merge(local.win_builder, { max = 512 })
+    "gecko-3-b-win2012" = merge(local.win_builder_trusted, { max = 600 })
+    "comm-1-b-win2012"  = merge(local.win_builder, { max = 512 })
+    "comm-3-b-win2012"  = merge(local.win_builder_trusted, { max = 600 })
+
+    "gecko-t-t-win7-32" = merge(local.win7, { types = ["c4.2xlarge"], max = 256 })
+    "gecko-t-t-win7-32-gpu" = merge(local.win7, {
+      ami     = ami_set.win7-tester-gpu
+      types   = ["g2.2xlarge", "g3.4xlarge"]
+      max     = 128
+      regions = local.us_regions
+    })
+
+    "nss-1-win2012r2"  = merge(local.nss_windows, { network = network.windows })
+    "nss-3-win2012r2"  = merge(local.nss_windows, { network = network.trusted })
+    "relops-3-win2019" = { ami = ami_set.win2019-image-builder, network = network.trusted, types = ["c5.4xlarge"], root = 40, max = 12 }
   }
 
-  instance_type "c4.4xlarge" { capacity = 1 }
-  instance_type "c5.4xlarge" { capacity = 1 }
-
-  capacity {
-    min = 0
-    max = 512
-  }
-
-  market       = "spot"
-  max_lifetime = "96h"
-  user_data    = templatefile("userdata/generic-worker.ps1", { worker_type = "gecko-1-b-win2012", root_url = var.root_url })
-  tags         = local.tags
+  windows = { for id, pool in local.windows_pools : id => merge(local.windows_pool, pool) }
 }
 
-worker_type "gecko-2-b-win2012" {
-  ami_set  = ami_set.win2012-builder
+worker_type "windows" {
+  for_each = local.windows
+  name     = each.key # the pool's id, not "windows-<id>"
+  ami_set  = each.value.ami
   key_pair = key_pair.workers
-  network  = network.windows
+  regions  = each.value.regions
+  network  = each.value.network
 
-  root_volume {
-    size_gb = 40
-    type    = "gp2"
+  dynamic "root_volume" {
+    for_each = each.value.root > 0 ? [each.value.root] : []
+    content {
+      size_gb = root_volume.value
+      type    = "gp2"
+    }
   }
-  volume "/dev/sdb" {
-    size_gb = 120
-    type    = "gp2"
-  }
-  volume "/dev/sdc" {
-    size_gb = 120
-    type    = "gp2"
+  dynamic "volume" {
+    for_each = each.value.root > 0 ? ["/dev/sdb", "/dev/sdc"] : []
+    labels   = [volume.value]
+    content {
+      size_gb = 120
+      type    = "gp2"
+    }
   }
 
-  instance_type "c4.4xlarge" { capacity = 1 }
-  instance_type "c5.4xlarge" { capacity = 1 }
+  dynamic "instance_type" {
+    for_each = each.value.types
+    labels   = [instance_type.value]
+    content {
+      capacity = 1
+    }
+  }
 
   capacity {
-    min = 0
-    max = 512
+    min = each.value.min
+    max = each.value.max
   }
 
   market       = "spot"
   max_lifetime = "96h"
-  user_data    = templatefile("userdata/generic-worker.ps1", { worker_type = "gecko-2-b-win2012", root_url = var.root_url })
   tags         = local.tags
-}
+  user_data = templatefile("userdata/generic-worker.ps1", {
+    worker_type = each.key
+    root_url    = var.root_url
+  })
 
-worker_type "gecko-3-b-win2012" {
-  ami_set  = ami_set.win2012-builder-trusted
-  key_pair = key_pair.workers
-  regions  = ["us-east-1", "us-west-1", "us-west-2"]
-  network  = network.trusted
-
-  root_volume {
-    size_gb = 40
-    type    = "gp2"
+  # Only for the Windows 7 images (`imds_v1`); the rest keep IMDSv2 only.
+  dynamic "metadata" {
+    for_each = each.value.imds_v1 ? ["v1"] : []
+    content {
+      http_tokens = "optional"
+      hop_limit   = 1
+    }
   }
-  volume "/dev/sdb" {
-    size_gb = 120
-    type    = "gp2"
-  }
-  volume "/dev/sdc" {
-    size_gb = 120
-    type    = "gp2"
-  }
-
-  instance_type "c4.4xlarge" { capacity = 1 }
-  instance_type "c5.4xlarge" { capacity = 1 }
-
-  capacity {
-    min = 0
-    max = 600
-  }
-
-  market       = "spot"
-  max_lifetime = "96h"
-  user_data    = templatefile("userdata/generic-worker.ps1", { worker_type = "gecko-3-b-win2012", root_url = var.root_url })
-  tags         = local.tags
-}
-
-worker_type "comm-1-b-win2012" {
-  ami_set  = ami_set.win2012-builder
-  key_pair = key_pair.workers
-  network  = network.windows
-
-  root_volume {
-    size_gb = 40
-    type    = "gp2"
-  }
-  volume "/dev/sdb" {
-    size_gb = 120
-    type    = "gp2"
-  }
-  volume "/dev/sdc" {
-    size_gb = 120
-    type    = "gp2"
-  }
-
-  instance_type "c4.4xlarge" { capacity = 1 }
-  instance_type "c5.4xlarge" { capacity = 1 }
-
-  capacity {
-    min = 0
-    max = 512
-  }
-
-  market       = "spot"
-  max_lifetime = "96h"
-  user_data    = templatefile("userdata/generic-worker.ps1", { worker_type = "comm-1-b-win2012", root_url = var.root_url })
-  tags         = local.tags
-}
-
-worker_type "comm-3-b-win2012" {
-  ami_set  = ami_set.win2012-builder-trusted
-  key_pair = key_pair.workers
-  regions  = ["us-east-1", "us-west-1", "us-west-2"]
-  network  = network.trusted
-
-  root_volume {
-    size_gb = 40
-    type    = "gp2"
-  }
-  volume "/dev/sdb" {
-    size_gb = 120
-    type    = "gp2"
-  }
-  volume "/dev/sdc" {
-    size_gb = 120
-    type    = "gp2"
-  }
-
-  instance_type "c4.4xlarge" { capacity = 1 }
-  instance_type "c5.4xlarge" { capacity = 1 }
-
-  capacity {
-    min = 0
-    max = 600
-  }
-
-  market       = "spot"
-  max_lifetime = "96h"
-  user_data    = templatefile("userdata/generic-worker.ps1", { worker_type = "comm-3-b-win2012", root_url = var.root_url })
-  tags         = local.tags
-}
-
-worker_type "gecko-t-t-win7-32" {
-  ami_set  = ami_set.win7-tester
-  key_pair = key_pair.workers
-  network  = network.windows
-
-  root_volume {
-    size_gb = 30
-    type    = "gp2"
-  }
-  volume "/dev/sdb" {
-    size_gb = 120
-    type    = "gp2"
-  }
-  volume "/dev/sdc" {
-    size_gb = 120
-    type    = "gp2"
-  }
-
-  instance_type "c4.2xlarge" { capacity = 1 }
-
-  capacity {
-    min = 0
-    max = 256
-  }
-
-  market       = "spot"
-  max_lifetime = "96h"
-  user_data    = templatefile("userdata/generic-worker.ps1", { worker_type = "gecko-t-t-win7-32", root_url = var.root_url })
-  tags         = local.tags
-
-  # An older image: instance metadata v1 stays allowed (see README.md).
-  metadata {
-    http_tokens = "optional"
-    hop_limit   = 1
-  }
-}
-
-worker_type "gecko-t-t-win7-32-gpu" {
-  ami_set  = ami_set.win7-tester-gpu
-  key_pair = key_pair.workers
-  regions  = ["us-east-1", "us-west-1", "us-west-2"]
-  network  = network.windows
-
-  root_volume {
-    size_gb = 30
-    type    = "gp2"
-  }
-  volume "/dev/sdb" {
-    size_gb = 120
-    type    = "gp2"
-  }
-  volume "/dev/sdc" {
-    size_gb = 120
-    type    = "gp2"
-  }
-
-  instance_type "g2.2xlarge" { capacity = 1 }
-  instance_type "g3.4xlarge" { capacity = 1 }
-
-  capacity {
-    min = 0
-    max = 128
-  }
-
-  market       = "spot"
-  max_lifetime = "96h"
-  user_data    = templatefile("userdata/generic-worker.ps1", { worker_type = "gecko-t-t-win7-32-gpu", root_url = var.root_url })
-  tags         = local.tags
-
-  # An older image: instance metadata v1 stays allowed (see README.md).
-  metadata {
-    http_tokens = "optional"
-    hop_limit   = 1
-  }
-}
-
-worker_type "nss-1-win2012r2" {
-  ami_set  = ami_set.nss-win2012
-  key_pair = key_pair.workers
-  regions  = ["us-west-1", "us-west-2"]
-  network  = network.windows
-
-  instance_type "m5d.2xlarge" { capacity = 1 }
-
-  capacity {
-    min = 0
-    max = 150
-  }
-
-  market       = "spot"
-  max_lifetime = "96h"
-  user_data    = templatefile("userdata/generic-worker.ps1", { worker_type = "nss-1-win2012r2", root_url = var.root_url })
-  tags         = local.tags
-}
-
-worker_type "nss-3-win2012r2" {
-  ami_set  = ami_set.nss-win2012
-  key_pair = key_pair.workers
-  regions  = ["us-west-1", "us-west-2"]
-  network  = network.trusted
-
-  instance_type "m5d.2xlarge" { capacity = 1 }
-
-  capacity {
-    min = 0
-    max = 150
-  }
-
-  market       = "spot"
-  max_lifetime = "96h"
-  user_data    = templatefile("userdata/generic-worker.ps1", { worker_type = "nss-3-win2012r2", root_url = var.root_url })
-  tags         = local.tags
-}
-
-worker_type "relops-3-win2019" {
-  ami_set  = ami_set.win2019-image-builder
-  key_pair = key_pair.workers
-  network  = network.trusted
-
-  root_volume {
-    size_gb = 40
-    type    = "gp2"
-  }
-  volume "/dev/sdb" {
-    size_gb = 120
-    type    = "gp2"
-  }
-  volume "/dev/sdc" {
-    size_gb = 120
-    type    = "gp2"
-  }
-
-  instance_type "c5.4xlarge" { capacity = 1 }
-
-  capacity {
-    min = 0
-    max = 12
-  }
-
-  market       = "spot"
-  max_lifetime = "96h"
-  user_data    = templatefile("userdata/generic-worker.ps1", { worker_type = "relops-3-win2019", root_url = var.root_url })
-  tags         = local.tags
 }
