@@ -277,6 +277,22 @@ impl Scope {
         }
     }
 
+    /// Whether the shared context holds so much that evaluating in it costs
+    /// more than building a context of what an expression refers to: the
+    /// evaluator copies the whole `local` (or `var`) object at every
+    /// `local.NAME` it meets, and a configuration whose locals hold the
+    /// maps `for_each` repeats over would copy them once per reference.
+    fn shared_is_large(&self) -> bool {
+        /// Above this, a copy per reference outweighs a context per expression.
+        const LARGE: u64 = 64 * 1024;
+        ["var", "local"].iter().any(|root| {
+            self.bounds
+                .get(root)
+                .and_then(|b| b.get(""))
+                .is_some_and(|whole| whole.size > LARGE)
+        })
+    }
+
     /// A context with the functions and only the variables and locals `expr` refers to.
     fn context_for(&self, expr: &Expression) -> Context<'static> {
         let mut ctx = self.base.clone();
@@ -574,7 +590,7 @@ impl Scope {
             ctx.declare_var(REGION, region);
             own = ctx;
             &own
-        } else if self.unsettled {
+        } else if self.unsettled || self.shared_is_large() {
             own = self.context_for(expr);
             &own
         } else {
