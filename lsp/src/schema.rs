@@ -3,7 +3,7 @@
 //!
 //! The engine checks attributes against lists written inline in its decoder
 //! (private, and being extended); until it exposes them, this table follows
-//! DESIGN.md "The language". Values the engine does list publicly (volume
+//! the language as README.md documents it. Values the engine does list publicly (volume
 //! types) come from there.
 
 /// Block types allowed at the top level of a file.
