@@ -735,6 +735,46 @@ fn a_plan_file_carrying_a_blocking_finding_is_never_applied() {
 }
 
 #[test]
+fn a_plan_file_with_an_action_apply_cannot_carry_out_is_refused_before_any_change() {
+    // Regression: such an action used to fail half way through the apply,
+    // after the actions before it had changed EC2.
+    let (dir, _) = config("malformed", "ami-785db401");
+    let file = dir.path().join("plan.bin");
+    assert_eq!(
+        fleetform(&["plan", "-out", file.to_str().expect("utf-8")], dir.path())
+            .status
+            .code(),
+        Some(0)
+    );
+    let mut saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&file).expect("read")).expect("json");
+    let actions = saved["plan"]["actions"].as_array_mut().expect("actions");
+    let launch = actions
+        .iter_mut()
+        .find(|a| a["action"] == "launch")
+        .expect("a launch");
+    launch
+        .as_object_mut()
+        .expect("an object")
+        .remove("instance_type");
+    std::fs::write(&file, serde_json::to_vec(&saved).expect("json")).expect("write");
+    let applied = Command::new(env!("CARGO_BIN_EXE_fleetform"))
+        .args(["apply", "--no-color"])
+        .arg(&file)
+        .env("FLEETFORM_EC2_ENDPOINT", endpoint())
+        .output()
+        .expect("runs");
+    assert_eq!(applied.status.code(), Some(1));
+    assert!(
+        err(&applied).contains("has no instance type"),
+        "{}",
+        err(&applied)
+    );
+    // Not even the key pair and the template before the launch were made.
+    assert!(object_counts(dir.path()).is_empty(), "nothing was created");
+}
+
+#[test]
 fn a_kind_unreadable_after_the_apply_keeps_its_record_and_the_next_plan_is_a_no_op() {
     // Regression: the observation that records an apply could fail for one
     // kind (a throttle, a timeout); the version then recorded no launch

@@ -20,7 +20,7 @@
 //! (as any action), and what earlier parts launched is still its result, so
 //! that it is recorded and counted, never launched twice.
 
-use crate::plan::{Action, ActionKind, Plan, Resource, Stage};
+use crate::plan::{Action, ActionKind, LaunchTarget, Payload, Plan, Resource, Stage};
 use crate::provider::{Mutation, MutationOutcome, Provider, ProviderError};
 use crate::sensitive::Withheld;
 use futures::stream::{self, StreamExt};
@@ -229,13 +229,11 @@ struct Made {
 /// for and the values the plan withholds filled in.
 fn template_data(
     a: &Action,
+    data: &crate::provider::LaunchTemplateData,
     made: &Made,
     withheld: &Withheld,
 ) -> Result<crate::provider::LaunchTemplateData, ProviderError> {
-    let mut data = a
-        .launch_template
-        .clone()
-        .ok_or_else(|| missing("launch template data"))?;
+    let mut data = data.clone();
     if a.sensitive.iter().any(|s| s == "user_data") {
         // Never sent without it: a template without its user data would
         // launch workers that cannot start.
@@ -431,61 +429,77 @@ async fn run_one(
     provider: &impl Provider,
 ) -> Result<Vec<String>, ProviderError> {
     let region = a.region.as_str();
-    let name = a.name.clone().unwrap_or_default();
     let ids = |outcome: MutationOutcome| match outcome {
         MutationOutcome::KeyPair { id } | MutationOutcome::Image { id } => vec![id],
         MutationOutcome::LaunchTemplate { id, version } => vec![id, version.to_string()],
         MutationOutcome::Instances { ids } => ids,
         MutationOutcome::DryRunOk | MutationOutcome::Done => Vec::new(),
     };
-    match (a.resource, a.action) {
+    // Plan files are checked when read; this refuses only what a caller built by hand.
+    let payload = a.payload().map_err(|malformed| ProviderError {
+        kind: crate::provider::ErrorKind::InvalidRequest,
+        code: None,
+        message: malformed.to_string(),
+    })?;
+    match payload {
         // Adoption only records what exists; EC2 is not called.
-        (_, ActionKind::Adopt) => Ok(a.ids.clone()),
-        (Resource::KeyPair, ActionKind::Create | ActionKind::Replace) => {
-            if a.action == ActionKind::Replace {
+        Payload::Adopt { ids } => Ok(ids.to_vec()),
+        Payload::ImportKeyPair {
+            name,
+            public_key,
+            replace,
+            tags,
+        } => {
+            if replace {
                 provider
-                    .mutate(region, Mutation::DeleteKeyPair { name: name.clone() })
+                    .mutate(
+                        region,
+                        Mutation::DeleteKeyPair {
+                            name: name.to_string(),
+                        },
+                    )
                     .await?;
             }
-            let public_key = a
-                .public_key
-                .clone()
-                .ok_or_else(|| missing("a public key"))?;
             provider
                 .mutate(
                     region,
                     Mutation::ImportKeyPair {
-                        name,
-                        public_key,
-                        tags: a.tags.clone(),
+                        name: name.to_string(),
+                        public_key: public_key.to_string(),
+                        tags: tags.clone(),
                     },
                 )
                 .await
                 .map(ids)
         }
-        (Resource::KeyPair, _) => provider
-            .mutate(region, Mutation::DeleteKeyPair { name })
+        Payload::DeleteKeyPair { name } => provider
+            .mutate(
+                region,
+                Mutation::DeleteKeyPair {
+                    name: name.to_string(),
+                },
+            )
             .await
             .map(ids),
-        (Resource::Image, ActionKind::Copy) => {
+        Payload::CopyImage {
+            under_way,
+            source_region,
+            source_image,
+            name,
+            tags,
+        } => {
             // A copy already on its way (found by its tags) is waited for, not made again.
-            let image_id = match a.ids.first() {
-                Some(id) => id.clone(),
+            let image_id = match under_way {
+                Some(id) => id.to_string(),
                 None => {
                     let made = provider
                         .mutate(
                             region,
                             Mutation::CopyImage {
-                                source_region: a
-                                    .source_region
-                                    .clone()
-                                    .ok_or_else(|| missing("the source region"))?,
-                                source_image: a
-                                    .source_image
-                                    .clone()
-                                    .ok_or_else(|| missing("the source image"))?,
-                                name,
-                                tags: a.tags.clone(),
+                                source_region: source_region.to_string(),
+                                source_image: source_image.to_string(),
+                                name: name.to_string(),
+                                tags: tags.clone(),
                                 client_token: token.to_string(),
                             },
                         )
@@ -507,47 +521,41 @@ async fn run_one(
                 .await?;
             Ok(vec![image_id])
         }
-        (Resource::Image, _) => {
-            let (image_id, snapshot_ids) =
-                a.ids.split_first().ok_or_else(|| missing("the image id"))?;
-            provider
-                .mutate(
-                    region,
-                    Mutation::DeregisterImage {
-                        image_id: image_id.clone(),
-                        snapshot_ids: snapshot_ids.to_vec(),
-                    },
-                )
-                .await
-                .map(|_| a.ids.clone())
-        }
-        (Resource::LaunchTemplate, ActionKind::Create | ActionKind::Replace) => {
-            let data = template_data(a, made, withheld)?;
+        Payload::DeregisterImage {
+            image_id,
+            snapshot_ids,
+        } => provider
+            .mutate(
+                region,
+                Mutation::DeregisterImage {
+                    image_id: image_id.to_string(),
+                    snapshot_ids: snapshot_ids.to_vec(),
+                },
+            )
+            .await
+            .map(|_| a.ids.clone()),
+        Payload::CreateTemplate { name, data, tags } => {
+            let data = template_data(a, data, made, withheld)?;
             provider
                 .mutate(
                     region,
                     Mutation::CreateLaunchTemplate {
-                        name,
+                        name: name.to_string(),
                         data,
-                        tags: a.tags.clone(),
+                        tags: tags.clone(),
                         client_token: token.to_string(),
                     },
                 )
                 .await
                 .map(ids)
         }
-        (Resource::LaunchTemplate, ActionKind::Update) => {
-            let template_id = a
-                .ids
-                .first()
-                .cloned()
-                .ok_or_else(|| missing("the template id"))?;
-            let data = template_data(a, made, withheld)?;
+        Payload::UpdateTemplate { template_id, data } => {
+            let data = template_data(a, data, made, withheld)?;
             let created = provider
                 .mutate(
                     region,
                     Mutation::CreateLaunchTemplateVersion {
-                        template_id: template_id.clone(),
+                        template_id: template_id.to_string(),
                         data,
                         client_token: token.to_string(),
                     },
@@ -560,30 +568,34 @@ async fn run_one(
                 .mutate(
                     region,
                     Mutation::SetDefaultVersion {
-                        template_id: template_id.clone(),
+                        template_id: template_id.to_string(),
                         version,
                     },
                 )
                 .await?;
-            Ok(vec![template_id, version.to_string()])
+            Ok(vec![template_id.to_string(), version.to_string()])
         }
-        (Resource::LaunchTemplate, _) => {
-            let template_id = a
-                .ids
-                .first()
-                .cloned()
-                .ok_or_else(|| missing("the template id"))?;
-            provider
-                .mutate(region, Mutation::DeleteLaunchTemplate { template_id })
-                .await
-                .map(ids)
-        }
-        // Without a placement (no network, no instance type templates): as before.
-        (Resource::Instances, ActionKind::Launch) => {
-            let template_id = a
-                .ids
-                .first()
-                .cloned()
+        Payload::DeleteTemplate { template_id } => provider
+            .mutate(
+                region,
+                Mutation::DeleteLaunchTemplate {
+                    template_id: template_id.to_string(),
+                },
+            )
+            .await
+            .map(ids),
+        // A split over zones goes through `launch_placed`; here one type, EC2's zone.
+        Payload::Launch {
+            template_id,
+            count,
+            target,
+            tags,
+        } => {
+            let LaunchTarget::Type(instance_type) = target else {
+                return Err(missing("a launch without a split over zones"));
+            };
+            let template_id = template_id
+                .map(str::to_string)
                 .or_else(|| {
                     made.templates
                         .get(&(a.address.clone(), a.region.clone()))
@@ -597,12 +609,9 @@ async fn run_one(
                         template_id,
                         // `$Default` is what the plan means; EC2 resolves it at launch.
                         version: 0,
-                        instance_type: a
-                            .instance_type
-                            .clone()
-                            .ok_or_else(|| missing("an instance type"))?,
-                        count: a.count.unwrap_or(0) as i32,
-                        tags: a.tags.clone(),
+                        instance_type: instance_type.to_string(),
+                        count: i32::try_from(count).unwrap_or(i32::MAX),
+                        tags: tags.clone(),
                         client_token: token.to_string(),
                         dry_run: false,
                         subnet: None,
@@ -611,8 +620,13 @@ async fn run_one(
                 .await
                 .map(ids)
         }
-        (Resource::Instances, _) => provider
-            .mutate(region, Mutation::TerminateInstances { ids: a.ids.clone() })
+        Payload::Terminate { ids: to_go } => provider
+            .mutate(
+                region,
+                Mutation::TerminateInstances {
+                    ids: to_go.to_vec(),
+                },
+            )
             .await
             .map(ids),
     }

@@ -15,6 +15,7 @@ pub mod dry_run;
 pub mod identity;
 pub mod image_actions;
 pub mod network;
+mod payload;
 pub mod placement;
 pub mod render;
 pub mod saved;
@@ -22,6 +23,7 @@ pub mod visibility;
 mod withhold;
 
 pub use build::{build, PlanOptions};
+pub use payload::{LaunchTarget, Malformed, Payload};
 
 use crate::diagnostic::JsonDiagnostic;
 use crate::inventory::ObjectKind;

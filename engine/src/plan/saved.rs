@@ -213,13 +213,22 @@ impl SavedPlan {
             )
             .help("use the fleetform version that wrote it, or plan again"));
         }
-        serde_json::from_value(value).map_err(|e| {
+        let saved: SavedPlan = serde_json::from_value(value).map_err(|e| {
             Diagnostic::error(
                 Code::PlanFile,
                 format!("{shown} does not hold a valid plan: {e}"),
             )
             .help("run `fleetform plan -out FILE` again; nothing was changed")
-        })
+        })?;
+        // Every action must be one apply can carry out, before any is.
+        if let Some(malformed) = saved.plan.actions.iter().find_map(|a| a.payload().err()) {
+            return Err(Diagnostic::error(
+                Code::PlanFile,
+                format!("{shown} does not hold a valid plan: a {malformed}"),
+            )
+            .help("run `fleetform plan -out FILE` again; nothing was changed"));
+        }
+        Ok(saved)
     }
 }
 
