@@ -31,10 +31,9 @@ async fn main() {
         eprintln!("{dir} is not valid; run `fleetform validate {dir}`");
         std::process::exit(1);
     };
-    let options = ConnectOptions {
-        endpoint_url: Some(endpoint.clone()),
-        ..ConnectOptions::default()
-    };
+    // The timeouts the binary uses for this endpoint (longer on this
+    // machine's local endpoint, which answers one request at a time).
+    let options = ConnectOptions::for_endpoint(Some(endpoint.clone()));
     let provider = match AwsProvider::connect(&options).await {
         Ok(p) => p,
         Err(e) => {
