@@ -430,7 +430,9 @@ async fn run_one(
 ) -> Result<Vec<String>, ProviderError> {
     let region = a.region.as_str();
     let ids = |outcome: MutationOutcome| match outcome {
-        MutationOutcome::KeyPair { id } | MutationOutcome::Image { id } => vec![id],
+        MutationOutcome::KeyPair { id }
+        | MutationOutcome::Image { id }
+        | MutationOutcome::Refresh { id } => vec![id],
         MutationOutcome::LaunchTemplate { id, version } => vec![id, version.to_string()],
         MutationOutcome::Instances { ids } => ids,
         MutationOutcome::DryRunOk | MutationOutcome::Done => Vec::new(),

@@ -86,6 +86,8 @@ impl ObserveRequest {
             subnet_ids,
             security_group_ids,
             instance_types,
+            auto_scaling_groups: false,
+            refresh_groups: BTreeMap::new(),
         }
     }
 }
@@ -115,7 +117,9 @@ impl ObjectKind {
             Kind::Images => Some(ObjectKind::Image),
             Kind::LaunchTemplates => Some(ObjectKind::LaunchTemplate),
             Kind::Instances => Some(ObjectKind::Instance),
-            Kind::Subnets | Kind::SecurityGroups | Kind::Offerings => None,
+            Kind::Subnets | Kind::SecurityGroups | Kind::Offerings | Kind::AutoScalingGroups => {
+                None
+            }
         }
     }
 

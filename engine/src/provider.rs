@@ -59,6 +59,13 @@ pub struct ObserveRequest {
     pub security_group_ids: BTreeMap<String, Vec<String>>,
     /// Per region, the instance types whose zone offerings to read.
     pub instance_types: BTreeMap<String, Vec<String>>,
+    /// Read the fleet's Auto Scaling groups in every region (one paged,
+    /// tag-filtered DescribeAutoScalingGroups per region). Unset, nothing is
+    /// read and the groups are complete and empty.
+    pub auto_scaling_groups: bool,
+    /// Per region, the groups whose instance refreshes to read (those with
+    /// `instance_refresh`): one DescribeInstanceRefreshes per group named.
+    pub refresh_groups: BTreeMap<String, Vec<String>>,
 }
 
 /// The kinds of object read per region; each is complete or not on its own.
@@ -91,11 +98,13 @@ pub enum Kind {
     SecurityGroups,
     /// Which instance types EC2 offers in which availability zones.
     Offerings,
+    /// The fleet's Auto Scaling groups, their instances and refreshes.
+    AutoScalingGroups,
 }
 
 impl Kind {
     /// Every kind, in dependency order.
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 8] = [
         Kind::KeyPairs,
         Kind::Images,
         Kind::LaunchTemplates,
@@ -103,6 +112,7 @@ impl Kind {
         Kind::Subnets,
         Kind::SecurityGroups,
         Kind::Offerings,
+        Kind::AutoScalingGroups,
     ];
 }
 
@@ -116,6 +126,7 @@ impl fmt::Display for Kind {
             Kind::Subnets => "subnets",
             Kind::SecurityGroups => "security groups",
             Kind::Offerings => "instance type offerings",
+            Kind::AutoScalingGroups => "Auto Scaling groups",
         })
     }
 }
@@ -382,6 +393,96 @@ pub struct ObservedInstance {
     pub subnet_id: Option<String>,
 }
 
+/// An Auto Scaling group as fleetform makes it: a MixedInstancesPolicy over
+/// launch templates' default versions (`$Default`), in capacity units.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupSpec {
+    /// Group name (`<fleet>.<id>`).
+    pub name: String,
+    /// The worker type's launch template, launched at its default version.
+    pub launch_template_id: String,
+    /// One override per instance type, weighted by capacity.
+    pub overrides: Vec<GroupOverride>,
+    /// Subnets to launch into (VPCZoneIdentifier), in name order.
+    pub subnet_ids: Vec<String>,
+    /// MinSize, in capacity units.
+    pub min_size: i64,
+    /// MaxSize, in capacity units.
+    pub max_size: i64,
+    /// DesiredCapacity: set at creation, and on update only to clamp one
+    /// outside new bounds into them; `None` leaves it as it is.
+    pub desired_capacity: Option<i64>,
+    /// MaxInstanceLifetime in seconds (unset: none).
+    pub max_instance_lifetime_secs: Option<i64>,
+    /// Spot: on-demand percentage 0 above base capacity 0, allocation
+    /// `price-capacity-optimized`, SpotMaxPrice from `max_price` (unset:
+    /// the on-demand price). `None` is on-demand only.
+    pub spot: Option<GroupSpot>,
+    /// Tags on the group, every one propagated to launched instances.
+    pub tags: BTreeMap<String, String>,
+}
+
+/// One instance type of a group's MixedInstancesPolicy.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct GroupOverride {
+    /// Instance type.
+    pub instance_type: String,
+    /// WeightedCapacity: the instance type's `capacity`.
+    pub weight: u32,
+    /// The instance type's own launch template, when it has one (launched at
+    /// its default version); unset, the group's template.
+    pub launch_template_id: Option<String>,
+}
+
+/// The spot part of a group's instances distribution.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupSpot {
+    /// SpotMaxPrice in USD per instance-hour (unset: the on-demand price).
+    pub max_price: Option<String>,
+}
+
+/// An Auto Scaling group as observed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObservedGroup {
+    /// What the group is set to, read back into fleetform's terms (a
+    /// setting fleetform does not make, e.g. a fixed template version, reads
+    /// as a difference: the template id is then empty).
+    pub spec: GroupSpec,
+    /// The desired capacity now, in capacity units.
+    pub desired_capacity: i64,
+    /// Its instances.
+    pub instances: Vec<GroupInstance>,
+    /// The newest instance refresh, when it was read and is still in flight
+    /// (Pending, InProgress, Cancelling, RollbackInProgress, Baking).
+    pub refresh_in_flight: Option<InstanceRefresh>,
+    /// All tags of the group (`spec.tags` holds the propagated ones).
+    pub tags: BTreeMap<String, String>,
+}
+
+/// An instance as its group reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupInstance {
+    /// `i-...` id.
+    pub id: String,
+    /// Instance type.
+    pub instance_type: String,
+    /// Lifecycle state (`InService`, `Pending`, `Terminating`, ...).
+    pub lifecycle_state: String,
+    /// Launch template version it was launched from, when reported.
+    pub launch_template_version: Option<String>,
+}
+
+/// An instance refresh of a group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceRefresh {
+    /// Refresh id.
+    pub id: String,
+    /// Status as Auto Scaling reports it (`InProgress`, ...).
+    pub status: String,
+    /// Percentage complete, when reported.
+    pub percentage_complete: Option<i64>,
+}
+
 /// Everything read in one region.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RegionObservation {
@@ -403,6 +504,10 @@ pub struct RegionObservation {
     /// Per availability zone, which of the configuration's instance types EC2 offers.
     #[serde(default = "Observed::nothing")]
     pub offerings: Observed<Vec<Offering>>,
+    /// The Auto Scaling groups tagged with the fleet (complete and empty
+    /// when the request did not ask for them).
+    #[serde(default = "Observed::nothing")]
+    pub auto_scaling_groups: Observed<Vec<ObservedGroup>>,
 }
 
 impl RegionObservation {
@@ -416,6 +521,7 @@ impl RegionObservation {
             (Kind::Subnets, self.subnets.cause()),
             (Kind::SecurityGroups, self.security_groups.cause()),
             (Kind::Offerings, self.offerings.cause()),
+            (Kind::AutoScalingGroups, self.auto_scaling_groups.cause()),
         ]
         .into_iter()
         .filter_map(|(kind, cause)| Some((kind, cause?)))
@@ -584,6 +690,50 @@ pub enum Mutation {
         /// Tags to add.
         tags: BTreeMap<String, String>,
     },
+    /// CreateAutoScalingGroup with its tags; a group of that name that
+    /// already exists (a retry) is done.
+    CreateAutoScalingGroup {
+        /// The group.
+        spec: GroupSpec,
+    },
+    /// UpdateAutoScalingGroup, always with the whole MixedInstancesPolicy;
+    /// then CreateOrUpdateTags / DeleteTags for the tags that differ from
+    /// `old_tags`.
+    UpdateAutoScalingGroup {
+        /// The group as it should be.
+        spec: GroupSpec,
+        /// Its propagated tags as observed.
+        old_tags: BTreeMap<String, String>,
+    },
+    /// DeleteAutoScalingGroup with ForceDelete (its instances are
+    /// terminated); a group already gone is done.
+    DeleteAutoScalingGroup {
+        /// Group name.
+        name: String,
+    },
+    /// StartInstanceRefresh; a refresh already in flight is done (never a
+    /// second one).
+    StartInstanceRefresh {
+        /// Group name.
+        name: String,
+        /// MinHealthyPercentage.
+        min_healthy_percentage: u8,
+    },
+    /// AttachInstances (at most 20 per call; more are split).
+    AttachInstances {
+        /// Group name.
+        name: String,
+        /// Instance ids.
+        ids: Vec<String>,
+    },
+    /// DetachInstances with ShouldDecrementDesiredCapacity (at most 20 per
+    /// call; more are split); instances no longer in the group are done.
+    DetachInstances {
+        /// Group name.
+        name: String,
+        /// Instance ids.
+        ids: Vec<String>,
+    },
 }
 
 /// What a successful mutation produced.
@@ -609,6 +759,11 @@ pub enum MutationOutcome {
     /// A new image id.
     Image {
         /// `ami-...`.
+        id: String,
+    },
+    /// An instance refresh started.
+    Refresh {
+        /// Refresh id.
         id: String,
     },
     /// A dry run that EC2 says would succeed.
@@ -651,6 +806,7 @@ mod tests {
             subnets: Observed::nothing(),
             security_groups: Observed::nothing(),
             offerings: Observed::nothing(),
+            auto_scaling_groups: Observed::nothing(),
         };
         let observation = Observation {
             regions: BTreeMap::from([("us-east-1".to_string(), region)]),

@@ -494,6 +494,7 @@ fn incomplete_everything(cause: &str) -> RegionObservation {
         subnets: Observed::Incomplete { cause: gone() },
         security_groups: Observed::Incomplete { cause: gone() },
         offerings: Observed::Incomplete { cause: gone() },
+        auto_scaling_groups: Observed::Incomplete { cause: gone() },
     }
 }
 

@@ -379,6 +379,7 @@ worker_type "w" {{
                     subnets: Observed::nothing(),
                     security_groups: Observed::nothing(),
                     offerings: Observed::nothing(),
+                    auto_scaling_groups: Observed::nothing(),
                 },
             )]),
             api_calls: 0,

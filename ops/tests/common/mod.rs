@@ -17,6 +17,7 @@ pub fn empty_observation() -> Observation {
                 subnets: Observed::nothing(),
                 security_groups: Observed::nothing(),
                 offerings: Observed::nothing(),
+                auto_scaling_groups: Observed::nothing(),
             },
         )]),
         api_calls: 0,

@@ -459,6 +459,16 @@ pub(crate) async fn run(
                 .map_err(error::from_sdk)?;
             Ok(MutationOutcome::Done)
         }
+        Mutation::CreateAutoScalingGroup { .. }
+        | Mutation::UpdateAutoScalingGroup { .. }
+        | Mutation::DeleteAutoScalingGroup { .. }
+        | Mutation::StartInstanceRefresh { .. }
+        | Mutation::AttachInstances { .. }
+        | Mutation::DetachInstances { .. } => Err(ProviderError {
+            kind: ErrorKind::InvalidRequest,
+            code: None,
+            message: "Auto Scaling is not wired into this provider yet".to_string(),
+        }),
     }
 }
 

@@ -210,6 +210,9 @@ pub(crate) fn all_incomplete(cause: &str) -> RegionObservation {
         offerings: Observed::Incomplete {
             cause: cause.to_string(),
         },
+        auto_scaling_groups: Observed::Incomplete {
+            cause: cause.to_string(),
+        },
     }
 }
 
@@ -265,6 +268,8 @@ pub(crate) async fn region(
         subnets: settle(subnets),
         security_groups: settle(security_groups),
         offerings: settle(offerings),
+        // Read by the Auto Scaling client; filled in where the regions are joined.
+        auto_scaling_groups: Observed::nothing(),
     }
 }
 
