@@ -75,27 +75,43 @@ pub fn plan_id(plan: &Plan) -> String {
 pub const COPY_TIMEOUT_SECS: u64 = 45 * 60;
 
 /// The order actions run in: key pairs and images, launch templates (the
-/// promoted regions of a staged roll-out after the rest), instances; then
-/// deletions in reverse.
+/// promoted regions of a staged roll-out after the rest), Auto Scaling
+/// groups, instances (launches, attachments, refreshes); then detachments,
+/// terminations and deletions in reverse.
 fn phase(a: &Action) -> u8 {
     let creating = !matches!(
         a.action,
-        ActionKind::Delete | ActionKind::Terminate | ActionKind::Prune
+        ActionKind::Delete | ActionKind::Terminate | ActionKind::Prune | ActionKind::Detach
     );
     match (creating, a.resource) {
         (true, Resource::KeyPair | Resource::Image) => 0,
         (true, Resource::LaunchTemplate) if a.stage == Some(Stage::Promote) => 2,
         (true, Resource::LaunchTemplate) => 1,
-        (true, Resource::Instances) => 3,
-        (false, Resource::Instances) => 4,
-        (false, Resource::LaunchTemplate) => 5,
-        (false, Resource::KeyPair) => 6,
-        (false, Resource::Image) => 7,
+        // A refresh replaces instances with the template's new version:
+        // after every template change, with the launches.
+        (true, Resource::AutoScalingGroup) if a.action == ActionKind::Refresh => 4,
+        // A group switched from direct scaling gets its min once it holds
+        // the attached instances (a group's min being lowered before its
+        // instances are detached has min 0 and goes first).
+        (true, Resource::AutoScalingGroup)
+            if a.reason == crate::plan::Reason::ScalingChanged
+                && a.action == ActionKind::Update
+                && a.auto_scaling_group.as_ref().is_some_and(|g| g.min > 0) =>
+        {
+            5
+        }
+        (true, Resource::AutoScalingGroup) => 3,
+        (true, Resource::Instances) => 4,
+        (false, Resource::Instances) => 5,
+        (false, Resource::AutoScalingGroup) => 6,
+        (false, Resource::LaunchTemplate) => 7,
+        (false, Resource::KeyPair) => 8,
+        (false, Resource::Image) => 9,
     }
 }
 
 /// The phases in order.
-const PHASES: std::ops::RangeInclusive<u8> = 0..=7;
+const PHASES: std::ops::RangeInclusive<u8> = 0..=9;
 
 /// Orders the actions of one phase round-robin by address (worker type), so a
 /// worker type with many actions cannot hold the front of the queue.
@@ -631,5 +647,121 @@ async fn run_one(
             )
             .await
             .map(ids),
+        Payload::CreateGroup { group } => provider
+            .mutate(
+                region,
+                Mutation::CreateAutoScalingGroup {
+                    spec: group_spec(a, group, made)?,
+                },
+            )
+            .await
+            .map(ids),
+        Payload::UpdateGroup { group } => provider
+            .mutate(
+                region,
+                Mutation::UpdateAutoScalingGroup {
+                    spec: group_spec(a, group, made)?,
+                    old_tags: group.old_tags.clone(),
+                },
+            )
+            .await
+            .map(ids),
+        Payload::DeleteGroup { name } => provider
+            .mutate(
+                region,
+                Mutation::DeleteAutoScalingGroup {
+                    name: name.to_string(),
+                },
+            )
+            .await
+            .map(ids),
+        Payload::Refresh {
+            name,
+            min_healthy_percentage,
+        } => provider
+            .mutate(
+                region,
+                Mutation::StartInstanceRefresh {
+                    name: name.to_string(),
+                    min_healthy_percentage,
+                },
+            )
+            .await
+            .map(ids),
+        Payload::Attach { name, ids: which } => provider
+            .mutate(
+                region,
+                Mutation::AttachInstances {
+                    name: name.to_string(),
+                    ids: which.to_vec(),
+                },
+            )
+            .await
+            .map(|_| which.to_vec()),
+        Payload::Detach { name, ids: which } => provider
+            .mutate(
+                region,
+                Mutation::DetachInstances {
+                    name: name.to_string(),
+                    ids: which.to_vec(),
+                },
+            )
+            .await
+            .map(|_| which.to_vec()),
     }
+}
+
+/// The group a planned one makes, with the ids of the templates this run
+/// created filled in.
+fn group_spec(
+    a: &Action,
+    group: &crate::plan::PlannedGroup,
+    made: &Made,
+) -> Result<crate::provider::GroupSpec, ProviderError> {
+    let made_by = |address: &str| {
+        made.templates
+            .get(&(address.to_string(), a.region.clone()))
+            .cloned()
+    };
+    let launch_template_id = group
+        .launch_template_id
+        .clone()
+        .or_else(|| made_by(&a.address))
+        .ok_or_else(|| missing("a launch template (its creation failed?)"))?;
+    let overrides = group
+        .overrides
+        .iter()
+        .map(|o| {
+            let launch_template_id = match &o.template {
+                Some(template) => Some(
+                    o.template_id
+                        .clone()
+                        .or_else(|| made_by(template))
+                        .ok_or_else(|| missing("an instance type's launch template"))?,
+                ),
+                None => None,
+            };
+            Ok(crate::provider::GroupOverride {
+                instance_type: o.instance_type.clone(),
+                weight: o.weight,
+                launch_template_id,
+            })
+        })
+        .collect::<Result<Vec<_>, ProviderError>>()?;
+    Ok(crate::provider::GroupSpec {
+        name: group.name.clone(),
+        launch_template_id,
+        overrides,
+        subnet_ids: group.subnet_ids.clone(),
+        min_size: i64::from(group.min),
+        max_size: i64::from(group.max_size),
+        desired_capacity: group.desired_capacity.map(i64::from),
+        max_instance_lifetime_secs: group
+            .max_instance_lifetime_secs
+            .map(|s| i64::try_from(s).unwrap_or(i64::MAX)),
+        spot: group.spot.as_ref().map(|s| crate::provider::GroupSpot {
+            max_price: s.max_price.clone(),
+        }),
+        tags: group.tags.clone(),
+    })
 }

@@ -16,6 +16,7 @@
 //! span of the offending declaration.
 
 pub mod launch;
+pub mod scaling;
 
 use crate::catalog::{hourly_price, InstanceTypeInfo};
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
@@ -31,6 +32,7 @@ pub fn static_checks(config: &Config, diags: &mut Diagnostics) {
         image_compat(config, wt, diags);
     }
     launch::check(config, diags);
+    scaling::check(config, diags);
     budget(config, diags);
 }
 
@@ -47,7 +49,14 @@ fn capacity_bounds(wt: &WorkerType, diags: &mut Diagnostics) {
                 ),
             )
             .at(wt.origin.attribute("capacity.min"), "min above max")
-            .help("lower min or raise max; both count capacity units per region"),
+            .help(match wt.capacity.scope {
+                crate::model::CapacityScope::Region => {
+                    "lower min or raise max; both count capacity units per region"
+                }
+                crate::model::CapacityScope::WorkerType => {
+                    "lower min or raise max; both count capacity units over all the worker type's regions"
+                }
+            }),
         );
         return;
     }
@@ -186,7 +195,8 @@ fn image_compat(config: &Config, wt: &WorkerType, diags: &mut Diagnostics) {
     }
 }
 
-/// What a worker type costs per hour at max capacity in every region it runs in.
+/// What a worker type costs per hour at max capacity in every region it runs
+/// in (or, with bounds over all its regions, at max capacity once).
 #[derive(Debug, Clone, PartialEq)]
 pub struct MaxCost {
     /// USD per hour, counting each region at `max` units of the dearest type per unit.
@@ -206,8 +216,13 @@ pub fn max_hourly_cost(wt: &WorkerType) -> MaxCost {
             None => unpriced.push(it.name.clone()),
         }
     }
+    // Bounds over all regions hold `max` once, not once per region.
+    let regions = match wt.capacity.scope {
+        crate::model::CapacityScope::Region => wt.regions.len() as f64,
+        crate::model::CapacityScope::WorkerType => 1.0,
+    };
     MaxCost {
-        hourly_usd: per_unit * f64::from(wt.capacity.max) * wt.regions.len() as f64,
+        hourly_usd: per_unit * f64::from(wt.capacity.max) * regions,
         unpriced,
     }
 }

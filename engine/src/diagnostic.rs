@@ -72,6 +72,8 @@ codes! {
     Network = "FF012",
     /// FF013: EC2 does not offer an instance type where a worker type runs.
     Offering = "FF013",
+    /// FF014: an Auto Scaling group cannot be made as declared, or a group's state needs attention.
+    AutoScaling = "FF014",
     /// A file or directory could not be read.
     Io = "io",
     /// A file is not valid UTF-8.

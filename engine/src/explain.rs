@@ -221,6 +221,27 @@ pub fn explanation(code: Code) -> Explanation {
                       worker type in other regions.",
             overrides: None,
         },
+        Code::AutoScaling => Explanation {
+            title: "auto-scaling: an Auto Scaling group can hold the worker type's bounds",
+            checks: "A worker type with `scaling = \"asg\"` needs a `network` (a group launches \
+                     into its subnets); its `max_lifetime` must be at least one day (Auto Scaling \
+                     refuses less); `instance_refresh` only applies to such a worker type; and its \
+                     bounds must leave room for the heaviest instance weight, because a group's \
+                     MaxSize is `max` less the heaviest weight but one (Auto Scaling may overshoot \
+                     MaxSize by that much when it launches a weighted instance). `exclude` in its \
+                     network cannot be expressed in a group and is a warning. At plan time: a \
+                     refresh already in flight is shown and no second one is started; running \
+                     instances that do not fit under a new group's MaxSize stay outside it.",
+            prevents: "A group that lets a provisioner launch past `max` between applies because of \
+                       weighted overshoot; a worker type switched to a group that starts its \
+                       capacity a second time next to the running instances; refreshes that \
+                       replace the same instances twice at once.",
+            resolve: "Add `network = network.NAME`, raise `max_lifetime` to at least \"1d\", remove \
+                      `instance_refresh` from a directly scaled worker type, or raise `max` (or \
+                      lower the heaviest `capacity` weight) so that `max - (heaviest - 1)` is at \
+                      least `min`. For a refresh in flight, wait until it ends and plan again.",
+            overrides: None,
+        },
         Code::Io => Explanation {
             title: "io: a file or directory could not be read",
             checks: "fleetform reads every `*.hcl` file of the configuration directory and the files \

@@ -71,6 +71,23 @@ impl ObserveRequest {
                 }
             }
         }
+        // Groups are always read (one paged call per region): a group whose
+        // worker type was removed or switched back to direct scaling must be
+        // found to be deleted, and unknown is never "none".
+        let auto_scaling_groups = true;
+        let mut refresh_groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for wt in config
+            .worker_types
+            .values()
+            .filter(|wt| wt.scaling == crate::model::Scaling::Asg && wt.instance_refresh.is_some())
+        {
+            for region in &wt.regions {
+                refresh_groups
+                    .entry(region.clone())
+                    .or_default()
+                    .push(crate::plan::build::launch_template_name(config, wt.id()));
+            }
+        }
         for ids in subnet_ids
             .values_mut()
             .chain(security_group_ids.values_mut())
@@ -86,8 +103,8 @@ impl ObserveRequest {
             subnet_ids,
             security_group_ids,
             instance_types,
-            auto_scaling_groups: false,
-            refresh_groups: BTreeMap::new(),
+            auto_scaling_groups,
+            refresh_groups,
         }
     }
 }
@@ -106,6 +123,8 @@ pub enum ObjectKind {
     LaunchTemplate,
     /// An instance.
     Instance,
+    /// An Auto Scaling group.
+    AutoScalingGroup,
 }
 
 impl ObjectKind {
@@ -130,6 +149,7 @@ impl ObjectKind {
             ObjectKind::Image => "image",
             ObjectKind::LaunchTemplate => "launch_template",
             ObjectKind::Instance => "instance",
+            ObjectKind::AutoScalingGroup => "auto_scaling_group",
         }
     }
 }
@@ -169,7 +189,7 @@ impl Object {
     pub fn name(&self) -> Option<&str> {
         self.name.as_deref().or_else(|| match self.kind {
             ObjectKind::KeyPair | ObjectKind::LaunchTemplate => self.detail.split(' ').next(),
-            ObjectKind::Image | ObjectKind::Instance => None,
+            ObjectKind::Image | ObjectKind::Instance | ObjectKind::AutoScalingGroup => None,
         })
     }
 }
@@ -295,6 +315,31 @@ pub fn entries(
                         .and_then(|d| d.image_id.as_ref())
                         .map(|i| format!(", image {i}"))
                         .unwrap_or_default()
+                ),
+                managed: true,
+            });
+        }
+        for g in observed
+            .auto_scaling_groups
+            .complete()
+            .into_iter()
+            .flatten()
+        {
+            out.push(Object {
+                address: address_of(&g.tags),
+                region: region.clone(),
+                kind: ObjectKind::AutoScalingGroup,
+                // A group's name is its identity in a region.
+                id: g.spec.name.clone(),
+                name: Some(g.spec.name.clone()),
+                detail: format!(
+                    "{} min {} max {} desired {}, {} instance{}",
+                    g.spec.name,
+                    g.spec.min_size,
+                    g.spec.max_size,
+                    g.desired_capacity,
+                    g.instances.len(),
+                    if g.instances.len() == 1 { "" } else { "s" }
                 ),
                 managed: true,
             });

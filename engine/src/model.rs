@@ -486,13 +486,73 @@ impl Default for Metadata {
     }
 }
 
-/// The `capacity` block: bounds in capacity units, per region.
+/// The `capacity` block: bounds in capacity units, per region or over the
+/// worker type's regions ([`CapacityScope`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Capacity {
-    /// Fewest units running per region; fleetform launches up to it.
+    /// Fewest units running (per region, or in all regions together).
     pub min: u32,
-    /// Most units running per region; never exceeded (FF004).
+    /// Most units running (per region, or in all regions together); never
+    /// exceeded (FF004).
     pub max: u32,
+    /// What the bounds hold over.
+    #[serde(default, skip_serializing_if = "CapacityScope::is_region")]
+    pub scope: CapacityScope,
+}
+
+impl Capacity {
+    /// Per-region bounds `min`..`max`.
+    pub fn per_region(min: u32, max: u32) -> Capacity {
+        Capacity {
+            min,
+            max,
+            scope: CapacityScope::Region,
+        }
+    }
+}
+
+/// What a worker type's `capacity` bounds hold over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CapacityScope {
+    /// Each region on its own (the default).
+    #[default]
+    Region,
+    /// All the worker type's regions together.
+    WorkerType,
+}
+
+impl CapacityScope {
+    /// Whether this is the default, per-region scope.
+    pub fn is_region(&self) -> bool {
+        *self == CapacityScope::Region
+    }
+}
+
+/// Who keeps a worker type's capacity inside its bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Scaling {
+    /// fleetform: each apply launches up to `min` and terminates above `max`.
+    #[default]
+    Direct,
+    /// An Auto Scaling group per region, which holds the bounds between applies.
+    Asg,
+}
+
+impl Scaling {
+    /// Whether this is the default, direct scaling.
+    pub fn is_direct(&self) -> bool {
+        *self == Scaling::Direct
+    }
+}
+
+/// The `instance_refresh` block of an `asg` worker type: after a template
+/// change, replace the running instances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct InstanceRefresh {
+    /// Share of capacity (percent) that stays in service during the refresh.
+    pub min_healthy_percentage: u8,
 }
 
 /// A `worker_type` block: a launch template per region and the instances launched from it.
@@ -513,8 +573,14 @@ pub struct WorkerType {
     pub regions: Vec<String>,
     /// Instance types with their capacity weights, in declaration order.
     pub instance_types: Vec<InstanceType>,
-    /// Capacity bounds per region.
+    /// Capacity bounds.
     pub capacity: Capacity,
+    /// Who holds the bounds: fleetform's applies, or an Auto Scaling group.
+    #[serde(default, skip_serializing_if = "Scaling::is_direct")]
+    pub scaling: Scaling,
+    /// With `asg`: replace running instances after a template change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_refresh: Option<InstanceRefresh>,
     /// Spot or on-demand.
     pub market: Market,
     /// Instances older than this are terminated.
@@ -677,6 +743,27 @@ impl WorkerType {
                 }
             }
         }
+    }
+
+    /// The bounds an Auto Scaling group of this worker type holds in
+    /// `region`: the worker type's own per region, or with `scope =
+    /// "worker_type"` an even share of them over its regions, the remainder
+    /// going one unit each to the first regions in `fleet_regions` order.
+    pub fn group_bounds_in(&self, region: &str, fleet_regions: &[String]) -> (u32, u32) {
+        let c = self.capacity;
+        if c.scope == CapacityScope::Region {
+            return (c.min, c.max);
+        }
+        let ordered: Vec<&String> = fleet_regions
+            .iter()
+            .filter(|r| self.regions.contains(r))
+            .collect();
+        let Some(index) = ordered.iter().position(|r| *r == region) else {
+            return (0, 0);
+        };
+        let n = ordered.len() as u32;
+        let share = |total: u32| total / n + u32::from((index as u32) < total % n);
+        (share(c.min), share(c.max))
     }
 
     /// The volumes instances of `instance_type` get, by device name: the

@@ -9,9 +9,9 @@ use super::variables;
 use super::{functions, Inputs, ParsedFile};
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::model::{
-    AmiSet, Architecture, Backend, Budget, Capacity, Config, Duration, Fleet, ImageLookup,
-    ImageSource, InstanceType, KeyPair, Limits, Market, Network, Origin, RegionalValues, Rollout,
-    Virtualization, WorkerType,
+    AmiSet, Architecture, Backend, Budget, Capacity, CapacityScope, Config, Duration, Fleet,
+    ImageLookup, ImageSource, InstanceRefresh, InstanceType, KeyPair, Limits, Market, Network,
+    Origin, RegionalValues, Rollout, Scaling, Virtualization, WorkerType,
 };
 use crate::sensitive::Secrets;
 use crate::source::{FileId, SourceRef, SourceSet};
@@ -1182,6 +1182,51 @@ pub(crate) fn is_ami_id(id: &str) -> bool {
     })
 }
 
+/// The `instance_refresh` block: `min_healthy_percentage` (default 90, as
+/// Auto Scaling's own default), a whole percentage.
+fn decode_instance_refresh(
+    file: crate::source::FileId,
+    block: &hcl_edit::structure::Block,
+    scope: &Scope,
+    origin: &mut Origin,
+    diags: &mut Diagnostics,
+) -> Option<InstanceRefresh> {
+    let r = Fields::read(
+        file,
+        &block.body,
+        "instance_refresh",
+        &["min_healthy_percentage"],
+        &[],
+        diags,
+    )
+    .in_worker_type();
+    r.record(origin, "instance_refresh.");
+    let percentage = match r.value(scope, "min_healthy_percentage", diags) {
+        Some((v, at)) => {
+            let n = want::count(&v, &at, "instance_refresh.min_healthy_percentage", diags)?;
+            match u8::try_from(n).ok().filter(|n| *n <= 100) {
+                Some(n) => n,
+                None => {
+                    diags.push(
+                        Diagnostic::error(
+                            Code::InvalidValue,
+                            format!("min_healthy_percentage must be 0 to 100, got {n}"),
+                        )
+                        .at(at, "not a percentage")
+                        .help("the share of capacity kept in service while instances are replaced, e.g. 90"),
+                    );
+                    return None;
+                }
+            }
+        }
+        None if r.get("min_healthy_percentage").is_some() => return None,
+        None => 90,
+    };
+    Some(InstanceRefresh {
+        min_healthy_percentage: percentage,
+    })
+}
+
 fn decode_worker_type(
     name: String,
     key: Option<&str>,
@@ -1206,6 +1251,7 @@ fn decode_worker_type(
             "network",
             "iam_instance_profile",
             "name",
+            "scaling",
         ],
         &[
             "instance_type",
@@ -1215,6 +1261,7 @@ fn decode_worker_type(
             "volume",
             "spot",
             "metadata",
+            "instance_refresh",
         ],
         diags,
     )
@@ -1261,6 +1308,20 @@ fn decode_worker_type(
     let max_lifetime = f
         .value(scope, "max_lifetime", diags)
         .and_then(|(v, at)| want::duration(&v, &at, "worker_type.max_lifetime", diags));
+    let scaling = match f.value(scope, "scaling", diags) {
+        Some((v, at)) => want::one_of(
+            &v,
+            &at,
+            "worker_type.scaling",
+            &[("direct", Scaling::Direct), ("asg", Scaling::Asg)],
+            diags,
+        ),
+        None if f.get("scaling").is_some() => None,
+        None => Some(Scaling::Direct),
+    };
+    let instance_refresh = f
+        .single_block("instance_refresh", diags)
+        .and_then(|block| decode_instance_refresh(decl.file, block, scope, &mut origin, diags));
     let (user_data, user_data_sensitive) =
         match f.regional_value(scope, "user_data", &region_list, true, diags) {
             Some((v, at, sensitive)) => {
@@ -1508,12 +1569,26 @@ fn decode_worker_type(
                 decl.file,
                 &block.body,
                 "capacity",
-                &["min", "max"],
+                &["min", "max", "scope"],
                 &[],
                 diags,
             )
             .in_worker_type();
             c.record(&mut origin, "capacity.");
+            let capacity_scope = match c.value(scope, "scope", diags) {
+                Some((v, at)) => want::one_of(
+                    &v,
+                    &at,
+                    "capacity.scope",
+                    &[
+                        ("region", CapacityScope::Region),
+                        ("worker_type", CapacityScope::WorkerType),
+                    ],
+                    diags,
+                ),
+                None if c.get("scope").is_some() => None,
+                None => Some(CapacityScope::Region),
+            };
             let min = match c.value(scope, "min", diags) {
                 Some((v, at)) => want::count(&v, &at, "capacity.min", diags),
                 None if c.get("min").is_some() => None,
@@ -1522,8 +1597,8 @@ fn decode_worker_type(
             let max = c
                 .required(scope, "max", span_of(decl.file, &block.ident), diags)
                 .and_then(|(v, at)| want::count(&v, &at, "capacity.max", diags));
-            match (min, max) {
-                (Some(min), Some(max)) => Some(Capacity { min, max }),
+            match (min, max, capacity_scope) {
+                (Some(min), Some(max), Some(scope)) => Some(Capacity { min, max, scope }),
                 _ => None,
             }
         }
@@ -1556,7 +1631,9 @@ fn decode_worker_type(
         key_pair,
         regions: regions.unwrap_or_default(),
         instance_types,
-        capacity: capacity.unwrap_or(Capacity { min: 0, max: 0 }),
+        capacity: capacity.unwrap_or(Capacity::per_region(0, 0)),
+        scaling: scaling.unwrap_or_default(),
+        instance_refresh,
         market: market.unwrap_or(Market::OnDemand),
         max_lifetime,
         user_data,

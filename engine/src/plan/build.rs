@@ -287,13 +287,13 @@ pub fn template_for(
         instance_type,
         key_name: wt.key_pair.as_ref().map(|k| key_pair_name(config, k)),
         user_data,
-        market: Some(
-            match wt.market {
-                Market::Spot => "spot",
-                Market::OnDemand => "on-demand",
-            }
-            .to_string(),
-        ),
+        // A group's instances distribution decides the market: its template
+        // carries none (Auto Scaling refuses market options with a policy).
+        market: match (wt.scaling, wt.market) {
+            (crate::model::Scaling::Asg, _) => None,
+            (_, Market::Spot) => Some("spot".to_string()),
+            (_, Market::OnDemand) => Some("on-demand".to_string()),
+        },
         instance_tags,
         security_group_ids: network
             .and_then(|n| n.security_groups.get(region))
@@ -302,6 +302,7 @@ pub fn template_for(
         assign_public_ip: network.and_then(|n| n.assign_public_ip),
         block_devices,
         spot_max_price: match wt.market {
+            _ if wt.scaling == crate::model::Scaling::Asg => None,
             // In the form EC2 reads back, so that `0.680` is not drift from `0.68`.
             Market::Spot => wt
                 .spot
@@ -509,11 +510,17 @@ pub fn build(
     let planned = images::resolve(config, observation, &options.pins);
     // Regions are independent: each is planned on its own core, then the
     // results are joined in the order of `fleet.regions`.
+    // Bounds over all of a worker type's regions are shared out first.
+    let pools = super::pool::share(config, observation, options);
+    let no_pool = super::pool::PoolBounds::new();
     let regional: Vec<RegionPlan> = config
         .fleet
         .regions
         .par_iter()
-        .map(|region| plan_region(config, observation, region, &planned, options))
+        .map(|region| {
+            let pool = pools.get(region).unwrap_or(&no_pool);
+            plan_region(config, observation, region, &planned, pool, options)
+        })
         .collect();
     let mut diags = Diagnostics::default();
     let mut actions: Vec<Action> = Vec::new();
@@ -613,6 +620,7 @@ fn plan_region(
     observation: &Observation,
     region: &str,
     planned: &[PlannedImage],
+    pool: &super::pool::PoolBounds,
     options: &PlanOptions,
 ) -> RegionPlan {
     let mut diags = Diagnostics::default();
@@ -707,6 +715,8 @@ fn plan_region(
         &mut actions,
         &mut diags,
     );
+    let groups = super::groups::plan(config, region, observed, blind, &mut actions, &mut diags);
+    hourly += groups.hourly;
     let broken = super::network::check(config, region, observed, &mut diags);
     super::network::offering_errors(config, region, observed, &mut diags);
     let mut unweighed = Vec::new();
@@ -720,6 +730,8 @@ fn plan_region(
                 now: options.now,
                 unseen: &unseen,
                 broken: &broken,
+                held: &groups.held,
+                pool,
             },
             Scaled {
                 actions: &mut actions,
@@ -1498,6 +1510,10 @@ struct Scaling<'a, 'b> {
     unseen: &'a super::visibility::Unseen<'b>,
     /// Networks broken in this region (FF012): nothing launches into them.
     broken: &'a BTreeSet<String>,
+    /// Instances an Auto Scaling group holds, or a deleted group terminates.
+    held: &'a BTreeSet<String>,
+    /// The bounds of worker types with `scope = "worker_type"` in this region.
+    pool: &'a super::pool::PoolBounds,
 }
 
 /// What [`instances`] adds to the region's plan.
@@ -1518,6 +1534,8 @@ fn instances(
         now,
         unseen,
         broken,
+        held,
+        pool,
     } = scaling;
     let Scaled {
         actions,
@@ -1540,7 +1558,9 @@ fn instances(
         .map(|a| a.address.clone())
         .collect();
     let mut by_address: BTreeMap<&str, Vec<&ObservedInstance>> = BTreeMap::new();
-    for i in found {
+    // What an Auto Scaling group holds (or a deleted one terminates) is not
+    // scaled here.
+    for i in found.iter().filter(|i| !held.contains(&i.id)) {
         by_address
             .entry(
                 i.tags
@@ -1558,6 +1578,9 @@ fn instances(
     {
         let addr = address::worker_type_in(&wt.name, region);
         let live = by_address.remove(addr.as_str()).unwrap_or_default();
+        if wt.scaling == crate::model::Scaling::Asg {
+            continue;
+        }
         let template = templates.get(addr.as_str()).copied();
         // Instances are on the current version only if they run the default
         // version of one of the worker type's templates, and it will not change.
@@ -1568,9 +1591,16 @@ fn instances(
             .filter_map(|(_, tag, _, _)| templates.get(tag.as_str()))
             .map(|t| (t.id.as_str(), t.default_version.to_string()))
             .collect();
+        // Bounds over all regions are shared out before the regions are
+        // planned; a worker type blind in one of its regions is not scaled.
+        let (min, max) = match pool.get(&wt.name) {
+            Some(super::pool::Share::Bounds { min, max }) => (*min, *max),
+            Some(super::pool::Share::Blind) => continue,
+            None => (wt.capacity.min, wt.capacity.max),
+        };
         let bounds = Bounds {
-            min: wt.capacity.min,
-            max: wt.capacity.max,
+            min,
+            max,
             max_lifetime: wt.max_lifetime.map(|d| d.as_secs()),
             types: wt
                 .instance_types
@@ -1924,9 +1954,15 @@ fn summarize(actions: &[Action], hourly: f64, skipped_regions: Vec<String>) -> S
         ..Summary::default()
     };
     for a in actions {
+        // What Auto Scaling terminates because of a group's change (a lowered
+        // max, a deleted group) counts as terminations.
+        if a.resource == Resource::AutoScalingGroup {
+            s.terminate += a.count.unwrap_or(0);
+        }
         match a.action {
             ActionKind::Create => s.add += 1,
-            ActionKind::Update => s.change += 1,
+            ActionKind::Update | ActionKind::Refresh => s.change += 1,
+            ActionKind::Attach | ActionKind::Detach => {}
             ActionKind::Delete => s.destroy += 1,
             ActionKind::Replace => {
                 s.add += 1;

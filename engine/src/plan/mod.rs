@@ -12,11 +12,13 @@
 pub mod build;
 pub mod capacity;
 pub mod dry_run;
+pub mod groups;
 pub mod identity;
 pub mod image_actions;
 pub mod network;
 mod payload;
 pub mod placement;
+pub mod pool;
 pub mod render;
 pub mod saved;
 pub mod visibility;
@@ -57,6 +59,14 @@ pub enum ActionKind {
     Copy,
     /// Deregister an image past its set's `retain` and delete its snapshots (`-`).
     Prune,
+    /// Start an instance refresh of an Auto Scaling group (`~`): it replaces
+    /// the group's instances with ones of the template's new default version.
+    Refresh,
+    /// Attach running instances to their worker type's new Auto Scaling group (`<=`).
+    Attach,
+    /// Detach running instances from an Auto Scaling group being removed (`=>`),
+    /// so that they keep running under direct scaling.
+    Detach,
 }
 
 impl ActionKind {
@@ -64,10 +74,11 @@ impl ActionKind {
     pub fn marker(self) -> &'static str {
         match self {
             ActionKind::Create | ActionKind::Launch | ActionKind::Copy => "+",
-            ActionKind::Update => "~",
+            ActionKind::Update | ActionKind::Refresh => "~",
             ActionKind::Delete | ActionKind::Terminate | ActionKind::Prune => "-",
             ActionKind::Replace => "-/+",
-            ActionKind::Adopt => "<=",
+            ActionKind::Adopt | ActionKind::Attach => "<=",
+            ActionKind::Detach => "=>",
         }
     }
 
@@ -83,6 +94,9 @@ impl ActionKind {
             ActionKind::Adopt => "adopt",
             ActionKind::Copy => "copy",
             ActionKind::Prune => "prune",
+            ActionKind::Refresh => "refresh",
+            ActionKind::Attach => "attach",
+            ActionKind::Detach => "detach",
         }
     }
 }
@@ -101,6 +115,8 @@ pub enum Resource {
     Instances,
     /// An AMI of an AMI set.
     Image,
+    /// An Auto Scaling group of a worker type with `scaling = "asg"`.
+    AutoScalingGroup,
 }
 
 /// Why an action is planned. Plans write it as its kebab-case name
@@ -132,6 +148,10 @@ pub enum Reason {
     CopyPending,
     /// A tagged image is older than its set's `retain` and nothing holds it.
     PastRetain,
+    /// A worker type's `scaling` changed between `direct` and `asg`.
+    ScalingChanged,
+    /// A launch template's default version changes under an Auto Scaling group.
+    TemplateChanged,
 }
 
 impl Reason {
@@ -149,6 +169,8 @@ impl Reason {
             Reason::CopyTo => "copy-to",
             Reason::CopyPending => "copy-pending",
             Reason::PastRetain => "past-retain",
+            Reason::ScalingChanged => "scaling-changed",
+            Reason::TemplateChanged => "template-changed",
         }
     }
 }
@@ -235,6 +257,75 @@ pub struct Action {
     /// (zone, instance type) pairs and the pairs to fall through to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub placement: Option<LaunchPlacement>,
+    /// For Auto Scaling groups: the group as it should be after the action
+    /// (create, update), or whose instances are attached or detached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_scaling_group: Option<PlannedGroup>,
+}
+
+/// An Auto Scaling group as a plan makes it. Bounds are in capacity units.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PlannedGroup {
+    /// Group name (`<fleet>.<id>`).
+    pub name: String,
+    /// The worker type's launch template, when it exists before the apply
+    /// (else apply takes the one it creates).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch_template_id: Option<String>,
+    /// The instance types, weighted by capacity.
+    pub overrides: Vec<PlannedOverride>,
+    /// Subnets instances launch into.
+    pub subnet_ids: Vec<String>,
+    /// The region's share of `min`.
+    pub min: u32,
+    /// The region's share of `max`.
+    pub max: u32,
+    /// MaxSize: `max` less the heaviest weight but one, so that Auto
+    /// Scaling's weighted overshoot never passes `max`.
+    pub max_size: u32,
+    /// The desired capacity to set: at creation, or to clamp one outside
+    /// new bounds into them; unset leaves it to the provisioner.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desired_capacity: Option<u32>,
+    /// MaxInstanceLifetime in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_instance_lifetime_secs: Option<u64>,
+    /// Spot instances, at most this price (`Some(None)`: the on-demand
+    /// price); unset: on-demand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spot: Option<GroupSpotPlan>,
+    /// Tags on the group, propagated to its instances at launch.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+    /// For updates: the propagated tags the group has now.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub old_tags: BTreeMap<String, String>,
+    /// For refreshes: the share of capacity kept in service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_healthy_percentage: Option<u8>,
+}
+
+/// The spot part of a planned group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct GroupSpotPlan {
+    /// Most paid per instance-hour in USD (unset: the on-demand price).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_price: Option<String>,
+}
+
+/// One instance type of a planned group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PlannedOverride {
+    /// Instance type.
+    pub instance_type: String,
+    /// Capacity units one instance provides.
+    pub weight: u32,
+    /// The address of the instance type's own launch template, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    /// That template's id, when it exists before the apply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_id: Option<String>,
 }
 
 /// Where a launch goes: its planned split, and every pair it may use, in
@@ -372,6 +463,7 @@ impl Action {
             stage: None,
             sensitive: Vec::new(),
             placement: None,
+            auto_scaling_group: None,
         }
     }
 }
@@ -552,7 +644,8 @@ impl Plan {
             let resource = match entry.kind {
                 ObjectKind::KeyPair => Resource::KeyPair,
                 ObjectKind::LaunchTemplate => Resource::LaunchTemplate,
-                ObjectKind::Image | ObjectKind::Instance => continue,
+                // Groups are found by name, which makes them again a no-op.
+                ObjectKind::Image | ObjectKind::Instance | ObjectKind::AutoScalingGroup => continue,
             };
             if entry.address == "(orphan)" || known.contains(entry.id.as_str()) {
                 continue;

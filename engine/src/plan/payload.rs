@@ -5,7 +5,7 @@
 //! or written by something else) is refused when the plan is read, before
 //! anything changes, instead of failing half way through an apply.
 
-use super::{Action, ActionKind, LaunchPlacement, Resource};
+use super::{Action, ActionKind, LaunchPlacement, PlannedGroup, Resource};
 use crate::provider::LaunchTemplateData;
 use std::collections::BTreeMap;
 
@@ -91,6 +91,42 @@ pub enum Payload<'a> {
         /// Their ids.
         ids: &'a [String],
     },
+    /// Create an Auto Scaling group.
+    CreateGroup {
+        /// The group.
+        group: &'a PlannedGroup,
+    },
+    /// Update an Auto Scaling group to `group`.
+    UpdateGroup {
+        /// The group as it should be.
+        group: &'a PlannedGroup,
+    },
+    /// Delete an Auto Scaling group and its instances.
+    DeleteGroup {
+        /// Group name.
+        name: &'a str,
+    },
+    /// Start an instance refresh.
+    Refresh {
+        /// Group name.
+        name: &'a str,
+        /// The share of capacity kept in service.
+        min_healthy_percentage: u8,
+    },
+    /// Attach running instances to a group.
+    Attach {
+        /// Group name.
+        name: &'a str,
+        /// Instance ids.
+        ids: &'a [String],
+    },
+    /// Detach instances from a group.
+    Detach {
+        /// Group name.
+        name: &'a str,
+        /// Instance ids.
+        ids: &'a [String],
+    },
 }
 
 /// Where a launch goes.
@@ -141,8 +177,34 @@ impl Action {
                 .map(String::as_str)
                 .ok_or_else(|| lacks(what))
         };
+        let group = || {
+            self.auto_scaling_group
+                .as_ref()
+                .ok_or_else(|| lacks("Auto Scaling group"))
+        };
         Ok(match (self.resource, self.action) {
             (_, ActionKind::Adopt) => Payload::Adopt { ids: &self.ids },
+            (_, ActionKind::Attach) => Payload::Attach {
+                name: &group()?.name,
+                ids: &self.ids,
+            },
+            (_, ActionKind::Detach) => Payload::Detach {
+                name: &group()?.name,
+                ids: &self.ids,
+            },
+            (Resource::AutoScalingGroup, ActionKind::Create) => {
+                Payload::CreateGroup { group: group()? }
+            }
+            (Resource::AutoScalingGroup, ActionKind::Refresh) => Payload::Refresh {
+                name: &group()?.name,
+                min_healthy_percentage: group()?
+                    .min_healthy_percentage
+                    .ok_or_else(|| lacks("min_healthy_percentage"))?,
+            },
+            (Resource::AutoScalingGroup, ActionKind::Delete) => {
+                Payload::DeleteGroup { name: name()? }
+            }
+            (Resource::AutoScalingGroup, _) => Payload::UpdateGroup { group: group()? },
             (Resource::KeyPair, ActionKind::Create | ActionKind::Replace) => {
                 Payload::ImportKeyPair {
                     name: name()?,

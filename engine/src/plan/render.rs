@@ -17,7 +17,11 @@ fn paint(text: &str, action: ActionKind, color: bool) -> String {
     }
     let code = match action {
         ActionKind::Create | ActionKind::Launch | ActionKind::Copy => "32",
-        ActionKind::Update | ActionKind::Adopt => "33",
+        ActionKind::Update
+        | ActionKind::Adopt
+        | ActionKind::Refresh
+        | ActionKind::Attach
+        | ActionKind::Detach => "33",
         ActionKind::Delete | ActionKind::Terminate | ActionKind::Replace | ActionKind::Prune => {
             "31"
         }
@@ -42,6 +46,26 @@ fn ids_text(ids: &[String]) -> String {
     }
 }
 
+fn group_name(a: &Action) -> &str {
+    a.auto_scaling_group
+        .as_ref()
+        .map(|g| g.name.as_str())
+        .or(a.name.as_deref())
+        .unwrap_or("")
+}
+
+/// `: min 0, max 40 (MaxSize 37)`, the bounds of a planned group.
+fn group_bounds(a: &Action) -> String {
+    match &a.auto_scaling_group {
+        Some(g) if g.max_size != g.max => format!(
+            ": min {}, max {} (MaxSize {}: the heaviest weight may overshoot it)",
+            g.min, g.max, g.max_size
+        ),
+        Some(g) => format!(": min {}, max {}", g.min, g.max),
+        None => String::new(),
+    }
+}
+
 /// One line describing an action (without its attribute changes).
 pub fn headline(a: &Action) -> String {
     let name = a.name.as_deref().unwrap_or("");
@@ -54,6 +78,61 @@ pub fn headline(a: &Action) -> String {
                 Resource::LaunchTemplate => "launch template",
                 Resource::Instances => "instances",
                 Resource::Image => "image",
+                Resource::AutoScalingGroup => "Auto Scaling group",
+            },
+            a.reason
+        ),
+        (_, ActionKind::Attach) => format!(
+            "attach {} running instance{} to Auto Scaling group {} ({}): {}",
+            a.ids.len(),
+            if a.ids.len() == 1 { "" } else { "s" },
+            group_name(a),
+            a.reason,
+            ids_text(&a.ids)
+        ),
+        (_, ActionKind::Detach) => format!(
+            "detach {} instance{} from Auto Scaling group {}, which keep running ({}): {}",
+            a.ids.len(),
+            if a.ids.len() == 1 { "" } else { "s" },
+            group_name(a),
+            a.reason,
+            ids_text(&a.ids)
+        ),
+        (Resource::AutoScalingGroup, ActionKind::Create) => format!(
+            "Auto Scaling group {} will be created{}",
+            group_name(a),
+            group_bounds(a)
+        ),
+        (Resource::AutoScalingGroup, ActionKind::Refresh) => format!(
+            "Auto Scaling group {}: start an instance refresh, keeping {}% healthy ({}{})",
+            group_name(a),
+            a.auto_scaling_group
+                .as_ref()
+                .and_then(|g| g.min_healthy_percentage)
+                .unwrap_or(0),
+            a.reason,
+            match a.stage {
+                Some(Stage::Canary) => "; canary region of a staged roll-out",
+                Some(Stage::Promote) => "; promoted once the canaries succeed",
+                None => "",
+            }
+        ),
+        (Resource::AutoScalingGroup, ActionKind::Delete) => format!(
+            "Auto Scaling group {name} will be deleted with its {} instance{} ({})",
+            a.count.unwrap_or(0),
+            if a.count == Some(1) { "" } else { "s" },
+            a.reason
+        ),
+        (Resource::AutoScalingGroup, _) => format!(
+            "Auto Scaling group {} will be updated{}{} ({})",
+            group_name(a),
+            group_bounds(a),
+            match a.count {
+                Some(n) if n > 0 => format!(
+                    "; Auto Scaling terminates up to {n} instance{} to meet the lower bound",
+                    if n == 1 { "" } else { "s" }
+                ),
+                _ => String::new(),
             },
             a.reason
         ),

@@ -70,7 +70,7 @@ pub fn unseen<'a>(
                 .instances
                 .complete()
                 .map(|items| items.iter().map(|i| i.id.as_str()).collect()),
-            Resource::Image => None,
+            Resource::Image | Resource::AutoScalingGroup => None,
         }
     };
     let listed: BTreeMap<Resource, Option<BTreeSet<&str>>> = [
@@ -130,7 +130,8 @@ impl<'a> Unseen<'a> {
             let creates = match a.resource {
                 Resource::KeyPair => matches!(a.action, ActionKind::Create | ActionKind::Replace),
                 Resource::LaunchTemplate => a.action == ActionKind::Create,
-                Resource::Instances | Resource::Image => false,
+                // A group is named, and made again by name is AlreadyExists: never two.
+                Resource::Instances | Resource::Image | Resource::AutoScalingGroup => false,
             };
             !creates || self.of(a.resource, &a.address).is_empty()
         });
