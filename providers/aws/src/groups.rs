@@ -538,3 +538,225 @@ async fn members(
         .filter_map(|i| i.instance_id().map(str::to_string))
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_autoscaling::types::{Instance, LifecycleState, TagDescription};
+
+    fn spec() -> GroupSpec {
+        GroupSpec {
+            name: "f.linux".into(),
+            launch_template_id: "lt-1".into(),
+            overrides: vec![
+                GroupOverride {
+                    instance_type: "m5.large".into(),
+                    weight: 1,
+                    launch_template_id: None,
+                },
+                GroupOverride {
+                    instance_type: "m5.2xlarge".into(),
+                    weight: 4,
+                    launch_template_id: Some("lt-2".into()),
+                },
+            ],
+            subnet_ids: vec!["subnet-a".into(), "subnet-b".into()],
+            min_size: 0,
+            max_size: 8,
+            desired_capacity: Some(2),
+            max_instance_lifetime_secs: Some(86_400),
+            spot: Some(GroupSpot {
+                max_price: Some("0.500".into()),
+            }),
+            tags: BTreeMap::from([("fleetform:fleet".into(), "f".into())]),
+        }
+    }
+
+    /// A group as Auto Scaling would answer for `spec` (subnets in another order).
+    fn answered(spec: &GroupSpec) -> AutoScalingGroup {
+        AutoScalingGroup::builder()
+            .auto_scaling_group_name(&spec.name)
+            .mixed_instances_policy(policy(spec))
+            .vpc_zone_identifier("subnet-b,subnet-a")
+            .min_size(0)
+            .max_size(8)
+            .desired_capacity(2)
+            .max_instance_lifetime(86_400)
+            .tags(
+                TagDescription::builder()
+                    .key("fleetform:fleet")
+                    .value("f")
+                    .propagate_at_launch(true)
+                    .build(),
+            )
+            .tags(
+                TagDescription::builder()
+                    .key("by-hand")
+                    .value("x")
+                    .propagate_at_launch(false)
+                    .build(),
+            )
+            .instances(
+                Instance::builder()
+                    .instance_id("i-1")
+                    .instance_type("m5.large")
+                    .lifecycle_state(LifecycleState::InService)
+                    .launch_template(
+                        LaunchTemplateSpecification::builder()
+                            .launch_template_id("lt-1")
+                            .version("3")
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build()
+    }
+
+    #[test]
+    fn a_policy_carries_every_setting_and_reads_back_as_written() {
+        let spec = spec();
+        let written = policy(&spec);
+        let template = written.launch_template().expect("template");
+        let main = template.launch_template_specification().expect("spec");
+        assert_eq!(
+            (main.launch_template_id(), main.version()),
+            (Some("lt-1"), Some("$Default"))
+        );
+        let weights: Vec<_> = template
+            .overrides()
+            .iter()
+            .map(|o| o.weighted_capacity())
+            .collect();
+        assert_eq!(weights, [Some("1"), Some("4")]);
+        assert!(template.overrides()[0]
+            .launch_template_specification()
+            .is_none());
+        let distribution = written.instances_distribution().expect("distribution");
+        assert_eq!(distribution.on_demand_base_capacity(), Some(0));
+        assert_eq!(
+            distribution.on_demand_percentage_above_base_capacity(),
+            Some(0)
+        );
+        assert_eq!(
+            distribution.spot_allocation_strategy(),
+            Some(SPOT_ALLOCATION)
+        );
+        assert_eq!(distribution.spot_max_price(), Some("0.5"));
+
+        let read = convert_group(&answered(&spec));
+        assert_eq!(
+            read.spec,
+            GroupSpec {
+                desired_capacity: None,
+                spot: Some(GroupSpot {
+                    max_price: Some("0.5".into())
+                }),
+                ..spec.clone()
+            }
+        );
+        assert_eq!(read.desired_capacity, 2);
+        assert_eq!(
+            read.tags.len(),
+            2,
+            "every tag, the propagated ones in the spec"
+        );
+        assert_eq!(
+            read.instances,
+            vec![GroupInstance {
+                id: "i-1".into(),
+                instance_type: "m5.large".into(),
+                lifecycle_state: "InService".into(),
+                launch_template_version: Some("3".into()),
+            }]
+        );
+    }
+
+    #[test]
+    fn on_demand_writes_no_spot_settings_and_a_spot_group_without_a_price_clears_it() {
+        let on_demand = policy(&GroupSpec {
+            spot: None,
+            ..spec()
+        });
+        let distribution = on_demand.instances_distribution().expect("distribution");
+        assert_eq!(
+            distribution.on_demand_percentage_above_base_capacity(),
+            Some(100)
+        );
+        assert_eq!(distribution.spot_max_price(), None);
+        let unpriced = policy(&GroupSpec {
+            spot: Some(GroupSpot { max_price: None }),
+            ..spec()
+        });
+        assert_eq!(
+            unpriced
+                .instances_distribution()
+                .and_then(|d| d.spot_max_price()),
+            Some(""),
+            "an empty price removes one set before"
+        );
+        let read = convert_group(
+            &AutoScalingGroup::builder()
+                .mixed_instances_policy(unpriced)
+                .build(),
+        );
+        assert_eq!(read.spec.spot, Some(GroupSpot { max_price: None }));
+    }
+
+    #[test]
+    fn settings_fleetform_does_not_make_read_as_differences() {
+        let fixed = MixedInstancesPolicy::builder()
+            .launch_template(
+                LaunchTemplate::builder()
+                    .launch_template_specification(
+                        LaunchTemplateSpecification::builder()
+                            .launch_template_id("lt-1")
+                            .version("$Latest")
+                            .build(),
+                    )
+                    .overrides(
+                        LaunchTemplateOverrides::builder()
+                            .instance_type("m5.large")
+                            .weighted_capacity("heavy")
+                            .launch_template_specification(
+                                LaunchTemplateSpecification::builder()
+                                    .launch_template_id("lt-2")
+                                    .version("7")
+                                    .build(),
+                            )
+                            .build(),
+                    )
+                    .overrides(
+                        LaunchTemplateOverrides::builder()
+                            .instance_type("c5.large")
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build();
+        let read = convert_group(
+            &AutoScalingGroup::builder()
+                .mixed_instances_policy(fixed)
+                .max_instance_lifetime(0)
+                .build(),
+        );
+        assert_eq!(read.spec.launch_template_id, "", "not the default version");
+        assert_eq!(read.spec.overrides[0].weight, 0, "an unreadable weight");
+        assert_eq!(
+            read.spec.overrides[0].launch_template_id.as_deref(),
+            Some("")
+        );
+        assert_eq!(read.spec.overrides[1].weight, 1, "no weight is 1");
+        assert_eq!(read.spec.max_instance_lifetime_secs, None);
+        assert_eq!(read.spec.spot, None);
+        let plain = convert_group(&AutoScalingGroup::builder().build());
+        assert_eq!(plain.spec.launch_template_id, "", "no policy at all");
+        assert!(plain.spec.overrides.is_empty() && plain.spec.subnet_ids.is_empty());
+    }
+
+    #[test]
+    fn counts_past_32_bits_are_sent_as_the_nearest() {
+        assert_eq!(clamped(5), 5);
+        assert_eq!(clamped(i64::MAX), i32::MAX);
+        assert_eq!(clamped(i64::MIN), i32::MIN);
+    }
+}

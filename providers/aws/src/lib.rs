@@ -447,6 +447,11 @@ mod tests {
         assert!(local.operation_timeout >= local.attempt_timeout);
         assert_eq!(local.endpoint_url.as_deref(), Some("http://127.0.0.1:5000"));
         assert_eq!(local.max_attempts, defaults.max_attempts);
+        assert_eq!(
+            defaults.services,
+            [Service::Ec2, Service::Sts, Service::AutoScaling],
+            "the local endpoint serves Auto Scaling as it serves EC2 and STS"
+        );
     }
 
     /// Settings as aws-config reads them from the environment and profile:
@@ -489,6 +494,16 @@ mod tests {
         assert_eq!(
             endpoint_of(&pinned, Service::Ec2).as_deref(),
             Some("http://s3")
+        );
+        let auto_scaling = configured(Some("http://shared"), &[("Auto Scaling", "http://asg")]);
+        assert_eq!(
+            endpoint_of(&auto_scaling, Service::AutoScaling).as_deref(),
+            Some("http://asg"),
+            "AWS_ENDPOINT_URL_AUTO_SCALING"
+        );
+        assert_eq!(
+            endpoint_of(&auto_scaling, Service::Ec2).as_deref(),
+            Some("http://shared")
         );
         let none = configured(None, &[]);
         assert_eq!(endpoint_of(&none, Service::Sts), None);

@@ -1307,6 +1307,11 @@ mod tests {
         );
         let small = PageSizes::at_most(Some(1));
         assert_eq!((small.instances, small.templates, small.network), (5, 5, 5));
+        assert_eq!(
+            (default.groups(), small.groups()),
+            (100, 5),
+            "MaxRecords 1..100"
+        );
         let mid = PageSizes::at_most(Some(500));
         assert_eq!((mid.instances, mid.templates), (500, 200));
         assert!(confirming_sizes(5).iter().all(|&s| s >= MIN_PAGE));
