@@ -6,7 +6,7 @@ virtualenv (`scripts/dev-ec2 python`).
 
     moto_launcher.py --host 127.0.0.1 --port 0 --port-file FILE [--parent-pid PID]
 
---port 0 picks a free port. Once the server answers EC2 (and STS) requests,
+--port 0 picks a free port. Once the server answers EC2 (STS, Auto Scaling) requests,
 the port number is written to --port-file (temp file + rename), so a caller can
 wait for that file to appear and then read it. With --parent-pid the server
 exits within about a second of that process disappearing. SIGTERM/SIGINT stop
@@ -966,11 +966,13 @@ def process_gone(pid, watch_ppid):
 
 
 def warm_up(url):
-    """Makes one EC2 and one STS request so moto builds those apps before the
+    """Makes one EC2, one STS and one Auto Scaling request so moto builds those apps before the
     port is announced; the first request of a test is then not the slow one."""
     requests = [
         ("ec2", "Action=DescribeRegions&Version=2016-11-15", b"DescribeRegionsResponse"),
         ("sts", "Action=GetCallerIdentity&Version=2011-06-15", b"GetCallerIdentityResponse"),
+        ("autoscaling", "Action=DescribeAutoScalingGroups&Version=2011-01-01",
+         b"DescribeAutoScalingGroupsResponse"),
     ]
     for service, body, expect in requests:
         req = urllib.request.Request(

@@ -569,6 +569,14 @@ async fn groups_are_read_across_pages_at_one_call_per_page() {
     assert_eq!(names, wanted, "every group of the fleet, no other");
     // 12 groups in pages of 5: 5, 5, 2.
     assert_eq!(observation.api_calls, EC2_CALLS + 3);
+    // A refresh asked of a group that does not exist costs no call.
+    let absent = paged
+        .observe(&request(&fleet, region, &["no-such-group"]))
+        .await;
+    assert_eq!(absent.api_calls, EC2_CALLS + 3);
+    assert!(groups(&absent, region)
+        .iter()
+        .all(|g| g.refresh_in_flight.is_none()));
 
     // 10 groups end on a full page without a token: read again in pages of 6.
     let fleet = unique_fleet("asg-pages");
