@@ -166,9 +166,26 @@ fn default_template_id(spec: &LaunchTemplateSpecification) -> String {
     }
 }
 
+/// Whether an instances distribution is one fleetform writes ([`policy`]):
+/// spot (no on-demand above a base capacity of 0, `price-capacity-optimized`)
+/// or on-demand (100 % above a base capacity of 0). Auto Scaling fills in
+/// defaults fleetform does not set (a spot allocation strategy on an
+/// on-demand group, spot pools); those are not looked at.
+fn written_by_fleetform(distribution: &InstancesDistribution) -> bool {
+    let base_zero = distribution.on_demand_base_capacity().unwrap_or(0) == 0;
+    match distribution.on_demand_percentage_above_base_capacity() {
+        Some(0) => base_zero && distribution.spot_allocation_strategy() == Some(SPOT_ALLOCATION),
+        None | Some(100) => base_zero,
+        Some(_) => false,
+    }
+}
+
 /// A group as Auto Scaling reports it, read back into fleetform's terms (see
 /// [`ObservedGroup`]): the policy's template id only when it launches
-/// `$Default`; each override's weight (unset: 1; unreadable: 0) and its own
+/// `$Default` and its instances distribution is one fleetform writes (a
+/// base capacity, a mixed percentage or another spot allocation strategy,
+/// which [`GroupSpot`] cannot say, empty the id so the group reads as
+/// different and is written again whole); each override's weight (unset: 1; unreadable: 0) and its own
 /// template id; the subnets of VPCZoneIdentifier sorted; the lifetime when
 /// set above 0; spot when the on-demand percentage above base capacity is 0,
 /// with SpotMaxPrice in its shortest form; the propagated tags in the spec
@@ -177,9 +194,11 @@ fn default_template_id(spec: &LaunchTemplateSpecification) -> String {
 pub(crate) fn convert_group(group: &AutoScalingGroup) -> ObservedGroup {
     let policy = group.mixed_instances_policy();
     let template = policy.and_then(|p| p.launch_template());
+    let distribution = policy.and_then(|p| p.instances_distribution());
     let launch_template_id = template
         .and_then(|t| t.launch_template_specification())
         .map(default_template_id)
+        .filter(|_| distribution.is_none_or(written_by_fleetform))
         .unwrap_or_default();
     let overrides = template
         .map(|t| t.overrides())
@@ -202,7 +221,6 @@ pub(crate) fn convert_group(group: &AutoScalingGroup) -> ObservedGroup {
         .map(str::to_string)
         .collect();
     subnet_ids.sort();
-    let distribution = policy.and_then(|p| p.instances_distribution());
     let spot = distribution
         .filter(|d| d.on_demand_percentage_above_base_capacity() == Some(0))
         .map(|d| GroupSpot {
@@ -751,6 +769,52 @@ mod tests {
         let plain = convert_group(&AutoScalingGroup::builder().build());
         assert_eq!(plain.spec.launch_template_id, "", "no policy at all");
         assert!(plain.spec.overrides.is_empty() && plain.spec.subnet_ids.is_empty());
+    }
+
+    #[test]
+    fn a_distribution_fleetform_does_not_write_empties_the_template_id() {
+        let with = |distribution: InstancesDistribution| {
+            let mut written = policy(&spec());
+            written.instances_distribution = Some(distribution);
+            convert_group(
+                &AutoScalingGroup::builder()
+                    .mixed_instances_policy(written)
+                    .build(),
+            )
+            .spec
+            .launch_template_id
+        };
+        let spot = || {
+            InstancesDistribution::builder()
+                .on_demand_percentage_above_base_capacity(0)
+                .spot_allocation_strategy(SPOT_ALLOCATION)
+        };
+        assert_eq!(with(spot().build()), "lt-1");
+        assert_eq!(with(spot().on_demand_base_capacity(2).build()), "");
+        assert_eq!(
+            with(spot().spot_allocation_strategy("lowest-price").build()),
+            ""
+        );
+        assert_eq!(
+            with(
+                InstancesDistribution::builder()
+                    .on_demand_percentage_above_base_capacity(50)
+                    .build()
+            ),
+            ""
+        );
+        // AWS's defaults on an on-demand group are not fleetform's doing.
+        assert_eq!(
+            with(
+                InstancesDistribution::builder()
+                    .on_demand_base_capacity(0)
+                    .on_demand_percentage_above_base_capacity(100)
+                    .spot_allocation_strategy("lowest-price")
+                    .spot_instance_pools(2)
+                    .build()
+            ),
+            "lt-1"
+        );
     }
 
     #[test]
