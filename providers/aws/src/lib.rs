@@ -125,7 +125,8 @@ pub struct ConnectOptions {
     pub operation_timeout: Duration,
     /// Limit for finding credentials and region.
     pub setup_timeout: Duration,
-    /// Items per page of the paged reads; `None` is EC2's maximum per call.
+    /// Items per page of the paged reads; `None` is EC2's (and Auto
+    /// Scaling's) maximum per call.
     /// Smaller pages cost more calls; tests use them to read across pages.
     pub page_size: Option<u32>,
 }
