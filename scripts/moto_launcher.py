@@ -107,12 +107,18 @@ Auto Scaling (moto 5.2.5; fleetform's groups):
     ValidationError, as on AWS (moto ignored it and still lowered the desired
     capacity for it).
 
+16. DescribeAutoScalingGroups pages with an opaque NextToken that survives
+    deletions, in creation order (moto's token was the last group's name: a
+    group deleted between pages made the next page an HTTP 500); MaxRecords
+    1..100, default 50, otherwise ValidationError (moto: HTTP 500).
+
 Checked, not patched (Auto Scaling): DescribeAutoScalingGroups honours
-Filters tag:KEY (keys with ':') and pages with MaxRecords/NextToken (the
-token is a group name; a group deleted between pages makes the next page
-fail with HTTP 500 instead of continuing; MaxRecords above 100 is an
-HTTP 500, not ValidationError). DeleteAutoScalingGroup of a missing group is
-ValidationError "AutoScalingGroup name not found", as on AWS.
+Filters tag:KEY (keys with ':') and follows NextToken/MaxRecords otherwise.
+DeleteAutoScalingGroup of a missing group is ValidationError "AutoScalingGroup
+name not found", as on AWS. Launched group instances carry the propagated
+tags (not the others) and aws:autoscaling:groupName. Not patched, not relied
+on: AttachInstances past MaxSize fails with ResourceContention, and the
+desired capacity it sets counts instances, not weights.
 
 Checked, not patched: DescribeLaunchTemplateVersions echoes every field of a
 template's data as written (security groups, network interfaces, block
@@ -596,9 +602,10 @@ def apply_launch_configuration_patches(page):
     )
 
 
-def apply_auto_scaling_patches():
+def apply_auto_scaling_patches(page):
     """Where moto 5.2.5's Auto Scaling differs from AWS in ways fleetform's
-    groups depend on (see module doc, 9 to 15)."""
+    groups depend on (see module doc, 9 to 16)."""
+    import itertools
     import uuid
     from datetime import datetime, timezone
 
@@ -901,11 +908,50 @@ def apply_auto_scaling_patches():
         return original_detach(self, group_name, instance_ids, should_decrement)
 
     Backend.detach_instances = detach_instances
+
+    # 16. DescribeAutoScalingGroups pages with an opaque token that survives
+    # deletions (moto's token was the last group's name: a group deleted
+    # between pages made the next page an HTTP 500), in creation order;
+    # MaxRecords 1..100 (default 50), otherwise ValidationError (moto: 500).
+    from moto.ec2.exceptions import EC2ClientError
+
+    group_seq = itertools.count(1)
+    original_group_init = Group.__init__
+
+    def group_init(self, *args, **kwargs):
+        original_group_init(self, *args, **kwargs)
+        self._fleetform_seq = next(group_seq)
+
+    Group.__init__ = group_init
+
+    def describe_auto_scaling_groups(self):
+        raw = self._get_param("MaxRecords")
+        try:
+            max_records = 50 if raw is None else int(raw)
+        except (TypeError, ValueError):
+            max_records = 0
+        if not 1 <= max_records <= 100:
+            raise validation(
+                f"1 validation error detected: Value '{raw}' at 'maxRecords' failed to satisfy "
+                "constraint: Member must have value between 1 and 100")
+        groups = self.autoscaling_backend.describe_auto_scaling_groups(
+            self._get_param("AutoScalingGroupNames", []), filters=self._get_param("Filters", []))
+        token = self._get_param("NextToken")
+        try:
+            groups, next_token = page(
+                "DescribeAutoScalingGroups", groups,
+                lambda g: (getattr(g, "_fleetform_seq", 0), g.name), token, max_records, 2)
+        except EC2ClientError:
+            raise AutoscalingClientError("InvalidNextToken", f"The token '{token}' is invalid.")
+        return ActionResult({"AutoScalingGroups": groups, "NextToken": next_token})
+
+    AutoScalingResponse.describe_auto_scaling_groups = describe_auto_scaling_groups
     assert AutoScalingResponse.describe_instance_refreshes is describe_instance_refreshes
     LOG.info(
         "patched moto: Auto Scaling desired-capacity bounds, MaxInstanceLifetime, "
         "UpdateAutoScalingGroup keeping its policy, launches by override and zone, "
-        "Start/DescribeInstanceRefreshes, AlreadyExists, DetachInstances of non-members"
+        "Start/DescribeInstanceRefreshes, AlreadyExists, DetachInstances of non-members, "
+        "DescribeAutoScalingGroups paging"
     )
 
 
@@ -1057,7 +1103,7 @@ def main(argv=None):
         page = apply_patches()
         apply_idempotency_patches()
         apply_launch_configuration_patches(page)
-        apply_auto_scaling_patches()
+        apply_auto_scaling_patches(page)
 
     app = werkzeug_app.DomainDispatcherApplication(werkzeug_app.create_backend_app)
     if not args.no_patch:

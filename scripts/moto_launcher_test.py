@@ -690,6 +690,39 @@ class Suite:
         assert plain[0] is None and plain[1] is None, \
             f"unpatched moto refuses a second create or a stranger's detach now ({plain}); is the patch still needed?"
 
+    # 16
+    def test_asg_paging_survives_a_deletion_and_bounds_max_records(self):
+        def pages(launcher, ec2, cidr):
+            asg = launcher.client("autoscaling")
+            subnets, _ = self.network(ec2, cidr, subnets=1, groups=0)
+            template = ec2.create_launch_template(LaunchTemplateName=f"asg-deleted-{cidr}",
+                                                  LaunchTemplateData={"ImageId": AMI})
+            template_id = template["LaunchTemplate"]["LaunchTemplateId"]
+            names = [f"deleted-{cidr}-{n}" for n in range(5)]
+            for name in names:
+                asg.create_auto_scaling_group(
+                    AutoScalingGroupName=name, MinSize=0, MaxSize=1, VPCZoneIdentifier=subnets[0],
+                    LaunchTemplate={"LaunchTemplateId": template_id, "Version": "$Default"},
+                    Tags=[{"Key": "fleetform:fleet", "Value": f"deleted-{cidr}", "PropagateAtLaunch": True}])
+            flt = [{"Name": "tag:fleetform:fleet", "Values": [f"deleted-{cidr}"]}]
+            first = asg.describe_auto_scaling_groups(MaxRecords=2, Filters=flt)
+            seen = [g["AutoScalingGroupName"] for g in first["AutoScalingGroups"]]
+            asg.delete_auto_scaling_group(AutoScalingGroupName=seen[-1], ForceDelete=True)
+            try:
+                rest, _, _ = collect(asg.describe_auto_scaling_groups, "AutoScalingGroups", MaxRecords=2,
+                                     Filters=flt, NextToken=first["NextToken"])
+                seen += [g["AutoScalingGroupName"] for g in rest]
+            except Exception as err:  # moto answers with a bare HTTP 500
+                return None, type(err).__name__
+            big = error_code(lambda: launcher.client("autoscaling", validate=False)
+                             .describe_auto_scaling_groups(MaxRecords=101))
+            return seen, big
+        seen, big = pages(self.patched, self.ec2, "10.47")
+        assert seen == [f"deleted-10.47-{n}" for n in range(5)], seen
+        assert big == "ValidationError", big
+        plain, _ = pages(self.plain, self.plain_ec2, "10.47")
+        assert plain is None, f"unpatched moto pages past a deleted group now ({plain}); is the patch still needed?"
+
     def test_asg_describe_filters_by_tag_and_pages(self):
         # Checked, not patched: Filters tag:KEY and NextToken/MaxRecords.
         asg = self.patched.client("autoscaling")
