@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""Runs moto's server (EC2, STS, ...) on 127.0.0.1, patched where moto differs
+"""Runs moto's server (EC2, STS, Auto Scaling, ...) on 127.0.0.1, patched where moto differs
 from EC2 in ways fleetform depends on. Used by scripts/dev-ec2 and by test
 helpers that want a private server; run it with the python of the dev-ec2
 virtualenv (`scripts/dev-ec2 python`).
 
     moto_launcher.py --host 127.0.0.1 --port 0 --port-file FILE [--parent-pid PID]
 
---port 0 picks a free port. Once the server answers EC2 (and STS) requests,
+--port 0 picks a free port. Once the server answers EC2 (STS, Auto Scaling) requests,
 the port number is written to --port-file (temp file + rename), so a caller can
 wait for that file to appear and then read it. With --parent-pid the server
 exits within about a second of that process disappearing. SIGTERM/SIGINT stop
@@ -65,6 +65,60 @@ What is patched (moto 5.2.x; all in this process only, nothing on disk):
    (RootDeviceName) makes the root volume with that size and type, as on EC2;
    moto made its default 8 GiB root at /dev/sda1 and a second volume at the
    same device beside it.
+
+Auto Scaling (moto 5.2.5; fleetform's groups):
+
+9. A DesiredCapacity outside [MinSize, MaxSize] (CreateAutoScalingGroup,
+   UpdateAutoScalingGroup with the bounds it leaves, SetDesiredCapacity) and
+   MinSize above MaxSize are ValidationError, as on AWS (moto accepted them
+   and launched that many).
+
+10. MaxInstanceLifetime is stored and returned (moto dropped it); 0 clears
+    it; values outside AWS's 86400..31536000 are ValidationError.
+
+11. UpdateAutoScalingGroup without MixedInstancesPolicy keeps the group's
+    policy (moto erased it).
+
+12. A group with a MixedInstancesPolicy launches the first override's
+    instance type from that override's own launch template when it has one
+    (moto launched the template's instance type: none when the template
+    names none), one instance at a time into the subnet of the zone holding
+    the fewest of the group's instances, ties by the order of
+    VPCZoneIdentifier (moto put all in the first subnet). Launched instances
+    carry the group's propagated tags and aws:autoscaling:groupName in
+    DescribeInstances (moto did that already; the self-test checks it), and
+    the group reports each instance's launch template version as launched.
+
+13. StartInstanceRefresh and DescribeInstanceRefreshes (moto has neither:
+    it answers a bare HTTP 500). Deterministic, not timed: a refresh lists
+    the group's instances at its start; each DescribeInstanceRefreshes of
+    the group answers with the refreshes as they stand (newest first;
+    MaxRecords, NextToken, InstanceRefreshIds) and then moves each refresh
+    in flight one step: one listed instance still in the group is
+    terminated and a replacement launched. A group of N instances reads
+    InProgress N times, then Successful. A group without instances is
+    Successful at once. A start while one is in flight is
+    InstanceRefreshInProgress.
+
+14. CreateAutoScalingGroup of a name that exists is AlreadyExists (moto
+    replaced the group, orphaning its instances).
+
+15. DetachInstances naming an instance that is not in the group is
+    ValidationError, as on AWS (moto ignored it and still lowered the desired
+    capacity for it).
+
+16. DescribeAutoScalingGroups pages with an opaque NextToken that survives
+    deletions, in creation order (moto's token was the last group's name: a
+    group deleted between pages made the next page an HTTP 500); MaxRecords
+    1..100, default 50, otherwise ValidationError (moto: HTTP 500).
+
+Checked, not patched (Auto Scaling): DescribeAutoScalingGroups honours
+Filters tag:KEY (keys with ':') and follows NextToken/MaxRecords otherwise.
+DeleteAutoScalingGroup of a missing group is ValidationError "AutoScalingGroup
+name not found", as on AWS. Launched group instances carry the propagated
+tags (not the others) and aws:autoscaling:groupName. Not patched, not relied
+on: AttachInstances past MaxSize fails with ResourceContention, and the
+desired capacity it sets counts instances, not weights.
 
 Checked, not patched: DescribeLaunchTemplateVersions echoes every field of a
 template's data as written (security groups, network interfaces, block
@@ -548,6 +602,359 @@ def apply_launch_configuration_patches(page):
     )
 
 
+def apply_auto_scaling_patches(page):
+    """Where moto 5.2.5's Auto Scaling differs from AWS in ways fleetform's
+    groups depend on (see module doc, 9 to 16)."""
+    import itertools
+    import uuid
+    from datetime import datetime, timezone
+
+    from moto.autoscaling import models as asg_models
+    from moto.autoscaling.exceptions import AutoscalingClientError
+    from moto.autoscaling.responses import AutoScalingResponse
+    from moto.core.responses import ActionResult, EmptyResult
+
+    Group = asg_models.FakeAutoScalingGroup
+    Backend = asg_models.AutoScalingBackend
+    ASG_NAME_TAG = asg_models.ASG_NAME_TAG
+
+    def validation(message):
+        return AutoscalingClientError("ValidationError", message)
+
+    # 9. Desired capacity outside [MinSize, MaxSize] is refused, as on AWS
+    # (moto accepted it and launched that many).
+    def check_bounds(min_size, max_size, desired):
+        if min_size is not None and max_size is not None and min_size > max_size:
+            raise validation(
+                f"Max bound, {max_size}, must be greater than or equal to min bound, {min_size}"
+            )
+        if desired is not None and (
+            (min_size is not None and desired < min_size)
+            or (max_size is not None and desired > max_size)
+        ):
+            raise validation(
+                f"Desired capacity:{desired} must be between the specified min size:"
+                f"{min_size} and max size:{max_size}"
+            )
+
+    # 10. MaxInstanceLifetime is stored and returned (moto dropped it); 0
+    # clears it; AWS's bounds are enforced.
+    def lifetime_param(response):
+        raw = response._get_param("MaxInstanceLifetime")
+        if raw is None:
+            return None
+        try:
+            value = int(raw)
+        except (TypeError, ValueError):
+            value = -1
+        if value != 0 and not 86400 <= value <= 31536000:
+            raise validation(
+                "The maximum instance lifetime must be equal to 0, or between 86400 and 31536000 seconds."
+            )
+        return value
+
+    original_create = AutoScalingResponse.create_auto_scaling_group
+    original_update = AutoScalingResponse.update_auto_scaling_group
+    original_set_desired = AutoScalingResponse.set_desired_capacity
+
+    def create_auto_scaling_group(self):
+        name = self._get_param("AutoScalingGroupName")
+        # 14. A second group of one name is AlreadyExists (moto replaced the
+        # first, orphaning its instances).
+        if name in self.autoscaling_backend.autoscaling_groups:
+            raise AutoscalingClientError(
+                "AlreadyExists", f"AutoScalingGroup by this name already exists - {name}"
+            )
+        check_bounds(self._get_int_param("MinSize"), self._get_int_param("MaxSize"),
+                     self._get_int_param("DesiredCapacity"))
+        lifetime = lifetime_param(self)
+        result = original_create(self)
+        group = self.autoscaling_backend.autoscaling_groups[name]
+        group.max_instance_lifetime = lifetime or None
+        return result
+
+    def update_auto_scaling_group(self):
+        name = self._get_param("AutoScalingGroupName")
+        group = self.autoscaling_backend.autoscaling_groups.get(name)
+        if group is not None:
+            min_size = self._get_int_param("MinSize")
+            max_size = self._get_int_param("MaxSize")
+            check_bounds(group.min_size if min_size is None else min_size,
+                         group.max_size if max_size is None else max_size,
+                         self._get_int_param("DesiredCapacity"))
+        lifetime = lifetime_param(self)
+        result = original_update(self)
+        if group is not None and lifetime is not None:
+            group.max_instance_lifetime = lifetime or None
+        return result
+
+    def set_desired_capacity(self):
+        group = self.autoscaling_backend.autoscaling_groups.get(
+            self._get_param("AutoScalingGroupName"))
+        if group is not None:
+            check_bounds(group.min_size, group.max_size, self._get_int_param("DesiredCapacity"))
+        return original_set_desired(self)
+
+    AutoScalingResponse.create_auto_scaling_group = create_auto_scaling_group
+    AutoScalingResponse.update_auto_scaling_group = update_auto_scaling_group
+    AutoScalingResponse.set_desired_capacity = set_desired_capacity
+    Group.max_instance_lifetime = None
+
+    # 11. UpdateAutoScalingGroup without MixedInstancesPolicy keeps the
+    # group's policy (moto set it to None).
+    original_group_update = Group.update
+
+    def group_update(self, *args, **kwargs):
+        if (kwargs.get("mixed_instances_policy") is None
+                and not kwargs.get("launch_template")
+                and not kwargs.get("launch_config_name")):
+            kept = self.mixed_instances_policy
+            if kept:
+                # moto stores the specification with both id and name, which
+                # it refuses to be given back.
+                kept = dict(kept)
+                kept["LaunchTemplate"] = dict(kept.get("LaunchTemplate") or {})
+                spec = dict(kept["LaunchTemplate"].get("LaunchTemplateSpecification") or {})
+                if spec.get("LaunchTemplateId"):
+                    spec.pop("LaunchTemplateName", None)
+                kept["LaunchTemplate"]["LaunchTemplateSpecification"] = spec
+            kwargs["mixed_instances_policy"] = kept
+        return original_group_update(self, *args, **kwargs)
+
+    Group.update = group_update
+
+    # 12. Launches of a group with a MixedInstancesPolicy use the first
+    # override: its instance type and its own launch template when it has one
+    # (moto launched the template's instance type: none at all when the
+    # template names none), one instance at a time into the subnet of the
+    # zone with the fewest of the group's instances, ties broken by the
+    # order of VPCZoneIdentifier (moto put every instance in the first
+    # subnet). Instances carry the group's propagated tags and
+    # aws:autoscaling:groupName; a group instance reports the template
+    # version it was launched from.
+    original_replace = Group.replace_autoscaling_group_instances
+
+    def replace_instances(self, count_needed, propagated_tags):
+        policy = self.mixed_instances_policy or {}
+        overrides = (policy.get("LaunchTemplate") or {}).get("Overrides") or []
+        template = self.ec2_launch_template
+        if template is None or not overrides:
+            return original_replace(self, count_needed, propagated_tags)
+        first = overrides[0]
+        selector = self.launch_template_version
+        spec = first.get("LaunchTemplateSpecification") or {}
+        if spec.get("LaunchTemplateId"):
+            template = self.ec2_backend.get_launch_template(spec["LaunchTemplateId"])
+            selector = spec.get("Version") or "$Default"
+        elif spec.get("LaunchTemplateName"):
+            template = self.ec2_backend.get_launch_template_by_name(spec["LaunchTemplateName"])
+            selector = spec.get("Version") or "$Default"
+        version = template.get_version(selector)
+        instance_type = first.get("InstanceType") or version.instance_type
+        tags = dict(propagated_tags)
+        tags[ASG_NAME_TAG] = self.name
+        tags.update(version.instance_tags)
+        subnet_ids = [s for s in (self.vpc_zone_identifier or "").split(",") if s]
+        zone_of = {}
+        if subnet_ids:
+            for subnet in self.ec2_backend.describe_subnets(subnet_ids=subnet_ids):
+                zone_of[subnet.id] = subnet.availability_zone
+        per_zone = {}
+        for state in self.instance_states:
+            zone = state.instance.placement.zone
+            per_zone[zone] = per_zone.get(zone, 0) + 1
+        for _ in range(count_needed):
+            subnet_id, zone = None, None
+            if subnet_ids:
+                subnet_id = min(
+                    subnet_ids,
+                    key=lambda s: (per_zone.get(zone_of.get(s), 0), subnet_ids.index(s)))
+                zone = zone_of.get(subnet_id)
+            elif self.availability_zones:
+                zone = min(self.availability_zones,
+                           key=lambda z: (per_zone.get(z, 0), self.availability_zones.index(z)))
+            reservation = self.ec2_backend.run_instances(
+                version.image_id,
+                1,
+                version.user_data,
+                version.security_groups,
+                instance_type=instance_type,
+                tags={"instance": dict(tags)},
+                placement=zone,
+                launch_template={"LaunchTemplateId": template.id, "Version": str(version.number)},
+                is_instance_type_default=False,
+                subnet_id=subnet_id,
+            )
+            for instance in reservation.instances:
+                instance.autoscaling_group = self
+                instance._fleetform_template = (template, version.number)
+                per_zone[instance.placement.zone] = per_zone.get(instance.placement.zone, 0) + 1
+                self.instance_states.append(
+                    asg_models.InstanceState(
+                        instance,
+                        protected_from_scale_in=self.new_instances_protected_from_scale_in,
+                    )
+                )
+
+    Group.replace_autoscaling_group_instances = replace_instances
+
+    original_state_template = asg_models.InstanceState.launch_template
+
+    def state_launch_template(self):
+        launched = getattr(self.instance, "_fleetform_template", None)
+        if launched is None:
+            return original_state_template.fget(self)
+        template, number = launched
+        return {"LaunchTemplateId": template.id, "LaunchTemplateName": template.name,
+                "Version": str(number)}
+
+    asg_models.InstanceState.launch_template = property(state_launch_template)
+
+    # 13. StartInstanceRefresh and DescribeInstanceRefreshes (moto has
+    # neither). A refresh is a record on its group: at its start it lists
+    # the group's instances; every DescribeInstanceRefreshes naming the group
+    # reports each refresh as it stands and then moves each refresh in
+    # flight one step: one listed instance still in the group is terminated
+    # and a replacement launched (the group's current template version);
+    # when none is left the refresh is Successful. So a group of N
+    # instances reports InProgress to N describes and Successful after.
+    # A refresh of a group without instances is Successful at once. Starting
+    # one while another is in flight is InstanceRefreshInProgress.
+    IN_FLIGHT = ("Pending", "InProgress", "Cancelling", "RollbackInProgress", "Baking")
+
+    def group_named(backend, name):
+        group = backend.autoscaling_groups.get(name)
+        if group is None:
+            raise validation(f"AutoScalingGroup name not found - AutoScalingGroup '{name}' not found")
+        return group
+
+    def start_instance_refresh(self):
+        group = group_named(self.autoscaling_backend, self._get_param("AutoScalingGroupName"))
+        refreshes = group.__dict__.setdefault("_fleetform_refreshes", [])
+        if any(r["Status"] in IN_FLIGHT for r in refreshes):
+            raise AutoscalingClientError(
+                "InstanceRefreshInProgress",
+                "An Instance Refresh is already in progress and blocks the execution of this Instance Refresh.",
+            )
+        now = datetime.now(timezone.utc)
+        remaining = [s.instance.id for s in group.instance_states]
+        refresh = {
+            "InstanceRefreshId": str(uuid.uuid4()),
+            "AutoScalingGroupName": group.name,
+            "Status": "InProgress" if remaining else "Successful",
+            "StartTime": now,
+            "PercentageComplete": 0 if remaining else 100,
+            "InstancesToUpdate": len(remaining),
+            "Preferences": self._get_param("Preferences") or {},
+            "_remaining": remaining,
+            "_total": len(remaining),
+        }
+        if not remaining:
+            refresh["EndTime"] = now
+        refreshes.append(refresh)
+        return ActionResult({"InstanceRefreshId": refresh["InstanceRefreshId"]})
+
+    def step(group, refresh):
+        states = {s.instance.id: s for s in group.instance_states}
+        while refresh["_remaining"]:
+            instance_id = refresh["_remaining"].pop(0)
+            state = states.get(instance_id)
+            if state is None:
+                continue
+            group.ec2_backend.terminate_instances([instance_id])
+            group.instance_states = [s for s in group.instance_states if s is not state]
+            group.set_desired_capacity(group.desired_capacity)
+            break
+        total = refresh["_total"] or 1
+        refresh["InstancesToUpdate"] = len(refresh["_remaining"])
+        refresh["PercentageComplete"] = int(100 * (total - len(refresh["_remaining"])) / total)
+        if not refresh["_remaining"]:
+            refresh["Status"] = "Successful"
+            refresh["PercentageComplete"] = 100
+            refresh["EndTime"] = datetime.now(timezone.utc)
+
+    def describe_instance_refreshes(self):
+        group = group_named(self.autoscaling_backend, self._get_param("AutoScalingGroupName"))
+        ids = self._get_param("InstanceRefreshIds", []) or []
+        max_records = self._get_int_param("MaxRecords") or 50
+        token = self._get_param("NextToken")
+        refreshes = list(reversed(group.__dict__.get("_fleetform_refreshes", [])))  # newest first
+        if ids:
+            refreshes = [r for r in refreshes if r["InstanceRefreshId"] in ids]
+        start = int(token) if token and token.isdigit() else 0
+        chosen = refreshes[start:start + max_records]
+        answer = [{k: v for k, v in r.items() if not k.startswith("_")} for r in chosen]
+        next_token = str(start + max_records) if len(refreshes) > start + max_records else None
+        for refresh in group.__dict__.get("_fleetform_refreshes", []):
+            if refresh["Status"] in IN_FLIGHT:
+                step(group, refresh)
+        return ActionResult({"InstanceRefreshes": answer, "NextToken": next_token})
+
+    AutoScalingResponse.start_instance_refresh = start_instance_refresh
+    AutoScalingResponse.describe_instance_refreshes = describe_instance_refreshes
+
+    # 15. DetachInstances of an instance that is not in the group is a
+    # ValidationError, as on AWS (moto ignored it and still lowered the
+    # desired capacity by one for it).
+    original_detach = Backend.detach_instances
+
+    def detach_instances(self, group_name, instance_ids, should_decrement):
+        group = group_named(self, group_name)
+        members = {s.instance.id for s in group.instance_states}
+        for instance_id in instance_ids:
+            if instance_id not in members:
+                raise validation(
+                    f"The instance {instance_id} is not part of Auto Scaling group {group_name}.")
+        return original_detach(self, group_name, instance_ids, should_decrement)
+
+    Backend.detach_instances = detach_instances
+
+    # 16. DescribeAutoScalingGroups pages with an opaque token that survives
+    # deletions (moto's token was the last group's name: a group deleted
+    # between pages made the next page an HTTP 500), in creation order;
+    # MaxRecords 1..100 (default 50), otherwise ValidationError (moto: 500).
+    from moto.ec2.exceptions import EC2ClientError
+
+    group_seq = itertools.count(1)
+    original_group_init = Group.__init__
+
+    def group_init(self, *args, **kwargs):
+        original_group_init(self, *args, **kwargs)
+        self._fleetform_seq = next(group_seq)
+
+    Group.__init__ = group_init
+
+    def describe_auto_scaling_groups(self):
+        raw = self._get_param("MaxRecords")
+        try:
+            max_records = 50 if raw is None else int(raw)
+        except (TypeError, ValueError):
+            max_records = 0
+        if not 1 <= max_records <= 100:
+            raise validation(
+                f"1 validation error detected: Value '{raw}' at 'maxRecords' failed to satisfy "
+                "constraint: Member must have value between 1 and 100")
+        groups = self.autoscaling_backend.describe_auto_scaling_groups(
+            self._get_param("AutoScalingGroupNames", []), filters=self._get_param("Filters", []))
+        token = self._get_param("NextToken")
+        try:
+            groups, next_token = page(
+                "DescribeAutoScalingGroups", groups,
+                lambda g: (getattr(g, "_fleetform_seq", 0), g.name), token, max_records, 2)
+        except EC2ClientError:
+            raise AutoscalingClientError("InvalidNextToken", f"The token '{token}' is invalid.")
+        return ActionResult({"AutoScalingGroups": groups, "NextToken": next_token})
+
+    AutoScalingResponse.describe_auto_scaling_groups = describe_auto_scaling_groups
+    assert AutoScalingResponse.describe_instance_refreshes is describe_instance_refreshes
+    LOG.info(
+        "patched moto: Auto Scaling desired-capacity bounds, MaxInstanceLifetime, "
+        "UpdateAutoScalingGroup keeping its policy, launches by override and zone, "
+        "Start/DescribeInstanceRefreshes, AlreadyExists, DetachInstances of non-members, "
+        "DescribeAutoScalingGroups paging"
+    )
+
+
 class SerializedApp:
     """WSGI middleware: one request at a time through moto (see module doc).
 
@@ -605,11 +1012,13 @@ def process_gone(pid, watch_ppid):
 
 
 def warm_up(url):
-    """Makes one EC2 and one STS request so moto builds those apps before the
+    """Makes one EC2, one STS and one Auto Scaling request so moto builds those apps before the
     port is announced; the first request of a test is then not the slow one."""
     requests = [
         ("ec2", "Action=DescribeRegions&Version=2016-11-15", b"DescribeRegionsResponse"),
         ("sts", "Action=GetCallerIdentity&Version=2011-06-15", b"GetCallerIdentityResponse"),
+        ("autoscaling", "Action=DescribeAutoScalingGroups&Version=2011-01-01",
+         b"DescribeAutoScalingGroupsResponse"),
     ]
     for service, body, expect in requests:
         req = urllib.request.Request(
@@ -694,6 +1103,7 @@ def main(argv=None):
         page = apply_patches()
         apply_idempotency_patches()
         apply_launch_configuration_patches(page)
+        apply_auto_scaling_patches(page)
 
     app = werkzeug_app.DomainDispatcherApplication(werkzeug_app.create_backend_app)
     if not args.no_patch:

@@ -8,7 +8,8 @@ of 127.0.0.1 and checks, with boto3, that the patched server pages launch
 templates and launch template versions like EC2 does, that the unpatched one
 visibly truncates (so the patch matters), a few other EC2 behaviours fleetform
 relies on, and that --parent-pid stops the server. Every wait is bounded.
-Prints `N passed, M failed`; exits 1 on any failure.
+Prints `N passed, M failed`; exits 1 on any failure. Arguments, if any,
+run only the tests whose name contains one of them (`... asg_`).
 """
 
 import os
@@ -539,6 +540,205 @@ class Suite:
             NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": subnets[0]}]))
         assert code == "InvalidParameterCombination", code
 
+    # ------------------------------------------------------- Auto Scaling
+    def asg_fixture(self, ec2, name, cidr, subnets=3, instance_type=None, template=None, **group):
+        """A launch template without an instance type, `subnets` subnets in
+        distinct zones, and a group over them with a MixedInstancesPolicy of
+        two overrides (m5.large weight 1 first); returns (asg client, group
+        name, template id, subnet ids)."""
+        subnet_ids, _ = self.network(ec2, cidr, subnets=subnets, groups=0)
+        data = {"ImageId": AMI}
+        if instance_type:
+            data["InstanceType"] = instance_type
+        template = ec2.create_launch_template(LaunchTemplateName=template or f"asg-{name}", LaunchTemplateData=data)
+        template_id = template["LaunchTemplate"]["LaunchTemplateId"]
+        launcher = self.patched if ec2 is self.ec2 else self.plain
+        asg = launcher.client("autoscaling")
+        args = dict(
+            AutoScalingGroupName=name, MinSize=0, MaxSize=6, DesiredCapacity=0,
+            VPCZoneIdentifier=",".join(subnet_ids),
+            MixedInstancesPolicy={
+                "LaunchTemplate": {
+                    "LaunchTemplateSpecification": {"LaunchTemplateId": template_id, "Version": "$Default"},
+                    "Overrides": [{"InstanceType": "m5.large", "WeightedCapacity": "1"},
+                                  {"InstanceType": "m5.xlarge", "WeightedCapacity": "2"}],
+                },
+                "InstancesDistribution": {"OnDemandPercentageAboveBaseCapacity": 100},
+            },
+            Tags=[{"Key": "fleetform:fleet", "Value": f"asg-{name}", "PropagateAtLaunch": True}],
+        )
+        args.update(group)
+        asg.create_auto_scaling_group(**args)
+        return asg, name, template_id, subnet_ids
+
+    def group_of(self, asg, name):
+        return asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
+
+    # 9
+    def test_asg_desired_capacity_outside_the_bounds_is_refused(self):
+        def outside(ec2, cidr, other):
+            asg, name, _, _ = self.asg_fixture(ec2, f"bounds-{cidr}", cidr, subnets=1)
+            codes = [
+                error_code(lambda: asg.set_desired_capacity(AutoScalingGroupName=name, DesiredCapacity=7)),
+                error_code(lambda: asg.update_auto_scaling_group(
+                    AutoScalingGroupName=name, MaxSize=2, DesiredCapacity=3)),
+                error_code(lambda: asg.update_auto_scaling_group(
+                    AutoScalingGroupName=name, MinSize=1, DesiredCapacity=0)),
+            ]
+            created = error_code(lambda: self.asg_fixture(ec2, f"bounds-c-{cidr}", other, subnets=1,
+                                                          MaxSize=2, DesiredCapacity=3))
+            return codes + [created], len(self.group_of(asg, name)["Instances"])
+        codes, count = outside(self.ec2, "10.40", "10.50")
+        assert codes == ["ValidationError"] * 4 and count == 0, (codes, count)
+        plain, count = outside(self.plain_ec2, "10.40", "10.50")
+        assert None in plain, f"unpatched moto refuses a desired capacity outside the bounds now ({plain}); is the patch still needed?"
+
+    # 10
+    def test_asg_max_instance_lifetime_is_kept(self):
+        def lifetime(ec2, cidr):
+            asg, name, _, _ = self.asg_fixture(ec2, f"lifetime-{cidr}", cidr, subnets=1,
+                                               MaxInstanceLifetime=345600)
+            created = self.group_of(asg, name).get("MaxInstanceLifetime")
+            asg.update_auto_scaling_group(AutoScalingGroupName=name, MaxSize=5)
+            kept = self.group_of(asg, name).get("MaxInstanceLifetime")
+            asg.update_auto_scaling_group(AutoScalingGroupName=name, MaxInstanceLifetime=86400)
+            changed = self.group_of(asg, name).get("MaxInstanceLifetime")
+            asg.update_auto_scaling_group(AutoScalingGroupName=name, MaxInstanceLifetime=0)
+            cleared = self.group_of(asg, name).get("MaxInstanceLifetime")
+            return created, kept, changed, cleared
+        got = lifetime(self.ec2, "10.41")
+        assert got == (345600, 345600, 86400, None), got
+        plain = lifetime(self.plain_ec2, "10.41")
+        assert plain[0] is None, f"unpatched moto keeps MaxInstanceLifetime now ({plain}); is the patch still needed?"
+
+    # 11
+    def test_asg_update_without_a_policy_keeps_the_policy(self):
+        def policy_after(ec2, cidr):
+            asg, name, template_id, _ = self.asg_fixture(ec2, f"keep-{cidr}", cidr, subnets=1)
+            asg.update_auto_scaling_group(AutoScalingGroupName=name, MaxSize=4)
+            return self.group_of(asg, name).get("MixedInstancesPolicy"), template_id
+        policy, template_id = policy_after(self.ec2, "10.42")
+        assert policy, "the policy was erased"
+        spec = policy["LaunchTemplate"]["LaunchTemplateSpecification"]
+        assert spec["LaunchTemplateId"] == template_id and spec["Version"] == "$Default", spec
+        assert [o["InstanceType"] for o in policy["LaunchTemplate"]["Overrides"]] == ["m5.large", "m5.xlarge"], policy
+        plain, _ = policy_after(self.plain_ec2, "10.42")
+        assert not plain, f"unpatched moto keeps the policy now ({plain}); is the patch still needed?"
+
+    # 12
+    def test_asg_launches_the_override_type_spread_over_the_zones_with_the_group_tags(self):
+        def launched(ec2, cidr):
+            asg, name, template_id, subnets = self.asg_fixture(ec2, f"spread-{cidr}", cidr, subnets=3)
+            asg.set_desired_capacity(AutoScalingGroupName=name, DesiredCapacity=4)
+            ids = [i["InstanceId"] for i in self.group_of(asg, name)["Instances"]]
+            reservations = ec2.describe_instances(InstanceIds=ids)["Reservations"]
+            instances = [i for r in reservations for i in r["Instances"]]
+            return name, subnets, instances, self.group_of(asg, name)["Instances"]
+        name, subnets, instances, members = launched(self.ec2, "10.43")
+        assert len(instances) == 4, instances
+        assert {i["InstanceType"] for i in instances} == {"m5.large"}, [i["InstanceType"] for i in instances]
+        per_subnet = sorted(sum(1 for i in instances if i["SubnetId"] == s) for s in subnets)
+        assert per_subnet == [1, 1, 2], per_subnet
+        for instance in instances:
+            tags = {t["Key"]: t["Value"] for t in instance.get("Tags", [])}
+            assert tags.get("aws:autoscaling:groupName") == name and tags.get("fleetform:fleet") == f"asg-{name}", tags
+        assert all(m["LaunchTemplate"]["Version"] == "1" for m in members), members
+        _, plain_subnets, plain, _ = launched(self.plain_ec2, "10.43")
+        types = {i.get("InstanceType") for i in plain}
+        used = {i.get("SubnetId") for i in plain}
+        assert types != {"m5.large"} and len(used) == 1, \
+            f"unpatched moto launches the overrides' types across zones now ({types}, {used}); is the patch still needed?"
+
+    # 13
+    def test_asg_instance_refreshes_run_and_block_a_second_one(self):
+        asg, name, _, _ = self.asg_fixture(self.ec2, "refresh", "10.44", subnets=2, DesiredCapacity=2)
+        before = {i["InstanceId"] for i in self.group_of(asg, name)["Instances"]}
+        first = asg.start_instance_refresh(AutoScalingGroupName=name,
+                                           Preferences={"MinHealthyPercentage": 90})["InstanceRefreshId"]
+        again = error_code(lambda: asg.start_instance_refresh(AutoScalingGroupName=name))
+        assert again == "InstanceRefreshInProgress", again
+        statuses = []
+        for _ in range(4):
+            refreshes = asg.describe_instance_refreshes(AutoScalingGroupName=name, MaxRecords=1)["InstanceRefreshes"]
+            statuses.append((refreshes[0]["InstanceRefreshId"], refreshes[0]["Status"]))
+        assert statuses == [(first, "InProgress")] * 2 + [(first, "Successful")] * 2, statuses
+        after = {i["InstanceId"] for i in self.group_of(asg, name)["Instances"]}
+        assert len(after) == 2 and not after & before, (before, after)
+        second = asg.start_instance_refresh(AutoScalingGroupName=name)["InstanceRefreshId"]
+        newest = asg.describe_instance_refreshes(AutoScalingGroupName=name, MaxRecords=1)["InstanceRefreshes"]
+        assert second != first and newest[0]["InstanceRefreshId"] == second, (first, second, newest)
+        plain = self.plain.client("autoscaling")
+        try:
+            plain.describe_instance_refreshes(AutoScalingGroupName=name)
+            missing = False
+        except Exception:  # moto answers an action it lacks with a bare 500 page
+            missing = True
+        assert missing, "unpatched moto has instance refreshes now; is the patch still needed?"
+
+    # 14, 15
+    def test_asg_a_second_create_is_already_exists_and_detaching_a_stranger_is_refused(self):
+        def both(ec2, cidr, other):
+            asg, name, _, _ = self.asg_fixture(ec2, f"twice-{cidr}", cidr, subnets=1, DesiredCapacity=1)
+            again = error_code(lambda: self.asg_fixture(ec2, name, other, subnets=1, template=f"again-{name}"))
+            stranger = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+            detach = error_code(lambda: asg.detach_instances(
+                AutoScalingGroupName=name, InstanceIds=[stranger], ShouldDecrementDesiredCapacity=True))
+            return again, detach, self.group_of(asg, name)["DesiredCapacity"]
+        got = both(self.ec2, "10.45", "10.55")
+        assert got == ("AlreadyExists", "ValidationError", 1), got
+        plain = both(self.plain_ec2, "10.45", "10.55")
+        assert plain[0] is None and plain[1] is None, \
+            f"unpatched moto refuses a second create or a stranger's detach now ({plain}); is the patch still needed?"
+
+    # 16
+    def test_asg_paging_survives_a_deletion_and_bounds_max_records(self):
+        def pages(launcher, ec2, cidr):
+            asg = launcher.client("autoscaling")
+            subnets, _ = self.network(ec2, cidr, subnets=1, groups=0)
+            template = ec2.create_launch_template(LaunchTemplateName=f"asg-deleted-{cidr}",
+                                                  LaunchTemplateData={"ImageId": AMI})
+            template_id = template["LaunchTemplate"]["LaunchTemplateId"]
+            names = [f"deleted-{cidr}-{n}" for n in range(5)]
+            for name in names:
+                asg.create_auto_scaling_group(
+                    AutoScalingGroupName=name, MinSize=0, MaxSize=1, VPCZoneIdentifier=subnets[0],
+                    LaunchTemplate={"LaunchTemplateId": template_id, "Version": "$Default"},
+                    Tags=[{"Key": "fleetform:fleet", "Value": f"deleted-{cidr}", "PropagateAtLaunch": True}])
+            flt = [{"Name": "tag:fleetform:fleet", "Values": [f"deleted-{cidr}"]}]
+            first = asg.describe_auto_scaling_groups(MaxRecords=2, Filters=flt)
+            seen = [g["AutoScalingGroupName"] for g in first["AutoScalingGroups"]]
+            asg.delete_auto_scaling_group(AutoScalingGroupName=seen[-1], ForceDelete=True)
+            try:
+                rest, _, _ = collect(asg.describe_auto_scaling_groups, "AutoScalingGroups", MaxRecords=2,
+                                     Filters=flt, NextToken=first["NextToken"])
+                seen += [g["AutoScalingGroupName"] for g in rest]
+            except Exception as err:  # moto answers with a bare HTTP 500
+                return None, type(err).__name__
+            big = error_code(lambda: launcher.client("autoscaling", validate=False)
+                             .describe_auto_scaling_groups(MaxRecords=101))
+            return seen, big
+        seen, big = pages(self.patched, self.ec2, "10.47")
+        assert seen == [f"deleted-10.47-{n}" for n in range(5)], seen
+        assert big == "ValidationError", big
+        plain, _ = pages(self.plain, self.plain_ec2, "10.47")
+        assert plain is None, f"unpatched moto pages past a deleted group now ({plain}); is the patch still needed?"
+
+    def test_asg_describe_filters_by_tag_and_pages(self):
+        # Checked, not patched: Filters tag:KEY and NextToken/MaxRecords.
+        asg = self.patched.client("autoscaling")
+        subnets, _ = self.network(self.ec2, "10.46", subnets=1, groups=0)
+        template = self.ec2.create_launch_template(LaunchTemplateName="asg-paging", LaunchTemplateData={"ImageId": AMI})
+        template_id = template["LaunchTemplate"]["LaunchTemplateId"]
+        for n in range(5):
+            asg.create_auto_scaling_group(
+                AutoScalingGroupName=f"paging-{n}", MinSize=0, MaxSize=1, VPCZoneIdentifier=subnets[0],
+                LaunchTemplate={"LaunchTemplateId": template_id, "Version": "$Default"},
+                Tags=[{"Key": "fleetform:fleet", "Value": "paging" if n < 4 else "other", "PropagateAtLaunch": True}])
+        items, sizes, tokens = collect(asg.describe_auto_scaling_groups, "AutoScalingGroups", MaxRecords=3,
+                                       Filters=[{"Name": "tag:fleetform:fleet", "Values": ["paging"]}])
+        assert sorted(g["AutoScalingGroupName"] for g in items) == [f"paging-{n}" for n in range(4)], items
+        assert sizes == [3, 1] and tokens == [True, False], (sizes, tokens)
+
     def test_sts_answers(self):
         arn = self.patched.client("sts").get_caller_identity()["Arn"]
         assert arn.startswith("arn:aws:"), arn
@@ -578,6 +778,8 @@ def main():
         "test_unpatched_moto_truncates_default_versions",
     ]
     tests.sort(key=lambda t: (order.index(t.__name__) if t.__name__ in order else len(order), t.__name__))
+    if len(sys.argv) > 1:  # only the tests whose name contains one of the arguments
+        tests = [t for t in tests if any(word in t.__name__ for word in sys.argv[1:])]
     passed = failed = 0
     try:
         suite.setup()

@@ -3,7 +3,18 @@
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use fleetform_engine::provider::{ErrorKind, ProviderError};
 
-/// Classifies an SDK error by its EC2/STS error code or transport failure.
+/// Classifies an SDK error by its EC2/STS/Auto Scaling error code or
+/// transport failure.
+///
+/// Auto Scaling's codes: `ValidationError` is a request that cannot succeed
+/// as sent ([`ErrorKind::InvalidRequest`]), except when it says the group
+/// (or instance) was not found ([`ErrorKind::NotFound`]: Auto Scaling has no
+/// code of its own for that); `AlreadyExists`, `LimitExceeded`,
+/// `InstanceRefreshInProgress` and `ResourceInUse` (a group with instances
+/// deleted without ForceDelete) cannot succeed by sending again either;
+/// `ScalingActivityInProgress` and `ResourceContention` pass once the
+/// activity ends ([`ErrorKind::Unavailable`]); `Throttling` is throttling;
+/// `ServiceLinkedRoleFailure` is a permission problem.
 pub(crate) fn from_sdk<E, R>(err: SdkError<E, R>) -> ProviderError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
@@ -15,6 +26,13 @@ where
         (_, Some("RequestLimitExceeded" | "Throttling" | "ThrottlingException")) => {
             ErrorKind::Throttled
         }
+        (_, Some("ValidationError")) => validation_kind(err.message().unwrap_or_default()),
+        (
+            _,
+            Some("AlreadyExists" | "LimitExceeded" | "InstanceRefreshInProgress" | "ResourceInUse"),
+        ) => ErrorKind::InvalidRequest,
+        (_, Some("ScalingActivityInProgress" | "ResourceContention")) => ErrorKind::Unavailable,
+        (_, Some("ServiceLinkedRoleFailure")) => ErrorKind::Unauthorized,
         (_, Some(c))
             if c.starts_with("Unauthorized")
                 || c.starts_with("AuthFailure")
@@ -46,6 +64,17 @@ where
     }
 }
 
+/// Auto Scaling's ValidationError says "not found" for a group or instance
+/// that does not exist ("AutoScalingGroup name not found - ..."); anything
+/// else it says is a request that cannot succeed as sent.
+fn validation_kind(message: &str) -> ErrorKind {
+    if message.to_ascii_lowercase().contains("not found") {
+        ErrorKind::NotFound
+    } else {
+        ErrorKind::InvalidRequest
+    }
+}
+
 /// A short cause for failures that have no service error code.
 fn transport_message<E, R>(err: &SdkError<E, R>) -> String
 where
@@ -68,5 +97,24 @@ where
         SdkError::DispatchFailure(_) => format!("cannot reach the endpoint ({detail})"),
         SdkError::ResponseError(_) => format!("unreadable response ({detail})"),
         _ => detail,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_scaling_validation_errors_are_not_found_only_when_they_say_so() {
+        assert_eq!(
+            validation_kind("AutoScalingGroup name not found - AutoScalingGroup 'a' not found"),
+            ErrorKind::NotFound
+        );
+        assert_eq!(
+            validation_kind(
+                "Desired capacity:7 must be between the specified min size:0 and max size:6"
+            ),
+            ErrorKind::InvalidRequest
+        );
     }
 }

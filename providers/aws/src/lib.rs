@@ -1,4 +1,4 @@
-//! fleetform's AWS provider: everything that talks to EC2 and STS.
+//! fleetform's AWS provider: everything that talks to EC2, Auto Scaling and STS.
 //!
 //! It implements the engine's [`Provider`] trait ([`AwsProvider`]) and
 //! translates aws-sdk types into the engine's plain data; it decides no
@@ -17,6 +17,7 @@
 
 mod counter;
 mod error;
+mod groups;
 mod mutate;
 mod observe;
 
@@ -44,6 +45,8 @@ pub enum Service {
     Ec2,
     /// STS: whose credentials these are (FF009).
     Sts,
+    /// Auto Scaling: the fleet's Auto Scaling groups.
+    AutoScaling,
     /// S3: a `backend "s3"` state.
     S3,
 }
@@ -53,6 +56,7 @@ impl Service {
         match self {
             Service::Ec2 => "EC2",
             Service::Sts => "STS",
+            Service::AutoScaling => "Auto Scaling",
             Service::S3 => "S3",
         }
     }
@@ -121,7 +125,8 @@ pub struct ConnectOptions {
     pub operation_timeout: Duration,
     /// Limit for finding credentials and region.
     pub setup_timeout: Duration,
-    /// Items per page of the paged reads; `None` is EC2's maximum per call.
+    /// Items per page of the paged reads; `None` is EC2's (and Auto
+    /// Scaling's) maximum per call.
     /// Smaller pages cost more calls; tests use them to read across pages.
     pub page_size: Option<u32>,
 }
@@ -131,7 +136,7 @@ impl Default for ConnectOptions {
         ConnectOptions {
             endpoint_url: None,
             default_endpoint_url: None,
-            services: &[Service::Ec2, Service::Sts],
+            services: &[Service::Ec2, Service::Sts, Service::AutoScaling],
             max_attempts: 4,
             attempt_timeout: Duration::from_secs(20),
             operation_timeout: Duration::from_secs(60),
@@ -141,10 +146,12 @@ impl Default for ConnectOptions {
     }
 }
 
-/// A connection to AWS: shared configuration and one EC2 client per region.
+/// A connection to AWS: shared configuration and, per region, one EC2 and
+/// one Auto Scaling client.
 pub struct AwsProvider {
     config: SdkConfig,
     clients: Mutex<HashMap<String, aws_sdk_ec2::Client>>,
+    auto_scaling_clients: Mutex<HashMap<String, aws_sdk_autoscaling::Client>>,
     calls: Arc<AtomicU64>,
     pages: observe::PageSizes,
 }
@@ -274,6 +281,7 @@ impl AwsProvider {
         Ok(AwsProvider {
             config,
             clients: Mutex::new(HashMap::new()),
+            auto_scaling_clients: Mutex::new(HashMap::new()),
             calls: Arc::new(AtomicU64::new(0)),
             pages: observe::PageSizes::at_most(options.page_size),
         })
@@ -303,6 +311,26 @@ impl AwsProvider {
             })
             .clone()
     }
+
+    /// The Auto Scaling client for `region`, made once, as [`AwsProvider::ec2`]
+    /// makes the EC2 client: the same endpoint, credentials, retries, time
+    /// limits and call counter.
+    pub fn auto_scaling(&self, region: &str) -> aws_sdk_autoscaling::Client {
+        let mut clients = self
+            .auto_scaling_clients
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        clients
+            .entry(region.to_string())
+            .or_insert_with(|| {
+                let config = aws_sdk_autoscaling::config::Builder::from(&self.config)
+                    .region(Region::new(region.to_string()))
+                    .interceptor(CallCounter::new(Arc::clone(&self.calls)))
+                    .build();
+                aws_sdk_autoscaling::Client::from_conf(config)
+            })
+            .clone()
+    }
 }
 
 impl Provider for AwsProvider {
@@ -326,6 +354,8 @@ impl Provider for AwsProvider {
         let mut tasks = tokio::task::JoinSet::new();
         for region in &request.regions {
             let client = self.ec2(region);
+            let auto_scaling = self.auto_scaling(region);
+            let read_groups = request.auto_scaling_groups;
             let fleet = request.fleet.clone();
             let of = |by_region: &std::collections::BTreeMap<String, Vec<String>>| {
                 by_region.get(region).cloned().unwrap_or_default()
@@ -334,6 +364,7 @@ impl Provider for AwsProvider {
             let subnet_ids = of(&request.subnet_ids);
             let security_group_ids = of(&request.security_group_ids);
             let instance_types = of(&request.instance_types);
+            let refresh_groups = of(&request.refresh_groups);
             let lookups = request.lookups.clone();
             let region = region.clone();
             let pages = self.pages;
@@ -345,7 +376,18 @@ impl Provider for AwsProvider {
                     security_group_ids: &security_group_ids,
                     instance_types: &instance_types,
                 };
-                let observed = observe::region(&client, pages, &fleet, named).await;
+                // The groups are read beside the EC2 kinds, not after them.
+                let (mut observed, groups) = tokio::join!(
+                    observe::region(&client, pages, &fleet, named),
+                    groups::observe(
+                        &auto_scaling,
+                        read_groups,
+                        pages.groups(),
+                        &fleet,
+                        &refresh_groups
+                    ),
+                );
+                observed.auto_scaling_groups = groups;
                 (region, observed)
             });
         }
@@ -375,7 +417,17 @@ impl Provider for AwsProvider {
         region: &str,
         mutation: Mutation,
     ) -> Result<MutationOutcome, ProviderError> {
-        mutate::run(&self.ec2(region), mutation).await
+        match mutation {
+            Mutation::CreateAutoScalingGroup { .. }
+            | Mutation::UpdateAutoScalingGroup { .. }
+            | Mutation::DeleteAutoScalingGroup { .. }
+            | Mutation::StartInstanceRefresh { .. }
+            | Mutation::AttachInstances { .. }
+            | Mutation::DetachInstances { .. } => {
+                groups::mutate(&self.auto_scaling(region), mutation).await
+            }
+            other => mutate::run(&self.ec2(region), other).await,
+        }
     }
 }
 
@@ -396,6 +448,11 @@ mod tests {
         assert!(local.operation_timeout >= local.attempt_timeout);
         assert_eq!(local.endpoint_url.as_deref(), Some("http://127.0.0.1:5000"));
         assert_eq!(local.max_attempts, defaults.max_attempts);
+        assert_eq!(
+            defaults.services,
+            [Service::Ec2, Service::Sts, Service::AutoScaling],
+            "the local endpoint serves Auto Scaling as it serves EC2 and STS"
+        );
     }
 
     /// Settings as aws-config reads them from the environment and profile:
@@ -438,6 +495,16 @@ mod tests {
         assert_eq!(
             endpoint_of(&pinned, Service::Ec2).as_deref(),
             Some("http://s3")
+        );
+        let auto_scaling = configured(Some("http://shared"), &[("Auto Scaling", "http://asg")]);
+        assert_eq!(
+            endpoint_of(&auto_scaling, Service::AutoScaling).as_deref(),
+            Some("http://asg"),
+            "AWS_ENDPOINT_URL_AUTO_SCALING"
+        );
+        assert_eq!(
+            endpoint_of(&auto_scaling, Service::Ec2).as_deref(),
+            Some("http://shared")
         );
         let none = configured(None, &[]);
         assert_eq!(endpoint_of(&none, Service::Sts), None);

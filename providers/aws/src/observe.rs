@@ -29,6 +29,9 @@ const TEMPLATE_PAGE: i32 = 200;
 /// all three).
 const NETWORK_PAGE: i32 = 1000;
 
+/// Page size for DescribeAutoScalingGroups (MaxRecords: Auto Scaling's maximum).
+const GROUP_PAGE: i32 = 100;
+
 /// Most pages one listing may take before it is given up as endless (a
 /// server handing out tokens forever): far more than any real account needs
 /// at EC2's page sizes.
@@ -44,6 +47,7 @@ pub(crate) struct PageSizes {
     instances: i32,
     templates: i32,
     network: i32,
+    groups: i32,
 }
 
 impl PageSizes {
@@ -59,7 +63,13 @@ impl PageSizes {
             instances: cap(INSTANCE_PAGE),
             templates: cap(TEMPLATE_PAGE),
             network: cap(NETWORK_PAGE),
+            groups: cap(GROUP_PAGE),
         }
+    }
+
+    /// Items per page of DescribeAutoScalingGroups.
+    pub(crate) fn groups(self) -> i32 {
+        self.groups
     }
 }
 
@@ -67,7 +77,7 @@ impl PageSizes {
 /// as were asked for and no token to go on. EC2 sends a token whenever more
 /// remain, so a full last page without one is where a dropped token hides.
 #[derive(Debug, Default)]
-struct LastPage {
+pub(crate) struct LastPage {
     suspect: bool,
 }
 
@@ -94,7 +104,7 @@ fn confirming_sizes(size: i32) -> [i32; 3] {
 /// whether its last page was suspect) until a read ends on a page that is not
 /// full; if every read ends full and without a token, the listing may be cut
 /// short and is an error, never a guess.
-async fn confirmed<T, F, Fut>(what: &str, size: i32, read: F) -> Result<T, String>
+pub(crate) async fn confirmed<T, F, Fut>(what: &str, size: i32, read: F) -> Result<T, String>
 where
     F: Fn(i32) -> Fut,
     Fut: Future<Output = Result<(T, LastPage), String>>,
@@ -113,7 +123,7 @@ where
 }
 
 /// One page of a listing: its items and the token of the next page.
-type Page<T> = (Vec<T>, Option<String>);
+pub(crate) type Page<T> = (Vec<T>, Option<String>);
 
 /// Reads every page of a listing with `fetch(token)` (`None` for the first
 /// page), which asks for `size` items per page: the loop of the subnet,
@@ -123,7 +133,7 @@ type Page<T> = (Vec<T>, Option<String>);
 /// token sent before is an error (the SDK's paginators stop there silently,
 /// which is a short list); so is a listing past [`MAX_PAGES`]. The [`LastPage`] says whether the last
 /// page could hide a dropped token, for [`confirmed`].
-async fn every_page<T, F, Fut>(
+pub(crate) async fn every_page<T, F, Fut>(
     what: &str,
     size: i32,
     mut fetch: F,
@@ -1297,6 +1307,11 @@ mod tests {
         );
         let small = PageSizes::at_most(Some(1));
         assert_eq!((small.instances, small.templates, small.network), (5, 5, 5));
+        assert_eq!(
+            (default.groups(), small.groups()),
+            (100, 5),
+            "MaxRecords 1..100"
+        );
         let mid = PageSizes::at_most(Some(500));
         assert_eq!((mid.instances, mid.templates), (500, 200));
         assert!(confirming_sizes(5).iter().all(|&s| s >= MIN_PAGE));

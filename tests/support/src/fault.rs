@@ -765,13 +765,18 @@ fn closing(head: &str, length: usize) -> String {
     out
 }
 
-/// The body without its `<nextToken>` element, if it had one.
+/// The body without its `<nextToken>` element (EC2's spelling) or
+/// `<NextToken>` element (Auto Scaling's), if it had one.
 fn drop_next_token(body: &[u8]) -> Option<Vec<u8>> {
     let text = std::str::from_utf8(body).ok()?;
-    let start = text.find("<nextToken>")?;
-    let end = text[start..].find("</nextToken>")? + start + "</nextToken>".len();
+    let (open, close) = ["nextToken", "NextToken"]
+        .into_iter()
+        .map(|name| (format!("<{name}>"), format!("</{name}>")))
+        .find(|(open, _)| text.contains(open.as_str()))?;
+    let start = text.find(open.as_str())?;
+    let end = text[start..].find(close.as_str())? + start + close.len();
     if text[start..end]
-        .trim_start_matches("<nextToken>")
+        .trim_start_matches(open.as_str())
         .starts_with("</")
     {
         return None; // an empty token ends the listing already
@@ -940,6 +945,11 @@ mod tests {
         assert_eq!(cut, b"<R><items/><requestId>1</requestId></R>");
         assert_eq!(drop_next_token(b"<R><items/></R>"), None);
         assert_eq!(drop_next_token(b"<R><nextToken></nextToken></R>"), None);
+        let auto_scaling = b"<R><Groups/><NextToken>g</NextToken></R>";
+        assert_eq!(
+            drop_next_token(auto_scaling).expect("had a token"),
+            b"<R><Groups/></R>"
+        );
     }
 
     const RESERVATIONS: &str = "<DescribeInstancesResponse><reservationSet>\
