@@ -63,8 +63,9 @@ struct Cli {
     #[arg(short, long, global = true)]
     quiet: bool,
 
-    /// Send EC2 and STS requests to this endpoint (a local EC2 endpoint, e.g. from
-    /// scripts/dev-ec2), whatever AWS_ENDPOINT_URL_EC2, AWS_ENDPOINT_URL or the profile say
+    /// Send EC2, STS and Auto Scaling requests to this endpoint (a local EC2 endpoint,
+    /// e.g. from scripts/dev-ec2), whatever AWS_ENDPOINT_URL_EC2, AWS_ENDPOINT_URL or
+    /// the profile say
     #[arg(
         long,
         global = true,

@@ -186,7 +186,9 @@ fn a_group_holds_its_policy_weights_zones_bounds_lifetime_and_tags_then_plans_no
     // Weights up to 2: MaxSize is max - 1 so that a weighted launch never passes max.
     assert_eq!(g.max_size(), Some(9));
     assert_eq!(g.max_instance_lifetime(), Some(7 * 86_400));
-    let policy = g.mixed_instances_policy().expect("a mixed instances policy");
+    let policy = g
+        .mixed_instances_policy()
+        .expect("a mixed instances policy");
     let template = policy.launch_template().expect("its launch template");
     let spec = template
         .launch_template_specification()
@@ -214,7 +216,10 @@ fn a_group_holds_its_policy_weights_zones_bounds_lifetime_and_tags_then_plans_no
         ])
     );
     let distribution = policy.instances_distribution().expect("distribution");
-    assert_eq!(distribution.on_demand_percentage_above_base_capacity(), Some(0));
+    assert_eq!(
+        distribution.on_demand_percentage_above_base_capacity(),
+        Some(0)
+    );
     assert_eq!(distribution.spot_max_price(), Some("0.5"));
     let zones: BTreeSet<&str> = g
         .vpc_zone_identifier()
@@ -343,7 +348,10 @@ fn a_template_change_refreshes_once_and_rollback_restores_what_the_group_launche
             })
             .unwrap_or_default()
     });
-    assert!(team.iter().all(|t| t == "ci") && !team.is_empty(), "{team:?}");
+    assert!(
+        team.iter().all(|t| t == "ci") && !team.is_empty(),
+        "{team:?}"
+    );
     let g = group(REGION, &name).expect("group");
     let spec = g
         .mixed_instances_policy()
@@ -462,6 +470,75 @@ fn pool_wide_bounds_over_three_regions_hold_nothing_back_but_a_blind_region() {
     );
     let out = fleetform(&["apply", "--auto-approve"], dir.path());
     assert!(out.status.success(), "{}", text(&out));
+    let again = fleetform(&["plan", "--detailed-exitcode"], dir.path());
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+}
+
+#[test]
+fn switching_a_running_worker_type_to_asg_and_back_terminates_nothing() {
+    let fleet = unique_fleet("asg-switch");
+    let net = TestNetwork::create_blocking(REGION, &fleet);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let asg = asg_config(&fleet, &net, 3, 10, "");
+    let direct = asg.replace("  scaling      = \"asg\"\n", "");
+    write(dir.path(), &direct);
+    let out = fleetform(&["apply", "--auto-approve"], dir.path());
+    assert!(out.status.success(), "{}", text(&out));
+    let running = || -> BTreeSet<String> {
+        block_on(async {
+            net.ec2()
+                .describe_instances()
+                .filters(
+                    aws_sdk_ec2::types::Filter::builder()
+                        .name("tag:fleetform:fleet")
+                        .values(&fleet)
+                        .build(),
+                )
+                .filters(
+                    aws_sdk_ec2::types::Filter::builder()
+                        .name("instance-state-name")
+                        .values("pending")
+                        .values("running")
+                        .build(),
+                )
+                .send()
+                .await
+                .expect("instances")
+                .reservations()
+                .iter()
+                .flat_map(|r| r.instances())
+                .filter_map(|i| i.instance_id().map(str::to_string))
+                .collect()
+        })
+    };
+    let before = running();
+    assert_eq!(before.len(), 3, "direct scaling launched min");
+
+    write(dir.path(), &asg);
+    let plan = plan_json(dir.path());
+    assert_eq!(plan["summary"]["terminate"], 0, "{plan:#}");
+    assert_eq!(plan["summary"]["launch"], 0, "{plan:#}");
+    let out = fleetform(&["apply", "--auto-approve"], dir.path());
+    assert!(out.status.success(), "{}", text(&out));
+    let name = format!("{fleet}.gecko");
+    let g = group(REGION, &name).expect("the group exists");
+    let members: BTreeSet<String> = g
+        .instances()
+        .iter()
+        .filter_map(|i| i.instance_id().map(str::to_string))
+        .collect();
+    assert_eq!(members, before, "the running instances were attached");
+    assert_eq!((g.min_size(), g.desired_capacity()), (Some(3), Some(3)));
+    assert_eq!(running(), before, "nothing was launched or terminated");
+    let again = fleetform(&["plan", "--detailed-exitcode"], dir.path());
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+
+    // And back: the instances leave the group and keep running.
+    write(dir.path(), &direct);
+    let out = fleetform(&["apply", "--auto-approve"], dir.path());
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(group(REGION, &name).is_none(), "the group is gone");
+    assert_eq!(running(), before);
     let again = fleetform(&["plan", "--detailed-exitcode"], dir.path());
     assert_eq!(again.status.code(), Some(0), "{}", text(&again));
 }
