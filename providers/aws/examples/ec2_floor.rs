@@ -10,6 +10,9 @@
 //! and, when the configuration has networks, the subnets, security groups
 //! and instance types whose offerings it reads (one paged call per kind, only
 //! where something is named, as fleetform does).
+//! With `auto_scaling_groups` in the request, also the paged
+//! DescribeAutoScalingGroups of the fleet and the newest refresh of each group
+//! in `refresh_groups`.
 //! Prints one JSON line: `{"calls": N, "ms": T}` (T from process start).
 
 use aws_sdk_ec2::types::Filter;
@@ -70,11 +73,16 @@ async fn main() {
     let mut set = tokio::task::JoinSet::new();
     for (region, named) in regions {
         let conf = aws_sdk_ec2::config::Builder::from(&sdk)
-            .region(aws_config::Region::new(region))
+            .region(aws_config::Region::new(region.clone()))
             .build();
         let client = Client::from_conf(conf);
+        let scaling = aws_sdk_autoscaling::Client::from_conf(
+            aws_sdk_autoscaling::config::Builder::from(&sdk)
+                .region(aws_config::Region::new(region.clone()))
+                .build(),
+        );
         let fleet = fleet.clone();
-        set.spawn(async move { region_calls(&client, &fleet, named).await });
+        set.spawn(async move { region_calls(&client, &scaling, &fleet, named).await });
     }
     let mut calls = 0u64;
     let mut failed = None;
@@ -102,6 +110,10 @@ struct Named {
     subnet_ids: Vec<String>,
     security_group_ids: Vec<String>,
     instance_types: Vec<String>,
+    /// Whether the fleet's Auto Scaling groups are read.
+    auto_scaling_groups: bool,
+    /// Groups whose newest instance refresh is read.
+    refresh_groups: Vec<String>,
 }
 
 /// The regions of a request file written by `observe_record`.
@@ -134,6 +146,11 @@ fn named_in(path: &str) -> Result<Vec<(String, Named)>, String> {
                     subnet_ids: list(region, "subnet_ids"),
                     security_group_ids: list(region, "security_group_ids"),
                     instance_types: list(region, "instance_types"),
+                    auto_scaling_groups: region
+                        .get("auto_scaling_groups")
+                        .and_then(|v| v.as_bool())
+                        .unwrap_or(false),
+                    refresh_groups: list(region, "refresh_groups"),
                 },
             )
         })
@@ -168,7 +185,12 @@ macro_rules! pages {
 }
 
 /// Every Describe call of one region, kinds concurrently; the number of calls made.
-async fn region_calls(client: &Client, fleet: &str, named: Named) -> Result<u64, String> {
+async fn region_calls(
+    client: &Client,
+    scaling: &aws_sdk_autoscaling::Client,
+    fleet: &str,
+    named: Named,
+) -> Result<u64, String> {
     let ids = named.image_ids.clone();
     let keys = async {
         client
@@ -252,7 +274,43 @@ async fn region_calls(client: &Client, fleet: &str, named: Named) -> Result<u64,
             .filters(any_of("instance-type", &named.instance_types))
             .max_results(1000))
     };
-    let (a, b, c, d, e, f, g, h) =
-        tokio::join!(keys, images, templates, defaults, instances, subnets, groups, offerings);
-    Ok(a? + b? + c? + d? + e? + f? + g? + h?)
+    // Auto Scaling: the fleet's groups in pages of 100, then the newest
+    // refresh of each group named.
+    let auto_scaling = async {
+        if !named.auto_scaling_groups {
+            return Ok(0);
+        }
+        let mut calls = pages!(scaling
+            .describe_auto_scaling_groups()
+            .filters(
+                aws_sdk_autoscaling::types::Filter::builder()
+                    .name(format!("tag:{FLEET_TAG}"))
+                    .values(fleet)
+                    .build()
+            )
+            .max_records(100))?;
+        for name in &named.refresh_groups {
+            scaling
+                .describe_instance_refreshes()
+                .auto_scaling_group_name(name)
+                .max_records(1)
+                .send()
+                .await
+                .map_err(|e| format!("{e:?}"))?;
+            calls += 1;
+        }
+        Ok::<u64, String>(calls)
+    };
+    let (a, b, c, d, e, f, g, h, i) = tokio::join!(
+        keys,
+        images,
+        templates,
+        defaults,
+        instances,
+        subnets,
+        groups,
+        offerings,
+        auto_scaling
+    );
+    Ok(a? + b? + c? + d? + e? + f? + g? + h? + i?)
 }

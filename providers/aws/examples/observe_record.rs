@@ -6,7 +6,8 @@
 //!
 //! With REQUEST.json it also writes what the observation asked for, per
 //! region (`{"regions": {REGION: {"image_ids": [..], "subnet_ids": [..],
-//! "security_group_ids": [..], "instance_types": [..]}}}`): the bench's floor
+//! "security_group_ids": [..], "instance_types": [..], "auto_scaling_groups":
+//! bool, "refresh_groups": [..]}}}`): the bench's floor
 //! (`ec2_floor --request REQUEST.json`) makes the same Describe calls from it.
 
 use fleetform_aws::{AwsProvider, ConnectOptions};
@@ -89,6 +90,8 @@ fn request_json(request: &ObserveRequest) -> serde_json::Value {
                     "subnet_ids": of(&request.subnet_ids, region),
                     "security_group_ids": of(&request.security_group_ids, region),
                     "instance_types": of(&request.instance_types, region),
+                    "auto_scaling_groups": request.auto_scaling_groups,
+                    "refresh_groups": of(&request.refresh_groups, region),
                 }),
             )
         })
