@@ -18,9 +18,22 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 
+/// Marks every property of an object schema required: every field of the
+/// contract is always written, `null` where it has no value, so consumers
+/// may rely on its presence.
+fn every_field_required(schema: &mut schemars::Schema) {
+    let names: Vec<serde_json::Value> = schema
+        .get("properties")
+        .and_then(serde_json::Value::as_object)
+        .map(|p| p.keys().cloned().map(serde_json::Value::String).collect())
+        .unwrap_or_default();
+    schema.insert("required".into(), serde_json::Value::Array(names));
+}
+
 /// The output of `fleetform output --json`: every worker type of the
 /// configuration, per region, with the ids the last apply recorded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(transform = every_field_required)]
 pub struct Output {
     /// Version of this format (`"1"`); bumped on incompatible change, fields are only added within one.
     pub format_version: String,
@@ -34,6 +47,7 @@ pub struct Output {
 
 /// One worker type of the contract.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(transform = every_field_required)]
 pub struct OutputWorkerType {
     /// Its address, `worker_type.NAME`.
     pub address: String,
@@ -68,6 +82,7 @@ pub struct OutputCapacity {
 
 /// A launch template as the last apply recorded it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(transform = every_field_required)]
 pub struct OutputTemplate {
     /// The launch template id (`lt-...`).
     pub id: String,
@@ -80,6 +95,7 @@ pub struct OutputTemplate {
 
 /// One subnet a worker type launches into.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(transform = every_field_required)]
 pub struct OutputSubnet {
     /// Its availability zone (`us-east-1a`).
     pub zone: String,
@@ -89,6 +105,7 @@ pub struct OutputSubnet {
 
 /// One instance type of a worker type in one region.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(transform = every_field_required)]
 pub struct OutputInstanceType {
     /// The EC2 instance type (`m5.large`).
     pub instance_type: String,
@@ -107,6 +124,7 @@ pub struct OutputInstanceType {
 
 /// One worker type in one region.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(transform = every_field_required)]
 pub struct OutputRegion {
     /// The region (`us-east-1`).
     pub region: String,
