@@ -9,6 +9,7 @@ use fleetform_engine::diagnostic::render_human;
 use fleetform_engine::inventory::Object;
 use fleetform_engine::source::SourceSet;
 use fleetform_engine::{Code, Diagnostic};
+use std::collections::BTreeMap;
 
 #[derive(Args)]
 #[command(mut_arg("json", |a| a.help("Print the contract as JSON (schemas/output.schema.json)")))]
@@ -23,6 +24,26 @@ pub(crate) struct OutputArgs {
 fn error(d: Diagnostic, color: bool) -> u8 {
     eprint!("{}", render_human(&[d], &SourceSet::new(), color));
     1
+}
+
+/// Whether the `*.hcl` files loaded differ from those of a version's
+/// configuration snapshot (`recorded`: relative path -> text).
+fn differs(loaded: &fleetform_engine::Loaded, recorded: &BTreeMap<String, String>) -> bool {
+    let now: BTreeMap<&str, &str> = loaded
+        .sources
+        .files()
+        .iter()
+        .filter(|f| !f.var_file)
+        .map(|f| (f.name.as_str(), &*f.text))
+        .collect();
+    let then: BTreeMap<&str, &str> = recorded
+        .iter()
+        .filter(|(name, _)| name.ends_with(".hcl") && !name.contains('/'))
+        .map(|(name, text)| (name.as_str(), text.as_str()))
+        .collect();
+    now.iter()
+        .any(|(name, text)| recorded.get(*name).map(String::as_str) != Some(*text))
+        || then.keys().any(|name| !now.contains_key(name))
 }
 
 pub(crate) fn run(args: &OutputArgs, color: bool) -> u8 {
@@ -87,6 +108,13 @@ pub(crate) fn run(args: &OutputArgs, color: bool) -> u8 {
             );
         }
     };
+    if differs(&loaded, &version.sources) {
+        eprintln!(
+            "warning: the configuration differs from the one version {latest} applied: the ids are \
+             those version {latest} recorded, and what it did not make is null; run `fleetform apply` \
+             to bring them together"
+        );
+    }
     let contract = fleetform_engine::output::build(config, &observed, latest);
     if args.output.json {
         match serde_json::to_string_pretty(&contract) {

@@ -356,6 +356,27 @@ fn output_hands_provisioners_the_applied_templates_subnets_and_instance_types() 
     );
     assert!(human.contains(&own.0), "{human}");
     assert!(human.contains(&format!("own template {}", c5.0)), "{human}");
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("differs"),
+        "{}",
+        text(&out)
+    );
+
+    // A configuration changed since the apply: the same ids, and a warning
+    // on stderr (the JSON on stdout stays whole).
+    let file = dir.path().join("fleet.hcl");
+    let mut hcl = std::fs::read_to_string(&file).expect("read");
+    hcl.push_str("\n# edited after the apply\n");
+    std::fs::write(&file, hcl).expect("write");
+    let out = fleetform_at("http://127.0.0.1:9", &["output", "--json"], dir.path());
+    assert!(out.status.success(), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("the configuration differs from the one version 1 applied"),
+        "{err}"
+    );
+    let after: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(after, doc);
 }
 
 #[test]
