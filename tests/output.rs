@@ -402,3 +402,133 @@ fn output_before_any_apply_is_a_diagnostic_and_exit_1() {
         assert!(!err.contains("panicked"), "{err}");
     }
 }
+
+/// The Taskcluster example on a contract built without a cloud: an `asg`
+/// worker type and a region no apply has made the template of are skipped,
+/// a template without a recorded default version launches `$Default`, and
+/// bounds over all regions are the pool's.
+#[test]
+fn the_taskcluster_example_skips_asg_worker_types_and_unapplied_regions() {
+    use fleetform_engine::inventory::{Object, ObjectKind};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hcl = r#"fleet "tc" {
+  account_id = "123456789012"
+  regions    = ["us-east-1", "us-west-2"]
+}
+
+ami_set "linux" {
+  images = {
+    "us-east-1" = "ami-11111111"
+    "us-west-2" = "ami-22222222"
+  }
+}
+
+network "n" {
+  subnets = {
+    "us-east-1a" = "subnet-0aaaaaaa"
+    "us-west-2a" = "subnet-0bbbbbbb"
+  }
+  security_groups = {
+    "us-east-1" = ["sg-0aaaaaaa"]
+    "us-west-2" = ["sg-0bbbbbbb"]
+  }
+}
+
+worker_type "builds" {
+  ami_set = ami_set.linux
+  network = network.n
+  scaling = "asg"
+  market  = "on-demand"
+  instance_type "m5.large" { capacity = 1 }
+  capacity {
+    min = 0
+    max = 4
+  }
+}
+
+worker_type "tests" {
+  name    = "gecko-t/t-linux"
+  ami_set = ami_set.linux
+  network = network.n
+  market  = "spot"
+  instance_type "m5.large" { capacity = 1 }
+  capacity {
+    min   = 2
+    max   = 30
+    scope = "worker_type"
+  }
+}
+"#;
+    std::fs::write(dir.path().join("fleet.hcl"), hcl).expect("write");
+    let loaded = fleetform_engine::load_dir(dir.path(), &fleetform_engine::Inputs::default());
+    let config = loaded
+        .config
+        .unwrap_or_else(|| panic!("{:?}", loaded.diagnostics));
+    // Only us-east-1's template of `tests` was recorded, without its default version.
+    let observed = vec![Object {
+        address: "worker_type.tests[\"us-east-1\"]".into(),
+        region: "us-east-1".into(),
+        kind: ObjectKind::LaunchTemplate,
+        id: "lt-0east".into(),
+        name: Some("tc.gecko-t/t-linux".into()),
+        detail: "tc.gecko-t/t-linux default v2 of 2".into(),
+        managed: true,
+        default_version: None,
+    }];
+    let contract = fleetform_engine::output::build(&config, &observed, 4);
+    let document = serde_json::to_vec(&contract).expect("JSON");
+    let errors = schema_errors(&document);
+    assert!(errors.is_empty(), "{errors}");
+
+    let script = repo_root().join("examples/provisioners/taskcluster_pools.py");
+    let out = run_with_input(
+        "python3",
+        &[&script.to_string_lossy(), "--provider-id", "aws-ci"],
+        &document,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let pools: Value = serde_json::from_slice(&out.stdout).expect("JSON pools");
+    let list = pools["workerPools"].as_array().expect("pools");
+    assert_eq!(list.len(), 1, "{pools}");
+    let pool = &list[0];
+    assert_eq!(str_of(pool, "workerPoolId"), "gecko-t/t-linux");
+    assert_eq!(str_of(pool, "providerId"), "aws-ci");
+    assert_eq!(pool["config"]["minCapacity"], 2);
+    assert_eq!(pool["config"]["maxCapacity"], 30);
+    assert_eq!(
+        pool["config"]["launchConfigs"],
+        serde_json::json!([{
+            "region": "us-east-1",
+            "capacityPerInstance": 1,
+            "launchConfig": {
+                "LaunchTemplate": {"LaunchTemplateId": "lt-0east", "Version": "$Default"},
+                "SubnetId": "subnet-0aaaaaaa",
+                "InstanceType": "m5.large"
+            }
+        }])
+    );
+    let skipped: Vec<(&str, Option<&str>)> = pools["skipped"]
+        .as_array()
+        .expect("skipped")
+        .iter()
+        .map(|s| (str_of(s, "workerPoolId"), s["region"].as_str()))
+        .collect();
+    assert_eq!(
+        skipped,
+        [("builds", None), ("gecko-t/t-linux", Some("us-west-2"))],
+        "{pools}"
+    );
+
+    // Anything but the output contract is refused, saying what it expects.
+    let out = run_with_input(
+        "python3",
+        &[&script.to_string_lossy(), "--provider-id", "aws-ci"],
+        br#"{"format_version": "2"}"#,
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("fleetform output --json"),
+        "{}",
+        text(&out)
+    );
+}
