@@ -390,7 +390,7 @@ pub fn human(output: &Output) -> String {
             if wt.scaling == Scaling::Asg {
                 let _ = writeln!(
                     out,
-                    "    auto scaling group {} (max size {})",
+                    "    Auto Scaling      {} (max size {})",
                     r.auto_scaling_group.as_deref().unwrap_or("not applied yet"),
                     r.max_size
                         .map_or_else(|| "-".to_string(), |m| m.to_string())
@@ -715,7 +715,7 @@ worker_type "spread" {
         );
         assert!(text.contains("not in us-east-1b"), "{text}");
         assert!(
-            text.contains("auto scaling group ci.pool (max size 8)"),
+            text.contains("Auto Scaling      ci.pool (max size 8)"),
             "{text}"
         );
         assert!(text.contains("launch template   not applied yet"), "{text}");
