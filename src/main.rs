@@ -21,6 +21,7 @@ mod fmt_cmd;
 mod history_cmd;
 mod images_cmd;
 mod lsp_cmd;
+mod output_cmd;
 mod plan_cmd;
 mod report;
 mod secrets;
@@ -136,6 +137,20 @@ enum Command {
     /// holder), journals every call before and after it is made, and records
     /// a version (config snapshot, plan, outcomes, diff) at the end.
     Apply(apply_cmd::ApplyArgs),
+    /// What provisioners launch with: per worker type and region, the launch
+    /// template, subnets, security groups, instance types and bounds.
+    ///
+    /// Prints, per worker type and region: the launch template (id, name,
+    /// default version), the subnets per zone, the security groups, the
+    /// instance types with their weights (and their own templates), the
+    /// bounds, and the Auto Scaling group where one is used. With --json, a
+    /// versioned document (schemas/output.schema.json) for provisioners such
+    /// as Taskcluster's worker manager (see examples/provisioners/).
+    ///
+    /// Reads the configuration and the last recorded state version, not EC2:
+    /// the ids are those the last apply observed (`null` for what no apply
+    /// made yet). Exit 1 when nothing has been applied yet.
+    Output(output_cmd::OutputArgs),
     /// Return the fleet to the configuration of a recorded version.
     Rollback(apply_cmd::RollbackArgs),
     /// Recorded versions: number, time, git commit, who, changes.
@@ -231,6 +246,7 @@ fn main() -> ExitCode {
         Command::Lsp(args) => lsp_cmd::run(args),
         Command::Show(args) => show_cmd::run(args, color),
         Command::Apply(args) => apply_cmd::apply(args, cli.endpoint_url.clone(), color),
+        Command::Output(args) => output_cmd::run(args, color),
         Command::Rollback(args) => apply_cmd::rollback(args, cli.endpoint_url.clone(), color),
         Command::History { dir, output } => history_cmd::history(&dir.dir, output.json, color),
         Command::Diff { a, b, dir } => history_cmd::diff(&dir.dir, *a, *b, color),

@@ -571,7 +571,7 @@ fn no_user_facing_string_of_the_binary_mentions_a_seed() {
     let mut helps = vec![vec!["--help"]];
     for command in [
         "validate", "fmt", "plan", "apply", "rollback", "history", "diff", "unlock", "show",
-        "state", "images", "explain",
+        "state", "images", "explain", "output",
     ] {
         helps.push(vec![command, "--help"]);
     }

@@ -112,6 +112,8 @@ codes! {
     Cloud = "cloud",
     /// A saved plan file that cannot be read (corrupt, truncated, newer format).
     PlanFile = "plan-file",
+    /// A command that reads what an apply recorded, before any apply.
+    NotApplied = "not-applied",
     /// An expression that could grow past the evaluation budget (nested
     /// `for`s, repeated interpolation).
     TooLarge = "too-large",

@@ -410,6 +410,16 @@ pub fn explanation(code: Code) -> Explanation {
                       that version.",
             overrides: None,
         },
+        Code::NotApplied => Explanation {
+            title: "not-applied: nothing has been applied to this state yet",
+            checks: "`fleetform output` prints what the latest recorded version of the state \
+                     observed after its apply; the state must hold at least one version.",
+            prevents: "Handing provisioners launch templates, subnets and groups that do not exist \
+                       yet, or ids guessed from the configuration alone.",
+            resolve: "Run `fleetform apply` on this configuration first (it records a version), or \
+                      point the command at the directory whose state holds the fleet.",
+            overrides: None,
+        },
         Code::TooLarge => Explanation {
             title: "too-large: an expression that could grow past the evaluation limit",
             checks: "Before it is evaluated, every expression's size is bounded; one that could build \

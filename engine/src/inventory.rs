@@ -180,6 +180,11 @@ pub struct Object {
     pub detail: String,
     /// True when fleetform created it (it carries the fleet tag).
     pub managed: bool,
+    /// A launch template's default version (what `fleetform output` hands
+    /// to provisioners); absent for other kinds and in versions recorded
+    /// before it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_version: Option<i64>,
 }
 
 impl Object {
@@ -263,6 +268,7 @@ pub fn entries(
                 name: Some(k.name.clone()),
                 detail: k.name.clone(),
                 managed: true,
+                default_version: None,
             });
         }
         for image in observed.images.complete().into_iter().flatten() {
@@ -296,6 +302,7 @@ pub fn entries(
                     }
                 ),
                 managed,
+                default_version: None,
             });
         }
         for t in observed.launch_templates.complete().into_iter().flatten() {
@@ -317,6 +324,7 @@ pub fn entries(
                         .unwrap_or_default()
                 ),
                 managed: true,
+                default_version: Some(t.default_version),
             });
         }
         for g in observed
@@ -342,6 +350,7 @@ pub fn entries(
                     if g.instances.len() == 1 { "" } else { "s" }
                 ),
                 managed: true,
+                default_version: None,
             });
         }
         for i in observed.instances.complete().into_iter().flatten() {
@@ -353,6 +362,7 @@ pub fn entries(
                 name: None,
                 detail: format!("{} {}", i.state, i.instance_type),
                 managed: true,
+                default_version: None,
             });
         }
     }
@@ -469,6 +479,7 @@ mod tests {
             name: None,
             detail: String::new(),
             managed: true,
+            default_version: None,
         }
     }
 

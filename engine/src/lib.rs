@@ -14,6 +14,8 @@
 //! - [`apply`] carries a plan out through a provider, recording an intent
 //!   before every call in an [`apply::Journal`] its caller keeps.
 //! - [`sensitive`] keeps secrets out of everything that is shown or stored.
+//! - [`output`] is the provisioner contract: per worker type and region, the
+//!   ids the last recorded apply observed, combined with the configuration.
 //!
 //! Loading, checks and planning are synchronous functions over plain data,
 //! given the clock and what the state recorded as arguments, so they are
@@ -39,6 +41,7 @@ pub mod formats;
 pub mod images;
 pub mod inventory;
 pub mod model;
+pub mod output;
 pub mod plan;
 pub mod provider;
 pub mod schema;

@@ -34,6 +34,10 @@ pub fn all() -> Vec<(&'static str, String)> {
             render(schemars::schema_for!(crate::plan::Plan)),
         ),
         (
+            "output.schema.json",
+            render(schemars::schema_for!(crate::output::Output)),
+        ),
+        (
             "plan-file.schema.json",
             render(schemars::schema_for!(crate::plan::saved::SavedPlan)),
         ),

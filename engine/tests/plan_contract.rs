@@ -1,9 +1,10 @@
-//! The plan contract (`schemas/README.md`): `plan --json` documents and plan
-//! files of every published format version are read by this build without
-//! losing a field. `schemas/compat/vN/` holds real documents written by
-//! format N; a field removed, renamed or retyped fails here, and bumping a
+//! The plan contract (`schemas/README.md`): `plan --json` documents, plan
+//! files and `output --json` documents of every published format version
+//! are read by this build without losing a field. `schemas/compat/vN/`
+//! holds real documents written by format N; a field removed, renamed or retyped fails here, and bumping a
 //! format version fails until its documents are added.
 
+use fleetform_engine::output::Output;
 use fleetform_engine::plan::saved::{SavedPlan, FORMAT_VERSION as PLAN_FILE_FORMAT};
 use fleetform_engine::plan::{render, Plan};
 use fleetform_engine::schema::FORMAT_VERSION as JSON_FORMAT;
@@ -92,11 +93,34 @@ fn every_published_plan_file_reads_without_losing_a_field() {
 }
 
 #[test]
+fn every_published_output_json_reads_without_losing_a_field() {
+    for (version, path) in documents("output-") {
+        let text = std::fs::read_to_string(&path).expect("read");
+        let old: Value = serde_json::from_str(&text).expect("valid JSON");
+        assert_eq!(
+            old["format_version"],
+            version.to_string(),
+            "{}",
+            path.display()
+        );
+        let output: Output = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{} no longer reads: {e}", path.display()));
+        let new = serde_json::to_value(&output).expect("serialises");
+        assert_kept(&old, &new, &path.display().to_string());
+        assert!(!fleetform_engine::output::human(&output).is_empty());
+    }
+}
+
+#[test]
 fn the_current_formats_have_published_documents() {
     let json: u32 = JSON_FORMAT.parse().expect("a number");
     assert!(
         documents("plan-").iter().any(|(v, _)| *v == json),
         "plan --json format {json} has no documents in schemas/compat/v{json}/: add them when bumping it"
+    );
+    assert!(
+        documents("output-").iter().any(|(v, _)| *v == json),
+        "output --json format {json} has no documents in schemas/compat/v{json}/: add them when bumping it"
     );
     assert!(
         documents("planfile-").iter().any(|(v, _)| *v == PLAN_FILE_FORMAT),
