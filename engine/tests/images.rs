@@ -82,6 +82,7 @@ fn region(images: Vec<ObservedImage>, templates: Vec<ObservedLaunchTemplate>) ->
         subnets: Observed::nothing(),
         security_groups: Observed::nothing(),
         offerings: Observed::nothing(),
+        auto_scaling_groups: Observed::nothing(),
     }
 }
 
