@@ -1,14 +1,17 @@
 //! Repetition: `for_each` on `worker_type`, `key_pair`, `ami_set` and
 //! `network` blocks, and `dynamic "BLOCK"` inside any block of those.
 //!
-//! Both are expanded before decoding, into plain blocks: an instance of a
-//! `for_each` is a copy of its block without `for_each`, with `each` bound
-//! to `{ key, value }` (written into the copy as a literal, so every
-//! attribute keeps the span of what its author wrote), named
-//! `LABEL["KEY"]`; a `dynamic` block becomes one block of its type per
-//! element, its `content` with the iterator bound the same way. The
-//! decoders then see nothing new. `for_each` is evaluated from the
-//! configuration alone (variables, locals, functions), never the cloud.
+//! An instance of a `for_each`, named `LABEL["KEY"]`, is its block (one
+//! copy without `for_each`, shared by every instance) decoded in a scope
+//! with `each` bound to `{ key, value }` ([`Scope::bind`]): the syntax tree
+//! is not copied per instance, and every attribute keeps the span of what
+//! its author wrote. A `dynamic` block becomes one block of its type per
+//! element, its `content` copied with the iterator written in as a literal
+//! (a traversal from it keeps its span); a block with `dynamic` blocks is
+//! therefore copied once per instance, and its `dynamic` blocks evaluated
+//! with that instance's `each`. The decoders then see nothing new.
+//! `for_each` is evaluated from the configuration alone (variables,
+//! locals, functions), never the cloud.
 
 use super::budget::{Bound, TOTAL_BUDGET};
 use super::fields::{span_of, want, Decl, Fields};
@@ -40,11 +43,22 @@ pub(super) struct Spent {
 pub(super) enum Expansion {
     /// Neither `for_each` nor `dynamic`: decode the block as written.
     Unchanged,
-    /// The blocks to decode: `(for_each key, block)`; the key is `None`
-    /// for a block without `for_each` whose `dynamic` blocks were expanded.
-    Blocks(Vec<(Option<String>, Block)>),
+    /// A block without `for_each` whose `dynamic` blocks were expanded.
+    Dynamic(Block),
+    /// A block with `for_each`: the block without `for_each`, and its instances.
+    Repeated { block: Block, made: Vec<Made> },
     /// It failed (reported).
     Failed,
+}
+
+/// One instance of a block with `for_each`.
+pub(super) struct Made {
+    key: String,
+    /// What `each` is bound to: `{ key, value }`.
+    each: Value,
+    /// The instance's own block when its `dynamic` blocks were expanded
+    /// (they depend on `each`); else it is the shared one.
+    block: Option<Block>,
 }
 
 /// One expanded top-level block, ready for its decoder.
@@ -53,8 +67,21 @@ pub(super) struct Instance<'e> {
     pub name: String,
     /// Its `for_each` key.
     pub key: Option<&'e str>,
+    /// What `each` is bound to while it is decoded (see [`Instance::scope`]).
+    each: Option<&'e Value>,
     /// The block to decode.
     pub decl: Decl<'e>,
+}
+
+impl Instance<'_> {
+    /// The scope to decode this instance in: `scope`, with `each` bound
+    /// for an instance of a `for_each`.
+    pub fn scope<'s>(&self, scope: &'s Scope) -> Scope<'s> {
+        match self.each {
+            Some(each) => scope.bind("each", each.clone()),
+            None => scope.borrowed(),
+        }
+    }
 }
 
 /// The instances of `expanded` (label, original declaration, expansion), in order.
@@ -65,19 +92,27 @@ pub(super) fn instances<'e>(expanded: &'e [(String, Decl<'e>, Expansion)]) -> Ve
             Expansion::Unchanged => out.push(Instance {
                 name: label.clone(),
                 key: None,
+                each: None,
                 decl: *decl,
             }),
-            Expansion::Blocks(blocks) => {
-                for (key, block) in blocks {
+            Expansion::Dynamic(block) => out.push(Instance {
+                name: label.clone(),
+                key: None,
+                each: None,
+                decl: Decl {
+                    file: decl.file,
+                    block,
+                },
+            }),
+            Expansion::Repeated { block, made } => {
+                for m in made {
                     out.push(Instance {
-                        name: match key {
-                            Some(key) => address::instance(label, key),
-                            None => label.clone(),
-                        },
-                        key: key.as_deref(),
+                        name: address::instance(label, &m.key),
+                        key: Some(&m.key),
+                        each: Some(&m.each),
                         decl: Decl {
                             file: decl.file,
-                            block,
+                            block: m.block.as_ref().unwrap_or(block),
                         },
                     });
                 }
@@ -111,10 +146,9 @@ pub(super) fn keys(
     expanded
         .iter()
         .filter_map(|(label, _, e)| match e {
-            Expansion::Blocks(blocks) if blocks.iter().any(|(k, _)| k.is_some()) => Some((
-                label.clone(),
-                blocks.iter().filter_map(|(k, _)| k.clone()).collect(),
-            )),
+            Expansion::Repeated { made, .. } => {
+                Some((label.clone(), made.iter().map(|m| m.key.clone()).collect()))
+            }
             _ => None,
         })
         .collect()
@@ -138,7 +172,7 @@ pub(super) fn dynamic_only(
     }
     let mut block = decl.block.clone();
     match dynamic_blocks(decl.file, &mut block.body, scope, spent, diags) {
-        true => Expansion::Blocks(vec![(None, block)]),
+        true => Expansion::Dynamic(block),
         false => Expansion::Failed,
     }
 }
@@ -158,7 +192,7 @@ pub(super) fn expand(
         }
         let mut block = decl.block.clone();
         return match dynamic_blocks(decl.file, &mut block.body, scope, spent, diags) {
-            true => Expansion::Blocks(vec![(None, block)]),
+            true => Expansion::Dynamic(block),
             false => Expansion::Failed,
         };
     };
@@ -193,24 +227,45 @@ pub(super) fn expand(
             return Expansion::Failed;
         }
     }
+    // The limits are those of the copies this expansion once made (one
+    // block per instance, with `each` written in at every use), so a
+    // configuration is accepted or refused as before.
     let block_len = decl.block.span().map_or(0, |s| s.len()) as u64;
-    let mut blocks = Vec::with_capacity(elements.len());
+    let mut block = decl.block.clone();
+    block.body.remove_attribute("for_each");
+    let dynamic = has_dynamic(&block.body);
+    let mut made = Vec::with_capacity(elements.len());
     for (key, value) in elements {
         let cost = block_len.saturating_add(Bound::of(&value).size.saturating_mul(4));
         if !spend(spent, 1, cost, &at, diags) {
             return Expansion::Failed;
         }
-        let mut block = decl.block.clone();
-        block.body.remove_attribute("for_each");
-        bind_body(&mut block.body, "each", &key, value);
-        if has_dynamic(&block.body)
-            && !dynamic_blocks(decl.file, &mut block.body, scope, spent, diags)
-        {
-            return Expansion::Failed;
-        }
-        blocks.push((Some(key), block));
+        let each = each_object(&key, value);
+        let own = if dynamic {
+            let mut own = block.clone();
+            let bound = scope.bind("each", each.clone());
+            if !dynamic_blocks(decl.file, &mut own.body, &bound, spent, diags) {
+                return Expansion::Failed;
+            }
+            Some(own)
+        } else {
+            None
+        };
+        made.push(Made {
+            key,
+            each,
+            block: own,
+        });
     }
-    Expansion::Blocks(blocks)
+    Expansion::Repeated { block, made }
+}
+
+/// `{ key, value }`: what `each` (or a dynamic block's iterator) is.
+fn each_object(key: &str, value: Value) -> Value {
+    let mut object = hcl::Map::new();
+    object.insert("key".to_string(), Value::from(key));
+    object.insert("value".to_string(), value);
+    Value::Object(object)
 }
 
 /// Counts `instances` more copies of `bytes`; false (reported once) past a limit.
@@ -366,10 +421,7 @@ fn elements(
 
 /// Binds `name` to `{ key, value }` in every expression of `body`.
 fn bind_body(body: &mut Body, name: &str, key: &str, value: Value) {
-    let mut object = hcl::Map::new();
-    object.insert("key".to_string(), Value::from(key));
-    object.insert("value".to_string(), value);
-    let literal: Expression = hcl::Expression::from(Value::Object(object)).into();
+    let literal: Expression = hcl::Expression::from(each_object(key, value)).into();
     let mut bind = Bind {
         name,
         value: literal,
