@@ -170,10 +170,16 @@ pub(super) fn dynamic_only(
     if !has_dynamic(&decl.block.body) {
         return Expansion::Unchanged;
     }
-    let mut block = decl.block.clone();
-    match dynamic_blocks(decl.file, &mut block.body, scope, spent, diags) {
-        true => Expansion::Dynamic(block),
-        false => Expansion::Failed,
+    match expanded_block(
+        decl.file,
+        decl.block,
+        scope,
+        spent,
+        &mut Shells::new(),
+        diags,
+    ) {
+        Some(block) => Expansion::Dynamic(block),
+        None => Expansion::Failed,
     }
 }
 
@@ -190,10 +196,16 @@ pub(super) fn expand(
         if !has_dynamic(&decl.block.body) {
             return Expansion::Unchanged;
         }
-        let mut block = decl.block.clone();
-        return match dynamic_blocks(decl.file, &mut block.body, scope, spent, diags) {
-            true => Expansion::Dynamic(block),
-            false => Expansion::Failed,
+        return match expanded_block(
+            decl.file,
+            decl.block,
+            scope,
+            spent,
+            &mut Shells::new(),
+            diags,
+        ) {
+            Some(block) => Expansion::Dynamic(block),
+            None => Expansion::Failed,
         };
     };
     let at = span_of(decl.file, &for_each.value);
@@ -234,6 +246,7 @@ pub(super) fn expand(
     let mut block = decl.block.clone();
     block.body.remove_attribute("for_each");
     let dynamic = has_dynamic(&block.body);
+    let mut shells = Shells::new();
     let mut made = Vec::with_capacity(elements.len());
     for (key, value) in elements {
         let cost = block_len.saturating_add(Bound::of(&value).size.saturating_mul(4));
@@ -242,12 +255,11 @@ pub(super) fn expand(
         }
         let each = each_object(&key, value);
         let own = if dynamic {
-            let mut own = block.clone();
             let bound = scope.bind("each", each.clone());
-            if !dynamic_blocks(decl.file, &mut own.body, &bound, spent, diags) {
-                return Expansion::Failed;
+            match expanded_block(decl.file, &block, &bound, spent, &mut shells, diags) {
+                Some(own) => Some(own),
+                None => return Expansion::Failed,
             }
-            Some(own)
         } else {
             None
         };
@@ -373,16 +385,14 @@ fn elements(
         return None;
     }
     let value = scope.eval(file, expr, diags)?;
-    let kind = match &value {
-        Value::Object(map) => {
-            return Some(map.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-        }
+    let kind = match value {
+        Value::Object(map) => return Some(map.into_iter().collect()),
         Value::Array(items) if !strict => {
             return Some(
                 items
-                    .iter()
+                    .into_iter()
                     .enumerate()
-                    .map(|(i, v)| (i.to_string(), v.clone()))
+                    .map(|(i, v)| (i.to_string(), v))
                     .collect(),
             )
         }
@@ -456,37 +466,71 @@ impl VisitMut for Bind<'_> {
     }
 }
 
-/// Replaces every `dynamic` block of `body` (at any depth) by the blocks it
-/// makes; false when one failed (reported).
-fn dynamic_blocks(
+/// Blocks without their bodies, by the offset of their type in their file:
+/// what a made block is built from. Every instance of a `for_each` makes
+/// its blocks from the same `dynamic` blocks, which are copied once
+/// (without their content) instead of once per instance and element.
+type Shells = std::collections::HashMap<usize, Block>;
+
+/// `block` without its body (a copy with the span, labels and decor it has).
+fn shell(shells: &mut Shells, block: &Block) -> Block {
+    let copy = || {
+        let mut shell = block.clone();
+        shell.body = Body::new();
+        shell
+    };
+    match block.ident.span() {
+        Some(span) => shells.entry(span.start).or_insert_with(copy).clone(),
+        // Not from a file (no offset to tell it by): not kept.
+        None => copy(),
+    }
+}
+
+/// `block` with every `dynamic` block in it (at any depth) replaced by the
+/// blocks it makes; `None` when one failed (every failure is reported).
+fn expanded_block(
     file: FileId,
-    body: &mut Body,
+    block: &Block,
     scope: &Scope,
     spent: &mut Spent,
+    shells: &mut Shells,
     diags: &mut Diagnostics,
-) -> bool {
-    let old = std::mem::take(body);
-    let mut out: Vec<Structure> = Vec::with_capacity(old.len());
+) -> Option<Block> {
+    let body = expanded(file, &block.body, scope, spent, shells, diags)?;
+    let mut out = shell(shells, block);
+    out.body = body;
+    Some(out)
+}
+
+/// `body` with its `dynamic` blocks replaced (see [`expanded_block`]).
+fn expanded(
+    file: FileId,
+    body: &Body,
+    scope: &Scope,
+    spent: &mut Spent,
+    shells: &mut Shells,
+    diags: &mut Diagnostics,
+) -> Option<Body> {
+    let mut out: Vec<Structure> = Vec::with_capacity(body.len());
     let mut ok = true;
-    for structure in old {
+    for structure in body.iter() {
         match structure {
             Structure::Block(block) if block.ident.as_str() == "dynamic" => {
-                match dynamic(file, &block, scope, spent, diags) {
+                match dynamic(file, block, scope, spent, shells, diags) {
                     Some(made) => out.extend(made.into_iter().map(Structure::Block)),
                     None => ok = false,
                 }
             }
-            Structure::Block(mut block) => {
-                if has_dynamic(&block.body) {
-                    ok &= dynamic_blocks(file, &mut block.body, scope, spent, diags);
+            Structure::Block(block) if has_dynamic(&block.body) => {
+                match expanded_block(file, block, scope, spent, shells, diags) {
+                    Some(block) => out.push(Structure::Block(block)),
+                    None => ok = false,
                 }
-                out.push(Structure::Block(block));
             }
-            other => out.push(other),
+            other => out.push(other.clone()),
         }
     }
-    *body = out.into_iter().collect();
-    ok
+    ok.then(|| out.into_iter().collect())
 }
 
 /// The blocks one `dynamic "TYPE" { for_each labels iterator content }` makes.
@@ -495,6 +539,7 @@ fn dynamic(
     block: &Block,
     scope: &Scope,
     spent: &mut Spent,
+    shells: &mut Shells,
     diags: &mut Diagnostics,
 ) -> Option<Vec<Block>> {
     let header = span_of(file, &block.ident);
@@ -576,7 +621,7 @@ fn dynamic(
         }
         let mut body = content.body.clone();
         bind_body(&mut body, &iterator, &key, value.clone());
-        let mut new = block.clone();
+        let mut new = shell(shells, block);
         // The made block keeps the span of `dynamic`: an unknown type is reported there.
         *new.ident.value_mut() = ident.clone();
         new.labels = match labels {
@@ -602,8 +647,8 @@ fn dynamic(
                     .collect()
             }
         };
-        if has_dynamic(&body) && !dynamic_blocks(file, &mut body, scope, spent, diags) {
-            return None;
+        if has_dynamic(&body) {
+            body = expanded(file, &body, scope, spent, shells, diags)?;
         }
         new.body = body;
         made.push(new);
