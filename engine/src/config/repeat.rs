@@ -15,6 +15,7 @@
 
 use super::budget::{Bound, TOTAL_BUDGET};
 use super::fields::{span_of, want, Decl, Fields};
+use super::functions;
 use super::scope::{references, Scope};
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::model::address;
@@ -24,6 +25,7 @@ use hcl_edit::expr::Expression;
 use hcl_edit::structure::{Block, BlockLabel, Body, Structure};
 use hcl_edit::visit_mut::{visit_expr_mut, VisitMut};
 use hcl_edit::Span;
+use rayon::prelude::*;
 
 /// Most instances `for_each` and `dynamic` may make in one configuration.
 pub const MAX_INSTANCES: usize = 100_000;
@@ -37,6 +39,8 @@ pub(super) struct Spent {
     bytes: u64,
     /// Whether a limit was reported (once is enough).
     reported: bool,
+    /// When set, spending is only recorded here, with no limit (see [`Record`]).
+    record: Option<Vec<(usize, u64, Option<SourceRef>, usize)>>,
 }
 
 /// What expanding one top-level block gave.
@@ -246,23 +250,54 @@ pub(super) fn expand(
     let mut block = decl.block.clone();
     block.body.remove_attribute("for_each");
     let dynamic = has_dynamic(&block.body);
-    let mut shells = Shells::new();
-    let mut made = Vec::with_capacity(elements.len());
-    for (key, value) in elements {
-        let cost = block_len.saturating_add(Bound::of(&value).size.saturating_mul(4));
-        if !spend(spent, 1, cost, &at, diags) {
+    // The `dynamic` blocks of the instances are expanded on every core, each
+    // instance recording what it spends and reports; the records are then
+    // replayed in order against the real limits, so the outcome (and the
+    // diagnostics) are those of expanding one instance after another.
+    let dir = functions::config_dir();
+    let log = functions::read_log().unwrap_or_default();
+    let expanded: Vec<(String, Value, u64, Option<Block>, Record)> = elements
+        .into_par_iter()
+        .map_init(
+            || {
+                let guard = dir
+                    .as_deref()
+                    .map(|dir| functions::ConfigDirGuard::join(dir, log.clone()));
+                (guard, Shells::new())
+            },
+            |(_, shells), (key, value)| {
+                let cost = block_len.saturating_add(Bound::of(&value).size.saturating_mul(4));
+                let each = each_object(&key, value);
+                let mut record = Record::default();
+                let own = if dynamic {
+                    let bound = scope.bind("each", each.clone());
+                    let mut local = Spent {
+                        record: Some(Vec::new()),
+                        ..Spent::default()
+                    };
+                    let own = expanded_block(
+                        decl.file,
+                        &block,
+                        &bound,
+                        &mut local,
+                        shells,
+                        &mut record.diags,
+                    );
+                    record.spends = local.record.unwrap_or_default();
+                    record.failed = own.is_none();
+                    own
+                } else {
+                    None
+                };
+                (key, each, cost, own, record)
+            },
+        )
+        .collect();
+    let mut made = Vec::with_capacity(expanded.len());
+    for (key, each, cost, own, record) in expanded {
+        if !spend(spent, 1, cost, &at, diags) || !record.replay(spent, diags) {
             return Expansion::Failed;
         }
-        let each = each_object(&key, value);
-        let own = if dynamic {
-            let bound = scope.bind("each", each.clone());
-            match expanded_block(decl.file, &block, &bound, spent, &mut shells, diags) {
-                Some(own) => Some(own),
-                None => return Expansion::Failed,
-            }
-        } else {
-            None
-        };
         made.push(Made {
             key,
             each,
@@ -270,6 +305,35 @@ pub(super) fn expand(
         });
     }
     Expansion::Repeated { block, made }
+}
+
+/// What expanding the `dynamic` blocks of one instance spent and reported,
+/// to be replayed in order (see [`expand`]).
+#[derive(Default)]
+struct Record {
+    /// Each call to [`spend`]: (instances, bytes, where, diagnostics reported before it).
+    spends: Vec<(usize, u64, Option<SourceRef>, usize)>,
+    diags: Diagnostics,
+    /// Whether the expansion failed (its diagnostics say why).
+    failed: bool,
+}
+
+impl Record {
+    /// Spends and reports what was recorded, as if it happened now; false
+    /// when a limit is crossed (reported) or the expansion had failed.
+    fn replay(self, spent: &mut Spent, diags: &mut Diagnostics) -> bool {
+        let found: Vec<Diagnostic> = self.diags.iter().cloned().collect();
+        let mut reported = 0;
+        for (instances, bytes, at, before) in self.spends {
+            diags.extend(found[reported..before].iter().cloned());
+            reported = before;
+            if !spend(spent, instances, bytes, &at, diags) {
+                return false;
+            }
+        }
+        diags.extend(found[reported..].iter().cloned());
+        !self.failed
+    }
 }
 
 /// `{ key, value }`: what `each` (or a dynamic block's iterator) is.
@@ -288,6 +352,10 @@ fn spend(
     at: &Option<SourceRef>,
     diags: &mut Diagnostics,
 ) -> bool {
+    if let Some(record) = &mut spent.record {
+        record.push((instances, bytes, at.clone(), diags.len()));
+        return true;
+    }
     spent.instances = spent.instances.saturating_add(instances);
     spent.bytes = spent.bytes.saturating_add(bytes);
     if spent.instances <= MAX_INSTANCES && spent.bytes <= TOTAL_BUDGET {

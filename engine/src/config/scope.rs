@@ -1018,6 +1018,55 @@ mod tests {
     }
 
     #[test]
+    fn a_bound_name_is_looked_up_or_evaluated_alike_and_its_errors_are_reported() {
+        let mut scope = Scope::new([], ["m".to_string()], [], [], []);
+        let m: Value = hcl::from_str::<hcl::Body>("v = { max = 3, tags = { a = \"b\" } }")
+            .ok()
+            .and_then(|b| {
+                b.attributes()
+                    .next()
+                    .map(|a| hcl::Value::from(a.expr.clone()))
+            })
+            .expect("a value");
+        scope.set_local("m", Some(m.clone()));
+        let mut each = Map::new();
+        each.insert("key".to_string(), Value::from("k"));
+        each.insert("value".to_string(), m);
+        let bound = scope.bind("each", Value::Object(each));
+        let eval = |text: &str, scope: &Scope, diags: &mut Diagnostics| {
+            let expr = hcl_edit::parser::parse_expr(text).expect("parses");
+            scope.eval(0, &expr, diags)
+        };
+        let mut diags = Diagnostics::default();
+        // A path (looked up) and the same value through an operation (evaluated).
+        assert_eq!(
+            eval("each.value.max", &bound, &mut diags),
+            Some(Value::from(3))
+        );
+        assert_eq!(
+            eval("each.value.max + 0", &bound, &mut diags),
+            Some(Value::from(3))
+        );
+        assert_eq!(
+            eval("\"${each.key}-${local.m.tags.a}\"", &bound, &mut diags),
+            Some(Value::from("k-b"))
+        );
+        assert!(diags.is_empty());
+        assert_eq!(eval("each.value.nope", &bound, &mut diags), None);
+        assert_eq!(diags.len(), 1);
+        assert_eq!(
+            diags.iter().next().map(|d| d.code),
+            Some(Code::UndefinedReference)
+        );
+        // The scope it was made from has no `each`.
+        let mut diags = Diagnostics::default();
+        assert_eq!(eval("each.key", &scope, &mut diags), None);
+        assert!(diags
+            .iter()
+            .any(|d| d.message.contains("`each` is defined only inside")));
+    }
+
+    #[test]
     fn a_reference_to_a_failed_variable_is_poisoned_not_reported() {
         let mut scope = Scope::new(["owner".to_string()], [], [], [], []);
         scope.set_var("owner", None);
