@@ -40,8 +40,12 @@ pub(super) struct Spent {
     /// Whether a limit was reported (once is enough).
     reported: bool,
     /// When set, spending is only recorded here, with no limit (see [`Record`]).
-    record: Option<Vec<(usize, u64, Option<SourceRef>, usize)>>,
+    record: Option<Vec<Spend>>,
 }
+
+/// One recorded call to [`spend`]: instances, bytes, where, and how many
+/// diagnostics had been reported before it.
+type Spend = (usize, u64, Option<SourceRef>, usize);
 
 /// What expanding one top-level block gave.
 pub(super) enum Expansion {
@@ -311,8 +315,8 @@ pub(super) fn expand(
 /// to be replayed in order (see [`expand`]).
 #[derive(Default)]
 struct Record {
-    /// Each call to [`spend`]: (instances, bytes, where, diagnostics reported before it).
-    spends: Vec<(usize, u64, Option<SourceRef>, usize)>,
+    /// Each call to [`spend`].
+    spends: Vec<Spend>,
     diags: Diagnostics,
     /// Whether the expansion failed (its diagnostics say why).
     failed: bool,
