@@ -300,7 +300,7 @@ pub(super) fn decode(
             ))
         })
         .collect();
-    let worker_types = repeat::instances(&worker_types);
+    let worker_types = repeat::into_instances(worker_types);
     // Worker types are most of a large configuration and independent of each
     // other: they are decoded on every core. Each thread reads files relative
     // to the same directory (file functions keep it per thread).
@@ -321,8 +321,8 @@ pub(super) fn decode(
                 let mut found = Diagnostics::default();
                 let decoded = decode_worker_type(
                     i.name.clone(),
-                    i.key,
-                    i.decl,
+                    i.key.as_deref(),
+                    i.decl(),
                     &default_regions,
                     &i.scope(&scope),
                     &mut found,

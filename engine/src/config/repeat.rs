@@ -131,6 +131,88 @@ pub(super) fn instances<'e>(expanded: &'e [(String, Decl<'e>, Expansion)]) -> Ve
     out
 }
 
+/// One expanded top-level block that owns what it does not borrow from the
+/// files: decoding it and dropping it frees an instance's own body at once,
+/// instead of holding every instance's body until all are decoded.
+pub(super) struct Owned<'a> {
+    /// Its name in the model: `LABEL`, or `LABEL["KEY"]`.
+    pub name: String,
+    /// Its `for_each` key.
+    pub key: Option<String>,
+    each: Option<Value>,
+    file: FileId,
+    block: Held<'a>,
+}
+
+enum Held<'a> {
+    Written(&'a Block),
+    Shared(std::sync::Arc<Block>),
+    Own(Box<Block>),
+}
+
+impl Owned<'_> {
+    /// The block to decode.
+    pub fn decl(&self) -> Decl<'_> {
+        Decl {
+            file: self.file,
+            block: match &self.block {
+                Held::Written(block) => block,
+                Held::Shared(block) => block,
+                Held::Own(block) => block,
+            },
+        }
+    }
+
+    /// The scope to decode this instance in (see [`Instance::scope`]).
+    pub fn scope<'s>(&self, scope: &'s Scope) -> Scope<'s> {
+        match &self.each {
+            Some(each) => scope.bind("each", each.clone()),
+            None => scope.borrowed(),
+        }
+    }
+}
+
+/// The instances of `expanded`, in order, owning their blocks (see [`Owned`]).
+pub(super) fn into_instances<'a>(expanded: Vec<(String, Decl<'a>, Expansion)>) -> Vec<Owned<'a>> {
+    let mut out = Vec::with_capacity(expanded.len());
+    for (label, decl, expansion) in expanded {
+        let file = decl.file;
+        match expansion {
+            Expansion::Unchanged => out.push(Owned {
+                name: label,
+                key: None,
+                each: None,
+                file,
+                block: Held::Written(decl.block),
+            }),
+            Expansion::Dynamic(block) => out.push(Owned {
+                name: label,
+                key: None,
+                each: None,
+                file,
+                block: Held::Own(Box::new(block)),
+            }),
+            Expansion::Repeated { block, made } => {
+                let shared = std::sync::Arc::new(block);
+                for m in made {
+                    out.push(Owned {
+                        name: address::instance(&label, &m.key),
+                        key: Some(m.key),
+                        each: Some(m.each),
+                        file,
+                        block: match m.block {
+                            Some(own) => Held::Own(Box::new(own)),
+                            None => Held::Shared(shared.clone()),
+                        },
+                    });
+                }
+            }
+            Expansion::Failed => {}
+        }
+    }
+    out
+}
+
 /// `named` split into the blocks that can be expanded before the locals
 /// are known (a `for_each` that uses no local, no `dynamic`) and the rest.
 #[allow(clippy::type_complexity)]
