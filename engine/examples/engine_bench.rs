@@ -183,7 +183,8 @@ fn converged(config: &Config, now: i64) -> Observation {
         subnets: Observed::nothing(),
         security_groups: Observed::nothing(),
         offerings: Observed::nothing(),
-        auto_scaling_groups: Observed::nothing(),
+        // A converged fleet of launch templates has no Auto Scaling group.
+        auto_scaling_groups: Observed::Complete { items: vec![] },
     };
     for region in &config.fleet.regions {
         let images = config

@@ -195,7 +195,6 @@ pub(super) fn decode(
         scope.set_instances(root, repeat::keys(expanded));
     }
     eval_locals(&locals, &mut scope, diags);
-    scope.settle();
     let later_key_pairs = expand(later_key_pairs, "key_pair", &scope, &mut spent, diags);
     let later_ami_sets = expand(later_ami_sets, "ami_set", &scope, &mut spent, diags);
     let later_networks = expand(later_networks, "network", &scope, &mut spent, diags);
@@ -232,14 +231,15 @@ pub(super) fn decode(
             // `dynamic` blocks work in the fleet block too (`rollout`, ...).
             match repeat::dynamic_only(*first, &scope, &mut spent, diags) {
                 repeat::Expansion::Unchanged => decode_fleet(*first, &scope, diags),
-                repeat::Expansion::Blocks(blocks) => blocks.first().and_then(|(_, block)| {
+                repeat::Expansion::Dynamic(block) => {
                     let decl = Decl {
                         file: first.file,
-                        block,
+                        block: &block,
                     };
                     decode_fleet(decl, &scope, diags)
-                }),
-                repeat::Expansion::Failed => None,
+                }
+                // `fleet` takes no `for_each`.
+                repeat::Expansion::Repeated { .. } | repeat::Expansion::Failed => None,
             }
         }
     };
@@ -273,6 +273,7 @@ pub(super) fn decode(
     let key_pairs: BTreeMap<String, KeyPair> = repeat::instances(&key_pairs)
         .into_iter()
         .filter_map(|i| {
+            let scope = i.scope(&scope);
             Some((
                 i.name.clone(),
                 decode_key_pair(i.name, i.key, i.decl, &scope, diags)?,
@@ -282,6 +283,7 @@ pub(super) fn decode(
     let ami_sets: BTreeMap<String, AmiSet> = repeat::instances(&ami_sets)
         .into_iter()
         .filter_map(|i| {
+            let scope = i.scope(&scope);
             Some((
                 i.name.clone(),
                 decode_ami_set(i.name, i.decl, &scope, diags)?,
@@ -291,13 +293,14 @@ pub(super) fn decode(
     let networks: BTreeMap<String, Network> = repeat::instances(&networks)
         .into_iter()
         .filter_map(|i| {
+            let scope = i.scope(&scope);
             Some((
                 i.name.clone(),
                 launch::decode_network(i.name, i.decl, &scope, diags)?,
             ))
         })
         .collect();
-    let worker_types = repeat::instances(&worker_types);
+    let worker_types = repeat::into_instances(worker_types);
     // Worker types are most of a large configuration and independent of each
     // other: they are decoded on every core. Each thread reads files relative
     // to the same directory (file functions keep it per thread).
@@ -318,10 +321,10 @@ pub(super) fn decode(
                 let mut found = Diagnostics::default();
                 let decoded = decode_worker_type(
                     i.name.clone(),
-                    i.key,
-                    i.decl,
+                    i.key.as_deref(),
+                    i.decl(),
                     &default_regions,
-                    &scope,
+                    &i.scope(&scope),
                     &mut found,
                 );
                 (i.name, decoded, found)
@@ -626,7 +629,7 @@ fn local_attributes<'a>(blocks: &[Decl<'a>], diags: &mut Diagnostics) -> Vec<Loc
 }
 
 /// Evaluates locals in dependency order; reports each cycle once, never loops.
-fn eval_locals(locals: &[Local<'_>], scope: &mut Scope, diags: &mut Diagnostics) {
+fn eval_locals(locals: &[Local<'_>], scope: &mut Scope<'static>, diags: &mut Diagnostics) {
     let index: HashMap<&str, usize> = locals
         .iter()
         .enumerate()

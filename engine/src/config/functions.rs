@@ -38,6 +38,14 @@ thread_local! {
     /// written: a fleet of thousands of worker types names the same few user
     /// data templates thousands of times, and each read is several syscalls.
     static READ_CACHE: RefCell<HashMap<String, Result<String, String>>> = RefCell::new(HashMap::new());
+    /// A context with every function and no variable: what a template is
+    /// rendered in, copied (declaring each function anew looks every name
+    /// up among those already declared).
+    static FUNCTIONS: Context<'static> = {
+        let mut ctx = Context::new();
+        declare_all(&mut ctx);
+        ctx
+    };
     /// Parsed templates of this load, by path as written.
     static TEMPLATE_CACHE: RefCell<HashMap<String, Rc<hcl::Template>>> = RefCell::new(HashMap::new());
     /// The same templates as syntax trees, for bounding their rendered size.
@@ -436,8 +444,7 @@ fn templatefile(args: FuncArgs) -> Result<Value, String> {
             parsed
         }
     };
-    let mut ctx = Context::new();
-    declare_all(&mut ctx);
+    let mut ctx = FUNCTIONS.with(Context::clone);
     if let Some(Value::Object(vars)) = args.get(1) {
         for (name, value) in vars {
             ctx.declare_var(name.as_str(), value.clone());

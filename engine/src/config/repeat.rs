@@ -1,17 +1,21 @@
 //! Repetition: `for_each` on `worker_type`, `key_pair`, `ami_set` and
 //! `network` blocks, and `dynamic "BLOCK"` inside any block of those.
 //!
-//! Both are expanded before decoding, into plain blocks: an instance of a
-//! `for_each` is a copy of its block without `for_each`, with `each` bound
-//! to `{ key, value }` (written into the copy as a literal, so every
-//! attribute keeps the span of what its author wrote), named
-//! `LABEL["KEY"]`; a `dynamic` block becomes one block of its type per
-//! element, its `content` with the iterator bound the same way. The
-//! decoders then see nothing new. `for_each` is evaluated from the
-//! configuration alone (variables, locals, functions), never the cloud.
+//! An instance of a `for_each`, named `LABEL["KEY"]`, is its block (one
+//! copy without `for_each`, shared by every instance) decoded in a scope
+//! with `each` bound to `{ key, value }` ([`Scope::bind`]): the syntax tree
+//! is not copied per instance, and every attribute keeps the span of what
+//! its author wrote. A `dynamic` block becomes one block of its type per
+//! element, its `content` copied with the iterator written in as a literal
+//! (a traversal from it keeps its span); a block with `dynamic` blocks is
+//! therefore copied once per instance, and its `dynamic` blocks evaluated
+//! with that instance's `each`. The decoders then see nothing new.
+//! `for_each` is evaluated from the configuration alone (variables,
+//! locals, functions), never the cloud.
 
 use super::budget::{Bound, TOTAL_BUDGET};
 use super::fields::{span_of, want, Decl, Fields};
+use super::functions;
 use super::scope::{references, Scope};
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::model::address;
@@ -21,6 +25,7 @@ use hcl_edit::expr::Expression;
 use hcl_edit::structure::{Block, BlockLabel, Body, Structure};
 use hcl_edit::visit_mut::{visit_expr_mut, VisitMut};
 use hcl_edit::Span;
+use rayon::prelude::*;
 
 /// Most instances `for_each` and `dynamic` may make in one configuration.
 pub const MAX_INSTANCES: usize = 100_000;
@@ -34,17 +39,34 @@ pub(super) struct Spent {
     bytes: u64,
     /// Whether a limit was reported (once is enough).
     reported: bool,
+    /// When set, spending is only recorded here, with no limit (see [`Record`]).
+    record: Option<Vec<Spend>>,
 }
+
+/// One recorded call to [`spend`]: instances, bytes, where, and how many
+/// diagnostics had been reported before it.
+type Spend = (usize, u64, Option<SourceRef>, usize);
 
 /// What expanding one top-level block gave.
 pub(super) enum Expansion {
     /// Neither `for_each` nor `dynamic`: decode the block as written.
     Unchanged,
-    /// The blocks to decode: `(for_each key, block)`; the key is `None`
-    /// for a block without `for_each` whose `dynamic` blocks were expanded.
-    Blocks(Vec<(Option<String>, Block)>),
+    /// A block without `for_each` whose `dynamic` blocks were expanded.
+    Dynamic(Block),
+    /// A block with `for_each`: the block without `for_each`, and its instances.
+    Repeated { block: Block, made: Vec<Made> },
     /// It failed (reported).
     Failed,
+}
+
+/// One instance of a block with `for_each`.
+pub(super) struct Made {
+    key: String,
+    /// What `each` is bound to: `{ key, value }`.
+    each: Value,
+    /// The instance's own block when its `dynamic` blocks were expanded
+    /// (they depend on `each`); else it is the shared one.
+    block: Option<Block>,
 }
 
 /// One expanded top-level block, ready for its decoder.
@@ -53,8 +75,21 @@ pub(super) struct Instance<'e> {
     pub name: String,
     /// Its `for_each` key.
     pub key: Option<&'e str>,
+    /// What `each` is bound to while it is decoded (see [`Instance::scope`]).
+    each: Option<&'e Value>,
     /// The block to decode.
     pub decl: Decl<'e>,
+}
+
+impl Instance<'_> {
+    /// The scope to decode this instance in: `scope`, with `each` bound
+    /// for an instance of a `for_each`.
+    pub fn scope<'s>(&self, scope: &'s Scope) -> Scope<'s> {
+        match self.each {
+            Some(each) => scope.bind("each", each.clone()),
+            None => scope.borrowed(),
+        }
+    }
 }
 
 /// The instances of `expanded` (label, original declaration, expansion), in order.
@@ -65,19 +100,109 @@ pub(super) fn instances<'e>(expanded: &'e [(String, Decl<'e>, Expansion)]) -> Ve
             Expansion::Unchanged => out.push(Instance {
                 name: label.clone(),
                 key: None,
+                each: None,
                 decl: *decl,
             }),
-            Expansion::Blocks(blocks) => {
-                for (key, block) in blocks {
+            Expansion::Dynamic(block) => out.push(Instance {
+                name: label.clone(),
+                key: None,
+                each: None,
+                decl: Decl {
+                    file: decl.file,
+                    block,
+                },
+            }),
+            Expansion::Repeated { block, made } => {
+                for m in made {
                     out.push(Instance {
-                        name: match key {
-                            Some(key) => address::instance(label, key),
-                            None => label.clone(),
-                        },
-                        key: key.as_deref(),
+                        name: address::instance(label, &m.key),
+                        key: Some(&m.key),
+                        each: Some(&m.each),
                         decl: Decl {
                             file: decl.file,
-                            block,
+                            block: m.block.as_ref().unwrap_or(block),
+                        },
+                    });
+                }
+            }
+            Expansion::Failed => {}
+        }
+    }
+    out
+}
+
+/// One expanded top-level block that owns what it does not borrow from the
+/// files: decoding it and dropping it frees an instance's own body at once,
+/// instead of holding every instance's body until all are decoded.
+pub(super) struct Owned<'a> {
+    /// Its name in the model: `LABEL`, or `LABEL["KEY"]`.
+    pub name: String,
+    /// Its `for_each` key.
+    pub key: Option<String>,
+    each: Option<Value>,
+    file: FileId,
+    block: Held<'a>,
+}
+
+enum Held<'a> {
+    Written(&'a Block),
+    Shared(std::sync::Arc<Block>),
+    Own(Box<Block>),
+}
+
+impl Owned<'_> {
+    /// The block to decode.
+    pub fn decl(&self) -> Decl<'_> {
+        Decl {
+            file: self.file,
+            block: match &self.block {
+                Held::Written(block) => block,
+                Held::Shared(block) => block,
+                Held::Own(block) => block,
+            },
+        }
+    }
+
+    /// The scope to decode this instance in (see [`Instance::scope`]).
+    pub fn scope<'s>(&self, scope: &'s Scope) -> Scope<'s> {
+        match &self.each {
+            Some(each) => scope.bind("each", each.clone()),
+            None => scope.borrowed(),
+        }
+    }
+}
+
+/// The instances of `expanded`, in order, owning their blocks (see [`Owned`]).
+pub(super) fn into_instances<'a>(expanded: Vec<(String, Decl<'a>, Expansion)>) -> Vec<Owned<'a>> {
+    let mut out = Vec::with_capacity(expanded.len());
+    for (label, decl, expansion) in expanded {
+        let file = decl.file;
+        match expansion {
+            Expansion::Unchanged => out.push(Owned {
+                name: label,
+                key: None,
+                each: None,
+                file,
+                block: Held::Written(decl.block),
+            }),
+            Expansion::Dynamic(block) => out.push(Owned {
+                name: label,
+                key: None,
+                each: None,
+                file,
+                block: Held::Own(Box::new(block)),
+            }),
+            Expansion::Repeated { block, made } => {
+                let shared = std::sync::Arc::new(block);
+                for m in made {
+                    out.push(Owned {
+                        name: address::instance(&label, &m.key),
+                        key: Some(m.key),
+                        each: Some(m.each),
+                        file,
+                        block: match m.block {
+                            Some(own) => Held::Own(Box::new(own)),
+                            None => Held::Shared(shared.clone()),
                         },
                     });
                 }
@@ -111,10 +236,9 @@ pub(super) fn keys(
     expanded
         .iter()
         .filter_map(|(label, _, e)| match e {
-            Expansion::Blocks(blocks) if blocks.iter().any(|(k, _)| k.is_some()) => Some((
-                label.clone(),
-                blocks.iter().filter_map(|(k, _)| k.clone()).collect(),
-            )),
+            Expansion::Repeated { made, .. } => {
+                Some((label.clone(), made.iter().map(|m| m.key.clone()).collect()))
+            }
             _ => None,
         })
         .collect()
@@ -136,10 +260,16 @@ pub(super) fn dynamic_only(
     if !has_dynamic(&decl.block.body) {
         return Expansion::Unchanged;
     }
-    let mut block = decl.block.clone();
-    match dynamic_blocks(decl.file, &mut block.body, scope, spent, diags) {
-        true => Expansion::Blocks(vec![(None, block)]),
-        false => Expansion::Failed,
+    match expanded_block(
+        decl.file,
+        decl.block,
+        scope,
+        spent,
+        &mut Shells::new(),
+        diags,
+    ) {
+        Some(block) => Expansion::Dynamic(block),
+        None => Expansion::Failed,
     }
 }
 
@@ -156,10 +286,16 @@ pub(super) fn expand(
         if !has_dynamic(&decl.block.body) {
             return Expansion::Unchanged;
         }
-        let mut block = decl.block.clone();
-        return match dynamic_blocks(decl.file, &mut block.body, scope, spent, diags) {
-            true => Expansion::Blocks(vec![(None, block)]),
-            false => Expansion::Failed,
+        return match expanded_block(
+            decl.file,
+            decl.block,
+            scope,
+            spent,
+            &mut Shells::new(),
+            diags,
+        ) {
+            Some(block) => Expansion::Dynamic(block),
+            None => Expansion::Failed,
         };
     };
     let at = span_of(decl.file, &for_each.value);
@@ -193,24 +329,105 @@ pub(super) fn expand(
             return Expansion::Failed;
         }
     }
+    // The limits are those of the copies this expansion once made (one
+    // block per instance, with `each` written in at every use), so a
+    // configuration is accepted or refused as before.
     let block_len = decl.block.span().map_or(0, |s| s.len()) as u64;
-    let mut blocks = Vec::with_capacity(elements.len());
-    for (key, value) in elements {
-        let cost = block_len.saturating_add(Bound::of(&value).size.saturating_mul(4));
-        if !spend(spent, 1, cost, &at, diags) {
+    let mut block = decl.block.clone();
+    block.body.remove_attribute("for_each");
+    let dynamic = has_dynamic(&block.body);
+    // The `dynamic` blocks of the instances are expanded on every core, each
+    // instance recording what it spends and reports; the records are then
+    // replayed in order against the real limits, so the outcome (and the
+    // diagnostics) are those of expanding one instance after another.
+    let dir = functions::config_dir();
+    let log = functions::read_log().unwrap_or_default();
+    let expanded: Vec<(String, Value, u64, Option<Block>, Record)> = elements
+        .into_par_iter()
+        .map_init(
+            || {
+                let guard = dir
+                    .as_deref()
+                    .map(|dir| functions::ConfigDirGuard::join(dir, log.clone()));
+                (guard, Shells::new())
+            },
+            |(_, shells), (key, value)| {
+                let cost = block_len.saturating_add(Bound::of(&value).size.saturating_mul(4));
+                let each = each_object(&key, value);
+                let mut record = Record::default();
+                let own = if dynamic {
+                    let bound = scope.bind("each", each.clone());
+                    let mut local = Spent {
+                        record: Some(Vec::new()),
+                        ..Spent::default()
+                    };
+                    let own = expanded_block(
+                        decl.file,
+                        &block,
+                        &bound,
+                        &mut local,
+                        shells,
+                        &mut record.diags,
+                    );
+                    record.spends = local.record.unwrap_or_default();
+                    record.failed = own.is_none();
+                    own
+                } else {
+                    None
+                };
+                (key, each, cost, own, record)
+            },
+        )
+        .collect();
+    let mut made = Vec::with_capacity(expanded.len());
+    for (key, each, cost, own, record) in expanded {
+        if !spend(spent, 1, cost, &at, diags) || !record.replay(spent, diags) {
             return Expansion::Failed;
         }
-        let mut block = decl.block.clone();
-        block.body.remove_attribute("for_each");
-        bind_body(&mut block.body, "each", &key, value);
-        if has_dynamic(&block.body)
-            && !dynamic_blocks(decl.file, &mut block.body, scope, spent, diags)
-        {
-            return Expansion::Failed;
-        }
-        blocks.push((Some(key), block));
+        made.push(Made {
+            key,
+            each,
+            block: own,
+        });
     }
-    Expansion::Blocks(blocks)
+    Expansion::Repeated { block, made }
+}
+
+/// What expanding the `dynamic` blocks of one instance spent and reported,
+/// to be replayed in order (see [`expand`]).
+#[derive(Default)]
+struct Record {
+    /// Each call to [`spend`].
+    spends: Vec<Spend>,
+    diags: Diagnostics,
+    /// Whether the expansion failed (its diagnostics say why).
+    failed: bool,
+}
+
+impl Record {
+    /// Spends and reports what was recorded, as if it happened now; false
+    /// when a limit is crossed (reported) or the expansion had failed.
+    fn replay(self, spent: &mut Spent, diags: &mut Diagnostics) -> bool {
+        let found: Vec<Diagnostic> = self.diags.iter().cloned().collect();
+        let mut reported = 0;
+        for (instances, bytes, at, before) in self.spends {
+            diags.extend(found[reported..before].iter().cloned());
+            reported = before;
+            if !spend(spent, instances, bytes, &at, diags) {
+                return false;
+            }
+        }
+        diags.extend(found[reported..].iter().cloned());
+        !self.failed
+    }
+}
+
+/// `{ key, value }`: what `each` (or a dynamic block's iterator) is.
+fn each_object(key: &str, value: Value) -> Value {
+    let mut object = hcl::Map::new();
+    object.insert("key".to_string(), Value::from(key));
+    object.insert("value".to_string(), value);
+    Value::Object(object)
 }
 
 /// Counts `instances` more copies of `bytes`; false (reported once) past a limit.
@@ -221,6 +438,10 @@ fn spend(
     at: &Option<SourceRef>,
     diags: &mut Diagnostics,
 ) -> bool {
+    if let Some(record) = &mut spent.record {
+        record.push((instances, bytes, at.clone(), diags.len()));
+        return true;
+    }
     spent.instances = spent.instances.saturating_add(instances);
     spent.bytes = spent.bytes.saturating_add(bytes);
     if spent.instances <= MAX_INSTANCES && spent.bytes <= TOTAL_BUDGET {
@@ -318,16 +539,14 @@ fn elements(
         return None;
     }
     let value = scope.eval(file, expr, diags)?;
-    let kind = match &value {
-        Value::Object(map) => {
-            return Some(map.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-        }
+    let kind = match value {
+        Value::Object(map) => return Some(map.into_iter().collect()),
         Value::Array(items) if !strict => {
             return Some(
                 items
-                    .iter()
+                    .into_iter()
                     .enumerate()
-                    .map(|(i, v)| (i.to_string(), v.clone()))
+                    .map(|(i, v)| (i.to_string(), v))
                     .collect(),
             )
         }
@@ -366,10 +585,7 @@ fn elements(
 
 /// Binds `name` to `{ key, value }` in every expression of `body`.
 fn bind_body(body: &mut Body, name: &str, key: &str, value: Value) {
-    let mut object = hcl::Map::new();
-    object.insert("key".to_string(), Value::from(key));
-    object.insert("value".to_string(), value);
-    let literal: Expression = hcl::Expression::from(Value::Object(object)).into();
+    let literal: Expression = hcl::Expression::from(each_object(key, value)).into();
     let mut bind = Bind {
         name,
         value: literal,
@@ -404,37 +620,71 @@ impl VisitMut for Bind<'_> {
     }
 }
 
-/// Replaces every `dynamic` block of `body` (at any depth) by the blocks it
-/// makes; false when one failed (reported).
-fn dynamic_blocks(
+/// Blocks without their bodies, by the offset of their type in their file:
+/// what a made block is built from. Every instance of a `for_each` makes
+/// its blocks from the same `dynamic` blocks, which are copied once
+/// (without their content) instead of once per instance and element.
+type Shells = std::collections::HashMap<usize, Block>;
+
+/// `block` without its body (a copy with the span, labels and decor it has).
+fn shell(shells: &mut Shells, block: &Block) -> Block {
+    let copy = || {
+        let mut shell = block.clone();
+        shell.body = Body::new();
+        shell
+    };
+    match block.ident.span() {
+        Some(span) => shells.entry(span.start).or_insert_with(copy).clone(),
+        // Not from a file (no offset to tell it by): not kept.
+        None => copy(),
+    }
+}
+
+/// `block` with every `dynamic` block in it (at any depth) replaced by the
+/// blocks it makes; `None` when one failed (every failure is reported).
+fn expanded_block(
     file: FileId,
-    body: &mut Body,
+    block: &Block,
     scope: &Scope,
     spent: &mut Spent,
+    shells: &mut Shells,
     diags: &mut Diagnostics,
-) -> bool {
-    let old = std::mem::take(body);
-    let mut out: Vec<Structure> = Vec::with_capacity(old.len());
+) -> Option<Block> {
+    let body = expanded(file, &block.body, scope, spent, shells, diags)?;
+    let mut out = shell(shells, block);
+    out.body = body;
+    Some(out)
+}
+
+/// `body` with its `dynamic` blocks replaced (see [`expanded_block`]).
+fn expanded(
+    file: FileId,
+    body: &Body,
+    scope: &Scope,
+    spent: &mut Spent,
+    shells: &mut Shells,
+    diags: &mut Diagnostics,
+) -> Option<Body> {
+    let mut out: Vec<Structure> = Vec::with_capacity(body.len());
     let mut ok = true;
-    for structure in old {
+    for structure in body.iter() {
         match structure {
             Structure::Block(block) if block.ident.as_str() == "dynamic" => {
-                match dynamic(file, &block, scope, spent, diags) {
+                match dynamic(file, block, scope, spent, shells, diags) {
                     Some(made) => out.extend(made.into_iter().map(Structure::Block)),
                     None => ok = false,
                 }
             }
-            Structure::Block(mut block) => {
-                if has_dynamic(&block.body) {
-                    ok &= dynamic_blocks(file, &mut block.body, scope, spent, diags);
+            Structure::Block(block) if has_dynamic(&block.body) => {
+                match expanded_block(file, block, scope, spent, shells, diags) {
+                    Some(block) => out.push(Structure::Block(block)),
+                    None => ok = false,
                 }
-                out.push(Structure::Block(block));
             }
-            other => out.push(other),
+            other => out.push(other.clone()),
         }
     }
-    *body = out.into_iter().collect();
-    ok
+    ok.then(|| out.into_iter().collect())
 }
 
 /// The blocks one `dynamic "TYPE" { for_each labels iterator content }` makes.
@@ -443,6 +693,7 @@ fn dynamic(
     block: &Block,
     scope: &Scope,
     spent: &mut Spent,
+    shells: &mut Shells,
     diags: &mut Diagnostics,
 ) -> Option<Vec<Block>> {
     let header = span_of(file, &block.ident);
@@ -524,7 +775,7 @@ fn dynamic(
         }
         let mut body = content.body.clone();
         bind_body(&mut body, &iterator, &key, value.clone());
-        let mut new = block.clone();
+        let mut new = shell(shells, block);
         // The made block keeps the span of `dynamic`: an unknown type is reported there.
         *new.ident.value_mut() = ident.clone();
         new.labels = match labels {
@@ -550,8 +801,8 @@ fn dynamic(
                     .collect()
             }
         };
-        if has_dynamic(&body) && !dynamic_blocks(file, &mut body, scope, spent, diags) {
-            return None;
+        if has_dynamic(&body) {
+            body = expanded(file, &body, scope, spent, shells, diags)?;
         }
         new.body = body;
         made.push(new);

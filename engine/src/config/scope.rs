@@ -16,6 +16,7 @@ use hcl::{Map, Value};
 use hcl_edit::expr::{Expression, ForExpr, TraversalOperator};
 use hcl_edit::visit::{self, Visit};
 use hcl_edit::Span;
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -128,7 +129,23 @@ impl Visit for Collector {
 }
 
 /// The names an expression may refer to, and their values once known.
-pub struct Scope {
+///
+/// A scope made by [`Scope::bind`] adds names (`each` in an instance of a
+/// block with `for_each`) to the one it was made from and shares everything
+/// else with it, the budget included.
+pub struct Scope<'p> {
+    declared: Declared<'p>,
+    /// Names bound on top of the declared ones, innermost last.
+    bound: Vec<(String, Value)>,
+}
+
+enum Declared<'p> {
+    Own(Box<Names>),
+    Shared(&'p Names),
+}
+
+/// What every scope of one configuration shares.
+struct Names {
     vars: BTreeMap<String, Option<Value>>,
     locals: BTreeMap<String, Option<Value>>,
     ami_sets: BTreeSet<String>,
@@ -136,17 +153,11 @@ pub struct Scope {
     networks: BTreeSet<String>,
     /// Root (`network`, ...) -> label -> the keys of a block with `for_each`.
     instances: BTreeMap<&'static str, BTreeMap<String, Vec<String>>>,
+    /// `ami_set`, `key_pair`, `network` -> what `root.NAME` evaluates to.
+    objects: BTreeMap<&'static str, Map<String, Value>>,
     /// Variables marked sensitive, and locals derived from one.
     sensitive_vars: BTreeSet<String>,
     sensitive_locals: BTreeSet<String>,
-    /// Functions, `ami_set` and `key_pair`, and (once [`Scope::settle`]d)
-    /// `var` and `local` with every value.
-    ctx: Context<'static>,
-    /// `ctx` without `var` and `local`: the base of a per-expression context
-    /// while values are still being set.
-    base: Context<'static>,
-    /// Whether a value was set since `ctx` last got `var` and `local`.
-    unsettled: bool,
     /// Size bounds of the values known so far ("var"/"local" -> name ->
     /// bound; "" -> the whole root object), measured once when set.
     bounds: BTreeMap<&'static str, BTreeMap<String, Bound>>,
@@ -156,174 +167,16 @@ pub struct Scope {
     overspent: AtomicBool,
 }
 
-/// Why an expression was not evaluated.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Skipped {
-    /// It had errors, which were reported.
-    Reported,
-    /// It depends on something that already failed; reporting again would only repeat that.
-    Poisoned,
+thread_local! {
+    /// The context expressions are evaluated in on this thread: the
+    /// functions, declared once, and the values of the expression being
+    /// evaluated, declared over the previous ones (see [`Scope::with_context`]).
+    /// Copying a context with every function for each expression was a
+    /// fifth of the time of a large load.
+    static CONTEXT: RefCell<Option<(Context<'static>, BTreeSet<String>)>> = const { RefCell::new(None) };
 }
 
-impl Scope {
-    /// A scope with the given declared names; variable and local values are filled in later.
-    pub fn new(
-        vars: impl IntoIterator<Item = String>,
-        locals: impl IntoIterator<Item = String>,
-        ami_sets: impl IntoIterator<Item = String>,
-        key_pairs: impl IntoIterator<Item = String>,
-        networks: impl IntoIterator<Item = String>,
-    ) -> Scope {
-        let ami_sets: BTreeSet<String> = ami_sets.into_iter().collect();
-        let key_pairs: BTreeSet<String> = key_pairs.into_iter().collect();
-        let networks: BTreeSet<String> = networks.into_iter().collect();
-        let mut ctx = Context::new();
-        functions::declare_all(&mut ctx);
-        let none = BTreeMap::new();
-        ctx.declare_var("ami_set", reference_object("ami_set", &ami_sets, &none));
-        ctx.declare_var("key_pair", reference_object("key_pair", &key_pairs, &none));
-        ctx.declare_var("network", reference_object("network", &networks, &none));
-        let mut scope = Scope {
-            vars: vars.into_iter().map(|v| (v, None)).collect(),
-            locals: locals.into_iter().map(|l| (l, None)).collect(),
-            ami_sets,
-            key_pairs,
-            networks,
-            instances: BTreeMap::new(),
-            sensitive_vars: BTreeSet::new(),
-            sensitive_locals: BTreeSet::new(),
-            base: ctx.clone(),
-            ctx,
-            unsettled: true,
-            bounds: BTreeMap::new(),
-            spent: AtomicU64::new(0),
-            overspent: AtomicBool::new(false),
-        };
-        scope.settle();
-        scope
-    }
-
-    /// Records the instance keys of the blocks with `for_each` of `root`
-    /// (`ami_set`, `key_pair`, `network`): `root.LABEL` is then a map of
-    /// `root.LABEL["KEY"]` references.
-    pub fn set_instances(&mut self, root: &'static str, instances: BTreeMap<String, Vec<String>>) {
-        if instances.is_empty() {
-            return;
-        }
-        let names = match root {
-            "ami_set" => &self.ami_sets,
-            "key_pair" => &self.key_pairs,
-            _ => &self.networks,
-        };
-        let object = reference_object(root, names, &instances);
-        self.instances.insert(root, instances);
-        self.base.declare_var(root, object.clone());
-        self.ctx.declare_var(root, object);
-    }
-
-    /// Gives a variable its value (`None`: it has none; references to it are poisoned).
-    pub fn set_var(&mut self, name: &str, value: Option<Value>) {
-        self.measure("var", name, value.as_ref());
-        self.vars.insert(name.to_string(), value);
-        self.unsettled = true;
-    }
-
-    /// Marks a variable as sensitive: every value derived from it is.
-    pub fn mark_sensitive_var(&mut self, name: &str) {
-        self.sensitive_vars.insert(name.to_string());
-    }
-
-    /// Marks a local as sensitive (its expression uses a sensitive value).
-    pub fn mark_sensitive_local(&mut self, name: &str) {
-        self.sensitive_locals.insert(name.to_string());
-    }
-
-    /// Whether the value of `expr` derives from a sensitive variable, directly
-    /// or through locals. Judged from the references alone, so a value that
-    /// only passes near a secret (`var.token != "" ? "a" : "b"`) counts too:
-    /// sensitivity is never lost, only sometimes gained.
-    pub fn is_sensitive(&self, expr: &Expression) -> bool {
-        if self.sensitive_vars.is_empty() {
-            return false;
-        }
-        references(expr)
-            .iter()
-            .any(|r| match (r.root.as_str(), r.name.as_deref()) {
-                ("var", Some(name)) => self.sensitive_vars.contains(name),
-                ("local", Some(name)) => self.sensitive_locals.contains(name),
-                ("var", None) => !self.sensitive_vars.is_empty(),
-                ("local", None) => !self.sensitive_locals.is_empty(),
-                _ => false,
-            })
-    }
-
-    /// Gives a local its value (`None`: it failed).
-    pub fn set_local(&mut self, name: &str, value: Option<Value>) {
-        self.measure("local", name, value.as_ref());
-        self.locals.insert(name.to_string(), value);
-        self.unsettled = true;
-    }
-
-    /// Puts every variable and local into the shared evaluation context, once
-    /// all are set (before the worker types are decoded). Until then each
-    /// expression gets a context of its own with only the values it refers
-    /// to: rebuilding the shared one after every local would copy all locals
-    /// once per local.
-    pub fn settle(&mut self) {
-        if self.unsettled {
-            self.refresh("var");
-            self.refresh("local");
-            self.unsettled = false;
-        }
-    }
-
-    /// Whether the shared context holds so much that evaluating in it costs
-    /// more than building a context of what an expression refers to: the
-    /// evaluator copies the whole `local` (or `var`) object at every
-    /// `local.NAME` it meets, and a configuration whose locals hold the
-    /// maps `for_each` repeats over would copy them once per reference.
-    fn shared_is_large(&self) -> bool {
-        /// Above this, a copy per reference outweighs a context per expression.
-        const LARGE: u64 = 64 * 1024;
-        ["var", "local"].iter().any(|root| {
-            self.bounds
-                .get(root)
-                .and_then(|b| b.get(""))
-                .is_some_and(|whole| whole.size > LARGE)
-        })
-    }
-
-    /// A context with the functions and only the variables and locals `expr` refers to.
-    fn context_for(&self, expr: &Expression) -> Context<'static> {
-        let mut ctx = self.base.clone();
-        let mut wanted: BTreeMap<&str, Map<String, Value>> = BTreeMap::new();
-        for reference in references(expr) {
-            let (root, values) = match reference.root.as_str() {
-                "var" => ("var", &self.vars),
-                "local" => ("local", &self.locals),
-                _ => continue,
-            };
-            let object = wanted.entry(root).or_default();
-            match reference.name {
-                Some(name) => {
-                    if let Some(Some(value)) = values.get(&name) {
-                        object.insert(name, value.clone());
-                    }
-                }
-                // `local[...]`: the whole object.
-                None => object.extend(
-                    values
-                        .iter()
-                        .filter_map(|(k, v)| Some((k.clone(), v.clone()?))),
-                ),
-            }
-        }
-        for root in ["var", "local"] {
-            ctx.declare_var(root, Value::Object(wanted.remove(root).unwrap_or_default()));
-        }
-        ctx
-    }
-
+impl Names {
     /// Records the size bound of `root.name`, and of the whole root object
     /// (kept as running totals: a value is set once).
     fn measure(&mut self, root: &'static str, name: &str, value: Option<&Value>) {
@@ -352,18 +205,325 @@ impl Scope {
             whole.item = whole.item.max(new.size);
         }
     }
+}
 
-    fn refresh(&mut self, root: &str) {
-        let source = if root == "var" {
-            &self.vars
-        } else {
-            &self.locals
+/// Why an expression was not evaluated.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Skipped {
+    /// It had errors, which were reported.
+    Reported,
+    /// It depends on something that already failed; reporting again would only repeat that.
+    Poisoned,
+}
+
+impl Scope<'static> {
+    /// A scope with the given declared names; variable and local values are filled in later.
+    pub fn new(
+        vars: impl IntoIterator<Item = String>,
+        locals: impl IntoIterator<Item = String>,
+        ami_sets: impl IntoIterator<Item = String>,
+        key_pairs: impl IntoIterator<Item = String>,
+        networks: impl IntoIterator<Item = String>,
+    ) -> Scope<'static> {
+        let ami_sets: BTreeSet<String> = ami_sets.into_iter().collect();
+        let key_pairs: BTreeSet<String> = key_pairs.into_iter().collect();
+        let networks: BTreeSet<String> = networks.into_iter().collect();
+        let none = BTreeMap::new();
+        let objects = BTreeMap::from([
+            ("ami_set", reference_object("ami_set", &ami_sets, &none)),
+            ("key_pair", reference_object("key_pair", &key_pairs, &none)),
+            ("network", reference_object("network", &networks, &none)),
+        ]);
+        Scope {
+            declared: Declared::Own(Box::new(Names {
+                vars: vars.into_iter().map(|v| (v, None)).collect(),
+                locals: locals.into_iter().map(|l| (l, None)).collect(),
+                ami_sets,
+                key_pairs,
+                networks,
+                instances: BTreeMap::new(),
+                objects,
+                sensitive_vars: BTreeSet::new(),
+                sensitive_locals: BTreeSet::new(),
+                bounds: BTreeMap::new(),
+                spent: AtomicU64::new(0),
+                overspent: AtomicBool::new(false),
+            })),
+            bound: Vec::new(),
+        }
+    }
+
+    /// The declared names, to change; a scope made by [`Scope::bind`]
+    /// borrows them and has none of its own (it lives no longer than the
+    /// `&Scope` it was made from, so no setter can reach it).
+    fn names_mut(&mut self) -> &mut Names {
+        match &mut self.declared {
+            Declared::Own(names) => names,
+            // `Scope<'static>` is only ever made by `new`.
+            Declared::Shared(_) => unreachable!("a bound scope is never 'static"),
+        }
+    }
+
+    /// Records the instance keys of the blocks with `for_each` of `root`
+    /// (`ami_set`, `key_pair`, `network`): `root.LABEL` is then a map of
+    /// `root.LABEL["KEY"]` references.
+    pub fn set_instances(&mut self, root: &'static str, instances: BTreeMap<String, Vec<String>>) {
+        if instances.is_empty() {
+            return;
+        }
+        let names = self.names_mut();
+        let declared = match root {
+            "ami_set" => &names.ami_sets,
+            "key_pair" => &names.key_pairs,
+            _ => &names.networks,
         };
-        let object: Map<String, Value> = source
+        let object = reference_object(root, declared, &instances);
+        names.instances.insert(root, instances);
+        names.objects.insert(root, object);
+    }
+
+    /// Gives a variable its value (`None`: it has none; references to it are poisoned).
+    pub fn set_var(&mut self, name: &str, value: Option<Value>) {
+        let names = self.names_mut();
+        names.measure("var", name, value.as_ref());
+        names.vars.insert(name.to_string(), value);
+    }
+
+    /// Marks a variable as sensitive: every value derived from it is.
+    pub fn mark_sensitive_var(&mut self, name: &str) {
+        self.names_mut().sensitive_vars.insert(name.to_string());
+    }
+
+    /// Marks a local as sensitive (its expression uses a sensitive value).
+    pub fn mark_sensitive_local(&mut self, name: &str) {
+        self.names_mut().sensitive_locals.insert(name.to_string());
+    }
+
+    /// Gives a local its value (`None`: it failed).
+    pub fn set_local(&mut self, name: &str, value: Option<Value>) {
+        let names = self.names_mut();
+        names.measure("local", name, value.as_ref());
+        names.locals.insert(name.to_string(), value);
+    }
+}
+
+impl Scope<'_> {
+    fn names(&self) -> &Names {
+        match &self.declared {
+            Declared::Own(names) => names,
+            Declared::Shared(names) => names,
+        }
+    }
+
+    /// This scope with `name` bound to `value` as well (`each`, or a
+    /// dynamic block's iterator), shadowing a binding of the same name.
+    /// Nothing is copied but the bindings: an instance of a block with
+    /// `for_each` is evaluated in such a scope instead of being a copy of
+    /// the block with `each` written in.
+    pub fn bind(&self, name: &str, value: Value) -> Scope<'_> {
+        let mut bound = Vec::with_capacity(self.bound.len() + 1);
+        bound.extend(self.bound.iter().filter(|(n, _)| n != name).cloned());
+        bound.push((name.to_string(), value));
+        Scope {
+            declared: Declared::Shared(self.names()),
+            bound,
+        }
+    }
+
+    /// This scope as it is, borrowed: for code that picks a scope per item,
+    /// some bound and some not.
+    pub fn borrowed(&self) -> Scope<'_> {
+        Scope {
+            declared: Declared::Shared(self.names()),
+            bound: self.bound.clone(),
+        }
+    }
+
+    /// The value bound to `name` by [`Scope::bind`], if any.
+    fn bound(&self, name: &str) -> Option<&Value> {
+        self.bound
             .iter()
-            .filter_map(|(k, v)| Some((k.clone(), v.clone()?)))
-            .collect();
-        self.ctx.declare_var(root, Value::Object(object));
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v)
+    }
+
+    /// Whether the value of `expr` derives from a sensitive variable, directly
+    /// or through locals. Judged from the references alone, so a value that
+    /// only passes near a secret (`var.token != "" ? "a" : "b"`) counts too:
+    /// sensitivity is never lost, only sometimes gained.
+    pub fn is_sensitive(&self, expr: &Expression) -> bool {
+        let names = self.names();
+        if names.sensitive_vars.is_empty() {
+            return false;
+        }
+        references(expr)
+            .iter()
+            .any(|r| match (r.root.as_str(), r.name.as_deref()) {
+                ("var", Some(name)) => names.sensitive_vars.contains(name),
+                ("local", Some(name)) => names.sensitive_locals.contains(name),
+                ("var", None) => !names.sensitive_vars.is_empty(),
+                ("local", None) => !names.sensitive_locals.is_empty(),
+                _ => false,
+            })
+    }
+
+    /// The value of `expr` when it is a name or a path of attributes and
+    /// literal keys from one (`each.value.max`, `local.tags`,
+    /// `ami_set.x`), looked up where it is kept: most attributes of a large
+    /// fleet are such paths, and evaluating them would copy the root's
+    /// value (or build a context for it) first. `None` for anything else,
+    /// or a path that does not resolve, which is then evaluated (and its
+    /// error reported) as any expression.
+    fn resolve<'v>(
+        &'v self,
+        expr: &Expression,
+        region: Option<&'v str>,
+    ) -> Option<std::borrow::Cow<'v, Value>> {
+        use std::borrow::Cow;
+        let (root, operators) = match expr {
+            Expression::Variable(var) => (var.as_str(), &[][..]),
+            Expression::Traversal(traversal) => match &traversal.expr {
+                Expression::Variable(var) => (var.as_str(), traversal.operators.as_slice()),
+                _ => return None,
+            },
+            _ => return None,
+        };
+        let names = self.names();
+        let (mut value, rest): (&Value, _) = if let Some(value) = self.bound(root) {
+            (value, operators)
+        } else {
+            let (first, rest) = operators.split_first()?;
+            let name = key(first)?;
+            let value = match root {
+                "var" => names.vars.get(name)?.as_ref()?,
+                "local" => names.locals.get(name)?.as_ref()?,
+                "ami_set" | "key_pair" | "network" => names.objects.get(root)?.get(name)?,
+                REGION if operators.is_empty() => {
+                    return region.map(|r| Cow::Owned(Value::from(r)));
+                }
+                _ => return None,
+            };
+            (value, rest)
+        };
+        for op in rest {
+            value = match (value, op.value()) {
+                (Value::Object(object), _) => object.get(key(op)?)?,
+                (Value::Array(items), TraversalOperator::LegacyIndex(i)) => {
+                    items.get(usize::try_from(*i.value()).ok()?)?
+                }
+                (Value::Array(items), TraversalOperator::Index(Expression::Number(n))) => {
+                    items.get(usize::try_from(n.value().as_u64()?).ok()?)?
+                }
+                _ => return None,
+            };
+        }
+        Some(Cow::Borrowed(value))
+    }
+
+    /// Runs `f` with this thread's evaluation context holding the functions
+    /// and, for each root `references` uses, only the names it refers to
+    /// (`local.a` puts `a` into `local`, not every local: the evaluator
+    /// copies a root's whole object at each reference), plus `region`.
+    ///
+    /// Names that an earlier expression had bound and this one has not are
+    /// declared null rather than removed (the context cannot forget a
+    /// name); the reference checks that run first refuse such a name, so
+    /// no expression reaches one.
+    fn with_context<R>(
+        &self,
+        references: &[Reference],
+        region: Option<&str>,
+        f: impl FnOnce(&Context<'static>) -> R,
+    ) -> R {
+        let names = self.names();
+        let mut wanted: BTreeMap<&str, Map<String, Value>> = BTreeMap::new();
+        for reference in references {
+            let root = reference.root.as_str();
+            let object = match root {
+                "var" | "local" => {
+                    let values = if root == "var" {
+                        &names.vars
+                    } else {
+                        &names.locals
+                    };
+                    let object = wanted.entry(root).or_default();
+                    match &reference.name {
+                        Some(name) => {
+                            if let Some(Some(value)) = values.get(name) {
+                                object.insert(name.clone(), value.clone());
+                            }
+                        }
+                        // `local[...]`: the whole object.
+                        None => object.extend(
+                            values
+                                .iter()
+                                .filter_map(|(k, v)| Some((k.clone(), v.clone()?))),
+                        ),
+                    }
+                    continue;
+                }
+                "ami_set" | "key_pair" | "network" => names.objects.get(root),
+                other => match self.bound(other) {
+                    Some(Value::Object(object)) => Some(object),
+                    // A bound value that is not an object goes in whole.
+                    Some(_) | None => None,
+                },
+            };
+            let Some(object) = object else { continue };
+            let entry = wanted.entry(root).or_default();
+            match &reference.name {
+                Some(name) => {
+                    if let Some(value) = object.get(name) {
+                        entry.insert(name.clone(), value.clone());
+                    }
+                }
+                None => entry.extend(object.iter().map(|(k, v)| (k.clone(), v.clone()))),
+            }
+        }
+        let mut declare = |ctx: &mut Context<'static>, declared: &mut BTreeSet<String>| {
+            for root in ["var", "local", "ami_set", "key_pair", "network"] {
+                ctx.declare_var(root, Value::Object(wanted.remove(root).unwrap_or_default()));
+            }
+            let mut now: BTreeSet<String> = BTreeSet::new();
+            for (name, value) in &self.bound {
+                if !references.iter().any(|r| &r.root == name) {
+                    continue;
+                }
+                let value = match (value, wanted.remove(name.as_str())) {
+                    (Value::Object(_), Some(partial)) => Value::Object(partial),
+                    (value, _) => value.clone(),
+                };
+                ctx.declare_var(name.as_str(), value);
+                now.insert(name.clone());
+            }
+            if let Some(region) = region {
+                ctx.declare_var(REGION, region);
+                now.insert(REGION.to_string());
+            }
+            for stale in declared.difference(&now) {
+                ctx.declare_var(stale.as_str(), Value::Null);
+            }
+            declared.extend(now);
+        };
+        CONTEXT.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut slot) => {
+                let (ctx, declared) = slot.get_or_insert_with(|| {
+                    let mut ctx = Context::new();
+                    functions::declare_all(&mut ctx);
+                    (ctx, BTreeSet::new())
+                });
+                declare(ctx, declared);
+                f(ctx)
+            }
+            // Evaluation inside an evaluation (none today): a context of its own.
+            Err(_) => {
+                let mut ctx = Context::new();
+                functions::declare_all(&mut ctx);
+                declare(&mut ctx, &mut BTreeSet::new());
+                f(&ctx)
+            }
+        })
     }
 
     /// Reports references in `expr` to undeclared names; `Err` if any is wrong or poisoned.
@@ -374,7 +534,7 @@ impl Scope {
         expr: &Expression,
         diags: &mut Diagnostics,
     ) -> Result<(), Skipped> {
-        self.check_references_in(file, expr, false, diags)
+        self.check_references_in(file, &references(expr), false, diags)
     }
 
     /// Reports references in `expr` to undeclared names; `Err` if any is
@@ -383,24 +543,26 @@ impl Scope {
     fn check_references_in(
         &self,
         file: FileId,
-        expr: &Expression,
+        references: &[Reference],
         region_defined: bool,
         diags: &mut Diagnostics,
     ) -> Result<(), Skipped> {
         let mut result = Ok(());
-        for reference in references(expr) {
+        let names = self.names();
+        for reference in references {
             let at = reference.span.clone().map(|span| SourceRef { file, span });
             let problem = match (reference.root.as_str(), &reference.name) {
-                ("var", Some(name)) => self.check_name(name, &self.vars, "variable", "var"),
-                ("local", Some(name)) => self.check_name(name, &self.locals, "local", "local"),
+                (root, _) if self.bound(root).is_some() => None,
+                ("var", Some(name)) => self.check_name(name, &names.vars, "variable", "var"),
+                ("local", Some(name)) => self.check_name(name, &names.locals, "local", "local"),
                 ("ami_set", Some(name)) => {
-                    self.check_declared(name, &self.ami_sets, "AMI set", "ami_set")
+                    self.check_declared(name, &names.ami_sets, "AMI set", "ami_set")
                 }
                 ("key_pair", Some(name)) => {
-                    self.check_declared(name, &self.key_pairs, "key pair", "key_pair")
+                    self.check_declared(name, &names.key_pairs, "key pair", "key_pair")
                 }
                 ("network", Some(name)) => {
-                    self.check_declared(name, &self.networks, "network", "network")
+                    self.check_declared(name, &names.networks, "network", "network")
                 }
                 ("each", _) => Some(Err(Diagnostic::error(
                     Code::UndefinedReference,
@@ -540,7 +702,8 @@ impl Scope {
             Expression::Null(_) => return Ok(Value::Null),
             _ => {}
         }
-        self.check_references_in(file, expr, region.is_some(), diags)?;
+        let references = references(expr);
+        self.check_references_in(file, &references, region.is_some(), diags)?;
         let at = expr.span().map(|span| SourceRef { file, span });
         let bound = Estimator::new(self).expr(expr);
         if bound.size > VALUE_BUDGET {
@@ -558,14 +721,15 @@ impl Scope {
             );
             return Err(Skipped::Reported);
         }
-        let spent = self
+        let names = self.names();
+        let spent = names
             .spent
             .fetch_add(bound.size, Ordering::Relaxed)
             .saturating_add(bound.size);
         if spent > TOTAL_BUDGET {
             // Reported once, at the expression that crossed the line; the
             // rest are skipped quietly (they would all say the same).
-            if self.overspent.swap(true, Ordering::Relaxed) {
+            if names.overspent.swap(true, Ordering::Relaxed) {
                 return Err(Skipped::Poisoned);
             }
             diags.push(
@@ -581,22 +745,14 @@ impl Scope {
             );
             return Err(Skipped::Reported);
         }
+        if let Some(value) = self.resolve(expr, region) {
+            return Ok(value.into_owned());
+        }
         let converted: hcl::Expression = expr.clone().into();
-        let own;
-        let ctx = if let Some(region) = region {
-            // Only what the expression refers to, plus `region`: copying the
-            // shared context once per region would copy every local.
-            let mut ctx = self.context_for(expr);
-            ctx.declare_var(REGION, region);
-            own = ctx;
-            &own
-        } else if self.unsettled || self.shared_is_large() {
-            own = self.context_for(expr);
-            &own
-        } else {
-            &self.ctx
-        };
-        functions::evaluate(&converted, ctx).map_err(|error| {
+        let evaluated = self.with_context(&references, region, |ctx| {
+            functions::evaluate(&converted, ctx)
+        });
+        evaluated.map_err(|error| {
             // A function's failure is shown at its call.
             let at = functions::call_span(expr, &error)
                 .map(|span| SourceRef { file, span })
@@ -618,11 +774,25 @@ impl Scope {
     }
 }
 
-impl Known for Scope {
+impl Known for Scope<'_> {
     fn lookup(&self, root: &str, name: Option<&str>) -> Option<Bound> {
+        if let Some(value) = self.bound(root) {
+            return Some(match (value, name) {
+                (Value::Object(object), Some(name)) => object.get(name).map_or(
+                    Bound {
+                        size: 0,
+                        items: 0,
+                        item: 0,
+                    },
+                    Bound::of,
+                ),
+                (value, _) => Bound::of(value),
+            });
+        }
+        let names = self.names();
         match root {
             "var" | "local" => {
-                let known = self.bounds.get(root);
+                let known = names.bounds.get(root);
                 // A declared name without a value yet (or that failed) is poisoned
                 // elsewhere; it adds nothing here.
                 Some(
@@ -640,16 +810,14 @@ impl Known for Scope {
             // A region name is short; the longest today is about 15 bytes.
             REGION => Some(Bound::scalar_object(32)),
             "ami_set" | "key_pair" | "network" => {
+                let instances = &names.instances;
                 let names = match root {
-                    "ami_set" => &self.ami_sets,
-                    "key_pair" => &self.key_pairs,
-                    _ => &self.networks,
+                    "ami_set" => &names.ami_sets,
+                    "key_pair" => &names.key_pairs,
+                    _ => &names.networks,
                 };
                 let one = |name: &str| 1 + 4 + root.len() as u64 + 4 + name.len() as u64;
-                let keys = self
-                    .instances
-                    .get(root)
-                    .and_then(|i| i.get(name.unwrap_or("")));
+                let keys = instances.get(root).and_then(|i| i.get(name.unwrap_or("")));
                 Some(match name {
                     // A block with `for_each`: a map of one reference per key.
                     Some(name) if keys.is_some() => {
@@ -698,6 +866,15 @@ impl Known for Scope {
 
     fn template_candidates(&self, prefix: &str, suffix: &str) -> Option<std::rc::Rc<Vec<String>>> {
         functions::template_candidates(prefix, suffix)
+    }
+}
+
+/// The key a traversal step names: `.key` or `["key"]`.
+fn key(op: &hcl_edit::Decorated<TraversalOperator>) -> Option<&str> {
+    match op.value() {
+        TraversalOperator::GetAttr(ident) => Some(ident.as_str()),
+        TraversalOperator::Index(Expression::String(s)) => Some(s.as_str()),
+        _ => None,
     }
 }
 
@@ -757,34 +934,32 @@ fn reference_object(
     kind: &str,
     names: &BTreeSet<String>,
     instances: &BTreeMap<String, Vec<String>>,
-) -> Value {
+) -> Map<String, Value> {
     let one = |name: &str| {
         let mut object = Map::new();
         object.insert("kind".to_string(), Value::from(kind));
         object.insert("name".to_string(), Value::from(name));
         Value::Object(object)
     };
-    Value::Object(
-        names
-            .iter()
-            .map(|name| match instances.get(name) {
-                Some(keys) => (
-                    name.clone(),
-                    Value::Object(
-                        keys.iter()
-                            .map(|key| {
-                                (
-                                    key.clone(),
-                                    one(&crate::model::address::instance(name, key)),
-                                )
-                            })
-                            .collect(),
-                    ),
+    names
+        .iter()
+        .map(|name| match instances.get(name) {
+            Some(keys) => (
+                name.clone(),
+                Value::Object(
+                    keys.iter()
+                        .map(|key| {
+                            (
+                                key.clone(),
+                                one(&crate::model::address::instance(name, key)),
+                            )
+                        })
+                        .collect(),
                 ),
-                None => (name.clone(), one(name)),
-            })
-            .collect(),
-    )
+            ),
+            None => (name.clone(), one(name)),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -840,6 +1015,55 @@ mod tests {
             Some("did you mean `ami_set.docker-worker`?")
         );
         assert_eq!(d.location.as_ref().map(|l| l.span.clone()), Some(0..21));
+    }
+
+    #[test]
+    fn a_bound_name_is_looked_up_or_evaluated_alike_and_its_errors_are_reported() {
+        let mut scope = Scope::new([], ["m".to_string()], [], [], []);
+        let m: Value = hcl::from_str::<hcl::Body>("v = { max = 3, tags = { a = \"b\" } }")
+            .ok()
+            .and_then(|b| {
+                b.attributes()
+                    .next()
+                    .map(|a| hcl::Value::from(a.expr.clone()))
+            })
+            .expect("a value");
+        scope.set_local("m", Some(m.clone()));
+        let mut each = Map::new();
+        each.insert("key".to_string(), Value::from("k"));
+        each.insert("value".to_string(), m);
+        let bound = scope.bind("each", Value::Object(each));
+        let eval = |text: &str, scope: &Scope, diags: &mut Diagnostics| {
+            let expr = hcl_edit::parser::parse_expr(text).expect("parses");
+            scope.eval(0, &expr, diags)
+        };
+        let mut diags = Diagnostics::default();
+        // A path (looked up) and the same value through an operation (evaluated).
+        assert_eq!(
+            eval("each.value.max", &bound, &mut diags),
+            Some(Value::from(3))
+        );
+        assert_eq!(
+            eval("each.value.max + 0", &bound, &mut diags),
+            Some(Value::from(3))
+        );
+        assert_eq!(
+            eval("\"${each.key}-${local.m.tags.a}\"", &bound, &mut diags),
+            Some(Value::from("k-b"))
+        );
+        assert!(diags.is_empty());
+        assert_eq!(eval("each.value.nope", &bound, &mut diags), None);
+        assert_eq!(diags.len(), 1);
+        assert_eq!(
+            diags.iter().next().map(|d| d.code),
+            Some(Code::UndefinedReference)
+        );
+        // The scope it was made from has no `each`.
+        let mut diags = Diagnostics::default();
+        assert_eq!(eval("each.key", &scope, &mut diags), None);
+        assert!(diags
+            .iter()
+            .any(|d| d.message.contains("`each` is defined only inside")));
     }
 
     #[test]

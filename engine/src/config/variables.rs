@@ -57,7 +57,7 @@ pub(super) fn resolve(
     declared: &[(String, Decl<'_>)],
     inputs: &Inputs,
     sources: &mut SourceSet,
-    scope: &mut Scope,
+    scope: &mut Scope<'static>,
     diags: &mut Diagnostics,
 ) -> (Vec<String>, Secrets) {
     // Defaults may not refer to anything: they are evaluated in an empty scope.
@@ -443,7 +443,6 @@ fn validate(
     if sensitive {
         scope.mark_sensitive_var(name);
     }
-    scope.settle();
     for block in blocks {
         let v = Fields::read(
             decl.file,
