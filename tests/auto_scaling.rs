@@ -250,6 +250,27 @@ fn a_group_holds_its_policy_weights_zones_bounds_lifetime_and_tags_then_plans_no
     // Scaling launched the group's min itself.
     let again = fleetform(&["plan", "--detailed-exitcode"], dir.path());
     assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+
+    // The provisioner contract names the group, its bounds and the template.
+    let out = fleetform(&["output", "--json"], dir.path());
+    assert!(out.status.success(), "{}", text(&out));
+    let contract: serde_json::Value = serde_json::from_slice(&out.stdout).expect("output JSON");
+    let here = &contract["worker_types"][0]["regions"][0];
+    assert_eq!(
+        contract["worker_types"][0]["scaling"], "asg",
+        "{contract:#}"
+    );
+    assert_eq!(here["auto_scaling_group"], name.as_str(), "{contract:#}");
+    assert_eq!(here["max_size"], 9);
+    assert_eq!(
+        (here["min"].as_u64(), here["max"].as_u64()),
+        (Some(2), Some(10))
+    );
+    assert_eq!(
+        here["launch_template"]["id"],
+        template_id(&net, &name).as_str(),
+        "{contract:#}"
+    );
 }
 
 #[test]
