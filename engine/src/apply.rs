@@ -577,6 +577,47 @@ async fn run_one(
                 .await?;
             Ok(vec![template_id.to_string(), version.to_string()])
         }
+        Payload::Tag { ids: to_tag, tags } => provider
+            .mutate(
+                region,
+                Mutation::CreateTags {
+                    resource_ids: to_tag.to_vec(),
+                    tags: tags.clone(),
+                },
+            )
+            .await
+            .map(|_| to_tag.to_vec()),
+        Payload::TagTemplate {
+            template_id,
+            source_version,
+            data,
+        } => {
+            let created = provider
+                .mutate(
+                    region,
+                    Mutation::CreateTagOnlyVersion {
+                        template_id: template_id.to_string(),
+                        source_version,
+                        instance_tags: data.instance_tags.clone(),
+                        volume_tags: data.volume_tags.clone(),
+                        client_token: token.to_string(),
+                    },
+                )
+                .await?;
+            let MutationOutcome::LaunchTemplate { version, .. } = created else {
+                return Err(missing("a new version number"));
+            };
+            provider
+                .mutate(
+                    region,
+                    Mutation::SetDefaultVersion {
+                        template_id: template_id.to_string(),
+                        version,
+                    },
+                )
+                .await?;
+            Ok(vec![template_id.to_string(), version.to_string()])
+        }
         Payload::DeleteTemplate { template_id } => provider
             .mutate(
                 region,

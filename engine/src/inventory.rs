@@ -88,6 +88,7 @@ impl ObserveRequest {
             instance_types,
             auto_scaling_groups: false,
             refresh_groups: BTreeMap::new(),
+            adoptable: crate::import::adopt_names(config),
         }
     }
 }
@@ -117,9 +118,11 @@ impl ObjectKind {
             Kind::Images => Some(ObjectKind::Image),
             Kind::LaunchTemplates => Some(ObjectKind::LaunchTemplate),
             Kind::Instances => Some(ObjectKind::Instance),
-            Kind::Subnets | Kind::SecurityGroups | Kind::Offerings | Kind::AutoScalingGroups => {
-                None
-            }
+            Kind::Subnets
+            | Kind::SecurityGroups
+            | Kind::Offerings
+            | Kind::AutoScalingGroups
+            | Kind::Adoptable => None,
         }
     }
 

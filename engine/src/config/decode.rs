@@ -905,7 +905,7 @@ fn decode_key_pair(
         decl.file,
         &decl.block.body,
         &what,
-        &["public_key", "name"],
+        &["public_key", "name", "ec2_name"],
         &[],
         diags,
     );
@@ -932,11 +932,13 @@ fn decode_key_pair(
         );
         return None;
     }
+    let ec2_name = ec2_name(&f, scope, "key_pair", &what, diags);
     Some(KeyPair {
         name,
         id,
         public_key: key.to_string(),
         origin,
+        ec2_name,
     })
 }
 
@@ -1206,6 +1208,7 @@ fn decode_worker_type(
             "network",
             "iam_instance_profile",
             "name",
+            "ec2_name",
         ],
         &[
             "instance_type",
@@ -1225,6 +1228,7 @@ fn decode_worker_type(
     };
     f.record(&mut origin, "");
     let id = repeat::id_of(&f, &name, key, "worker_type", scope, diags);
+    let ec2_name = ec2_name(&f, scope, "worker_type", &what, diags);
     let ami_set = f
         .required(scope, "ami_set", decl.header(), diags)
         .and_then(|(v, at)| want::reference(&v, &at, "worker_type.ami_set", "ami_set", diags));
@@ -1571,7 +1575,47 @@ fn decode_worker_type(
         metadata: metadata.unwrap_or_default(),
         regional,
         origin,
+        ec2_name,
     })
+}
+
+/// The optional `ec2_name` of a `worker_type` or `key_pair` block (`kind`):
+/// a name EC2 accepts for a launch template (3 to 128 of letters, digits and
+/// `( ) . - / _`) or a key pair (1 to 255 printable ASCII characters).
+fn ec2_name(
+    f: &Fields<'_>,
+    scope: &Scope,
+    kind: &str,
+    what: &str,
+    diags: &mut Diagnostics,
+) -> Option<String> {
+    let (v, at) = f.value(scope, "ec2_name", diags)?;
+    let name = want::string(&v, &at, &format!("{kind}.ec2_name"), diags)?;
+    let fits = if kind == "worker_type" {
+        (3..=128).contains(&name.len())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "().-/_".contains(c))
+    } else {
+        (1..=255).contains(&name.len()) && name.chars().all(|c| c.is_ascii_graphic() || c == ' ')
+    };
+    if !fits {
+        let rule = if kind == "worker_type" {
+            "a launch template name is 3 to 128 letters, digits and ( ) . - / _"
+        } else {
+            "a key pair name is 1 to 255 printable ASCII characters"
+        };
+        diags.push(
+            Diagnostic::error(
+                Code::InvalidValue,
+                format!("{what}: `ec2_name` \"{name}\" is not a name EC2 accepts"),
+            )
+            .at(at, rule)
+            .help("leave `ec2_name` out to use `<fleet>.<id>`, or write the object's EC2 name exactly"),
+        );
+        return None;
+    }
+    Some(name)
 }
 
 /// A converted attribute that may use `region`: its base value, and its

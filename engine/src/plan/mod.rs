@@ -14,6 +14,7 @@ pub mod capacity;
 pub mod dry_run;
 pub mod identity;
 pub mod image_actions;
+pub mod import;
 pub mod network;
 mod payload;
 pub mod placement;
@@ -52,6 +53,8 @@ pub enum ActionKind {
     Terminate,
     /// Record an object fleetform's tags identify but its state does not know (`<=`);
     /// no cloud call. Left by an apply that crashed before recording what it made.
+    /// With reason `import`: tag an object made by hand with fleetform's tags
+    /// (CreateTags), the one way such an object comes under management.
     Adopt,
     /// Copy an image into this region (CopyImage) and wait until it is available (`+`).
     Copy,
@@ -132,6 +135,10 @@ pub enum Reason {
     CopyPending,
     /// A tagged image is older than its set's `retain` and nothing holds it.
     PastRetain,
+    /// An object made by hand that the configuration declares (written by
+    /// `fleetform import`): tagged with fleetform's tags, and, for a launch
+    /// template, given a version that only adds fleetform's tag specifications.
+    Import,
 }
 
 impl Reason {
@@ -149,6 +156,7 @@ impl Reason {
             Reason::CopyTo => "copy-to",
             Reason::CopyPending => "copy-pending",
             Reason::PastRetain => "past-retain",
+            Reason::Import => "import",
         }
     }
 }
