@@ -16,6 +16,7 @@
 #![deny(missing_docs)]
 
 mod counter;
+pub mod discover;
 mod error;
 mod mutate;
 mod observe;
@@ -335,6 +336,7 @@ impl Provider for AwsProvider {
             let security_group_ids = of(&request.security_group_ids);
             let instance_types = of(&request.instance_types);
             let lookups = request.lookups.clone();
+            let adopt = request.adoptable.get(region).cloned().unwrap_or_default();
             let region = region.clone();
             let pages = self.pages;
             tasks.spawn(async move {
@@ -345,7 +347,11 @@ impl Provider for AwsProvider {
                     security_group_ids: &security_group_ids,
                     instance_types: &instance_types,
                 };
-                let observed = observe::region(&client, pages, &fleet, named).await;
+                let (mut observed, adoptable) = tokio::join!(
+                    observe::region(&client, pages, &fleet, named),
+                    discover::adoptable(&client, pages, &adopt),
+                );
+                observed.adoptable = adoptable;
                 (region, observed)
             });
         }
