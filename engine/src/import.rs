@@ -256,7 +256,10 @@ fn worker_type(
     let (first_region, first) = group[0];
     let data = first.template.default_data.clone().unwrap_or_default();
     let object = |region: &str, t: &DiscoveredTemplate| {
-        format!("launch template {} ({}, {region})", t.template.name, t.template.id)
+        format!(
+            "launch template {} ({}, {region})",
+            t.template.name, t.template.id
+        )
     };
     let mut note = |region: &str, t: &DiscoveredTemplate, setting: String, reason: &str| {
         notes.push(Note {
@@ -296,7 +299,12 @@ fn worker_type(
     let mut images = Vec::new();
     let mut image_of: Option<&ObservedImage> = None;
     for (region, t) in group {
-        let Some(id) = t.template.default_data.as_ref().and_then(|d| d.image_id.clone()) else {
+        let Some(id) = t
+            .template
+            .default_data
+            .as_ref()
+            .and_then(|d| d.image_id.clone())
+        else {
             note(region, t, "ImageId".into(), "the template names no image; the AMI set has none for this region, so validate reports it (FF002) until one is added");
             continue;
         };
@@ -418,7 +426,9 @@ fn worker_type(
                 Block::builder("spot")
                     .add_attribute((
                         "max_price",
-                        price.parse::<f64>().map_or_else(|_| string(price), Expression::from),
+                        price
+                            .parse::<f64>()
+                            .map_or_else(|_| string(price), Expression::from),
                     ))
                     .build(),
             );
@@ -447,7 +457,11 @@ fn worker_type(
             string_map(tags.iter().map(|(k, v)| (*k, string(v)))),
         ));
     }
-    for (k, _) in data.volume_tags.iter().filter(|(k, _)| !is_fleetform_or_aws(k)) {
+    for (k, _) in data
+        .volume_tags
+        .iter()
+        .filter(|(k, _)| !is_fleetform_or_aws(k))
+    {
         note(first_region, first, format!("volume tag {k}"), "fleetform tags volumes with its own tags only; the plan's first version drops this tag from new volumes");
     }
     // Volumes.
@@ -496,7 +510,9 @@ fn worker_type(
     let mut subnets: BTreeMap<String, String> = BTreeMap::new();
     let mut groups: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for (region, t) in group {
-        let Some(r) = found.get(*region) else { continue };
+        let Some(r) = found.get(*region) else {
+            continue;
+        };
         let d = t.template.default_data.clone().unwrap_or_default();
         if !d.security_group_ids.is_empty() {
             groups.insert(region, d.security_group_ids.clone());
@@ -519,9 +535,16 @@ fn worker_type(
         for id in named {
             match r.subnets.iter().find(|s| s.id == id) {
                 Some(s) => {
-                    subnets.entry(s.zone.clone()).or_insert_with(|| s.id.clone());
+                    subnets
+                        .entry(s.zone.clone())
+                        .or_insert_with(|| s.id.clone());
                 }
-                None => note(region, t, format!("subnet {id}"), "the subnet could not be read, so it is not part of the network"),
+                None => note(
+                    region,
+                    t,
+                    format!("subnet {id}"),
+                    "the subnet could not be read, so it is not part of the network",
+                ),
             }
         }
     }

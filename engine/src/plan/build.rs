@@ -152,7 +152,11 @@ pub fn key_pair_name(config: &Config, key: &str) -> String {
 /// `worker_type`: its `ec2_name`, else `<fleet>.<id>` (an id may hold `/`,
 /// which EC2 allows).
 pub fn launch_template_name(config: &Config, worker_type: &str) -> String {
-    match config.worker_types.values().find(|wt| wt.id() == worker_type) {
+    match config
+        .worker_types
+        .values()
+        .find(|wt| wt.id() == worker_type)
+    {
         Some(wt) => wt.ec2_name_in(&config.fleet.name),
         None => format!("{}.{worker_type}", config.fleet.name),
     }

@@ -26,7 +26,10 @@ use std::collections::BTreeMap;
 /// The observation with every object adopted by import carrying the tags the
 /// plan gives it, and the actions that tag them (borrowed, and no actions,
 /// when there is nothing to adopt).
-pub fn adopt<'o>(config: &Config, observation: &'o Observation) -> (Cow<'o, Observation>, Vec<Action>) {
+pub fn adopt<'o>(
+    config: &Config,
+    observation: &'o Observation,
+) -> (Cow<'o, Observation>, Vec<Action>) {
     let adoptable = observation.regions.values().any(|r| {
         r.adoptable
             .complete()
@@ -43,7 +46,11 @@ pub fn adopt<'o>(config: &Config, observation: &'o Observation) -> (Cow<'o, Obse
     (Cow::Owned(after), actions)
 }
 
-fn fleet_tags(config: &Config, address: &str, worker_type: Option<&str>) -> BTreeMap<String, String> {
+fn fleet_tags(
+    config: &Config,
+    address: &str,
+    worker_type: Option<&str>,
+) -> BTreeMap<String, String> {
     let mut t = BTreeMap::from([
         (tags::FLEET.to_string(), config.fleet.name.clone()),
         (tags::ADDRESS.to_string(), address.to_string()),
@@ -259,7 +266,10 @@ fn instances_of<'a>(
 pub fn same_key(a: &str, b: &str) -> bool {
     let parts = |k: &str| {
         let mut words = k.split_whitespace();
-        (words.next().map(str::to_string), words.next().map(str::to_string))
+        (
+            words.next().map(str::to_string),
+            words.next().map(str::to_string),
+        )
     };
     parts(a) == parts(b) && parts(a).1.is_some()
 }
