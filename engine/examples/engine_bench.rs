@@ -183,6 +183,8 @@ fn converged(config: &Config, now: i64) -> Observation {
         subnets: Observed::nothing(),
         security_groups: Observed::nothing(),
         offerings: Observed::nothing(),
+        auto_scaling_groups: Observed::nothing(),
+        adoptable: Observed::nothing(),
     };
     for region in &config.fleet.regions {
         let images = config

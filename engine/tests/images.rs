@@ -82,6 +82,8 @@ fn region(images: Vec<ObservedImage>, templates: Vec<ObservedLaunchTemplate>) ->
         subnets: Observed::nothing(),
         security_groups: Observed::nothing(),
         offerings: Observed::nothing(),
+        auto_scaling_groups: Observed::nothing(),
+        adoptable: Observed::nothing(),
     }
 }
 

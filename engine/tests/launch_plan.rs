@@ -249,6 +249,8 @@ impl World {
                     subnets: self.subnets.clone(),
                     security_groups: self.groups.clone(),
                     offerings: self.offerings.clone(),
+                    auto_scaling_groups: Observed::nothing(),
+                    adoptable: Observed::nothing(),
                 },
             )]),
             api_calls: 0,

@@ -116,6 +116,8 @@ fn observed(
                 subnets: Observed::nothing(),
                 security_groups: Observed::nothing(),
                 offerings: Observed::nothing(),
+                auto_scaling_groups: Observed::nothing(),
+                adoptable: Observed::nothing(),
             },
         )]),
         api_calls: 0,

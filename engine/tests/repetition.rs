@@ -150,6 +150,8 @@ fn region(
         subnets: Observed::nothing(),
         security_groups: Observed::nothing(),
         offerings: Observed::nothing(),
+        auto_scaling_groups: Observed::nothing(),
+        adoptable: Observed::nothing(),
     }
 }
 
