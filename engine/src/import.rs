@@ -274,7 +274,7 @@ fn worker_type(
                 region,
                 t,
                 format!("{setting} = {value}"),
-                "fleetform has no attribute for it; the tag-only version keeps it, but a version fleetform writes later (after a change of the worker type) does not",
+                "fleetform has no attribute for it; a tag-only version keeps it, a version fleetform writes (the plan shows one when the template differs from its configuration, or after a change) does not",
             );
         }
         if t.template.default_data.is_none() {
@@ -287,13 +287,14 @@ fn worker_type(
         }
     }
     let regions: Vec<String> = group.iter().map(|(r, _)| r.to_string()).collect();
-    let mut wt = Block::builder("worker_type").add_label(label);
+    // Attributes first, then the nested blocks, in the order the README shows them.
+    let mut attrs: Vec<hcl::Attribute> = Vec::new();
+    let mut blocks: Vec<Block> = Vec::new();
     if name != format!("{}.{label}", options.fleet) {
-        wt = wt.add_attribute(("ec2_name", string(name)));
+        attrs.push(("ec2_name", string(name)).into());
     }
-    wt = wt
-        .add_attribute(("ami_set", reference("ami_set", ami_label)))
-        .add_attribute(("regions", string_list(&regions)));
+    attrs.push(("ami_set", reference("ami_set", ami_label)).into());
+    attrs.push(("regions", string_list(&regions)).into());
 
     // The AMI set: the image of each region.
     let mut images = Vec::new();
@@ -363,7 +364,7 @@ fn worker_type(
                         l
                     }
                 };
-                wt = wt.add_attribute(("key_pair", reference("key_pair", &key_label)));
+                attrs.push(("key_pair", reference("key_pair", &key_label)).into());
             }
             None => note(
                 first_region,
@@ -405,7 +406,7 @@ fn worker_type(
         note(first_region, first, "InstanceType".into(), "neither the template nor a running instance names an instance type; add an instance_type block before planning");
     }
     for t in &types {
-        wt = wt.add_block(
+        blocks.push(
             Block::builder("instance_type")
                 .add_label(t.as_str())
                 .add_attribute(("capacity", 1))
@@ -413,16 +414,16 @@ fn worker_type(
         );
     }
     let most = running.values().copied().max().unwrap_or(0).max(1);
-    wt = wt.add_block(
+    blocks.push(
         Block::builder("capacity")
             .add_attribute(("min", 0))
             .add_attribute(("max", most))
             .build(),
     );
     if data.market.as_deref() == Some("spot") {
-        wt = wt.add_attribute(("market", string("spot")));
+        attrs.push(("market", string("spot")).into());
         if let Some(price) = &data.spot_max_price {
-            wt = wt.add_block(
+            blocks.push(
                 Block::builder("spot")
                     .add_attribute((
                         "max_price",
@@ -437,13 +438,16 @@ fn worker_type(
     if let Some(user_data) = &data.user_data {
         let path = format!("userdata/{label}.sh");
         files.insert(path.clone(), user_data.clone());
-        wt = wt.add_attribute((
-            "user_data",
-            Expression::from(FuncCall::builder("file").arg(path.as_str()).build()),
-        ));
+        attrs.push(
+            (
+                "user_data",
+                Expression::from(FuncCall::builder("file").arg(path.as_str()).build()),
+            )
+                .into(),
+        );
     }
     if let Some(profile) = &data.iam_instance_profile {
-        wt = wt.add_attribute(("iam_instance_profile", string(profile)));
+        attrs.push(("iam_instance_profile", string(profile)).into());
     }
     let tags: BTreeMap<&str, &str> = data
         .instance_tags
@@ -452,10 +456,13 @@ fn worker_type(
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
     if !tags.is_empty() {
-        wt = wt.add_attribute((
-            "tags",
-            string_map(tags.iter().map(|(k, v)| (*k, string(v)))),
-        ));
+        attrs.push(
+            (
+                "tags",
+                string_map(tags.iter().map(|(k, v)| (*k, string(v)))),
+            )
+                .into(),
+        );
     }
     for (k, _) in data
         .volume_tags
@@ -467,7 +474,7 @@ fn worker_type(
     // Volumes.
     for device in &data.block_devices {
         if device.size_gb == 0 || model_volume_type(&device.volume_type).is_none() {
-            note(first_region, first, format!("BlockDeviceMapping {} ({})", device.device_name, if device.volume_type.is_empty() { "EBS without size or type" } else { device.volume_type.as_str() }), "only EBS volumes with a size and type can be declared; the tag-only version keeps the mapping, a later version fleetform writes does not");
+            note(first_region, first, format!("BlockDeviceMapping {} ({})", device.device_name, if device.volume_type.is_empty() { "EBS without size or type" } else { device.volume_type.as_str() }), "only EBS volumes with a size and type can be declared; a tag-only version keeps the mapping, a version fleetform writes does not");
             continue;
         }
         let mut v = Block::builder("volume")
@@ -483,12 +490,12 @@ fn worker_type(
         if let Some(encrypted) = device.encrypted {
             v = v.add_attribute(("encrypted", encrypted));
         }
-        wt = wt.add_block(v.build());
+        blocks.push(v.build());
     }
     match &data.metadata {
         Some(m) if m.http_tokens == "disabled" => note(first_region, first, "MetadataOptions.HttpEndpoint = disabled".into(), "fleetform always enables the metadata endpoint; the plan's first version enables it (IMDSv2 only)"),
         Some(m) => {
-            wt = wt.add_block(
+            blocks.push(
                 Block::builder("metadata")
                     .add_attribute(("http_tokens", string(&m.http_tokens)))
                     .add_attribute(("hop_limit", m.hop_limit))
@@ -497,7 +504,7 @@ fn worker_type(
         }
         None => {
             note(first_region, first, "MetadataOptions (unset: EC2's defaults, IMDSv1 allowed)".into(), "fleetform always sets metadata options; written as http_tokens = \"optional\", hop_limit = 1 (what EC2 does now), which the plan writes in fleetform's own version instead of a tag-only one");
-            wt = wt.add_block(
+            blocks.push(
                 Block::builder("metadata")
                     .add_attribute(("http_tokens", string("optional")))
                     .add_attribute(("hop_limit", 1))
@@ -571,12 +578,17 @@ fn worker_type(
                 n = n.add_attribute(("assign_public_ip", public));
             }
             others.push(n.build());
-            wt = wt.add_attribute(("network", reference("network", &net_label)));
+            attrs.push(("network", reference("network", &net_label)).into());
         } else {
             note(first_region, first, "security groups / network interface".into(), "a network needs a subnet and security groups in every region of the worker type, and no subnet is known for one (the template names none and no instance runs); add a network block, else the plan's first version launches into EC2's defaults");
         }
     }
-    (wt.build(), others)
+    let wt = Block::builder("worker_type")
+        .add_label(label)
+        .add_attributes(attrs)
+        .add_blocks(blocks)
+        .build();
+    (wt, others)
 }
 
 fn model_volume_type(name: &str) -> Option<crate::model::VolumeType> {
