@@ -286,6 +286,24 @@ mod tests {
     }
 
     #[test]
+    fn import_help_says_what_it_writes_and_where_the_fleet_name_comes_from() {
+        // Lines wrap with the terminal's width: compare word by word.
+        let import = help("import").split_whitespace().collect::<Vec<_>>().join(" ");
+        for wanted in [
+            "--region",
+            "--name-prefix",
+            "--filter",
+            "--dry-run",
+            "default: the name of DIR",
+            "never overwritten",
+            "ec2_name",
+            "adopt",
+        ] {
+            assert!(import.contains(wanted), "{wanted} missing:\n{import}");
+        }
+    }
+
+    #[test]
     fn the_shared_safety_flags_keep_each_commands_texts_and_order() {
         let plan = help("plan");
         assert!(plan.contains("Allow up to N launches in this plan (FF006)"));

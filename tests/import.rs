@@ -575,3 +575,31 @@ fn a_fleet_made_by_hand_is_imported_adopted_by_tags_only_and_then_counted() {
         "{plan}"
     );
 }
+
+#[test]
+fn import_refuses_what_it_cannot_read_or_match_and_writes_nothing() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let dir = root.path().join("fleet");
+    let run = |args: &[&str]| {
+        let mut all = vec!["import", "--region", EAST];
+        all.extend_from_slice(args);
+        fleetform(&all, &dir)
+    };
+    // Neither a prefix nor a filter: a usage error.
+    let out = run(&[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    // A filter that is not tag:KEY=VALUE.
+    let out = run(&["--filter", "team=ci"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("tag:KEY=VALUE"), "{}", text(&out));
+    // Nothing matches.
+    let out = run(&["--name-prefix", "no-such-template-prefix-"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("no launch template without the fleetform:fleet tag matches"),
+        "{}",
+        text(&out)
+    );
+    assert!(!text(&out).contains("panicked"), "{}", text(&out));
+    assert!(!dir.exists(), "a refused import created {}", dir.display());
+}
