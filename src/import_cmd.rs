@@ -297,6 +297,19 @@ pub(crate) fn run(args: &ImportArgs, endpoint_url: Option<String>, color: bool) 
         );
     }
     print_summary(&written, &fleet, fleet_note, &args.dir, false);
+    // What was written must load with what was there: say so now, not at plan.
+    let loaded = fleetform_engine::load_dir(&args.dir, &fleetform_engine::Inputs::default());
+    if loaded.config.is_none() {
+        eprint!(
+            "{}",
+            render_human(&loaded.diagnostics, &loaded.sources, color)
+        );
+        eprintln!(
+            "fleetform: the configuration in {} does not validate with the imported files; fix what is shown above before planning",
+            args.dir.display()
+        );
+        return 1;
+    }
     0
 }
 

@@ -288,7 +288,10 @@ mod tests {
     #[test]
     fn import_help_says_what_it_writes_and_where_the_fleet_name_comes_from() {
         // Lines wrap with the terminal's width: compare word by word.
-        let import = help("import").split_whitespace().collect::<Vec<_>>().join(" ");
+        let import = help("import")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
         for wanted in [
             "--region",
             "--name-prefix",

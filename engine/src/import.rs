@@ -347,6 +347,19 @@ fn worker_type(
             .and_then(|r| r.key_pairs.iter().find(|k| &k.key_pair.name == key_name));
         match held.and_then(|k| k.public_key.as_deref()) {
             Some(public_key) => {
+                for (region, t) in &group[1..] {
+                    let other = found.get(*region).and_then(|r| {
+                        r.key_pairs
+                            .iter()
+                            .find(|k| &k.key_pair.name == key_name)
+                            .and_then(|k| k.public_key.as_deref())
+                    });
+                    if other.is_some_and(|o| {
+                        !crate::plan::import::same_key(o, public_key)
+                    }) {
+                        note(region, t, format!("KeyName = {key_name}"), "the key pair of this name holds another public key here than in the first region; the key_pair is written with the first region's, so the plan replaces this region's key pair (FF008 lists who uses it)");
+                    }
+                }
                 let key_label = match key_labels.get(key_name) {
                     Some(l) => l.clone(),
                     None => {
@@ -401,6 +414,14 @@ fn worker_type(
     }
     if let [_, rest @ ..] = types.as_mut_slice() {
         rest.sort();
+    }
+    if let (Some(own), true) = (&data.instance_type, types.len() > 1) {
+        note(
+            first_region,
+            first,
+            format!("InstanceType = {own}"),
+            "its instances run other types too, so the worker type declares them all, and a template of a worker type with several instance types names none (each launch names its type): the plan writes fleetform's version without it instead of a tag-only one",
+        );
     }
     if types.is_empty() {
         note(first_region, first, "InstanceType".into(), "neither the template nor a running instance names an instance type; add an instance_type block before planning");

@@ -281,6 +281,7 @@ fn what_cannot_be_said_is_listed_with_its_reason() {
         "CpuOptions = threads per core 1",
         "KeyName = builder",
         "BlockDeviceMapping /dev/xvdc (ephemeral)",
+        "InstanceType = m6g.large",
     ] {
         assert!(
             settings.contains(&wanted),
