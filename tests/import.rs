@@ -281,6 +281,15 @@ fn hand_made(prefix: &str) -> HandMade {
             1,
         )
         .await;
+        for (client, id) in [(e, &linux_east), (w, &linux_west)] {
+            client
+                .create_tags()
+                .resources(id)
+                .tags(tag("pool", &format!("{prefix}-linux")))
+                .send()
+                .await
+                .expect("tag template");
+        }
         let subnet_e = &east.subnets[0].1;
         let subnet_e2 = &east.subnets[1].1;
         let subnet_w = &west.subnets[0].1;
@@ -348,6 +357,31 @@ fn a_fleet_made_by_hand_is_imported_adopted_by_tags_only_and_then_counted() {
     assert!(shown.contains("worker_type"), "{shown}");
     assert!(shown.contains("userdata/"), "{shown}");
     assert!(!shown.contains("s3cr3t"), "user data printed: {shown}");
+
+    // Tag filters select templates by their tags.
+    let filtered = root.path().join("filtered");
+    let out = fleetform(
+        &[
+            "import",
+            "--region",
+            EAST,
+            "--region",
+            WEST,
+            "--fleet",
+            fleet.as_str(),
+            "--filter",
+            &format!("tag:pool={prefix}-linux"),
+            "--dry-run",
+        ],
+        &filtered,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let shown = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        shown.contains(&format!("worker_type \"{prefix}-linux\"")),
+        "{shown}"
+    );
+    assert!(!shown.contains(&format!("{prefix}-win")), "{shown}");
 
     // The import writes the configuration, fmt and validate clean.
     let out = import(&dir, &[]);
@@ -543,6 +577,14 @@ fn a_fleet_made_by_hand_is_imported_adopted_by_tags_only_and_then_counted() {
         let tags = key_tags(e, &format!("other-{prefix}-key")).await;
         assert!(!tags.contains_key("fleetform:fleet"), "{tags:?}");
     });
+
+    // One recorded version.
+    let out = fleetform(&["history", "--json"], &dir);
+    assert!(out.status.success(), "{}", text(&out));
+    let history: Value = serde_json::from_slice(&out.stdout).expect("history JSON");
+    let versions = history["versions"].as_array().expect("versions");
+    assert_eq!(versions.len(), 1, "{history}");
+    assert_eq!(versions[0]["version"], 1, "{history}");
 
     // The next plan changes nothing.
     let out = fleetform(&["plan", "--detailed-exitcode"], &dir);

@@ -85,6 +85,13 @@ fn phase(a: &Action) -> u8 {
     match (creating, a.resource) {
         (true, Resource::KeyPair | Resource::Image) => 0,
         (true, Resource::LaunchTemplate) if a.stage == Some(Stage::Promote) => 2,
+        // An imported template is tagged after its tag-only version is made:
+        // a crash between them leaves it untagged, adopted again next time.
+        (true, Resource::LaunchTemplate)
+            if a.action == ActionKind::Adopt && a.reason == crate::plan::Reason::Import =>
+        {
+            2
+        }
         (true, Resource::LaunchTemplate) => 1,
         (true, Resource::Instances) => 3,
         (false, Resource::Instances) => 4,

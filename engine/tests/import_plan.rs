@@ -214,7 +214,10 @@ fn objects_made_by_hand_are_adopted_by_tags_with_one_tag_only_version() {
         .as_ref()
         .expect("the new version");
     assert_eq!(version.instance_tags["fleetform:fleet"], "ff");
-    assert_eq!(version.image_id.as_deref(), Some(IMAGE));
+    assert_eq!(version.volume_tags["fleetform:fleet"], "ff");
+    // The rest of the template stays out of the plan (its user data too).
+    assert_eq!(version.image_id, None);
+    assert_eq!(version.user_data, None);
     let key = &plan.actions[0];
     assert_eq!(key.name.as_deref(), Some("hand-key"));
     assert_eq!(

@@ -150,7 +150,13 @@ fn adopt_region(
                     ids: vec![template.id.clone(), template.default_version.to_string()],
                     name: Some(name.clone()),
                     changes,
-                    launch_template: Some(tagged.clone()),
+                    // Only what the new version sets: the source version's
+                    // other settings (its user data too) stay out of the plan.
+                    launch_template: Some(LaunchTemplateData {
+                        instance_tags: tagged.instance_tags.clone(),
+                        volume_tags: tagged.volume_tags.clone(),
+                        ..LaunchTemplateData::default()
+                    }),
                     ..Action::new(
                         &addr,
                         region,

@@ -464,3 +464,52 @@ pub async fn discover(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ec2::types::{
+        LaunchTemplateInstanceNetworkInterfaceSpecification, LaunchTemplatePlacement,
+    };
+
+    #[test]
+    fn settings_fleetform_cannot_say_are_named_and_those_it_can_are_not() {
+        let data = ResponseLaunchTemplateData::builder()
+            .image_id("ami-0aaaaaaaaaaaaaaa1")
+            .user_data("c2VjcmV0")
+            .placement(
+                LaunchTemplatePlacement::builder()
+                    .tenancy("dedicated".into())
+                    .build(),
+            )
+            .disable_api_termination(true)
+            .network_interfaces(
+                LaunchTemplateInstanceNetworkInterfaceSpecification::builder()
+                    .device_index(0)
+                    .subnet_id("subnet-0aaaaaaaaaaaaaaa1")
+                    .groups("sg-0aaaaaaaaaaaaaaa1")
+                    .build(),
+            )
+            .build();
+        let names: Vec<String> = unexpressed(&data).into_iter().map(|(n, _)| n).collect();
+        assert_eq!(
+            names,
+            [
+                "Placement",
+                "DisableApiTermination",
+                "NetworkInterfaces[0].SubnetId"
+            ]
+        );
+        assert_eq!(
+            subnet_of(&data).as_deref(),
+            Some("subnet-0aaaaaaaaaaaaaaa1")
+        );
+        assert!(unexpressed(&data)
+            .iter()
+            .all(|(_, v)| !v.contains("c2VjcmV0")));
+        let plain = ResponseLaunchTemplateData::builder()
+            .image_id("ami-0aaaaaaaaaaaaaaa1")
+            .build();
+        assert!(unexpressed(&plain).is_empty());
+    }
+}
