@@ -270,3 +270,68 @@ fn a_template_that_differs_from_its_configuration_gets_fleetforms_version_not_a_
         .iter()
         .any(|a| a.action == ActionKind::Adopt && a.resource == Resource::LaunchTemplate));
 }
+
+#[test]
+fn ec2_name_is_what_new_templates_and_key_pairs_are_created_as() {
+    let config = config("optional");
+    // Nothing in EC2 yet: fleetform creates them, under their EC2 names.
+    let (plan, _) = plan::build(
+        &config,
+        &observation(Adoptable::default(), Vec::new()),
+        &options(),
+    );
+    let created: Vec<(Resource, Option<&str>)> = plan
+        .actions
+        .iter()
+        .filter(|a| a.action == ActionKind::Create)
+        .map(|a| (a.resource, a.name.as_deref()))
+        .collect();
+    assert_eq!(
+        created,
+        [
+            (Resource::KeyPair, Some("hand-key")),
+            (Resource::LaunchTemplate, Some("hand-linux")),
+        ]
+    );
+    let template = plan
+        .actions
+        .iter()
+        .find(|a| a.resource == Resource::LaunchTemplate)
+        .and_then(|a| a.launch_template.as_ref())
+        .expect("a template");
+    assert_eq!(template.key_name.as_deref(), Some("hand-key"));
+}
+
+#[test]
+fn an_ec2_name_ec2_would_refuse_is_an_invalid_value_at_its_span() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("f.hcl"),
+        r#"fleet "ff" {
+  regions = ["us-east-1"]
+}
+ami_set "a" {
+  images = { "us-east-1" = "ami-0aaaaaaaaaaaaaaa1" }
+}
+worker_type "w" {
+  ec2_name = "no spaces allowed"
+  ami_set  = ami_set.a
+  instance_type "m5.large" { capacity = 1 }
+  capacity {
+    min = 0
+    max = 1
+  }
+}
+"#,
+    )
+    .expect("write");
+    let loaded = fleetform_engine::load_dir(dir.path(), &fleetform_engine::Inputs::default());
+    assert!(loaded.config.is_none());
+    let d = loaded
+        .diagnostics
+        .iter()
+        .find(|d| d.message.contains("ec2_name"))
+        .unwrap_or_else(|| panic!("{:?}", loaded.diagnostics));
+    assert_eq!(d.code.as_str(), "invalid-value");
+    assert!(d.message.contains("no spaces allowed"), "{}", d.message);
+}
