@@ -166,6 +166,16 @@ pub(crate) fn run(args: &ImportArgs, endpoint_url: Option<String>, color: bool) 
                 }
             }
         };
+    if existing.is_none() && !fleetform_engine::import::valid_label(&fleet) {
+        return fail(
+            Diagnostic::error(
+                Code::InvalidValue,
+                format!("`{fleet}` is not a valid fleet name"),
+            )
+            .help("names start with a letter and use letters, digits, `-` and `_` (at most 64); pass --fleet NAME"),
+            color,
+        );
+    }
     if let Some(e) = &existing {
         let missing: Vec<&String> = args
             .regions

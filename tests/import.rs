@@ -627,6 +627,14 @@ fn import_refuses_what_it_cannot_read_or_match_and_writes_nothing() {
         all.extend_from_slice(args);
         fleetform(&all, &dir)
     };
+    // A fleet name the language refuses.
+    let out = run(&["--name-prefix", "x-", "--fleet", "1 bad"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("not a valid fleet name"),
+        "{}",
+        text(&out)
+    );
     // Neither a prefix nor a filter: a usage error.
     let out = run(&[]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));

@@ -102,7 +102,19 @@ fn label_of(name: &str) -> String {
     if !label.starts_with(|c: char| c.is_ascii_alphabetic()) {
         label.insert_str(0, "t-");
     }
+    // Labels are at most 64 characters; leave room for a `-N` suffix.
+    label.truncate(60);
     label
+}
+
+/// Whether `name` can be a block label (a fleet's name included): at most
+/// 64 letters, digits, `-` and `_`, starting with a letter.
+pub fn valid_label(name: &str) -> bool {
+    name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 fn unique(kind: &str, wanted: String, taken: &mut BTreeSet<(String, String)>) -> String {
@@ -614,4 +626,24 @@ fn worker_type(
 
 fn model_volume_type(name: &str) -> Option<crate::model::VolumeType> {
     crate::model::VolumeType::parse(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{label_of, valid_label};
+
+    #[test]
+    fn labels_are_valid_names_whatever_the_ec2_name() {
+        for name in [
+            "ci/linux large",
+            "1st",
+            "a".repeat(128).as_str(),
+            "ok-name_1",
+        ] {
+            let label = label_of(name);
+            assert!(valid_label(&label), "{name} -> {label}");
+        }
+        assert_eq!(label_of("ci/linux"), "ci-linux");
+        assert!(!valid_label("1st") && !valid_label("a b") && !valid_label(""));
+    }
 }
