@@ -256,12 +256,13 @@ pub(crate) fn run(args: &ImportArgs, endpoint_url: Option<String>, color: bool) 
             color,
         );
     }
+    let write_fleet = existing.is_none();
     let written = fleetform_engine::import::write(
         &found,
         &ImportOptions {
             fleet: fleet.clone(),
             regions: args.regions.clone(),
-            write_fleet: existing.is_none(),
+            write_fleet,
             taken: existing.map(|e| e.taken).unwrap_or_default(),
         },
     );
@@ -286,7 +287,9 @@ pub(crate) fn run(args: &ImportArgs, endpoint_url: Option<String>, color: bool) 
             color,
         );
     }
-    let fleet_note = if args.fleet.is_some() {
+    let fleet_note = if !write_fleet {
+        "declared in the directory"
+    } else if args.fleet.is_some() {
         "from --fleet"
     } else {
         "the directory's name"

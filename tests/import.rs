@@ -383,6 +383,37 @@ fn a_fleet_made_by_hand_is_imported_adopted_by_tags_only_and_then_counted() {
     );
     assert!(!shown.contains(&format!("{prefix}-win")), "{shown}");
 
+    // Into a directory with a fleet block: no second one, the fleet is that one.
+    let declared = root.path().join("declared");
+    std::fs::create_dir_all(&declared).expect("mkdir");
+    std::fs::write(
+        declared.join("fleet.hcl"),
+        format!("fleet \"{fleet}\" {{\n  regions = [\"{EAST}\", \"{WEST}\"]\n}}\n"),
+    )
+    .expect("write");
+    let out = fleetform(
+        &[
+            "import",
+            "--region",
+            EAST,
+            "--name-prefix",
+            &format!("{prefix}-"),
+            "--dry-run",
+        ],
+        &declared,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("fleet \""),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        text(&out).contains("declared in the directory"),
+        "{}",
+        text(&out)
+    );
+
     // The import writes the configuration, fmt and validate clean.
     let out = import(&dir, &[]);
     assert!(out.status.success(), "{}", text(&out));
