@@ -471,7 +471,30 @@ fn a_fleet_made_by_hand_is_imported_adopted_by_tags_only_and_then_counted() {
     });
 
     // The plan only adopts, and adds one tag-only version per template.
+    let markdown = root.path().join("plan.md");
+    let out = fleetform(
+        &["plan", "--markdown", markdown.to_str().expect("utf-8 path")],
+        &dir,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let shown = format!(
+        "{}{}",
+        text(&out),
+        std::fs::read_to_string(&markdown).expect("markdown")
+    );
+    assert!(
+        shown.contains("only adds fleetform's tag specifications"),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("s3cr3t"),
+        "user data shown in the plan: {shown}"
+    );
     let plan = plan_json(&dir);
+    assert!(
+        !plan.to_string().contains("s3cr3t"),
+        "user data in plan JSON: {plan}"
+    );
     let actions = plan["actions"].as_array().expect("actions");
     let mut adopted_instances: BTreeSet<String> = BTreeSet::new();
     let mut kinds: BTreeMap<(String, String), usize> = BTreeMap::new();
