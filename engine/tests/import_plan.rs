@@ -335,3 +335,41 @@ worker_type "w" {
     assert_eq!(d.code.as_str(), "invalid-value");
     assert!(d.message.contains("no spaces allowed"), "{}", d.message);
 }
+
+#[test]
+fn two_worker_types_with_one_ec2_name_in_a_region_are_an_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wt = |label: &str| {
+        format!(
+            r#"worker_type "{label}" {{
+  ec2_name = "hand-linux"
+  ami_set  = ami_set.a
+  instance_type "m5.large" {{ capacity = 1 }}
+  capacity {{
+    min = 0
+    max = 1
+  }}
+}}
+"#
+        )
+    };
+    std::fs::write(
+        dir.path().join("f.hcl"),
+        format!(
+            "fleet \"ff\" {{\n  regions = [\"us-east-1\"]\n}}\nami_set \"a\" {{\n  images = {{ \"us-east-1\" = \"ami-0aaaaaaaaaaaaaaa1\" }}\n}}\n{}{}",
+            wt("one"),
+            wt("two")
+        ),
+    )
+    .expect("write");
+    let loaded = fleetform_engine::load_dir(dir.path(), &fleetform_engine::Inputs::default());
+    assert!(loaded.config.is_none());
+    assert!(
+        loaded
+            .diagnostics
+            .iter()
+            .any(|d| d.code.as_str() == "duplicate" && d.message.contains("`hand-linux`")),
+        "{:?}",
+        loaded.diagnostics
+    );
+}

@@ -361,6 +361,10 @@ pub(super) fn decode(
         diags,
     );
 
+    if let Some(fleet) = &fleet {
+        duplicate_ec2_names(&fleet.name, &worker_types, &key_pairs, diags);
+    }
+
     let backend = decode_backend(&decls.backends, &scope, diags);
     let declared = match &backend {
         BackendDecl::Declared(b) => Some(b.clone()),
@@ -459,6 +463,64 @@ fn duplicate_ids<'m>(
                     "the id is what EC2 names carry (`<fleet>.{id}`); give each {kind} its own `name`"
                 )),
             );
+        }
+    }
+}
+
+/// Two worker types (sharing a region) or two key pairs whose EC2 names
+/// (`ec2_name`, else `<fleet>.<id>`) are one: both would claim one object.
+fn duplicate_ec2_names(
+    fleet: &str,
+    worker_types: &BTreeMap<String, WorkerType>,
+    key_pairs: &BTreeMap<String, KeyPair>,
+    diags: &mut Diagnostics,
+) {
+    // Two defaults that clash are two ids that clash, which `duplicate_ids` reports.
+    let mut seen: BTreeMap<(String, String), (&str, bool)> = BTreeMap::new();
+    let mut report = |kind: &str, name: &str, other: &str, ec2: &str, origin: &Origin| {
+        diags.push(
+            Diagnostic::error(
+                Code::Duplicate,
+                format!("{kind} `{name}` has the EC2 name `{ec2}`, as `{other}` has"),
+            )
+            .at(
+                origin.attribute("ec2_name").or_else(|| origin.attribute("name")),
+                "same EC2 name",
+            )
+            .help("each launch template and key pair is one object in EC2: give each its own `ec2_name` (or none)"),
+        );
+    };
+    for wt in worker_types.values() {
+        let ec2 = wt.ec2_name_in(fleet);
+        for region in &wt.regions {
+            match seen.get(&(ec2.clone(), region.clone())) {
+                Some((other, explicit)) if *other != wt.name => {
+                    if *explicit || wt.ec2_name.is_some() {
+                        report("worker type", &wt.name, other, &ec2, &wt.origin);
+                    }
+                    break;
+                }
+                _ => {
+                    seen.insert(
+                        (ec2.clone(), region.clone()),
+                        (&wt.name, wt.ec2_name.is_some()),
+                    );
+                }
+            }
+        }
+    }
+    let mut keys: BTreeMap<String, (&str, bool)> = BTreeMap::new();
+    for key in key_pairs.values() {
+        let ec2 = key.ec2_name_in(fleet);
+        match keys.get(&ec2) {
+            Some((other, explicit)) => {
+                if *explicit || key.ec2_name.is_some() {
+                    report("key pair", &key.name, other, &ec2, &key.origin);
+                }
+            }
+            None => {
+                keys.insert(ec2, (&key.name, key.ec2_name.is_some()));
+            }
         }
     }
 }
