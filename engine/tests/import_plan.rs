@@ -373,3 +373,41 @@ fn two_worker_types_with_one_ec2_name_in_a_region_are_an_error() {
         loaded.diagnostics
     );
 }
+
+#[test]
+fn an_untagged_instance_of_a_template_already_adopted_is_adopted() {
+    let config = config("optional");
+    let mut template = hand_template();
+    template.tags = BTreeMap::from([
+        ("fleetform:fleet".to_string(), "ff".to_string()),
+        (
+            "fleetform:address".to_string(),
+            format!("worker_type.linux[\"{REGION}\"]"),
+        ),
+        ("fleetform:worker-type".to_string(), "linux".to_string()),
+    ]);
+    let adoptable = Adoptable {
+        launch_templates: vec![template.clone()],
+        key_pairs: Vec::new(),
+        instances: vec![instance("i-9", BTreeMap::new())],
+    };
+    let mut observed = observation(adoptable, Vec::new());
+    if let Some(region) = observed.regions.get_mut(REGION) {
+        region.launch_templates = Observed::Complete {
+            items: vec![template],
+        };
+    }
+    let (plan, _) = plan::build(&config, &observed, &options());
+    let adopted: Vec<(Resource, Vec<String>)> = plan
+        .actions
+        .iter()
+        .filter(|a| a.action == ActionKind::Adopt)
+        .map(|a| (a.resource, a.ids.clone()))
+        .collect();
+    assert_eq!(
+        adopted,
+        [(Resource::Instances, vec!["i-9".to_string()])],
+        "{:?}",
+        plan.actions
+    );
+}
