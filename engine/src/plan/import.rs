@@ -30,15 +30,10 @@ pub fn adopt<'o>(
     config: &Config,
     observation: &'o Observation,
 ) -> (Cow<'o, Observation>, Vec<Action>) {
-    // Only what lacks the fleet's tag is adopted: a fleet with nothing to
-    // adopt is planned on the observation as it is, without a copy.
-    let untagged = |t: &BTreeMap<String, String>| !t.contains_key(tags::FLEET);
     let adoptable = observation.regions.values().any(|r| {
-        r.adoptable.complete().is_some_and(|a| {
-            a.launch_templates.iter().any(|t| untagged(&t.tags))
-                || a.key_pairs.iter().any(|k| untagged(&k.key_pair.tags))
-                || a.instances.iter().any(|i| untagged(&i.tags))
-        })
+        r.adoptable
+            .complete()
+            .is_some_and(|a| !a.launch_templates.is_empty() || !a.key_pairs.is_empty())
     });
     if !adoptable {
         return (Cow::Borrowed(observation), Vec::new());
@@ -98,28 +93,16 @@ fn adopt_region(
             .filter(|wt| wt.regions.iter().any(|r| r == region))
         {
             let name = wt.ec2_name_in(&config.fleet.name);
-            let addr = address::worker_type(&wt.name);
-            let tagged_as = address::worker_type_in(&wt.name, region);
-            let identity = fleet_tags(config, &tagged_as, Some(wt.id()));
             let Some(template) = found
                 .launch_templates
                 .iter()
                 .find(|t| t.name == name && untagged(&t.tags))
             else {
-                // Already the fleet's: instances launched from it without
-                // the fleet's tag (from a version before its tag-only one,
-                // or left by an apply that stopped half way) are adopted.
-                let mine = templates.iter().find(|t| {
-                    t.tags.get(tags::FLEET) == Some(&config.fleet.name)
-                        && t.tags.get(tags::ADDRESS) == Some(&tagged_as)
-                });
-                if let Some(id) = mine.map(|t| t.id.clone()) {
-                    adopt_instances(
-                        &found, &id, &name, &addr, region, &identity, instances, actions,
-                    );
-                }
                 continue;
             };
+            let addr = address::worker_type(&wt.name);
+            let tagged_as = address::worker_type_in(&wt.name, region);
+            let identity = fleet_tags(config, &tagged_as, Some(wt.id()));
             actions.push(Action {
                 ids: vec![template.id.clone()],
                 name: Some(name.clone()),
@@ -188,16 +171,36 @@ fn adopt_region(
             }
             templates.retain(|t| t.id != template.id);
             templates.push(adopted);
-            adopt_instances(
-                &found,
-                &template.id,
-                &name,
-                &addr,
-                region,
-                &identity,
-                instances,
-                actions,
-            );
+            // Instances launched from it, without the fleet's tag.
+            let launched: Vec<usize> = instances_of(&found.instances, &template.id)
+                .filter(|i| untagged(&found.instances[*i].tags))
+                .collect();
+            if launched.is_empty() {
+                continue;
+            }
+            let ids: Vec<String> = launched
+                .iter()
+                .map(|i| found.instances[*i].id.clone())
+                .collect();
+            for i in &launched {
+                let mut instance = found.instances[*i].clone();
+                instance.tags.extend(identity.clone());
+                instances.retain(|o| o.id != instance.id);
+                instances.push(instance);
+            }
+            actions.push(Action {
+                count: Some(u32::try_from(ids.len()).unwrap_or(u32::MAX)),
+                ids,
+                name: Some(name.clone()),
+                tags: identity,
+                ..Action::new(
+                    &addr,
+                    region,
+                    ActionKind::Adopt,
+                    Resource::Instances,
+                    Reason::Import,
+                )
+            });
         }
         instances.sort_by(|a, b| a.id.cmp(&b.id));
     }
@@ -250,49 +253,6 @@ fn adopt_region(
         }
         key_pairs.sort_by(|a, b| a.name.cmp(&b.name));
     }
-}
-
-/// Adopts the instances launched from template `template_id` that lack the
-/// fleet's tag: one action, and the instances as tagged in `instances`.
-#[allow(clippy::too_many_arguments)]
-fn adopt_instances(
-    found: &crate::provider::Adoptable,
-    template_id: &str,
-    name: &str,
-    addr: &str,
-    region: &str,
-    identity: &BTreeMap<String, String>,
-    instances: &mut Vec<crate::provider::ObservedInstance>,
-    actions: &mut Vec<Action>,
-) {
-    let launched: Vec<&crate::provider::ObservedInstance> =
-        instances_of(&found.instances, template_id)
-            .map(|i| &found.instances[i])
-            .filter(|i| !i.tags.contains_key(tags::FLEET))
-            .collect();
-    if launched.is_empty() {
-        return;
-    }
-    for i in &launched {
-        let mut instance = (*i).clone();
-        instance.tags.extend(identity.clone());
-        instances.retain(|o| o.id != instance.id);
-        instances.push(instance);
-    }
-    let ids: Vec<String> = launched.iter().map(|i| i.id.clone()).collect();
-    actions.push(Action {
-        count: Some(u32::try_from(ids.len()).unwrap_or(u32::MAX)),
-        ids,
-        name: Some(name.to_string()),
-        tags: identity.clone(),
-        ..Action::new(
-            addr,
-            region,
-            ActionKind::Adopt,
-            Resource::Instances,
-            Reason::Import,
-        )
-    });
 }
 
 fn instances_of<'a>(

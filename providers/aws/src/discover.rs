@@ -6,9 +6,8 @@
 //!   names, by `launch-template-name` / `key-name` filters (one call each,
 //!   whatever their tags), the default version of each template without the
 //!   fleet tag (one call per such template; the fleet's own are read with
-//!   the fleet), and the live instances launched from any of those
-//!   templates (`tag:aws:ec2launchtemplate:id`, paged; no call when none
-//!   exists). Nothing named: no call.
+//!   the fleet), and the live instances launched from those templates
+//!   (`tag:aws:ec2launchtemplate:id`, paged). Nothing named: no call.
 //! - [`region`]: for import, every launch template without the
 //!   `fleetform:fleet` tag that matches a name prefix or tag filters, with
 //!   its default version and the settings of it fleetform has no attribute
@@ -61,9 +60,11 @@ async fn read_adoptable(
             .await?
             .map(|d| observe::convert_template_data(&d));
     }
-    // Instances of every named template, the fleet's too: one launched
-    // without the fleet's tag from a template already adopted still counts.
-    let ids: Vec<String> = templates.iter().map(|t| t.id.clone()).collect();
+    let ids: Vec<String> = templates
+        .iter()
+        .filter(|t| !t.tags.contains_key(tags::FLEET))
+        .map(|t| t.id.clone())
+        .collect();
     let instances = launched_from(client, pages.instances, &ids).await?;
     Ok(Adoptable {
         launch_templates: templates,
