@@ -30,10 +30,14 @@ pub fn adopt<'o>(
     config: &Config,
     observation: &'o Observation,
 ) -> (Cow<'o, Observation>, Vec<Action>) {
+    // Only what lacks the fleet's tag is adopted: a fleet with nothing to
+    // adopt is planned on the observation as it is, without a copy.
+    let untagged = |t: &BTreeMap<String, String>| !t.contains_key(tags::FLEET);
     let adoptable = observation.regions.values().any(|r| {
-        r.adoptable
-            .complete()
-            .is_some_and(|a| !a.launch_templates.is_empty() || !a.key_pairs.is_empty())
+        r.adoptable.complete().is_some_and(|a| {
+            a.launch_templates.iter().any(|t| untagged(&t.tags))
+                || a.key_pairs.iter().any(|k| untagged(&k.key_pair.tags))
+        })
     });
     if !adoptable {
         return (Cow::Borrowed(observation), Vec::new());
