@@ -120,6 +120,15 @@ tags (not the others) and aws:autoscaling:groupName. Not patched, not relied
 on: AttachInstances past MaxSize fails with ResourceContention, and the
 desired capacity it sets counts instances, not weights.
 
+EC2 (fleetform's import):
+
+17. CreateLaunchTemplateVersion with SourceVersion makes the new version from
+    that version's data, with the request's LaunchTemplateData replacing
+    only the top-level settings it sets (EC2's rule; moto ignored
+    SourceVersion, so a version meant to add tags lost every other setting).
+    fleetform's import adds its tag specifications to templates made by hand
+    this way.
+
 Checked, not patched: DescribeLaunchTemplateVersions echoes every field of a
 template's data as written (security groups, network interfaces, block
 devices, market and spot options, instance profile, metadata options, tag
@@ -471,6 +480,49 @@ def apply_idempotency_patches():
 
     AmisResponse.copy_image = copy_image
     LOG.info("patched moto: InstanceResponse.run_instances (ClientToken), AmisResponse.copy_image (tags, ClientToken)")
+
+
+def apply_source_version_patch():
+    """CreateLaunchTemplateVersion honours SourceVersion (module doc, 9)."""
+    import copy
+
+    from moto.core.responses import ActionResult
+    from moto.ec2.responses import launch_templates as lt_responses
+
+    def create_launch_template_version(self):
+        name = self._get_param("LaunchTemplateName")
+        tmpl_id = self._get_param("LaunchTemplateId")
+        if tmpl_id:
+            template = self.ec2_backend.get_launch_template(tmpl_id)
+        else:
+            template = self.ec2_backend.get_launch_template_by_name(name)
+        version_description = self._get_param("VersionDescription")
+        template_data = self._get_param("LaunchTemplateData", {})
+        source = self._get_param("SourceVersion")
+        if source:
+            # EC2: the source's settings, each top-level one the request sets replaced.
+            merged = copy.deepcopy(template.get_version(source).data)
+            merged.update(template_data)
+            template_data = merged
+        self.error_on_dryrun()
+        version = template.create_version(template_data, version_description)
+        return ActionResult(
+            {
+                "LaunchTemplateVersion": {
+                    "CreateTime": version.create_time,
+                    "CreatedBy": f"arn:{self.partition}:iam::{self.current_account}:root",
+                    "DefaultVersion": template.is_default(version),
+                    "LaunchTemplateData": version.data,
+                    "LaunchTemplateId": template.id,
+                    "LaunchTemplateName": template.name,
+                    "VersionDescription": version.description,
+                    "VersionNumber": version.number,
+                },
+            }
+        )
+
+    lt_responses.LaunchTemplates.create_launch_template_version = create_launch_template_version
+    LOG.info("patched moto: LaunchTemplates.create_launch_template_version (SourceVersion)")
 
 
 def apply_launch_configuration_patches(page):
@@ -1104,6 +1156,7 @@ def main(argv=None):
         apply_idempotency_patches()
         apply_launch_configuration_patches(page)
         apply_auto_scaling_patches(page)
+        apply_source_version_patch()
 
     app = werkzeug_app.DomainDispatcherApplication(werkzeug_app.create_backend_app)
     if not args.no_patch:

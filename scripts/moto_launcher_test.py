@@ -739,6 +739,38 @@ class Suite:
         assert sorted(g["AutoScalingGroupName"] for g in items) == [f"paging-{n}" for n in range(4)], items
         assert sizes == [3, 1] and tokens == [True, False], (sizes, tokens)
 
+    def test_a_version_from_a_source_version_keeps_its_settings(self):
+        def tag_only_version(ec2):
+            name = f"source-{time.monotonic_ns()}"
+            t = ec2.create_launch_template(
+                LaunchTemplateName=name,
+                LaunchTemplateData={
+                    "ImageId": AMI,
+                    "InstanceType": "t3.micro",
+                    "UserData": "ZWNobyBoaQ==",
+                    "TagSpecifications": [{"ResourceType": "instance", "Tags": [{"Key": "team", "Value": "ci"}]}],
+                },
+            )["LaunchTemplate"]
+            made = ec2.create_launch_template_version(
+                LaunchTemplateId=t["LaunchTemplateId"],
+                SourceVersion="1",
+                LaunchTemplateData={
+                    "TagSpecifications": [{"ResourceType": "instance", "Tags": [
+                        {"Key": "team", "Value": "ci"}, {"Key": "fleetform:fleet", "Value": "f"}]}],
+                },
+            )["LaunchTemplateVersion"]
+            data = ec2.describe_launch_template_versions(
+                LaunchTemplateId=t["LaunchTemplateId"], Versions=[str(made["VersionNumber"])]
+            )["LaunchTemplateVersions"][0]["LaunchTemplateData"]
+            return data
+        data = tag_only_version(self.ec2)
+        assert data.get("ImageId") == AMI and data.get("InstanceType") == "t3.micro", data
+        assert data.get("UserData") == "ZWNobyBoaQ==", data
+        tags = {t["Key"]: t["Value"] for spec in data["TagSpecifications"] for t in spec["Tags"]}
+        assert tags == {"team": "ci", "fleetform:fleet": "f"}, tags
+        plain = tag_only_version(self.plain_ec2)
+        assert "ImageId" not in plain, f"unpatched moto honoured SourceVersion; is the patch still needed? {plain}"
+
     def test_sts_answers(self):
         arn = self.patched.client("sts").get_caller_identity()["Arn"]
         assert arn.startswith("arn:aws:"), arn

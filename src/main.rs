@@ -20,6 +20,7 @@ mod explain_cmd;
 mod fmt_cmd;
 mod history_cmd;
 mod images_cmd;
+mod import_cmd;
 mod lsp_cmd;
 mod output_cmd;
 mod plan_cmd;
@@ -190,6 +191,26 @@ enum Command {
     /// next apply once it is older than its set's `retain`, nothing holds it,
     /// and it is not the newest image of its set in its region.
     Images(images_cmd::ImagesArgs),
+    /// Write the configuration of a fleet made by hand, for a plan that adopts it.
+    ///
+    /// Reads, in each --region, the launch templates without the
+    /// fleetform:fleet tag that match --name-prefix or every --filter
+    /// tag:KEY=VALUE, with their default versions, the key pairs (with their
+    /// public keys), images, subnets and security groups they name, and the
+    /// instances launched from them. Writes into DIR only new files
+    /// (import.hcl, userdata/*.sh): a worker_type per template name (its EC2
+    /// name kept with `ec2_name` when it is not <fleet>.<id>), an ami_set per
+    /// worker type naming its images (never tagged, never pruned), the
+    /// key_pairs, a network from the subnets and groups, bounds that hold
+    /// what runs (min 0, max the running count), and a fleet block when DIR
+    /// has none (named by --fleet, else after DIR; regions: those given).
+    /// It refuses before writing anything when one of those files exists.
+    /// Every template setting fleetform has no attribute for is listed with
+    /// the reason. `fleetform plan DIR` then shows only adopt actions
+    /// (reason import: fleetform's tags on templates, key pairs and
+    /// instances) and one new version per template that only adds
+    /// fleetform's tag specifications; `apply` carries them out as always.
+    Import(import_cmd::ImportArgs),
     /// The long explanation of a diagnostic code: what it checks, what it prevents, how to resolve it.
     ///
     /// Every diagnostic names its code (FF001-FF0xx for safety checks, a
@@ -253,6 +274,7 @@ fn main() -> ExitCode {
         Command::Unlock { dir, force } => history_cmd::unlock(&dir.dir, *force, color),
         Command::Plan(args) => plan_cmd::run(args, cli.endpoint_url.clone(), color),
         Command::Images(args) => images_cmd::run(args, cli.endpoint_url.clone(), color),
+        Command::Import(args) => import_cmd::run(args, cli.endpoint_url.clone(), color),
         Command::State(command) => state_cmd::run(command, cli.endpoint_url.clone(), color),
         Command::Explain { code } => explain_cmd::run(code.as_deref()),
     };
@@ -278,6 +300,27 @@ mod tests {
             .expect("a subcommand")
             .render_long_help()
             .to_string()
+    }
+
+    #[test]
+    fn import_help_says_what_it_writes_and_where_the_fleet_name_comes_from() {
+        // Lines wrap with the terminal's width: compare word by word.
+        let import = help("import")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        for wanted in [
+            "--region",
+            "--name-prefix",
+            "--filter",
+            "--dry-run",
+            "default: the name of DIR",
+            "never overwritten",
+            "ec2_name",
+            "adopt",
+        ] {
+            assert!(import.contains(wanted), "{wanted} missing:\n{import}");
+        }
     }
 
     #[test]

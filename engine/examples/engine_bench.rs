@@ -185,6 +185,7 @@ fn converged(config: &Config, now: i64) -> Observation {
         offerings: Observed::nothing(),
         // A converged fleet of launch templates has no Auto Scaling group.
         auto_scaling_groups: Observed::Complete { items: vec![] },
+        adoptable: Observed::nothing(),
     };
     for region in &config.fleet.regions {
         let images = config

@@ -86,6 +86,13 @@ fn phase(a: &Action) -> u8 {
     match (creating, a.resource) {
         (true, Resource::KeyPair | Resource::Image) => 0,
         (true, Resource::LaunchTemplate) if a.stage == Some(Stage::Promote) => 2,
+        // An imported template is tagged after its tag-only version is made:
+        // a crash between them leaves it untagged, adopted again next time.
+        (true, Resource::LaunchTemplate)
+            if a.action == ActionKind::Adopt && a.reason == crate::plan::Reason::Import =>
+        {
+            2
+        }
         (true, Resource::LaunchTemplate) => 1,
         // A refresh replaces instances with the template's new version:
         // after every template change, with the launches.
@@ -575,6 +582,47 @@ async fn run_one(
                     Mutation::CreateLaunchTemplateVersion {
                         template_id: template_id.to_string(),
                         data,
+                        client_token: token.to_string(),
+                    },
+                )
+                .await?;
+            let MutationOutcome::LaunchTemplate { version, .. } = created else {
+                return Err(missing("a new version number"));
+            };
+            provider
+                .mutate(
+                    region,
+                    Mutation::SetDefaultVersion {
+                        template_id: template_id.to_string(),
+                        version,
+                    },
+                )
+                .await?;
+            Ok(vec![template_id.to_string(), version.to_string()])
+        }
+        Payload::Tag { ids: to_tag, tags } => provider
+            .mutate(
+                region,
+                Mutation::CreateTags {
+                    resource_ids: to_tag.to_vec(),
+                    tags: tags.clone(),
+                },
+            )
+            .await
+            .map(|_| to_tag.to_vec()),
+        Payload::TagTemplate {
+            template_id,
+            source_version,
+            data,
+        } => {
+            let created = provider
+                .mutate(
+                    region,
+                    Mutation::CreateTagOnlyVersion {
+                        template_id: template_id.to_string(),
+                        source_version,
+                        instance_tags: data.instance_tags.clone(),
+                        volume_tags: data.volume_tags.clone(),
                         client_token: token.to_string(),
                     },
                 )

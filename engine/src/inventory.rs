@@ -105,6 +105,7 @@ impl ObserveRequest {
             instance_types,
             auto_scaling_groups,
             refresh_groups,
+            adoptable: crate::import::adopt_names(config),
         }
     }
 }
@@ -136,9 +137,11 @@ impl ObjectKind {
             Kind::Images => Some(ObjectKind::Image),
             Kind::LaunchTemplates => Some(ObjectKind::LaunchTemplate),
             Kind::Instances => Some(ObjectKind::Instance),
-            Kind::Subnets | Kind::SecurityGroups | Kind::Offerings | Kind::AutoScalingGroups => {
-                None
-            }
+            Kind::Subnets
+            | Kind::SecurityGroups
+            | Kind::Offerings
+            | Kind::AutoScalingGroups
+            | Kind::Adoptable => None,
         }
     }
 

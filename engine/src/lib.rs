@@ -39,6 +39,7 @@ pub mod files;
 pub mod fmt;
 pub mod formats;
 pub mod images;
+pub mod import;
 pub mod inventory;
 pub mod model;
 pub mod output;

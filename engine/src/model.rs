@@ -151,12 +151,25 @@ pub struct KeyPair {
     #[schemars(skip)]
     /// Where it was declared.
     pub origin: Origin,
+    /// The EC2 key pair's name when it is not `<fleet>.<id>` (a key pair
+    /// made by hand and imported keeps its name): what the key pair is
+    /// created as and matched by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ec2_name: Option<String>,
 }
 
 impl KeyPair {
     /// The key pair's id: what its EC2 name (`<fleet>.<id>`) is made of.
     pub fn id(&self) -> &str {
         self.id.as_deref().unwrap_or(&self.name)
+    }
+
+    /// The EC2 name of the key pair in fleet `fleet`: `ec2_name` when set,
+    /// else `<fleet>.<id>`.
+    pub fn ec2_name_in(&self, fleet: &str) -> String {
+        self.ec2_name
+            .clone()
+            .unwrap_or_else(|| format!("{fleet}.{}", self.id()))
     }
 }
 
@@ -623,6 +636,11 @@ pub struct WorkerType {
     #[schemars(skip)]
     /// Where it was declared.
     pub origin: Origin,
+    /// The EC2 name of its launch templates when it is not `<fleet>.<id>`
+    /// (a template made by hand and imported keeps its name): what its
+    /// templates are created as and matched by, in every region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ec2_name: Option<String>,
 }
 
 /// The values a worker type's attributes take in one region, where they use
@@ -648,6 +666,14 @@ impl WorkerType {
     /// `fleetform:worker-type` tag carry, and what live objects are matched by.
     pub fn id(&self) -> &str {
         self.id.as_deref().unwrap_or(&self.name)
+    }
+
+    /// The EC2 name of the worker type's launch template in fleet `fleet`:
+    /// `ec2_name` when set, else `<fleet>.<id>`.
+    pub fn ec2_name_in(&self, fleet: &str) -> String {
+        self.ec2_name
+            .clone()
+            .unwrap_or_else(|| format!("{fleet}.{}", self.id()))
     }
 
     /// The user data of the worker type's launch template in `region`.

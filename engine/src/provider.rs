@@ -66,6 +66,21 @@ pub struct ObserveRequest {
     /// Per region, the groups whose instance refreshes to read (those with
     /// `instance_refresh`): one DescribeInstanceRefreshes per group named.
     pub refresh_groups: BTreeMap<String, Vec<String>>,
+    /// Per region, the EC2 names of the launch templates and key pairs the
+    /// configuration declares, read whatever their tags (objects made by
+    /// hand and imported carry no fleet tag until a plan adopts them).
+    /// Empty: nothing is read and [`RegionObservation::adoptable`] is
+    /// complete and empty.
+    pub adoptable: BTreeMap<String, AdoptNames>,
+}
+
+/// The EC2 names of the objects to read in one region for adoption.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AdoptNames {
+    /// Launch template names.
+    pub launch_templates: Vec<String>,
+    /// Key pair names.
+    pub key_pairs: Vec<String>,
 }
 
 /// The kinds of object read per region; each is complete or not on its own.
@@ -100,11 +115,14 @@ pub enum Kind {
     Offerings,
     /// The fleet's Auto Scaling groups, their instances and refreshes.
     AutoScalingGroups,
+    /// Launch templates and key pairs the configuration names, whatever
+    /// their tags, and the instances launched from those templates.
+    Adoptable,
 }
 
 impl Kind {
     /// Every kind, in dependency order.
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::KeyPairs,
         Kind::Images,
         Kind::LaunchTemplates,
@@ -113,6 +131,7 @@ impl Kind {
         Kind::SecurityGroups,
         Kind::Offerings,
         Kind::AutoScalingGroups,
+        Kind::Adoptable,
     ];
 }
 
@@ -127,6 +146,7 @@ impl fmt::Display for Kind {
             Kind::SecurityGroups => "security groups",
             Kind::Offerings => "instance type offerings",
             Kind::AutoScalingGroups => "Auto Scaling groups",
+            Kind::Adoptable => "objects to adopt",
         })
     }
 }
@@ -508,6 +528,76 @@ pub struct RegionObservation {
     /// when the request did not ask for them).
     #[serde(default = "Observed::nothing")]
     pub auto_scaling_groups: Observed<Vec<ObservedGroup>>,
+    /// The launch templates and key pairs the request named by EC2 name,
+    /// whatever their tags, and the live instances launched from those
+    /// templates (complete and empty when it named none).
+    #[serde(default = "Observed::nothing")]
+    pub adoptable: Observed<Adoptable>,
+}
+
+/// Objects read by EC2 name for adoption, as EC2 reports them: the engine
+/// decides which of them (those without the fleet tag) a plan adopts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Adoptable {
+    /// Launch templates with the names asked for, with their default versions.
+    pub launch_templates: Vec<ObservedLaunchTemplate>,
+    /// Key pairs with the names asked for, with their public keys.
+    pub key_pairs: Vec<AdoptableKeyPair>,
+    /// Pending and running instances launched from those templates
+    /// (`aws:ec2launchtemplate:id`), whatever their other tags.
+    pub instances: Vec<ObservedInstance>,
+}
+
+/// A key pair with the public key EC2 holds for it (DescribeKeyPairs with
+/// IncludePublicKey).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdoptableKeyPair {
+    /// The key pair.
+    pub key_pair: ObservedKeyPair,
+    /// Its OpenSSH public key, when EC2 returned it.
+    pub public_key: Option<String>,
+}
+
+/// What `fleetform import` looks for: launch templates without the fleet
+/// tag in some regions, by name prefix or by tags (every filter must hold).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DiscoverRequest {
+    /// Regions to read.
+    pub regions: Vec<String>,
+    /// Only templates whose name starts with this.
+    pub name_prefix: Option<String>,
+    /// Only templates carrying each of these tags (key, value).
+    pub tags: Vec<(String, String)>,
+}
+
+/// A launch template found by discovery, with what it names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiscoveredTemplate {
+    /// The template, with its default version's data.
+    pub template: ObservedLaunchTemplate,
+    /// The subnet of its network interface 0, if it names one.
+    pub subnet_id: Option<String>,
+    /// Settings of the default version that [`LaunchTemplateData`] does not
+    /// carry, by EC2's name (`Placement`, `CpuOptions`, ...), each with
+    /// what it is set to.
+    pub unexpressed: Vec<(String, String)>,
+}
+
+/// Everything discovery found in one region.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiscoveredRegion {
+    /// Matching launch templates without the fleet tag, by name.
+    pub templates: Vec<DiscoveredTemplate>,
+    /// The key pairs the templates name, with their public keys.
+    pub key_pairs: Vec<AdoptableKeyPair>,
+    /// The images the templates name.
+    pub images: Vec<ObservedImage>,
+    /// The subnets the templates (and their instances) name.
+    pub subnets: Vec<ObservedSubnet>,
+    /// The security groups the templates name.
+    pub security_groups: Vec<ObservedSecurityGroup>,
+    /// Pending and running instances launched from the templates.
+    pub instances: Vec<ObservedInstance>,
 }
 
 impl RegionObservation {
@@ -522,6 +612,7 @@ impl RegionObservation {
             (Kind::SecurityGroups, self.security_groups.cause()),
             (Kind::Offerings, self.offerings.cause()),
             (Kind::AutoScalingGroups, self.auto_scaling_groups.cause()),
+            (Kind::Adoptable, self.adoptable.cause()),
         ]
         .into_iter()
         .filter_map(|(kind, cause)| Some((kind, cause?)))
@@ -734,6 +825,22 @@ pub enum Mutation {
         /// Instance ids.
         ids: Vec<String>,
     },
+    /// CreateLaunchTemplateVersion from `source_version` (SourceVersion)
+    /// with only the tag specifications replaced, so every other setting of
+    /// the source is kept as it is, including those fleetform has no
+    /// attribute for; outcome: the template id and the new version.
+    CreateTagOnlyVersion {
+        /// Template id.
+        template_id: String,
+        /// The version the new one is made from.
+        source_version: i64,
+        /// Tags of launched instances (the source's with fleetform's added).
+        instance_tags: BTreeMap<String, String>,
+        /// Tags of volumes created at launch.
+        volume_tags: BTreeMap<String, String>,
+        /// Idempotency token.
+        client_token: String,
+    },
 }
 
 /// What a successful mutation produced.
@@ -807,6 +914,7 @@ mod tests {
             security_groups: Observed::nothing(),
             offerings: Observed::nothing(),
             auto_scaling_groups: Observed::nothing(),
+            adoptable: Observed::nothing(),
         };
         let observation = Observation {
             regions: BTreeMap::from([("us-east-1".to_string(), region)]),

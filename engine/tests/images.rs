@@ -83,6 +83,7 @@ fn region(images: Vec<ObservedImage>, templates: Vec<ObservedLaunchTemplate>) ->
         security_groups: Observed::nothing(),
         offerings: Observed::nothing(),
         auto_scaling_groups: Observed::nothing(),
+        adoptable: Observed::nothing(),
     }
 }
 

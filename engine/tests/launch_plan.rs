@@ -250,6 +250,7 @@ impl World {
                     security_groups: self.groups.clone(),
                     offerings: self.offerings.clone(),
                     auto_scaling_groups: Observed::nothing(),
+                    adoptable: Observed::nothing(),
                 },
             )]),
             api_calls: 0,

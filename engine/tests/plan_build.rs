@@ -117,6 +117,7 @@ fn observed(
                 security_groups: Observed::nothing(),
                 offerings: Observed::nothing(),
                 auto_scaling_groups: Observed::nothing(),
+                adoptable: Observed::nothing(),
             },
         )]),
         api_calls: 0,

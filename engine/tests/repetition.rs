@@ -151,6 +151,7 @@ fn region(
         security_groups: Observed::nothing(),
         offerings: Observed::nothing(),
         auto_scaling_groups: Observed::nothing(),
+        adoptable: Observed::nothing(),
     }
 }
 

@@ -474,8 +474,8 @@ pub(crate) fn hover(server: &mut Server, p: HoverParams) -> Answer {
                 let kind = key.public_key.split_whitespace().next().unwrap_or("");
                 let _ = writeln!(
                     text,
-                    "- EC2 key pair `{}.{}` ({kind})",
-                    config.fleet.name, key.name
+                    "- EC2 key pair `{}` ({kind})",
+                    key.ec2_name_in(&config.fleet.name)
                 );
             }
         }

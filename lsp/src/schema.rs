@@ -38,7 +38,7 @@ pub(crate) fn block(ident: &str) -> Option<(&'static [&'static str], &'static [&
             &["validation"],
         ),
         "validation" => (&["condition", "error_message"], &[]),
-        "key_pair" => (&["public_key", "name", "for_each"], &[]),
+        "key_pair" => (&["public_key", "name", "ec2_name", "for_each"], &[]),
         "ami_set" => (
             &[
                 "virtualization",
@@ -75,6 +75,7 @@ pub(crate) fn block(ident: &str) -> Option<(&'static [&'static str], &'static [&
                 "tags",
                 "iam_instance_profile",
                 "name",
+                "ec2_name",
                 "for_each",
             ],
             &[

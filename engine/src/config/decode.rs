@@ -364,6 +364,10 @@ pub(super) fn decode(
         diags,
     );
 
+    if let Some(fleet) = &fleet {
+        duplicate_ec2_names(&fleet.name, &worker_types, &key_pairs, diags);
+    }
+
     let backend = decode_backend(&decls.backends, &scope, diags);
     let declared = match &backend {
         BackendDecl::Declared(b) => Some(b.clone()),
@@ -462,6 +466,64 @@ fn duplicate_ids<'m>(
                     "the id is what EC2 names carry (`<fleet>.{id}`); give each {kind} its own `name`"
                 )),
             );
+        }
+    }
+}
+
+/// Two worker types (sharing a region) or two key pairs whose EC2 names
+/// (`ec2_name`, else `<fleet>.<id>`) are one: both would claim one object.
+fn duplicate_ec2_names(
+    fleet: &str,
+    worker_types: &BTreeMap<String, WorkerType>,
+    key_pairs: &BTreeMap<String, KeyPair>,
+    diags: &mut Diagnostics,
+) {
+    // Two defaults that clash are two ids that clash, which `duplicate_ids` reports.
+    let mut seen: BTreeMap<(String, String), (&str, bool)> = BTreeMap::new();
+    let mut report = |kind: &str, name: &str, other: &str, ec2: &str, origin: &Origin| {
+        diags.push(
+            Diagnostic::error(
+                Code::Duplicate,
+                format!("{kind} `{name}` has the EC2 name `{ec2}`, as `{other}` has"),
+            )
+            .at(
+                origin.attribute("ec2_name").or_else(|| origin.attribute("name")),
+                "same EC2 name",
+            )
+            .help("each launch template and key pair is one object in EC2: give each its own `ec2_name` (or none)"),
+        );
+    };
+    for wt in worker_types.values() {
+        let ec2 = wt.ec2_name_in(fleet);
+        for region in &wt.regions {
+            match seen.get(&(ec2.clone(), region.clone())) {
+                Some((other, explicit)) if *other != wt.name => {
+                    if *explicit || wt.ec2_name.is_some() {
+                        report("worker type", &wt.name, other, &ec2, &wt.origin);
+                    }
+                    break;
+                }
+                _ => {
+                    seen.insert(
+                        (ec2.clone(), region.clone()),
+                        (&wt.name, wt.ec2_name.is_some()),
+                    );
+                }
+            }
+        }
+    }
+    let mut keys: BTreeMap<String, (&str, bool)> = BTreeMap::new();
+    for key in key_pairs.values() {
+        let ec2 = key.ec2_name_in(fleet);
+        match keys.get(&ec2) {
+            Some((other, explicit)) => {
+                if *explicit || key.ec2_name.is_some() {
+                    report("key pair", &key.name, other, &ec2, &key.origin);
+                }
+            }
+            None => {
+                keys.insert(ec2, (&key.name, key.ec2_name.is_some()));
+            }
         }
     }
 }
@@ -908,7 +970,7 @@ fn decode_key_pair(
         decl.file,
         &decl.block.body,
         &what,
-        &["public_key", "name"],
+        &["public_key", "name", "ec2_name"],
         &[],
         diags,
     );
@@ -935,11 +997,13 @@ fn decode_key_pair(
         );
         return None;
     }
+    let ec2_name = ec2_name(&f, scope, "key_pair", &what, diags);
     Some(KeyPair {
         name,
         id,
         public_key: key.to_string(),
         origin,
+        ec2_name,
     })
 }
 
@@ -1255,6 +1319,7 @@ fn decode_worker_type(
             "iam_instance_profile",
             "name",
             "scaling",
+            "ec2_name",
         ],
         &[
             "instance_type",
@@ -1275,6 +1340,7 @@ fn decode_worker_type(
     };
     f.record(&mut origin, "");
     let id = repeat::id_of(&f, &name, key, "worker_type", scope, diags);
+    let ec2_name = ec2_name(&f, scope, "worker_type", &what, diags);
     let ami_set = f
         .required(scope, "ami_set", decl.header(), diags)
         .and_then(|(v, at)| want::reference(&v, &at, "worker_type.ami_set", "ami_set", diags));
@@ -1651,7 +1717,47 @@ fn decode_worker_type(
         metadata: metadata.unwrap_or_default(),
         regional,
         origin,
+        ec2_name,
     })
+}
+
+/// The optional `ec2_name` of a `worker_type` or `key_pair` block (`kind`):
+/// a name EC2 accepts for a launch template (3 to 128 of letters, digits and
+/// `( ) . - / _`) or a key pair (1 to 255 printable ASCII characters).
+fn ec2_name(
+    f: &Fields<'_>,
+    scope: &Scope,
+    kind: &str,
+    what: &str,
+    diags: &mut Diagnostics,
+) -> Option<String> {
+    let (v, at) = f.value(scope, "ec2_name", diags)?;
+    let name = want::string(&v, &at, &format!("{kind}.ec2_name"), diags)?;
+    let fits = if kind == "worker_type" {
+        (3..=128).contains(&name.len())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "().-/_".contains(c))
+    } else {
+        (1..=255).contains(&name.len()) && name.chars().all(|c| c.is_ascii_graphic() || c == ' ')
+    };
+    if !fits {
+        let rule = if kind == "worker_type" {
+            "a launch template name is 3 to 128 letters, digits and ( ) . - / _"
+        } else {
+            "a key pair name is 1 to 255 printable ASCII characters"
+        };
+        diags.push(
+            Diagnostic::error(
+                Code::InvalidValue,
+                format!("{what}: `ec2_name` \"{name}\" is not a name EC2 accepts"),
+            )
+            .at(at, rule)
+            .help("leave `ec2_name` out to use `<fleet>.<id>`, or write the object's EC2 name exactly"),
+        );
+        return None;
+    }
+    Some(name)
 }
 
 /// A converted attribute that may use `region`: its base value, and its

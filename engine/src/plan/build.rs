@@ -139,17 +139,27 @@ fn targeted(config: &Config, action: &Action, targets: &[String]) -> bool {
     })
 }
 
-/// EC2 name of the key pair named `key` in the model: `<fleet>.<id>`, so
-/// fleets in one account never collide.
+/// EC2 name of the key pair named `key` in the model: its `ec2_name`, else
+/// `<fleet>.<id>`, so fleets in one account never collide.
 pub fn key_pair_name(config: &Config, key: &str) -> String {
-    let id = config.key_pairs.get(key).map_or(key, |k| k.id());
-    format!("{}.{id}", config.fleet.name)
+    match config.key_pairs.get(key) {
+        Some(k) => k.ec2_name_in(&config.fleet.name),
+        None => format!("{}.{key}", config.fleet.name),
+    }
 }
 
 /// EC2 name of the launch template of the worker type with id
-/// `worker_type`: `<fleet>.<id>` (an id may hold `/`, which EC2 allows).
+/// `worker_type`: its `ec2_name`, else `<fleet>.<id>` (an id may hold `/`,
+/// which EC2 allows).
 pub fn launch_template_name(config: &Config, worker_type: &str) -> String {
-    format!("{}.{worker_type}", config.fleet.name)
+    match config
+        .worker_types
+        .values()
+        .find(|wt| wt.id() == worker_type)
+    {
+        Some(wt) => wt.ec2_name_in(&config.fleet.name),
+        None => format!("{}.{worker_type}", config.fleet.name),
+    }
 }
 
 /// SHA-256 (hex) of a public key, tagged on key pairs to see a changed key.
@@ -496,6 +506,7 @@ fn incomplete_everything(cause: &str) -> RegionObservation {
         security_groups: Observed::Incomplete { cause: gone() },
         offerings: Observed::Incomplete { cause: gone() },
         auto_scaling_groups: Observed::Incomplete { cause: gone() },
+        adoptable: Observed::Incomplete { cause: gone() },
     }
 }
 
@@ -506,7 +517,10 @@ pub fn build(
     options: &PlanOptions,
 ) -> (Plan, Vec<Diagnostic>) {
     // Live objects are matched by id: each gets the address its id has now.
-    let observation = &*super::identity::readdress(config, observation);
+    let readdressed = super::identity::readdress(config, observation);
+    // Objects made by hand that the configuration names are adopted (import).
+    let (observation, imported) = super::import::adopt(config, &readdressed);
+    let observation = &*observation;
     let planned = images::resolve(config, observation, &options.pins);
     // Regions are independent: each is planned on its own core, then the
     // results are joined in the order of `fleet.regions`.
@@ -551,6 +565,7 @@ pub fn build(
                 .extend(rollout.regions);
         }
     }
+    actions.extend(imported);
     actions.retain(|a| targeted(config, a, &options.targets));
     skipped_pairs.retain(|p| {
         options.targets.is_empty()

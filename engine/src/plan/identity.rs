@@ -29,7 +29,7 @@ pub fn readdress<'o>(config: &Config, observation: &'o Observation) -> Cow<'o, O
     let key_by_name: HashMap<String, &str> = config
         .key_pairs
         .values()
-        .map(|k| (format!("{}.{}", config.fleet.name, k.id()), k.name.as_str()))
+        .map(|k| (k.ec2_name_in(&config.fleet.name), k.name.as_str()))
         .collect();
     let worker_address = |region: &str, tags_of: &BTreeMap<String, String>| -> Option<String> {
         let id = tags_of.get(tags::WORKER_TYPE)?;

@@ -15,6 +15,7 @@ pub mod dry_run;
 pub mod groups;
 pub mod identity;
 pub mod image_actions;
+pub mod import;
 pub mod network;
 mod payload;
 pub mod placement;
@@ -54,6 +55,8 @@ pub enum ActionKind {
     Terminate,
     /// Record an object fleetform's tags identify but its state does not know (`<=`);
     /// no cloud call. Left by an apply that crashed before recording what it made.
+    /// With reason `import`: tag an object made by hand with fleetform's tags
+    /// (CreateTags), the one way such an object comes under management.
     Adopt,
     /// Copy an image into this region (CopyImage) and wait until it is available (`+`).
     Copy,
@@ -152,6 +155,10 @@ pub enum Reason {
     ScalingChanged,
     /// A launch template's default version changes under an Auto Scaling group.
     TemplateChanged,
+    /// An object made by hand that the configuration declares (written by
+    /// `fleetform import`): tagged with fleetform's tags, and, for a launch
+    /// template, given a version that only adds fleetform's tag specifications.
+    Import,
 }
 
 impl Reason {
@@ -171,6 +178,7 @@ impl Reason {
             Reason::PastRetain => "past-retain",
             Reason::ScalingChanged => "scaling-changed",
             Reason::TemplateChanged => "template-changed",
+            Reason::Import => "import",
         }
     }
 }

@@ -5,7 +5,7 @@
 //! or written by something else) is refused when the plan is read, before
 //! anything changes, instead of failing half way through an apply.
 
-use super::{Action, ActionKind, LaunchPlacement, PlannedGroup, Resource};
+use super::{Action, ActionKind, LaunchPlacement, PlannedGroup, Reason, Resource};
 use crate::provider::LaunchTemplateData;
 use std::collections::BTreeMap;
 
@@ -127,6 +127,23 @@ pub enum Payload<'a> {
         /// Instance ids.
         ids: &'a [String],
     },
+    /// Tag objects made by hand with fleetform's tags (import).
+    Tag {
+        /// Their ids.
+        ids: &'a [String],
+        /// The tags.
+        tags: &'a BTreeMap<String, String>,
+    },
+    /// Make a new default version of a template made by hand that is its
+    /// default version with only fleetform's tag specifications added (import).
+    TagTemplate {
+        /// The template.
+        template_id: &'a str,
+        /// The version it is made from (the default version when planned).
+        source_version: i64,
+        /// Its tag specifications: instance and volume tags.
+        data: &'a LaunchTemplateData,
+    },
 }
 
 /// Where a launch goes.
@@ -183,7 +200,33 @@ impl Action {
                 .ok_or_else(|| lacks("Auto Scaling group"))
         };
         Ok(match (self.resource, self.action) {
+            (_, ActionKind::Adopt) if self.reason == Reason::Import => {
+                if self.ids.is_empty() {
+                    return Err(lacks("ids to tag"));
+                }
+                if self.tags.is_empty() {
+                    return Err(lacks("tags"));
+                }
+                Payload::Tag {
+                    ids: &self.ids,
+                    tags: &self.tags,
+                }
+            }
             (_, ActionKind::Adopt) => Payload::Adopt { ids: &self.ids },
+            (Resource::LaunchTemplate, ActionKind::Update) if self.reason == Reason::Import => {
+                Payload::TagTemplate {
+                    template_id: first_id("template id")?,
+                    source_version: self
+                        .ids
+                        .get(1)
+                        .and_then(|v| v.parse().ok())
+                        .ok_or_else(|| lacks("source version"))?,
+                    data: self
+                        .launch_template
+                        .as_ref()
+                        .ok_or_else(|| lacks("launch template data"))?,
+                }
+            }
             (_, ActionKind::Attach) => Payload::Attach {
                 name: &group()?.name,
                 ids: &self.ids,

@@ -4,7 +4,7 @@
 //! comment that fits GitHub's comment limit. JSON is the plan itself,
 //! serialized.
 
-use super::{Action, ActionKind, Change, Plan, Resource, Stage};
+use super::{Action, ActionKind, Change, Plan, Reason, Resource, Stage};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
@@ -71,6 +71,22 @@ pub fn headline(a: &Action) -> String {
     let name = a.name.as_deref().unwrap_or("");
     let id = a.ids.first().map(|i| format!(" {i}")).unwrap_or_default();
     match (a.resource, a.action) {
+        (_, ActionKind::Adopt) if a.reason == Reason::Import => format!(
+            "{} {name} {}, made by hand: tag with fleetform's tags ({} {}; import)",
+            match a.resource {
+                Resource::KeyPair => "key pair",
+                Resource::LaunchTemplate => "launch template",
+                Resource::Instances => "instances of",
+                Resource::Image => "image",
+                Resource::AutoScalingGroup => "Auto Scaling group",
+            },
+            ids_text(&a.ids),
+            a.tags.len(),
+            if a.tags.len() == 1 { "tag" } else { "tags" },
+        ),
+        (Resource::LaunchTemplate, ActionKind::Update) if a.reason == Reason::Import => format!(
+            "launch template {name}{id}: new version that only adds fleetform's tag specifications, made default (import)"
+        ),
         (_, ActionKind::Adopt) => format!(
             "{} {name}{id} found by its tags will be recorded in state ({})",
             match a.resource {

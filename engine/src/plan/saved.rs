@@ -123,6 +123,16 @@ pub fn fingerprint(observation: &Observation, mask: Option<&Mask>) -> String {
                 data.user_data = data.user_data.as_deref().map(|d| mask.tag(d));
             }
         }
+        // Templates read for adoption hold user data too.
+        if let Observed::Complete { items } = &mut region.adoptable {
+            for data in items
+                .launch_templates
+                .iter_mut()
+                .filter_map(|t| t.default_data.as_mut())
+            {
+                data.user_data = data.user_data.as_deref().map(|d| mask.tag(d));
+            }
+        }
     }
     sha256(&serde_json::to_vec(&regions).unwrap_or_default())
 }

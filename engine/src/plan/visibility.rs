@@ -381,6 +381,7 @@ worker_type "w" {{
                     security_groups: Observed::nothing(),
                     offerings: Observed::nothing(),
                     auto_scaling_groups: Observed::nothing(),
+                    adoptable: Observed::nothing(),
                 },
             )]),
             api_calls: 0,

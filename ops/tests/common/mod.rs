@@ -18,6 +18,7 @@ pub fn empty_observation() -> Observation {
                 security_groups: Observed::nothing(),
                 offerings: Observed::nothing(),
                 auto_scaling_groups: Observed::nothing(),
+                adoptable: Observed::nothing(),
             },
         )]),
         api_calls: 0,

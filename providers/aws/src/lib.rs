@@ -16,6 +16,7 @@
 #![deny(missing_docs)]
 
 mod counter;
+pub mod discover;
 mod error;
 mod groups;
 mod mutate;
@@ -366,6 +367,7 @@ impl Provider for AwsProvider {
             let instance_types = of(&request.instance_types);
             let refresh_groups = of(&request.refresh_groups);
             let lookups = request.lookups.clone();
+            let adopt = request.adoptable.get(region).cloned().unwrap_or_default();
             let region = region.clone();
             let pages = self.pages;
             tasks.spawn(async move {
@@ -376,8 +378,9 @@ impl Provider for AwsProvider {
                     security_group_ids: &security_group_ids,
                     instance_types: &instance_types,
                 };
-                // The groups are read beside the EC2 kinds, not after them.
-                let (mut observed, groups) = tokio::join!(
+                // The groups and the adoptable objects are read beside the
+                // EC2 kinds, not after them.
+                let (mut observed, groups, adoptable) = tokio::join!(
                     observe::region(&client, pages, &fleet, named),
                     groups::observe(
                         &auto_scaling,
@@ -386,8 +389,10 @@ impl Provider for AwsProvider {
                         &fleet,
                         &refresh_groups
                     ),
+                    discover::adoptable(&client, pages, &adopt),
                 );
                 observed.auto_scaling_groups = groups;
+                observed.adoptable = adoptable;
                 (region, observed)
             });
         }

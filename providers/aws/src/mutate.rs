@@ -283,6 +283,37 @@ pub(crate) async fn run(
                     .unwrap_or_default(),
             })
         }
+        Mutation::CreateTagOnlyVersion {
+            template_id,
+            source_version,
+            instance_tags,
+            volume_tags,
+            client_token,
+        } => {
+            // SourceVersion: EC2 keeps every setting of the source and
+            // replaces only what the request sets, here the tag specifications.
+            let tags_only = LaunchTemplateData {
+                instance_tags,
+                volume_tags,
+                ..LaunchTemplateData::default()
+            };
+            let out = client
+                .create_launch_template_version()
+                .launch_template_id(&template_id)
+                .source_version(source_version.to_string())
+                .client_token(client_token)
+                .launch_template_data(template_data(&tags_only))
+                .send()
+                .await
+                .map_err(error::from_sdk)?;
+            Ok(MutationOutcome::LaunchTemplate {
+                id: template_id,
+                version: out
+                    .launch_template_version()
+                    .and_then(|v| v.version_number())
+                    .unwrap_or_default(),
+            })
+        }
         Mutation::SetDefaultVersion {
             template_id,
             version,

@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 
 /// Instance states that count as existing (terminated and shutting-down do not).
-const LIVE_STATES: [&str; 4] = ["pending", "running", "stopping", "stopped"];
+pub(crate) const LIVE_STATES: [&str; 4] = ["pending", "running", "stopping", "stopped"];
 
 /// Page size for DescribeInstances (EC2's maximum).
 const INSTANCE_PAGE: i32 = 1000;
@@ -44,10 +44,10 @@ const MIN_PAGE: i32 = 5;
 /// Items asked for per page of each paged read.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct PageSizes {
-    instances: i32,
-    templates: i32,
-    network: i32,
-    groups: i32,
+    pub(crate) instances: i32,
+    pub(crate) templates: i32,
+    pub(crate) network: i32,
+    pub(crate) groups: i32,
 }
 
 impl PageSizes {
@@ -82,7 +82,7 @@ pub(crate) struct LastPage {
 }
 
 impl LastPage {
-    fn saw(&mut self, items: usize, size: i32, token: Option<&str>) {
+    pub(crate) fn saw(&mut self, items: usize, size: i32, token: Option<&str>) {
         let full = usize::try_from(size).is_ok_and(|size| items >= size);
         self.suspect = full && token.is_none_or(str::is_empty);
     }
@@ -223,6 +223,9 @@ pub(crate) fn all_incomplete(cause: &str) -> RegionObservation {
         auto_scaling_groups: Observed::Incomplete {
             cause: cause.to_string(),
         },
+        adoptable: Observed::Incomplete {
+            cause: cause.to_string(),
+        },
     }
 }
 
@@ -254,7 +257,9 @@ pub(crate) async fn region(
         ),
         launch_templates(client, pages.templates, fleet),
         confirmed("instances", pages.instances, |size| instances(
-            client, size, fleet
+            client,
+            size,
+            fleet_filter(fleet)
         )),
         when_named(named.subnet_ids, || confirmed("subnets", size, |size| {
             subnets(client, size, named.subnet_ids)
@@ -280,6 +285,8 @@ pub(crate) async fn region(
         offerings: settle(offerings),
         // Read by the Auto Scaling client; filled in where the regions are joined.
         auto_scaling_groups: Observed::nothing(),
+        // Read beside this by `discover::adoptable`.
+        adoptable: Observed::nothing(),
     }
 }
 
@@ -299,7 +306,7 @@ where
 
 /// A filter on `name` matching any of `values`, which one missing value
 /// cannot fail (an id list would fail the whole call).
-fn any_of(name: &str, values: &[String]) -> Filter {
+pub(crate) fn any_of(name: &str, values: &[String]) -> Filter {
     Filter::builder()
         .name(name)
         .set_values(Some(values.to_vec()))
@@ -307,7 +314,7 @@ fn any_of(name: &str, values: &[String]) -> Filter {
 }
 
 /// The subnets among `ids` that exist, by id.
-async fn subnets(
+pub(crate) async fn subnets(
     client: &aws_sdk_ec2::Client,
     size: i32,
     ids: &[String],
@@ -339,7 +346,7 @@ async fn subnets(
 }
 
 /// The security groups among `ids` that exist, by id.
-async fn security_groups(
+pub(crate) async fn security_groups(
     client: &aws_sdk_ec2::Client,
     size: i32,
     ids: &[String],
@@ -500,7 +507,7 @@ async fn images(
 }
 
 /// Every page of one DescribeImages request.
-async fn image_pages(
+pub(crate) async fn image_pages(
     request: aws_sdk_ec2::operation::describe_images::builders::DescribeImagesFluentBuilder,
     size: i32,
 ) -> Result<(Vec<ObservedImage>, LastPage), String> {
@@ -808,16 +815,18 @@ pub(crate) fn convert_template_data(
     }
 }
 
-async fn instances(
+/// Every live instance `filter` matches (the fleet's tag, or the templates
+/// they were launched from), in id order.
+pub(crate) async fn instances(
     client: &aws_sdk_ec2::Client,
     size: i32,
-    fleet: &str,
+    filter: Filter,
 ) -> Result<(Vec<ObservedInstance>, LastPage), String> {
     let mut found = Vec::new();
     let mut last = LastPage::default();
     let mut pages = client
         .describe_instances()
-        .filters(fleet_filter(fleet))
+        .filters(filter)
         .filters(
             Filter::builder()
                 .name("instance-state-name")
