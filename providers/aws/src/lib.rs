@@ -107,6 +107,24 @@ pub fn pin_endpoint(config: SdkConfig, service: Service) -> SdkConfig {
     builder.build()
 }
 
+/// The names of `adopt` that the fleet-tagged reads of `observed` did not list.
+fn not_listed(
+    observed: &fleetform_engine::provider::RegionObservation,
+    mut adopt: fleetform_engine::provider::AdoptNames,
+) -> fleetform_engine::provider::AdoptNames {
+    if let Some(templates) = observed.launch_templates.complete() {
+        let listed: std::collections::BTreeSet<&str> =
+            templates.iter().map(|t| t.name.as_str()).collect();
+        adopt.launch_templates.retain(|n| !listed.contains(n.as_str()));
+    }
+    if let Some(keys) = observed.key_pairs.complete() {
+        let listed: std::collections::BTreeSet<&str> =
+            keys.iter().map(|k| k.name.as_str()).collect();
+        adopt.key_pairs.retain(|n| !listed.contains(n.as_str()));
+    }
+    adopt
+}
+
 /// How to reach AWS (or a local EC2 endpoint).
 #[derive(Debug, Clone)]
 pub struct ConnectOptions {
@@ -378,9 +396,8 @@ impl Provider for AwsProvider {
                     security_group_ids: &security_group_ids,
                     instance_types: &instance_types,
                 };
-                // The groups and the adoptable objects are read beside the
-                // EC2 kinds, not after them.
-                let (mut observed, groups, adoptable) = tokio::join!(
+                // The groups are read beside the EC2 kinds, not after them.
+                let (mut observed, groups) = tokio::join!(
                     observe::region(&client, pages, &fleet, named),
                     groups::observe(
                         &auto_scaling,
@@ -389,10 +406,15 @@ impl Provider for AwsProvider {
                         &fleet,
                         &refresh_groups
                     ),
-                    discover::adoptable(&client, pages, &adopt),
                 );
                 observed.auto_scaling_groups = groups;
-                observed.adoptable = adoptable;
+                // Objects the configuration names that carry no fleet tag
+                // (made by hand, imported) are looked up by name, but only
+                // those the tagged reads did not list: a fleet fleetform
+                // made costs no call for them. (Unread kinds leave every
+                // name to look up; the region is blind then anyway.)
+                let adopt = not_listed(&observed, adopt);
+                observed.adoptable = discover::adoptable(&client, pages, &adopt).await;
                 (region, observed)
             });
         }
