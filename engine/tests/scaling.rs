@@ -311,6 +311,7 @@ fn world(c: &Config, mut region: impl FnMut(&str) -> Region) -> Observation {
                 auto_scaling_groups: Observed::Complete {
                     items: r.groups.clone(),
                 },
+                adoptable: Observed::nothing(),
             },
         );
     }

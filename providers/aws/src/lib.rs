@@ -115,7 +115,9 @@ fn not_listed(
     if let Some(templates) = observed.launch_templates.complete() {
         let listed: std::collections::BTreeSet<&str> =
             templates.iter().map(|t| t.name.as_str()).collect();
-        adopt.launch_templates.retain(|n| !listed.contains(n.as_str()));
+        adopt
+            .launch_templates
+            .retain(|n| !listed.contains(n.as_str()));
     }
     if let Some(keys) = observed.key_pairs.complete() {
         let listed: std::collections::BTreeSet<&str> =
