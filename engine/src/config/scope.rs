@@ -385,6 +385,11 @@ impl Scope<'_> {
             Expression::Variable(var) => (var.as_str(), &[][..]),
             Expression::Traversal(traversal) => match &traversal.expr {
                 Expression::Variable(var) => (var.as_str(), traversal.operators.as_slice()),
+                // What a `dynamic` block's iterator is written in as
+                // (`{ key = ..., value = ... }.value`, see `repeat`).
+                literal @ (Expression::Object(_) | Expression::Array(_)) => {
+                    return literal_path(literal, &traversal.operators).map(Cow::Owned);
+                }
                 _ => return None,
             },
             _ => return None,
@@ -967,6 +972,70 @@ impl Known for Scope<'_> {
 }
 
 /// The key a traversal step names: `.key` or `["key"]`.
+/// The value at `operators` in a literal list or object, if everything
+/// on the way is a literal with literal keys; `None` otherwise (then it is
+/// evaluated as any expression).
+fn literal_path(
+    literal: &Expression,
+    operators: &[hcl_edit::Decorated<TraversalOperator>],
+) -> Option<Value> {
+    let mut at = literal;
+    for op in operators {
+        at = match (at, op.value()) {
+            (Expression::Object(object), _) => {
+                let wanted = key(op)?;
+                // As in hcl-rs's objects, the last of two equal keys wins
+                // (the parser refuses them; one from a value has none).
+                let mut found = None;
+                for (k, v) in object.iter() {
+                    if literal_key(k)? == wanted {
+                        found = Some(v.expr());
+                    }
+                }
+                found?
+            }
+            (Expression::Array(items), TraversalOperator::LegacyIndex(i)) => {
+                items.get(usize::try_from(*i.value()).ok()?)?
+            }
+            (Expression::Array(items), TraversalOperator::Index(Expression::Number(n))) => {
+                items.get(usize::try_from(n.value().as_u64()?).ok()?)?
+            }
+            _ => return None,
+        };
+    }
+    literal_value(at)
+}
+
+/// The name of an object key written as a name or a string literal.
+fn literal_key(key: &hcl_edit::expr::ObjectKey) -> Option<&str> {
+    match key {
+        hcl_edit::expr::ObjectKey::Ident(ident) => Some(ident.as_str()),
+        hcl_edit::expr::ObjectKey::Expression(Expression::String(s)) => Some(s.as_str()),
+        hcl_edit::expr::ObjectKey::Expression(_) => None,
+    }
+}
+
+/// The value of an expression made of literals alone.
+fn literal_value(expr: &Expression) -> Option<Value> {
+    Some(match expr {
+        Expression::Null(_) => Value::Null,
+        Expression::Bool(b) => Value::Bool(*b.value()),
+        Expression::Number(n) => Value::Number(*n.value()),
+        Expression::String(s) => Value::String(s.value().clone()),
+        Expression::Array(items) => {
+            Value::Array(items.iter().map(literal_value).collect::<Option<_>>()?)
+        }
+        Expression::Object(object) => {
+            let mut map = Map::new();
+            for (k, v) in object.iter() {
+                map.insert(literal_key(k)?.to_string(), literal_value(v.expr())?);
+            }
+            Value::Object(map)
+        }
+        _ => return None,
+    })
+}
+
 fn key(op: &hcl_edit::Decorated<TraversalOperator>) -> Option<&str> {
     match op.value() {
         TraversalOperator::GetAttr(ident) => Some(ident.as_str()),
@@ -1200,6 +1269,13 @@ mod tests {
             "upper(each.value.nope)",
             "each.value.max + each.key",
             "lookup(each.value.tags, \"z\", each.value.max)",
+            // What a dynamic block's iterator is written in as.
+            "{ key = \"k\", value = { a = [1, true, null], \"b\" = \"c\" } }.value",
+            "{ key = \"k\", value = { a = [1, true, null] } }.value.a[1]",
+            "[\"x\", [\"y\"]][1].0",
+            "{ a = 1 }.b",
+            "{ (each.key) = 1 }.k",
+            "{ a = each.key }.a",
         ] {
             let expr = hcl_edit::parser::parse_expr(text).expect("parses");
             let written: hcl::Expression = expr.clone().into();
