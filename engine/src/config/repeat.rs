@@ -643,9 +643,13 @@ fn elements(
     None
 }
 
-/// Binds `name` to `{ key, value }` in every expression of `body`.
-fn bind_body(body: &mut Body, name: &str, key: &str, value: Value) {
-    let literal: Expression = hcl::Expression::from(each_object(key, value)).into();
+/// `{ key, value }` written as a literal, for [`bind_body`].
+fn each_literal(key: &str, value: Value) -> Expression {
+    hcl::Expression::from(each_object(key, value)).into()
+}
+
+/// Binds `name` to `literal` (see [`each_literal`]) in every expression of `body`.
+fn bind_body(body: &mut Body, name: &str, literal: &Expression) {
     let mut bind = Bind {
         name,
         value: literal,
@@ -657,7 +661,7 @@ fn bind_body(body: &mut Body, name: &str, key: &str, value: Value) {
 /// (`each.value.max`) keeps its own span, so diagnostics still point at it.
 struct Bind<'n> {
     name: &'n str,
-    value: Expression,
+    value: &'n Expression,
 }
 
 impl VisitMut for Bind<'_> {
@@ -850,8 +854,10 @@ fn dynamic(
         ) {
             return None;
         }
+        // One literal per element, for its content and its labels.
+        let literal = each_literal(&key, value);
         let mut body = content.body.clone();
-        bind_body(&mut body, &iterator, &key, value.clone());
+        bind_body(&mut body, &iterator, &literal);
         let mut new = shell(shells, block);
         // The made block keeps the span of `dynamic`: an unknown type is reported there.
         *new.ident.value_mut() = ident.clone();
@@ -860,7 +866,7 @@ fn dynamic(
             Some(attr) => {
                 let mut wrapper = Body::new();
                 wrapper.push(attr.clone());
-                bind_body(&mut wrapper, &iterator, &key, value);
+                bind_body(&mut wrapper, &iterator, &literal);
                 let expr = wrapper.get_attribute("labels").map(|a| a.value.clone())?;
                 let at = span_of(file, &attr.value);
                 let v = scope.eval(file, &expr, diags)?;
