@@ -426,6 +426,35 @@ impl Scope<'_> {
         Some(Cow::Borrowed(value))
     }
 
+    /// The value of `expr` when it is made of literals, lists and objects
+    /// with literal keys, and paths [`Scope::resolve`] finds: what hcl-rs
+    /// would evaluate it to. `None` when anything else is in it.
+    fn folded(&self, expr: &Expression, region: Option<&str>) -> Option<Value> {
+        if let Some(value) = self.resolve(expr, region) {
+            return Some(value.into_owned());
+        }
+        Some(match expr {
+            Expression::Null(_) => Value::Null,
+            Expression::Bool(b) => Value::Bool(*b.value()),
+            Expression::Number(n) => Value::Number(*n.value()),
+            Expression::String(s) => Value::String(s.value().clone()),
+            Expression::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|item| self.folded(item, region))
+                    .collect::<Option<_>>()?,
+            ),
+            Expression::Object(object) => {
+                let mut map = Map::new();
+                for (k, v) in object.iter() {
+                    map.insert(literal_key(k)?.to_string(), self.folded(v.expr(), region)?);
+                }
+                Value::Object(map)
+            }
+            _ => return None,
+        })
+    }
+
     /// `expr` converted for hcl-rs, with every path [`Scope::resolve`]
     /// finds in a function's arguments, a list, an object's values or a
     /// string template replaced by its value (a template of strings alone
@@ -834,6 +863,13 @@ impl Scope<'_> {
         }
         if let Some(value) = self.resolve(expr, region) {
             return Ok(value.into_owned());
+        }
+        // A list or object of literals and such paths (the large maps of a
+        // fleet's `locals`) is built here, not converted and evaluated.
+        if matches!(expr, Expression::Array(_) | Expression::Object(_)) {
+            if let Some(value) = self.folded(expr, region) {
+                return Ok(value);
+            }
         }
         // The paths inside a call, list, object or template that resolve
         // (`each.value.userdata`, `var.root_url`) go in as their values: the
@@ -1276,6 +1312,11 @@ mod tests {
             "{ a = 1 }.b",
             "{ (each.key) = 1 }.k",
             "{ a = each.key }.a",
+            // Lists and objects of literals and paths, built directly.
+            "{ a = each.key, b = [local.m.tags, 1, \"x\", true], \"c\" = { d = null } }",
+            "[each.value.max, [each.value.list], {}]",
+            "{ a = upper(each.key), b = each.value.nope }",
+            "[each.value.nope]",
         ] {
             let expr = hcl_edit::parser::parse_expr(text).expect("parses");
             let written: hcl::Expression = expr.clone().into();
