@@ -582,6 +582,71 @@ worker_type "w" {
     assert_eq!(it.volumes["/dev/xvdb"].size_gb, 200);
 }
 
+/// An instance of a `for_each` reads the blocks its `dynamic` blocks make
+/// in their place among the written ones, as if the block were written out:
+/// the order of instance types, and which of two is "listed again".
+#[test]
+fn made_blocks_keep_their_place_among_written_ones_in_each_instance() {
+    let block = |dynamic_capacity: &str| {
+        format!(
+            r#"
+worker_type "w" {{
+  for_each = {{ "a" = ["c5.xlarge", "c5.2xlarge"], "b" = ["m5.large"] }}
+  ami_set  = ami_set.linux
+  instance_type "t3.large" {{ capacity = 1 }}
+  dynamic "instance_type" {{
+    for_each = each.value
+    labels   = [instance_type.value]
+    content {{
+      capacity = {dynamic_capacity}
+    }}
+  }}
+  instance_type "m5.xlarge" {{ capacity = 1 }}
+  capacity {{ max = 1 }}
+  tags = {{ key = each.key }}
+}}
+"#
+        )
+    };
+    let config = valid(&block("2"));
+    let order = |key: &str| -> Vec<(String, u32)> {
+        config.worker_types[&format!("w[\"{key}\"]")]
+            .instance_types
+            .iter()
+            .map(|t| (t.name.clone(), t.capacity))
+            .collect()
+    };
+    let named = |list: &[(&str, u32)]| -> Vec<(String, u32)> {
+        list.iter().map(|(n, c)| (n.to_string(), *c)).collect()
+    };
+    assert_eq!(
+        order("a"),
+        named(&[
+            ("t3.large", 1),
+            ("c5.xlarge", 2),
+            ("c5.2xlarge", 2),
+            ("m5.xlarge", 1)
+        ])
+    );
+    assert_eq!(
+        order("b"),
+        named(&[("t3.large", 1), ("m5.large", 2), ("m5.xlarge", 1)])
+    );
+    assert_eq!(
+        config.worker_types["w[\"b\"]"]
+            .tags
+            .get("key")
+            .map(String::as_str),
+        Some("b")
+    );
+
+    // A written block that repeats a made one before it is the one listed
+    // again (and only in the instance that makes it).
+    let text = block("1").replace("\"m5.xlarge\" {", "\"m5.large\" {");
+    let (message, _) = one_error(&text, "duplicate", "repeat.hcl:13:3");
+    assert!(message.contains("`m5.large` is listed twice"), "{message}");
+}
+
 #[test]
 fn two_worker_types_with_one_id_are_an_error_at_each() {
     let found = errors(

@@ -276,7 +276,7 @@ pub(super) fn decode(
             let scope = i.scope(&scope);
             Some((
                 i.name.clone(),
-                decode_key_pair(i.name, i.key, i.decl, &scope, diags)?,
+                decode_key_pair(i.name.clone(), i.key, i.decl(), &scope, diags)?,
             ))
         })
         .collect();
@@ -286,7 +286,7 @@ pub(super) fn decode(
             let scope = i.scope(&scope);
             Some((
                 i.name.clone(),
-                decode_ami_set(i.name, i.decl, &scope, diags)?,
+                decode_ami_set(i.name.clone(), i.decl(), &scope, diags)?,
             ))
         })
         .collect();
@@ -296,7 +296,7 @@ pub(super) fn decode(
             let scope = i.scope(&scope);
             Some((
                 i.name.clone(),
-                launch::decode_network(i.name, i.decl, &scope, diags)?,
+                launch::decode_network(i.name.clone(), i.decl(), &scope, diags)?,
             ))
         })
         .collect();
@@ -323,6 +323,7 @@ pub(super) fn decode(
                     i.name.clone(),
                     i.key.as_deref(),
                     i.decl(),
+                    &i.body(),
                     &default_regions,
                     &i.scope(&scope),
                     &mut found,
@@ -1294,18 +1295,23 @@ fn decode_instance_refresh(
     })
 }
 
-fn decode_worker_type(
+/// Decodes one worker type: `decl` is its block (header and labels) and
+/// `body` its body's structures, which for an instance of a `for_each` with
+/// `dynamic` blocks are the shared body with the instance's made blocks in
+/// place (`repeat::overlaid`).
+fn decode_worker_type<'a>(
     name: String,
     key: Option<&str>,
-    decl: Decl<'_>,
+    decl: Decl<'a>,
+    body: &[&'a Structure],
     default_regions: &[String],
     scope: &Scope,
     diags: &mut Diagnostics,
 ) -> Option<WorkerType> {
     let what = format!("worker_type \"{name}\"");
-    let f = Fields::read(
+    let f = Fields::read_structures(
         decl.file,
-        &decl.block.body,
+        body.iter().copied(),
         &what,
         &[
             "ami_set",

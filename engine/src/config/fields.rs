@@ -116,6 +116,20 @@ impl<'a> Fields<'a> {
         block_names: &[&str],
         diags: &mut Diagnostics,
     ) -> Fields<'a> {
+        Self::read_structures(file, body.iter(), what, attribute_names, block_names, diags)
+    }
+
+    /// Like [`Fields::read`], for a body given as its structures in order:
+    /// an instance's shared body with its own made blocks in place
+    /// (`repeat::overlaid`), which is not a [`Body`] of its own.
+    pub fn read_structures(
+        file: FileId,
+        structures: impl IntoIterator<Item = &'a Structure>,
+        what: &str,
+        attribute_names: &[&str],
+        block_names: &[&str],
+        diags: &mut Diagnostics,
+    ) -> Fields<'a> {
         let mut fields = Fields {
             file,
             what: what.to_string(),
@@ -124,7 +138,7 @@ impl<'a> Fields<'a> {
             in_worker_type: false,
         };
         let candidates = || attribute_names.iter().chain(block_names).copied();
-        for structure in body.iter() {
+        for structure in structures {
             match structure {
                 Structure::Attribute(attr) => {
                     let key = attr.key.as_str();

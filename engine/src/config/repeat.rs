@@ -7,9 +7,11 @@
 //! is not copied per instance, and every attribute keeps the span of what
 //! its author wrote. A `dynamic` block becomes one block of its type per
 //! element, its `content` copied with the iterator written in as a literal
-//! (a traversal from it keeps its span); a block with `dynamic` blocks is
-//! therefore copied once per instance, and its `dynamic` blocks evaluated
-//! with that instance's `each`. The decoders then see nothing new.
+//! (a traversal from it keeps its span). An instance of a block with
+//! `dynamic` blocks has of its own only the blocks they make ([`Parts`]),
+//! evaluated with that instance's `each`; its decoder reads them in place
+//! of the `dynamic` blocks of the shared body ([`overlaid`]), so the rest
+//! of the block is not copied per instance. The decoders see nothing new.
 //! `for_each` is evaluated from the configuration alone (variables,
 //! locals, functions), never the cloud.
 
@@ -64,9 +66,44 @@ pub(super) struct Made {
     key: String,
     /// What `each` is bound to: `{ key, value }`.
     each: Value,
-    /// The instance's own block when its `dynamic` blocks were expanded
-    /// (they depend on `each`); else it is the shared one.
-    block: Option<Block>,
+    /// What the instance has of its own when the block has `dynamic`
+    /// blocks (what they make depends on `each`); else it is the shared
+    /// block as it is.
+    parts: Option<Parts>,
+}
+
+/// What one instance has in place of some structures of the shared body:
+/// for each `dynamic` block (or block holding one) of the body, by its
+/// position in the body, the structures that replace it, in order.
+pub(super) type Parts = Vec<(usize, Vec<Structure>)>;
+
+/// The structures of `body`, in order, with `parts` in place of the ones
+/// they replace: what the body of an instance would be, without copying
+/// what the instances share.
+pub(super) fn overlaid<'a>(
+    body: &'a Body,
+    parts: &'a [(usize, Vec<Structure>)],
+) -> Vec<&'a Structure> {
+    let made: usize = parts.iter().map(|(_, p)| p.len()).sum();
+    let mut out = Vec::with_capacity(body.len() + made);
+    let mut parts = parts.iter().peekable();
+    for (at, structure) in body.iter().enumerate() {
+        match parts.next_if(|(i, _)| *i == at) {
+            Some((_, made)) => out.extend(made.iter()),
+            None => out.push(structure),
+        }
+    }
+    out
+}
+
+/// `block` with `parts` in place (see [`overlaid`]), as a block of its own.
+fn whole(block: &Block, parts: &[(usize, Vec<Structure>)]) -> Block {
+    let body: Body = overlaid(&block.body, parts).into_iter().cloned().collect();
+    // A block's span can only be set by the parser: the copy is a clone
+    // (only key pairs, AMI sets and networks, which are few, get one).
+    let mut out = block.clone();
+    out.body = body;
+    out
 }
 
 /// One expanded top-level block, ready for its decoder.
@@ -77,11 +114,25 @@ pub(super) struct Instance<'e> {
     pub key: Option<&'e str>,
     /// What `each` is bound to while it is decoded (see [`Instance::scope`]).
     each: Option<&'e Value>,
-    /// The block to decode.
-    pub decl: Decl<'e>,
+    /// The block to decode, unless it is `own`.
+    decl: Decl<'e>,
+    /// The instance's own block, when it has [`Parts`]: the decoders of
+    /// these (few) blocks read one body, so the parts are put in a copy.
+    own: Option<Block>,
 }
 
 impl Instance<'_> {
+    /// The block to decode.
+    pub fn decl(&self) -> Decl<'_> {
+        match &self.own {
+            Some(block) => Decl {
+                file: self.decl.file,
+                block,
+            },
+            None => self.decl,
+        }
+    }
+
     /// The scope to decode this instance in: `scope`, with `each` bound
     /// for an instance of a `for_each`.
     pub fn scope<'s>(&self, scope: &'s Scope) -> Scope<'s> {
@@ -102,6 +153,7 @@ pub(super) fn instances<'e>(expanded: &'e [(String, Decl<'e>, Expansion)]) -> Ve
                 key: None,
                 each: None,
                 decl: *decl,
+                own: None,
             }),
             Expansion::Dynamic(block) => out.push(Instance {
                 name: label.clone(),
@@ -111,6 +163,7 @@ pub(super) fn instances<'e>(expanded: &'e [(String, Decl<'e>, Expansion)]) -> Ve
                     file: decl.file,
                     block,
                 },
+                own: None,
             }),
             Expansion::Repeated { block, made } => {
                 for m in made {
@@ -120,8 +173,9 @@ pub(super) fn instances<'e>(expanded: &'e [(String, Decl<'e>, Expansion)]) -> Ve
                         each: Some(&m.each),
                         decl: Decl {
                             file: decl.file,
-                            block: m.block.as_ref().unwrap_or(block),
+                            block,
                         },
+                        own: m.parts.as_ref().map(|parts| whole(block, parts)),
                     });
                 }
             }
@@ -148,18 +202,28 @@ enum Held<'a> {
     Written(&'a Block),
     Shared(std::sync::Arc<Block>),
     Own(Box<Block>),
+    /// The shared block with the instance's own parts in place.
+    Overlaid(std::sync::Arc<Block>, Parts),
 }
 
 impl Owned<'_> {
-    /// The block to decode.
+    /// The block to decode: its header and labels; its body is [`Owned::body`].
     pub fn decl(&self) -> Decl<'_> {
         Decl {
             file: self.file,
             block: match &self.block {
                 Held::Written(block) => block,
-                Held::Shared(block) => block,
+                Held::Shared(block) | Held::Overlaid(block, _) => block,
                 Held::Own(block) => block,
             },
+        }
+    }
+
+    /// The structures of the body to decode, in order (see [`overlaid`]).
+    pub fn body(&self) -> Vec<&Structure> {
+        match &self.block {
+            Held::Overlaid(block, parts) => overlaid(&block.body, parts),
+            _ => self.decl().block.body.iter().collect(),
         }
     }
 
@@ -200,8 +264,8 @@ pub(super) fn into_instances<'a>(expanded: Vec<(String, Decl<'a>, Expansion)>) -
                         key: Some(m.key),
                         each: Some(m.each),
                         file,
-                        block: match m.block {
-                            Some(own) => Held::Own(Box::new(own)),
+                        block: match m.parts {
+                            Some(parts) => Held::Overlaid(shared.clone(), parts),
                             None => Held::Shared(shared.clone()),
                         },
                     });
@@ -342,7 +406,7 @@ pub(super) fn expand(
     // diagnostics) are those of expanding one instance after another.
     let dir = functions::config_dir();
     let log = functions::read_log().unwrap_or_default();
-    let expanded: Vec<(String, Value, u64, Option<Block>, Record)> = elements
+    let expanded: Vec<(String, Value, u64, Option<Parts>, Record)> = elements
         .into_par_iter()
         .map_init(
             || {
@@ -361,9 +425,9 @@ pub(super) fn expand(
                         record: Some(Vec::new()),
                         ..Spent::default()
                     };
-                    let own = expanded_block(
+                    let own = expanded_parts(
                         decl.file,
-                        &block,
+                        &block.body,
                         &bound,
                         &mut local,
                         shells,
@@ -380,15 +444,11 @@ pub(super) fn expand(
         )
         .collect();
     let mut made = Vec::with_capacity(expanded.len());
-    for (key, each, cost, own, record) in expanded {
+    for (key, each, cost, parts, record) in expanded {
         if !spend(spent, 1, cost, &at, diags) || !record.replay(spent, diags) {
             return Expansion::Failed;
         }
-        made.push(Made {
-            key,
-            each,
-            block: own,
-        });
+        made.push(Made { key, each, parts });
     }
     Expansion::Repeated { block, made }
 }
@@ -583,9 +643,13 @@ fn elements(
     None
 }
 
-/// Binds `name` to `{ key, value }` in every expression of `body`.
-fn bind_body(body: &mut Body, name: &str, key: &str, value: Value) {
-    let literal: Expression = hcl::Expression::from(each_object(key, value)).into();
+/// `{ key, value }` written as a literal, for [`bind_body`].
+fn each_literal(key: &str, value: Value) -> Expression {
+    hcl::Expression::from(each_object(key, value)).into()
+}
+
+/// Binds `name` to `literal` (see [`each_literal`]) in every expression of `body`.
+fn bind_body(body: &mut Body, name: &str, literal: &Expression) {
     let mut bind = Bind {
         name,
         value: literal,
@@ -597,7 +661,7 @@ fn bind_body(body: &mut Body, name: &str, key: &str, value: Value) {
 /// (`each.value.max`) keeps its own span, so diagnostics still point at it.
 struct Bind<'n> {
     name: &'n str,
-    value: Expression,
+    value: &'n Expression,
 }
 
 impl VisitMut for Bind<'_> {
@@ -665,26 +729,43 @@ fn expanded(
     shells: &mut Shells,
     diags: &mut Diagnostics,
 ) -> Option<Body> {
-    let mut out: Vec<Structure> = Vec::with_capacity(body.len());
+    let parts = expanded_parts(file, body, scope, spent, shells, diags)?;
+    Some(overlaid(body, &parts).into_iter().cloned().collect())
+}
+
+/// What replaces the `dynamic` blocks of `body` (and the blocks that hold
+/// one), by position (see [`Parts`]); `None` when one failed (every
+/// failure is reported).
+fn expanded_parts(
+    file: FileId,
+    body: &Body,
+    scope: &Scope,
+    spent: &mut Spent,
+    shells: &mut Shells,
+    diags: &mut Diagnostics,
+) -> Option<Parts> {
+    let mut parts = Parts::new();
     let mut ok = true;
-    for structure in body.iter() {
+    for (at, structure) in body.iter().enumerate() {
         match structure {
             Structure::Block(block) if block.ident.as_str() == "dynamic" => {
                 match dynamic(file, block, scope, spent, shells, diags) {
-                    Some(made) => out.extend(made.into_iter().map(Structure::Block)),
+                    Some(made) => {
+                        parts.push((at, made.into_iter().map(Structure::Block).collect()))
+                    }
                     None => ok = false,
                 }
             }
             Structure::Block(block) if has_dynamic(&block.body) => {
                 match expanded_block(file, block, scope, spent, shells, diags) {
-                    Some(block) => out.push(Structure::Block(block)),
+                    Some(block) => parts.push((at, vec![Structure::Block(block)])),
                     None => ok = false,
                 }
             }
-            other => out.push(other.clone()),
+            _ => {}
         }
     }
-    ok.then(|| out.into_iter().collect())
+    ok.then_some(parts)
 }
 
 /// The blocks one `dynamic "TYPE" { for_each labels iterator content }` makes.
@@ -773,8 +854,10 @@ fn dynamic(
         ) {
             return None;
         }
+        // One literal per element, for its content and its labels.
+        let literal = each_literal(&key, value);
         let mut body = content.body.clone();
-        bind_body(&mut body, &iterator, &key, value.clone());
+        bind_body(&mut body, &iterator, &literal);
         let mut new = shell(shells, block);
         // The made block keeps the span of `dynamic`: an unknown type is reported there.
         *new.ident.value_mut() = ident.clone();
@@ -783,7 +866,7 @@ fn dynamic(
             Some(attr) => {
                 let mut wrapper = Body::new();
                 wrapper.push(attr.clone());
-                bind_body(&mut wrapper, &iterator, &key, value);
+                bind_body(&mut wrapper, &iterator, &literal);
                 let expr = wrapper.get_attribute("labels").map(|a| a.value.clone())?;
                 let at = span_of(file, &attr.value);
                 let v = scope.eval(file, &expr, diags)?;

@@ -385,6 +385,11 @@ impl Scope<'_> {
             Expression::Variable(var) => (var.as_str(), &[][..]),
             Expression::Traversal(traversal) => match &traversal.expr {
                 Expression::Variable(var) => (var.as_str(), traversal.operators.as_slice()),
+                // What a `dynamic` block's iterator is written in as
+                // (`{ key = ..., value = ... }.value`, see `repeat`).
+                literal @ (Expression::Object(_) | Expression::Array(_)) => {
+                    return literal_path(literal, &traversal.operators).map(Cow::Owned);
+                }
                 _ => return None,
             },
             _ => return None,
@@ -419,6 +424,117 @@ impl Scope<'_> {
             };
         }
         Some(Cow::Borrowed(value))
+    }
+
+    /// The value of `expr` when it is made of literals, lists and objects
+    /// with literal keys, and paths [`Scope::resolve`] finds: what hcl-rs
+    /// would evaluate it to. `None` when anything else is in it.
+    fn folded(&self, expr: &Expression, region: Option<&str>) -> Option<Value> {
+        if let Some(value) = self.resolve(expr, region) {
+            return Some(value.into_owned());
+        }
+        Some(match expr {
+            Expression::Null(_) => Value::Null,
+            Expression::Bool(b) => Value::Bool(*b.value()),
+            Expression::Number(n) => Value::Number(*n.value()),
+            Expression::String(s) => Value::String(s.value().clone()),
+            Expression::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|item| self.folded(item, region))
+                    .collect::<Option<_>>()?,
+            ),
+            Expression::Object(object) => {
+                let mut map = Map::new();
+                for (k, v) in object.iter() {
+                    map.insert(literal_key(k)?.to_string(), self.folded(v.expr(), region)?);
+                }
+                Value::Object(map)
+            }
+            _ => return None,
+        })
+    }
+
+    /// `expr` converted for hcl-rs, with every path [`Scope::resolve`]
+    /// finds in a function's arguments, a list, an object's values or a
+    /// string template replaced by its value (a template of strings alone
+    /// by the string); `residual` gets the references of what is left.
+    /// Nothing below another kind of expression is replaced: a `for`
+    /// expression may bind a name of its own, and the others are rare.
+    fn substituted(
+        &self,
+        expr: &Expression,
+        region: Option<&str>,
+        residual: &mut Vec<Reference>,
+    ) -> hcl::Expression {
+        use hcl_edit::template::Element;
+        if let Some(value) = self.resolve(expr, region) {
+            return value.into_owned().into();
+        }
+        match expr {
+            Expression::FuncCall(call) => hcl::Expression::from(hcl::expr::FuncCall {
+                name: call.name.clone().into(),
+                args: call
+                    .args
+                    .iter()
+                    .map(|arg| self.substituted(arg, region, residual))
+                    .collect(),
+                expand_final: call.args.expand_final(),
+            }),
+            Expression::Array(items) => hcl::Expression::Array(
+                items
+                    .iter()
+                    .map(|item| self.substituted(item, region, residual))
+                    .collect(),
+            ),
+            Expression::Object(object) => hcl::Expression::Object(
+                object
+                    .iter()
+                    .map(|(key, value)| {
+                        if let hcl_edit::expr::ObjectKey::Expression(key) = key {
+                            residual.extend(references(key));
+                        }
+                        (
+                            hcl::expr::ObjectKey::from(key.clone()),
+                            self.substituted(value.expr(), region, residual),
+                        )
+                    })
+                    .collect(),
+            ),
+            Expression::StringTemplate(template) => {
+                // Only literals that read the same decoded or not (no
+                // escape, no `$${`/`%%{`) and interpolations without
+                // strip markers of strings that resolve.
+                let mut text = String::new();
+                for element in template.iter() {
+                    match element {
+                        Element::Literal(literal)
+                            if !literal.value().contains(['$', '%', '\\']) =>
+                        {
+                            text.push_str(literal.value());
+                        }
+                        Element::Interpolation(i) if i.strip == hcl_edit::template::Strip::None => {
+                            match self.resolve(&i.expr, region).as_deref() {
+                                Some(Value::String(s)) => text.push_str(s),
+                                _ => {
+                                    residual.extend(references(expr));
+                                    return expr.clone().into();
+                                }
+                            }
+                        }
+                        _ => {
+                            residual.extend(references(expr));
+                            return expr.clone().into();
+                        }
+                    }
+                }
+                hcl::Expression::String(text)
+            }
+            other => {
+                residual.extend(references(other));
+                other.clone().into()
+            }
+        }
     }
 
     /// Runs `f` with this thread's evaluation context holding the functions
@@ -748,6 +864,28 @@ impl Scope<'_> {
         if let Some(value) = self.resolve(expr, region) {
             return Ok(value.into_owned());
         }
+        // A list or object of literals and such paths (the large maps of a
+        // fleet's `locals`) is built here, not converted and evaluated.
+        if matches!(expr, Expression::Array(_) | Expression::Object(_)) {
+            if let Some(value) = self.folded(expr, region) {
+                return Ok(value);
+            }
+        }
+        // The paths inside a call, list, object or template that resolve
+        // (`each.value.userdata`, `var.root_url`) go in as their values: the
+        // context then holds only the names of the rest (a bound `each`
+        // would otherwise be copied into it for every expression), and a
+        // template made of strings alone is not re-parsed by hcl-rs. Values
+        // are what hcl-rs would look up, so a success is its success; on a
+        // failure the expression is evaluated again as written, so that the
+        // error (which may quote the expression) is hcl-rs's own.
+        let mut residual = Vec::new();
+        let substituted = self.substituted(expr, region, &mut residual);
+        if let Ok(value) = self.with_context(&residual, region, |ctx| {
+            functions::evaluate(&substituted, ctx)
+        }) {
+            return Ok(value);
+        }
         let converted: hcl::Expression = expr.clone().into();
         let evaluated = self.with_context(&references, region, |ctx| {
             functions::evaluate(&converted, ctx)
@@ -870,6 +1008,70 @@ impl Known for Scope<'_> {
 }
 
 /// The key a traversal step names: `.key` or `["key"]`.
+/// The value at `operators` in a literal list or object, if everything
+/// on the way is a literal with literal keys; `None` otherwise (then it is
+/// evaluated as any expression).
+fn literal_path(
+    literal: &Expression,
+    operators: &[hcl_edit::Decorated<TraversalOperator>],
+) -> Option<Value> {
+    let mut at = literal;
+    for op in operators {
+        at = match (at, op.value()) {
+            (Expression::Object(object), _) => {
+                let wanted = key(op)?;
+                // As in hcl-rs's objects, the last of two equal keys wins
+                // (the parser refuses them; one from a value has none).
+                let mut found = None;
+                for (k, v) in object.iter() {
+                    if literal_key(k)? == wanted {
+                        found = Some(v.expr());
+                    }
+                }
+                found?
+            }
+            (Expression::Array(items), TraversalOperator::LegacyIndex(i)) => {
+                items.get(usize::try_from(*i.value()).ok()?)?
+            }
+            (Expression::Array(items), TraversalOperator::Index(Expression::Number(n))) => {
+                items.get(usize::try_from(n.value().as_u64()?).ok()?)?
+            }
+            _ => return None,
+        };
+    }
+    literal_value(at)
+}
+
+/// The name of an object key written as a name or a string literal.
+fn literal_key(key: &hcl_edit::expr::ObjectKey) -> Option<&str> {
+    match key {
+        hcl_edit::expr::ObjectKey::Ident(ident) => Some(ident.as_str()),
+        hcl_edit::expr::ObjectKey::Expression(Expression::String(s)) => Some(s.as_str()),
+        hcl_edit::expr::ObjectKey::Expression(_) => None,
+    }
+}
+
+/// The value of an expression made of literals alone.
+fn literal_value(expr: &Expression) -> Option<Value> {
+    Some(match expr {
+        Expression::Null(_) => Value::Null,
+        Expression::Bool(b) => Value::Bool(*b.value()),
+        Expression::Number(n) => Value::Number(*n.value()),
+        Expression::String(s) => Value::String(s.value().clone()),
+        Expression::Array(items) => {
+            Value::Array(items.iter().map(literal_value).collect::<Option<_>>()?)
+        }
+        Expression::Object(object) => {
+            let mut map = Map::new();
+            for (k, v) in object.iter() {
+                map.insert(literal_key(k)?.to_string(), literal_value(v.expr())?);
+            }
+            Value::Object(map)
+        }
+        _ => return None,
+    })
+}
+
 fn key(op: &hcl_edit::Decorated<TraversalOperator>) -> Option<&str> {
     match op.value() {
         TraversalOperator::GetAttr(ident) => Some(ident.as_str()),
@@ -1064,6 +1266,77 @@ mod tests {
         assert!(diags
             .iter()
             .any(|d| d.message.contains("`each` is defined only inside")));
+    }
+
+    /// Paths inside calls, lists, objects and templates go into hcl-rs as
+    /// their values (`Scope::substituted`): every value, and every error,
+    /// is what evaluating the expression as written gives.
+    #[test]
+    fn substituted_paths_evaluate_and_fail_as_written() {
+        let mut scope = Scope::new([], ["m".to_string()], [], [], []);
+        let m: Value = hcl::from_str::<hcl::Body>(
+            "v = { max = 3, name = \"gw.ps1\", tags = { a = \"b\" }, list = [\"x\", \"y\"] }",
+        )
+        .ok()
+        .and_then(|b| {
+            b.attributes()
+                .next()
+                .map(|a| hcl::Value::from(a.expr.clone()))
+        })
+        .expect("a value");
+        scope.set_local("m", Some(m.clone()));
+        let mut each = Map::new();
+        each.insert("key".to_string(), Value::from("k"));
+        each.insert("value".to_string(), m);
+        let bound = scope.bind("each", Value::Object(each));
+        for text in [
+            "upper(each.value.name)",
+            "\"userdata/${each.value.name}\"",
+            "\"${each.key}-${each.value.max}\"",
+            "\"a$${each.key}b${each.key}\"",
+            "\"a%%{x}\\n${each.key}\"",
+            "\"  ${~ each.key ~}  \"",
+            "\"%{ if each.key == \"k\" }${each.key}%{ endif }\"",
+            "[each.key, local.m.tags, { (each.key) = each.value.max, z = each.value.list }]",
+            "merge(local.m.tags, { k = each.key })",
+            "[for each in each.value.list : each]",
+            "concat(each.value.list, [each.key]...)",
+            "length(\"${each.value.tags}\")",
+            "upper(each.value.nope)",
+            "each.value.max + each.key",
+            "lookup(each.value.tags, \"z\", each.value.max)",
+            // What a dynamic block's iterator is written in as.
+            "{ key = \"k\", value = { a = [1, true, null], \"b\" = \"c\" } }.value",
+            "{ key = \"k\", value = { a = [1, true, null] } }.value.a[1]",
+            "[\"x\", [\"y\"]][1].0",
+            "{ a = 1 }.b",
+            "{ (each.key) = 1 }.k",
+            "{ a = each.key }.a",
+            // Lists and objects of literals and paths, built directly.
+            "{ a = each.key, b = [local.m.tags, 1, \"x\", true], \"c\" = { d = null } }",
+            "[each.value.max, [each.value.list], {}]",
+            "{ a = upper(each.key), b = each.value.nope }",
+            "[each.value.nope]",
+        ] {
+            let expr = hcl_edit::parser::parse_expr(text).expect("parses");
+            let written: hcl::Expression = expr.clone().into();
+            let expected = bound.with_context(&references(&expr), None, |ctx| {
+                functions::evaluate(&written, ctx)
+            });
+            let mut diags = Diagnostics::default();
+            let got = bound.eval(0, &expr, &mut diags);
+            match expected {
+                Ok(value) => {
+                    assert_eq!(got.as_ref(), Some(&value), "{text}");
+                    assert!(diags.is_empty(), "{text}");
+                }
+                Err(error) => {
+                    assert_eq!(got, None, "{text}");
+                    let messages: Vec<String> = diags.iter().map(|d| d.message.clone()).collect();
+                    assert_eq!(messages, [eval_diagnostic(&error).message], "{text}");
+                }
+            }
+        }
     }
 
     #[test]
