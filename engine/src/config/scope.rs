@@ -110,6 +110,18 @@ impl Visit for Collector {
         }
     }
 
+    // hcl-edit's own walk of a template `%{ for }` skips its collection.
+    fn visit_for_template_expr(&mut self, node: &hcl_edit::template::ForTemplateExpr) {
+        self.visit_expr(&node.collection_expr);
+        let before = self.bound.len();
+        if let Some(key) = &node.key_var {
+            self.bound.push(key.as_str().to_string());
+        }
+        self.bound.push(node.value_var.as_str().to_string());
+        self.visit_template(&node.template);
+        self.bound.truncate(before);
+    }
+
     fn visit_for_expr(&mut self, node: &ForExpr) {
         self.visit_expr(&node.intro.collection_expr);
         let before = self.bound.len();
@@ -1174,6 +1186,19 @@ mod tests {
             .into_iter()
             .map(|r| (r.root, r.name))
             .collect()
+    }
+
+    /// Regression: a template's `%{ for }` binds its names over its body, and
+    /// its collection is a reference like any other.
+    #[test]
+    fn a_template_for_directive_binds_its_names_and_reads_its_collection() {
+        assert_eq!(
+            refs(r#""%{ for k, t in var.xs }${k}=${t} ${local.sep}%{ endfor }""#),
+            vec![
+                ("var".to_string(), Some("xs".to_string())),
+                ("local".to_string(), Some("sep".to_string())),
+            ]
+        );
     }
 
     #[test]
