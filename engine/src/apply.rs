@@ -586,19 +586,7 @@ async fn run_one(
                     },
                 )
                 .await?;
-            let MutationOutcome::LaunchTemplate { version, .. } = created else {
-                return Err(missing("a new version number"));
-            };
-            provider
-                .mutate(
-                    region,
-                    Mutation::SetDefaultVersion {
-                        template_id: template_id.to_string(),
-                        version,
-                    },
-                )
-                .await?;
-            Ok(vec![template_id.to_string(), version.to_string()])
+            made_default(provider, region, template_id, created).await
         }
         Payload::Tag { ids: to_tag, tags } => provider
             .mutate(
@@ -627,19 +615,7 @@ async fn run_one(
                     },
                 )
                 .await?;
-            let MutationOutcome::LaunchTemplate { version, .. } = created else {
-                return Err(missing("a new version number"));
-            };
-            provider
-                .mutate(
-                    region,
-                    Mutation::SetDefaultVersion {
-                        template_id: template_id.to_string(),
-                        version,
-                    },
-                )
-                .await?;
-            Ok(vec![template_id.to_string(), version.to_string()])
+            made_default(provider, region, template_id, created).await
         }
         Payload::DeleteTemplate { template_id } => provider
             .mutate(
@@ -757,6 +733,29 @@ async fn run_one(
             .await
             .map(|_| which.to_vec()),
     }
+}
+
+/// Makes the version `created` reports the default version of `template_id`;
+/// the template id and that version.
+async fn made_default(
+    provider: &impl Provider,
+    region: &str,
+    template_id: &str,
+    created: MutationOutcome,
+) -> Result<Vec<String>, ProviderError> {
+    let MutationOutcome::LaunchTemplate { version, .. } = created else {
+        return Err(missing("a new version number"));
+    };
+    provider
+        .mutate(
+            region,
+            Mutation::SetDefaultVersion {
+                template_id: template_id.to_string(),
+                version,
+            },
+        )
+        .await?;
+    Ok(vec![template_id.to_string(), version.to_string()])
 }
 
 /// The group a planned one makes, with the ids of the templates this run
