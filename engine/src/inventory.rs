@@ -343,14 +343,12 @@ pub fn entries(
                 // A group's name is its identity in a region.
                 id: g.spec.name.clone(),
                 name: Some(g.spec.name.clone()),
+                // Its settings only: the desired capacity and the members
+                // are the provisioner's to move (each member is listed as an
+                // instance), not drift of the group.
                 detail: format!(
-                    "{} min {} max {} desired {}, {} instance{}",
-                    g.spec.name,
-                    g.spec.min_size,
-                    g.spec.max_size,
-                    g.desired_capacity,
-                    g.instances.len(),
-                    if g.instances.len() == 1 { "" } else { "s" }
+                    "{} min {} max {}",
+                    g.spec.name, g.spec.min_size, g.spec.max_size
                 ),
                 managed: true,
                 default_version: None,
