@@ -138,28 +138,14 @@ pub fn divide(running: &[u32], min: u32, max: u32) -> Vec<(u32, u32)> {
     if want.is_empty() {
         return Vec::new();
     }
-    // One unit at a time keeps ties in fleet order; bounds are at most a
-    // few thousand units, regions a handful.
-    let mut sum = total;
-    while sum < target {
-        let lowest = (0..want.len()).min_by_key(|&i| (want[i], i)).unwrap_or(0);
-        want[lowest] += 1;
-        sum += 1;
+    if target > total {
+        fill(&mut want, target - total);
     }
-    while sum > target {
-        let highest = (0..want.len())
-            .max_by_key(|&i| (want[i], std::cmp::Reverse(i)))
-            .unwrap_or(0);
-        want[highest] -= 1;
-        sum -= 1;
+    if target < total {
+        drain(&mut want, total - target);
     }
     let mut room: Vec<u64> = want.clone();
-    let mut left = u64::from(max).saturating_sub(target);
-    while left > 0 {
-        let lowest = (0..room.len()).min_by_key(|&i| (room[i], i)).unwrap_or(0);
-        room[lowest] += 1;
-        left -= 1;
-    }
+    fill(&mut room, u64::from(max).saturating_sub(target));
     want.iter()
         .zip(room)
         .map(|(&w, r)| {
@@ -169,6 +155,68 @@ pub fn divide(running: &[u32], min: u32, max: u32) -> Vec<(u32, u32)> {
             )
         })
         .collect()
+}
+
+/// Adds `units` to `levels`, each to the lowest level (ties in index
+/// order), in whole steps per level rather than one unit at a time, so that
+/// bounds in the millions cost no more than small ones.
+fn fill(levels: &mut [u64], mut units: u64) {
+    while units > 0 {
+        let Some(low) = levels.iter().copied().min() else {
+            return;
+        };
+        let at_low: Vec<usize> = (0..levels.len()).filter(|&i| levels[i] == low).collect();
+        let next = levels.iter().copied().filter(|&l| l > low).min();
+        let n = at_low.len() as u64;
+        // Raise every lowest level together as far as the next level, or as
+        // far as the units go evenly; what is left goes one each, in order.
+        let step = match next {
+            Some(next) => (next - low).min(units / n),
+            None => units / n,
+        };
+        if step == 0 {
+            for &i in at_low.iter().take(units as usize) {
+                levels[i] += 1;
+            }
+            return;
+        }
+        for &i in &at_low {
+            levels[i] += step;
+        }
+        units -= step * n;
+    }
+}
+
+/// Takes `units` from `levels`, each from the highest level (ties in index
+/// order), in whole steps per level; never below zero.
+fn drain(levels: &mut [u64], mut units: u64) {
+    while units > 0 {
+        let Some(high) = levels.iter().copied().max() else {
+            return;
+        };
+        if high == 0 {
+            return;
+        }
+        let at_high: Vec<usize> = (0..levels.len()).filter(|&i| levels[i] == high).collect();
+        let next = levels
+            .iter()
+            .copied()
+            .filter(|&l| l < high)
+            .max()
+            .unwrap_or(0);
+        let n = at_high.len() as u64;
+        let step = (high - next).min(units / n);
+        if step == 0 {
+            for &i in at_high.iter().take(units as usize) {
+                levels[i] -= 1;
+            }
+            return;
+        }
+        for &i in &at_high {
+            levels[i] -= step;
+        }
+        units -= step * n;
+    }
 }
 
 #[cfg(test)]
@@ -201,6 +249,16 @@ mod tests {
         // 6 units of room: 3 to the third, 2 to the second, 1 to the first...
         assert_eq!(shares.iter().map(|s| s.1).sum::<u32>(), 10);
         assert!(shares.iter().all(|(min, max)| min <= max));
+    }
+
+    #[test]
+    fn bounds_in_the_billions_are_shared_out_at_once() {
+        let shares = divide(&[3, 0, 1], 4_000_000_000, u32::MAX);
+        let minima: u64 = shares.iter().map(|s| u64::from(s.0)).sum();
+        let maxima: u64 = shares.iter().map(|s| u64::from(s.1)).sum();
+        assert_eq!(minima, 4_000_000_000);
+        assert_eq!(maxima, u64::from(u32::MAX));
+        assert_eq!(shares[0].0, 1_333_333_334, "{shares:?}");
     }
 
     #[test]
