@@ -15,8 +15,9 @@
 //!   security groups they name; and their live instances.
 
 use crate::error;
-use crate::observe::{self, confirmed, tag_map, LastPage, PageSizes};
-use aws_sdk_ec2::types::{Filter, ResponseLaunchTemplateData};
+use crate::observe::{self, PageSizes};
+use crate::paging::listing;
+use aws_sdk_ec2::types::ResponseLaunchTemplateData;
 use fleetform_engine::provider::{
     tags, AdoptNames, Adoptable, AdoptableKeyPair, DiscoverRequest, DiscoveredRegion,
     DiscoveredTemplate, Observed, ObservedKeyPair, ObservedLaunchTemplate,
@@ -83,45 +84,16 @@ async fn templates_named(
     for chunk in names.chunks(FILTER_VALUES) {
         let filter = observe::any_of("launch-template-name", chunk);
         out.extend(
-            confirmed("launch templates named in the config", size, |size| {
-                templates_where(client, size, Some(filter.clone()))
-            })
+            listing(
+                "launch templates named in the config",
+                size,
+                |token, size| observe::template_page(client, Some(&filter), token, size),
+            )
             .await?,
         );
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
-}
-
-/// Every launch template `filter` matches (all of them without one), without data.
-async fn templates_where(
-    client: &aws_sdk_ec2::Client,
-    size: i32,
-    filter: Option<Filter>,
-) -> Result<(Vec<ObservedLaunchTemplate>, LastPage), String> {
-    let mut found = Vec::new();
-    let mut last = LastPage::default();
-    let mut pages = client
-        .describe_launch_templates()
-        .set_filters(filter.map(|f| vec![f]))
-        .max_results(size)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| error::from_sdk(e).message)?;
-        last.saw(page.launch_templates().len(), size, page.next_token());
-        for t in page.launch_templates() {
-            found.push(ObservedLaunchTemplate {
-                id: t.launch_template_id().unwrap_or_default().to_string(),
-                name: t.launch_template_name().unwrap_or_default().to_string(),
-                default_version: t.default_version_number().unwrap_or_default(),
-                latest_version: t.latest_version_number().unwrap_or_default(),
-                default_data: None,
-                tags: tag_map(t.tags()),
-            });
-        }
-    }
-    Ok((found, last))
 }
 
 /// The default version of one template (`None` when EC2 returns none).
@@ -163,7 +135,7 @@ async fn key_pairs_named(
                 name: k.key_name().unwrap_or_default().to_string(),
                 id: k.key_pair_id().unwrap_or_default().to_string(),
                 fingerprint: k.key_fingerprint().unwrap_or_default().to_string(),
-                tags: tag_map(k.tags()),
+                tags: observe::tag_map(k.tags()),
             },
             public_key: k.public_key().map(|p| p.trim().to_string()),
         }));
@@ -181,14 +153,7 @@ async fn launched_from(
     let mut out = Vec::new();
     for chunk in template_ids.chunks(FILTER_VALUES) {
         let filter = observe::any_of("tag:aws:ec2launchtemplate:id", chunk);
-        out.extend(
-            confirmed(
-                "instances launched from the named templates",
-                size,
-                |size| observe::instances(client, size, filter.clone()),
-            )
-            .await?,
-        );
+        out.extend(observe::instances(client, size, filter).await?);
     }
     out.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(out)
@@ -203,8 +168,8 @@ pub(crate) async fn region(
 ) -> Result<DiscoveredRegion, String> {
     // Every template, filtered here: a tag filter on the request would be
     // one more way for EC2 and the local endpoint to differ.
-    let all = confirmed("launch templates", pages.templates, |size| {
-        templates_where(client, size, None)
+    let all = listing("launch templates", pages.templates, |token, size| {
+        observe::template_page(client, None, token, size)
     })
     .await?;
     let matching: Vec<ObservedLaunchTemplate> = all
@@ -267,32 +232,22 @@ pub(crate) async fn region(
         Vec::new()
     } else {
         let filter = observe::any_of("image-id", &image_ids);
-        confirmed("images the templates name", pages.templates, |size| {
-            observe::image_pages(
-                client
-                    .describe_images()
-                    .filters(filter.clone())
-                    .max_results(size),
-                size,
-            )
-        })
+        observe::image_listing(
+            "images the templates name",
+            client.describe_images().filters(filter),
+            pages.templates,
+        )
         .await?
     };
     let subnets = if subnet_ids.is_empty() {
         Vec::new()
     } else {
-        confirmed("subnets", pages.network, |size| {
-            observe::subnets(client, size, &subnet_ids)
-        })
-        .await?
+        observe::subnets(client, pages.network, &subnet_ids).await?
     };
     let security_groups = if group_ids.is_empty() {
         Vec::new()
     } else {
-        confirmed("security groups", pages.network, |size| {
-            observe::security_groups(client, size, &group_ids)
-        })
-        .await?
+        observe::security_groups(client, pages.network, &group_ids).await?
     };
     Ok(DiscoveredRegion {
         templates,

@@ -5,7 +5,7 @@
 //! back what Auto Scaling says, in the engine's terms.
 
 use crate::error;
-use crate::observe::{confirmed, every_page, LastPage};
+use crate::paging::{listing, Page};
 use aws_sdk_autoscaling::types::{
     AutoScalingGroup, Filter, InstancesDistribution, LaunchTemplate, LaunchTemplateOverrides,
     LaunchTemplateSpecification, MixedInstancesPolicy, RefreshPreferences, Tag,
@@ -69,8 +69,8 @@ async fn read(
     fleet: &str,
     refresh_groups: &[String],
 ) -> Result<Vec<ObservedGroup>, String> {
-    let mut groups = confirmed("Auto Scaling groups", size, |size| {
-        group_pages(client, size, fleet)
+    let mut groups = listing("Auto Scaling groups", size, |token, size| {
+        group_page(client, fleet, token, size)
     })
     .await?;
     groups.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
@@ -94,34 +94,32 @@ async fn read(
     Ok(groups)
 }
 
-/// Every page of the fleet's groups at `size` per page.
-async fn group_pages(
+/// One page of the fleet's groups.
+async fn group_page(
     client: &aws_sdk_autoscaling::Client,
-    size: i32,
     fleet: &str,
-) -> Result<(Vec<ObservedGroup>, LastPage), String> {
-    every_page("Auto Scaling groups", size, |token| async move {
-        let page = client
-            .describe_auto_scaling_groups()
-            .filters(
-                Filter::builder()
-                    .name(format!("tag:{}", tags::FLEET))
-                    .values(fleet)
-                    .build(),
-            )
-            .max_records(size)
-            .set_next_token(token)
-            .send()
-            .await
-            .map_err(|e| error::from_sdk(e).message)?;
-        let items = page
-            .auto_scaling_groups()
-            .iter()
-            .map(convert_group)
-            .collect();
-        Ok((items, page.next_token().map(str::to_string)))
-    })
-    .await
+    token: Option<String>,
+    size: i32,
+) -> Result<Page<ObservedGroup>, String> {
+    let page = client
+        .describe_auto_scaling_groups()
+        .filters(
+            Filter::builder()
+                .name(format!("tag:{}", tags::FLEET))
+                .values(fleet)
+                .build(),
+        )
+        .max_records(size)
+        .set_next_token(token)
+        .send()
+        .await
+        .map_err(|e| error::from_sdk(e).message)?;
+    let items = page
+        .auto_scaling_groups()
+        .iter()
+        .map(convert_group)
+        .collect();
+    Ok(Page::of(items, page.next_token().map(str::to_string)))
 }
 
 /// The newest refresh of a group when it is in flight.

@@ -21,6 +21,7 @@ mod error;
 mod groups;
 mod mutate;
 mod observe;
+mod paging;
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;

@@ -2,10 +2,11 @@
 //! concurrently. A read that fails after retries is `Incomplete` with the
 //! cause; partial pages are discarded, never returned as if complete. A
 //! listing whose last page is full but carries no continuation token may have
-//! been cut short (a dropped NextToken); it is read again with other page
-//! sizes, and stays `Incomplete` if every read ends that way.
+//! been cut short (a dropped NextToken); it is confirmed as [`crate::paging`]
+//! says, and stays `Incomplete` if that fails.
 
 use crate::error;
+use crate::paging::{self, confirm, listing, read_from, Page, MIN_PAGE};
 use aws_sdk_ec2::types::{Filter, Tag};
 use fleetform_engine::model::ImageLookup;
 use fleetform_engine::provider::{
@@ -13,7 +14,7 @@ use fleetform_engine::provider::{
     ObservedInstance, ObservedKeyPair, ObservedLaunchTemplate, ObservedSecurityGroup,
     ObservedSubnet, Offering, RegionObservation,
 };
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 
 /// Instance states that count as existing (terminated and shutting-down do not).
@@ -31,15 +32,6 @@ const NETWORK_PAGE: i32 = 1000;
 
 /// Page size for DescribeAutoScalingGroups (MaxRecords: Auto Scaling's maximum).
 const GROUP_PAGE: i32 = 100;
-
-/// Most pages one listing may take before it is given up as endless (a
-/// server handing out tokens forever): far more than any real account needs
-/// at EC2's page sizes.
-const MAX_PAGES: usize = 10_000;
-
-/// The smallest page every paged read accepts (DescribeInstances and
-/// DescribeImages refuse fewer than 5).
-const MIN_PAGE: i32 = 5;
 
 /// Items asked for per page of each paged read.
 #[derive(Debug, Clone, Copy)]
@@ -71,96 +63,6 @@ impl PageSizes {
     pub(crate) fn groups(self) -> i32 {
         self.groups
     }
-}
-
-/// Whether the last page seen so far could hide more items: it held as many
-/// as were asked for and no token to go on. EC2 sends a token whenever more
-/// remain, so a full last page without one is where a dropped token hides.
-#[derive(Debug, Default)]
-pub(crate) struct LastPage {
-    suspect: bool,
-}
-
-impl LastPage {
-    pub(crate) fn saw(&mut self, items: usize, size: i32, token: Option<&str>) {
-        let full = usize::try_from(size).is_ok_and(|size| items >= size);
-        self.suspect = full && token.is_none_or(str::is_empty);
-    }
-}
-
-/// Page sizes for reading one listing up to three times: `size` first, then
-/// two neighbours. A listing of T items ends on a full page for all three
-/// only if T is a multiple of all three sizes, which for T below their least
-/// common multiple (60 for 3, 4, 5; ~10^9 for 998..1000) means T = 0.
-fn confirming_sizes(size: i32) -> [i32; 3] {
-    if size - 2 >= MIN_PAGE {
-        [size, size - 1, size - 2]
-    } else {
-        [size, size + 1, size + 2]
-    }
-}
-
-/// Reads a listing with `read(page_size)` (which returns the items and
-/// whether its last page was suspect) until a read ends on a page that is not
-/// full; if every read ends full and without a token, the listing may be cut
-/// short and is an error, never a guess.
-pub(crate) async fn confirmed<T, F, Fut>(what: &str, size: i32, read: F) -> Result<T, String>
-where
-    F: Fn(i32) -> Fut,
-    Fut: Future<Output = Result<(T, LastPage), String>>,
-{
-    let sizes = confirming_sizes(size);
-    for size in sizes {
-        let (items, last) = read(size).await?;
-        if !last.suspect {
-            return Ok(items);
-        }
-    }
-    Err(format!(
-        "{what}: each of {} reads (page sizes {sizes:?}) ended on a full page without a NextToken, so the listing may have been cut short",
-        sizes.len()
-    ))
-}
-
-/// One page of a listing: its items and the token of the next page.
-pub(crate) type Page<T> = (Vec<T>, Option<String>);
-
-/// Reads every page of a listing with `fetch(token)` (`None` for the first
-/// page), which asks for `size` items per page: the loop of the subnet,
-/// security group and offering reads, tested on its own (unpatched moto
-/// does not page those three at all, and the local endpoint's paging is no
-/// proof of EC2's). An empty token ends the listing like a missing one; a
-/// token sent before is an error (the SDK's paginators stop there silently,
-/// which is a short list); so is a listing past [`MAX_PAGES`]. The [`LastPage`] says whether the last
-/// page could hide a dropped token, for [`confirmed`].
-pub(crate) async fn every_page<T, F, Fut>(
-    what: &str,
-    size: i32,
-    mut fetch: F,
-) -> Result<(Vec<T>, LastPage), String>
-where
-    F: FnMut(Option<String>) -> Fut,
-    Fut: Future<Output = Result<Page<T>, String>>,
-{
-    let mut items = Vec::new();
-    let mut last = LastPage::default();
-    let mut seen = HashSet::new();
-    let mut token = None;
-    for _ in 0..MAX_PAGES {
-        let (page, next) = fetch(token.take()).await?;
-        last.saw(page.len(), size, next.as_deref());
-        items.extend(page);
-        match next.filter(|t| !t.is_empty()) {
-            None => return Ok((items, last)),
-            Some(next) if !seen.insert(next.clone()) => {
-                return Err(format!(
-                "{what}: EC2 sent a NextToken it had sent before, so the listing cannot be trusted"
-            ))
-            }
-            Some(next) => token = Some(next),
-        }
-    }
-    Err(format!("{what}: more than {MAX_PAGES} pages"))
 }
 
 /// What the configuration names in one region, beside its fleet's tagged objects.
@@ -256,23 +158,17 @@ pub(crate) async fn region(
             named.lookups
         ),
         launch_templates(client, pages.templates, fleet),
-        confirmed("instances", pages.instances, |size| instances(
+        instances(client, pages.instances, fleet_filter(fleet)),
+        when_named(named.subnet_ids, || subnets(client, size, named.subnet_ids)),
+        when_named(named.security_group_ids, || security_groups(
             client,
             size,
-            fleet_filter(fleet)
+            named.security_group_ids
         )),
-        when_named(named.subnet_ids, || confirmed("subnets", size, |size| {
-            subnets(client, size, named.subnet_ids)
-        })),
-        when_named(named.security_group_ids, || confirmed(
-            "security groups",
+        when_named(named.instance_types, || offerings(
+            client,
             size,
-            |size| security_groups(client, size, named.security_group_ids)
-        )),
-        when_named(named.instance_types, || confirmed(
-            "instance type offerings",
-            size,
-            |size| offerings(client, size, named.instance_types)
+            named.instance_types
         )),
     );
     RegionObservation {
@@ -318,8 +214,8 @@ pub(crate) async fn subnets(
     client: &aws_sdk_ec2::Client,
     size: i32,
     ids: &[String],
-) -> Result<(Vec<ObservedSubnet>, LastPage), String> {
-    let (mut found, last) = every_page("subnets", size, |token| async move {
+) -> Result<Vec<ObservedSubnet>, String> {
+    let mut found = listing("subnets", size, |token, size| async move {
         let page = client
             .describe_subnets()
             .filters(any_of("subnet-id", ids))
@@ -337,12 +233,12 @@ pub(crate) async fn subnets(
                 vpc_id: s.vpc_id().unwrap_or_default().to_string(),
             })
             .collect();
-        Ok((items, page.next_token().map(str::to_string)))
+        Ok(Page::of(items, page.next_token().map(str::to_string)))
     })
     .await?;
     found.sort_by(|a, b| a.id.cmp(&b.id));
     found.dedup_by(|a, b| a.id == b.id);
-    Ok((found, last))
+    Ok(found)
 }
 
 /// The security groups among `ids` that exist, by id.
@@ -350,8 +246,8 @@ pub(crate) async fn security_groups(
     client: &aws_sdk_ec2::Client,
     size: i32,
     ids: &[String],
-) -> Result<(Vec<ObservedSecurityGroup>, LastPage), String> {
-    let (mut found, last) = every_page("security groups", size, |token| async move {
+) -> Result<Vec<ObservedSecurityGroup>, String> {
+    let mut found = listing("security groups", size, |token, size| async move {
         let page = client
             .describe_security_groups()
             .filters(any_of("group-id", ids))
@@ -369,12 +265,12 @@ pub(crate) async fn security_groups(
                 vpc_id: g.vpc_id().unwrap_or_default().to_string(),
             })
             .collect();
-        Ok((items, page.next_token().map(str::to_string)))
+        Ok(Page::of(items, page.next_token().map(str::to_string)))
     })
     .await?;
     found.sort_by(|a, b| a.id.cmp(&b.id));
     found.dedup_by(|a, b| a.id == b.id);
-    Ok((found, last))
+    Ok(found)
 }
 
 /// The availability zones that offer each of `types`, as sorted pairs.
@@ -382,8 +278,8 @@ async fn offerings(
     client: &aws_sdk_ec2::Client,
     size: i32,
     types: &[String],
-) -> Result<(Vec<Offering>, LastPage), String> {
-    let (mut found, last) = every_page("instance type offerings", size, |token| async move {
+) -> Result<Vec<Offering>, String> {
+    let mut found = listing("instance type offerings", size, |token, size| async move {
         let page = client
             .describe_instance_type_offerings()
             .location_type(aws_sdk_ec2::types::LocationType::AvailabilityZone)
@@ -403,12 +299,12 @@ async fn offerings(
                 })
             })
             .collect();
-        Ok((items, page.next_token().map(str::to_string)))
+        Ok(Page::of(items, page.next_token().map(str::to_string)))
     })
     .await?;
     found.sort();
     found.dedup();
-    Ok((found, last))
+    Ok(found)
 }
 
 async fn key_pairs(
@@ -444,35 +340,29 @@ async fn images(
     lookups: &[ImageLookup],
 ) -> Result<Vec<ObservedImage>, String> {
     let mut found: BTreeMap<String, ObservedImage> = BTreeMap::new();
-    let tagged = confirmed("images tagged with the fleet", size, |size| {
-        image_pages(
-            client
-                .describe_images()
-                .owners("self")
-                .filters(fleet_filter(fleet))
-                .max_results(size),
-            size,
-        )
-    })
+    let tagged = image_listing(
+        "images tagged with the fleet",
+        client
+            .describe_images()
+            .owners("self")
+            .filters(fleet_filter(fleet)),
+        size,
+    )
     .await?;
     found.extend(tagged.into_iter().map(|i| (i.id.clone(), i)));
     if !named.is_empty() {
         // A filter, not ImageIds: ImageIds fails the whole call when one id does not
         // exist, and a missing image is exactly what FF002 must be able to report.
-        let by_id = confirmed("images named in the config", size, |size| {
-            image_pages(
-                client
-                    .describe_images()
-                    .filters(
-                        Filter::builder()
-                            .name("image-id")
-                            .set_values(Some(named.to_vec()))
-                            .build(),
-                    )
-                    .max_results(size),
-                size,
-            )
-        })
+        let by_id = image_listing(
+            "images named in the config",
+            client.describe_images().filters(
+                Filter::builder()
+                    .name("image-id")
+                    .set_values(Some(named.to_vec()))
+                    .build(),
+            ),
+            size,
+        )
         .await?;
         found.extend(by_id.into_iter().map(|i| (i.id.clone(), i)));
     }
@@ -485,41 +375,43 @@ async fn images(
             .push(lookup.name.clone());
     }
     for (owners, names) in by_owners {
-        let matching = confirmed("images matching a lookup", size, |size| {
-            image_pages(
-                client
-                    .describe_images()
-                    .set_owners(Some(owners.to_vec()))
-                    .filters(
-                        Filter::builder()
-                            .name("name")
-                            .set_values(Some(names.clone()))
-                            .build(),
-                    )
-                    .max_results(size),
-                size,
-            )
-        })
+        let matching = image_listing(
+            "images matching a lookup",
+            client
+                .describe_images()
+                .set_owners(Some(owners.to_vec()))
+                .filters(
+                    Filter::builder()
+                        .name("name")
+                        .set_values(Some(names.clone()))
+                        .build(),
+                ),
+            size,
+        )
         .await?;
         found.extend(matching.into_iter().map(|i| (i.id.clone(), i)));
     }
     Ok(found.into_values().collect())
 }
 
-/// Every page of one DescribeImages request.
-pub(crate) async fn image_pages(
+/// Every image one DescribeImages request lists, at `size` per page.
+pub(crate) async fn image_listing(
+    what: &str,
     request: aws_sdk_ec2::operation::describe_images::builders::DescribeImagesFluentBuilder,
     size: i32,
-) -> Result<(Vec<ObservedImage>, LastPage), String> {
-    let mut found = Vec::new();
-    let mut last = LastPage::default();
-    let mut pages = request.into_paginator().send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| error::from_sdk(e).message)?;
-        last.saw(page.images().len(), size, page.next_token());
-        found.extend(page.images().iter().map(convert_image));
-    }
-    Ok((found, last))
+) -> Result<Vec<ObservedImage>, String> {
+    listing(what, size, |token, size| {
+        let request = request.clone().max_results(size).set_next_token(token);
+        async move {
+            let page = request
+                .send()
+                .await
+                .map_err(|e| error::from_sdk(e).message)?;
+            let items = page.images().iter().map(convert_image).collect();
+            Ok(Page::of(items, page.next_token().map(str::to_string)))
+        }
+    })
+    .await
 }
 
 fn convert_image(image: &aws_sdk_ec2::types::Image) -> ObservedImage {
@@ -560,22 +452,31 @@ async fn launch_templates(
     // region's slowest path. The versions are read at another page size, so
     // that the two listings never both end on a full page for the same
     // count, and each can vouch for the other (below).
-    let versions_size = confirming_sizes(size)[1];
+    let versions_size = paging::confirming_sizes(size)[1];
+    let filter = fleet_filter(fleet);
+    let fetch = |token, size| template_page(client, Some(&filter), token, size);
     let (templates, defaults) = tokio::join!(
-        tagged_templates(client, size, fleet),
-        confirmed("launch template default versions", versions_size, |size| {
-            default_versions(client, size)
-        }),
+        read_from("launch templates", size, None, &fetch),
+        listing(
+            "launch template default versions",
+            versions_size,
+            |token, size| default_version_page(client, token, size)
+        ),
     );
-    let (mut templates, last) = templates?;
-    if last.suspect && !vouched(&templates, defaults.as_ref().ok(), fleet) {
-        // A dropped token may hide templates: read the listing again at the
-        // other page sizes, as for every listing.
-        templates = confirmed("launch templates", size, |size| {
-            tagged_templates(client, size, fleet)
-        })
-        .await?;
-    }
+    let read = templates?;
+    let defaults: Result<HashMap<String, LaunchTemplateData>, String> =
+        defaults.map(|d| d.into_iter().collect());
+    let templates: BTreeMap<String, ObservedLaunchTemplate> =
+        if read.suspect && !vouched(&read.items, defaults.as_ref().ok(), fleet) {
+            // A dropped token may hide templates: confirm the listing, as
+            // every listing is.
+            confirm("launch templates", size, read, &fetch).await?
+        } else {
+            read.items
+        }
+        .into_iter()
+        .map(|t| (t.id.clone(), t))
+        .collect();
     if templates.is_empty() {
         return Ok(Vec::new());
     }
@@ -590,95 +491,92 @@ async fn launch_templates(
         })
         .collect())
 }
-
 /// Whether a complete read of every template's default version vouches for
 /// a listing of the fleet's templates whose last page was full (where a
 /// dropped NextToken hides): every default version that launches with the
 /// fleet's tag (as every template fleetform writes does) belongs to a
-/// listed template. One more read of the whole listing is saved then; a
-/// cut listing misses templates the versions name, and is read again.
+/// listed template. Confirming the listing is saved then; a cut listing
+/// misses templates the versions name, and is confirmed.
 fn vouched(
-    templates: &BTreeMap<String, ObservedLaunchTemplate>,
+    templates: &[ObservedLaunchTemplate],
     defaults: Option<&HashMap<String, LaunchTemplateData>>,
     fleet: &str,
 ) -> bool {
     defaults.is_some_and(|defaults| {
+        let listed: std::collections::HashSet<&str> =
+            templates.iter().map(|t| t.id.as_str()).collect();
         defaults
             .iter()
             .filter(|(_, data)| {
                 data.instance_tags.get(tags::FLEET).map(String::as_str) == Some(fleet)
             })
-            .all(|(id, _)| templates.contains_key(id))
+            .all(|(id, _)| listed.contains(id.as_str()))
     })
 }
 
-/// Launch templates tagged with the fleet, by id, without their data.
-async fn tagged_templates(
+/// One page of the launch templates `filter` matches (all of them without
+/// one), without their data.
+pub(crate) async fn template_page(
     client: &aws_sdk_ec2::Client,
+    filter: Option<&Filter>,
+    token: Option<String>,
     size: i32,
-    fleet: &str,
-) -> Result<(BTreeMap<String, ObservedLaunchTemplate>, LastPage), String> {
-    let mut templates = BTreeMap::new();
-    let mut last = LastPage::default();
-    let mut pages = client
+) -> Result<Page<ObservedLaunchTemplate>, String> {
+    let page = client
         .describe_launch_templates()
-        .filters(fleet_filter(fleet))
+        .set_filters(filter.map(|f| vec![f.clone()]))
         .max_results(size)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| error::from_sdk(e).message)?;
-        last.saw(page.launch_templates().len(), size, page.next_token());
-        for t in page.launch_templates() {
-            let id = t.launch_template_id().unwrap_or_default().to_string();
-            templates.insert(
-                id.clone(),
-                ObservedLaunchTemplate {
-                    id,
-                    name: t.launch_template_name().unwrap_or_default().to_string(),
-                    default_version: t.default_version_number().unwrap_or_default(),
-                    latest_version: t.latest_version_number().unwrap_or_default(),
-                    default_data: None,
-                    tags: tag_map(t.tags()),
-                },
-            );
-        }
-    }
-    Ok((templates, last))
+        .set_next_token(token)
+        .send()
+        .await
+        .map_err(|e| error::from_sdk(e).message)?;
+    let items = page
+        .launch_templates()
+        .iter()
+        .map(|t| ObservedLaunchTemplate {
+            id: t.launch_template_id().unwrap_or_default().to_string(),
+            name: t.launch_template_name().unwrap_or_default().to_string(),
+            default_version: t.default_version_number().unwrap_or_default(),
+            latest_version: t.latest_version_number().unwrap_or_default(),
+            default_data: None,
+            tags: tag_map(t.tags()),
+        })
+        .collect();
+    Ok(Page::of(items, page.next_token().map(str::to_string)))
 }
 
-/// What the default version of every launch template in the region launches,
-/// by template id: with no template named, `$Default` describes them all in
-/// pages, not one call per template.
-async fn default_versions(
+/// One page of what the default version of every launch template in the
+/// region launches, by template id: with no template named, `$Default`
+/// describes them all in pages, not one call per template.
+async fn default_version_page(
     client: &aws_sdk_ec2::Client,
+    token: Option<String>,
     size: i32,
-) -> Result<(HashMap<String, LaunchTemplateData>, LastPage), String> {
-    let mut defaults = HashMap::new();
-    let mut last = LastPage::default();
-    let mut pages = client
+) -> Result<Page<(String, LaunchTemplateData)>, String> {
+    let page = client
         .describe_launch_template_versions()
         .versions("$Default")
         .max_results(size)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| error::from_sdk(e).message)?;
-        last.saw(
-            page.launch_template_versions().len(),
-            size,
-            page.next_token(),
-        );
-        for version in page.launch_template_versions() {
-            let (Some(id), Some(data)) =
-                (version.launch_template_id(), version.launch_template_data())
-            else {
-                continue;
-            };
-            defaults.insert(id.to_string(), convert_template_data(data));
-        }
-    }
-    Ok((defaults, last))
+        .set_next_token(token)
+        .send()
+        .await
+        .map_err(|e| error::from_sdk(e).message)?;
+    let versions = page.launch_template_versions();
+    let items = versions
+        .iter()
+        .filter_map(|version| {
+            Some((
+                version.launch_template_id()?.to_string(),
+                convert_template_data(version.launch_template_data()?),
+            ))
+        })
+        .collect();
+    // Every version counts toward the page being full, data or not.
+    Ok(Page {
+        items,
+        entries: versions.len(),
+        next: page.next_token().map(str::to_string),
+    })
 }
 
 /// What a launch template version launches, field by field, so that a
@@ -821,12 +719,25 @@ pub(crate) async fn instances(
     client: &aws_sdk_ec2::Client,
     size: i32,
     filter: Filter,
-) -> Result<(Vec<ObservedInstance>, LastPage), String> {
-    let mut found = Vec::new();
-    let mut last = LastPage::default();
-    let mut pages = client
+) -> Result<Vec<ObservedInstance>, String> {
+    let mut found = listing("instances", size, |token, size| {
+        instance_page(client, &filter, token, size)
+    })
+    .await?;
+    found.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(found)
+}
+
+/// One page of the live instances `filter` matches.
+async fn instance_page(
+    client: &aws_sdk_ec2::Client,
+    filter: &Filter,
+    token: Option<String>,
+    size: i32,
+) -> Result<Page<ObservedInstance>, String> {
+    let page = client
         .describe_instances()
-        .filters(filter)
+        .filters(filter.clone())
         .filters(
             Filter::builder()
                 .name("instance-state-name")
@@ -834,263 +745,58 @@ pub(crate) async fn instances(
                 .build(),
         )
         .max_results(size)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| error::from_sdk(e).message)?;
-        // Pages hold whole reservations: a page is full when it holds `size` of
-        // them (counting instances would call every page of multi-instance
-        // reservations full, and no read could ever be trusted).
-        last.saw(page.reservations().len(), size, page.next_token());
-        for reservation in page.reservations() {
-            for i in reservation.instances() {
-                let tags = tag_map(i.tags());
-                let launch_template = match (
-                    tags.get("aws:ec2launchtemplate:id"),
-                    tags.get("aws:ec2launchtemplate:version"),
-                ) {
-                    (Some(id), Some(version)) => Some((id.clone(), version.clone())),
-                    _ => None,
-                };
-                found.push(ObservedInstance {
-                    id: i.instance_id().unwrap_or_default().to_string(),
-                    state: i
-                        .state()
-                        .and_then(|s| s.name())
-                        .map(|n| n.as_str().to_string())
-                        .unwrap_or_default(),
-                    instance_type: i
-                        .instance_type()
-                        .map(|t| t.as_str().to_string())
-                        .unwrap_or_default(),
-                    launch_time: i.launch_time().map(|t| t.secs()).unwrap_or_default(),
-                    image_id: i.image_id().unwrap_or_default().to_string(),
-                    key_name: i.key_name().map(str::to_string),
-                    launch_template,
-                    tags,
-                    zone: i
-                        .placement()
-                        .and_then(|p| p.availability_zone())
-                        .map(str::to_string),
-                    subnet_id: i.subnet_id().map(str::to_string),
-                });
-            }
+        .set_next_token(token)
+        .send()
+        .await
+        .map_err(|e| error::from_sdk(e).message)?;
+    let mut found = Vec::new();
+    for reservation in page.reservations() {
+        for i in reservation.instances() {
+            let tags = tag_map(i.tags());
+            let launch_template = match (
+                tags.get("aws:ec2launchtemplate:id"),
+                tags.get("aws:ec2launchtemplate:version"),
+            ) {
+                (Some(id), Some(version)) => Some((id.clone(), version.clone())),
+                _ => None,
+            };
+            found.push(ObservedInstance {
+                id: i.instance_id().unwrap_or_default().to_string(),
+                state: i
+                    .state()
+                    .and_then(|s| s.name())
+                    .map(|n| n.as_str().to_string())
+                    .unwrap_or_default(),
+                instance_type: i
+                    .instance_type()
+                    .map(|t| t.as_str().to_string())
+                    .unwrap_or_default(),
+                launch_time: i.launch_time().map(|t| t.secs()).unwrap_or_default(),
+                image_id: i.image_id().unwrap_or_default().to_string(),
+                key_name: i.key_name().map(str::to_string),
+                launch_template,
+                tags,
+                zone: i
+                    .placement()
+                    .and_then(|p| p.availability_zone())
+                    .map(str::to_string),
+                subnet_id: i.subnet_id().map(str::to_string),
+            });
         }
     }
-    found.sort_by(|a, b| a.id.cmp(&b.id));
-    Ok((found, last))
+    // Pages hold whole reservations: a page is full when it holds `size` of
+    // them (counting instances would call every page of multi-instance
+    // reservations full, and no read could ever be trusted).
+    Ok(Page {
+        items: found,
+        entries: page.reservations().len(),
+        next: page.next_token().map(str::to_string),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::cell::RefCell;
-
-    /// A listing of `total` items read through pages of `size`, whose last
-    /// token is dropped when `drop_last_token` says so for that read.
-    fn listing(total: usize, size: i32, drop_token: bool) -> (usize, LastPage) {
-        let size_items = usize::try_from(size).unwrap_or(1);
-        let mut last = LastPage::default();
-        let mut seen = 0;
-        loop {
-            let page = (total - seen).min(size_items);
-            seen += page;
-            let more = seen < total;
-            if more && drop_token {
-                last.saw(page, size, None);
-                return (seen, last);
-            }
-            last.saw(page, size, more.then_some("next"));
-            if !more {
-                return (seen, last);
-            }
-        }
-    }
-
-    fn run<T>(future: impl Future<Output = T>) -> T {
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .expect("runtime")
-            .block_on(future)
-    }
-
-    #[test]
-    fn a_dropped_token_on_the_first_read_is_caught_by_the_second() {
-        let reads = RefCell::new(Vec::new());
-        let result = run(confirmed("instances", 5, |size| {
-            reads.borrow_mut().push(size);
-            let first = reads.borrow().len() == 1;
-            async move { Ok(listing(13, size, first)) }
-        }));
-        assert_eq!(result, Ok(13), "the second, whole read is the answer");
-        assert_eq!(*reads.borrow(), vec![5, 6]);
-    }
-
-    #[test]
-    fn a_listing_cut_short_on_every_read_is_an_error_not_a_count() {
-        let result = run(confirmed("instances", 5, |size| async move {
-            Ok(listing(40, size, true))
-        }));
-        let cause = result.expect_err("never a guess");
-        assert!(cause.contains("cut short"), "{cause}");
-    }
-
-    #[test]
-    fn an_exact_multiple_of_the_page_is_read_again_and_then_trusted() {
-        // 10 items in pages of 5 end on a full page with no token: read again with 6.
-        let reads = RefCell::new(0);
-        let result = run(confirmed("templates", 5, |size| {
-            *reads.borrow_mut() += 1;
-            async move { Ok(listing(10, size, false)) }
-        }));
-        assert_eq!(result, Ok(10));
-        assert_eq!(*reads.borrow(), 2);
-        // A short last page is trusted at once.
-        let once = RefCell::new(0);
-        let result = run(confirmed("templates", 200, |size| {
-            *once.borrow_mut() += 1;
-            async move { Ok(listing(7, size, false)) }
-        }));
-        assert_eq!((result, *once.borrow()), (Ok(7), 1));
-    }
-
-    /// The tokens a listing was asked with, in order.
-    type Tokens = RefCell<Vec<Option<String>>>;
-
-    /// A listing of `pages` served one page per call: the n-th call gets
-    /// the items of page n and the token `tokens[n]`, and the token it was
-    /// called with is recorded.
-    fn served(
-        pages: Vec<Vec<u32>>,
-        tokens: Vec<Option<&'static str>>,
-    ) -> (Tokens, impl Fn(usize) -> Result<Page<u32>, String>) {
-        let calls = RefCell::new(Vec::new());
-        let page = move |n: usize| {
-            let items = pages.get(n).cloned().ok_or("called past the last page")?;
-            Ok((items, tokens.get(n).copied().flatten().map(str::to_string)))
-        };
-        (calls, page)
-    }
-
-    #[test]
-    fn every_page_follows_the_tokens_to_the_end() {
-        let (calls, page) = served(
-            vec![vec![1, 2, 3], vec![4, 5, 6], vec![7]],
-            vec![Some("a"), Some("b"), None],
-        );
-        let result = run(every_page("offerings", 3, |token| {
-            calls.borrow_mut().push(token);
-            let n = calls.borrow().len() - 1;
-            let answer = page(n);
-            async move { answer }
-        }));
-        let (items, last) = result.expect("read");
-        assert_eq!(items, vec![1, 2, 3, 4, 5, 6, 7]);
-        assert!(!last.suspect, "a short last page is the end");
-        assert_eq!(
-            *calls.borrow(),
-            vec![None, Some("a".to_string()), Some("b".to_string())],
-            "each page asked with the token of the one before"
-        );
-    }
-
-    #[test]
-    fn an_empty_token_ends_the_listing_and_a_full_last_page_is_suspect() {
-        let (calls, page) = served(vec![vec![1, 2], vec![3, 4]], vec![Some("a"), Some("")]);
-        let (items, last) = run(every_page("subnets", 2, |token| {
-            calls.borrow_mut().push(token);
-            let answer = page(calls.borrow().len() - 1);
-            async move { answer }
-        }))
-        .expect("read");
-        assert_eq!(items, vec![1, 2, 3, 4]);
-        assert!(
-            last.suspect,
-            "a full last page without a token may hide a dropped one"
-        );
-    }
-
-    #[test]
-    fn a_dropped_token_is_caught_by_confirmed_reading_again() {
-        // 10 items in pages of 5: the first read loses its token after page 1
-        // (5 items, full, no token); the second, with pages of 6, reads all.
-        let reads = RefCell::new(0);
-        let result = run(confirmed("offerings", 5, |size| {
-            *reads.borrow_mut() += 1;
-            let first = *reads.borrow() == 1;
-            async move {
-                let all: Vec<u32> = (0..10).collect();
-                let per = usize::try_from(size).unwrap_or(1);
-                every_page("offerings", size, |token: Option<String>| {
-                    let start: usize = token.as_deref().map_or(0, |t| t.parse().unwrap_or(0));
-                    let end = (start + per).min(all.len());
-                    let items = all[start..end].to_vec();
-                    let next = (end < all.len() && !first).then(|| end.to_string());
-                    async move { Ok((items, next)) }
-                })
-                .await
-            }
-        }));
-        assert_eq!(result.map(|items| items.len()), Ok(10));
-        assert_eq!(
-            *reads.borrow(),
-            2,
-            "read again after the suspect first read"
-        );
-    }
-
-    #[test]
-    fn a_repeated_token_is_an_error_not_a_short_or_endless_list() {
-        let (calls, page) = served(
-            vec![vec![1], vec![2], vec![3]],
-            vec![Some("a"), Some("a"), None],
-        );
-        let result = run(every_page("security groups", 1, |token| {
-            calls.borrow_mut().push(token);
-            let answer = page(calls.borrow().len() - 1);
-            async move { answer }
-        }));
-        let cause = result.expect_err("a token sent twice cannot be trusted");
-        assert!(
-            cause.contains("security groups") && cause.contains("NextToken"),
-            "{cause}"
-        );
-        assert_eq!(calls.borrow().len(), 2, "stopped at the repeat");
-    }
-
-    #[test]
-    fn a_failed_page_fails_the_listing() {
-        let calls = RefCell::new(0);
-        let result: Result<(Vec<u32>, LastPage), String> =
-            run(every_page("subnets", 5, |token: Option<String>| {
-                *calls.borrow_mut() += 1;
-                async move {
-                    match token {
-                        None => Ok((vec![1, 2, 3, 4, 5], Some("next".to_string()))),
-                        Some(_) => Err("RequestLimitExceeded: throttled".to_string()),
-                    }
-                }
-            }));
-        assert_eq!(
-            result.map(|(items, _)| items),
-            Err("RequestLimitExceeded: throttled".to_string()),
-            "the pages read before the failure are not returned"
-        );
-        assert_eq!(*calls.borrow(), 2);
-    }
-
-    #[test]
-    fn an_endless_listing_stops_at_the_page_bound() {
-        let calls = RefCell::new(0usize);
-        let result: Result<(Vec<u32>, LastPage), String> = run(every_page("offerings", 5, |_| {
-            *calls.borrow_mut() += 1;
-            let n = *calls.borrow();
-            async move { Ok((Vec::new(), Some(format!("t{n}")))) }
-        }));
-        let cause = result.expect_err("bounded");
-        assert!(cause.contains("pages"), "{cause}");
-        assert_eq!(*calls.borrow(), MAX_PAGES);
-    }
 
     use aws_sdk_ec2::types::{
         LaunchTemplateBlockDeviceMapping, LaunchTemplateEbsBlockDevice,
@@ -1323,7 +1029,7 @@ mod tests {
         );
         let mid = PageSizes::at_most(Some(500));
         assert_eq!((mid.instances, mid.templates), (500, 200));
-        assert!(confirming_sizes(5).iter().all(|&s| s >= MIN_PAGE));
-        assert_eq!(confirming_sizes(1000), [1000, 999, 998]);
+        assert!(paging::confirming_sizes(5).iter().all(|&s| s >= MIN_PAGE));
+        assert_eq!(paging::confirming_sizes(1000), [1000, 999, 998]);
     }
 }

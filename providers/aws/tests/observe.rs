@@ -698,8 +698,10 @@ async fn templates_whose_default_versions_cannot_be_read_are_incomplete_not_empt
 
 /// Counts each EC2 action that passes through a proxy, and drops the
 /// NextToken of the first `DescribeLaunchTemplates` page when `cut_first`.
+/// A proxy counting calls by action; with `cut_at = Some(n)`, the n-th
+/// DescribeLaunchTemplates call (from 1) loses its NextToken.
 fn counting_proxy(
-    cut_first: bool,
+    cut_at: Option<usize>,
 ) -> (
     fleetform_test_support::fault::FaultProxy,
     std::sync::Arc<std::sync::Mutex<BTreeMap<String, usize>>>,
@@ -713,7 +715,7 @@ fn counting_proxy(
             let mut counts = seen.lock().unwrap_or_else(|p| p.into_inner());
             let n = counts.entry(action.to_string()).or_insert(0);
             *n += 1;
-            (cut_first && action == "DescribeLaunchTemplates" && *n == 1)
+            (action == "DescribeLaunchTemplates" && cut_at == Some(*n))
                 .then_some(Injection::Truncate)
         }),
         None,
@@ -762,7 +764,7 @@ async fn a_full_last_page_of_templates_is_vouched_for_by_their_versions_not_read
     let region = "eu-west-3";
     let fleet = unique_fleet("vouch");
     fleet_templates(&provider().await, region, &fleet, 10).await;
-    let (proxy, counts) = counting_proxy(false);
+    let (proxy, counts) = counting_proxy(None);
     let provider = paged_provider(&proxy.url, 5).await;
     let observation = observe(&provider, &fleet, &[region]).await;
     let templates = observation.regions[region]
@@ -790,7 +792,7 @@ async fn a_template_listing_cut_by_a_dropped_token_is_read_again_in_full() {
     let region = "eu-west-2";
     let fleet = unique_fleet("cut");
     fleet_templates(&provider().await, region, &fleet, 10).await;
-    let (proxy, counts) = counting_proxy(true);
+    let (proxy, counts) = counting_proxy(Some(1));
     let provider = paged_provider(&proxy.url, 5).await;
     let observation = observe(&provider, &fleet, &[region]).await;
     let templates = observation.regions[region]
@@ -805,6 +807,36 @@ async fn a_template_listing_cut_by_a_dropped_token_is_read_again_in_full() {
         counts
             .get("DescribeLaunchTemplates")
             .is_some_and(|n| *n > 1),
+        "{counts:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listing_cut_after_its_first_page_is_read_on_from_its_last_page_only() {
+    let region = "ca-central-1";
+    let fleet = unique_fleet("tail");
+    fleet_templates(&provider().await, region, &fleet, 15).await;
+    // The second page (templates 6 to 10) loses its token: the read ends
+    // there, on a full page, with 10 of the 15.
+    let (proxy, counts) = counting_proxy(Some(2));
+    let provider = paged_provider(&proxy.url, 5).await;
+    let observation = observe(&provider, &fleet, &[region]).await;
+    let templates = observation.regions[region]
+        .launch_templates
+        .complete()
+        .expect("complete");
+    let mut names: Vec<&str> = templates.iter().map(|t| t.name.as_str()).collect();
+    names.sort_unstable();
+    let mut wanted: Vec<String> = (0..15).map(|n| format!("{fleet}.w{n}")).collect();
+    wanted.sort();
+    assert_eq!(names, wanted, "every template once");
+    let counts = counts.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    // The versions name five templates the listing lacks, so it is
+    // confirmed: the cut page again from its own token, in pages of 6
+    // (templates 6 to 11, then 12 to 15), not the whole listing.
+    assert_eq!(
+        counts.get("DescribeLaunchTemplates"),
+        Some(&4),
         "{counts:?}"
     );
 }
