@@ -390,9 +390,9 @@ pub fn journaled_call(action: &str, params: &[(String, String)]) -> bool {
             .any(|(name, value)| name == "DryRun" && value == "true")
 }
 
-/// A proxy that stops the `at`-th journaled call ([`journaled_call`], from
-/// 1) with [`Injection::Stall`]: before EC2 sees it, or after EC2 carried
-/// it out but before its answer; the test then kills the client there. It
+/// A proxy that stops the `at`-th journaled call ([`journaled_call`],
+/// counted from one) with [`Injection::Stall`]: before EC2 sees it, or
+/// after EC2 carried it out but before its answer; the test then kills the client there. It
 /// counts every journaled call it saw, the stopped one included.
 pub struct CallStop {
     /// URL to give fleetform as its EC2 endpoint.
