@@ -115,8 +115,29 @@ impl GroupCommit {
         answered
     }
 
-    /// Writes batches until nothing waits, then goes idle.
+    /// Writes batches until nothing waits, then goes idle. Should a write
+    /// panic, the writer still goes idle (so [`GroupCommit::flush`] returns):
+    /// the intents waiting are answered "stopped" as their senders drop.
     fn drain(&self) {
+        /// Marks the writer idle if the thread unwinds.
+        struct Unwinding<'a>(&'a GroupCommit);
+        impl Drop for Unwinding<'_> {
+            fn drop(&mut self) {
+                if std::thread::panicking() {
+                    let mut queue = self.0.queue();
+                    queue.writing = false;
+                    let stopped: Vec<Queued> = std::mem::take(&mut queue.waiting);
+                    queue.lost_outcomes.extend(
+                        stopped
+                            .iter()
+                            .filter(|q| q.intent.is_none())
+                            .map(|q| (q.action, "the journal writer stopped".to_string())),
+                    );
+                    self.0.idle.notify_all();
+                }
+            }
+        }
+        let _unwinding = Unwinding(self);
         loop {
             let batch = {
                 let mut queue = self.queue();
