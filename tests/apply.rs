@@ -813,3 +813,90 @@ fn a_kind_unreadable_after_the_apply_keeps_its_record_and_the_next_plan_is_a_no_
     let plan = fleetform(&["plan", "--detailed-exitcode"], dir.path());
     assert_eq!(plan.status.code(), Some(0), "{}{}", out(&plan), err(&plan));
 }
+
+/// Group commit on the local state: an apply killed after its intents'
+/// batch was written (and fsynced) but before the call reached EC2, and one
+/// killed after EC2 made the call but before its outcome was recorded, each
+/// leave a journal holding the intent of every call made (and none of the
+/// stopped call's outcome); the next apply converges without a duplicate key
+/// pair, template or instance.
+#[test]
+fn an_apply_on_local_state_killed_between_batch_and_call_or_call_and_outcome_converges() {
+    let worker_types = 6;
+    let fleet = unique_fleet("local-group");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut hcl = format!(
+        "fleet \"{fleet}\" {{\n  account_id = \"123456789012\"\n  regions    = [\"us-east-1\"]\n}}\n\nkey_pair \"workers\" {{\n  public_key = file(\"workers.pub\")\n}}\n\nami_set \"linux\" {{\n  images = {{\n    \"us-east-1\" = \"ami-785db401\"\n  }}\n}}\n"
+    );
+    for n in 0..worker_types {
+        hcl.push_str(&format!(
+            "\nworker_type \"w{n}\" {{\n  ami_set  = ami_set.linux\n  key_pair = key_pair.workers\n\n  instance_type \"m5.large\" {{ capacity = 1 }}\n\n  capacity {{\n    min = 1\n    max = 2\n  }}\n}}\n"
+        ));
+    }
+    std::fs::write(dir.path().join("fleet.hcl"), hcl).expect("write");
+    std::fs::write(dir.path().join("workers.pub"), KEY).expect("write");
+    let store = LocalBackend::new(dir.path().join(".fleetform"));
+    // 13 calls: the key pair, 6 templates, 6 launches.
+    for (at, after_ec2) in [(4, false), (6, true)] {
+        let round = format!("call {at}, after EC2: {after_ec2}");
+        let stop = fleetform_test_support::fault::CallStop::start(endpoint(), at, after_ec2)
+            .expect("proxy");
+        let mut child = spawn_apply(dir.path(), &stop.url, 16);
+        let stopped = stop.wait_tripped(std::time::Duration::from_secs(120));
+        child.kill().expect("killed");
+        child.wait().expect("reaped");
+        assert!(stopped.is_some(), "{round}: stopped mid-call");
+        let records = store.journal().expect("journal reads");
+        let count = |intent: bool| {
+            records
+                .iter()
+                .filter(|r| match r {
+                    fleetform_state::JournalRecord::Intent { .. } => intent,
+                    fleetform_state::JournalRecord::Outcome { .. } => !intent,
+                    _ => false,
+                })
+                .count()
+        };
+        assert!(
+            count(true) >= stop.calls(),
+            "{round}: {} calls reached EC2, only {} intents are in the journal",
+            stop.calls(),
+            count(true)
+        );
+        assert!(
+            count(false) < count(true),
+            "{round}: the stopped call has no outcome"
+        );
+        let unlock = fleetform(&["unlock", "--force"], dir.path());
+        assert_eq!(unlock.status.code(), Some(0), "{round}: {}", err(&unlock));
+    }
+    let finished = fleetform(&["apply", "--auto-approve", "--no-color"], dir.path());
+    assert_eq!(
+        finished.status.code(),
+        Some(0),
+        "{}{}",
+        out(&finished),
+        err(&finished)
+    );
+    let plan = fleetform(&["plan", "--detailed-exitcode"], dir.path());
+    assert_eq!(plan.status.code(), Some(0), "converged: {}", out(&plan));
+    let (config, observation) = observe(dir.path());
+    let (entries, incomplete) = fleetform_engine::inventory::entries(&config, &observation);
+    assert!(incomplete.is_empty(), "{incomplete:?}");
+    let mut counts = std::collections::BTreeMap::new();
+    for e in entries.into_iter().filter(|e| e.kind.as_str() != "image") {
+        *counts
+            .entry((e.address, e.region, e.kind.as_str().to_string()))
+            .or_insert(0) += 1;
+    }
+    assert_eq!(
+        counts.len(),
+        1 + 2 * worker_types,
+        "every object: {counts:?}"
+    );
+    assert!(
+        counts.values().all(|&n| n == 1),
+        "nothing twice: {counts:?}"
+    );
+    assert_eq!(store.journal().expect("journal"), Vec::new(), "cleared");
+}

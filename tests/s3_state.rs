@@ -543,3 +543,191 @@ fn state_migrate_refuses_another_history_an_unfinished_apply_and_a_held_lock() {
         "migrate",
     );
 }
+
+/// A fleet of `worker_types` worker types in one region, each launching
+/// one instance (min 1, max 2): a key pair, a template and a launch each.
+fn launching_fleet(dir: &Path, fleet: &str, backend: &str, worker_types: usize) {
+    let mut hcl = format!(
+        "{backend}fleet \"{fleet}\" {{\n  account_id = \"123456789012\"\n  regions    = [\"us-east-1\"]\n}}\n\nkey_pair \"workers\" {{\n  public_key = file(\"workers.pub\")\n}}\n\nami_set \"linux\" {{\n  images = {{\n    \"us-east-1\" = \"ami-785db401\"\n  }}\n}}\n"
+    );
+    for n in 0..worker_types {
+        hcl.push_str(&format!(
+            "\nworker_type \"w{n}\" {{\n  ami_set  = ami_set.linux\n  key_pair = key_pair.workers\n\n  instance_type \"m5.large\" {{ capacity = 1 }}\n\n  capacity {{\n    min = 1\n    max = 2\n  }}\n}}\n"
+        ));
+    }
+    std::fs::write(dir.join("fleet.hcl"), hcl).expect("write config");
+    std::fs::write(dir.join("workers.pub"), KEY).expect("write key");
+}
+
+/// Key pairs, launch templates and instances of the fleet in `dir`, as EC2
+/// holds them: how many of each (address, region, kind).
+fn objects_in_ec2(dir: &Path) -> std::collections::BTreeMap<(String, String, String), usize> {
+    use fleetform_engine::provider::{ObserveRequest, Provider};
+    let loaded = fleetform_engine::load_dir(dir, &fleetform_engine::Inputs::default());
+    let config = loaded.config.expect("valid config");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let provider = runtime
+        .block_on(fleetform_aws::AwsProvider::connect(
+            &fleetform_aws::ConnectOptions {
+                endpoint_url: Some(endpoint().to_string()),
+                ..fleetform_aws::ConnectOptions::default()
+            },
+        ))
+        .expect("connects");
+    let observation = runtime.block_on(provider.observe(&ObserveRequest::for_config(&config)));
+    let (entries, incomplete) = fleetform_engine::inventory::entries(&config, &observation);
+    assert!(incomplete.is_empty(), "{incomplete:?}");
+    let mut counts = std::collections::BTreeMap::new();
+    for e in entries.into_iter().filter(|e| e.kind.as_str() != "image") {
+        *counts
+            .entry((e.address, e.region, e.kind.as_str().to_string()))
+            .or_insert(0) += 1;
+    }
+    counts
+}
+
+/// How many intents and outcomes `records` hold.
+fn intents_and_outcomes(records: &[fleetform_state::JournalRecord]) -> (usize, usize) {
+    use fleetform_state::JournalRecord::{Intent, Outcome};
+    let intents = records
+        .iter()
+        .filter(|r| matches!(r, Intent { .. }))
+        .count();
+    let outcomes = records
+        .iter()
+        .filter(|r| matches!(r, Outcome { .. }))
+        .count();
+    (intents, outcomes)
+}
+
+/// Kills an apply of the fleet in `dir` (parallelism 16) at the `at`-th
+/// journaled call, before EC2 sees it or after EC2 carried it out (then
+/// before its outcome can be recorded), and checks the write-ahead rule
+/// from outside: every call that reached EC2's door had its intent in the
+/// journal (read from `journal` after the kill), and the stopped call has
+/// no outcome. Breaks the killed holder's lock.
+fn kill_at_a_call(
+    dir: &Path,
+    at: usize,
+    after_ec2: bool,
+    journal: &dyn Fn() -> Vec<fleetform_state::JournalRecord>,
+    extra_env: &[(&str, &str)],
+) {
+    let round = format!("call {at}, after EC2: {after_ec2}");
+    let stop =
+        fleetform_test_support::fault::CallStop::start(endpoint(), at, after_ec2).expect("proxy");
+    let mut child = spawn(
+        &["apply", "--auto-approve", "--parallelism", "16"],
+        dir,
+        &stop.url,
+        extra_env,
+    );
+    let stopped = stop.wait_tripped(Duration::from_secs(120));
+    child.kill().expect("killed");
+    child.wait().expect("reaped");
+    assert!(stopped.is_some(), "{round}: stopped mid-call");
+    let records = journal();
+    let (intents, outcomes) = intents_and_outcomes(&records);
+    assert!(
+        intents >= stop.calls(),
+        "{round}: {} calls reached EC2, only {intents} intents are in the journal",
+        stop.calls()
+    );
+    assert!(
+        outcomes < intents,
+        "{round}: the stopped call has no outcome"
+    );
+    let unlock = fleetform(&["unlock", "--force"], dir);
+    assert_ok(&unlock, &round);
+}
+
+/// The next apply after kills converges: a no-op plan, and every object
+/// once in EC2.
+fn converges_without_duplicates(dir: &Path, worker_types: usize) {
+    let apply = fleetform(&["apply", "--auto-approve"], dir);
+    assert_ok(&apply, "the apply after the kills");
+    let plan = fleetform(&["plan", "--detailed-exitcode"], dir);
+    assert_eq!(plan.status.code(), Some(0), "converged: {}", text(&plan));
+    let counts = objects_in_ec2(dir);
+    assert_eq!(
+        counts.len(),
+        1 + 2 * worker_types,
+        "every object: {counts:?}"
+    );
+    assert!(
+        counts.values().all(|&n| n == 1),
+        "nothing twice: {counts:?}"
+    );
+}
+
+/// Group commit on an S3 state: an apply killed after its intents' batch
+/// was written but before the call reached EC2, and one killed after EC2
+/// made the call but before its outcome was recorded, each leave a journal
+/// holding the intent of every call made; the next apply converges without
+/// a duplicate key pair, template or instance.
+#[test]
+fn an_apply_on_s3_state_killed_between_batch_and_call_or_call_and_outcome_converges() {
+    let worker_types = 6;
+    let bucket = TestBucket::create("s3-group");
+    let fleet = unique_fleet("s3-group");
+    let dir = tempfile::tempdir().expect("tempdir");
+    launching_fleet(dir.path(), &fleet, &s3_block(&bucket), worker_types);
+    let store = s3_store(&bucket);
+    let journal = || store.journal().expect("journal reads");
+    // 13 calls: the key pair, 6 templates, 6 launches.
+    kill_at_a_call(dir.path(), 4, false, &journal, &[]);
+    kill_at_a_call(dir.path(), 6, true, &journal, &[]);
+    converges_without_duplicates(dir.path(), worker_types);
+    assert_eq!(
+        bucket.keys(&format!("{STATE_KEY}/journal/")),
+        Vec::<String>::new(),
+        "the finished apply cleared the journal"
+    );
+}
+
+/// At parallelism 16 the records of actions in flight share journal
+/// objects: an apply of 60 actions, stopped at its last call, has written
+/// its 60 intents (and outcomes) in well under one object per record.
+#[test]
+fn at_parallelism_16_the_journal_of_an_s3_state_takes_far_fewer_objects_than_records() {
+    let bucket = TestBucket::create("s3-batch");
+    let fleet = unique_fleet("s3-batch");
+    let dir = tempfile::tempdir().expect("tempdir");
+    // 19 worker types x 3 regions + 3 key pairs = 60 actions, no launches.
+    let regions = ["us-east-1", "us-west-2", "eu-central-1"];
+    let images: String = regions
+        .iter()
+        .map(|r| format!("    \"{r}\" = \"ami-785db401\"\n"))
+        .collect();
+    let mut hcl = format!(
+        "{}fleet \"{fleet}\" {{\n  account_id = \"123456789012\"\n  regions    = [\"us-east-1\", \"us-west-2\", \"eu-central-1\"]\n  limits {{\n    max_launches = 0\n  }}\n}}\n\nkey_pair \"workers\" {{\n  public_key = file(\"workers.pub\")\n}}\n\nami_set \"linux\" {{\n  images = {{\n{images}  }}\n}}\n",
+        s3_block(&bucket)
+    );
+    for n in 0..19 {
+        hcl.push_str(&format!(
+            "\nworker_type \"w{n}\" {{\n  ami_set  = ami_set.linux\n  key_pair = key_pair.workers\n\n  instance_type \"m5.large\" {{ capacity = 1 }}\n\n  capacity {{\n    max = 2\n  }}\n}}\n"
+        ));
+    }
+    std::fs::write(dir.path().join("fleet.hcl"), hcl).expect("write config");
+    std::fs::write(dir.path().join("workers.pub"), KEY).expect("write key");
+    let store = s3_store(&bucket);
+    let journal = || store.journal().expect("journal reads");
+    kill_at_a_call(dir.path(), 60, false, &journal, &[]);
+    let records = journal();
+    let (intents, _) = intents_and_outcomes(&records);
+    assert_eq!(intents, 60, "every action's intent");
+    let objects = bucket.keys(&format!("{STATE_KEY}/journal/")).len();
+    assert!(
+        objects * 2 <= records.len() && objects <= 30,
+        "{objects} journal objects for {} records of 60 actions",
+        records.len()
+    );
+    eprintln!(
+        "{objects} journal objects for {} records of 60 actions",
+        records.len()
+    );
+    let apply = fleetform(&["apply", "--auto-approve"], dir.path());
+    assert_ok(&apply, "the apply after the kill");
+    let plan = fleetform(&["plan", "--detailed-exitcode"], dir.path());
+    assert_eq!(plan.status.code(), Some(0), "converged: {}", text(&plan));
+}

@@ -10,28 +10,193 @@ use fleetform_engine::plan::{Action, Plan};
 use fleetform_engine::provider::{Provider, ProviderError};
 use fleetform_engine::sensitive::Withheld;
 use fleetform_state::{Backend, JournalRecord};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
 
-/// The journal of the state store, as the executor sees it. Each record is
-/// written on a blocking thread: the executor runs every action in one
-/// task, and a store on the network (S3) would otherwise hold all of them
-/// up for each record's round trip.
+/// The journal of the state store, as the executor sees it: every record
+/// goes through one [`GroupCommit`] writer, so the records of the actions
+/// in flight are written together.
 struct StateJournal<'a> {
-    store: Store,
+    writer: Arc<GroupCommit>,
     apply_id: String,
     plan: &'a Plan,
-    /// Checked before every call: nothing is changed without the lock.
-    watch: LeaseWatch,
-    reporter: &'a dyn Reporter,
 }
 
-/// Runs `work` (store I/O) on tokio's blocking pool and waits for it.
-async fn off_the_executor<T: Send + 'static>(
-    work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, String> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| format!("the journal writer stopped ({e})"))
+/// A record waiting for the next write.
+struct Queued {
+    record: JournalRecord,
+    /// An intent's caller, who waits for the batch (lease checked, written)
+    /// before making its call; `None` for an outcome, which nobody waits for.
+    intent: Option<tokio::sync::oneshot::Sender<Result<(), String>>>,
+    /// The action an outcome is of, named in a warning if it is not written.
+    action: usize,
+}
+
+/// What the writer holds between writes.
+#[derive(Default)]
+struct Queue {
+    /// Records that arrived since the write in progress began, in order.
+    waiting: Vec<Queued>,
+    /// Whether a write (a thread draining `waiting`) is under way.
+    writing: bool,
+    /// Batches written (or tried) so far.
+    batches: usize,
+    /// Outcomes that could not be written: (action, why).
+    lost_outcomes: Vec<(usize, String)>,
+}
+
+/// Group commit of the journal: one write at a time, on a blocking thread;
+/// the records that arrive while it is under way wait, and the next write
+/// takes all of them at once. A batch holding an intent checks the lease
+/// first, once for the batch (after every record of it was queued): when
+/// it is lost, the batch's intents fail, so their calls are never made,
+/// and only its outcomes are written. Then the batch is one
+/// [`Backend::append_journal_records`] (one fsync, or one S3 object), and
+/// an intent of it succeeds only once that returned `Ok`.
+///
+/// An intent's caller waits for its batch; an outcome's does not (an
+/// outcome only says what happened, after the fact; losing it in a crash is
+/// what a crash between a call and its outcome does anyway). [`flush`]
+/// waits for every record queued, so that nothing is written after the
+/// journal's end.
+///
+/// [`flush`]: GroupCommit::flush
+struct GroupCommit {
+    store: Store,
+    /// Checked before every batch holding an intent: nothing is changed
+    /// without the lock.
+    watch: LeaseWatch,
+    queue: Mutex<Queue>,
+    /// Signalled whenever the writer goes idle.
+    idle: Condvar,
+}
+
+impl GroupCommit {
+    fn new(store: Store, watch: LeaseWatch) -> Arc<GroupCommit> {
+        Arc::new(GroupCommit {
+            store,
+            watch,
+            queue: Mutex::new(Queue::default()),
+            idle: Condvar::new(),
+        })
+    }
+
+    fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues `queued` and starts a writer if none is under way. Must be
+    /// called inside a tokio runtime (the writer is a blocking task of it).
+    fn submit(self: &Arc<Self>, queued: Queued) {
+        let start = {
+            let mut queue = self.queue();
+            queue.waiting.push(queued);
+            !std::mem::replace(&mut queue.writing, true)
+        };
+        if start {
+            let writer = Arc::clone(self);
+            // Not awaited: the writer hands each record's answer back itself.
+            drop(tokio::task::spawn_blocking(move || writer.drain()));
+        }
+    }
+
+    /// Queues an intent; its answer arrives once its batch is written (or
+    /// refused).
+    fn intent(
+        self: &Arc<Self>,
+        record: JournalRecord,
+        action: usize,
+    ) -> tokio::sync::oneshot::Receiver<Result<(), String>> {
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        self.submit(Queued {
+            record,
+            intent: Some(answer),
+            action,
+        });
+        answered
+    }
+
+    /// Writes batches until nothing waits, then goes idle. Should a write
+    /// panic, the writer still goes idle (so [`GroupCommit::flush`] returns):
+    /// the intents waiting are answered "stopped" as their senders drop.
+    fn drain(&self) {
+        /// Marks the writer idle if the thread unwinds.
+        struct Unwinding<'a>(&'a GroupCommit);
+        impl Drop for Unwinding<'_> {
+            fn drop(&mut self) {
+                if std::thread::panicking() {
+                    let mut queue = self.0.queue();
+                    queue.writing = false;
+                    let stopped: Vec<Queued> = std::mem::take(&mut queue.waiting);
+                    queue.lost_outcomes.extend(
+                        stopped
+                            .iter()
+                            .filter(|q| q.intent.is_none())
+                            .map(|q| (q.action, "the journal writer stopped".to_string())),
+                    );
+                    self.0.idle.notify_all();
+                }
+            }
+        }
+        let _unwinding = Unwinding(self);
+        loop {
+            let batch = {
+                let mut queue = self.queue();
+                if queue.waiting.is_empty() {
+                    queue.writing = false;
+                    self.idle.notify_all();
+                    return;
+                }
+                queue.batches += 1;
+                std::mem::take(&mut queue.waiting)
+            };
+            self.write(batch);
+        }
+    }
+
+    /// One batch: the lease check (if it holds an intent), one append, and
+    /// every intent's answer.
+    fn write(&self, batch: Vec<Queued>) {
+        let lost = if batch.iter().any(|q| q.intent.is_some()) {
+            self.watch.lost()
+        } else {
+            None
+        };
+        // A lost lease writes no intent: only the batch's outcomes.
+        let records: Vec<JournalRecord> = batch
+            .iter()
+            .filter(|q| lost.is_none() || q.intent.is_none())
+            .map(|q| q.record.clone())
+            .collect();
+        let written = self
+            .store
+            .append_journal_records(&records)
+            .map_err(|e| e.to_string());
+        let mut lost_outcomes = Vec::new();
+        for queued in batch {
+            match (queued.intent, &lost, &written) {
+                (Some(answer), Some(why), _) => drop(answer.send(Err(why.clone()))),
+                (Some(answer), None, Err(e)) => drop(answer.send(Err(format!(
+                    "the journal could not record the intent ({e})"
+                )))),
+                (Some(answer), None, Ok(())) => drop(answer.send(Ok(()))),
+                (None, _, Err(e)) => lost_outcomes.push((queued.action, e.clone())),
+                (None, _, Ok(())) => {}
+            }
+        }
+        if !lost_outcomes.is_empty() {
+            self.queue().lost_outcomes.extend(lost_outcomes);
+        }
+    }
+
+    /// Waits until every record queued so far is written (or failed), and
+    /// returns the outcomes that could not be written: (action, why).
+    fn flush(&self) -> Vec<(usize, String)> {
+        let mut queue = self.queue();
+        while queue.writing || !queue.waiting.is_empty() {
+            queue = self.idle.wait(queue).unwrap_or_else(|p| p.into_inner());
+        }
+        std::mem::take(&mut queue.lost_outcomes)
+    }
 }
 
 impl Journal for StateJournal<'_> {
@@ -49,16 +214,10 @@ impl Journal for StateJournal<'_> {
             client_token: client_token.to_string(),
             time: crate::clock(),
         };
-        let (watch, store) = (self.watch.clone(), Arc::clone(&self.store));
-        off_the_executor(move || {
-            if let Some(why) = watch.lost() {
-                return Err(why);
-            }
-            store
-                .append_journal(&record)
-                .map_err(|e| format!("the journal could not record the intent ({e})"))
-        })
-        .await?
+        self.writer
+            .intent(record, index)
+            .await
+            .map_err(|_| "the journal writer stopped".to_string())?
     }
 
     async fn outcome(&self, index: usize, result: &Result<Vec<String>, ProviderError>) {
@@ -70,13 +229,20 @@ impl Journal for StateJournal<'_> {
             ids: result.clone().unwrap_or_default(),
             time: crate::clock(),
         };
-        let store = Arc::clone(&self.store);
-        let written =
-            off_the_executor(move || store.append_journal(&record).map_err(|e| e.to_string()))
-                .await
-                .and_then(|written| written);
-        if let Err(e) = written {
-            self.reporter.warning(&format!(
+        self.writer.submit(Queued {
+            record,
+            intent: None,
+            action: index,
+        });
+    }
+}
+
+impl StateJournal<'_> {
+    /// Waits for every record queued, and warns of each outcome that could
+    /// not be written.
+    fn finish(&self, reporter: &dyn Reporter) {
+        for (index, e) in self.writer.flush() {
+            reporter.warning(&format!(
                 "cannot record the outcome of {} in the journal: {e}",
                 self.plan
                     .actions
@@ -102,8 +268,11 @@ pub struct Execution<'a> {
 /// Journals and carries out a plan under `lock` (taken on `store`): writes
 /// the journal's beginning, then runs the engine's executor on `runtime`
 /// with an intent recorded before every call (none is made once the lease is
-/// lost or the intent cannot be written) and an outcome after it. Each
-/// finished action is reported; the outcome of every action.
+/// lost or the intent cannot be written) and an outcome after it. Records
+/// of actions in flight together are written together (group commit: one
+/// lease check and one append per batch); every record is written, or
+/// reported as a warning, before this returns. Each finished action is
+/// reported; the outcome of every action.
 pub fn execute(
     runtime: &tokio::runtime::Runtime,
     store: &Store,
@@ -125,23 +294,23 @@ pub fn execute(
         actions: plan.actions.len(),
     })?;
     let journal = StateJournal {
-        watch: lock.watch(store),
-        store: Arc::clone(store),
+        writer: GroupCommit::new(Arc::clone(store), lock.watch(store)),
         apply_id: apply_id.to_string(),
         plan,
-        reporter,
     };
     let progress = |action: &Action, result: &Result<Vec<String>, ProviderError>| {
         reporter.action_finished(action, result)
     };
-    Ok(runtime.block_on(apply::execute(
+    let outcomes = runtime.block_on(apply::execute(
         plan,
         withheld,
         provider,
         parallelism,
         &journal,
         &progress,
-    )))
+    ));
+    journal.finish(reporter);
+    Ok(outcomes)
 }
 
 /// An apply the journal holds a beginning of but no end: who began it and
@@ -210,6 +379,218 @@ pub(crate) fn holds_open_apply(backend: &dyn Backend) -> Result<bool, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use fleetform_state::{Lease, LeaseInfo, LocalBackend, StateError, Version, VersionSummary};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    /// A local store whose journal appends each wait for the test to open
+    /// a gate, and tell it first how many records they carry: the test
+    /// knows when a write is under way, and so what queues behind it.
+    struct Gated {
+        inner: LocalBackend,
+        entered: Mutex<mpsc::Sender<usize>>,
+        gate: Mutex<mpsc::Receiver<()>>,
+        fail: AtomicBool,
+    }
+
+    impl Backend for Gated {
+        fn latest(&self) -> Result<Option<u64>, StateError> {
+            self.inner.latest()
+        }
+        fn list(&self) -> Result<Vec<VersionSummary>, StateError> {
+            self.inner.list()
+        }
+        fn read(&self, number: u64) -> Result<Version, StateError> {
+            self.inner.read(number)
+        }
+        fn write(&self, version: &Version) -> Result<(), StateError> {
+            self.inner.write(version)
+        }
+        fn append_journal_records(&self, records: &[JournalRecord]) -> Result<(), StateError> {
+            let _ = self.entered.lock().expect("entered").send(records.len());
+            self.gate
+                .lock()
+                .expect("gate")
+                .recv_timeout(Duration::from_secs(60))
+                .expect("the test opens the gate");
+            if self.fail.load(Ordering::SeqCst) {
+                return Err(StateError::Io {
+                    path: "journal.jsonl".into(),
+                    source: std::io::Error::other("disk full"),
+                });
+            }
+            self.inner.append_journal_records(records)
+        }
+        fn journal(&self) -> Result<Vec<JournalRecord>, StateError> {
+            self.inner.journal()
+        }
+        fn clear_journal(&self) -> Result<(), StateError> {
+            self.inner.clear_journal()
+        }
+        fn lock(&self, holder: &str, ttl: i64, now: i64) -> Result<Lease, StateError> {
+            self.inner.lock(holder, ttl, now)
+        }
+        fn renew(&self, lease: &mut Lease, ttl: i64, now: i64) -> Result<(), StateError> {
+            self.inner.renew(lease, ttl, now)
+        }
+        fn release(&self, lease: Lease) -> Result<(), StateError> {
+            self.inner.release(lease)
+        }
+        fn lease(&self) -> Result<Option<LeaseInfo>, StateError> {
+            self.inner.lease()
+        }
+        fn break_lock(&self, force: bool, now: i64) -> Result<Option<LeaseInfo>, StateError> {
+            self.inner.break_lock(force, now)
+        }
+    }
+
+    struct Quiet;
+    impl Reporter for Quiet {
+        fn warning(&self, _: &str) {}
+    }
+
+    /// A gated store in a new directory, what its appends report, and its gate.
+    fn gated() -> (
+        tempfile::TempDir,
+        Arc<Gated>,
+        mpsc::Receiver<usize>,
+        mpsc::Sender<()>,
+    ) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (entered, entries) = mpsc::channel();
+        let (gate, gated) = mpsc::channel();
+        let store = Arc::new(Gated {
+            inner: LocalBackend::new(dir.path().join(".fleetform")),
+            entered: Mutex::new(entered),
+            gate: Mutex::new(gated),
+            fail: AtomicBool::new(false),
+        });
+        (dir, store, entries, gate)
+    }
+
+    fn intent(action: usize) -> JournalRecord {
+        JournalRecord::Intent {
+            apply_id: "a".into(),
+            action,
+            address: format!("w{action}"),
+            region: "us-east-1".into(),
+            client_token: format!("ff-a-{action}"),
+            time: 1,
+        }
+    }
+
+    fn outcome(action: usize) -> Queued {
+        Queued {
+            record: JournalRecord::Outcome {
+                apply_id: "a".into(),
+                action,
+                ok: true,
+                error: None,
+                ids: Vec::new(),
+                time: 2,
+            },
+            intent: None,
+            action,
+        }
+    }
+
+    fn entered(entries: &mpsc::Receiver<usize>) -> usize {
+        entries
+            .recv_timeout(Duration::from_secs(60))
+            .expect("a write began")
+    }
+
+    /// While one write is under way, what arrives queues, and the next
+    /// write takes all of it at once, in order; every intent is answered
+    /// only once its batch is written.
+    #[test]
+    fn records_that_arrive_during_a_write_go_together_in_the_next_one() {
+        let (_dir, gated, entries, gate) = gated();
+        let store: Store = gated.clone();
+        let lock = LockGuard::take(&*store, Arc::new(Quiet)).expect("lock");
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let _inside = runtime.enter();
+        let writer = GroupCommit::new(Arc::clone(&store), lock.watch(&store));
+        let mut first = writer.intent(intent(0), 0);
+        assert_eq!(entered(&entries), 1, "the first intent is written at once");
+        let mut answers: Vec<_> = (1..16).map(|i| writer.intent(intent(i), i)).collect();
+        for i in 0..5 {
+            writer.submit(outcome(i));
+        }
+        assert!(first.try_recv().is_err(), "not answered before written");
+        gate.send(()).expect("open");
+        assert_eq!(runtime.block_on(first), Ok(Ok(())));
+        assert_eq!(entered(&entries), 20, "15 intents and 5 outcomes at once");
+        assert!(answers.iter_mut().all(|a| a.try_recv().is_err()));
+        gate.send(()).expect("open");
+        for answer in answers {
+            assert_eq!(runtime.block_on(answer), Ok(Ok(())));
+        }
+        assert_eq!(writer.flush(), Vec::new());
+        assert_eq!(writer.queue().batches, 2);
+        let mut expected: Vec<JournalRecord> = (0..16).map(intent).collect();
+        expected.extend((0..5).map(|i| outcome(i).record));
+        assert_eq!(store.journal().expect("journal"), expected);
+    }
+
+    /// A batch whose lease is lost answers its intents with why (so their
+    /// calls are never made) and writes only its outcomes; a batch whose
+    /// append fails answers its intents with the error and returns its
+    /// outcomes from `flush`.
+    #[test]
+    fn a_lost_lease_or_a_failed_append_fails_every_intent_of_the_batch() {
+        let (_dir, gated, entries, gate) = gated();
+        let store: Store = gated.clone();
+        let lock = LockGuard::take(&*store, Arc::new(Quiet)).expect("lock");
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let _inside = runtime.enter();
+        let writer = GroupCommit::new(Arc::clone(&store), lock.watch(&store));
+        // An outcome alone holds the writer while the lock changes hands.
+        writer.submit(outcome(9));
+        assert_eq!(entered(&entries), 1);
+        let now = fleetform_state::now();
+        store.break_lock(true, now).expect("broken");
+        let other = store.lock("other@host:1", 60, now).expect("taken");
+        let refused = writer.intent(intent(0), 0);
+        writer.submit(outcome(1));
+        gate.send(()).expect("open");
+        assert_eq!(entered(&entries), 1, "only the outcome is written");
+        gate.send(()).expect("open");
+        let why = runtime
+            .block_on(refused)
+            .expect("answered")
+            .expect_err("lost");
+        assert!(why.contains("other@host:1"), "{why}");
+        assert_eq!(writer.flush(), Vec::new());
+        assert_eq!(
+            store.journal().expect("journal"),
+            vec![outcome(9).record, outcome(1).record]
+        );
+        store.release(other).expect("released");
+
+        let (_dir, gated, entries, gate) = self::gated();
+        let store: Store = gated.clone();
+        let lock = LockGuard::take(&*store, Arc::new(Quiet)).expect("lock");
+        let writer = GroupCommit::new(Arc::clone(&store), lock.watch(&store));
+        gated.fail.store(true, Ordering::SeqCst);
+        let failed = writer.intent(intent(0), 0);
+        assert_eq!(entered(&entries), 1);
+        writer.submit(outcome(3));
+        gate.send(()).expect("open");
+        assert_eq!(entered(&entries), 1, "the outcome, after the intent");
+        gate.send(()).expect("open");
+        let why = runtime
+            .block_on(failed)
+            .expect("answered")
+            .expect_err("failed");
+        assert!(why.contains("could not record the intent"), "{why}");
+        let lost = writer.flush();
+        assert_eq!(lost.len(), 1);
+        assert_eq!(lost[0].0, 3);
+        assert!(lost[0].1.contains("disk full"), "{lost:?}");
+        assert_eq!(store.journal().expect("journal"), Vec::new());
+    }
 
     #[test]
     fn an_action_with_several_attempts_counts_as_finished_once() {

@@ -221,6 +221,16 @@ pub(crate) fn ensure_all_writable(paths: &[&Path]) -> Result<(), StateError> {
 /// Checks the `format_version` of a parsed state document and returns it:
 /// missing or 0 is `Corrupt`, above [`FORMAT_VERSION`] is `NewerFormat`.
 pub(crate) fn check_format(path: &Path, value: &serde_json::Value) -> Result<u32, StateError> {
+    check_format_upto(path, value, FORMAT_VERSION)
+}
+
+/// [`check_format`] for a kind of document this build reads up to format
+/// `newest` (an S3 journal object: [`crate::JOURNAL_BATCH_FORMAT`]).
+pub(crate) fn check_format_upto(
+    path: &Path,
+    value: &serde_json::Value,
+    newest: u32,
+) -> Result<u32, StateError> {
     let Some(object) = value.as_object() else {
         return Err(corrupt(path, "not a JSON object"));
     };
@@ -233,7 +243,7 @@ pub(crate) fn check_format(path: &Path, value: &serde_json::Value) -> Result<u32
             format!("format_version {found} is not a state format"),
         )
     })?;
-    if found > u64::from(FORMAT_VERSION) {
+    if found > u64::from(newest) {
         return Err(StateError::NewerFormat {
             path: path.to_path_buf(),
             found: u32::try_from(found).unwrap_or(u32::MAX),
@@ -295,12 +305,21 @@ const DOCUMENT_SEAL_END: &[u8] = b"\",\n";
 /// A format-1 file (written before checksums) has none and must have none.
 /// Errors name `path`.
 pub(crate) fn decode<T: DeserializeOwned>(path: &Path, bytes: &[u8]) -> Result<T, StateError> {
+    decode_upto(path, bytes, FORMAT_VERSION)
+}
+
+/// [`decode`] for a kind of document this build reads up to format `newest`.
+pub(crate) fn decode_upto<T: DeserializeOwned>(
+    path: &Path,
+    bytes: &[u8],
+    newest: u32,
+) -> Result<T, StateError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(corrupt(path, "the file is empty"));
     }
     let mut value: serde_json::Value =
         serde_json::from_slice(bytes).map_err(|e| corrupt(path, format!("not valid JSON: {e}")))?;
-    let format = check_format(path, &value)?;
+    let format = check_format_upto(path, &value, newest)?;
     let has_checksum = value
         .as_object_mut()
         .and_then(|object| object.remove(CHECKSUM_KEY))

@@ -1,5 +1,6 @@
 //! The journal file: a header line `{"format_version":2}`, then one
-//! [`JournalRecord`] per line, each written with a single `write` and fsynced.
+//! [`JournalRecord`] per line. Each append (one record, or a batch of the
+//! records of calls in flight together) is a single `write`, fsynced.
 //!
 //! **Records.** From format 2 on, each record line is sealed with its own
 //! checksum: the line is `{"sha256":"<hex>",` followed by BODY, where BODY is
@@ -189,14 +190,21 @@ fn last_line_start(file: &File, len: u64) -> std::io::Result<u64> {
     Ok(0)
 }
 
-/// Appends `record` to the journal at `path`. A missing journal is created
-/// whole (header and record, temporary file, fsync, link). An existing one
-/// is checked by its header line and last line only, so appending stays
-/// cheap however long the journal is: an empty file, a bad or newer header
-/// is refused (nothing written); a torn last line is cut (see the module
-/// docs); then the record is written with one `write` and fsynced, in the
-/// journal's own format. The full check of every line is [`parse`].
-pub(crate) fn append(path: &Path, record: &JournalRecord) -> Result<(), StateError> {
+/// Appends `records` (a batch: one line each, in order) to the journal at
+/// `path`; nothing to do for none. A missing journal is created whole
+/// (header and records, temporary file, fsync, link). An existing one is
+/// checked by its header line and last line only, so appending stays cheap
+/// however long the journal is: an empty file, a bad or newer header is
+/// refused (nothing written); a torn last line is cut (see the module
+/// docs); then the lines are written with one `write` and fsynced, in the
+/// journal's own format. A crash inside that write leaves a first part of
+/// the batch, its last line possibly torn: the same bytes as a crash in a
+/// one-line append of a longer line, read by the same rule. The full check
+/// of every line is [`parse`].
+pub(crate) fn append(path: &Path, records: &[JournalRecord]) -> Result<(), StateError> {
+    if records.is_empty() {
+        return Ok(());
+    }
     // One append at a time in this process: an apply journals from many
     // tasks, and an append that read the file while another's write was
     // landing would take that record for a torn last line and cut it (or
@@ -207,8 +215,10 @@ pub(crate) fn append(path: &Path, record: &JournalRecord) -> Result<(), StateErr
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     if !path.exists() {
         let mut whole = header_line(FORMAT_VERSION);
-        whole.extend_from_slice(&encode_line(path, record, FORMAT_VERSION)?);
-        whole.push(b'\n');
+        for record in records {
+            whole.extend_from_slice(&encode_line(path, record, FORMAT_VERSION)?);
+            whole.push(b'\n');
+        }
         if create_atomically(path, &whole)? {
             return Ok(());
         }
@@ -252,8 +262,10 @@ pub(crate) fn append(path: &Path, record: &JournalRecord) -> Result<(), StateErr
             file.set_len(line_start).map_err(io(path))?;
         }
     }
-    buf.extend_from_slice(&encode_line(path, record, format)?);
-    buf.push(b'\n');
+    for record in records {
+        buf.extend_from_slice(&encode_line(path, record, format)?);
+        buf.push(b'\n');
+    }
     file.write_all(&buf).map_err(io(path))?;
     file.sync_all().map_err(io(path))?;
     Ok(())
@@ -299,7 +311,7 @@ mod tests {
                             time: 5,
                             version: Some(i),
                         };
-                        append(path, &record).expect("appends");
+                        append(path, std::slice::from_ref(&record)).expect("appends");
                     }
                 });
             }
@@ -308,6 +320,62 @@ mod tests {
         let records = parse(&path, &bytes).expect("every line whole");
         assert_eq!(records.len() as u64, threads * each);
         assert!(!bytes.windows(2).any(|w| w == b"\n\n"), "no empty line");
+    }
+
+    /// A batch is one line per record, in order, after what was there:
+    /// whether it creates the journal or is appended to it.
+    #[test]
+    fn a_batch_appends_one_sealed_line_per_record_in_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("journal.jsonl");
+        append(&path, &[]).expect("nothing to do");
+        assert!(!path.exists(), "no journal for no record");
+        append(&path, &[end("a"), end("b"), end("c")]).expect("creates");
+        append(&path, &[end("d")]).expect("one");
+        append(&path, &[end("e"), end("f")]).expect("appends");
+        let text = std::fs::read_to_string(&path).expect("read");
+        let expected: String = ["a", "b", "c", "d", "e", "f"]
+            .iter()
+            .map(|id| format!("{}\n", line(&end(id))))
+            .collect();
+        assert_eq!(text, format!("{{\"format_version\":2}}\n{expected}"));
+        let records = parse(&path, text.as_bytes()).expect("parses");
+        assert_eq!(records.len(), 6);
+    }
+
+    /// A crash inside a batch's write leaves its first lines whole and the
+    /// last one torn: the whole lines read, the torn one is ignored and cut
+    /// by the next append, as after a one-line append.
+    #[test]
+    fn a_batch_torn_by_a_crash_keeps_its_whole_lines_and_the_next_append_cuts_the_rest() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("journal.jsonl");
+        append(&path, &[end("a"), end("b")]).expect("creates");
+        let before = std::fs::read(&path).expect("read");
+        let batch = [end("c"), end("d"), end("e")];
+        let mut written = Vec::new();
+        for record in &batch {
+            written.extend_from_slice(line(record).as_bytes());
+            written.push(b'\n');
+        }
+        // Every length the crash could have left of the batch's write.
+        for cut in 0..written.len() {
+            let mut torn = before.clone();
+            torn.extend_from_slice(&written[..cut]);
+            std::fs::write(&path, &torn).expect("write");
+            let whole = written[..cut].iter().filter(|b| **b == b'\n').count();
+            // A last line cut just before its newline is a whole record.
+            let intact_tail = written.get(cut) == Some(&b'\n');
+            let kept = whole + usize::from(intact_tail);
+            let mut expected = vec![end("a"), end("b")];
+            expected.extend(batch[..kept].iter().cloned());
+            assert_eq!(parse(&path, &torn).expect("reads"), expected, "cut {cut}");
+            append(&path, &[end("z")]).expect("appends after the tear");
+            expected.push(end("z"));
+            let after = std::fs::read(&path).expect("read");
+            assert_eq!(parse(&path, &after).expect("reads"), expected, "cut {cut}");
+            assert!(!after.windows(2).any(|w| w == b"\n\n"), "cut {cut}");
+        }
     }
 
     #[test]

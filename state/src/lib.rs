@@ -8,7 +8,9 @@
 //!   file each, never rewritten once written, plus a small index of
 //!   [`VersionSummary`] so that `history` does not read every version;
 //! - **the journal** ([`JournalRecord`]): one JSON line before and after every
-//!   mutating cloud call, fsynced, so that a crashed apply is visible;
+//!   mutating cloud call, fsynced, so that a crashed apply is visible; the
+//!   records of calls in flight together are appended in one write
+//!   ([`Backend::append_journal_records`]);
 //! - **the lease lock** ([`Lease`], [`LeaseInfo`]): who is applying, since
 //!   when, until when; renewed while working, never taken while live
 //!   (only broken on purpose, [`Backend::break_lock`] with `force`).
@@ -71,6 +73,18 @@ use std::path::{Path, PathBuf};
 ///   files are still read; records appended to a format-1 journal stay
 ///   format 1, every other file this build writes is format 2.
 pub const FORMAT_VERSION: u32 = 2;
+
+/// The format of an S3 journal object that holds several records (a batch
+/// written by [`Backend::append_journal_records`]), and the newest format of
+/// an S3 journal object this build reads.
+///
+/// - format 3 (S3 journal objects only): `{"sha256":..,"format_version":3,
+///   "records":[record, ...]}`, the records in the order they were appended.
+///   Every other file, and an S3 journal object of one record, is still
+///   written in format 2 ([`FORMAT_VERSION`]), so a fleetform that reads
+///   format 2 reads everything except a batch, which it refuses as
+///   [`StateError::NewerFormat`] naming the object (never skipping it).
+pub const JOURNAL_BATCH_FORMAT: u32 = 3;
 
 /// One recorded version of the fleet: everything needed to show, diff and
 /// roll back to what a completed apply did. Written once, never modified.
@@ -410,10 +424,27 @@ pub trait Backend: Send + Sync {
     /// written). Atomic: a crash leaves the version complete or absent.
     /// Files are mode 0600.
     fn write(&self, version: &Version) -> Result<(), StateError>;
-    /// Appends one record to the journal and fsyncs it before returning.
-    /// Checks only the journal's header and last line (the full check is
-    /// [`Backend::journal`]); a torn last line is cut first.
-    fn append_journal(&self, record: &JournalRecord) -> Result<(), StateError>;
+    /// Appends one record to the journal and fsyncs it before returning:
+    /// [`Backend::append_journal_records`] of that one record.
+    fn append_journal(&self, record: &JournalRecord) -> Result<(), StateError> {
+        self.append_journal_records(std::slice::from_ref(record))
+    }
+    /// Appends `records`, in order, to the journal with one write, durable
+    /// (fsynced, or stored by S3) before it returns `Ok`; nothing to do for
+    /// none. Checks only the journal's header and last line (the full check
+    /// is [`Backend::journal`]); a torn last line is cut first.
+    ///
+    /// As far as a caller that waits for `Ok` is concerned, a batch is all or
+    /// nothing: before `Ok` no record of it may be relied on, after it every
+    /// one is read back by [`Backend::journal`], in order, after every record
+    /// appended before. An error or a crash before `Ok` may still leave some
+    /// of the batch in the journal: on S3 none or all of it (one object); in
+    /// a local journal, a first part of its lines, the last one possibly
+    /// torn (read and cut by the torn-last-line rule, as a crash in a
+    /// one-line append). A record found there without the batch's `Ok` only
+    /// says that its call may have been made, which is what an intent says
+    /// anyway: the caller makes no call of a batch before `Ok`.
+    fn append_journal_records(&self, records: &[JournalRecord]) -> Result<(), StateError>;
     /// All records of the current journal, in order. An empty journal file,
     /// or one without a whole header line, is `Corrupt` (a journal is created
     /// with its header and first record at once). A torn last line (no final

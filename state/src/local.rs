@@ -55,13 +55,13 @@ use std::path::{Path, PathBuf};
 /// method that needs the list (`list`, `latest`, `write`), and is never
 /// overwritten; moving it aside is how to have it rebuilt.
 ///
-/// **Journal.** Each record is one line written with a single `write` and
-/// fsynced. A crash can only tear the last line: a last line without its
-/// newline that does not parse is ignored by `journal` and cut off by the next
-/// `append_journal` (which reads only the header line and the last line, so
-/// appending stays cheap however long the journal is). A line that ends in a
-/// newline and does not parse, or does not match its checksum, is
-/// corruption. A journal is created whole (header and first record: temp
+/// **Journal.** Each record is one line; an append (one record or a batch)
+/// is a single `write` and one fsync. A crash can only tear the last line:
+/// a last line without its newline that does not parse is ignored by
+/// `journal` and cut off by the next append (which reads only the header
+/// line and the last line, so appending stays cheap however long the
+/// journal is). A line that ends in a newline and does not parse, or does
+/// not match its checksum, is corruption. A journal is created whole (header and first record: temp
 /// file, fsync, link), so an empty journal file, or one without a whole
 /// header line, is corruption too, never a crash. `clear_journal` removes
 /// the file after reading it whole.
@@ -248,11 +248,15 @@ impl Backend for LocalBackend {
     }
 
     /// Refuses a read-only state directory or journal (nothing written).
-    fn append_journal(&self, record: &JournalRecord) -> Result<(), StateError> {
+    /// The batch is one `write` of its lines and one fsync.
+    fn append_journal_records(&self, records: &[JournalRecord]) -> Result<(), StateError> {
+        if records.is_empty() {
+            return Ok(());
+        }
         let path = self.journal_path();
         ensure_all_writable(&[&self.dir, &path])?;
         ensure_dir(&self.dir)?;
-        journal::append(&path, record)
+        journal::append(&path, records)
     }
 
     fn journal(&self) -> Result<Vec<JournalRecord>, StateError> {

@@ -2,10 +2,11 @@
 //! objects in one bucket under one key prefix, locked by conditional writes
 //! (no DynamoDB).
 
-use crate::fsutil::{corrupt, decode, encode, lease_token, unique_suffix};
+use crate::fsutil::{corrupt, decode, decode_upto, encode, lease_token, unique_suffix};
 use crate::layout::{version_file_name, version_number_of, IndexFile, LockFile};
 use crate::{
     Backend, JournalRecord, Lease, LeaseInfo, StateError, Version, VersionSummary, FORMAT_VERSION,
+    JOURNAL_BATCH_FORMAT,
 };
 use aws_config::SdkConfig;
 use aws_sdk_s3::config::Region;
@@ -60,7 +61,7 @@ const JOURNAL_READS_IN_FLIGHT: usize = 32;
 /// |---|---|
 /// | `K/versions/NNNNNN.json` | one [`Version`]; created with `If-None-Match: *`, never rewritten |
 /// | `K/index.json` | the [`VersionSummary`] list, replaced after each version write with `If-Match` on the ETag it was read with (`If-None-Match: *` when there was none) |
-/// | `K/journal/NNNNNNNNNN.json` | one [`JournalRecord`] per object, numbered in order, each created with `If-None-Match: *` |
+/// | `K/journal/NNNNNNNNNN.json` | one append: a [`JournalRecord`] (format 2), or a batch of them (`"records"`, format [`JOURNAL_BATCH_FORMAT`]); numbered in order, each created with `If-None-Match: *` |
 /// | `K/lock.json` | the lease: holder, start, expiry and a private token |
 ///
 /// Every object is a sealed document (see the crate docs): a SHA-256 of its
@@ -85,8 +86,12 @@ const JOURNAL_READS_IN_FLIGHT: usize = 32;
 /// **Journal.** Records are numbered by this process (the next number is
 /// found by listing once); only the lock holder appends, and a number taken
 /// meanwhile by someone else is detected by the conditional create and
-/// skipped. A record is one object, written whole or not at all, so there
-/// is no torn last line.
+/// skipped. An append is one object, written whole or not at all, so there
+/// is no torn last line: one record is an object of format 2 as ever, a
+/// batch ([`Backend::append_journal_records`] of several records) one
+/// object of format [`JOURNAL_BATCH_FORMAT`] holding them in order. The
+/// journal reads objects in number order and a batch's records in its
+/// order; objects of both kinds may be mixed.
 ///
 /// The store speaks the synchronous [`Backend`] interface from any thread,
 /// including async tasks (no runtime is entered there): requests run on a
@@ -185,9 +190,14 @@ impl Backend for S3Backend {
         self.run(move |s| Box::pin(async move { s.write(&version).await }))
     }
 
-    fn append_journal(&self, record: &JournalRecord) -> Result<(), StateError> {
-        let record = record.clone();
-        self.run(move |s| Box::pin(async move { s.append_journal(&record).await }))
+    /// One object: a one-record object for one record, a batch object for
+    /// several; no request for none.
+    fn append_journal_records(&self, records: &[JournalRecord]) -> Result<(), StateError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let records = records.to_vec();
+        self.run(move |s| Box::pin(async move { s.append_journal(&records).await }))
     }
 
     fn journal(&self) -> Result<Vec<JournalRecord>, StateError> {
@@ -602,23 +612,58 @@ impl Inner {
         Ok(numbered)
     }
 
-    fn encode_record(&self, name: &str, record: &JournalRecord) -> Result<Vec<u8>, StateError> {
-        let mut value = serde_json::to_value(record)
-            .map_err(|e| self.io(name, format!("cannot encode the record: {e}")))?;
+    /// The object of one append: one record is a record object of format
+    /// 2 (what every earlier fleetform wrote and reads), several are a
+    /// batch object of format [`JOURNAL_BATCH_FORMAT`].
+    fn encode_records(&self, name: &str, records: &[JournalRecord]) -> Result<Vec<u8>, StateError> {
+        let encoding =
+            |e: serde_json::Error| self.io(name, format!("cannot encode the record: {e}"));
+        let mut value = match records {
+            [one] => serde_json::to_value(one).map_err(encoding)?,
+            several => serde_json::json!({
+                "records": serde_json::to_value(several).map_err(encoding)?,
+            }),
+        };
+        let format = if records.len() == 1 {
+            FORMAT_VERSION
+        } else {
+            JOURNAL_BATCH_FORMAT
+        };
         if let Some(object) = value.as_object_mut() {
-            object.insert("format_version".into(), FORMAT_VERSION.into());
+            object.insert("format_version".into(), format.into());
         }
         encode(&self.path(name), &value)
     }
 
-    fn decode_record(&self, name: &str, bytes: &[u8]) -> Result<JournalRecord, StateError> {
+    /// The records of a journal object, in order: a record object (format 1
+    /// or 2) or a batch object (format 3, `records`, at least one). A batch
+    /// that says format 2, or a record object that says 3, is `Corrupt`.
+    fn decode_records(&self, name: &str, bytes: &[u8]) -> Result<Vec<JournalRecord>, StateError> {
         let path = self.path(name);
-        let mut value: serde_json::Value = decode(&path, bytes)?;
-        if let Some(object) = value.as_object_mut() {
-            object.remove("format_version");
+        let mut value: serde_json::Value = decode_upto(&path, bytes, JOURNAL_BATCH_FORMAT)?;
+        let format = value
+            .get("format_version")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0);
+        let Some(object) = value.as_object_mut() else {
+            return Err(corrupt(&path, "not a journal record"));
+        };
+        object.remove("format_version");
+        if format < u64::from(JOURNAL_BATCH_FORMAT) {
+            let record = serde_json::from_value(value)
+                .map_err(|e| corrupt(&path, format!("not a journal record: {e}")))?;
+            return Ok(vec![record]);
         }
-        serde_json::from_value(value)
-            .map_err(|e| corrupt(&path, format!("not a journal record: {e}")))
+        let records = object
+            .remove("records")
+            .filter(|_| object.is_empty())
+            .ok_or_else(|| corrupt(&path, "a batch of journal records holds `records` alone"))?;
+        let records: Vec<JournalRecord> = serde_json::from_value(records)
+            .map_err(|e| corrupt(&path, format!("not a batch of journal records: {e}")))?;
+        if records.is_empty() {
+            return Err(corrupt(&path, "a batch of journal records holds none"));
+        }
+        Ok(records)
     }
 
     /// Takes the next record number (listing the journal the first time).
@@ -650,12 +695,12 @@ impl Inner {
         Ok(floor)
     }
 
-    async fn append_journal(&self, record: &JournalRecord) -> Result<(), StateError> {
+    async fn append_journal(&self, records: &[JournalRecord]) -> Result<(), StateError> {
         let mut after = None;
         for _ in 0..5 {
             let number = self.take_record_number(after).await?;
             let name = Self::record_name(number);
-            let bytes = self.encode_record(&name, record)?;
+            let bytes = self.encode_records(&name, records)?;
             if self.put(&name, bytes.clone(), Condition::Absent).await? == Outcome::Done
                 || self.holds(&name, &bytes).await?
             {
@@ -693,8 +738,9 @@ impl Inner {
             for (_, name, object) in fetched {
                 // Gone since the listing: cleared by a finished apply.
                 if let Some(object) = object {
-                    let record = self.decode_record(&name, &object.bytes)?;
-                    records.push((name, record));
+                    for record in self.decode_records(&name, &object.bytes)? {
+                        records.push((name.clone(), record));
+                    }
                 }
             }
         }
@@ -704,12 +750,20 @@ impl Inner {
     async fn clear_journal(self: &Arc<Self>) -> Result<(), StateError> {
         // Refuses a journal that does not read, like the local store.
         let records = self.journal().await?;
-        // The `begin` records go first, in a request of their own: a clear
-        // interrupted after that leaves records of no apply, never the
-        // beginning of one without its end, which would look unfinished.
-        let (begins, rest): (Vec<_>, Vec<_>) = records
-            .into_iter()
-            .partition(|(_, r)| matches!(r, JournalRecord::Begin { .. }));
+        // The objects holding a `begin` record go first, in a request of
+        // their own: a clear interrupted after that leaves records of no
+        // apply, never the beginning of one without its end, which would
+        // look unfinished. A batch object holds several records: each
+        // object is deleted once.
+        let mut objects: Vec<(String, bool)> = Vec::new();
+        for (name, record) in records {
+            let begin = matches!(record, JournalRecord::Begin { .. });
+            match objects.last_mut() {
+                Some((last, holds_begin)) if *last == name => *holds_begin |= begin,
+                _ => objects.push((name, begin)),
+            }
+        }
+        let (begins, rest): (Vec<_>, Vec<_>) = objects.into_iter().partition(|(_, b)| *b);
         for batch in begins.chunks(1000).chain(rest.chunks(1000)) {
             let mut delete = aws_sdk_s3::types::Delete::builder().quiet(true);
             for (name, _) in batch {

@@ -408,3 +408,109 @@ fn a_missing_bucket_is_an_error_naming_the_state() {
         Err(StateError::Remote { .. })
     ));
 }
+
+fn end(id: &str) -> JournalRecord {
+    JournalRecord::End {
+        apply_id: id.into(),
+        time: 1,
+        version: None,
+    }
+}
+
+/// A batch is one object (format 3, its records in order); one record is
+/// the format-2 object of old; the journal reads both kinds, mixed, in
+/// order, and clearing removes every object once.
+#[test]
+fn a_batch_is_one_object_read_back_in_order_among_one_record_objects() {
+    let (bucket, store) = store();
+    let names = ["a", "b", "c", "d", "e", "f", "g"];
+    let records: Vec<JournalRecord> = names.iter().map(|n| end(n)).collect();
+    store.append_journal(&records[0]).expect("one");
+    store
+        .append_journal_records(&records[1..4])
+        .expect("a batch of three");
+    store
+        .append_journal_records(&records[4..5])
+        .expect("a batch of one");
+    store
+        .append_journal_records(&records[5..])
+        .expect("a batch of two");
+    store.append_journal_records(&[]).expect("nothing");
+    assert_eq!(store.journal().expect("reads"), records);
+    let keys = bucket.keys("fleet/state/journal/");
+    assert_eq!(keys.len(), 4, "one object per append: {keys:?}");
+    let formats: Vec<(u64, usize)> = keys
+        .iter()
+        .map(|key| {
+            let bytes = bucket.get(key).expect("object");
+            assert!(bytes.starts_with(b"{\n  \"sha256\": \""), "sealed");
+            let value: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+            let held = value["records"].as_array().map_or(1, Vec::len);
+            (value["format_version"].as_u64().expect("format"), held)
+        })
+        .collect();
+    assert_eq!(formats, vec![(2, 1), (3, 3), (2, 1), (3, 2)]);
+    // Another connection (a later run) reads the same.
+    let again = S3Backend::connect(location(&bucket), local_config()).expect("connect");
+    assert_eq!(again.journal().expect("reads"), records);
+    store.clear_journal().expect("clears");
+    assert_eq!(bucket.keys("fleet/state/journal/"), Vec::<String>::new());
+    assert_eq!(store.journal().expect("reads"), Vec::new());
+}
+
+/// A batch object is sealed like every object: a flipped byte, an empty
+/// batch, a batch that says format 2 and one of a newer format are named.
+#[test]
+fn a_damaged_or_newer_batch_object_is_named_and_left_as_it_was() {
+    let (bucket, store) = store();
+    store
+        .append_journal_records(&[end("a"), end("b")])
+        .expect("a batch");
+    let key = bucket
+        .keys("fleet/state/journal/")
+        .pop()
+        .expect("an object");
+    let url = format!("s3://{}/{key}", bucket.name);
+    let good = bucket.get(&key).expect("object");
+    let text = String::from_utf8(good.clone()).expect("utf-8");
+    let mut flipped = good.clone();
+    let at = text.find("\"b\"").expect("b") + 1;
+    flipped[at] ^= 0x01;
+    let body = |value: serde_json::Value| -> Vec<u8> {
+        // A well-sealed document of `value`, as fleetform seals them.
+        let pretty = serde_json::to_vec_pretty(&value).expect("json");
+        let mut rest = pretty[2..].to_vec();
+        rest.push(b'\n');
+        use sha2::Digest;
+        let hex: String = sha2::Sha256::digest(&rest)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let mut bytes = format!("{{\n  \"sha256\": \"{hex}\",\n").into_bytes();
+        bytes.extend_from_slice(&rest);
+        bytes
+    };
+    let record = serde_json::to_value(end("a")).expect("json");
+    for damaged in [
+        flipped,
+        body(serde_json::json!({"format_version": 3, "records": []})),
+        body(serde_json::json!({"format_version": 2, "records": [record.clone()]})),
+        body(serde_json::json!({"format_version": 3, "records": [record.clone()], "extra": 1})),
+    ] {
+        bucket.put(&key, &damaged);
+        assert_eq!(corrupt_path(store.journal()), url);
+        assert!(store.clear_journal().is_err());
+        assert_eq!(bucket.get(&key), Some(damaged));
+    }
+    let newer = body(serde_json::json!({"format_version": 4, "records": [record]}));
+    bucket.put(&key, &newer);
+    match store.journal() {
+        Err(StateError::NewerFormat { path, found: 4 }) => {
+            assert_eq!(path.to_string_lossy(), url)
+        }
+        other => panic!("not NewerFormat: {other:?}"),
+    }
+    // The intact batch reads again.
+    bucket.put(&key, &good);
+    assert_eq!(store.journal().expect("reads"), vec![end("a"), end("b")]);
+}

@@ -380,6 +380,67 @@ impl Tripwire {
     }
 }
 
+/// Whether a request is a mutating call that an apply journals an intent
+/// for: a key pair import, a launch template creation or a launch (not a
+/// dry run, which changes nothing and is not journaled).
+pub fn journaled_call(action: &str, params: &[(String, String)]) -> bool {
+    ["ImportKeyPair", "CreateLaunchTemplate", "RunInstances"].contains(&action)
+        && !params
+            .iter()
+            .any(|(name, value)| name == "DryRun" && value == "true")
+}
+
+/// A proxy that stops the `at`-th journaled call ([`journaled_call`],
+/// counted from one) with [`Injection::Stall`]: before EC2 sees it, or
+/// after EC2 carried it out but before its answer; the test then kills the client there. It
+/// counts every journaled call it saw, the stopped one included.
+pub struct CallStop {
+    /// URL to give fleetform as its EC2 endpoint.
+    pub url: String,
+    tripped: Mutex<std::sync::mpsc::Receiver<String>>,
+    calls: Arc<AtomicUsize>,
+}
+
+impl CallStop {
+    /// Starts a proxy to `upstream` that stops the `at`-th journaled call.
+    pub fn start(upstream: &str, at: usize, after_ec2: bool) -> std::io::Result<CallStop> {
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        let tx = Mutex::new(tx);
+        let calls = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::clone(&calls);
+        let sees: Sees = Arc::new(move |_: &str, action: &str, params: &[(String, String)]| {
+            if !journaled_call(action, params) {
+                return None;
+            }
+            (seen.fetch_add(1, Ordering::SeqCst) + 1 == at).then(|| Injection::Stall {
+                after_ec2,
+                tripped: tx.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            })
+        });
+        let proxy = FaultProxy::start_seeing(upstream, sees)?;
+        Ok(CallStop {
+            url: proxy.url,
+            tripped: Mutex::new(rx),
+            calls,
+        })
+    }
+
+    /// Waits (bounded) until the call is stopped; its action, or `None`
+    /// when the client finished (or `limit` passed) first.
+    pub fn wait_tripped(&self, limit: Duration) -> Option<String> {
+        self.tripped
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .recv_timeout(limit)
+            .ok()
+    }
+
+    /// Journaled calls seen so far, the stopped one included.
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+}
+
 /// Faults injected so far, by class.
 pub type Tally = BTreeMap<FaultClass, usize>;
 
