@@ -779,14 +779,15 @@ fn group_spec(
         .overrides
         .iter()
         .map(|o| {
-            let launch_template_id = match &o.template {
-                Some(template) => Some(
-                    o.template_id
-                        .clone()
-                        .or_else(|| made_by(template))
+            // An id known before the apply wins; a template made by this
+            // apply is found by its address.
+            let launch_template_id = match (&o.template_id, &o.template) {
+                (Some(id), _) => Some(id.clone()),
+                (None, Some(template)) => Some(
+                    made_by(template)
                         .ok_or_else(|| missing("an instance type's launch template"))?,
                 ),
-                None => None,
+                (None, None) => None,
             };
             Ok(crate::provider::GroupOverride {
                 instance_type: o.instance_type.clone(),

@@ -574,7 +574,8 @@ fn from_spec(spec: &crate::provider::GroupSpec, tags: &BTreeMap<String, String>)
             .map(|o| PlannedOverride {
                 instance_type: o.instance_type.clone(),
                 weight: o.weight,
-                template: o.launch_template_id.as_ref().map(|_| String::new()),
+                // A live group names its templates by id only.
+                template: None,
                 template_id: o.launch_template_id.clone(),
             })
             .collect(),
