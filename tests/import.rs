@@ -13,6 +13,7 @@ use aws_sdk_ec2::types::{
     LaunchTemplateSpecification, LaunchTemplateTagSpecificationRequest, RequestLaunchTemplateData,
     ResourceType, Tag, VolumeType,
 };
+use fleetform_test_support::cli::{block_on, text};
 use fleetform_test_support::network::{ec2_client, TestNetwork};
 use fleetform_test_support::{endpoint, unique_fleet};
 use serde_json::Value;
@@ -38,22 +39,6 @@ fn fleetform(args: &[&str], dir: &Path) -> Output {
         .stdin(Stdio::null())
         .output()
         .expect("runs")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "stdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-        .block_on(future)
 }
 
 fn tag(k: &str, v: &str) -> Tag {

@@ -5,12 +5,14 @@
 //! refused at plan; a zone out of capacity falls through to the others.
 
 use aws_sdk_ec2::types::Filter;
+use fleetform_test_support::cli;
+use fleetform_test_support::cli::{block_on, text};
 use fleetform_test_support::fault::FaultProxy;
 use fleetform_test_support::network::TestNetwork;
 use fleetform_test_support::{endpoint, unique_fleet};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use tempfile::TempDir;
 
 const REGION: &str = "us-east-1";
@@ -82,34 +84,11 @@ worker_type "linux" {{
 }
 
 fn fleetform_at(url: &str, args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fleetform"))
-        .args(args)
-        .arg(dir)
-        .env("FLEETFORM_EC2_ENDPOINT", url)
-        .env("CI", "true")
-        .stdin(Stdio::null())
-        .output()
-        .expect("runs")
+    cli::run_at(env!("CARGO_BIN_EXE_fleetform"), url, args, dir)
 }
 
 fn fleetform(args: &[&str], dir: &Path) -> Output {
     fleetform_at(endpoint(), args, dir)
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "stdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-        .block_on(future)
 }
 
 /// One running instance of the fleet as EC2 reports it.

@@ -7,6 +7,8 @@
 //! instance type. Before any apply, output is a diagnostic and exit 1.
 
 use aws_sdk_ec2::types::Filter;
+use fleetform_test_support::cli;
+use fleetform_test_support::cli::{block_on, text};
 use fleetform_test_support::network::TestNetwork;
 use fleetform_test_support::{endpoint, repo_root, unique_fleet};
 use serde_json::Value;
@@ -82,22 +84,7 @@ worker_type "linux" {{
 }
 
 fn fleetform_at(url: &str, args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fleetform"))
-        .args(args)
-        .arg(dir)
-        .env("FLEETFORM_EC2_ENDPOINT", url)
-        .env("CI", "true")
-        .stdin(Stdio::null())
-        .output()
-        .expect("runs")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "stdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    cli::run_at(env!("CARGO_BIN_EXE_fleetform"), url, args, dir)
 }
 
 /// Runs `program args` with `input` on stdin.
@@ -160,14 +147,6 @@ sys.exit(1 if errors else 0)
     } else {
         format!("{}{}", text(&out), "(schema check failed)")
     }
-}
-
-fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-        .block_on(future)
 }
 
 /// EC2 name -> (id, default version) of the fleet's launch templates, as EC2 reports them.

@@ -11,10 +11,11 @@
 //! endpoint; [`s3`], buckets on the endpoint's S3 for the S3 state backend;
 //! [`network`], a VPC with subnets in three zones and security groups of
 //! three trust levels on the endpoint's EC2; [`process`], waiting on several
-//! `fleetform` processes at once.
+//! `fleetform` processes at once; [`cli`], running the binary under test.
 
 #![deny(missing_docs)]
 
+pub mod cli;
 pub mod fault;
 pub mod network;
 pub mod process;
