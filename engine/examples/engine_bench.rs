@@ -22,8 +22,8 @@ use fleetform_engine::provider::{
     ObservedLaunchTemplate, ObservedSecurityGroup, ObservedSubnet, Offering, RegionObservation,
 };
 use fleetform_engine::Inputs;
-use std::collections::BTreeMap;
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
