@@ -11,6 +11,9 @@
 //! instance the plan from empty would create, and the configured images), so
 //! the plan against it must be a no-op; the bench says so if it is not.
 //! `--synthesize FILE` writes that observation to FILE and stops.
+//! `--heap` also counts the bytes the heap holds and prints the peak of each
+//! part of the last run (`heap_*_mb`: what the engine holds at most, beside
+//! the observation; off by default, as counting costs a little time).
 
 use fleetform_engine::model::{Config, Virtualization};
 use fleetform_engine::plan::{self, render, ActionKind, PlanOptions, Resource};
@@ -19,20 +22,71 @@ use fleetform_engine::provider::{
     ObservedLaunchTemplate, ObservedSecurityGroup, ObservedSubnet, Offering, RegionObservation,
 };
 use fleetform_engine::Inputs;
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+
+/// The system allocator, counting the bytes held (and their peak) while
+/// `COUNTING` is on.
+struct Counting;
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static HELD: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            let held = HELD.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+            PEAK.fetch_max(held, Ordering::Relaxed);
+        }
+        // SAFETY: the caller's layout is passed on unchanged.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if COUNTING.load(Ordering::Relaxed) {
+            HELD.fetch_sub(layout.size(), Ordering::Relaxed);
+        }
+        // SAFETY: `ptr` was allocated by `System` with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            if new_size >= layout.size() {
+                let grown = new_size - layout.size();
+                let held = HELD.fetch_add(grown, Ordering::Relaxed) + grown;
+                PEAK.fetch_max(held, Ordering::Relaxed);
+            } else {
+                HELD.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
+            }
+        }
+        // SAFETY: as for `alloc` and `dealloc`.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Bytes in MiB.
+fn mib(bytes: usize) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
 
 fn main() {
     let mut dir = None;
     let mut recorded: Option<PathBuf> = None;
     let mut runs = 7usize;
     let mut synthesize: Option<PathBuf> = None;
+    let mut heap = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--observation" => recorded = args.next().map(PathBuf::from),
             "--synthesize" => synthesize = args.next().map(PathBuf::from),
+            "--heap" => heap = true,
             "--runs" => runs = args.next().and_then(|r| r.parse().ok()).unwrap_or(runs),
             _ => dir = Some(PathBuf::from(arg)),
         }
@@ -97,10 +151,21 @@ fn main() {
     let mut findings = 0;
     let mut first_finding: Option<String> = None;
     let (mut worker_types, mut slots) = (0, 0);
+    // Peak bytes held beyond what was held before the run: while loading,
+    // while planning (with the config held), and at the end (config, plan
+    // and output).
+    let (mut heap_load, mut heap_plan, mut heap_after) = (0, 0, 0);
+    if heap {
+        COUNTING.store(true, Ordering::Relaxed);
+    }
     for _ in 0..runs.max(1) {
+        let base = HELD.load(Ordering::Relaxed);
+        PEAK.store(base, Ordering::Relaxed);
         let start = Instant::now();
         let loaded = fleetform_engine::load_dir(&dir, &inputs);
         let loaded_at = start.elapsed();
+        heap_load = PEAK.load(Ordering::Relaxed).saturating_sub(base);
+        PEAK.store(HELD.load(Ordering::Relaxed), Ordering::Relaxed);
         let Some(config) = loaded.config.as_ref() else {
             std::process::exit(1);
         };
@@ -108,6 +173,7 @@ fn main() {
         slots = config.worker_types.values().map(|w| w.regions.len()).sum();
         let (plan, diagnostics) = plan::build(config, &observation, &options);
         let built_at = start.elapsed();
+        heap_plan = PEAK.load(Ordering::Relaxed).saturating_sub(base);
         findings = diagnostics.len();
         first_finding = diagnostics.first().map(|d| d.message.clone());
         let human = render::human(&plan, false);
@@ -115,6 +181,7 @@ fn main() {
         let diags =
             fleetform_engine::diagnostic::render_human(&diagnostics, &loaded.sources, false);
         let done = start.elapsed();
+        heap_after = HELD.load(Ordering::Relaxed).saturating_sub(base);
         output_bytes = human.len() + json.len() + diags.len();
         actions = plan.actions.len();
         load.push(loaded_at);
@@ -128,8 +195,18 @@ fn main() {
         .filter_map(|r| r.instances.complete())
         .map(Vec::len)
         .sum();
+    let heap_figures = if heap {
+        format!(
+            ",\"heap_load_mb\":{:.1},\"heap_plan_mb\":{:.1},\"heap_held_mb\":{:.1}",
+            mib(heap_load),
+            mib(heap_plan),
+            mib(heap_after)
+        )
+    } else {
+        String::new()
+    };
     println!(
-        "{{\"worker_types\":{},\"slots\":{slots},\"instances\":{instances},\"observation\":\"{source}\",\"actions\":{actions},\"output_bytes\":{output_bytes},\"runs\":{},\"load_ms\":{:.2},\"build_ms\":{:.2},\"render_ms\":{:.2},\"total_ms\":{:.2},\"peak_rss_mb\":{:.1},\"observation_rss_mb\":{observation_rss_mb:.1}}}",
+        "{{\"worker_types\":{},\"slots\":{slots},\"instances\":{instances},\"observation\":\"{source}\",\"actions\":{actions},\"output_bytes\":{output_bytes},\"runs\":{},\"load_ms\":{:.2},\"build_ms\":{:.2},\"render_ms\":{:.2},\"total_ms\":{:.2},\"peak_rss_mb\":{:.1},\"observation_rss_mb\":{observation_rss_mb:.1}{heap_figures}}}",
         worker_types,
         total.len(),
         median(&mut load),

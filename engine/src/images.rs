@@ -104,12 +104,14 @@ pub fn parse_time(text: &str) -> Option<i64> {
 /// The regions an AMI set must provide an image in: where worker types using it
 /// run, plus the source region and the copy targets, all within the fleet.
 pub fn regions_of(config: &Config, set: &AmiSet) -> BTreeSet<String> {
-    let mut regions: BTreeSet<String> = config
+    // Borrowed first: thousands of worker types name the same few regions.
+    let named: BTreeSet<&str> = config
         .worker_types
         .values()
         .filter(|wt| wt.ami_set == set.name)
-        .flat_map(|wt| wt.regions.iter().cloned())
+        .flat_map(|wt| wt.regions.iter().map(String::as_str))
         .collect();
+    let mut regions: BTreeSet<String> = named.into_iter().map(str::to_string).collect();
     if let Some(source) = &set.source {
         regions.insert(source.region.clone());
         regions.extend(source.copy_to.iter().cloned());

@@ -85,7 +85,7 @@ impl ObserveRequest {
                 refresh_groups
                     .entry(region.clone())
                     .or_default()
-                    .push(crate::plan::build::launch_template_name(config, wt.id()));
+                    .push(crate::plan::build::launch_template_name(config, wt));
             }
         }
         for ids in subnet_ids

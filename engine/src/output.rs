@@ -269,7 +269,7 @@ fn in_region(config: &Config, wt: &WorkerType, region: &str, observed: &[Object]
                 ObjectKind::AutoScalingGroup,
                 region,
                 &address::worker_type_in(&wt.name, region),
-                &launch_template_name(config, wt.id()),
+                &launch_template_name(config, wt),
             )
             .map(|g| g.name().unwrap_or(&g.id).to_string());
             (

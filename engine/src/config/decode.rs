@@ -480,7 +480,13 @@ fn duplicate_ec2_names(
     diags: &mut Diagnostics,
 ) {
     // Two defaults that clash are two ids that clash, which `duplicate_ids` reports.
-    let mut seen: BTreeMap<(String, String), (&str, bool)> = BTreeMap::new();
+    // Looked up by borrowed names: a fleet of thousands of worker types has
+    // tens of thousands of (name, region) pairs.
+    let names: Vec<String> = worker_types
+        .values()
+        .map(|wt| wt.ec2_name_in(fleet))
+        .collect();
+    let mut seen: HashMap<(&str, &str), (&str, bool)> = HashMap::new();
     let mut report = |kind: &str, name: &str, other: &str, ec2: &str, origin: &Origin| {
         diags.push(
             Diagnostic::error(
@@ -494,19 +500,18 @@ fn duplicate_ec2_names(
             .help("each launch template and key pair is one object in EC2: give each its own `ec2_name` (or none)"),
         );
     };
-    for wt in worker_types.values() {
-        let ec2 = wt.ec2_name_in(fleet);
+    for (wt, ec2) in worker_types.values().zip(&names) {
         for region in &wt.regions {
-            match seen.get(&(ec2.clone(), region.clone())) {
+            match seen.get(&(ec2.as_str(), region.as_str())) {
                 Some((other, explicit)) if *other != wt.name => {
                     if *explicit || wt.ec2_name.is_some() {
-                        report("worker type", &wt.name, other, &ec2, &wt.origin);
+                        report("worker type", &wt.name, other, ec2, &wt.origin);
                     }
                     break;
                 }
                 _ => {
                     seen.insert(
-                        (ec2.clone(), region.clone()),
+                        (ec2.as_str(), region.as_str()),
                         (&wt.name, wt.ec2_name.is_some()),
                     );
                 }

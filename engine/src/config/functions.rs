@@ -38,16 +38,12 @@ thread_local! {
     /// written: a fleet of thousands of worker types names the same few user
     /// data templates thousands of times, and each read is several syscalls.
     static READ_CACHE: RefCell<HashMap<String, Result<String, String>>> = RefCell::new(HashMap::new());
-    /// A context with every function and no variable: what a template is
-    /// rendered in, copied (declaring each function anew looks every name
-    /// up among those already declared).
-    static FUNCTIONS: Context<'static> = {
-        let mut ctx = Context::new();
-        declare_all(&mut ctx);
-        ctx
-    };
-    /// Parsed templates of this load, by path as written.
-    static TEMPLATE_CACHE: RefCell<HashMap<String, Rc<hcl::Template>>> = RefCell::new(HashMap::new());
+    /// Parsed templates of this load, by path as written, each with a
+    /// context holding the functions whose names occur in its text (every
+    /// function it can call: copying a context with every function for each
+    /// render was most of the time of `templatefile`).
+    static TEMPLATE_CACHE: RefCell<HashMap<String, Rc<(hcl::Template, Context<'static>)>>> =
+        RefCell::new(HashMap::new());
     /// The same templates as syntax trees, for bounding their rendered size.
     static TEMPLATE_TREES: RefCell<HashMap<String, Option<Rc<hcl_edit::template::Template>>>> =
         RefCell::new(HashMap::new());
@@ -203,18 +199,27 @@ fn log_read(relative: &Path) {
 
 /// Declares every function in `ctx`.
 pub fn declare_all(ctx: &mut Context) {
-    stdlib::declare(ctx);
-    ctx.declare_func(
-        "file",
-        FuncDef::builder().param(ParamType::String).build(file),
-    );
-    ctx.declare_func(
-        "templatefile",
-        FuncDef::builder()
-            .param(ParamType::String)
-            .param(ParamType::Object(Box::new(ParamType::Any)))
-            .build(templatefile),
-    );
+    declare_where(ctx, |_| true);
+}
+
+/// Declares in `ctx` the functions of [`declare_all`] whose names `keep`.
+fn declare_where(ctx: &mut Context, keep: impl Fn(&str) -> bool) {
+    stdlib::declare_where(ctx, &keep);
+    if keep("file") {
+        ctx.declare_func(
+            "file",
+            FuncDef::builder().param(ParamType::String).build(file),
+        );
+    }
+    if keep("templatefile") {
+        ctx.declare_func(
+            "templatefile",
+            FuncDef::builder()
+                .param(ParamType::String)
+                .param(ParamType::Object(Box::new(ParamType::Any)))
+                .build(templatefile),
+        );
+    }
 }
 
 /// Names of the declared functions, for "did you mean".
@@ -436,21 +441,26 @@ fn templatefile(args: FuncArgs) -> Result<Value, String> {
         Some(parsed) => parsed,
         None => {
             let text = read_config_file(&path)?;
-            let parsed: Rc<hcl::Template> = Rc::new(
-                text.parse()
-                    .map_err(|e| format!("template `{path}` does not parse: {e}"))?,
-            );
+            let parsed: hcl::Template = text
+                .parse()
+                .map_err(|e| format!("template `{path}` does not parse: {e}"))?;
+            // A call names its function in the text, so these are all the
+            // template can call; any other name is undefined either way.
+            let mut functions = Context::new();
+            declare_where(&mut functions, |name| text.contains(name));
+            let parsed = Rc::new((parsed, functions));
             TEMPLATE_CACHE.with(|c| c.borrow_mut().insert(path.clone(), Rc::clone(&parsed)));
             parsed
         }
     };
-    let mut ctx = FUNCTIONS.with(Context::clone);
+    let (template, functions) = &*template;
+    let mut ctx = functions.clone();
     if let Some(Value::Object(vars)) = args.get(1) {
         for (name, value) in vars {
             ctx.declare_var(name.as_str(), value.clone());
         }
     }
-    lazy::render(&template, &ctx)
+    lazy::render(template, &ctx)
         .map(Value::String)
         .map_err(|e| format!("template `{path}`: {e}"))
 }

@@ -148,18 +148,10 @@ pub fn key_pair_name(config: &Config, key: &str) -> String {
     }
 }
 
-/// EC2 name of the launch template of the worker type with id
-/// `worker_type`: its `ec2_name`, else `<fleet>.<id>` (an id may hold `/`,
-/// which EC2 allows).
-pub fn launch_template_name(config: &Config, worker_type: &str) -> String {
-    match config
-        .worker_types
-        .values()
-        .find(|wt| wt.id() == worker_type)
-    {
-        Some(wt) => wt.ec2_name_in(&config.fleet.name),
-        None => format!("{}.{worker_type}", config.fleet.name),
-    }
+/// EC2 name of the launch template of worker type `wt`: its `ec2_name`,
+/// else `<fleet>.<id>` (an id may hold `/`, which EC2 allows).
+pub fn launch_template_name(config: &Config, wt: &WorkerType) -> String {
+    wt.ec2_name_in(&config.fleet.name)
 }
 
 /// SHA-256 (hex) of a public key, tagged on key pairs to see a changed key.
@@ -1367,7 +1359,7 @@ pub fn wanted_templates<'a>(
     let mut out = vec![(
         address::worker_type(&wt.name),
         address::worker_type_in(&wt.name, region),
-        launch_template_name(config, wt.id()),
+        launch_template_name(config, wt),
         TemplateOf::WorkerType,
     )];
     for it in wt
@@ -1841,7 +1833,7 @@ fn instances(
             actions.push(Action {
                 count: Some(count),
                 instance_type,
-                name: Some(launch_template_name(config, wt.id())),
+                name: Some(launch_template_name(config, wt)),
                 ids: launch_template_id,
                 tags: identity_tags(config, &addr, Some(wt.id())),
                 placement,

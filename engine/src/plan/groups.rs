@@ -87,7 +87,7 @@ pub fn planned_group(
     );
     group_tags.insert(tags::WORKER_TYPE.to_string(), wt.id().to_string());
     PlannedGroup {
-        name: launch_template_name(config, wt.id()),
+        name: launch_template_name(config, wt),
         launch_template_id: template_ids.get(&address::worker_type(&wt.name)).cloned(),
         overrides,
         subnet_ids,

@@ -34,10 +34,17 @@ pub fn readdress<'o>(config: &Config, observation: &'o Observation) -> Cow<'o, O
     let worker_address = |region: &str, tags_of: &BTreeMap<String, String>| -> Option<String> {
         let id = tags_of.get(tags::WORKER_TYPE)?;
         let tagged = tags_of.get(tags::ADDRESS)?;
-        let base = tagged.strip_suffix(&format!("[\"{region}\"]"))?;
+        // `BASE["REGION"]`, taken apart without building the suffix.
+        let base = tagged
+            .strip_suffix("\"]")?
+            .strip_suffix(region)?
+            .strip_suffix("[\"")?;
         let owner = owner_address(base);
         let rest = &base[owner.len()..];
         let owner_now = match by_id.get(id.as_str()) {
+            // Still where it was tagged (nearly every object): the address
+            // would be rebuilt as it is, so nothing is built.
+            Some(name) if owner.strip_prefix("worker_type.") == Some(*name) => return None,
             Some(name) => address::worker_type(name),
             None => {
                 let name = owner.strip_prefix("worker_type.")?;
@@ -54,6 +61,7 @@ pub fn readdress<'o>(config: &Config, observation: &'o Observation) -> Cow<'o, O
     let key_address = |name: &str, tags_of: &BTreeMap<String, String>| -> Option<String> {
         let tagged = tags_of.get(tags::ADDRESS)?;
         let now = match key_by_name.get(name) {
+            Some(key) if tagged.strip_prefix("key_pair.") == Some(*key) => return None,
             Some(key) => address::key_pair(key),
             None => {
                 let key = tagged.strip_prefix("key_pair.")?;

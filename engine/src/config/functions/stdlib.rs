@@ -14,9 +14,9 @@ use hcl::{Map, Number, Value};
 
 type Out = Result<Value, String>;
 
-/// Declares the functions of this module in `ctx`.
-pub fn declare(ctx: &mut Context) {
-    for (name, func) in FUNCS {
+/// Declares in `ctx` the functions of this module whose names `keep`.
+pub fn declare_where(ctx: &mut Context, keep: impl Fn(&str) -> bool) {
+    for (name, func) in FUNCS.iter().filter(|(name, _)| keep(name)) {
         ctx.declare_func(
             *name,
             FuncDef::builder()
