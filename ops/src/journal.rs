@@ -5,20 +5,28 @@
 
 use crate::lock::{LeaseWatch, LockGuard};
 use crate::{Error, Reporter, Store};
-use fleetform_engine::apply::{self, Journal};
+use fleetform_engine::apply::{self, Ahead, Journal};
 use fleetform_engine::plan::{Action, Plan};
 use fleetform_engine::provider::{Provider, ProviderError};
 use fleetform_engine::sensitive::Withheld;
 use fleetform_state::{Backend, JournalRecord};
+use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex};
+
+/// An intent's answer from the writer: `Ok` once its batch is written.
+type Answer = tokio::sync::oneshot::Receiver<Result<(), String>>;
 
 /// The journal of the state store, as the executor sees it: every record
 /// goes through one [`GroupCommit`] writer, so the records of the actions
-/// in flight are written together.
+/// in flight are written together; the intents the executor announces
+/// ([`Journal::intents_ahead`]) are queued at once, and their actions wait
+/// for those answers instead of queueing their intents again.
 struct StateJournal<'a> {
     writer: Arc<GroupCommit>,
     apply_id: String,
     plan: &'a Plan,
+    /// Intents queued ahead, by (action, client token), not yet asked for.
+    ahead: Mutex<HashMap<(usize, String), Answer>>,
 }
 
 /// A record waiting for the next write.
@@ -42,6 +50,9 @@ struct Queue {
     batches: usize,
     /// Outcomes that could not be written: (action, why).
     lost_outcomes: Vec<(usize, String)>,
+    /// Why the lease is lost, once a batch's check found it so: every
+    /// later batch and call goes by it (a lease is never found again).
+    lost: Option<String>,
 }
 
 /// Group commit of the journal: one write at a time, on a blocking thread;
@@ -101,11 +112,7 @@ impl GroupCommit {
 
     /// Queues an intent; its answer arrives once its batch is written (or
     /// refused).
-    fn intent(
-        self: &Arc<Self>,
-        record: JournalRecord,
-        action: usize,
-    ) -> tokio::sync::oneshot::Receiver<Result<(), String>> {
+    fn intent(self: &Arc<Self>, record: JournalRecord, action: usize) -> Answer {
         let (answer, answered) = tokio::sync::oneshot::channel();
         self.submit(Queued {
             record,
@@ -157,7 +164,12 @@ impl GroupCommit {
     /// every intent's answer.
     fn write(&self, batch: Vec<Queued>) {
         let lost = if batch.iter().any(|q| q.intent.is_some()) {
-            self.watch.lost()
+            let known = self.queue().lost.clone();
+            let lost = known.or_else(|| self.watch.lost());
+            if let Some(why) = &lost {
+                self.queue().lost.get_or_insert_with(|| why.clone());
+            }
+            lost
         } else {
             None
         };
@@ -167,10 +179,14 @@ impl GroupCommit {
             .filter(|q| lost.is_none() || q.intent.is_none())
             .map(|q| q.record.clone())
             .collect();
-        let written = self
-            .store
-            .append_journal_records(&records)
-            .map_err(|e| e.to_string());
+        // A batch of refused intents alone writes nothing.
+        let written = if records.is_empty() {
+            Ok(())
+        } else {
+            self.store
+                .append_journal_records(&records)
+                .map_err(|e| e.to_string())
+        };
         let mut lost_outcomes = Vec::new();
         for queued in batch {
             match (queued.intent, &lost, &written) {
@@ -186,6 +202,16 @@ impl GroupCommit {
         if !lost_outcomes.is_empty() {
             self.queue().lost_outcomes.extend(lost_outcomes);
         }
+    }
+
+    /// Why no call may be made any more, known without a read of the
+    /// store: a batch's check found the lease lost, or this process's lease
+    /// was released or ran out. An intent written ahead answers by it when
+    /// its action's turn comes, since its own batch's check may be older
+    /// than a later one.
+    fn known_lost(&self) -> Option<String> {
+        let known = self.queue().lost.clone();
+        known.or_else(|| self.watch.lost_here())
     }
 
     /// Waits until every record queued so far is written (or failed), and
@@ -206,18 +232,40 @@ impl Journal for StateJournal<'_> {
         action: &Action,
         client_token: &str,
     ) -> Result<(), String> {
-        let record = JournalRecord::Intent {
-            apply_id: self.apply_id.clone(),
-            action: index,
-            address: action.address.clone(),
-            region: action.region.clone(),
-            client_token: client_token.to_string(),
-            time: crate::clock(),
+        let queued = self
+            .ahead
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&(index, client_token.to_string()));
+        let answer = match queued {
+            Some(answer) => answer,
+            None => self
+                .writer
+                .intent(self.intent_record(index, action, client_token), index),
         };
-        self.writer
-            .intent(record, index)
+        answer
             .await
-            .map_err(|_| "the journal writer stopped".to_string())?
+            .map_err(|_| "the journal writer stopped".to_string())??;
+        // Written, perhaps well before: a later batch may have found the
+        // lease lost since, or it may have run out.
+        match self.writer.known_lost() {
+            Some(why) => Err(why),
+            None => Ok(()),
+        }
+    }
+
+    /// Queues the announced intents at once, in order: they go in the next
+    /// batch (after its lease check), and each action waits for its answer.
+    fn intents_ahead(&self, ahead: &[Ahead<'_>]) {
+        let mut queued = self.ahead.lock().unwrap_or_else(|p| p.into_inner());
+        for a in ahead {
+            let key = (a.index, a.client_token.to_string());
+            if queued.contains_key(&key) {
+                continue;
+            }
+            let record = self.intent_record(a.index, a.action, a.client_token);
+            queued.insert(key, self.writer.intent(record, a.index));
+        }
     }
 
     async fn outcome(&self, index: usize, result: &Result<Vec<String>, ProviderError>) {
@@ -238,6 +286,18 @@ impl Journal for StateJournal<'_> {
 }
 
 impl StateJournal<'_> {
+    /// The intent record of action `index` with `client_token`.
+    fn intent_record(&self, index: usize, action: &Action, client_token: &str) -> JournalRecord {
+        JournalRecord::Intent {
+            apply_id: self.apply_id.clone(),
+            action: index,
+            address: action.address.clone(),
+            region: action.region.clone(),
+            client_token: client_token.to_string(),
+            time: crate::clock(),
+        }
+    }
+
     /// Waits for every record queued, and warns of each outcome that could
     /// not be written.
     fn finish(&self, reporter: &dyn Reporter) {
@@ -297,6 +357,7 @@ pub fn execute(
         writer: GroupCommit::new(Arc::clone(store), lock.watch(store)),
         apply_id: apply_id.to_string(),
         plan,
+        ahead: Mutex::new(HashMap::new()),
     };
     let progress = |action: &Action, result: &Result<Vec<String>, ProviderError>| {
         reporter.action_finished(action, result)
@@ -380,6 +441,7 @@ pub(crate) fn holds_open_apply(backend: &dyn Backend) -> Result<bool, Error> {
 mod tests {
     use super::*;
     use fleetform_state::{Lease, LeaseInfo, LocalBackend, StateError, Version, VersionSummary};
+    use std::future::Future;
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::mpsc;
     use std::time::Duration;
@@ -590,6 +652,153 @@ mod tests {
         assert_eq!(lost[0].0, 3);
         assert!(lost[0].1.contains("disk full"), "{lost:?}");
         assert_eq!(store.journal().expect("journal"), Vec::new());
+    }
+
+    /// A plan of `n` key pair creations, one per worker type.
+    fn plan_of(n: usize) -> Plan {
+        let actions: Vec<serde_json::Value> = (0..n)
+            .map(|i| {
+                serde_json::json!({
+                    "address": format!("w{i}"),
+                    "region": "us-east-1",
+                    "action": "create",
+                    "resource": "key_pair",
+                    "reason": "new",
+                })
+            })
+            .collect();
+        serde_json::from_value(serde_json::json!({
+            "format_version": "1",
+            "fleet": "f",
+            "summary": {
+                "add": n, "change": 0, "destroy": 0, "launch": 0, "terminate": 0,
+                "hourly_usd": 0.0,
+            },
+            "actions": actions,
+        }))
+        .expect("a plan")
+    }
+
+    fn journal_of<'a>(writer: Arc<GroupCommit>, plan: &'a Plan) -> StateJournal<'a> {
+        StateJournal {
+            writer,
+            apply_id: "a".into(),
+            plan,
+            ahead: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn ahead_of<'a>(plan: &'a Plan, tokens: &'a [String]) -> Vec<Ahead<'a>> {
+        plan.actions
+            .iter()
+            .zip(tokens)
+            .enumerate()
+            .map(|(index, (action, client_token))| Ahead {
+                index,
+                action,
+                client_token,
+            })
+            .collect()
+    }
+
+    /// Intents announced ahead are queued at once, in the order announced,
+    /// and written as one batch; asking for one afterwards waits for that
+    /// batch and writes nothing more. An intent asked for that was not
+    /// announced (another token: a launch's attempt) is queued as before.
+    #[test]
+    fn intents_announced_ahead_are_one_batch_written_before_they_are_asked_for() {
+        let (_dir, gated, entries, gate) = gated();
+        let store: Store = gated.clone();
+        let lock = LockGuard::take(&*store, Arc::new(Quiet)).expect("lock");
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let _inside = runtime.enter();
+        let plan = plan_of(5);
+        let tokens: Vec<String> = (0..5).map(|i| format!("ff-a-{i}")).collect();
+        let journal = journal_of(
+            GroupCommit::new(Arc::clone(&store), lock.watch(&store)),
+            &plan,
+        );
+        journal.intents_ahead(&ahead_of(&plan, &tokens));
+        // Announcing twice queues nothing more.
+        journal.intents_ahead(&ahead_of(&plan, &tokens)[..2]);
+        assert_eq!(entered(&entries), 5, "the five intents, in one write");
+        let mut asked = Box::pin(journal.intent(0, &plan.actions[0], &tokens[0]));
+        let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+        assert!(
+            asked.as_mut().poll(&mut context).is_pending(),
+            "not answered before its batch is written"
+        );
+        gate.send(()).expect("open");
+        assert_eq!(runtime.block_on(asked), Ok(()));
+        for i in 1..5 {
+            assert_eq!(
+                runtime.block_on(journal.intent(i, &plan.actions[i], &tokens[i])),
+                Ok(())
+            );
+        }
+        assert_eq!(journal.writer.queue().batches, 1, "asking wrote nothing");
+        let mut attempt = Box::pin(journal.intent(1, &plan.actions[1], "ff-a-1-0.1"));
+        assert!(attempt.as_mut().poll(&mut context).is_pending());
+        assert_eq!(entered(&entries), 1, "an intent not announced, on its own");
+        gate.send(()).expect("open");
+        assert_eq!(runtime.block_on(attempt), Ok(()));
+        let written: Vec<String> = store
+            .journal()
+            .expect("journal")
+            .into_iter()
+            .filter_map(|r| match r {
+                JournalRecord::Intent { client_token, .. } => Some(client_token),
+                _ => None,
+            })
+            .collect();
+        let mut expected = tokens.clone();
+        expected.push("ff-a-1-0.1".into());
+        assert_eq!(written, expected);
+    }
+
+    /// An intent written ahead whose batch found the lease held still
+    /// fails when, by its action's turn, a later batch found the lease
+    /// lost: its call is never made.
+    #[test]
+    fn an_intent_written_ahead_fails_once_a_later_batch_finds_the_lease_lost() {
+        let (_dir, gated, entries, gate) = gated();
+        let store: Store = gated.clone();
+        let lock = LockGuard::take(&*store, Arc::new(Quiet)).expect("lock");
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let _inside = runtime.enter();
+        let plan = plan_of(3);
+        let tokens: Vec<String> = (0..3).map(|i| format!("ff-a-{i}")).collect();
+        let journal = journal_of(
+            GroupCommit::new(Arc::clone(&store), lock.watch(&store)),
+            &plan,
+        );
+        journal.intents_ahead(&ahead_of(&plan, &tokens)[..2]);
+        assert_eq!(entered(&entries), 2);
+        let now = fleetform_state::now();
+        store.break_lock(true, now).expect("broken");
+        let other = store.lock("other@host:1", 60, now).expect("taken");
+        // Announced while the first batch is being written: the next
+        // batch's check finds the lease lost, and writes nothing.
+        journal.intents_ahead(&ahead_of(&plan, &tokens)[2..]);
+        gate.send(()).expect("open");
+        let why = runtime
+            .block_on(journal.intent(2, &plan.actions[2], &tokens[2]))
+            .expect_err("lost");
+        assert!(why.contains("other@host:1"), "{why}");
+        for i in 0..2 {
+            let why = runtime
+                .block_on(journal.intent(i, &plan.actions[i], &tokens[i]))
+                .expect_err("written, but the lease is lost since");
+            assert!(why.contains("other@host:1"), "{why}");
+        }
+        assert_eq!(journal.writer.flush(), Vec::new());
+        assert_eq!(journal.writer.queue().batches, 2);
+        assert_eq!(
+            store.journal().expect("journal").len(),
+            2,
+            "only the first batch"
+        );
+        store.release(other).expect("released");
     }
 
     #[test]
