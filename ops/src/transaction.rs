@@ -104,7 +104,9 @@ pub struct Recorded {
 }
 
 /// Carries out an apply: takes the lock (renewed until the end), reports an
-/// interrupted apply, observes EC2 under the lock, then either checks the
+/// interrupted apply, observes EC2 under the lock (from then on the state's
+/// version list, versions and journal are each read once, kept true by the
+/// apply's own writes), then either checks the
 /// saved plan (FF010, blocking findings) or builds a fresh one and has it
 /// reviewed; journals and executes it, observes again and records the
 /// version. A plan that changes nothing records a version only when EC2 or
@@ -128,6 +130,9 @@ pub fn apply<P: Provider>(
     } = request;
     let mut lock = LockGuard::take(&**store, reporter)?;
     lock.keep_alive(Arc::clone(store));
+    // Under the lock, what the state holds changes only by this apply:
+    // the version list, the versions and the journal are read once.
+    let store = &crate::cached::Cached::over(Arc::clone(store));
     if let Some(open) = crate::interrupted(&**store)? {
         review.interrupted(&open);
     }
