@@ -326,7 +326,8 @@ enum Outcome {
 struct Inner {
     client: Client,
     location: S3Location,
-    /// The number of the next journal record, once known (from a listing).
+    /// The number of the next journal record, once known (from a listing:
+    /// an append's own, or a read of the journal's).
     next_record: Mutex<Option<u64>>,
 }
 
@@ -717,6 +718,14 @@ impl Inner {
 
     async fn journal(self: &Arc<Self>) -> Result<Vec<(String, JournalRecord)>, StateError> {
         let names = self.record_names().await?;
+        // The listing tells the next record number too: an append after a
+        // read of the journal (an apply's first) need not list it again. A
+        // number taken since by someone else only costs that append a retry.
+        if let Ok(mut next) = self.next_record.lock() {
+            if next.is_none() {
+                *next = Some(names.last().map_or(1, |(n, _)| n.saturating_add(1)));
+            }
+        }
         let mut records = Vec::with_capacity(names.len());
         for chunk in names.chunks(JOURNAL_READS_IN_FLIGHT) {
             let mut reads = tokio::task::JoinSet::new();
