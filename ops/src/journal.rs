@@ -13,8 +13,10 @@ use fleetform_state::{Backend, JournalRecord};
 use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex};
 
-/// An intent's answer from the writer: `Ok` once its batch is written.
-type Answer = tokio::sync::oneshot::Receiver<Result<(), String>>;
+/// An intent's answer from the writer: once its batch is written, `Ok`
+/// with the number of the lease check that batch made (see
+/// [`Queue::checks`]).
+type Answer = tokio::sync::oneshot::Receiver<Result<u64, String>>;
 
 /// The journal of the state store, as the executor sees it: every record
 /// goes through one [`GroupCommit`] writer, so the records of the actions
@@ -34,7 +36,7 @@ struct Queued {
     record: JournalRecord,
     /// An intent's caller, who waits for the batch (lease checked, written)
     /// before making its call; `None` for an outcome, which nobody waits for.
-    intent: Option<tokio::sync::oneshot::Sender<Result<(), String>>>,
+    intent: Option<tokio::sync::oneshot::Sender<Result<u64, String>>>,
     /// The action an outcome is of, named in a warning if it is not written.
     action: usize,
 }
@@ -50,9 +52,17 @@ struct Queue {
     batches: usize,
     /// Outcomes that could not be written: (action, why).
     lost_outcomes: Vec<(usize, String)>,
-    /// Why the lease is lost, once a batch's check found it so: every
-    /// later batch and call goes by it (a lease is never found again).
+    /// Why the lease is lost, once a check found it so: every later batch
+    /// and call goes by it (a lease is never found again).
     lost: Option<String>,
+    /// Lease checks begun so far (a batch's or a turn's): the number of
+    /// the last one begun. A check numbered above what this was when an
+    /// intent was asked for began after it.
+    checks: u64,
+    /// Actions whose turn came, waiting for a lease check begun after it.
+    turns: Vec<tokio::sync::oneshot::Sender<Result<(), String>>>,
+    /// Whether a turn check is started that has not yet taken `turns`.
+    checking: bool,
 }
 
 /// Group commit of the journal: one write at a time, on a blocking thread;
@@ -98,9 +108,15 @@ impl GroupCommit {
     /// Queues `queued` and starts a writer if none is under way. Must be
     /// called inside a tokio runtime (the writer is a blocking task of it).
     fn submit(self: &Arc<Self>, queued: Queued) {
+        self.submit_all(vec![queued]);
+    }
+
+    /// Queues every record of `queued` at once, in order (a write under
+    /// way takes all of them or none), and starts a writer if none is.
+    fn submit_all(self: &Arc<Self>, queued: Vec<Queued>) {
         let start = {
             let mut queue = self.queue();
-            queue.waiting.push(queued);
+            queue.waiting.extend(queued);
             !std::mem::replace(&mut queue.writing, true)
         };
         if start {
@@ -163,15 +179,10 @@ impl GroupCommit {
     /// One batch: the lease check (if it holds an intent), one append, and
     /// every intent's answer.
     fn write(&self, batch: Vec<Queued>) {
-        let lost = if batch.iter().any(|q| q.intent.is_some()) {
-            let known = self.queue().lost.clone();
-            let lost = known.or_else(|| self.watch.lost());
-            if let Some(why) = &lost {
-                self.queue().lost.get_or_insert_with(|| why.clone());
-            }
-            lost
+        let (check, lost) = if batch.iter().any(|q| q.intent.is_some()) {
+            self.check()
         } else {
-            None
+            (0, None)
         };
         // A lost lease writes no intent: only the batch's outcomes.
         let records: Vec<JournalRecord> = batch
@@ -194,13 +205,86 @@ impl GroupCommit {
                 (Some(answer), None, Err(e)) => drop(answer.send(Err(format!(
                     "the journal could not record the intent ({e})"
                 )))),
-                (Some(answer), None, Ok(())) => drop(answer.send(Ok(()))),
+                (Some(answer), None, Ok(())) => drop(answer.send(Ok(check))),
                 (None, _, Err(e)) => lost_outcomes.push((queued.action, e.clone())),
                 (None, _, Ok(())) => {}
             }
         }
         if !lost_outcomes.is_empty() {
             self.queue().lost_outcomes.extend(lost_outcomes);
+        }
+    }
+
+    /// One lease check: its number and why the lease is lost, if it is
+    /// (kept: every later check answers the same without a read).
+    fn check(&self) -> (u64, Option<String>) {
+        let (number, known) = {
+            let mut queue = self.queue();
+            queue.checks += 1;
+            (queue.checks, queue.lost.clone())
+        };
+        let lost = known.or_else(|| self.watch.lost());
+        if let Some(why) = &lost {
+            self.queue().lost.get_or_insert_with(|| why.clone());
+        }
+        (number, lost)
+    }
+
+    /// The number of the last lease check begun.
+    fn checks(&self) -> u64 {
+        self.queue().checks
+    }
+
+    /// Queues intents at once, in order; each answer arrives once its
+    /// batch is written (or refused).
+    fn intents(self: &Arc<Self>, intents: Vec<(JournalRecord, usize)>) -> Vec<Answer> {
+        let (queued, answers): (Vec<Queued>, Vec<Answer>) = intents
+            .into_iter()
+            .map(|(record, action)| {
+                let (answer, answered) = tokio::sync::oneshot::channel();
+                let queued = Queued {
+                    record,
+                    intent: Some(answer),
+                    action,
+                };
+                (queued, answered)
+            })
+            .unzip();
+        self.submit_all(queued);
+        answers
+    }
+
+    /// Asks for a lease check begun after now: `Ok` once one found the
+    /// lease held, else why it is lost. Turns asked for before a check has
+    /// begun share it; one asked for while checks are under way starts
+    /// another at once, beside them, so no turn waits for more than one
+    /// read of the lock.
+    fn turn(self: &Arc<Self>) -> tokio::sync::oneshot::Receiver<Result<(), String>> {
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let start = {
+            let mut queue = self.queue();
+            queue.turns.push(answer);
+            !std::mem::replace(&mut queue.checking, true)
+        };
+        if start {
+            let checker = Arc::clone(self);
+            // Not awaited: the check answers its turns itself; a check that
+            // panics drops them, and they read as "stopped".
+            drop(tokio::task::spawn_blocking(move || checker.check_turns()));
+        }
+        answered
+    }
+
+    /// One lease check for every turn asked for before it began.
+    fn check_turns(&self) {
+        let turns = {
+            let mut queue = self.queue();
+            queue.checking = false;
+            std::mem::take(&mut queue.turns)
+        };
+        let (_, lost) = self.check();
+        for turn in turns {
+            drop(turn.send(lost.clone().map_or(Ok(()), Err)));
         }
     }
 
@@ -237,17 +321,23 @@ impl Journal for StateJournal<'_> {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&(index, client_token.to_string()));
+        let stopped = |_| "the journal writer stopped".to_string();
+        let asked = self.writer.checks();
         let answer = match queued {
             Some(answer) => answer,
             None => self
                 .writer
                 .intent(self.intent_record(index, action, client_token), index),
         };
-        answer
-            .await
-            .map_err(|_| "the journal writer stopped".to_string())??;
-        // Written, perhaps well before: a later batch may have found the
-        // lease lost since, or it may have run out.
+        let checked = answer.await.map_err(stopped)??;
+        // Written ahead, its batch's lease check may be older than this
+        // turn (the lease may have been lost during the calls before it):
+        // the call waits for a check begun after it was asked for.
+        if checked <= asked {
+            self.writer.turn().await.map_err(stopped)??;
+        }
+        // A check of another batch or turn may have found it lost since,
+        // or the lease may have run out.
         match self.writer.known_lost() {
             Some(why) => Err(why),
             None => Ok(()),
@@ -258,13 +348,21 @@ impl Journal for StateJournal<'_> {
     /// batch (after its lease check), and each action waits for its answer.
     fn intents_ahead(&self, ahead: &[Ahead<'_>]) {
         let mut queued = self.ahead.lock().unwrap_or_else(|p| p.into_inner());
-        for a in ahead {
-            let key = (a.index, a.client_token.to_string());
-            if queued.contains_key(&key) {
-                continue;
-            }
-            let record = self.intent_record(a.index, a.action, a.client_token);
-            queued.insert(key, self.writer.intent(record, a.index));
+        let new: Vec<&Ahead<'_>> = ahead
+            .iter()
+            .filter(|a| !queued.contains_key(&(a.index, a.client_token.to_string())))
+            .collect();
+        let records = new
+            .iter()
+            .map(|a| {
+                (
+                    self.intent_record(a.index, a.action, a.client_token),
+                    a.index,
+                )
+            })
+            .collect();
+        for (a, answer) in new.iter().zip(self.writer.intents(records)) {
+            queued.insert((a.index, a.client_token.to_string()), answer);
         }
     }
 
@@ -582,12 +680,12 @@ mod tests {
         }
         assert!(first.try_recv().is_err(), "not answered before written");
         gate.send(()).expect("open");
-        assert_eq!(runtime.block_on(first), Ok(Ok(())));
+        assert_eq!(runtime.block_on(first), Ok(Ok(1)));
         assert_eq!(entered(&entries), 20, "15 intents and 5 outcomes at once");
         assert!(answers.iter_mut().all(|a| a.try_recv().is_err()));
         gate.send(()).expect("open");
         for answer in answers {
-            assert_eq!(runtime.block_on(answer), Ok(Ok(())));
+            assert_eq!(runtime.block_on(answer), Ok(Ok(2)));
         }
         assert_eq!(writer.flush(), Vec::new());
         assert_eq!(writer.queue().batches, 2);
@@ -798,6 +896,41 @@ mod tests {
             2,
             "only the first batch"
         );
+        store.release(other).expect("released");
+    }
+
+    /// An intent written ahead is not enough for its call: its turn waits
+    /// for a lease check begun after it was asked for. The lease lost
+    /// during the call before (no batch since) refuses the next one.
+    #[test]
+    fn a_lease_lost_during_a_call_refuses_the_next_intent_written_ahead() {
+        let (_dir, gated, entries, gate) = gated();
+        let store: Store = gated.clone();
+        let lock = LockGuard::take(&*store, Arc::new(Quiet)).expect("lock");
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let _inside = runtime.enter();
+        let plan = plan_of(2);
+        let tokens: Vec<String> = (0..2).map(|i| format!("ff-a-{i}")).collect();
+        let journal = journal_of(
+            GroupCommit::new(Arc::clone(&store), lock.watch(&store)),
+            &plan,
+        );
+        journal.intents_ahead(&ahead_of(&plan, &tokens));
+        assert_eq!(entered(&entries), 2);
+        gate.send(()).expect("open");
+        assert_eq!(
+            runtime.block_on(journal.intent(0, &plan.actions[0], &tokens[0])),
+            Ok(())
+        );
+        // Action 0's call is under way: the lock is broken and taken.
+        let now = fleetform_state::now();
+        store.break_lock(true, now).expect("broken");
+        let other = store.lock("other@host:1", 60, now).expect("taken");
+        let why = runtime
+            .block_on(journal.intent(1, &plan.actions[1], &tokens[1]))
+            .expect_err("its turn's check finds the lease lost");
+        assert!(why.contains("other@host:1"), "{why}");
+        assert_eq!(journal.writer.queue().batches, 1, "no batch since");
         store.release(other).expect("released");
     }
 
