@@ -59,6 +59,9 @@ struct Queue {
     /// the last one begun. A check numbered above what this was when an
     /// intent was asked for began after it.
     checks: u64,
+    /// `checks` when the last outcome was queued: a check numbered above
+    /// it began after every call that has ended.
+    ended: u64,
     /// Actions whose turn came, waiting for a lease check begun after it.
     turns: Vec<tokio::sync::oneshot::Sender<Result<(), String>>>,
     /// Whether a turn check is started that has not yet taken `turns`.
@@ -230,9 +233,19 @@ impl GroupCommit {
         (number, lost)
     }
 
-    /// The number of the last lease check begun.
-    fn checks(&self) -> u64 {
-        self.queue().checks
+    /// The number of the last lease check begun when the last outcome was
+    /// queued (0 before any).
+    fn ended(&self) -> u64 {
+        self.queue().ended
+    }
+
+    /// Queues an outcome, after noting that its call has ended.
+    fn outcome(self: &Arc<Self>, queued: Queued) {
+        {
+            let mut queue = self.queue();
+            queue.ended = queue.checks;
+        }
+        self.submit(queued);
     }
 
     /// Queues intents at once, in order; each answer arrives once its
@@ -322,7 +335,7 @@ impl Journal for StateJournal<'_> {
             .unwrap_or_else(|p| p.into_inner())
             .remove(&(index, client_token.to_string()));
         let stopped = |_| "the journal writer stopped".to_string();
-        let asked = self.writer.checks();
+        let ended = self.writer.ended();
         let answer = match queued {
             Some(answer) => answer,
             None => self
@@ -330,10 +343,10 @@ impl Journal for StateJournal<'_> {
                 .intent(self.intent_record(index, action, client_token), index),
         };
         let checked = answer.await.map_err(stopped)??;
-        // Written ahead, its batch's lease check may be older than this
-        // turn (the lease may have been lost during the calls before it):
-        // the call waits for a check begun after it was asked for.
-        if checked <= asked {
+        // Written ahead, its batch's lease check may be older than the calls
+        // that ended since (the lease may have been lost during one): the
+        // call waits for a check begun after every call that has ended.
+        if checked <= ended {
             self.writer.turn().await.map_err(stopped)??;
         }
         // A check of another batch or turn may have found it lost since,
@@ -375,7 +388,7 @@ impl Journal for StateJournal<'_> {
             ids: result.clone().unwrap_or_default(),
             time: crate::clock(),
         };
-        self.writer.submit(Queued {
+        self.writer.outcome(Queued {
             record,
             intent: None,
             action: index,
@@ -752,6 +765,33 @@ mod tests {
         assert_eq!(store.journal().expect("journal"), Vec::new());
     }
 
+    /// Intents written ahead before any call ended need no check of their
+    /// own: their batch's began after every call that had ended.
+    #[test]
+    fn intents_written_ahead_before_any_call_ended_go_without_another_check() {
+        let (_dir, gated, entries, gate) = gated();
+        let store: Store = gated.clone();
+        let lock = LockGuard::take(&*store, Arc::new(Quiet)).expect("lock");
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let _inside = runtime.enter();
+        let plan = plan_of(3);
+        let tokens: Vec<String> = (0..3).map(|i| format!("ff-a-{i}")).collect();
+        let journal = journal_of(
+            GroupCommit::new(Arc::clone(&store), lock.watch(&store)),
+            &plan,
+        );
+        journal.intents_ahead(&ahead_of(&plan, &tokens));
+        assert_eq!(entered(&entries), 3);
+        gate.send(()).expect("open");
+        for i in 0..3 {
+            assert_eq!(
+                runtime.block_on(journal.intent(i, &plan.actions[i], &tokens[i])),
+                Ok(())
+            );
+        }
+        assert_eq!(journal.writer.queue().checks, 1, "the batch's check alone");
+    }
+
     /// A plan of `n` key pair creations, one per worker type.
     fn plan_of(n: usize) -> Plan {
         let actions: Vec<serde_json::Value> = (0..n)
@@ -926,11 +966,23 @@ mod tests {
         let now = fleetform_state::now();
         store.break_lock(true, now).expect("broken");
         let other = store.lock("other@host:1", 60, now).expect("taken");
+        // Action 1 was written ahead and checked with it, but its turn
+        // comes after action 0's call ended.
+        runtime.block_on(journal.outcome(0, &Ok(Vec::new())));
+        assert_eq!(entered(&entries), 1, "the outcome");
+        gate.send(()).expect("open");
         let why = runtime
             .block_on(journal.intent(1, &plan.actions[1], &tokens[1]))
             .expect_err("its turn's check finds the lease lost");
         assert!(why.contains("other@host:1"), "{why}");
-        assert_eq!(journal.writer.queue().batches, 1, "no batch since");
+        assert_eq!(journal.writer.flush(), Vec::new());
+        let intents = store
+            .journal()
+            .expect("journal")
+            .iter()
+            .filter(|r| matches!(r, JournalRecord::Intent { .. }))
+            .count();
+        assert_eq!(intents, 2, "no intent batch since the first");
         store.release(other).expect("released");
     }
 
