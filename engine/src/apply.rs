@@ -235,9 +235,11 @@ pub async fn execute(
                             client_token: tokens[p].as_str(),
                         })
                         .filter(|a| {
-                            !skipped(a.action)
-                                && !(a.action.placement.is_some()
-                                    && a.action.action == ActionKind::Launch)
+                            // A split launch's attempts announce nothing:
+                            // their tokens depend on what earlier ones met.
+                            let split = a.action.placement.is_some()
+                                && a.action.action == ActionKind::Launch;
+                            !skipped(a.action) && !split
                         })
                         .collect();
                     if !next.is_empty() {
@@ -263,12 +265,12 @@ pub async fn execute(
                 let result = match &action.placement {
                     // Each attempt journals itself: one intent and token per pair tried.
                     Some(placement) if action.action == ActionKind::Launch => {
-                        launch_placed(action, placement, index, &token, known, provider, journal)
+                        launch_placed(action, placement, index, token, known, provider, journal)
                             .await
                     }
                     _ => {
-                        let result = match journal.intent(index, action, &token).await {
-                            Ok(()) => run_one(action, &token, known, withheld, provider).await,
+                        let result = match journal.intent(index, action, token).await {
+                            Ok(()) => run_one(action, token, known, withheld, provider).await,
                             Err(why) => Err(not_started(&why)),
                         };
                         journal.outcome(index, &result).await;

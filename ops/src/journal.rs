@@ -783,11 +783,8 @@ mod tests {
         journal.intents_ahead(&ahead_of(&plan, &tokens));
         assert_eq!(entered(&entries), 3);
         gate.send(()).expect("open");
-        for i in 0..3 {
-            assert_eq!(
-                runtime.block_on(journal.intent(i, &plan.actions[i], &tokens[i])),
-                Ok(())
-            );
+        for (i, (action, token)) in plan.actions.iter().zip(&tokens).enumerate() {
+            assert_eq!(runtime.block_on(journal.intent(i, action, token)), Ok(()));
         }
         assert_eq!(journal.writer.queue().checks, 1, "the batch's check alone");
     }
@@ -868,11 +865,8 @@ mod tests {
         );
         gate.send(()).expect("open");
         assert_eq!(runtime.block_on(asked), Ok(()));
-        for i in 1..5 {
-            assert_eq!(
-                runtime.block_on(journal.intent(i, &plan.actions[i], &tokens[i])),
-                Ok(())
-            );
+        for (i, (action, token)) in plan.actions.iter().zip(&tokens).enumerate().skip(1) {
+            assert_eq!(runtime.block_on(journal.intent(i, action, token)), Ok(()));
         }
         assert_eq!(journal.writer.queue().batches, 1, "asking wrote nothing");
         let mut attempt = Box::pin(journal.intent(1, &plan.actions[1], "ff-a-1-0.1"));
@@ -923,9 +917,9 @@ mod tests {
             .block_on(journal.intent(2, &plan.actions[2], &tokens[2]))
             .expect_err("lost");
         assert!(why.contains("other@host:1"), "{why}");
-        for i in 0..2 {
+        for (i, (action, token)) in plan.actions.iter().zip(&tokens).enumerate().take(2) {
             let why = runtime
-                .block_on(journal.intent(i, &plan.actions[i], &tokens[i]))
+                .block_on(journal.intent(i, action, token))
                 .expect_err("written, but the lease is lost since");
             assert!(why.contains("other@host:1"), "{why}");
         }
