@@ -44,7 +44,41 @@ pub trait Journal: Sync {
         index: usize,
         result: &Result<Vec<String>, ProviderError>,
     ) -> impl std::future::Future<Output = ()> + Send;
+    /// Told, without waiting, of actions whose [`Journal::intent`] the
+    /// executor will ask for soon, in the order it will ask: a journal may
+    /// start recording their intents now, so that each is durable by the
+    /// time its action's turn comes. The executor promises that every
+    /// action announced is asked for later with the same index and token
+    /// (unless the process stops first), that it announces each at most
+    /// once per run, and that it announces nothing it will not ask for
+    /// (a promotion skipped for a failed canary, a launch split over pairs,
+    /// whose tokens depend on what earlier attempts met). The call is still
+    /// made only once `intent` returned `Ok`: announcing changes when an
+    /// intent is written, never whether the call waits for it. By default,
+    /// nothing.
+    fn intents_ahead(&self, ahead: &[Ahead<'_>]) {
+        let _ = ahead;
+    }
 }
+
+/// An action announced to [`Journal::intents_ahead`]: its index in the
+/// plan, the action and the client token its intent will carry.
+#[derive(Debug, Clone, Copy)]
+pub struct Ahead<'a> {
+    /// Index of the action in the plan.
+    pub index: usize,
+    /// The action.
+    pub action: &'a Action,
+    /// The client token `intent` will be asked with.
+    pub client_token: &'a str,
+}
+
+/// How many actions beyond those in flight the executor announces to
+/// [`Journal::intents_ahead`], in multiples of the parallelism: enough that
+/// a journal whose write takes two or three calls' time keeps ahead of the
+/// slots as they free, few enough that a phase's last calls still follow a
+/// recent lease check.
+pub const INTENTS_AHEAD_ROUNDS: usize = 4;
 
 /// A journal that records nothing (tests, dry tooling).
 pub struct NoJournal;
@@ -172,18 +206,51 @@ pub async fn execute(
             .map(|a| a.address.as_str())
             .collect();
         let known = &made;
-        let id = &id;
         let failed_canaries = &failed_canaries;
-        let finished: Vec<Outcome> = stream::iter(interleaved(plan, indices))
-            .map(|index| async move {
+        let skipped = |action: &Action| {
+            action.stage == Some(Stage::Promote)
+                && failed_canaries.contains(action.address.as_str())
+        };
+        let skipped = &skipped;
+        let order = interleaved(plan, indices);
+        let tokens: Vec<String> = order
+            .iter()
+            .map(|&index| client_token(&id, index, &plan.actions[index], withheld))
+            .collect();
+        // The intents of the actions in flight and of the next rounds are
+        // announced as slots open, so the journal writes them ahead.
+        let ahead = parallelism
+            .max(1)
+            .saturating_mul(INTENTS_AHEAD_ROUNDS.saturating_add(1));
+        let mut announced = 0;
+        let (order, tokens) = (&order, &tokens);
+        let finished: Vec<Outcome> = stream::iter(order.iter().copied().enumerate())
+            .map(|(position, index)| {
+                let until = position.saturating_add(ahead).min(order.len());
+                if announced < until {
+                    let next: Vec<Ahead<'_>> = (announced..until)
+                        .map(|p| Ahead {
+                            index: order[p],
+                            action: &plan.actions[order[p]],
+                            client_token: tokens[p].as_str(),
+                        })
+                        .filter(|a| {
+                            // A split launch's attempts announce nothing:
+                            // their tokens depend on what earlier ones met.
+                            let split = a.action.placement.is_some()
+                                && a.action.action == ActionKind::Launch;
+                            !skipped(a.action) && !split
+                        })
+                        .collect();
+                    if !next.is_empty() {
+                        journal.intents_ahead(&next);
+                    }
+                    announced = until;
+                }
+                let token = &tokens[position];
+                async move {
                 let action = &plan.actions[index];
-                let token = match withheld.token_part(&action.address, &action.region) {
-                    Some(part) if !action.sensitive.is_empty() => format!("ff-{id}-{index}-{part}"),
-                    _ => format!("ff-{id}-{index}"),
-                };
-                if action.stage == Some(Stage::Promote)
-                    && failed_canaries.contains(action.address.as_str())
-                {
+                if skipped(action) {
                     let result = Err(ProviderError {
                         kind: crate::provider::ErrorKind::InvalidRequest,
                         code: None,
@@ -198,12 +265,12 @@ pub async fn execute(
                 let result = match &action.placement {
                     // Each attempt journals itself: one intent and token per pair tried.
                     Some(placement) if action.action == ActionKind::Launch => {
-                        launch_placed(action, placement, index, &token, known, provider, journal)
+                        launch_placed(action, placement, index, token, known, provider, journal)
                             .await
                     }
                     _ => {
-                        let result = match journal.intent(index, action, &token).await {
-                            Ok(()) => run_one(action, &token, known, withheld, provider).await,
+                        let result = match journal.intent(index, action, token).await {
+                            Ok(()) => run_one(action, token, known, withheld, provider).await,
                             Err(why) => Err(not_started(&why)),
                         };
                         journal.outcome(index, &result).await;
@@ -215,7 +282,7 @@ pub async fn execute(
                     action: index,
                     result,
                 }
-            })
+            }})
             .buffer_unordered(parallelism.max(1))
             .collect()
             .await;
@@ -239,6 +306,15 @@ pub async fn execute(
         outcomes.extend(finished);
     }
     outcomes
+}
+
+/// The client token of action `index` of the plan `id`: its sensitive
+/// inputs' digest joins it, so a changed secret is a new call.
+fn client_token(id: &str, index: usize, action: &Action, withheld: &Withheld) -> String {
+    match withheld.token_part(&action.address, &action.region) {
+        Some(part) if !action.sensitive.is_empty() => format!("ff-{id}-{index}-{part}"),
+        _ => format!("ff-{id}-{index}"),
+    }
 }
 
 /// What earlier phases of this run created, by (address, region).

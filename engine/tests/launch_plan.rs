@@ -1450,3 +1450,102 @@ fn an_instance_type_used_only_in_other_regions_is_never_launched_here() {
     let action = launch(&plan, "worker_type.plain").expect("launch");
     assert_eq!(action.instance_type.as_deref(), Some("t3.medium"));
 }
+
+/// What a journal heard, in order: intents announced ahead and asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Heard {
+    Ahead(usize, String),
+    Intent(usize, String),
+}
+
+/// A journal that records what it is told ahead and asked, in order.
+#[derive(Default)]
+struct Listening {
+    heard: Mutex<Vec<Heard>>,
+}
+
+impl Journal for Listening {
+    async fn intent(&self, index: usize, _: &Action, token: &str) -> Result<(), String> {
+        self.heard
+            .lock()
+            .map_err(|e| e.to_string())?
+            .push(Heard::Intent(index, token.to_string()));
+        Ok(())
+    }
+
+    async fn outcome(&self, _: usize, _: &Result<Vec<String>, ProviderError>) {}
+
+    fn intents_ahead(&self, ahead: &[apply::Ahead<'_>]) {
+        if let Ok(mut heard) = self.heard.lock() {
+            heard.extend(
+                ahead
+                    .iter()
+                    .map(|a| Heard::Ahead(a.index, a.client_token.to_string())),
+            );
+        }
+    }
+}
+
+/// Every intent the executor asks for of an action that is not a launch
+/// split over pairs was announced before, once, with the same token; the
+/// split launch's attempts are not (their tokens depend on what earlier
+/// attempts met); and at parallelism 1 a phase's first announcement holds
+/// the action in flight and the next four rounds, not the whole phase.
+#[test]
+fn intents_are_announced_ahead_once_before_they_are_asked_for() {
+    let mut c = config();
+    wt_mut(&mut c, "w").capacity.min = 3;
+    wt_mut(&mut c, "plain").capacity.min = 1;
+    for i in 0..6 {
+        let mut more = c.worker_types["plain"].clone();
+        more.name = format!("more{i}");
+        c.worker_types.insert(more.name.clone(), more);
+    }
+    let (plan, diags) = build(&c, &World::new(Vec::new()));
+    assert!(!diags.iter().any(Diagnostic::is_error), "{diags:?}");
+    let templates = plan
+        .actions
+        .iter()
+        .filter(|a| a.resource == Resource::LaunchTemplate)
+        .count();
+    assert!(templates >= 8, "{templates} templates");
+    let journal = Listening::default();
+    let outcomes = futures::executor::block_on(apply::execute(
+        &plan,
+        &Default::default(),
+        &Zonal::new(&[], "none"),
+        1,
+        &journal,
+        &|_, _| {},
+    ));
+    assert!(outcomes.iter().all(|o| o.result.is_ok()), "{outcomes:?}");
+    let heard = journal.heard.into_inner().expect("heard");
+    let placed = |index: usize| plan.actions[index].placement.is_some();
+    let mut asked_placed = 0;
+    for (at, heard_now) in heard.iter().enumerate() {
+        match heard_now {
+            Heard::Intent(index, token) if placed(*index) => {
+                asked_placed += 1;
+                assert!(!heard.contains(&Heard::Ahead(*index, token.clone())));
+            }
+            Heard::Intent(index, token) => {
+                let ahead = Heard::Ahead(*index, token.clone());
+                let announced: Vec<usize> = heard
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, h)| **h == ahead)
+                    .map(|(i, _)| i)
+                    .collect();
+                assert_eq!(announced.len(), 1, "{heard_now:?} announced once");
+                assert!(announced[0] < at, "{heard_now:?} announced before");
+            }
+            Heard::Ahead(..) => {}
+        }
+    }
+    assert!(asked_placed > 0, "the split launch journals its attempts");
+    let first_run = heard
+        .iter()
+        .take_while(|h| matches!(h, Heard::Ahead(..)))
+        .count();
+    assert_eq!(first_run, apply::INTENTS_AHEAD_ROUNDS + 1, "{heard:?}");
+}

@@ -5,20 +5,30 @@
 
 use crate::lock::{LeaseWatch, LockGuard};
 use crate::{Error, Reporter, Store};
-use fleetform_engine::apply::{self, Journal};
+use fleetform_engine::apply::{self, Ahead, Journal};
 use fleetform_engine::plan::{Action, Plan};
 use fleetform_engine::provider::{Provider, ProviderError};
 use fleetform_engine::sensitive::Withheld;
 use fleetform_state::{Backend, JournalRecord};
+use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex};
+
+/// An intent's answer from the writer: once its batch is written, `Ok`
+/// with the number of the lease check that batch made (see
+/// [`Queue::checks`]).
+type Answer = tokio::sync::oneshot::Receiver<Result<u64, String>>;
 
 /// The journal of the state store, as the executor sees it: every record
 /// goes through one [`GroupCommit`] writer, so the records of the actions
-/// in flight are written together.
+/// in flight are written together; the intents the executor announces
+/// ([`Journal::intents_ahead`]) are queued at once, and their actions wait
+/// for those answers instead of queueing their intents again.
 struct StateJournal<'a> {
     writer: Arc<GroupCommit>,
     apply_id: String,
     plan: &'a Plan,
+    /// Intents queued ahead, by (action, client token), not yet asked for.
+    ahead: Mutex<HashMap<(usize, String), Answer>>,
 }
 
 /// A record waiting for the next write.
@@ -26,7 +36,7 @@ struct Queued {
     record: JournalRecord,
     /// An intent's caller, who waits for the batch (lease checked, written)
     /// before making its call; `None` for an outcome, which nobody waits for.
-    intent: Option<tokio::sync::oneshot::Sender<Result<(), String>>>,
+    intent: Option<tokio::sync::oneshot::Sender<Result<u64, String>>>,
     /// The action an outcome is of, named in a warning if it is not written.
     action: usize,
 }
@@ -42,6 +52,20 @@ struct Queue {
     batches: usize,
     /// Outcomes that could not be written: (action, why).
     lost_outcomes: Vec<(usize, String)>,
+    /// Why the lease is lost, once a check found it so: every later batch
+    /// and call goes by it (a lease is never found again).
+    lost: Option<String>,
+    /// Lease checks begun so far (a batch's or a turn's): the number of
+    /// the last one begun. A check numbered above what this was when an
+    /// intent was asked for began after it.
+    checks: u64,
+    /// `checks` when the last outcome was queued: a check numbered above
+    /// it began after every call that has ended.
+    ended: u64,
+    /// Actions whose turn came, waiting for a lease check begun after it.
+    turns: Vec<tokio::sync::oneshot::Sender<Result<(), String>>>,
+    /// Whether a turn check is started that has not yet taken `turns`.
+    checking: bool,
 }
 
 /// Group commit of the journal: one write at a time, on a blocking thread;
@@ -87,9 +111,15 @@ impl GroupCommit {
     /// Queues `queued` and starts a writer if none is under way. Must be
     /// called inside a tokio runtime (the writer is a blocking task of it).
     fn submit(self: &Arc<Self>, queued: Queued) {
+        self.submit_all(vec![queued]);
+    }
+
+    /// Queues every record of `queued` at once, in order (a write under
+    /// way takes all of them or none), and starts a writer if none is.
+    fn submit_all(self: &Arc<Self>, queued: Vec<Queued>) {
         let start = {
             let mut queue = self.queue();
-            queue.waiting.push(queued);
+            queue.waiting.extend(queued);
             !std::mem::replace(&mut queue.writing, true)
         };
         if start {
@@ -101,11 +131,7 @@ impl GroupCommit {
 
     /// Queues an intent; its answer arrives once its batch is written (or
     /// refused).
-    fn intent(
-        self: &Arc<Self>,
-        record: JournalRecord,
-        action: usize,
-    ) -> tokio::sync::oneshot::Receiver<Result<(), String>> {
+    fn intent(self: &Arc<Self>, record: JournalRecord, action: usize) -> Answer {
         let (answer, answered) = tokio::sync::oneshot::channel();
         self.submit(Queued {
             record,
@@ -156,10 +182,10 @@ impl GroupCommit {
     /// One batch: the lease check (if it holds an intent), one append, and
     /// every intent's answer.
     fn write(&self, batch: Vec<Queued>) {
-        let lost = if batch.iter().any(|q| q.intent.is_some()) {
-            self.watch.lost()
+        let (check, lost) = if batch.iter().any(|q| q.intent.is_some()) {
+            self.check()
         } else {
-            None
+            (0, None)
         };
         // A lost lease writes no intent: only the batch's outcomes.
         let records: Vec<JournalRecord> = batch
@@ -167,10 +193,14 @@ impl GroupCommit {
             .filter(|q| lost.is_none() || q.intent.is_none())
             .map(|q| q.record.clone())
             .collect();
-        let written = self
-            .store
-            .append_journal_records(&records)
-            .map_err(|e| e.to_string());
+        // A batch of refused intents alone writes nothing.
+        let written = if records.is_empty() {
+            Ok(())
+        } else {
+            self.store
+                .append_journal_records(&records)
+                .map_err(|e| e.to_string())
+        };
         let mut lost_outcomes = Vec::new();
         for queued in batch {
             match (queued.intent, &lost, &written) {
@@ -178,7 +208,7 @@ impl GroupCommit {
                 (Some(answer), None, Err(e)) => drop(answer.send(Err(format!(
                     "the journal could not record the intent ({e})"
                 )))),
-                (Some(answer), None, Ok(())) => drop(answer.send(Ok(()))),
+                (Some(answer), None, Ok(())) => drop(answer.send(Ok(check))),
                 (None, _, Err(e)) => lost_outcomes.push((queued.action, e.clone())),
                 (None, _, Ok(())) => {}
             }
@@ -186,6 +216,99 @@ impl GroupCommit {
         if !lost_outcomes.is_empty() {
             self.queue().lost_outcomes.extend(lost_outcomes);
         }
+    }
+
+    /// One lease check: its number and why the lease is lost, if it is
+    /// (kept: every later check answers the same without a read).
+    fn check(&self) -> (u64, Option<String>) {
+        let (number, known) = {
+            let mut queue = self.queue();
+            queue.checks += 1;
+            (queue.checks, queue.lost.clone())
+        };
+        let lost = known.or_else(|| self.watch.lost());
+        if let Some(why) = &lost {
+            self.queue().lost.get_or_insert_with(|| why.clone());
+        }
+        (number, lost)
+    }
+
+    /// The number of the last lease check begun when the last outcome was
+    /// queued (0 before any).
+    fn ended(&self) -> u64 {
+        self.queue().ended
+    }
+
+    /// Queues an outcome, after noting that its call has ended.
+    fn outcome(self: &Arc<Self>, queued: Queued) {
+        {
+            let mut queue = self.queue();
+            queue.ended = queue.checks;
+        }
+        self.submit(queued);
+    }
+
+    /// Queues intents at once, in order; each answer arrives once its
+    /// batch is written (or refused).
+    fn intents(self: &Arc<Self>, intents: Vec<(JournalRecord, usize)>) -> Vec<Answer> {
+        let (queued, answers): (Vec<Queued>, Vec<Answer>) = intents
+            .into_iter()
+            .map(|(record, action)| {
+                let (answer, answered) = tokio::sync::oneshot::channel();
+                let queued = Queued {
+                    record,
+                    intent: Some(answer),
+                    action,
+                };
+                (queued, answered)
+            })
+            .unzip();
+        self.submit_all(queued);
+        answers
+    }
+
+    /// Asks for a lease check begun after now: `Ok` once one found the
+    /// lease held, else why it is lost. Turns asked for before a check has
+    /// begun share it; one asked for while checks are under way starts
+    /// another at once, beside them, so no turn waits for more than one
+    /// read of the lock.
+    fn turn(self: &Arc<Self>) -> tokio::sync::oneshot::Receiver<Result<(), String>> {
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let start = {
+            let mut queue = self.queue();
+            queue.turns.push(answer);
+            !std::mem::replace(&mut queue.checking, true)
+        };
+        if start {
+            let checker = Arc::clone(self);
+            // Not awaited: the check answers its turns itself; a check that
+            // panics drops them, and they read as "stopped".
+            drop(tokio::task::spawn_blocking(move || checker.check_turns()));
+        }
+        answered
+    }
+
+    /// One lease check for every turn asked for before it began.
+    fn check_turns(&self) {
+        let turns = {
+            let mut queue = self.queue();
+            queue.checking = false;
+            std::mem::take(&mut queue.turns)
+        };
+        let (_, lost) = self.check();
+        for turn in turns {
+            drop(turn.send(lost.clone().map_or(Ok(()), Err)));
+        }
+    }
+
+    /// Why no call may be made any more, known without a read of the
+    /// store: a batch's check found the lease lost, or this process's lease
+    /// was released or ran out. An intent written ahead answers by it when
+    /// its action's turn comes, since its own batch's check may be older
+    /// than a later one.
+    fn known_lost(&self) -> Option<String> {
+        let known = self.queue().lost.clone();
+        known.or_else(|| self.watch.lost_here())
     }
 
     /// Waits until every record queued so far is written (or failed), and
@@ -206,18 +329,54 @@ impl Journal for StateJournal<'_> {
         action: &Action,
         client_token: &str,
     ) -> Result<(), String> {
-        let record = JournalRecord::Intent {
-            apply_id: self.apply_id.clone(),
-            action: index,
-            address: action.address.clone(),
-            region: action.region.clone(),
-            client_token: client_token.to_string(),
-            time: crate::clock(),
+        let queued = self
+            .ahead
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&(index, client_token.to_string()));
+        let stopped = |_| "the journal writer stopped".to_string();
+        let ended = self.writer.ended();
+        let answer = match queued {
+            Some(answer) => answer,
+            None => self
+                .writer
+                .intent(self.intent_record(index, action, client_token), index),
         };
-        self.writer
-            .intent(record, index)
-            .await
-            .map_err(|_| "the journal writer stopped".to_string())?
+        let checked = answer.await.map_err(stopped)??;
+        // Written ahead, its batch's lease check may be older than the calls
+        // that ended since (the lease may have been lost during one): the
+        // call waits for a check begun after every call that has ended.
+        if checked <= ended {
+            self.writer.turn().await.map_err(stopped)??;
+        }
+        // A check of another batch or turn may have found it lost since,
+        // or the lease may have run out.
+        match self.writer.known_lost() {
+            Some(why) => Err(why),
+            None => Ok(()),
+        }
+    }
+
+    /// Queues the announced intents at once, in order: they go in the next
+    /// batch (after its lease check), and each action waits for its answer.
+    fn intents_ahead(&self, ahead: &[Ahead<'_>]) {
+        let mut queued = self.ahead.lock().unwrap_or_else(|p| p.into_inner());
+        let new: Vec<&Ahead<'_>> = ahead
+            .iter()
+            .filter(|a| !queued.contains_key(&(a.index, a.client_token.to_string())))
+            .collect();
+        let records = new
+            .iter()
+            .map(|a| {
+                (
+                    self.intent_record(a.index, a.action, a.client_token),
+                    a.index,
+                )
+            })
+            .collect();
+        for (a, answer) in new.iter().zip(self.writer.intents(records)) {
+            queued.insert((a.index, a.client_token.to_string()), answer);
+        }
     }
 
     async fn outcome(&self, index: usize, result: &Result<Vec<String>, ProviderError>) {
@@ -229,7 +388,7 @@ impl Journal for StateJournal<'_> {
             ids: result.clone().unwrap_or_default(),
             time: crate::clock(),
         };
-        self.writer.submit(Queued {
+        self.writer.outcome(Queued {
             record,
             intent: None,
             action: index,
@@ -238,6 +397,18 @@ impl Journal for StateJournal<'_> {
 }
 
 impl StateJournal<'_> {
+    /// The intent record of action `index` with `client_token`.
+    fn intent_record(&self, index: usize, action: &Action, client_token: &str) -> JournalRecord {
+        JournalRecord::Intent {
+            apply_id: self.apply_id.clone(),
+            action: index,
+            address: action.address.clone(),
+            region: action.region.clone(),
+            client_token: client_token.to_string(),
+            time: crate::clock(),
+        }
+    }
+
     /// Waits for every record queued, and warns of each outcome that could
     /// not be written.
     fn finish(&self, reporter: &dyn Reporter) {
@@ -297,6 +468,7 @@ pub fn execute(
         writer: GroupCommit::new(Arc::clone(store), lock.watch(store)),
         apply_id: apply_id.to_string(),
         plan,
+        ahead: Mutex::new(HashMap::new()),
     };
     let progress = |action: &Action, result: &Result<Vec<String>, ProviderError>| {
         reporter.action_finished(action, result)
@@ -380,6 +552,7 @@ pub(crate) fn holds_open_apply(backend: &dyn Backend) -> Result<bool, Error> {
 mod tests {
     use super::*;
     use fleetform_state::{Lease, LeaseInfo, LocalBackend, StateError, Version, VersionSummary};
+    use std::future::Future;
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::mpsc;
     use std::time::Duration;
@@ -520,12 +693,12 @@ mod tests {
         }
         assert!(first.try_recv().is_err(), "not answered before written");
         gate.send(()).expect("open");
-        assert_eq!(runtime.block_on(first), Ok(Ok(())));
+        assert_eq!(runtime.block_on(first), Ok(Ok(1)));
         assert_eq!(entered(&entries), 20, "15 intents and 5 outcomes at once");
         assert!(answers.iter_mut().all(|a| a.try_recv().is_err()));
         gate.send(()).expect("open");
         for answer in answers {
-            assert_eq!(runtime.block_on(answer), Ok(Ok(())));
+            assert_eq!(runtime.block_on(answer), Ok(Ok(2)));
         }
         assert_eq!(writer.flush(), Vec::new());
         assert_eq!(writer.queue().batches, 2);
@@ -590,6 +763,221 @@ mod tests {
         assert_eq!(lost[0].0, 3);
         assert!(lost[0].1.contains("disk full"), "{lost:?}");
         assert_eq!(store.journal().expect("journal"), Vec::new());
+    }
+
+    /// Intents written ahead before any call ended need no check of their
+    /// own: their batch's began after every call that had ended.
+    #[test]
+    fn intents_written_ahead_before_any_call_ended_go_without_another_check() {
+        let (_dir, gated, entries, gate) = gated();
+        let store: Store = gated.clone();
+        let lock = LockGuard::take(&*store, Arc::new(Quiet)).expect("lock");
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let _inside = runtime.enter();
+        let plan = plan_of(3);
+        let tokens: Vec<String> = (0..3).map(|i| format!("ff-a-{i}")).collect();
+        let journal = journal_of(
+            GroupCommit::new(Arc::clone(&store), lock.watch(&store)),
+            &plan,
+        );
+        journal.intents_ahead(&ahead_of(&plan, &tokens));
+        assert_eq!(entered(&entries), 3);
+        gate.send(()).expect("open");
+        for (i, (action, token)) in plan.actions.iter().zip(&tokens).enumerate() {
+            assert_eq!(runtime.block_on(journal.intent(i, action, token)), Ok(()));
+        }
+        assert_eq!(journal.writer.queue().checks, 1, "the batch's check alone");
+    }
+
+    /// A plan of `n` key pair creations, one per worker type.
+    fn plan_of(n: usize) -> Plan {
+        let actions: Vec<serde_json::Value> = (0..n)
+            .map(|i| {
+                serde_json::json!({
+                    "address": format!("w{i}"),
+                    "region": "us-east-1",
+                    "action": "create",
+                    "resource": "key_pair",
+                    "reason": "new",
+                })
+            })
+            .collect();
+        serde_json::from_value(serde_json::json!({
+            "format_version": "1",
+            "fleet": "f",
+            "summary": {
+                "add": n, "change": 0, "destroy": 0, "launch": 0, "terminate": 0,
+                "hourly_usd": 0.0,
+            },
+            "actions": actions,
+        }))
+        .expect("a plan")
+    }
+
+    fn journal_of<'a>(writer: Arc<GroupCommit>, plan: &'a Plan) -> StateJournal<'a> {
+        StateJournal {
+            writer,
+            apply_id: "a".into(),
+            plan,
+            ahead: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn ahead_of<'a>(plan: &'a Plan, tokens: &'a [String]) -> Vec<Ahead<'a>> {
+        plan.actions
+            .iter()
+            .zip(tokens)
+            .enumerate()
+            .map(|(index, (action, client_token))| Ahead {
+                index,
+                action,
+                client_token,
+            })
+            .collect()
+    }
+
+    /// Intents announced ahead are queued at once, in the order announced,
+    /// and written as one batch; asking for one afterwards waits for that
+    /// batch and writes nothing more. An intent asked for that was not
+    /// announced (another token: a launch's attempt) is queued as before.
+    #[test]
+    fn intents_announced_ahead_are_one_batch_written_before_they_are_asked_for() {
+        let (_dir, gated, entries, gate) = gated();
+        let store: Store = gated.clone();
+        let lock = LockGuard::take(&*store, Arc::new(Quiet)).expect("lock");
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let _inside = runtime.enter();
+        let plan = plan_of(5);
+        let tokens: Vec<String> = (0..5).map(|i| format!("ff-a-{i}")).collect();
+        let journal = journal_of(
+            GroupCommit::new(Arc::clone(&store), lock.watch(&store)),
+            &plan,
+        );
+        journal.intents_ahead(&ahead_of(&plan, &tokens));
+        // Announcing twice queues nothing more.
+        journal.intents_ahead(&ahead_of(&plan, &tokens)[..2]);
+        assert_eq!(entered(&entries), 5, "the five intents, in one write");
+        let mut asked = Box::pin(journal.intent(0, &plan.actions[0], &tokens[0]));
+        let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+        assert!(
+            asked.as_mut().poll(&mut context).is_pending(),
+            "not answered before its batch is written"
+        );
+        gate.send(()).expect("open");
+        assert_eq!(runtime.block_on(asked), Ok(()));
+        for (i, (action, token)) in plan.actions.iter().zip(&tokens).enumerate().skip(1) {
+            assert_eq!(runtime.block_on(journal.intent(i, action, token)), Ok(()));
+        }
+        assert_eq!(journal.writer.queue().batches, 1, "asking wrote nothing");
+        let mut attempt = Box::pin(journal.intent(1, &plan.actions[1], "ff-a-1-0.1"));
+        assert!(attempt.as_mut().poll(&mut context).is_pending());
+        assert_eq!(entered(&entries), 1, "an intent not announced, on its own");
+        gate.send(()).expect("open");
+        assert_eq!(runtime.block_on(attempt), Ok(()));
+        let written: Vec<String> = store
+            .journal()
+            .expect("journal")
+            .into_iter()
+            .filter_map(|r| match r {
+                JournalRecord::Intent { client_token, .. } => Some(client_token),
+                _ => None,
+            })
+            .collect();
+        let mut expected = tokens.clone();
+        expected.push("ff-a-1-0.1".into());
+        assert_eq!(written, expected);
+    }
+
+    /// An intent written ahead whose batch found the lease held still
+    /// fails when, by its action's turn, a later batch found the lease
+    /// lost: its call is never made.
+    #[test]
+    fn an_intent_written_ahead_fails_once_a_later_batch_finds_the_lease_lost() {
+        let (_dir, gated, entries, gate) = gated();
+        let store: Store = gated.clone();
+        let lock = LockGuard::take(&*store, Arc::new(Quiet)).expect("lock");
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let _inside = runtime.enter();
+        let plan = plan_of(3);
+        let tokens: Vec<String> = (0..3).map(|i| format!("ff-a-{i}")).collect();
+        let journal = journal_of(
+            GroupCommit::new(Arc::clone(&store), lock.watch(&store)),
+            &plan,
+        );
+        journal.intents_ahead(&ahead_of(&plan, &tokens)[..2]);
+        assert_eq!(entered(&entries), 2);
+        let now = fleetform_state::now();
+        store.break_lock(true, now).expect("broken");
+        let other = store.lock("other@host:1", 60, now).expect("taken");
+        // Announced while the first batch is being written: the next
+        // batch's check finds the lease lost, and writes nothing.
+        journal.intents_ahead(&ahead_of(&plan, &tokens)[2..]);
+        gate.send(()).expect("open");
+        let why = runtime
+            .block_on(journal.intent(2, &plan.actions[2], &tokens[2]))
+            .expect_err("lost");
+        assert!(why.contains("other@host:1"), "{why}");
+        for (i, (action, token)) in plan.actions.iter().zip(&tokens).enumerate().take(2) {
+            let why = runtime
+                .block_on(journal.intent(i, action, token))
+                .expect_err("written, but the lease is lost since");
+            assert!(why.contains("other@host:1"), "{why}");
+        }
+        assert_eq!(journal.writer.flush(), Vec::new());
+        assert_eq!(journal.writer.queue().batches, 2);
+        assert_eq!(
+            store.journal().expect("journal").len(),
+            2,
+            "only the first batch"
+        );
+        store.release(other).expect("released");
+    }
+
+    /// An intent written ahead is not enough for its call: its turn waits
+    /// for a lease check begun after it was asked for. The lease lost
+    /// during the call before (no batch since) refuses the next one.
+    #[test]
+    fn a_lease_lost_during_a_call_refuses_the_next_intent_written_ahead() {
+        let (_dir, gated, entries, gate) = gated();
+        let store: Store = gated.clone();
+        let lock = LockGuard::take(&*store, Arc::new(Quiet)).expect("lock");
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let _inside = runtime.enter();
+        let plan = plan_of(2);
+        let tokens: Vec<String> = (0..2).map(|i| format!("ff-a-{i}")).collect();
+        let journal = journal_of(
+            GroupCommit::new(Arc::clone(&store), lock.watch(&store)),
+            &plan,
+        );
+        journal.intents_ahead(&ahead_of(&plan, &tokens));
+        assert_eq!(entered(&entries), 2);
+        gate.send(()).expect("open");
+        assert_eq!(
+            runtime.block_on(journal.intent(0, &plan.actions[0], &tokens[0])),
+            Ok(())
+        );
+        // Action 0's call is under way: the lock is broken and taken.
+        let now = fleetform_state::now();
+        store.break_lock(true, now).expect("broken");
+        let other = store.lock("other@host:1", 60, now).expect("taken");
+        // Action 1 was written ahead and checked with it, but its turn
+        // comes after action 0's call ended.
+        runtime.block_on(journal.outcome(0, &Ok(Vec::new())));
+        assert_eq!(entered(&entries), 1, "the outcome");
+        gate.send(()).expect("open");
+        let why = runtime
+            .block_on(journal.intent(1, &plan.actions[1], &tokens[1]))
+            .expect_err("its turn's check finds the lease lost");
+        assert!(why.contains("other@host:1"), "{why}");
+        assert_eq!(journal.writer.flush(), Vec::new());
+        let intents = store
+            .journal()
+            .expect("journal")
+            .iter()
+            .filter(|r| matches!(r, JournalRecord::Intent { .. }))
+            .count();
+        assert_eq!(intents, 2, "no intent batch since the first");
+        store.release(other).expect("released");
     }
 
     #[test]

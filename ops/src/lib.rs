@@ -33,6 +33,7 @@
 
 #![deny(missing_docs)]
 
+mod cached;
 mod clock;
 mod error;
 mod images;

@@ -97,23 +97,10 @@ impl<'a> LockGuard<'a> {
 /// certainly held: it ran out (this process was stalled past its expiry, so
 /// another run may have broken it), or the lock is no longer it.
 fn lease_lost(backend: &dyn Backend, lease: &Mutex<Option<Lease>>) -> Option<String> {
-    // Copied out: the lock is not held across the read of the store, which
-    // every action of an apply makes at once.
-    let held = lease
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .as_ref()
-        .map(|lease| lease.info().clone());
-    let now = fleetform_state::now();
-    let Some(held) = held else {
-        return Some("the state lock is no longer held".into());
+    let held = match held_here(lease) {
+        Ok(held) => held,
+        Err(why) => return Some(why),
     };
-    if held.expires <= now {
-        return Some(format!(
-            "the state lock's lease ran out {}s ago without being renewed",
-            now - held.expires
-        ));
-    }
     // The same lease, whatever its expiry: a renewal whose answer was lost
     // extended it without this process learning the new expiry.
     match backend.lease() {
@@ -126,6 +113,29 @@ fn lease_lost(backend: &dyn Backend, lease: &Mutex<Option<Lease>>) -> Option<Str
     }
 }
 
+/// The lease as this process knows it, or why it is lost by that alone
+/// (released, or run out without a renewal): no read of the store.
+fn held_here(lease: &Mutex<Option<Lease>>) -> Result<fleetform_state::LeaseInfo, String> {
+    // Copied out: the lock is not held across the read of the store, which
+    // every action of an apply makes at once.
+    let held = lease
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+        .map(|lease| lease.info().clone());
+    let now = fleetform_state::now();
+    let Some(held) = held else {
+        return Err("the state lock is no longer held".into());
+    };
+    if held.expires <= now {
+        return Err(format!(
+            "the state lock's lease ran out {}s ago without being renewed",
+            now - held.expires
+        ));
+    }
+    Ok(held)
+}
+
 /// A lock guard's lease check, owned, for the journal's blocking threads.
 #[derive(Clone)]
 pub(crate) struct LeaseWatch {
@@ -136,6 +146,12 @@ pub(crate) struct LeaseWatch {
 impl LeaseWatch {
     pub(crate) fn lost(&self) -> Option<String> {
         lease_lost(&*self.store, &self.lease)
+    }
+
+    /// The part of [`LeaseWatch::lost`] that needs no read of the store:
+    /// the lease released, or run out without a renewal.
+    pub(crate) fn lost_here(&self) -> Option<String> {
+        held_here(&self.lease).err()
     }
 }
 

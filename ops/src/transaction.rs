@@ -103,12 +103,15 @@ pub struct Recorded {
     pub refresh: Option<String>,
 }
 
-/// Carries out an apply: takes the lock (renewed until the end), reports an
-/// interrupted apply, observes EC2 under the lock, then either checks the
-/// saved plan (FF010, blocking findings) or builds a fresh one and has it
-/// reviewed; journals and executes it, observes again and records the
-/// version. A plan that changes nothing records a version only when EC2 or
-/// the journal holds what no version records.
+/// Carries out an apply: takes the lock (renewed until the end), observes
+/// EC2 under the lock while it reads the state (an interrupted apply found
+/// there is reported once both are done; from then on the state's version
+/// list, versions and journal are each read once, kept true by the apply's
+/// own writes), then either checks the saved plan (FF010, blocking
+/// findings) or builds a fresh one and has it reviewed; journals and
+/// executes it, observes again and records the version. A plan that
+/// changes nothing records a version only when EC2 or the journal holds
+/// what no version records.
 pub fn apply<P: Provider>(
     request: ApplyRequest<'_>,
     cloud: &Cloud<'_, P>,
@@ -128,12 +131,20 @@ pub fn apply<P: Provider>(
     } = request;
     let mut lock = LockGuard::take(&**store, reporter)?;
     lock.keep_alive(Arc::clone(store));
-    if let Some(open) = crate::interrupted(&**store)? {
+    // Under the lock, what the state holds changes only by this apply:
+    // the version list, the versions and the journal are read once.
+    let store = &crate::cached::Cached::over(Arc::clone(store));
+    let request = ObserveRequest::for_config(config);
+    // The state is read while EC2 is observed: neither waits for the other.
+    let (read, observation) = std::thread::scope(|scope| {
+        let read = scope.spawn(|| read_state(&**store));
+        let observation = cloud.runtime.block_on(cloud.provider.observe(&request));
+        (read.join(), observation)
+    });
+    let (open, latest) = read.unwrap_or_else(|panicked| std::panic::resume_unwind(panicked))?;
+    if let Some(open) = open {
         review.interrupted(&open);
     }
-    let latest = store.latest()?;
-    let request = ObserveRequest::for_config(config);
-    let observation = cloud.runtime.block_on(cloud.provider.observe(&request));
     let plan = match plan {
         PlanSource::Saved(saved) => {
             let moved = crate::staleness(saved, loaded, &observation, latest);
@@ -230,6 +241,21 @@ pub fn apply<P: Provider>(
         outcomes,
         refresh,
     })))
+}
+
+/// What an apply reads of the state before it plans: an apply that never
+/// ended, and the latest version number; the latest version itself is read
+/// too, into `store`'s cache, for the plan and the version to record.
+fn read_state(
+    store: &dyn fleetform_state::Backend,
+) -> Result<(Option<OpenApply>, Option<u64>), Error> {
+    let open = crate::interrupted(store)?;
+    let latest = store.latest()?;
+    if let Some(number) = latest {
+        // An error here is met again, and reported, where the version is used.
+        let _ = store.read(number);
+    }
+    Ok((open, latest))
 }
 
 /// Which side of a migration.

@@ -148,6 +148,7 @@ impl S3Backend {
                 client: Client::from_conf(s3.build()),
                 location,
                 next_record: Mutex::new(None),
+                known: Mutex::new(Known::default()),
             }),
             worker,
         })
@@ -326,8 +327,20 @@ enum Outcome {
 struct Inner {
     client: Client,
     location: S3Location,
-    /// The number of the next journal record, once known (from a listing).
+    /// The number of the next journal record, once known (from a listing:
+    /// an append's own, or a read of the journal's).
     next_record: Mutex<Option<u64>>,
+    /// What this store last read of the lock (see [`Known`]).
+    known: Mutex<Known>,
+}
+
+/// What a store remembers of its own reads: the lock's ETag when last
+/// read holding a token. A release goes by it (`If-Match`), so a stale
+/// memory only costs the read it would have made anyway.
+#[derive(Default)]
+struct Known {
+    /// (token, ETag) of the lock as last read.
+    lock: Option<(String, String)>,
 }
 
 /// The status and error code of a failed request, and its description.
@@ -447,6 +460,11 @@ impl Inner {
         }
     }
 
+    /// What this store remembers of its reads and writes.
+    fn known(&self) -> std::sync::MutexGuard<'_, Known> {
+        self.known.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Names (relative to the prefix) of the objects under `dir/`.
     async fn list(&self, dir: &str) -> Result<Vec<String>, StateError> {
         let prefix = self.key(&format!("{dir}/"));
@@ -507,13 +525,13 @@ impl Inner {
     /// All summaries, ascending (the index, or the version objects when it
     /// is missing, plus versions it does not list), and the index's ETag.
     async fn summaries(&self) -> Result<(Vec<VersionSummary>, Option<String>), StateError> {
-        let stored: BTreeSet<u64> = self
-            .list("versions")
-            .await?
+        // The listing and the index, at once: neither depends on the other.
+        let (listed, index) = tokio::join!(self.list("versions"), self.read_index());
+        let stored: BTreeSet<u64> = listed?
             .iter()
             .filter_map(|name| name.strip_prefix("versions/").and_then(version_number_of))
             .collect();
-        let (index, etag) = self.read_index().await?;
+        let (index, etag) = index?;
         let mut summaries = index.unwrap_or_default();
         let indexed: BTreeSet<u64> = summaries.iter().map(|s| s.number).collect();
         for number in stored.difference(&indexed) {
@@ -717,6 +735,14 @@ impl Inner {
 
     async fn journal(self: &Arc<Self>) -> Result<Vec<(String, JournalRecord)>, StateError> {
         let names = self.record_names().await?;
+        // The listing tells the next record number too: an append after a
+        // read of the journal (an apply's first) need not list it again. A
+        // number taken since by someone else only costs that append a retry.
+        if let Ok(mut next) = self.next_record.lock() {
+            if next.is_none() {
+                *next = Some(names.last().map_or(1, |(n, _)| n.saturating_add(1)));
+            }
+        }
         let mut records = Vec::with_capacity(names.len());
         for chunk in names.chunks(JOURNAL_READS_IN_FLIGHT) {
             let mut reads = tokio::task::JoinSet::new();
@@ -815,6 +841,7 @@ impl Inner {
         let etag = object
             .etag
             .ok_or_else(|| self.io("lock.json", "S3 returned the lock without an ETag"))?;
+        self.known().lock = Some((file.token.clone(), etag.clone()));
         Ok(Some((file, etag)))
     }
 
@@ -873,7 +900,10 @@ impl Inner {
             };
             let bytes = encode(&self.path("lock.json"), &renewed)?;
             let put = self.put("lock.json", bytes.clone(), Condition::Matches(etag));
-            if put.await? == Outcome::Done || self.holds("lock.json", &bytes).await? {
+            let renewed_now = put.await? == Outcome::Done;
+            // Its new ETag is not known until read again.
+            self.known().lock = None;
+            if renewed_now || self.holds("lock.json", &bytes).await? {
                 return Ok(renewed.info());
             }
         }
@@ -884,6 +914,17 @@ impl Inner {
     }
 
     async fn release(&self, token: String) -> Result<(), StateError> {
+        // The lock as last read, if it was this lease (the apply's last
+        // lease check): deleted on that ETag without reading it again; a
+        // lock changed since fails the condition and is read below.
+        let remembered = self.known().lock.take();
+        if let Some((_, etag)) = remembered.filter(|(held, _)| *held == token) {
+            match self.delete_if("lock.json", &etag).await? {
+                Outcome::Done => return Ok(()),
+                Outcome::Gone => return Err(StateError::LeaseLost),
+                Outcome::ConditionFailed => {}
+            }
+        }
         for _ in 0..3 {
             let Some((current, etag)) = self.read_lock().await? else {
                 return Err(StateError::LeaseLost);
@@ -1065,6 +1106,48 @@ mod tests {
             run(Box::pin(async move { i.delete_if("x", "\"0\"").await })),
             Outcome::Gone
         );
+    }
+
+    /// A release deletes the lock on the ETag last read when it still is
+    /// the lock's; when the lock changed since (renewed elsewhere), it reads
+    /// it again and releases it; when another holder took it, it is
+    /// `LeaseLost` and their lock stays.
+    #[test]
+    fn a_release_goes_by_the_lock_etag_last_read_only_while_it_holds() {
+        let (bucket, _inner, store) = inner();
+        let location = || S3Location {
+            bucket: bucket.name.clone(),
+            key: "k".into(),
+            region: None,
+        };
+        let lease = store.lock("a@b:1", 60, 100).expect("locked");
+        assert!(store.lease().expect("read").is_some());
+        store.release(lease).expect("released on the ETag read");
+        assert_eq!(bucket.get("k/lock.json"), None);
+
+        let lease = store.lock("a@b:1", 60, 200).expect("locked");
+        assert!(store.lease().expect("read").is_some());
+        let other = S3Backend::connect(location(), local_config()).expect("connect");
+        let mut same = Lease {
+            info: lease.info.clone(),
+            token: lease.token.clone(),
+        };
+        other.renew(&mut same, 60, 210).expect("renewed elsewhere");
+        store
+            .release(lease)
+            .expect("released after reading it again");
+        assert_eq!(bucket.get("k/lock.json"), None);
+
+        let lease = store.lock("a@b:1", 60, 300).expect("locked");
+        assert!(store.lease().expect("read").is_some());
+        other.break_lock(true, 310).expect("broken");
+        let theirs = other.lock("c@d:2", 60, 310).expect("taken");
+        assert!(matches!(store.release(lease), Err(StateError::LeaseLost)));
+        assert_eq!(
+            store.lease().expect("read").map(|l| l.holder).as_deref(),
+            Some("c@d:2")
+        );
+        other.release(theirs).expect("released");
     }
 
     #[test]

@@ -514,3 +514,31 @@ fn a_damaged_or_newer_batch_object_is_named_and_left_as_it_was() {
     bucket.put(&key, &good);
     assert_eq!(store.journal().expect("reads"), vec![end("a"), end("b")]);
 }
+
+/// A read of the journal tells the store its next record number: the
+/// append after it goes after every object listed, and one that another
+/// connection took meanwhile costs a retry, never a record.
+#[test]
+fn an_append_after_a_read_of_the_journal_goes_after_it_even_if_another_took_the_number() {
+    let (bucket, store) = store();
+    store.append_journal(&end("a")).expect("one");
+    let reader = S3Backend::connect(location(&bucket), local_config()).expect("connect");
+    assert_eq!(reader.journal().expect("reads"), vec![end("a")]);
+    reader
+        .append_journal(&end("b"))
+        .expect("after the one listed");
+    // `store` still thinks its next number is 2, which `reader` took.
+    store.append_journal(&end("c")).expect("retried past it");
+    assert_eq!(
+        bucket.keys("fleet/state/journal/"),
+        vec![
+            "fleet/state/journal/0000000001.json".to_string(),
+            "fleet/state/journal/0000000002.json".to_string(),
+            "fleet/state/journal/0000000003.json".to_string(),
+        ]
+    );
+    assert_eq!(
+        store.journal().expect("reads"),
+        vec![end("a"), end("b"), end("c")]
+    );
+}
