@@ -821,13 +821,38 @@ impl Scope<'_> {
         region: Option<&str>,
         diags: &mut Diagnostics,
     ) -> Result<Value, Skipped> {
+        self.try_eval_borrowed(file, expr, region, diags)
+            .map(std::borrow::Cow::into_owned)
+    }
+
+    /// Evaluates `expr` in this scope (see [`Scope::eval`]), borrowing the
+    /// value where it is kept when `expr` is a path to it: a `for_each` over
+    /// a large local then copies each element where it is used (on the
+    /// thread that uses it) instead of the whole map first.
+    pub(super) fn eval_borrowed<'s>(
+        &'s self,
+        file: FileId,
+        expr: &Expression,
+        diags: &mut Diagnostics,
+    ) -> Option<std::borrow::Cow<'s, Value>> {
+        self.try_eval_borrowed(file, expr, None, diags).ok()
+    }
+
+    fn try_eval_borrowed<'s>(
+        &'s self,
+        file: FileId,
+        expr: &Expression,
+        region: Option<&'s str>,
+        diags: &mut Diagnostics,
+    ) -> Result<std::borrow::Cow<'s, Value>, Skipped> {
+        use std::borrow::Cow;
         // Literals are most attributes of a large fleet (capacities, markets,
         // lifetimes); they need neither reference checks nor a conversion.
         match expr {
-            Expression::String(s) => return Ok(Value::String(s.value().clone())),
-            Expression::Number(n) => return Ok(Value::Number(*n.value())),
-            Expression::Bool(b) => return Ok(Value::Bool(*b.value())),
-            Expression::Null(_) => return Ok(Value::Null),
+            Expression::String(s) => return Ok(Cow::Owned(Value::String(s.value().clone()))),
+            Expression::Number(n) => return Ok(Cow::Owned(Value::Number(*n.value()))),
+            Expression::Bool(b) => return Ok(Cow::Owned(Value::Bool(*b.value()))),
+            Expression::Null(_) => return Ok(Cow::Owned(Value::Null)),
             _ => {}
         }
         let references = references(expr);
@@ -874,13 +899,13 @@ impl Scope<'_> {
             return Err(Skipped::Reported);
         }
         if let Some(value) = self.resolve(expr, region) {
-            return Ok(value.into_owned());
+            return Ok(value);
         }
         // A list or object of literals and such paths (the large maps of a
         // fleet's `locals`) is built here, not converted and evaluated.
         if matches!(expr, Expression::Array(_) | Expression::Object(_)) {
             if let Some(value) = self.folded(expr, region) {
-                return Ok(value);
+                return Ok(Cow::Owned(value));
             }
         }
         // The paths inside a call, list, object or template that resolve
@@ -896,13 +921,13 @@ impl Scope<'_> {
         if let Ok(value) = self.with_context(&residual, region, |ctx| {
             functions::evaluate(&substituted, ctx)
         }) {
-            return Ok(value);
+            return Ok(Cow::Owned(value));
         }
         let converted: hcl::Expression = expr.clone().into();
         let evaluated = self.with_context(&references, region, |ctx| {
             functions::evaluate(&converted, ctx)
         });
-        evaluated.map_err(|error| {
+        evaluated.map(Cow::Owned).map_err(|error| {
             // A function's failure is shown at its call.
             let at = functions::call_span(expr, &error)
                 .map(|span| SourceRef { file, span })
