@@ -179,6 +179,14 @@ struct Names {
     overspent: AtomicBool,
 }
 
+/// An expression [`Scope::charge`] found nothing wrong with, to be evaluated.
+pub(super) enum Charged {
+    /// A literal: its value.
+    Literal(Value),
+    /// Anything else: what it refers to.
+    Pending(Vec<Reference>),
+}
+
 thread_local! {
     /// The context expressions are evaluated in on this thread: the
     /// functions, declared once, and the values of the expression being
@@ -845,19 +853,63 @@ impl Scope<'_> {
         region: Option<&'s str>,
         diags: &mut Diagnostics,
     ) -> Result<std::borrow::Cow<'s, Value>, Skipped> {
-        use std::borrow::Cow;
+        match self.charge_with(file, expr, region.is_some(), diags)? {
+            Charged::Literal(value) => Ok(std::borrow::Cow::Owned(value)),
+            Charged::Pending(references) => {
+                self.evaluate_charged(file, expr, region, references, diags)
+            }
+        }
+    }
+
+    /// The first half of [`Scope::eval`]: what can be said of `expr`
+    /// before it is evaluated (its references, its size bound, checked
+    /// against the budgets, which it is charged to). Charging expressions
+    /// in a fixed order and evaluating them afterwards, in any order or at
+    /// once ([`Scope::evaluate`]), reports what evaluating them one after
+    /// another in that order reports.
+    pub(super) fn charge(
+        &self,
+        file: FileId,
+        expr: &Expression,
+        diags: &mut Diagnostics,
+    ) -> Result<Charged, Skipped> {
+        self.charge_with(file, expr, false, diags)
+    }
+
+    /// The second half of [`Scope::eval`], for what [`Scope::charge`] charged.
+    pub(super) fn evaluate(
+        &self,
+        file: FileId,
+        expr: &Expression,
+        charged: Charged,
+        diags: &mut Diagnostics,
+    ) -> Result<Value, Skipped> {
+        match charged {
+            Charged::Literal(value) => Ok(value),
+            Charged::Pending(references) => self
+                .evaluate_charged(file, expr, None, references, diags)
+                .map(std::borrow::Cow::into_owned),
+        }
+    }
+
+    fn charge_with(
+        &self,
+        file: FileId,
+        expr: &Expression,
+        regional: bool,
+        diags: &mut Diagnostics,
+    ) -> Result<Charged, Skipped> {
         // Literals are most attributes of a large fleet (capacities, markets,
         // lifetimes); they need neither reference checks nor a conversion.
         match expr {
-            Expression::String(s) => return Ok(Cow::Owned(Value::String(s.value().clone()))),
-            Expression::Number(n) => return Ok(Cow::Owned(Value::Number(*n.value()))),
-            Expression::Bool(b) => return Ok(Cow::Owned(Value::Bool(*b.value()))),
-            Expression::Null(_) => return Ok(Cow::Owned(Value::Null)),
+            Expression::String(s) => return Ok(Charged::Literal(Value::String(s.value().clone()))),
+            Expression::Number(n) => return Ok(Charged::Literal(Value::Number(*n.value()))),
+            Expression::Bool(b) => return Ok(Charged::Literal(Value::Bool(*b.value()))),
+            Expression::Null(_) => return Ok(Charged::Literal(Value::Null)),
             _ => {}
         }
         let references = references(expr);
-        self.check_references_in(file, &references, region.is_some(), diags)?;
-        let at = expr.span().map(|span| SourceRef { file, span });
+        self.check_references_in(file, &references, regional, diags)?;
         let bound = Estimator::new(self).expr(expr);
         if bound.size > VALUE_BUDGET {
             diags.push(
@@ -869,7 +921,7 @@ impl Scope<'_> {
                         VALUE_BUDGET / (1024 * 1024)
                     ),
                 )
-                .at(at, "too large to evaluate")
+                .at(expr.span().map(|span| SourceRef { file, span }), "too large to evaluate")
                 .help("nested `for` expressions multiply the sizes of their collections, and each interpolation repeats its value; iterate over smaller collections or split the expression"),
             );
             return Err(Skipped::Reported);
@@ -893,11 +945,24 @@ impl Scope<'_> {
                         TOTAL_BUDGET / (1024 * 1024)
                     ),
                 )
-                .at(at, "past the total budget")
+                .at(expr.span().map(|span| SourceRef { file, span }), "past the total budget")
                 .help("a large value referred to from many places is copied into each; keep large locals small or refer to them less often"),
             );
             return Err(Skipped::Reported);
         }
+        Ok(Charged::Pending(references))
+    }
+
+    fn evaluate_charged<'s>(
+        &'s self,
+        file: FileId,
+        expr: &Expression,
+        region: Option<&'s str>,
+        references: Vec<Reference>,
+        diags: &mut Diagnostics,
+    ) -> Result<std::borrow::Cow<'s, Value>, Skipped> {
+        use std::borrow::Cow;
+        let at = expr.span().map(|span| SourceRef { file, span });
         if let Some(value) = self.resolve(expr, region) {
             return Ok(value);
         }
