@@ -317,15 +317,16 @@ pub(super) fn decode(
                 dir.as_deref()
                     .map(|dir| functions::ConfigDirGuard::join(dir, log.clone()))
             },
-            |_, i| {
+            |_, mut i| {
                 let mut found = Diagnostics::default();
+                let scope = i.take_scope(&scope);
                 let decoded = decode_worker_type(
                     i.name.clone(),
                     i.key.as_deref(),
                     i.decl(),
                     &i.body(),
                     &default_regions,
-                    &i.scope(&scope),
+                    &scope,
                     &mut found,
                 );
                 (i.name, decoded, found)

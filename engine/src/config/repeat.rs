@@ -228,10 +228,11 @@ impl Owned<'_> {
         }
     }
 
-    /// The scope to decode this instance in (see [`Instance::scope`]).
-    pub fn scope<'s>(&self, scope: &'s Scope) -> Scope<'s> {
-        match &self.each {
-            Some(each) => scope.bind("each", each.clone()),
+    /// The scope to decode this instance in (see [`Instance::scope`]),
+    /// which takes the instance's `each` (it is decoded once).
+    pub fn take_scope<'s>(&mut self, scope: &'s Scope) -> Scope<'s> {
+        match self.each.take() {
+            Some(each) => scope.bind("each", each),
             None => scope.borrowed(),
         }
     }
@@ -421,8 +422,8 @@ pub(super) fn expand(
                 let cost = block_len.saturating_add(Bound::of(&value).size.saturating_mul(4));
                 let each = each_object(&key, value);
                 let mut record = Record::default();
-                let own = if dynamic {
-                    let bound = scope.bind("each", each.clone());
+                let (own, each) = if dynamic {
+                    let bound = scope.bind("each", each);
                     let mut local = Spent {
                         record: Some(Vec::new()),
                         ..Spent::default()
@@ -437,9 +438,10 @@ pub(super) fn expand(
                     );
                     record.spends = local.record.unwrap_or_default();
                     record.failed = own.is_none();
-                    own
+                    // `each` is moved into the scope and taken back, not copied.
+                    (own, bound.into_last_bound())
                 } else {
-                    None
+                    (None, each)
                 };
                 (key, each, cost, own, record)
             },

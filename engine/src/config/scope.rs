@@ -350,6 +350,12 @@ impl Scope<'_> {
         }
     }
 
+    /// The value bound last ([`Scope::bind`]), taken back from the scope
+    /// (`Null` if none was bound).
+    pub fn into_last_bound(mut self) -> Value {
+        self.bound.pop().map_or(Value::Null, |(_, value)| value)
+    }
+
     /// This scope as it is, borrowed: for code that picks a scope per item,
     /// some bound and some not.
     pub fn borrowed(&self) -> Scope<'_> {
