@@ -1069,3 +1069,48 @@ fn a_candidate_template_that_could_explode_still_bounds_the_path() {
         .collect();
     assert!(codes.contains(&"too-large"), "{codes:?}");
 }
+
+/// Independent locals are evaluated at once (on every core), but charged
+/// to the total budget one after another in the order they were always
+/// evaluated in, so the local reported for crossing it is always the same
+/// one, and the others are skipped quietly.
+#[test]
+fn the_local_that_crosses_the_total_budget_is_always_the_same() {
+    // `file` with a path that is not a literal is bounded by the largest
+    // file the config may read (1 MiB): 300 of them cross 256 MiB.
+    let mut text = String::from("locals {\n");
+    for i in 0..300 {
+        text.push_str(&format!("  l{i:03} = file(\"${{\"small\"}}.txt\")\n"));
+    }
+    text.push_str("}\n");
+    let runs: Vec<Vec<(String, String, String)>> = (0..3)
+        .map(|_| {
+            let dir = dir_with(&text);
+            std::fs::write(dir.path().join("small.txt"), "x").expect("write");
+            let loaded = load_dir(dir.path(), &Inputs::default());
+            loaded
+                .diagnostics
+                .iter()
+                .filter(|d| d.is_error())
+                .map(|d| {
+                    let place = d
+                        .location
+                        .as_ref()
+                        .map(|at| {
+                            let lc = loaded.sources.line_col(at);
+                            format!("{}:{}", loaded.sources.file(at.file).name, lc.line)
+                        })
+                        .unwrap_or_default();
+                    (d.code.as_str().to_string(), place, d.message.clone())
+                })
+                .collect()
+        })
+        .collect();
+    let first = &runs[0];
+    assert_eq!(first.len(), 1, "{first:#?}");
+    assert_eq!(first[0].1, "repeat.hcl:45", "{first:#?}");
+    assert!(first[0].2.contains("in all; this expression crosses that"));
+    for run in &runs[1..] {
+        assert_eq!(run, first);
+    }
+}

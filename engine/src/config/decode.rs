@@ -4,7 +4,7 @@
 use super::fields::{span_of, unknown, want, Decl, Fields, Regional};
 use super::launch;
 use super::repeat;
-use super::scope::{references, Scope};
+use super::scope::{references, Charged, Scope, Skipped};
 use super::variables;
 use super::{functions, Inputs, ParsedFile};
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
@@ -317,15 +317,16 @@ pub(super) fn decode(
                 dir.as_deref()
                     .map(|dir| functions::ConfigDirGuard::join(dir, log.clone()))
             },
-            |_, i| {
+            |_, mut i| {
                 let mut found = Diagnostics::default();
+                let scope = i.take_scope(&scope);
                 let decoded = decode_worker_type(
                     i.name.clone(),
                     i.key.as_deref(),
                     i.decl(),
                     &i.body(),
                     &default_regions,
-                    &i.scope(&scope),
+                    &scope,
                     &mut found,
                 );
                 (i.name, decoded, found)
@@ -725,20 +726,79 @@ fn eval_locals(locals: &[Local<'_>], scope: &mut Scope<'static>, diags: &mut Dia
         }
     }
     let mut ready: Vec<usize> = (0..locals.len()).filter(|&i| waiting[i] == 0).collect();
-    let mut done = vec![false; locals.len()];
+    // The order does not depend on the values, so it is known first.
+    let mut order = Vec::with_capacity(locals.len());
     while let Some(i) = ready.pop() {
-        let local = &locals[i];
-        let value = scope.eval(local.file, &local.attr.value, diags);
-        if scope.is_sensitive(&local.attr.value) {
-            scope.mark_sensitive_local(&local.name);
-        }
-        scope.set_local(&local.name, value);
-        done[i] = true;
+        order.push(i);
         for &k in &dependents[i] {
             waiting[k] -= 1;
             if waiting[k] == 0 {
                 ready.push(k);
             }
+        }
+    }
+    // Consecutive locals of that order none of which refers to another (the
+    // large maps of a fleet) are charged to the budgets one after another,
+    // in that order, then evaluated on every core, and their diagnostics
+    // reported in that order: what evaluating one after another reports.
+    let mut done = vec![false; locals.len()];
+    let dir = functions::config_dir();
+    let log = functions::read_log().unwrap_or_default();
+    let mut start = 0;
+    while start < order.len() {
+        let mut end = start + 1;
+        while end < order.len()
+            && deps[order[end]]
+                .iter()
+                .all(|d| !order[start..end].contains(d))
+        {
+            end += 1;
+        }
+        let run = &order[start..end];
+        start = end;
+        let charged: Vec<(Diagnostics, Result<Charged, Skipped>)> = run
+            .iter()
+            .map(|&i| {
+                let mut found = Diagnostics::default();
+                let charged = scope.charge(locals[i].file, &locals[i].attr.value, &mut found);
+                (found, charged)
+            })
+            .collect();
+        let shared: &Scope<'static> = scope;
+        let evaluate = |(mut found, charged): (Diagnostics, Result<Charged, Skipped>), i: usize| {
+            let local = &locals[i];
+            let value = charged
+                .and_then(|c| shared.evaluate(local.file, &local.attr.value, c, &mut found))
+                .ok();
+            (found, value)
+        };
+        let evaluated: Vec<(Diagnostics, Option<hcl::Value>)> = if run.len() == 1 {
+            charged
+                .into_iter()
+                .zip(run.iter().copied())
+                .map(|(c, i)| evaluate(c, i))
+                .collect()
+        } else {
+            charged
+                .into_par_iter()
+                .zip(run.par_iter().copied())
+                .map_init(
+                    || {
+                        dir.as_deref()
+                            .map(|dir| functions::ConfigDirGuard::join(dir, log.clone()))
+                    },
+                    |_, (c, i)| evaluate(c, i),
+                )
+                .collect()
+        };
+        for (&i, (found, value)) in run.iter().zip(evaluated) {
+            let local = &locals[i];
+            diags.extend(found.iter().cloned());
+            if scope.is_sensitive(&local.attr.value) {
+                scope.mark_sensitive_local(&local.name);
+            }
+            scope.set_local(&local.name, value);
+            done[i] = true;
         }
     }
     // What is left is on a cycle or depends on one.

@@ -28,6 +28,7 @@ use hcl_edit::structure::{Block, BlockLabel, Body, Structure};
 use hcl_edit::visit_mut::{visit_expr_mut, VisitMut};
 use hcl_edit::Span;
 use rayon::prelude::*;
+use std::borrow::Cow;
 
 /// Most instances `for_each` and `dynamic` may make in one configuration.
 pub const MAX_INSTANCES: usize = 100_000;
@@ -227,10 +228,11 @@ impl Owned<'_> {
         }
     }
 
-    /// The scope to decode this instance in (see [`Instance::scope`]).
-    pub fn scope<'s>(&self, scope: &'s Scope) -> Scope<'s> {
-        match &self.each {
-            Some(each) => scope.bind("each", each.clone()),
+    /// The scope to decode this instance in (see [`Instance::scope`]),
+    /// which takes the instance's `each` (it is decoded once).
+    pub fn take_scope<'s>(&mut self, scope: &'s Scope) -> Scope<'s> {
+        match self.each.take() {
+            Some(each) => scope.bind("each", each),
             None => scope.borrowed(),
         }
     }
@@ -416,11 +418,12 @@ pub(super) fn expand(
                 (guard, Shells::new())
             },
             |(_, shells), (key, value)| {
+                let value = value.into_owned();
                 let cost = block_len.saturating_add(Bound::of(&value).size.saturating_mul(4));
                 let each = each_object(&key, value);
                 let mut record = Record::default();
-                let own = if dynamic {
-                    let bound = scope.bind("each", each.clone());
+                let (own, each) = if dynamic {
+                    let bound = scope.bind("each", each);
                     let mut local = Spent {
                         record: Some(Vec::new()),
                         ..Spent::default()
@@ -435,9 +438,10 @@ pub(super) fn expand(
                     );
                     record.spends = local.record.unwrap_or_default();
                     record.failed = own.is_none();
-                    own
+                    // `each` is moved into the scope and taken back, not copied.
+                    (own, bound.into_last_bound())
                 } else {
-                    None
+                    (None, each)
                 };
                 (key, each, cost, own, record)
             },
@@ -582,13 +586,13 @@ pub(super) fn id_of(
 /// The (key, value) pairs a `for_each` (`strict`: a map, or a set of
 /// strings keyed by themselves) or a dynamic block's `for_each` (also a
 /// list of anything, keyed by position) iterates over.
-fn elements(
+fn elements<'s>(
     file: FileId,
     expr: &Expression,
-    scope: &Scope,
+    scope: &'s Scope,
     strict: bool,
     diags: &mut Diagnostics,
-) -> Option<Vec<(String, Value)>> {
+) -> Option<Vec<(String, Cow<'s, Value>)>> {
     let at = span_of(file, expr);
     if scope.is_sensitive(expr) {
         diags.push(
@@ -598,34 +602,57 @@ fn elements(
         );
         return None;
     }
-    let value = scope.eval(file, expr, diags)?;
+    // A path to a local (`local.pools`) is iterated where it is kept: each
+    // element is copied by whoever uses it, not the whole map here.
+    let value = scope.eval_borrowed(file, expr, diags)?;
     let kind = match value {
-        Value::Object(map) => return Some(map.into_iter().collect()),
-        Value::Array(items) if !strict => {
+        Cow::Borrowed(Value::Object(map)) => {
+            return Some(
+                map.iter()
+                    .map(|(k, v)| (k.clone(), Cow::Borrowed(v)))
+                    .collect(),
+            )
+        }
+        Cow::Owned(Value::Object(map)) => {
+            return Some(map.into_iter().map(|(k, v)| (k, Cow::Owned(v))).collect())
+        }
+        Cow::Borrowed(Value::Array(items)) if !strict => {
+            return Some(
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| (i.to_string(), Cow::Borrowed(v)))
+                    .collect(),
+            )
+        }
+        Cow::Owned(Value::Array(items)) if !strict => {
             return Some(
                 items
                     .into_iter()
                     .enumerate()
-                    .map(|(i, v)| (i.to_string(), v))
+                    .map(|(i, v)| (i.to_string(), Cow::Owned(v)))
                     .collect(),
             )
         }
-        Value::Array(items) => match items.iter().find(|v| !matches!(v, Value::String(_))) {
-            None => {
-                return Some(
-                    items
-                        .iter()
-                        .filter_map(|v| v.as_str())
-                        .map(|s| (s.to_string(), Value::from(s)))
-                        .collect(),
-                )
-            }
-            Some(_) => "a list that holds more than strings",
+        value => match &*value {
+            Value::Array(items) => match items.iter().find(|v| !matches!(v, Value::String(_))) {
+                None => {
+                    return Some(
+                        items
+                            .iter()
+                            .filter_map(|v| v.as_str())
+                            .map(|s| (s.to_string(), Cow::Owned(Value::from(s))))
+                            .collect(),
+                    )
+                }
+                Some(_) => "a list that holds more than strings",
+            },
+            Value::Object(_) => unreachable!("objects are iterated above"),
+            Value::Null => "null",
+            Value::Bool(_) => "a bool",
+            Value::Number(_) => "a number",
+            Value::String(_) => "a string",
         },
-        Value::Null => "null",
-        Value::Bool(_) => "a bool",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
     };
     let help = if strict {
         "write a map (`{ \"a\" = ..., \"b\" = ... }`) or a set of strings (`toset([\"a\", \"b\"])`); keys name the instances, so a list of other values, keyed by position, is not allowed"
@@ -845,6 +872,7 @@ fn dynamic(
     let content_len = content.span().map_or(0, |s| s.len()) as u64;
     let mut made = Vec::with_capacity(elements.len());
     for (key, value) in elements {
+        let value = value.into_owned();
         if !spend(
             spent,
             1,
@@ -864,10 +892,12 @@ fn dynamic(
         new.labels = match labels {
             None => Vec::new(),
             Some(attr) => {
-                let mut wrapper = Body::new();
-                wrapper.push(attr.clone());
-                bind_body(&mut wrapper, &iterator, &literal);
-                let expr = wrapper.get_attribute("labels").map(|a| a.value.clone())?;
+                let mut expr = attr.value.clone();
+                Bind {
+                    name: &iterator,
+                    value: &literal,
+                }
+                .visit_expr_mut(&mut expr);
                 let at = span_of(file, &attr.value);
                 let v = scope.eval(file, &expr, diags)?;
                 let names = want::string_list(&v, &at, &format!("{what}.labels"), diags)?;

@@ -179,6 +179,14 @@ struct Names {
     overspent: AtomicBool,
 }
 
+/// An expression [`Scope::charge`] found nothing wrong with, to be evaluated.
+pub(super) enum Charged {
+    /// A literal: its value.
+    Literal(Value),
+    /// Anything else: what it refers to.
+    Pending(Vec<Reference>),
+}
+
 thread_local! {
     /// The context expressions are evaluated in on this thread: the
     /// functions, declared once, and the values of the expression being
@@ -340,6 +348,12 @@ impl Scope<'_> {
             declared: Declared::Shared(self.names()),
             bound,
         }
+    }
+
+    /// The value bound last ([`Scope::bind`]), taken back from the scope
+    /// (`Null` if none was bound).
+    pub fn into_last_bound(mut self) -> Value {
+        self.bound.pop().map_or(Value::Null, |(_, value)| value)
     }
 
     /// This scope as it is, borrowed: for code that picks a scope per item,
@@ -821,18 +835,87 @@ impl Scope<'_> {
         region: Option<&str>,
         diags: &mut Diagnostics,
     ) -> Result<Value, Skipped> {
+        self.try_eval_borrowed(file, expr, region, diags)
+            .map(std::borrow::Cow::into_owned)
+    }
+
+    /// Evaluates `expr` in this scope (see [`Scope::eval`]), borrowing the
+    /// value where it is kept when `expr` is a path to it: a `for_each` over
+    /// a large local then copies each element where it is used (on the
+    /// thread that uses it) instead of the whole map first.
+    pub(super) fn eval_borrowed<'s>(
+        &'s self,
+        file: FileId,
+        expr: &Expression,
+        diags: &mut Diagnostics,
+    ) -> Option<std::borrow::Cow<'s, Value>> {
+        self.try_eval_borrowed(file, expr, None, diags).ok()
+    }
+
+    fn try_eval_borrowed<'s>(
+        &'s self,
+        file: FileId,
+        expr: &Expression,
+        region: Option<&'s str>,
+        diags: &mut Diagnostics,
+    ) -> Result<std::borrow::Cow<'s, Value>, Skipped> {
+        match self.charge_with(file, expr, region.is_some(), diags)? {
+            Charged::Literal(value) => Ok(std::borrow::Cow::Owned(value)),
+            Charged::Pending(references) => {
+                self.evaluate_charged(file, expr, region, references, diags)
+            }
+        }
+    }
+
+    /// The first half of [`Scope::eval`]: what can be said of `expr`
+    /// before it is evaluated (its references, its size bound, checked
+    /// against the budgets, which it is charged to). Charging expressions
+    /// in a fixed order and evaluating them afterwards, in any order or at
+    /// once ([`Scope::evaluate`]), reports what evaluating them one after
+    /// another in that order reports.
+    pub(super) fn charge(
+        &self,
+        file: FileId,
+        expr: &Expression,
+        diags: &mut Diagnostics,
+    ) -> Result<Charged, Skipped> {
+        self.charge_with(file, expr, false, diags)
+    }
+
+    /// The second half of [`Scope::eval`], for what [`Scope::charge`] charged.
+    pub(super) fn evaluate(
+        &self,
+        file: FileId,
+        expr: &Expression,
+        charged: Charged,
+        diags: &mut Diagnostics,
+    ) -> Result<Value, Skipped> {
+        match charged {
+            Charged::Literal(value) => Ok(value),
+            Charged::Pending(references) => self
+                .evaluate_charged(file, expr, None, references, diags)
+                .map(std::borrow::Cow::into_owned),
+        }
+    }
+
+    fn charge_with(
+        &self,
+        file: FileId,
+        expr: &Expression,
+        regional: bool,
+        diags: &mut Diagnostics,
+    ) -> Result<Charged, Skipped> {
         // Literals are most attributes of a large fleet (capacities, markets,
         // lifetimes); they need neither reference checks nor a conversion.
         match expr {
-            Expression::String(s) => return Ok(Value::String(s.value().clone())),
-            Expression::Number(n) => return Ok(Value::Number(*n.value())),
-            Expression::Bool(b) => return Ok(Value::Bool(*b.value())),
-            Expression::Null(_) => return Ok(Value::Null),
+            Expression::String(s) => return Ok(Charged::Literal(Value::String(s.value().clone()))),
+            Expression::Number(n) => return Ok(Charged::Literal(Value::Number(*n.value()))),
+            Expression::Bool(b) => return Ok(Charged::Literal(Value::Bool(*b.value()))),
+            Expression::Null(_) => return Ok(Charged::Literal(Value::Null)),
             _ => {}
         }
         let references = references(expr);
-        self.check_references_in(file, &references, region.is_some(), diags)?;
-        let at = expr.span().map(|span| SourceRef { file, span });
+        self.check_references_in(file, &references, regional, diags)?;
         let bound = Estimator::new(self).expr(expr);
         if bound.size > VALUE_BUDGET {
             diags.push(
@@ -844,7 +927,7 @@ impl Scope<'_> {
                         VALUE_BUDGET / (1024 * 1024)
                     ),
                 )
-                .at(at, "too large to evaluate")
+                .at(expr.span().map(|span| SourceRef { file, span }), "too large to evaluate")
                 .help("nested `for` expressions multiply the sizes of their collections, and each interpolation repeats its value; iterate over smaller collections or split the expression"),
             );
             return Err(Skipped::Reported);
@@ -868,19 +951,32 @@ impl Scope<'_> {
                         TOTAL_BUDGET / (1024 * 1024)
                     ),
                 )
-                .at(at, "past the total budget")
+                .at(expr.span().map(|span| SourceRef { file, span }), "past the total budget")
                 .help("a large value referred to from many places is copied into each; keep large locals small or refer to them less often"),
             );
             return Err(Skipped::Reported);
         }
+        Ok(Charged::Pending(references))
+    }
+
+    fn evaluate_charged<'s>(
+        &'s self,
+        file: FileId,
+        expr: &Expression,
+        region: Option<&'s str>,
+        references: Vec<Reference>,
+        diags: &mut Diagnostics,
+    ) -> Result<std::borrow::Cow<'s, Value>, Skipped> {
+        use std::borrow::Cow;
+        let at = expr.span().map(|span| SourceRef { file, span });
         if let Some(value) = self.resolve(expr, region) {
-            return Ok(value.into_owned());
+            return Ok(value);
         }
         // A list or object of literals and such paths (the large maps of a
         // fleet's `locals`) is built here, not converted and evaluated.
         if matches!(expr, Expression::Array(_) | Expression::Object(_)) {
             if let Some(value) = self.folded(expr, region) {
-                return Ok(value);
+                return Ok(Cow::Owned(value));
             }
         }
         // The paths inside a call, list, object or template that resolve
@@ -896,13 +992,13 @@ impl Scope<'_> {
         if let Ok(value) = self.with_context(&residual, region, |ctx| {
             functions::evaluate(&substituted, ctx)
         }) {
-            return Ok(value);
+            return Ok(Cow::Owned(value));
         }
         let converted: hcl::Expression = expr.clone().into();
         let evaluated = self.with_context(&references, region, |ctx| {
             functions::evaluate(&converted, ctx)
         });
-        evaluated.map_err(|error| {
+        evaluated.map(Cow::Owned).map_err(|error| {
             // A function's failure is shown at its call.
             let at = functions::call_span(expr, &error)
                 .map(|span| SourceRef { file, span })
