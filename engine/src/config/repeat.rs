@@ -647,7 +647,9 @@ fn elements<'s>(
                 }
                 Some(_) => "a list that holds more than strings",
             },
-            Value::Object(_) => unreachable!("objects are iterated above"),
+            // Objects are iterated above; named here only so that no input
+            // can reach a panic.
+            Value::Object(_) => "an object",
             Value::Null => "null",
             Value::Bool(_) => "a bool",
             Value::Number(_) => "a number",
