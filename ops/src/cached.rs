@@ -128,66 +128,8 @@ impl Backend for Cached {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use fleetform_state::LocalBackend;
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-
-    /// A local store that counts its reads and can fail its appends.
-    struct Counting {
-        inner: LocalBackend,
-        lists: AtomicUsize,
-        reads: AtomicUsize,
-        journals: AtomicUsize,
-        fail: AtomicBool,
-    }
-
-    impl Backend for Counting {
-        fn latest(&self) -> Result<Option<u64>, StateError> {
-            self.lists.fetch_add(1, Ordering::SeqCst);
-            self.inner.latest()
-        }
-        fn list(&self) -> Result<Vec<VersionSummary>, StateError> {
-            self.lists.fetch_add(1, Ordering::SeqCst);
-            self.inner.list()
-        }
-        fn read(&self, number: u64) -> Result<Version, StateError> {
-            self.reads.fetch_add(1, Ordering::SeqCst);
-            self.inner.read(number)
-        }
-        fn write(&self, version: &Version) -> Result<(), StateError> {
-            self.inner.write(version)
-        }
-        fn append_journal_records(&self, records: &[JournalRecord]) -> Result<(), StateError> {
-            if self.fail.load(Ordering::SeqCst) {
-                return Err(StateError::Io {
-                    path: "journal.jsonl".into(),
-                    source: std::io::Error::other("disk full"),
-                });
-            }
-            self.inner.append_journal_records(records)
-        }
-        fn journal(&self) -> Result<Vec<JournalRecord>, StateError> {
-            self.journals.fetch_add(1, Ordering::SeqCst);
-            self.inner.journal()
-        }
-        fn clear_journal(&self) -> Result<(), StateError> {
-            self.inner.clear_journal()
-        }
-        fn lock(&self, holder: &str, ttl: i64, now: i64) -> Result<Lease, StateError> {
-            self.inner.lock(holder, ttl, now)
-        }
-        fn renew(&self, lease: &mut Lease, ttl: i64, now: i64) -> Result<(), StateError> {
-            self.inner.renew(lease, ttl, now)
-        }
-        fn release(&self, lease: Lease) -> Result<(), StateError> {
-            self.inner.release(lease)
-        }
-        fn lease(&self) -> Result<Option<LeaseInfo>, StateError> {
-            self.inner.lease()
-        }
-        fn break_lock(&self, force: bool, now: i64) -> Result<Option<LeaseInfo>, StateError> {
-            self.inner.break_lock(force, now)
-        }
-    }
+    use crate::test_store::TestStore;
+    use std::sync::atomic::Ordering;
 
     fn version(number: u64) -> Version {
         Version {
@@ -225,13 +167,7 @@ mod tests {
     #[test]
     fn versions_are_read_once_and_a_write_is_seen() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let counting = Arc::new(Counting {
-            inner: LocalBackend::new(dir.path().join(".fleetform")),
-            lists: AtomicUsize::new(0),
-            reads: AtomicUsize::new(0),
-            journals: AtomicUsize::new(0),
-            fail: AtomicBool::new(false),
-        });
+        let counting = Arc::new(TestStore::at(dir.path()));
         counting.write(&version(1)).expect("written");
         let cached = Cached::over(counting.clone());
         for _ in 0..3 {
@@ -253,13 +189,7 @@ mod tests {
     #[test]
     fn the_journal_is_read_once_and_kept_true_by_appends_and_clears() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let counting = Arc::new(Counting {
-            inner: LocalBackend::new(dir.path().join(".fleetform")),
-            lists: AtomicUsize::new(0),
-            reads: AtomicUsize::new(0),
-            journals: AtomicUsize::new(0),
-            fail: AtomicBool::new(false),
-        });
+        let counting = Arc::new(TestStore::at(dir.path()));
         counting.append_journal(&end("a")).expect("appended");
         let cached = Cached::over(counting.clone());
         assert_eq!(cached.journal().expect("journal"), vec![end("a")]);

@@ -551,72 +551,11 @@ pub(crate) fn holds_open_apply(backend: &dyn Backend) -> Result<bool, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use fleetform_state::{Lease, LeaseInfo, LocalBackend, StateError, Version, VersionSummary};
+    use crate::test_store::TestStore;
     use std::future::Future;
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::Ordering;
     use std::sync::mpsc;
     use std::time::Duration;
-
-    /// A local store whose journal appends each wait for the test to open
-    /// a gate, and tell it first how many records they carry: the test
-    /// knows when a write is under way, and so what queues behind it.
-    struct Gated {
-        inner: LocalBackend,
-        entered: Mutex<mpsc::Sender<usize>>,
-        gate: Mutex<mpsc::Receiver<()>>,
-        fail: AtomicBool,
-    }
-
-    impl Backend for Gated {
-        fn latest(&self) -> Result<Option<u64>, StateError> {
-            self.inner.latest()
-        }
-        fn list(&self) -> Result<Vec<VersionSummary>, StateError> {
-            self.inner.list()
-        }
-        fn read(&self, number: u64) -> Result<Version, StateError> {
-            self.inner.read(number)
-        }
-        fn write(&self, version: &Version) -> Result<(), StateError> {
-            self.inner.write(version)
-        }
-        fn append_journal_records(&self, records: &[JournalRecord]) -> Result<(), StateError> {
-            let _ = self.entered.lock().expect("entered").send(records.len());
-            self.gate
-                .lock()
-                .expect("gate")
-                .recv_timeout(Duration::from_secs(60))
-                .expect("the test opens the gate");
-            if self.fail.load(Ordering::SeqCst) {
-                return Err(StateError::Io {
-                    path: "journal.jsonl".into(),
-                    source: std::io::Error::other("disk full"),
-                });
-            }
-            self.inner.append_journal_records(records)
-        }
-        fn journal(&self) -> Result<Vec<JournalRecord>, StateError> {
-            self.inner.journal()
-        }
-        fn clear_journal(&self) -> Result<(), StateError> {
-            self.inner.clear_journal()
-        }
-        fn lock(&self, holder: &str, ttl: i64, now: i64) -> Result<Lease, StateError> {
-            self.inner.lock(holder, ttl, now)
-        }
-        fn renew(&self, lease: &mut Lease, ttl: i64, now: i64) -> Result<(), StateError> {
-            self.inner.renew(lease, ttl, now)
-        }
-        fn release(&self, lease: Lease) -> Result<(), StateError> {
-            self.inner.release(lease)
-        }
-        fn lease(&self) -> Result<Option<LeaseInfo>, StateError> {
-            self.inner.lease()
-        }
-        fn break_lock(&self, force: bool, now: i64) -> Result<Option<LeaseInfo>, StateError> {
-            self.inner.break_lock(force, now)
-        }
-    }
 
     struct Quiet;
     impl Reporter for Quiet {
@@ -626,20 +565,13 @@ mod tests {
     /// A gated store in a new directory, what its appends report, and its gate.
     fn gated() -> (
         tempfile::TempDir,
-        Arc<Gated>,
+        Arc<TestStore>,
         mpsc::Receiver<usize>,
         mpsc::Sender<()>,
     ) {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (entered, entries) = mpsc::channel();
-        let (gate, gated) = mpsc::channel();
-        let store = Arc::new(Gated {
-            inner: LocalBackend::new(dir.path().join(".fleetform")),
-            entered: Mutex::new(entered),
-            gate: Mutex::new(gated),
-            fail: AtomicBool::new(false),
-        });
-        (dir, store, entries, gate)
+        let (store, entries, gate) = TestStore::gated(dir.path());
+        (dir, Arc::new(store), entries, gate)
     }
 
     fn intent(action: usize) -> JournalRecord {

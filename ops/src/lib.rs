@@ -43,6 +43,8 @@ mod plan;
 mod recent;
 mod record;
 mod stale;
+#[cfg(test)]
+mod test_store;
 mod transaction;
 
 pub use clock::clock;
