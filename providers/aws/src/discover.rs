@@ -153,7 +153,15 @@ async fn launched_from(
     let mut out = Vec::new();
     for chunk in template_ids.chunks(FILTER_VALUES) {
         let filter = observe::any_of("tag:aws:ec2launchtemplate:id", chunk);
-        out.extend(observe::instances(client, size, filter).await?);
+        out.extend(
+            observe::instances(
+                "instances launched from the named templates",
+                client,
+                size,
+                filter,
+            )
+            .await?,
+        );
     }
     out.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(out)

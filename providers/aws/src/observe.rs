@@ -158,7 +158,7 @@ pub(crate) async fn region(
             named.lookups
         ),
         launch_templates(client, pages.templates, fleet),
-        instances(client, pages.instances, fleet_filter(fleet)),
+        instances("instances", client, pages.instances, fleet_filter(fleet)),
         when_named(named.subnet_ids, || subnets(client, size, named.subnet_ids)),
         when_named(named.security_group_ids, || security_groups(
             client,
@@ -714,13 +714,14 @@ pub(crate) fn convert_template_data(
 }
 
 /// Every live instance `filter` matches (the fleet's tag, or the templates
-/// they were launched from), in id order.
+/// they were launched from), in id order; `what` names the listing in errors.
 pub(crate) async fn instances(
+    what: &str,
     client: &aws_sdk_ec2::Client,
     size: i32,
     filter: Filter,
 ) -> Result<Vec<ObservedInstance>, String> {
-    let mut found = listing("instances", size, |token, size| {
+    let mut found = listing(what, size, |token, size| {
         instance_page(client, &filter, token, size)
     })
     .await?;
