@@ -7,7 +7,7 @@
 //! type, `region` names the region a launch template is for: expressions that
 //! use it are evaluated once per region ([`Scope::eval_in_region`]).
 
-use super::budget::{Bound, Estimator, Known, TOTAL_BUDGET, VALUE_BUDGET};
+use super::budget::{size_of, Bound, Estimator, Known, TOTAL_BUDGET, VALUE_BUDGET};
 use super::functions;
 use crate::diagnostic::{did_you_mean, Code, Diagnostic, Diagnostics};
 use crate::source::{FileId, SourceRef};
@@ -914,16 +914,26 @@ impl Scope<'_> {
             Expression::Null(_) => return Ok(Charged::Literal(Value::Null)),
             _ => {}
         }
-        let references = references(expr);
-        self.check_references_in(file, &references, regional, diags)?;
-        let bound = Estimator::new(self).expr(expr);
-        if bound.size > VALUE_BUDGET {
+        // A path to a value kept here (`each.value.min`, `local.tags`: most
+        // other attributes of a fleet written with `for_each`) refers to
+        // names that are declared and set, and copies that value: it is
+        // charged its size, without a walk for references and a bound.
+        // (Evaluating it resolves it again, which is a walk down the path.)
+        let (references, size) = match self.resolve(expr, None) {
+            Some(value) => (Vec::new(), size_of(&value)),
+            None => {
+                let references = references(expr);
+                self.check_references_in(file, &references, regional, diags)?;
+                (references, Estimator::new(self).expr(expr).size)
+            }
+        };
+        if size > VALUE_BUDGET {
             diags.push(
                 Diagnostic::error(
                     Code::TooLarge,
                     format!(
                         "this expression could build a value of up to {} MiB, past the limit of {} MiB",
-                        bound.size / (1024 * 1024),
+                        size / (1024 * 1024),
                         VALUE_BUDGET / (1024 * 1024)
                     ),
                 )
@@ -935,8 +945,8 @@ impl Scope<'_> {
         let names = self.names();
         let spent = names
             .spent
-            .fetch_add(bound.size, Ordering::Relaxed)
-            .saturating_add(bound.size);
+            .fetch_add(size, Ordering::Relaxed)
+            .saturating_add(size);
         if spent > TOTAL_BUDGET {
             // Reported once, at the expression that crossed the line; the
             // rest are skipped quietly (they would all say the same).
@@ -1338,6 +1348,32 @@ mod tests {
             Some("did you mean `ami_set.docker-worker`?")
         );
         assert_eq!(d.location.as_ref().map(|l| l.span.clone()), Some(0..21));
+    }
+
+    /// A path to a kept value is charged that value's size: a small
+    /// attribute of a large `each.value` costs what it copies, not the
+    /// largest attribute beside it.
+    #[test]
+    fn a_path_is_charged_the_size_of_the_value_it_names() {
+        let scope = Scope::new([], [], [], [], []);
+        let mut value = Map::new();
+        value.insert("small".to_string(), Value::from("abc"));
+        value.insert("large".to_string(), Value::from("x".repeat(100_000)));
+        let mut each = Map::new();
+        each.insert("key".to_string(), Value::from("k"));
+        each.insert("value".to_string(), Value::Object(value));
+        let bound = scope.bind("each", Value::Object(each));
+        let spent = |scope: &Scope| scope.names().spent.load(Ordering::Relaxed);
+        let before = spent(&bound);
+        let expr = hcl_edit::parser::parse_expr("each.value.small").expect("parses");
+        let mut diags = Diagnostics::default();
+        assert_eq!(bound.eval(0, &expr, &mut diags), Some(Value::from("abc")));
+        assert!(diags.is_empty());
+        assert_eq!(spent(&bound) - before, 3);
+        // The same path in an operation is bounded from what it may name.
+        let expr = hcl_edit::parser::parse_expr("upper(each.value.small)").expect("parses");
+        assert_eq!(bound.eval(0, &expr, &mut diags), Some(Value::from("ABC")));
+        assert!(spent(&bound) - before >= 100_000);
     }
 
     #[test]
