@@ -1092,12 +1092,17 @@ fn verify_images(
                 .or_else(|| set.origin.attribute("copy_to")),
             ImageVia::Pinned => set.origin.block.clone(),
         };
-        let users: Vec<&str> = config
-            .worker_types
-            .values()
-            .filter(|w| w.ami_set == set.name && w.regions.iter().any(|r| r == region))
-            .map(|w| w.name.as_str())
-            .collect();
+        // Only a diagnostic names them: listing them for every image of a
+        // fleet of thousands of worker types is a pass over all of them.
+        let users = || {
+            config
+                .worker_types
+                .values()
+                .filter(|w| w.ami_set == set.name && w.regions.iter().any(|r| r == region))
+                .map(|w| w.name.as_str())
+                .collect::<Vec<&str>>()
+                .join(", ")
+        };
         let Some(id) = &p.image_id else {
             if let (ImageVia::Lookup, Some(lookup)) = (p.via, &set.lookup) {
                 diags.push(
@@ -1108,7 +1113,7 @@ fn verify_images(
                             lookup.name,
                             lookup.owners.join(", "),
                             set.name,
-                            users.join(", ")
+                            users()
                         ),
                     )
                     .at(at, "nothing matches here")
@@ -1124,7 +1129,7 @@ fn verify_images(
                     format!(
                         "image {id} of ami_set \"{}\" does not exist in {region} (or is not visible to this account); worker types [{}] could not launch",
                         set.name,
-                        users.join(", ")
+                        users()
                     ),
                 )
                 .at(at, "no such image")
