@@ -4,7 +4,7 @@
 use super::fields::{span_of, unknown, want, Decl, Fields, Regional};
 use super::launch;
 use super::repeat;
-use super::scope::{references, Charged, Scope, Skipped};
+use super::scope::{references, Assessed, Charged, Scope, Skipped};
 use super::variables;
 use super::{functions, Inputs, ParsedFile};
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
@@ -704,8 +704,10 @@ fn eval_locals(locals: &[Local<'_>], scope: &mut Scope<'static>, diags: &mut Dia
         .enumerate()
         .map(|(i, l)| (l.name.as_str(), i))
         .collect();
+    // The references of each local, found on every core (a fleet's locals
+    // may be large maps).
     let deps: Vec<Vec<usize>> = locals
-        .iter()
+        .par_iter()
         .map(|local| {
             let mut d: Vec<usize> = references(&local.attr.value)
                 .into_iter()
@@ -756,11 +758,27 @@ fn eval_locals(locals: &[Local<'_>], scope: &mut Scope<'static>, diags: &mut Dia
         }
         let run = &order[start..end];
         start = end;
-        let charged: Vec<(Diagnostics, Result<Charged, Skipped>)> = run
-            .iter()
-            .map(|&i| {
-                let mut found = Diagnostics::default();
-                let charged = scope.charge(locals[i].file, &locals[i].attr.value, &mut found);
+        // Assessed on every core (none of them refers to another), then
+        // charged in order, so the one that crosses the total budget is
+        // the one it would be one after another.
+        let reader: &Scope<'static> = scope;
+        let assess = |&i: &usize| {
+            let mut found = Diagnostics::default();
+            let assessed = reader.assess(locals[i].file, &locals[i].attr.value, &mut found);
+            (found, assessed)
+        };
+        let assessed: Vec<(Diagnostics, Result<Assessed, Skipped>)> = if run.len() == 1 {
+            run.iter().map(assess).collect()
+        } else {
+            run.par_iter().map(assess).collect()
+        };
+        let charged: Vec<(Diagnostics, Result<Charged, Skipped>)> = assessed
+            .into_iter()
+            .zip(run)
+            .map(|((mut found, assessed), &i)| {
+                let local = &locals[i];
+                let charged = assessed
+                    .and_then(|a| scope.spend(local.file, &local.attr.value, a, &mut found));
                 (found, charged)
             })
             .collect();

@@ -179,7 +179,18 @@ struct Names {
     overspent: AtomicBool,
 }
 
-/// An expression [`Scope::charge`] found nothing wrong with, to be evaluated.
+/// What [`Scope::assess`] found of an expression, to be spent ([`Scope::spend`]).
+pub(super) enum Assessed {
+    /// A literal: its value (which costs nothing).
+    Literal(Value),
+    /// Anything else: what it refers to and its size bound.
+    Pending {
+        references: Vec<Reference>,
+        size: u64,
+    },
+}
+
+/// An expression [`Scope::spend`] found nothing wrong with, to be evaluated.
 pub(super) enum Charged {
     /// A literal: its value.
     Literal(Value),
@@ -867,22 +878,10 @@ impl Scope<'_> {
         }
     }
 
-    /// The first half of [`Scope::eval`]: what can be said of `expr`
-    /// before it is evaluated (its references, its size bound, checked
-    /// against the budgets, which it is charged to). Charging expressions
-    /// in a fixed order and evaluating them afterwards, in any order or at
-    /// once ([`Scope::evaluate`]), reports what evaluating them one after
-    /// another in that order reports.
-    pub(super) fn charge(
-        &self,
-        file: FileId,
-        expr: &Expression,
-        diags: &mut Diagnostics,
-    ) -> Result<Charged, Skipped> {
-        self.charge_with(file, expr, false, diags)
-    }
-
-    /// The second half of [`Scope::eval`], for what [`Scope::charge`] charged.
+    /// The last part of [`Scope::eval`], for what [`Scope::spend`] charged.
+    /// Assessing expressions, charging them in a fixed order and
+    /// evaluating them afterwards, in any order or at once, reports what
+    /// evaluating them one after another in that order reports.
     pub(super) fn evaluate(
         &self,
         file: FileId,
@@ -905,27 +904,73 @@ impl Scope<'_> {
         regional: bool,
         diags: &mut Diagnostics,
     ) -> Result<Charged, Skipped> {
+        let assessed = self.assess_with(file, expr, regional, diags)?;
+        self.spend(file, expr, assessed, diags)
+    }
+
+    /// The first part of [`Scope::eval`], which spends nothing: the
+    /// references of `expr` checked and its size bound. It reads only
+    /// what was set before, so expressions that do not depend on each
+    /// other are assessed at once and then spent in order.
+    pub(super) fn assess(
+        &self,
+        file: FileId,
+        expr: &Expression,
+        diags: &mut Diagnostics,
+    ) -> Result<Assessed, Skipped> {
+        self.assess_with(file, expr, false, diags)
+    }
+
+    fn assess_with(
+        &self,
+        file: FileId,
+        expr: &Expression,
+        regional: bool,
+        diags: &mut Diagnostics,
+    ) -> Result<Assessed, Skipped> {
         // Literals are most attributes of a large fleet (capacities, markets,
         // lifetimes); they need neither reference checks nor a conversion.
-        match expr {
-            Expression::String(s) => return Ok(Charged::Literal(Value::String(s.value().clone()))),
-            Expression::Number(n) => return Ok(Charged::Literal(Value::Number(*n.value()))),
-            Expression::Bool(b) => return Ok(Charged::Literal(Value::Bool(*b.value()))),
-            Expression::Null(_) => return Ok(Charged::Literal(Value::Null)),
-            _ => {}
-        }
-        // A path to a value kept here (`each.value.min`, `local.tags`: most
-        // other attributes of a fleet written with `for_each`) refers to
-        // names that are declared and set, and copies that value: it is
-        // charged its size, without a walk for references and a bound.
-        // (Evaluating it resolves it again, which is a walk down the path.)
-        let (references, size) = match self.resolve(expr, None) {
-            Some(value) => (Vec::new(), size_of(&value)),
-            None => {
-                let references = references(expr);
-                self.check_references_in(file, &references, regional, diags)?;
-                (references, Estimator::new(self).expr(expr).size)
+        let literal = match expr {
+            Expression::String(s) => Value::String(s.value().clone()),
+            Expression::Number(n) => Value::Number(*n.value()),
+            Expression::Bool(b) => Value::Bool(*b.value()),
+            Expression::Null(_) => Value::Null,
+            _ => {
+                // A path to a value kept here (`each.value.min`, `local.tags`:
+                // most other attributes of a fleet written with `for_each`)
+                // refers to names that are declared and set, and copies that
+                // value: it is charged its size, without a walk for
+                // references and a bound. (Evaluating it resolves it again,
+                // which is a walk down the path.)
+                return Ok(match self.resolve(expr, None) {
+                    Some(value) => Assessed::Pending {
+                        references: Vec::new(),
+                        size: size_of(&value),
+                    },
+                    None => {
+                        let references = references(expr);
+                        self.check_references_in(file, &references, regional, diags)?;
+                        let size = Estimator::new(self).expr(expr).size;
+                        Assessed::Pending { references, size }
+                    }
+                });
             }
+        };
+        Ok(Assessed::Literal(literal))
+    }
+
+    /// The second part of [`Scope::eval`]: charges an assessed
+    /// expression to the budgets, in the order of the calls.
+    pub(super) fn spend(
+        &self,
+        file: FileId,
+        expr: &Expression,
+        assessed: Assessed,
+        diags: &mut Diagnostics,
+    ) -> Result<Charged, Skipped> {
+        let (references, size) = match assessed {
+            Assessed::Literal(value) => return Ok(Charged::Literal(value)),
+            Assessed::Pending { references, size } => (references, size),
         };
         if size > VALUE_BUDGET {
             diags.push(
