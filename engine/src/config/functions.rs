@@ -150,13 +150,16 @@ impl ConfigDirGuard {
     /// Sets the config directory for this thread (canonicalized, so escapes
     /// can be detected), with a new log of the files read.
     pub fn set(dir: &Path) -> ConfigDirGuard {
-        Self::join(dir, ReadLog::default())
+        let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+        Self::join(&dir, ReadLog::default())
     }
 
-    /// Like [`ConfigDirGuard::set`], adding what this thread reads to `log`
-    /// (another thread's [`read_log`] of the same load).
+    /// Like [`ConfigDirGuard::set`] for a helper thread of the same load:
+    /// `dir` is that load's [`config_dir`] (already canonical, so it is not
+    /// resolved again on every thread a parallel loop starts), and what
+    /// this thread reads goes to `log` (that load's [`read_log`]).
     pub fn join(dir: &Path, log: ReadLog) -> ConfigDirGuard {
-        let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+        let dir = dir.to_path_buf();
         let previous = CONFIG_DIR.with(|d| d.replace(Some(dir)));
         let previous_log = READ_LOG.with(|l| l.replace(Some(log)));
         clear_caches();

@@ -7,7 +7,8 @@
 //! is not copied per instance, and every attribute keeps the span of what
 //! its author wrote. A `dynamic` block becomes one block of its type per
 //! element, its `content` copied with the iterator written in as a literal
-//! (a traversal from it keeps its span). An instance of a block with
+//! (a traversal from it keeps its span) and its `labels` evaluated with the
+//! iterator bound in the scope. An instance of a block with
 //! `dynamic` blocks has of its own only the blocks they make ([`Parts`]),
 //! evaluated with that instance's `each`; its decoder reads them in place
 //! of the `dynamic` blocks of the shared body ([`overlaid`]), so the rest
@@ -672,12 +673,8 @@ fn elements<'s>(
     None
 }
 
-/// `{ key, value }` written as a literal, for [`bind_body`].
-fn each_literal(key: &str, value: Value) -> Expression {
-    hcl::Expression::from(each_object(key, value)).into()
-}
-
-/// Binds `name` to `literal` (see [`each_literal`]) in every expression of `body`.
+/// Binds `name` to `literal` (the iterator's `{ key, value }` written as
+/// a literal) in every expression of `body`.
 fn bind_body(body: &mut Body, name: &str, literal: &Expression) {
     let mut bind = Bind {
         name,
@@ -871,6 +868,7 @@ fn dynamic(
     let at = span_of(file, &for_each.value);
     let elements = elements(file, &for_each.value, scope, false, diags)?;
     let labels = f.get("labels");
+    let labels_what = format!("{what}.labels");
     let content_len = content.span().map_or(0, |s| s.len()) as u64;
     let mut made = Vec::with_capacity(elements.len());
     for (key, value) in elements {
@@ -884,25 +882,21 @@ fn dynamic(
         ) {
             return None;
         }
-        // One literal per element, for its content and its labels.
-        let literal = each_literal(&key, value);
-        let mut body = content.body.clone();
-        bind_body(&mut body, &iterator, &literal);
+        let mut object = each_object(&key, value);
         let mut new = shell(shells, block);
         // The made block keeps the span of `dynamic`: an unknown type is reported there.
         *new.ident.value_mut() = ident.clone();
         new.labels = match labels {
             None => Vec::new(),
             Some(attr) => {
-                let mut expr = attr.value.clone();
-                Bind {
-                    name: &iterator,
-                    value: &literal,
-                }
-                .visit_expr_mut(&mut expr);
+                // The labels are evaluated as written, with the iterator
+                // bound (it is moved in and taken back, not copied).
+                let bound = scope.bind(&iterator, object);
+                let v = bound.eval(file, &attr.value, diags);
+                object = bound.into_last_bound();
+                let v = v?;
                 let at = span_of(file, &attr.value);
-                let v = scope.eval(file, &expr, diags)?;
-                let names = want::string_list(&v, &at, &format!("{what}.labels"), diags)?;
+                let names = want::string_list(&v, &at, &labels_what, diags)?;
                 names
                     .into_iter()
                     .map(|name| match type_label {
@@ -916,6 +910,10 @@ fn dynamic(
                     .collect()
             }
         };
+        // The content is copied with the iterator written in as a literal.
+        let literal: Expression = hcl::Expression::from(object).into();
+        let mut body = content.body.clone();
+        bind_body(&mut body, &iterator, &literal);
         if has_dynamic(&body) {
             body = expanded(file, &body, scope, spent, shells, diags)?;
         }
