@@ -1114,3 +1114,29 @@ fn the_local_that_crosses_the_total_budget_is_always_the_same() {
         assert_eq!(run, first);
     }
 }
+
+/// A dynamic block's labels are evaluated as written, with its iterator
+/// bound: a mistake in them is reported at the labels, in the words the
+/// author wrote.
+#[test]
+fn a_mistake_in_dynamic_labels_is_reported_at_them_as_written() {
+    let (message, _) = one_error(
+        r#"
+worker_type "w" {
+  ami_set = ami_set.linux
+  dynamic "instance_type" {
+    for_each = { "c5.4xlarge" = 1 }
+    labels   = [instance_type.nope]
+    content {
+      capacity = instance_type.value
+    }
+  }
+  capacity { max = 1 }
+}
+"#,
+        "undefined-reference",
+        "6:16",
+    );
+    assert!(message.contains("nope"), "{message}");
+    assert!(!message.contains("c5.4xlarge"), "{message}");
+}
