@@ -147,8 +147,10 @@ impl Visit for Collector {
 /// else with it, the budget included.
 pub struct Scope<'p> {
     declared: Declared<'p>,
-    /// Names bound on top of the declared ones, innermost last.
-    bound: Vec<(String, Value)>,
+    /// Names bound on top of the declared ones, innermost last; shared, so
+    /// that binding a dynamic block's iterator inside an instance of a
+    /// `for_each` does not copy its `each`.
+    bound: Vec<(String, std::sync::Arc<Value>)>,
 }
 
 enum Declared<'p> {
@@ -354,7 +356,7 @@ impl Scope<'_> {
     pub fn bind(&self, name: &str, value: Value) -> Scope<'_> {
         let mut bound = Vec::with_capacity(self.bound.len() + 1);
         bound.extend(self.bound.iter().filter(|(n, _)| n != name).cloned());
-        bound.push((name.to_string(), value));
+        bound.push((name.to_string(), std::sync::Arc::new(value)));
         Scope {
             declared: Declared::Shared(self.names()),
             bound,
@@ -364,7 +366,9 @@ impl Scope<'_> {
     /// The value bound last ([`Scope::bind`]), taken back from the scope
     /// (`Null` if none was bound).
     pub fn into_last_bound(mut self) -> Value {
-        self.bound.pop().map_or(Value::Null, |(_, value)| value)
+        self.bound.pop().map_or(Value::Null, |(_, value)| {
+            std::sync::Arc::try_unwrap(value).unwrap_or_else(|shared| (*shared).clone())
+        })
     }
 
     /// This scope as it is, borrowed: for code that picks a scope per item,
@@ -382,7 +386,7 @@ impl Scope<'_> {
             .iter()
             .rev()
             .find(|(n, _)| n == name)
-            .map(|(_, v)| v)
+            .map(|(_, v)| &**v)
     }
 
     /// Whether the value of `expr` derives from a sensitive variable, directly
@@ -643,7 +647,7 @@ impl Scope<'_> {
                 if !references.iter().any(|r| &r.root == name) {
                     continue;
                 }
-                let value = match (value, wanted.remove(name.as_str())) {
+                let value = match (&**value, wanted.remove(name.as_str())) {
                     (Value::Object(_), Some(partial)) => Value::Object(partial),
                     (value, _) => value.clone(),
                 };
