@@ -344,12 +344,18 @@ struct Inner {
 }
 
 /// What a store remembers of its own reads: the lock's ETag when last
-/// read holding a token. A release goes by it (`If-Match`), so a stale
-/// memory only costs the read it would have made anyway.
+/// read holding a token, and the version list with the index's ETag as
+/// last read. A release goes by the first (`If-Match`), the next version
+/// write by the second (`If-None-Match` on the version, `If-Match` on the
+/// index's ETag), so a stale memory only costs the read it would have
+/// made anyway.
 #[derive(Default)]
 struct Known {
     /// (token, ETag) of the lock as last read.
     lock: Option<(String, String)>,
+    /// The summaries and the index's ETag as last read, until a write
+    /// takes them (a failed read forgets them).
+    index: Option<(Vec<VersionSummary>, Option<String>)>,
     /// Journal objects this store wrote or read and decoded: name ->
     /// (ETag, records). A listing that shows the same ETag needs no read
     /// of the object: it holds the bytes this store checked (S3 gives an
@@ -558,8 +564,15 @@ impl Inner {
     }
 
     /// All summaries, ascending (the index, or the version objects when it
-    /// is missing, plus versions it does not list), and the index's ETag.
+    /// is missing, plus versions it does not list), and the index's ETag;
+    /// remembered for the next version write.
     async fn summaries(&self) -> Result<(Vec<VersionSummary>, Option<String>), StateError> {
+        let read = self.read_summaries().await;
+        self.known().index = read.as_ref().ok().cloned();
+        read
+    }
+
+    async fn read_summaries(&self) -> Result<(Vec<VersionSummary>, Option<String>), StateError> {
         // The listing and the index, at once: neither depends on the other.
         let (listed, index) = tokio::join!(self.list("versions"), self.read_index());
         let stored: BTreeSet<u64> = listed?
@@ -601,7 +614,15 @@ impl Inner {
     }
 
     async fn write(&self, version: &Version) -> Result<(), StateError> {
-        let (summaries, etag) = self.summaries().await?;
+        // The list as last read, if it was (an apply reads it again once
+        // its changes are made, beside its observation of EC2): the
+        // conditions below make a stale one cost a retry, never a lost
+        // version or index.
+        let remembered = self.known().index.take();
+        let (summaries, etag) = match remembered {
+            Some(known) => known,
+            None => self.read_summaries().await?,
+        };
         if summaries.iter().any(|s| s.number == version.number) {
             return Err(StateError::VersionExists(version.number));
         }
@@ -636,7 +657,7 @@ impl Inner {
             {
                 return Ok(());
             }
-            known = self.summaries().await?;
+            known = self.read_summaries().await?;
         }
         // The version object is written, and listing finds a version the
         // index lacks: it is recorded; the next write brings the index up.

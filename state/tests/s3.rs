@@ -651,3 +651,39 @@ fn an_end_is_written_beside_the_removal_of_the_beginning_and_removed_with_the_re
         Some(&b"{\"format_version\":2}"[..])
     );
 }
+
+/// A version write goes by the version list as last read (the index's
+/// ETag its condition) instead of reading it again; without such a read
+/// it reads first, as ever; and a list gone stale (another writer since)
+/// costs a retry of the index, never a lost version.
+#[test]
+fn a_version_write_goes_by_the_list_last_read_and_a_stale_one_costs_a_retry() {
+    let (bucket, store, proxy) = counted_store();
+    store.list().expect("list");
+    let (written, requests) = requests_of(&proxy, || store.write(&version(1)));
+    written.expect("written");
+    assert_eq!(requests, 2, "the version and the index, no read");
+    let (written, requests) = requests_of(&proxy, || store.write(&version(2)));
+    written.expect("written");
+    assert_eq!(requests, 4, "a listing and the index read first, then both");
+
+    assert_eq!(store.latest().expect("latest"), Some(2));
+    let other = S3Backend::connect(location(&bucket), local_config()).expect("connect");
+    other.write(&version(3)).expect("written");
+    store.write(&version(4)).expect("written");
+    let numbers: Vec<u64> = store
+        .list()
+        .expect("list")
+        .iter()
+        .map(|s| s.number)
+        .collect();
+    assert_eq!(numbers, vec![1, 2, 3, 4]);
+    let index: serde_json::Value =
+        serde_json::from_slice(&bucket.get("fleet/state/index.json").expect("index"))
+            .expect("json");
+    assert_eq!(
+        index["versions"].as_array().map(Vec::len),
+        Some(4),
+        "the index itself lists every version"
+    );
+}
