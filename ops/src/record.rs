@@ -451,12 +451,12 @@ pub fn record_version(
     store
         .write(version)
         .map_err(|e| Error::Unrecorded(Box::new(e.into())))?;
-    let _ = store.append_journal(&JournalRecord::End {
+    let end = JournalRecord::End {
         apply_id,
         time: crate::clock(),
         version: Some(version.number),
-    });
-    if let Err(e) = store.clear_journal() {
+    };
+    if let Err(e) = store.end_journal(&end) {
         reporter.warning(&format!("cannot clear the journal: {e}"));
     }
     Ok(())
