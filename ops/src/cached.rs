@@ -121,6 +121,18 @@ impl Backend for Cached {
         ended
     }
 
+    fn record(
+        &self,
+        version: &Version,
+        end: &JournalRecord,
+    ) -> Result<Result<(), StateError>, StateError> {
+        // Dropped whatever the answer, as by `write` and `end_journal`.
+        *held(&self.list) = None;
+        let recorded = self.inner.record(version, end);
+        *held(&self.journal) = matches!(recorded, Ok(Ok(()))).then(Vec::new);
+        recorded
+    }
+
     fn lock(&self, holder: &str, ttl_secs: i64, now: i64) -> Result<Lease, StateError> {
         self.inner.lock(holder, ttl_secs, now)
     }
@@ -234,9 +246,10 @@ mod tests {
     }
 
     /// `read_list_again` reads the list from the store once more and keeps
-    /// that read; `end_journal` leaves the journal kept empty, as it is.
+    /// that read; `end_journal` and `record` leave the journal kept empty,
+    /// as it is.
     #[test]
-    fn the_list_is_read_again_when_asked_and_an_ended_journal_is_kept_empty() {
+    fn the_list_is_read_again_when_asked_and_an_ended_or_recorded_journal_is_kept_empty() {
         let dir = tempfile::tempdir().expect("tempdir");
         let counting = Arc::new(TestStore::at(dir.path()));
         counting.write(&version(1)).expect("written");
@@ -251,6 +264,18 @@ mod tests {
         cached.append_journal(&end("a")).expect("appended");
         assert_eq!(cached.journal().expect("journal").len(), 1);
         cached.end_journal(&end("b")).expect("ended");
+        assert_eq!(cached.journal().expect("journal"), Vec::new());
+        assert_eq!(counting.inner.journal().expect("journal"), Vec::new());
+
+        // `record`: the version is listed at the next ask (read again),
+        // and the journal kept empty.
+        cached.append_journal(&end("c")).expect("appended");
+        cached
+            .record(&version(3), &end("d"))
+            .expect("written")
+            .expect("ended");
+        assert_eq!(cached.latest().expect("latest"), Some(3));
+        assert_eq!(counting.lists.load(Ordering::SeqCst), 3);
         assert_eq!(cached.journal().expect("journal"), Vec::new());
         assert_eq!(counting.inner.journal().expect("journal"), Vec::new());
     }

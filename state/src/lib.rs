@@ -469,6 +469,19 @@ pub trait Backend: Send + Sync {
         let _ = self.append_journal(end);
         self.clear_journal()
     }
+    /// Records `version` ([`Backend::write`]), and only once that is done
+    /// ends the journal with `end` and empties it
+    /// ([`Backend::end_journal`]): the outer error is the write's (the
+    /// journal unchanged), the inner one the end's. A store may read the
+    /// journal beside the last part of the write, never change it before.
+    fn record(
+        &self,
+        version: &Version,
+        end: &JournalRecord,
+    ) -> Result<Result<(), StateError>, StateError> {
+        self.write(version)?;
+        Ok(self.end_journal(end))
+    }
     /// Takes the lock for `holder` until `now + ttl_secs`. Exclusive across
     /// processes; never waits: a lock held by anyone (even expired) is
     /// `Err(Locked(info))`, and a lock file that cannot be read is `Corrupt`

@@ -220,6 +220,18 @@ impl Backend for S3Backend {
         self.run(move |s| Box::pin(async move { s.clear_journal(Some(end)).await }))
     }
 
+    /// The journal listed beside the replacement of the index, once the
+    /// version's object is written (a read: the journal changes only once
+    /// the write is done), then [`Backend::end_journal`] as above.
+    fn record(
+        &self,
+        version: &Version,
+        end: &JournalRecord,
+    ) -> Result<Result<(), StateError>, StateError> {
+        let (version, end) = (version.clone(), end.clone());
+        self.run(move |s| Box::pin(async move { s.record(&version, end).await }))
+    }
+
     fn lock(&self, holder: &str, ttl_secs: i64, now: i64) -> Result<Lease, StateError> {
         let holder = holder.to_string();
         self.run(move |s| Box::pin(async move { s.lock(holder, ttl_secs, now).await }))
@@ -614,6 +626,31 @@ impl Inner {
     }
 
     async fn write(&self, version: &Version) -> Result<(), StateError> {
+        let known = self.write_object(version).await?;
+        self.write_index(version, known).await
+    }
+
+    /// Records `version`, then ends the journal with `end` and empties it:
+    /// once the version's object is written, the journal is listed (and
+    /// read where not known) beside the replacement of the index; nothing
+    /// of it changes before the write is done.
+    async fn record(
+        self: &Arc<Self>,
+        version: &Version,
+        end: JournalRecord,
+    ) -> Result<Result<(), StateError>, StateError> {
+        let known = self.write_object(version).await?;
+        let (indexed, listed) = tokio::join!(self.write_index(version, known), self.journal());
+        indexed?;
+        Ok(self.end_listed(listed, Some(end)).await)
+    }
+
+    /// Writes `version`'s object, and returns the list (and the index's
+    /// ETag) the index is to be replaced from.
+    async fn write_object(
+        &self,
+        version: &Version,
+    ) -> Result<(Vec<VersionSummary>, Option<String>), StateError> {
         // The list as last read, if it was (an apply reads it again once
         // its changes are made, beside its observation of EC2): the
         // conditions below make a stale one cost a retry, never a lost
@@ -637,9 +674,19 @@ impl Inner {
         {
             return Err(StateError::VersionExists(version.number));
         }
+        Ok((summaries, etag))
+    }
+
+    /// Replaces the index with `known` (the list and the ETag it was read
+    /// with) and `version`, once `version`'s object is written.
+    async fn write_index(
+        &self,
+        version: &Version,
+        known: (Vec<VersionSummary>, Option<String>),
+    ) -> Result<(), StateError> {
         // The index is replaced only if it is still what was read; a writer
         // that raced this one makes it read again (its version included).
-        let mut known = (summaries, etag);
+        let mut known = known;
         for _ in 0..5 {
             let (mut summaries, etag) = known;
             if !summaries.iter().any(|s| s.number == version.number) {
@@ -884,9 +931,20 @@ impl Inner {
     /// is not an error (the clear is what counts). A batch object holds
     /// several records: each object is deleted once.
     async fn clear_journal(self: &Arc<Self>, end: Option<JournalRecord>) -> Result<(), StateError> {
+        let listed = self.journal().await;
+        self.end_listed(listed, end).await
+    }
+
+    /// [`Inner::clear_journal`] of the journal as `listed` (read just
+    /// before, by this store).
+    async fn end_listed(
+        self: &Arc<Self>,
+        listed: Result<Vec<(String, JournalRecord)>, StateError>,
+        end: Option<JournalRecord>,
+    ) -> Result<(), StateError> {
         // Refuses a journal that does not read, like the local store (the
         // end still appended, as an append before the clear would be).
-        let records = match self.journal().await {
+        let records = match listed {
             Ok(records) => records,
             Err(e) => {
                 if let Some(end) = end {

@@ -687,3 +687,29 @@ fn a_version_write_goes_by_the_list_last_read_and_a_stale_one_costs_a_retry() {
         "the index itself lists every version"
     );
 }
+
+/// `record` writes the version, lists the journal beside the index's
+/// replacement, then ends and empties it: six requests after a list (the
+/// version, the index beside the listing, the end beside one removal, the
+/// other removal), four one after another. A version it cannot write
+/// leaves the journal as it was.
+#[test]
+fn record_lists_the_journal_beside_the_index_and_leaves_it_alone_when_the_write_fails() {
+    let (bucket, store, proxy) = counted_store();
+    store.append_journal(&begin("a")).expect("append");
+    store.append_journal(&intent("a", 0)).expect("append");
+    store.list().expect("list");
+    let (recorded, requests) = requests_of(&proxy, || store.record(&version(1), &end("a")));
+    recorded.expect("written").expect("ended");
+    assert_eq!(requests, 6);
+    assert_eq!(store.latest().expect("latest"), Some(1));
+    assert_eq!(bucket.keys("fleet/state/journal/"), Vec::<String>::new());
+
+    store.append_journal(&begin("b")).expect("append");
+    let before = bucket.keys("fleet/state/journal/");
+    assert!(matches!(
+        store.record(&version(1), &end("b")),
+        Err(StateError::VersionExists(1))
+    ));
+    assert_eq!(bucket.keys("fleet/state/journal/"), before);
+}
