@@ -77,7 +77,8 @@ pub trait Review: Reporter {
         let _ = actions;
     }
 
-    /// Every action was carried out (or failed).
+    /// Every action was carried out (or failed); the journal's last
+    /// records may still be being written.
     fn executed(&self) {}
 }
 
@@ -217,13 +218,13 @@ pub fn apply<P: Provider>(
             },
             review,
             || {
+                review.executed();
                 std::thread::scope(|scope| {
                     scope.spawn(|| cached.read_list_again());
                     cloud.runtime.block_on(cloud.provider.observe(&request))
                 })
             },
         );
-        review.executed();
         executed?
     };
     let version = crate::build_version(
