@@ -92,6 +92,9 @@ const JOURNAL_READS_IN_FLIGHT: usize = 32;
 /// object of format [`JOURNAL_BATCH_FORMAT`] holding them in order. The
 /// journal reads objects in number order and a batch's records in its
 /// order; objects of both kinds may be mixed.
+/// An object listed with the ETag this store wrote or read it with is not
+/// read again (S3 gives a rewritten object a new ETag), so an apply's
+/// clear reads only what changed or what another writer appended.
 ///
 /// The store speaks the synchronous [`Backend`] interface from any thread,
 /// including async tasks (no runtime is entered there): requests run on a
