@@ -76,6 +76,10 @@ struct Queue {
     /// Why the batch holding the apply's beginning was not written: no
     /// later intent is written and no call made, as after a lost lease.
     begin_failed: Option<fleetform_state::StateError>,
+    /// Whether the beginning was left unwritten (lease lost, or its append
+    /// failed): then nothing of this apply is written, not even outcomes
+    /// (of calls never made), which would read as another apply's.
+    unbegun: bool,
 }
 
 /// Group commit of the journal: one write at a time, on a blocking thread;
@@ -207,8 +211,9 @@ impl GroupCommit {
     /// One batch: the lease check (if it holds an intent), one append, and
     /// every intent's answer. A batch that holds the apply's beginning and
     /// is not written (lease lost, or the append failed) leaves the lease
-    /// as good as lost: no intent after it could be explained by the
-    /// journal.
+    /// as good as lost, and nothing of the apply is written after it: no
+    /// intent could be explained by the journal, and an outcome (of a call
+    /// never made) would follow another apply's beginning.
     fn write(&self, batch: Vec<Queued>) {
         let begins = batch.iter().any(Queued::is_begin);
         let (check, lost) = if begins || batch.iter().any(|q| q.intent.is_some()) {
@@ -216,11 +221,12 @@ impl GroupCommit {
         } else {
             (0, None)
         };
-        // A lost lease writes no intent (nor a beginning): only the
-        // batch's outcomes.
+        // A lost lease writes no intent: only the batch's outcomes; and
+        // nothing at all without the beginning.
+        let unbegun = self.queue().unbegun || (begins && lost.is_some());
         let records: Vec<JournalRecord> = batch
             .iter()
-            .filter(|q| lost.is_none() || (q.intent.is_none() && !q.is_begin()))
+            .filter(|q| !unbegun && (lost.is_none() || q.intent.is_none()))
             .map(|q| q.record.clone())
             .collect();
         // A batch of refused intents alone writes nothing.
@@ -230,8 +236,12 @@ impl GroupCommit {
             self.store.append_journal_records(&records)
         };
         let written = appended.as_ref().copied().map_err(|e| e.to_string());
+        if unbegun {
+            self.queue().unbegun = true;
+        }
         if let (true, Err(e)) = (begins, appended) {
             let mut queue = self.queue();
+            queue.unbegun = true;
             queue.lost.get_or_insert_with(|| {
                 format!("the journal could not record the apply's beginning ({e})")
             });
@@ -1089,9 +1099,41 @@ mod tests {
             .expect("answered")
             .expect_err("refused");
         assert!(why.contains("beginning"), "{why}");
-        assert_eq!(writer.flush(), Vec::new(), "the beginning is no outcome");
+        writer.submit(outcome(1));
+        assert_eq!(writer.flush(), Vec::new(), "nothing lost: nothing to write");
         assert_eq!(store.journal().expect("journal"), Vec::new());
         assert!(writer.queue().begin_failed.is_some());
+    }
+
+    /// A lease lost before the first batch writes neither the beginning
+    /// nor anything after it (the outcomes of calls never made would read
+    /// as an earlier apply's), and refuses every intent.
+    #[test]
+    fn a_lease_lost_before_the_beginning_writes_nothing_of_the_apply() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store: Store = Arc::new(TestStore::at(dir.path()));
+        let lock = LockGuard::take(&*store, Arc::new(Quiet)).expect("lock");
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let _inside = runtime.enter();
+        let now = fleetform_state::now();
+        store.break_lock(true, now).expect("broken");
+        let other = store.lock("other@host:1", 60, now).expect("taken");
+        let writer = GroupCommit::new(Arc::clone(&store), lock.watch(&store));
+        writer.begin(begin());
+        let first = writer.intent(intent(0), 0);
+        let why = runtime
+            .block_on(first)
+            .expect("answered")
+            .expect_err("lost");
+        assert!(why.contains("other@host:1"), "{why}");
+        writer.submit(outcome(0));
+        assert_eq!(writer.flush(), Vec::new());
+        assert_eq!(store.journal().expect("journal"), Vec::new());
+        assert!(
+            writer.queue().begin_failed.is_none(),
+            "not an append's error"
+        );
+        store.release(other).expect("released");
     }
 
     /// A beginning that nothing followed is written by `flush`, so the
