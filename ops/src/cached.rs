@@ -39,13 +39,23 @@ fn held<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Cached {
     /// `inner`, read once per kind of read from now on.
-    pub(crate) fn over(inner: Store) -> Store {
+    pub(crate) fn over(inner: Store) -> Arc<Cached> {
         Arc::new(Cached {
             inner,
             list: Mutex::new(None),
             versions: Mutex::new(HashMap::new()),
             journal: Mutex::new(None),
         })
+    }
+
+    /// Reads the version list again from the store underneath, and keeps
+    /// it. For the version write to come: a store that goes by its last
+    /// read of the list when it writes (S3: the index's ETag, the
+    /// condition of its replacement) goes by this one, so the write need
+    /// not read it first. A failed read keeps nothing (the write reads
+    /// again, and meets the error there).
+    pub(crate) fn read_list_again(&self) {
+        *held(&self.list) = self.inner.list().ok();
     }
 }
 
@@ -102,6 +112,25 @@ impl Backend for Cached {
         let cleared = self.inner.clear_journal();
         *held(&self.journal) = cleared.as_ref().ok().map(|()| Vec::new());
         cleared
+    }
+
+    fn end_journal(&self, end: &JournalRecord) -> Result<(), StateError> {
+        let ended = self.inner.end_journal(end);
+        // A failed one may have written the end, or cleared part of it.
+        *held(&self.journal) = ended.as_ref().ok().map(|()| Vec::new());
+        ended
+    }
+
+    fn record(
+        &self,
+        version: &Version,
+        end: &JournalRecord,
+    ) -> Result<Result<(), StateError>, StateError> {
+        // Dropped whatever the answer, as by `write` and `end_journal`.
+        *held(&self.list) = None;
+        let recorded = self.inner.record(version, end);
+        *held(&self.journal) = matches!(recorded, Ok(Ok(()))).then(Vec::new);
+        recorded
     }
 
     fn lock(&self, holder: &str, ttl_secs: i64, now: i64) -> Result<Lease, StateError> {
@@ -213,6 +242,41 @@ mod tests {
         cached.clear_journal().expect("cleared");
         assert_eq!(cached.journal().expect("journal"), Vec::new());
         assert_eq!(counting.journals.load(Ordering::SeqCst), 2);
+        assert_eq!(counting.inner.journal().expect("journal"), Vec::new());
+    }
+
+    /// `read_list_again` reads the list from the store once more and keeps
+    /// that read; `end_journal` and `record` leave the journal kept empty,
+    /// as it is.
+    #[test]
+    fn the_list_is_read_again_when_asked_and_an_ended_or_recorded_journal_is_kept_empty() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let counting = Arc::new(TestStore::at(dir.path()));
+        counting.write(&version(1)).expect("written");
+        let cached = Cached::over(counting.clone());
+        assert_eq!(cached.latest().expect("latest"), Some(1));
+        counting.inner.write(&version(2)).expect("written");
+        cached.read_list_again();
+        assert_eq!(counting.lists.load(Ordering::SeqCst), 2);
+        assert_eq!(cached.latest().expect("latest"), Some(2));
+        assert_eq!(counting.lists.load(Ordering::SeqCst), 2, "kept");
+
+        cached.append_journal(&end("a")).expect("appended");
+        assert_eq!(cached.journal().expect("journal").len(), 1);
+        cached.end_journal(&end("b")).expect("ended");
+        assert_eq!(cached.journal().expect("journal"), Vec::new());
+        assert_eq!(counting.inner.journal().expect("journal"), Vec::new());
+
+        // `record`: the version is listed at the next ask (read again),
+        // and the journal kept empty.
+        cached.append_journal(&end("c")).expect("appended");
+        cached
+            .record(&version(3), &end("d"))
+            .expect("written")
+            .expect("ended");
+        assert_eq!(cached.latest().expect("latest"), Some(3));
+        assert_eq!(counting.lists.load(Ordering::SeqCst), 3);
+        assert_eq!(cached.journal().expect("journal"), Vec::new());
         assert_eq!(counting.inner.journal().expect("journal"), Vec::new());
     }
 }

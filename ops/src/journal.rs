@@ -41,6 +41,13 @@ struct Queued {
     action: usize,
 }
 
+impl Queued {
+    /// Whether this is the apply's beginning.
+    fn is_begin(&self) -> bool {
+        matches!(self.record, JournalRecord::Begin { .. })
+    }
+}
+
 /// What the writer holds between writes.
 #[derive(Default)]
 struct Queue {
@@ -66,6 +73,13 @@ struct Queue {
     turns: Vec<tokio::sync::oneshot::Sender<Result<(), String>>>,
     /// Whether a turn check is started that has not yet taken `turns`.
     checking: bool,
+    /// Why the batch holding the apply's beginning was not written: no
+    /// later intent is written and no call made, as after a lost lease.
+    begin_failed: Option<fleetform_state::StateError>,
+    /// Whether the beginning was left unwritten (lease lost, or its append
+    /// failed): then nothing of this apply is written, not even outcomes
+    /// (of calls never made), which would read as another apply's.
+    unbegun: bool,
 }
 
 /// Group commit of the journal: one write at a time, on a blocking thread;
@@ -102,6 +116,21 @@ impl GroupCommit {
             queue: Mutex::new(Queue::default()),
             idle: Condvar::new(),
         })
+    }
+
+    /// Queues the apply's beginning without starting a write: it goes in
+    /// the first batch, ahead of the first intents (one object, one fsync),
+    /// so that no intent and no call comes before it is durable. Written by
+    /// [`GroupCommit::flush`] if nothing else ever is.
+    fn begin(&self, record: JournalRecord) {
+        self.queue().waiting.insert(
+            0,
+            Queued {
+                record,
+                intent: None,
+                action: usize::MAX,
+            },
+        );
     }
 
     fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
@@ -156,7 +185,7 @@ impl GroupCommit {
                     queue.lost_outcomes.extend(
                         stopped
                             .iter()
-                            .filter(|q| q.intent.is_none())
+                            .filter(|q| q.intent.is_none() && !q.is_begin())
                             .map(|q| (q.action, "the journal writer stopped".to_string())),
                     );
                     self.0.idle.notify_all();
@@ -180,37 +209,55 @@ impl GroupCommit {
     }
 
     /// One batch: the lease check (if it holds an intent), one append, and
-    /// every intent's answer.
+    /// every intent's answer. A batch that holds the apply's beginning and
+    /// is not written (lease lost, or the append failed) leaves the lease
+    /// as good as lost, and nothing of the apply is written after it: no
+    /// intent could be explained by the journal, and an outcome (of a call
+    /// never made) would follow another apply's beginning.
     fn write(&self, batch: Vec<Queued>) {
-        let (check, lost) = if batch.iter().any(|q| q.intent.is_some()) {
+        let begins = batch.iter().any(Queued::is_begin);
+        let (check, lost) = if begins || batch.iter().any(|q| q.intent.is_some()) {
             self.check()
         } else {
             (0, None)
         };
-        // A lost lease writes no intent: only the batch's outcomes.
+        // A lost lease writes no intent: only the batch's outcomes; and
+        // nothing at all without the beginning.
+        let unbegun = self.queue().unbegun || (begins && lost.is_some());
         let records: Vec<JournalRecord> = batch
             .iter()
-            .filter(|q| lost.is_none() || q.intent.is_none())
+            .filter(|q| !unbegun && (lost.is_none() || q.intent.is_none()))
             .map(|q| q.record.clone())
             .collect();
         // A batch of refused intents alone writes nothing.
-        let written = if records.is_empty() {
+        let appended = if records.is_empty() {
             Ok(())
         } else {
-            self.store
-                .append_journal_records(&records)
-                .map_err(|e| e.to_string())
+            self.store.append_journal_records(&records)
         };
+        let written = appended.as_ref().copied().map_err(|e| e.to_string());
+        if unbegun {
+            self.queue().unbegun = true;
+        }
+        if let (true, Err(e)) = (begins, appended) {
+            let mut queue = self.queue();
+            queue.unbegun = true;
+            queue.lost.get_or_insert_with(|| {
+                format!("the journal could not record the apply's beginning ({e})")
+            });
+            queue.begin_failed.get_or_insert(e);
+        }
         let mut lost_outcomes = Vec::new();
         for queued in batch {
+            let begin = queued.is_begin();
             match (queued.intent, &lost, &written) {
                 (Some(answer), Some(why), _) => drop(answer.send(Err(why.clone()))),
                 (Some(answer), None, Err(e)) => drop(answer.send(Err(format!(
                     "the journal could not record the intent ({e})"
                 )))),
                 (Some(answer), None, Ok(())) => drop(answer.send(Ok(check))),
-                (None, _, Err(e)) => lost_outcomes.push((queued.action, e.clone())),
-                (None, _, Ok(())) => {}
+                (None, _, Err(e)) if !begin => lost_outcomes.push((queued.action, e.clone())),
+                (None, _, _) => {}
             }
         }
         if !lost_outcomes.is_empty() {
@@ -314,6 +361,14 @@ impl GroupCommit {
     /// Waits until every record queued so far is written (or failed), and
     /// returns the outcomes that could not be written: (action, why).
     fn flush(&self) -> Vec<(usize, String)> {
+        let lone_begin = {
+            let mut queue = self.queue();
+            !queue.waiting.is_empty() && !std::mem::replace(&mut queue.writing, true)
+        };
+        if lone_begin {
+            // Nothing was queued after the beginning: no call was made.
+            self.drain();
+        }
         let mut queue = self.queue();
         while queue.writing || !queue.waiting.is_empty() {
             queue = self.idle.wait(queue).unwrap_or_else(|p| p.into_inner());
@@ -409,6 +464,19 @@ impl StateJournal<'_> {
         }
     }
 
+    /// [`StateJournal::finish`] on another thread while `then` runs on
+    /// this one; returns once both are done.
+    fn finish_beside<T>(&self, reporter: &dyn Reporter, then: impl FnOnce() -> T) -> T {
+        std::thread::scope(|scope| {
+            let finished = scope.spawn(|| self.finish(reporter));
+            let then = then();
+            finished
+                .join()
+                .unwrap_or_else(|panicked| std::panic::resume_unwind(panicked));
+            then
+        })
+    }
+
     /// Waits for every record queued, and warns of each outcome that could
     /// not be written.
     fn finish(&self, reporter: &dyn Reporter) {
@@ -436,14 +504,15 @@ pub struct Execution<'a> {
     pub parallelism: usize,
 }
 
-/// Journals and carries out a plan under `lock` (taken on `store`): writes
-/// the journal's beginning, then runs the engine's executor on `runtime`
-/// with an intent recorded before every call (none is made once the lease is
-/// lost or the intent cannot be written) and an outcome after it. Records
-/// of actions in flight together are written together (group commit: one
-/// lease check and one append per batch); every record is written, or
-/// reported as a warning, before this returns. Each finished action is
-/// reported; the outcome of every action.
+/// Journals and carries out a plan under `lock` (taken on `store`): runs
+/// the engine's executor on `runtime` with an intent recorded before every
+/// call (none is made once the lease is lost or the intent cannot be
+/// written) and an outcome after it; the journal's beginning goes in the
+/// first batch, before every intent. Records of actions in flight together
+/// are written together (group commit: one lease check and one append per
+/// batch); every record is written, or reported as a warning, before this
+/// returns. Each finished action is reported; the outcome of every action.
+/// A beginning that could not be written is the error (no call was made).
 pub fn execute(
     runtime: &tokio::runtime::Runtime,
     store: &Store,
@@ -452,20 +521,38 @@ pub fn execute(
     run: Execution<'_>,
     reporter: &dyn Reporter,
 ) -> Result<Vec<apply::Outcome>, Error> {
+    execute_then(runtime, store, lock, provider, run, reporter, || ())
+        .map(|(outcomes, ())| outcomes)
+}
+
+/// [`execute`], and `then` once the executor has returned (every call has
+/// ended), run beside the writing of the journal's last records: what an
+/// apply does next that needs no journal record (observing EC2 again) does
+/// not wait for them. Returns once both are done.
+pub fn execute_then<T>(
+    runtime: &tokio::runtime::Runtime,
+    store: &Store,
+    lock: &LockGuard<'_>,
+    provider: &impl Provider,
+    run: Execution<'_>,
+    reporter: &dyn Reporter,
+    then: impl FnOnce() -> T,
+) -> Result<(Vec<apply::Outcome>, T), Error> {
     let Execution {
         plan,
         apply_id,
         withheld,
         parallelism,
     } = run;
-    store.append_journal(&JournalRecord::Begin {
+    let writer = GroupCommit::new(Arc::clone(store), lock.watch(store));
+    writer.begin(JournalRecord::Begin {
         apply_id: apply_id.to_string(),
         time: crate::clock(),
         holder: fleetform_state::holder_id(),
         actions: plan.actions.len(),
-    })?;
+    });
     let journal = StateJournal {
-        writer: GroupCommit::new(Arc::clone(store), lock.watch(store)),
+        writer,
         apply_id: apply_id.to_string(),
         plan,
         ahead: Mutex::new(HashMap::new()),
@@ -481,8 +568,11 @@ pub fn execute(
         &journal,
         &progress,
     ));
-    journal.finish(reporter);
-    Ok(outcomes)
+    let then = journal.finish_beside(reporter, then);
+    if let Some(e) = journal.writer.queue().begin_failed.take() {
+        return Err(e.into());
+    }
+    Ok((outcomes, then))
 }
 
 /// An apply the journal holds a beginning of but no end: who began it and
@@ -937,5 +1027,154 @@ mod tests {
         ];
         let open = open_apply(&records).expect("open");
         assert_eq!((open.done, open.actions), (2, 3));
+    }
+
+    fn begin() -> JournalRecord {
+        JournalRecord::Begin {
+            apply_id: "a".into(),
+            time: 1,
+            holder: "me".into(),
+            actions: 3,
+        }
+    }
+
+    /// The apply's beginning waits for the first intents and goes in their
+    /// batch, first: one append where there were two before any call.
+    #[test]
+    fn the_beginning_goes_in_the_first_batch_ahead_of_its_intents() {
+        let (_dir, gated, entries, gate) = gated();
+        let store: Store = gated.clone();
+        let lock = LockGuard::take(&*store, Arc::new(Quiet)).expect("lock");
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let _inside = runtime.enter();
+        let writer = GroupCommit::new(Arc::clone(&store), lock.watch(&store));
+        writer.begin(begin());
+        assert!(
+            !writer.queue().writing,
+            "nothing written for the beginning alone"
+        );
+        let answers = writer.intents(vec![(intent(0), 0), (intent(1), 1)]);
+        assert_eq!(
+            entered(&entries),
+            3,
+            "the beginning and both intents at once"
+        );
+        gate.send(()).expect("open");
+        for answer in answers {
+            assert_eq!(runtime.block_on(answer), Ok(Ok(1)));
+        }
+        assert_eq!(writer.flush(), Vec::new());
+        assert_eq!(writer.queue().batches, 1);
+        assert_eq!(
+            store.journal().expect("journal"),
+            vec![begin(), intent(0), intent(1)]
+        );
+        assert!(writer.queue().begin_failed.is_none());
+    }
+
+    /// A batch holding the beginning that is not written fails its intents,
+    /// and every later one is refused without a write: no call is made
+    /// that the journal could not explain. The error is kept for `execute`.
+    #[test]
+    fn a_beginning_not_written_refuses_every_later_intent() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let failing = Arc::new(TestStore::at(dir.path()));
+        let store: Store = failing.clone();
+        let lock = LockGuard::take(&*store, Arc::new(Quiet)).expect("lock");
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let _inside = runtime.enter();
+        let writer = GroupCommit::new(Arc::clone(&store), lock.watch(&store));
+        writer.begin(begin());
+        failing.fail.store(true, Ordering::SeqCst);
+        let first = writer.intent(intent(0), 0);
+        let why = runtime
+            .block_on(first)
+            .expect("answered")
+            .expect_err("failed");
+        assert!(why.contains("disk full"), "{why}");
+        failing.fail.store(false, Ordering::SeqCst);
+        let later = writer.intent(intent(1), 1);
+        let why = runtime
+            .block_on(later)
+            .expect("answered")
+            .expect_err("refused");
+        assert!(why.contains("beginning"), "{why}");
+        writer.submit(outcome(1));
+        assert_eq!(writer.flush(), Vec::new(), "nothing lost: nothing to write");
+        assert_eq!(store.journal().expect("journal"), Vec::new());
+        assert!(writer.queue().begin_failed.is_some());
+    }
+
+    /// A lease lost before the first batch writes neither the beginning
+    /// nor anything after it (the outcomes of calls never made would read
+    /// as an earlier apply's), and refuses every intent.
+    #[test]
+    fn a_lease_lost_before_the_beginning_writes_nothing_of_the_apply() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store: Store = Arc::new(TestStore::at(dir.path()));
+        let lock = LockGuard::take(&*store, Arc::new(Quiet)).expect("lock");
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let _inside = runtime.enter();
+        let now = fleetform_state::now();
+        store.break_lock(true, now).expect("broken");
+        let other = store.lock("other@host:1", 60, now).expect("taken");
+        let writer = GroupCommit::new(Arc::clone(&store), lock.watch(&store));
+        writer.begin(begin());
+        let first = writer.intent(intent(0), 0);
+        let why = runtime
+            .block_on(first)
+            .expect("answered")
+            .expect_err("lost");
+        assert!(why.contains("other@host:1"), "{why}");
+        writer.submit(outcome(0));
+        assert_eq!(writer.flush(), Vec::new());
+        assert_eq!(store.journal().expect("journal"), Vec::new());
+        assert!(
+            writer.queue().begin_failed.is_none(),
+            "not an append's error"
+        );
+        store.release(other).expect("released");
+    }
+
+    /// A beginning that nothing followed is written by `flush`, so the
+    /// journal's end that follows always has its beginning.
+    #[test]
+    fn a_beginning_alone_is_written_by_flush() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store: Store = Arc::new(TestStore::at(dir.path()));
+        let lock = LockGuard::take(&*store, Arc::new(Quiet)).expect("lock");
+        let writer = GroupCommit::new(Arc::clone(&store), lock.watch(&store));
+        writer.begin(begin());
+        assert_eq!(writer.flush(), Vec::new());
+        assert_eq!(store.journal().expect("journal"), vec![begin()]);
+    }
+
+    /// What follows the executor runs while its last records are still
+    /// being written: here it opens the gate the last write waits at,
+    /// which it could not do if it waited for that write.
+    #[test]
+    fn what_follows_the_executor_runs_beside_the_writing_of_its_last_records() {
+        let (_dir, gated, entries, gate) = gated();
+        let store: Store = gated.clone();
+        let lock = LockGuard::take(&*store, Arc::new(Quiet)).expect("lock");
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let _inside = runtime.enter();
+        let plan = plan_of(1);
+        let journal = journal_of(
+            GroupCommit::new(Arc::clone(&store), lock.watch(&store)),
+            &plan,
+        );
+        journal.writer.submit(outcome(0));
+        assert_eq!(
+            entered(&entries),
+            1,
+            "the last outcome's write is under way"
+        );
+        let then = journal.finish_beside(&Quiet, || {
+            gate.send(()).expect("open");
+            7
+        });
+        assert_eq!(then, 7);
+        assert_eq!(store.journal().expect("journal"), vec![outcome(0).record]);
     }
 }

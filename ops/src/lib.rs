@@ -50,7 +50,7 @@ mod transaction;
 pub use clock::clock;
 pub use error::Error;
 pub use images::{claim, pins_of, version_images, versions_in_window};
-pub use journal::{execute, interrupted, Execution, OpenApply};
+pub use journal::{execute, execute_then, interrupted, Execution, OpenApply};
 pub use lock::LockGuard;
 pub use plan::plan;
 pub use recent::created;

@@ -448,15 +448,15 @@ pub fn record_version(
     apply_id: String,
     reporter: &dyn Reporter,
 ) -> Result<(), Error> {
-    store
-        .write(version)
-        .map_err(|e| Error::Unrecorded(Box::new(e.into())))?;
-    let _ = store.append_journal(&JournalRecord::End {
+    let end = JournalRecord::End {
         apply_id,
         time: crate::clock(),
         version: Some(version.number),
-    });
-    if let Err(e) = store.clear_journal() {
+    };
+    let ended = store
+        .record(version, &end)
+        .map_err(|e| Error::Unrecorded(Box::new(e.into())))?;
+    if let Err(e) = ended {
         reporter.warning(&format!("cannot clear the journal: {e}"));
     }
     Ok(())

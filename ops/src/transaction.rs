@@ -77,7 +77,8 @@ pub trait Review: Reporter {
         let _ = actions;
     }
 
-    /// Every action was carried out (or failed).
+    /// Every action was carried out (or failed); the journal's last
+    /// records may still be being written.
     fn executed(&self) {}
 }
 
@@ -133,7 +134,8 @@ pub fn apply<P: Provider>(
     lock.keep_alive(Arc::clone(store));
     // Under the lock, what the state holds changes only by this apply:
     // the version list, the versions and the journal are read once.
-    let store = &crate::cached::Cached::over(Arc::clone(store));
+    let cached = crate::cached::Cached::over(Arc::clone(store));
+    let store: &Store = &(Arc::clone(&cached) as Store);
     let request = ObserveRequest::for_config(config);
     // The state is read while EC2 is observed: neither waits for the other.
     let (read, observation) = std::thread::scope(|scope| {
@@ -193,11 +195,17 @@ pub fn apply<P: Provider>(
     };
     let apply_id = apply::plan_id(&plan);
     let (outcomes, after) = if refresh.is_some() {
+        // The version write's read of the index, again after the plan.
+        cached.read_list_again();
         (Vec::new(), observation)
     } else {
         let withheld = Withheld::of(config, &loaded.secrets)?;
         review.executing(plan.actions.len());
-        let outcomes = crate::execute(
+        // Once every call has ended: what EC2 holds now, to record, and
+        // the version list again for the version write (the index read
+        // after the changes, not before them), each beside the other and
+        // beside the journal's last records.
+        let executed = crate::execute_then(
             cloud.runtime,
             store,
             &lock,
@@ -209,12 +217,15 @@ pub fn apply<P: Provider>(
                 parallelism,
             },
             review,
+            || {
+                review.executed();
+                std::thread::scope(|scope| {
+                    scope.spawn(|| cached.read_list_again());
+                    cloud.runtime.block_on(cloud.provider.observe(&request))
+                })
+            },
         );
-        review.executed();
-        let outcomes = outcomes?;
-        // What EC2 holds now, to record.
-        let after = cloud.runtime.block_on(cloud.provider.observe(&request));
-        (outcomes, after)
+        executed?
     };
     let version = crate::build_version(
         VersionInputs {

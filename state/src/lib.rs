@@ -458,6 +458,30 @@ pub trait Backend: Send + Sync {
     /// Empties the journal (after a completed apply is recorded). Refuses a
     /// journal it cannot read.
     fn clear_journal(&self) -> Result<(), StateError>;
+    /// Ends the journal with `end` and empties it (after a completed apply
+    /// is recorded): as [`Backend::append_journal`] of `end` (its failure
+    /// ignored) then [`Backend::clear_journal`], whose result this is. A
+    /// store may write `end` beside the first part of its clear, as long
+    /// as a crash at any point leaves the journal's last apply ended, or
+    /// no apply at all, once either has happened, and the journal empty
+    /// once this returns `Ok`.
+    fn end_journal(&self, end: &JournalRecord) -> Result<(), StateError> {
+        let _ = self.append_journal(end);
+        self.clear_journal()
+    }
+    /// Records `version` ([`Backend::write`]), and only once that is done
+    /// ends the journal with `end` and empties it
+    /// ([`Backend::end_journal`]): the outer error is the write's (the
+    /// journal unchanged), the inner one the end's. A store may read the
+    /// journal beside the last part of the write, never change it before.
+    fn record(
+        &self,
+        version: &Version,
+        end: &JournalRecord,
+    ) -> Result<Result<(), StateError>, StateError> {
+        self.write(version)?;
+        Ok(self.end_journal(end))
+    }
     /// Takes the lock for `holder` until `now + ttl_secs`. Exclusive across
     /// processes; never waits: a lock held by anyone (even expired) is
     /// `Err(Locked(info))`, and a lock file that cannot be read is `Corrupt`

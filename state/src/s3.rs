@@ -92,6 +92,9 @@ const JOURNAL_READS_IN_FLIGHT: usize = 32;
 /// object of format [`JOURNAL_BATCH_FORMAT`] holding them in order. The
 /// journal reads objects in number order and a batch's records in its
 /// order; objects of both kinds may be mixed.
+/// An object listed with the ETag this store wrote or read it with is not
+/// read again (S3 gives a rewritten object a new ETag), so an apply's
+/// clear reads only what changed or what another writer appended.
 ///
 /// The store speaks the synchronous [`Backend`] interface from any thread,
 /// including async tasks (no runtime is entered there): requests run on a
@@ -198,7 +201,7 @@ impl Backend for S3Backend {
             return Ok(());
         }
         let records = records.to_vec();
-        self.run(move |s| Box::pin(async move { s.append_journal(&records).await }))
+        self.run(move |s| Box::pin(async move { s.append_journal(&records).await.map(drop) }))
     }
 
     fn journal(&self) -> Result<Vec<JournalRecord>, StateError> {
@@ -208,7 +211,28 @@ impl Backend for S3Backend {
     }
 
     fn clear_journal(&self) -> Result<(), StateError> {
-        self.run(|s| Box::pin(async move { s.clear_journal().await }))
+        self.run(|s| Box::pin(async move { s.clear_journal(None).await }))
+    }
+
+    /// `end` written beside the request that removes the objects holding
+    /// a `begin` record, then the rest removed with it: one round trip
+    /// fewer than an append before the clear, and a crash between them
+    /// leaves the apply ended or gone, never open.
+    fn end_journal(&self, end: &JournalRecord) -> Result<(), StateError> {
+        let end = end.clone();
+        self.run(move |s| Box::pin(async move { s.clear_journal(Some(end)).await }))
+    }
+
+    /// The journal listed beside the replacement of the index, once the
+    /// version's object is written (a read: the journal changes only once
+    /// the write is done), then [`Backend::end_journal`] as above.
+    fn record(
+        &self,
+        version: &Version,
+        end: &JournalRecord,
+    ) -> Result<Result<(), StateError>, StateError> {
+        let (version, end) = (version.clone(), end.clone());
+        self.run(move |s| Box::pin(async move { s.record(&version, end).await }))
     }
 
     fn lock(&self, holder: &str, ttl_secs: i64, now: i64) -> Result<Lease, StateError> {
@@ -335,12 +359,23 @@ struct Inner {
 }
 
 /// What a store remembers of its own reads: the lock's ETag when last
-/// read holding a token. A release goes by it (`If-Match`), so a stale
-/// memory only costs the read it would have made anyway.
+/// read holding a token, and the version list with the index's ETag as
+/// last read. A release goes by the first (`If-Match`), the next version
+/// write by the second (`If-None-Match` on the version, `If-Match` on the
+/// index's ETag), so a stale memory only costs the read it would have
+/// made anyway.
 #[derive(Default)]
 struct Known {
     /// (token, ETag) of the lock as last read.
     lock: Option<(String, String)>,
+    /// The summaries and the index's ETag as last read, until a write
+    /// takes them (a failed read forgets them).
+    index: Option<(Vec<VersionSummary>, Option<String>)>,
+    /// Journal objects this store wrote or read and decoded: name ->
+    /// (ETag, records). A listing that shows the same ETag needs no read
+    /// of the object: it holds the bytes this store checked (S3 gives an
+    /// object a new ETag whenever it is written).
+    journal: std::collections::HashMap<String, (String, Vec<JournalRecord>)>,
 }
 
 /// The status and error code of a failed request, and its description.
@@ -409,6 +444,16 @@ impl Inner {
         bytes: Vec<u8>,
         condition: Condition,
     ) -> Result<Outcome, StateError> {
+        Ok(self.put_tagged(name, bytes, condition).await?.0)
+    }
+
+    /// [`Inner::put`], and the ETag S3 gave the object when it was written.
+    async fn put_tagged(
+        &self,
+        name: &str,
+        bytes: Vec<u8>,
+        condition: Condition,
+    ) -> Result<(Outcome, Option<String>), StateError> {
         let mut request = self
             .client
             .put_object()
@@ -422,14 +467,14 @@ impl Inner {
             Condition::Matches(etag) => request.if_match(etag),
         };
         match request.send().await {
-            Ok(_) => Ok(Outcome::Done),
+            Ok(output) => Ok((Outcome::Done, output.e_tag().map(str::to_string))),
             Err(e) => {
                 let (status, code, text) = failure(&e);
                 match status {
-                    Some(409 | 412) => Ok(Outcome::ConditionFailed),
+                    Some(409 | 412) => Ok((Outcome::ConditionFailed, None)),
                     // S3 answers `If-Match` on a missing key with 404.
                     Some(404) if must_exist && code.as_deref() != Some("NoSuchBucket") => {
-                        Ok(Outcome::ConditionFailed)
+                        Ok((Outcome::ConditionFailed, None))
                     }
                     _ => Err(self.io(name, text)),
                 }
@@ -467,6 +512,17 @@ impl Inner {
 
     /// Names (relative to the prefix) of the objects under `dir/`.
     async fn list(&self, dir: &str) -> Result<Vec<String>, StateError> {
+        Ok(self
+            .list_tagged(dir)
+            .await?
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect())
+    }
+
+    /// Names (relative to the prefix) of the objects under `dir/`, each
+    /// with its ETag as listed.
+    async fn list_tagged(&self, dir: &str) -> Result<Vec<(String, Option<String>)>, StateError> {
         let prefix = self.key(&format!("{dir}/"));
         let mut pages = self
             .client
@@ -483,7 +539,7 @@ impl Inner {
                     .key()
                     .and_then(|k| k.strip_prefix(&format!("{}/", self.location.key)))
                 {
-                    names.push(rest.to_string());
+                    names.push((rest.to_string(), object.e_tag().map(str::to_string)));
                 }
             }
         }
@@ -523,8 +579,15 @@ impl Inner {
     }
 
     /// All summaries, ascending (the index, or the version objects when it
-    /// is missing, plus versions it does not list), and the index's ETag.
+    /// is missing, plus versions it does not list), and the index's ETag;
+    /// remembered for the next version write.
     async fn summaries(&self) -> Result<(Vec<VersionSummary>, Option<String>), StateError> {
+        let read = self.read_summaries().await;
+        self.known().index = read.as_ref().ok().cloned();
+        read
+    }
+
+    async fn read_summaries(&self) -> Result<(Vec<VersionSummary>, Option<String>), StateError> {
         // The listing and the index, at once: neither depends on the other.
         let (listed, index) = tokio::join!(self.list("versions"), self.read_index());
         let stored: BTreeSet<u64> = listed?
@@ -566,7 +629,40 @@ impl Inner {
     }
 
     async fn write(&self, version: &Version) -> Result<(), StateError> {
-        let (summaries, etag) = self.summaries().await?;
+        let known = self.write_object(version).await?;
+        self.write_index(version, known).await
+    }
+
+    /// Records `version`, then ends the journal with `end` and empties it:
+    /// once the version's object is written, the journal is listed (and
+    /// read where not known) beside the replacement of the index; nothing
+    /// of it changes before the write is done.
+    async fn record(
+        self: &Arc<Self>,
+        version: &Version,
+        end: JournalRecord,
+    ) -> Result<Result<(), StateError>, StateError> {
+        let known = self.write_object(version).await?;
+        let (indexed, listed) = tokio::join!(self.write_index(version, known), self.journal());
+        indexed?;
+        Ok(self.end_listed(listed, Some(end)).await)
+    }
+
+    /// Writes `version`'s object, and returns the list (and the index's
+    /// ETag) the index is to be replaced from.
+    async fn write_object(
+        &self,
+        version: &Version,
+    ) -> Result<(Vec<VersionSummary>, Option<String>), StateError> {
+        // The list as last read, if it was (an apply reads it again once
+        // its changes are made, beside its observation of EC2): the
+        // conditions below make a stale one cost a retry, never a lost
+        // version or index.
+        let remembered = self.known().index.take();
+        let (summaries, etag) = match remembered {
+            Some(known) => known,
+            None => self.read_summaries().await?,
+        };
         if summaries.iter().any(|s| s.number == version.number) {
             return Err(StateError::VersionExists(version.number));
         }
@@ -581,9 +677,19 @@ impl Inner {
         {
             return Err(StateError::VersionExists(version.number));
         }
+        Ok((summaries, etag))
+    }
+
+    /// Replaces the index with `known` (the list and the ETag it was read
+    /// with) and `version`, once `version`'s object is written.
+    async fn write_index(
+        &self,
+        version: &Version,
+        known: (Vec<VersionSummary>, Option<String>),
+    ) -> Result<(), StateError> {
         // The index is replaced only if it is still what was read; a writer
         // that raced this one makes it read again (its version included).
-        let mut known = (summaries, etag);
+        let mut known = known;
         for _ in 0..5 {
             let (mut summaries, etag) = known;
             if !summaries.iter().any(|s| s.number == version.number) {
@@ -601,7 +707,7 @@ impl Inner {
             {
                 return Ok(());
             }
-            known = self.summaries().await?;
+            known = self.read_summaries().await?;
         }
         // The version object is written, and listing finds a version the
         // index lacks: it is recorded; the next write brings the index up.
@@ -614,16 +720,16 @@ impl Inner {
         format!("journal/{number:010}.json")
     }
 
-    /// The journal's records with their numbers, ascending.
-    async fn record_names(&self) -> Result<Vec<(u64, String)>, StateError> {
-        let mut numbered: Vec<(u64, String)> = self
-            .list("journal")
+    /// The journal's objects with their numbers and listed ETags, ascending.
+    async fn record_names(&self) -> Result<Vec<(u64, String, Option<String>)>, StateError> {
+        let mut numbered: Vec<(u64, String, Option<String>)> = self
+            .list_tagged("journal")
             .await?
             .into_iter()
-            .filter_map(|name| {
+            .filter_map(|(name, etag)| {
                 let stem = name.strip_prefix("journal/")?.strip_suffix(".json")?;
                 let number = stem.parse::<u64>().ok()?;
-                (Self::record_name(number) == name).then_some((number, name))
+                (Self::record_name(number) == name).then_some((number, name, etag))
             })
             .collect();
         numbered.sort();
@@ -696,7 +802,7 @@ impl Inner {
                 self.record_names()
                     .await?
                     .last()
-                    .map_or(1, |(n, _)| n.saturating_add(1)),
+                    .map_or(1, |(n, _, _)| n.saturating_add(1)),
             ),
         };
         let mut next = match self.next_record.lock() {
@@ -713,16 +819,26 @@ impl Inner {
         Ok(floor)
     }
 
-    async fn append_journal(&self, records: &[JournalRecord]) -> Result<(), StateError> {
+    /// Appends `records` as one object, and names it.
+    async fn append_journal(&self, records: &[JournalRecord]) -> Result<String, StateError> {
         let mut after = None;
         for _ in 0..5 {
             let number = self.take_record_number(after).await?;
             let name = Self::record_name(number);
             let bytes = self.encode_records(&name, records)?;
-            if self.put(&name, bytes.clone(), Condition::Absent).await? == Outcome::Done
-                || self.holds(&name, &bytes).await?
-            {
-                return Ok(());
+            let (put, etag) = self
+                .put_tagged(&name, bytes.clone(), Condition::Absent)
+                .await?;
+            if put == Outcome::Done {
+                if let Some(etag) = etag {
+                    self.known()
+                        .journal
+                        .insert(name.clone(), (etag, records.to_vec()));
+                }
+                return Ok(name);
+            }
+            if self.holds(&name, &bytes).await? {
+                return Ok(name);
             }
             // Someone else wrote this number: the journal moved on without us.
             after = Some(number);
@@ -733,6 +849,9 @@ impl Inner {
         ))
     }
 
+    /// The journal's records, each with the name of its object, in order.
+    /// An object listed with the ETag it had when this store wrote or read
+    /// it is not read again.
     async fn journal(self: &Arc<Self>) -> Result<Vec<(String, JournalRecord)>, StateError> {
         let names = self.record_names().await?;
         // The listing tells the next record number too: an append after a
@@ -740,15 +859,31 @@ impl Inner {
         // number taken since by someone else only costs that append a retry.
         if let Ok(mut next) = self.next_record.lock() {
             if next.is_none() {
-                *next = Some(names.last().map_or(1, |(n, _)| n.saturating_add(1)));
+                *next = Some(names.last().map_or(1, |(n, _, _)| n.saturating_add(1)));
             }
         }
-        let mut records = Vec::with_capacity(names.len());
-        for chunk in names.chunks(JOURNAL_READS_IN_FLIGHT) {
+        let mut objects: Vec<(String, Option<Vec<JournalRecord>>)> = {
+            let known = self.known();
+            names
+                .iter()
+                .map(|(_, name, etag)| {
+                    let kept = known
+                        .journal
+                        .get(name)
+                        .filter(|(seen, _)| Some(seen) == etag.as_ref())
+                        .map(|(_, records)| records.clone());
+                    (name.clone(), kept)
+                })
+                .collect()
+        };
+        let unread: Vec<usize> = (0..objects.len())
+            .filter(|&i| objects[i].1.is_none())
+            .collect();
+        for chunk in unread.chunks(JOURNAL_READS_IN_FLIGHT) {
             let mut reads = tokio::task::JoinSet::new();
-            for (position, (_, name)) in chunk.iter().enumerate() {
+            for &position in chunk {
                 let store = Arc::clone(self);
-                let name = name.clone();
+                let name = objects[position].0.clone();
                 reads.spawn(async move {
                     let object = store.get(&name).await;
                     (position, name, object)
@@ -756,31 +891,71 @@ impl Inner {
             }
             let mut fetched = Vec::with_capacity(chunk.len());
             while let Some(done) = reads.join_next().await {
-                let (position, name, object) =
-                    done.map_err(|e| self.io("journal", format!("a read stopped: {e}")))?;
-                fetched.push((position, name, object?));
+                fetched.push(done.map_err(|e| self.io("journal", format!("a read stopped: {e}")))?);
             }
+            // Decoded in order: the first damaged object is the one named.
             fetched.sort_by_key(|(position, _, _)| *position);
-            for (_, name, object) in fetched {
+            for (position, name, object) in fetched {
                 // Gone since the listing: cleared by a finished apply.
-                if let Some(object) = object {
-                    for record in self.decode_records(&name, &object.bytes)? {
-                        records.push((name.clone(), record));
+                let records = match object? {
+                    Some(object) => {
+                        let records = self.decode_records(&name, &object.bytes)?;
+                        if let Some(etag) = object.etag {
+                            self.known()
+                                .journal
+                                .insert(name.clone(), (etag, records.clone()));
+                        }
+                        records
                     }
-                }
+                    None => Vec::new(),
+                };
+                objects[position].1 = Some(records);
             }
         }
-        Ok(records)
+        Ok(objects
+            .into_iter()
+            .flat_map(|(name, records)| {
+                records
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(move |record| (name.clone(), record))
+            })
+            .collect())
     }
 
-    async fn clear_journal(self: &Arc<Self>) -> Result<(), StateError> {
-        // Refuses a journal that does not read, like the local store.
-        let records = self.journal().await?;
-        // The objects holding a `begin` record go first, in a request of
-        // their own: a clear interrupted after that leaves records of no
-        // apply, never the beginning of one without its end, which would
-        // look unfinished. A batch object holds several records: each
-        // object is deleted once.
+    /// Empties the journal; with `end`, appends it first as far as a
+    /// reader can tell. The objects holding a `begin` record go first, in
+    /// a request of their own: a clear interrupted after that leaves
+    /// records of no apply, never the beginning of one without its end,
+    /// which would look unfinished. `end` is written beside that request:
+    /// whichever of the two lands alone, the apply reads as ended (or as
+    /// none); neither leaves it open, which a crash before both does too.
+    /// Its object then goes with the rest. An `end` that cannot be written
+    /// is not an error (the clear is what counts). A batch object holds
+    /// several records: each object is deleted once.
+    async fn clear_journal(self: &Arc<Self>, end: Option<JournalRecord>) -> Result<(), StateError> {
+        let listed = self.journal().await;
+        self.end_listed(listed, end).await
+    }
+
+    /// [`Inner::clear_journal`] of the journal as `listed` (read just
+    /// before, by this store).
+    async fn end_listed(
+        self: &Arc<Self>,
+        listed: Result<Vec<(String, JournalRecord)>, StateError>,
+        end: Option<JournalRecord>,
+    ) -> Result<(), StateError> {
+        // Refuses a journal that does not read, like the local store (the
+        // end still appended, as an append before the clear would be).
+        let records = match listed {
+            Ok(records) => records,
+            Err(e) => {
+                if let Some(end) = end {
+                    let _ = self.append_journal(std::slice::from_ref(&end)).await;
+                }
+                return Err(e);
+            }
+        };
         let mut objects: Vec<(String, bool)> = Vec::new();
         for (name, record) in records {
             let begin = matches!(record, JournalRecord::Begin { .. });
@@ -790,9 +965,35 @@ impl Inner {
             }
         }
         let (begins, rest): (Vec<_>, Vec<_>) = objects.into_iter().partition(|(_, b)| *b);
-        for batch in begins.chunks(1000).chain(rest.chunks(1000)) {
+        let names = |objects: Vec<(String, bool)>| -> Vec<String> {
+            objects.into_iter().map(|(name, _)| name).collect()
+        };
+        let (begins, mut rest) = (names(begins), names(rest));
+        let ending = async {
+            match end {
+                Some(end) => self.append_journal(std::slice::from_ref(&end)).await.ok(),
+                None => None,
+            }
+        };
+        let (ended, deleted) = tokio::join!(ending, self.delete_objects(&begins));
+        deleted?;
+        rest.extend(ended);
+        self.delete_objects(&rest).await?;
+        if let Ok(mut next) = self.next_record.lock() {
+            *next = None;
+        }
+        let mut known = self.known();
+        for name in begins.iter().chain(&rest) {
+            known.journal.remove(name);
+        }
+        Ok(())
+    }
+
+    /// Deletes the objects `names`, a thousand to a request (none for none).
+    async fn delete_objects(&self, names: &[String]) -> Result<(), StateError> {
+        for batch in names.chunks(1000) {
             let mut delete = aws_sdk_s3::types::Delete::builder().quiet(true);
-            for (name, _) in batch {
+            for name in batch {
                 delete = delete.objects(
                     aws_sdk_s3::types::ObjectIdentifier::builder()
                         .key(self.key(name))
@@ -824,9 +1025,6 @@ impl Inner {
                     ),
                 ));
             }
-        }
-        if let Ok(mut next) = self.next_record.lock() {
-            *next = None;
         }
         Ok(())
     }

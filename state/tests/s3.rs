@@ -542,3 +542,174 @@ fn an_append_after_a_read_of_the_journal_goes_after_it_even_if_another_took_the_
         vec![end("a"), end("b"), end("c")]
     );
 }
+
+/// A new bucket and a store in it whose requests go through a proxy that
+/// counts them (and changes none).
+fn counted_store() -> (
+    TestBucket,
+    S3Backend,
+    fleetform_test_support::fault::FaultProxy,
+) {
+    let bucket = TestBucket::create("s3count");
+    let proxy = fleetform_test_support::fault::FaultProxy::start(
+        fleetform_test_support::endpoint(),
+        Arc::new(|_: &str, _: &str| false),
+    )
+    .expect("proxy");
+    let options = fleetform_aws::ConnectOptions::for_endpoint(Some(proxy.url.clone()));
+    let config = async move {
+        fleetform_aws::sdk_config(&options)
+            .await
+            .map_err(|e| e.message)
+    };
+    let store = S3Backend::connect(location(&bucket), config).expect("connect");
+    (bucket, store, proxy)
+}
+
+fn begin(id: &str) -> JournalRecord {
+    JournalRecord::Begin {
+        apply_id: id.into(),
+        time: 1,
+        holder: "me@host:1".into(),
+        actions: 2,
+    }
+}
+
+fn intent(id: &str, action: usize) -> JournalRecord {
+    JournalRecord::Intent {
+        apply_id: id.into(),
+        action,
+        address: format!("w{action}"),
+        region: "us-east-1".into(),
+        client_token: format!("ff-{id}-{action}"),
+        time: 1,
+    }
+}
+
+/// The requests `f` makes through `proxy`.
+fn requests_of<T>(
+    proxy: &fleetform_test_support::fault::FaultProxy,
+    f: impl FnOnce() -> T,
+) -> (T, usize) {
+    let before = proxy.requests();
+    let out = f();
+    (out, proxy.requests() - before)
+}
+
+/// A clear reads again only the journal objects this store has not seen
+/// as they are listed (by ETag): what it wrote itself is not fetched,
+/// what another store wrote is; then the objects holding a beginning go,
+/// then the rest.
+#[test]
+fn a_clear_reads_only_the_journal_objects_this_store_has_not_seen_as_listed() {
+    let (bucket, store, proxy) = counted_store();
+    store.append_journal(&begin("a")).expect("append");
+    store
+        .append_journal_records(&[intent("a", 0), intent("a", 1)])
+        .expect("append");
+    let other = S3Backend::connect(location(&bucket), local_config()).expect("connect");
+    other.append_journal(&end("a")).expect("append");
+    assert_eq!(bucket.keys("fleet/state/journal/").len(), 3);
+    let (cleared, requests) = requests_of(&proxy, || store.clear_journal());
+    cleared.expect("cleared");
+    assert_eq!(
+        requests, 4,
+        "a listing, a read of the other store's object, two removals"
+    );
+    assert_eq!(bucket.keys("fleet/state/journal/"), Vec::<String>::new());
+}
+
+/// `end_journal` writes the end beside the removal of the beginning, and
+/// removes it with the rest: a listing, then two requests at once, then
+/// one; the journal is empty after. A journal that does not read still
+/// gets its end (as an append before a clear did) and is left as it was.
+#[test]
+fn an_end_is_written_beside_the_removal_of_the_beginning_and_removed_with_the_rest() {
+    let (bucket, store, proxy) = counted_store();
+    store.append_journal(&begin("a")).expect("append");
+    store.append_journal(&intent("a", 0)).expect("append");
+    let (ended, requests) = requests_of(&proxy, || store.end_journal(&end("a")));
+    ended.expect("ended");
+    assert_eq!(
+        requests, 4,
+        "a listing, the end beside a removal, a removal"
+    );
+    assert_eq!(bucket.keys("fleet/state/journal/"), Vec::<String>::new());
+    assert_eq!(store.journal().expect("journal"), Vec::new());
+
+    store.append_journal(&begin("b")).expect("append");
+    let key = bucket
+        .keys("fleet/state/journal/")
+        .pop()
+        .expect("an object");
+    bucket.put(&key, b"{\"format_version\":2}");
+    assert!(store.end_journal(&end("b")).is_err());
+    let keys = bucket.keys("fleet/state/journal/");
+    assert_eq!(keys.len(), 2, "the damaged object and the end: {keys:?}");
+    assert_eq!(
+        bucket.get(&key).as_deref(),
+        Some(&b"{\"format_version\":2}"[..])
+    );
+}
+
+/// A version write goes by the version list as last read (the index's
+/// ETag its condition) instead of reading it again; without such a read
+/// it reads first, as ever; and a list gone stale (another writer since)
+/// costs a retry of the index, never a lost version.
+#[test]
+fn a_version_write_goes_by_the_list_last_read_and_a_stale_one_costs_a_retry() {
+    let (bucket, store, proxy) = counted_store();
+    store.list().expect("list");
+    let (written, requests) = requests_of(&proxy, || store.write(&version(1)));
+    written.expect("written");
+    assert_eq!(requests, 2, "the version and the index, no read");
+    let (written, requests) = requests_of(&proxy, || store.write(&version(2)));
+    written.expect("written");
+    assert_eq!(requests, 4, "a listing and the index read first, then both");
+
+    assert_eq!(store.latest().expect("latest"), Some(2));
+    let other = S3Backend::connect(location(&bucket), local_config()).expect("connect");
+    other.write(&version(3)).expect("written");
+    store.write(&version(4)).expect("written");
+    let numbers: Vec<u64> = store
+        .list()
+        .expect("list")
+        .iter()
+        .map(|s| s.number)
+        .collect();
+    assert_eq!(numbers, vec![1, 2, 3, 4]);
+    let index: serde_json::Value =
+        serde_json::from_slice(&bucket.get("fleet/state/index.json").expect("index"))
+            .expect("json");
+    assert_eq!(
+        index["versions"].as_array().map(Vec::len),
+        Some(4),
+        "the index itself lists every version"
+    );
+}
+
+/// `record` writes the version, lists the journal beside the index's
+/// replacement, then ends and empties it: six requests after a list (the
+/// version, the index beside the listing, the end beside one removal, the
+/// other removal), four one after another. A version it cannot write
+/// leaves the journal as it was.
+#[test]
+fn record_lists_the_journal_beside_the_index_and_leaves_it_alone_when_the_write_fails() {
+    let (bucket, store, proxy) = counted_store();
+    store.append_journal(&begin("a")).expect("append");
+    store.append_journal(&intent("a", 0)).expect("append");
+    store.list().expect("list");
+    let (recorded, requests) = requests_of(&proxy, || store.record(&version(1), &end("a")));
+    recorded.expect("written").expect("ended");
+    assert_eq!(requests, 6);
+    assert_eq!(store.latest().expect("latest"), Some(1));
+    assert_eq!(bucket.keys("fleet/state/journal/"), Vec::<String>::new());
+
+    store.append_journal(&begin("b")).expect("append");
+    let before = bucket.keys("fleet/state/journal/");
+    assert!(matches!(
+        store.record(&version(1), &end("b")),
+        Err(StateError::VersionExists(1))
+    ));
+    assert_eq!(bucket.keys("fleet/state/journal/"), before);
+}
