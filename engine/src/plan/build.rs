@@ -685,11 +685,18 @@ fn plan_region(
     );
     verify_images(config, region, observed, planned, &mut diags);
     image_actions::copies(config, region, observed, planned, &mut actions);
+    // The region's launch templates by address, looked up by three steps.
+    let templates_at = observed
+        .launch_templates
+        .complete()
+        .map(|t| templates_by_address(t));
+    let templates_at = templates_at.as_ref();
     launch_templates(
         config,
         region,
         observation,
         observed,
+        templates_at,
         planned,
         &mut actions,
         &mut diags,
@@ -707,7 +714,7 @@ fn plan_region(
     stage_rollouts(
         config,
         region,
-        observed,
+        templates_at,
         options.promote,
         &mut actions,
         &mut rollouts,
@@ -733,6 +740,7 @@ fn plan_region(
             config,
             region,
             observed,
+            templates_at,
             Scaling {
                 now: options.now,
                 unseen: &unseen,
@@ -1187,15 +1195,14 @@ fn verify_images(
 fn stage_rollouts(
     config: &Config,
     region: &str,
-    observed: &RegionObservation,
+    templates: Option<&TemplatesAt<'_>>,
     promote: bool,
     actions: &mut Vec<Action>,
     rollouts: &mut BTreeMap<String, Rollout>,
 ) {
-    let Some(templates) = observed.launch_templates.complete() else {
+    let Some(templates) = templates else {
         return;
     };
-    let templates = templates_by_address(templates);
     // The template updates of each worker type in this region (its own
     // template's first, then its instance types'), by worker type address.
     let mut updates: BTreeMap<String, Vec<usize>> = BTreeMap::new();
@@ -1314,9 +1321,10 @@ fn stage_rollouts(
 
 /// Launch templates by their `fleetform:address` tag: one lookup per worker
 /// type instead of a scan of the region's templates.
-fn templates_by_address(
-    templates: &[ObservedLaunchTemplate],
-) -> BTreeMap<&str, &ObservedLaunchTemplate> {
+/// A region's launch templates by the address they are tagged with.
+type TemplatesAt<'o> = BTreeMap<&'o str, &'o ObservedLaunchTemplate>;
+
+fn templates_by_address(templates: &[ObservedLaunchTemplate]) -> TemplatesAt<'_> {
     templates
         .iter()
         .filter_map(|t| Some((t.tags.get(tags::ADDRESS)?.as_str(), t)))
@@ -1382,19 +1390,21 @@ pub fn wanted_templates<'a>(
     out
 }
 
+#[allow(clippy::too_many_arguments)]
 fn launch_templates(
     config: &Config,
     region: &str,
     observation: &Observation,
     observed: &RegionObservation,
+    by_address: Option<&TemplatesAt<'_>>,
     planned: &[PlannedImage],
     actions: &mut Vec<Action>,
     diags: &mut Diagnostics,
 ) {
-    let Some(existing) = observed.launch_templates.complete() else {
+    let (Some(existing), Some(by_address)) = (observed.launch_templates.complete(), by_address)
+    else {
         return;
     };
-    let by_address = templates_by_address(existing);
     let mut wanted = BTreeSet::new();
     for wt in config
         .worker_types
@@ -1539,6 +1549,7 @@ fn instances(
     config: &Config,
     region: &str,
     observed: &RegionObservation,
+    templates: Option<&TemplatesAt<'_>>,
     scaling: Scaling<'_, '_>,
     out: Scaled<'_>,
 ) -> f64 {
@@ -1554,14 +1565,10 @@ fn instances(
         unweighed,
         skipped,
     } = out;
-    let (Some(found), Some(templates)) = (
-        observed.instances.complete(),
-        observed.launch_templates.complete(),
-    ) else {
+    let (Some(found), Some(templates)) = (observed.instances.complete(), templates) else {
         return 0.0;
     };
     let mut hourly = 0.0;
-    let templates = templates_by_address(templates);
     // Worker types whose template in this region changes: their instances are
     // on an older version. A set, not a scan of the actions per worker type.
     let changing: BTreeSet<String> = actions
@@ -1597,7 +1604,8 @@ fn instances(
         // Instances are on the current version only if they run the default
         // version of one of the worker type's templates, and it will not change.
         let wanted = wanted_templates(config, wt, region);
-        let current: BTreeSet<(&str, String)> = wanted
+        // (Template id, default version) of each: a worker type has a few.
+        let current: Vec<(&str, String)> = wanted
             .iter()
             .filter(|(action, _, _, _)| !changing.contains(action))
             .filter_map(|(_, tag, _, _)| templates.get(tag.as_str()))
@@ -1642,18 +1650,18 @@ fn instances(
                     ids,
                 }),
         );
-        let units: Vec<Unit> =
-            live.iter()
-                .map(|i| Unit {
-                    id: i.id.clone(),
-                    weight: bounds.weigh(&i.instance_type).units(),
-                    launched: i.launch_time,
-                    current_version: i.launch_template.as_ref().is_some_and(|(id, version)| {
-                        current.contains(&(id.as_str(), version.clone()))
-                    }),
-                    running: running(i),
-                })
-                .collect();
+        let units: Vec<Unit> = live
+            .iter()
+            .map(|i| Unit {
+                id: i.id.clone(),
+                weight: bounds.weigh(&i.instance_type).units(),
+                launched: i.launch_time,
+                current_version: i.launch_template.as_ref().is_some_and(|(id, version)| {
+                    current.iter().any(|(i, v)| i == id && v == version)
+                }),
+                running: running(i),
+            })
+            .collect();
         // Launched but not listed yet: running, at their type's weight.
         let unseen_here = unseen.instances(&address::worker_type(&wt.name));
         let unseen_units = unseen_here
