@@ -247,6 +247,7 @@ pub(crate) fn check_format_upto(
         return Err(StateError::NewerFormat {
             path: path.to_path_buf(),
             found: u32::try_from(found).unwrap_or(u32::MAX),
+            understood: newest,
         });
     }
     u32::try_from(found).map_err(|_| corrupt(path, "format_version out of range"))

@@ -323,13 +323,15 @@ pub enum StateError {
     },
     /// A state file was written by a newer fleetform. It was left unchanged.
     #[error(
-        "{path} has state format {found}, newer than this fleetform understands ({FORMAT_VERSION})"
+        "{path} has state format {found}, newer than this fleetform understands ({understood})"
     )]
     NewerFormat {
         /// The file.
         path: PathBuf,
         /// Its `format_version`.
         found: u32,
+        /// The newest format this fleetform reads for such a file.
+        understood: u32,
     },
     /// Another run holds the lock (possibly expired: check [`LeaseInfo::expired`]).
     #[error("the state is locked by {}", .0.holder)]
@@ -618,6 +620,7 @@ mod tests {
         let newer = StateError::NewerFormat {
             path: "/s/versions/000001.json".into(),
             found: 7,
+            understood: FORMAT_VERSION,
         };
         assert_eq!(
             newer.to_string(),

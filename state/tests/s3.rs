@@ -505,8 +505,13 @@ fn a_damaged_or_newer_batch_object_is_named_and_left_as_it_was() {
     let newer = body(serde_json::json!({"format_version": 4, "records": [record]}));
     bucket.put(&key, &newer);
     match store.journal() {
-        Err(StateError::NewerFormat { path, found: 4 }) => {
-            assert_eq!(path.to_string_lossy(), url)
+        Err(e @ StateError::NewerFormat { found: 4, .. }) => {
+            assert_eq!(
+                e.path().map(|p| p.to_string_lossy().into_owned()),
+                Some(url.clone())
+            );
+            // A batch object is format 3, which this fleetform reads.
+            assert!(e.to_string().contains("understands (3)"), "{e}");
         }
         other => panic!("not NewerFormat: {other:?}"),
     }
