@@ -866,3 +866,42 @@ fn a_template_changed_between_loads_is_read_again() {
     std::fs::write(dir.path().join("t.sh"), "second ${x}\n").expect("write");
     assert_eq!(user_data(load(dir.path())).as_deref(), Some("second 1\n"));
 }
+
+/// An `ec2_name` that another worker type's launch template already has
+/// (explicit, or its default `<fleet>.<id>`) is reported at the `ec2_name`;
+/// without any `ec2_name`, ids alone decide, and distinct ids never clash.
+#[test]
+fn an_ec2_name_taken_by_another_worker_type_is_reported_at_it() {
+    let other = |extra: &str| {
+        format!(
+            "worker_type \"v\" {{\n  ami_set = ami_set.linux\n  {extra}\n  instance_type \"m5.large\" {{ capacity = 1 }}\n  capacity {{ max = 2 }}\n}}\n"
+        )
+    };
+    // `v` takes the default EC2 name of `w` (`test.w`).
+    let dir = config(&[
+        ("fleet.hcl", FLEET),
+        ("w.hcl", WORKER),
+        ("v.hcl", &other("ec2_name = \"test.w\"")),
+    ]);
+    let loaded = load(dir.path());
+    let clashes: Vec<&str> = loaded
+        .diagnostics
+        .iter()
+        .filter(|d| d.message.contains("has the EC2 name `test.w`"))
+        .map(|d| d.message.as_str())
+        .collect();
+    assert_eq!(clashes.len(), 1, "{:#?}", loaded.diagnostics);
+    assert!(loaded.config.is_none());
+    // The same two worker types without `ec2_name`: no clash.
+    let dir = config(&[
+        ("fleet.hcl", FLEET),
+        ("w.hcl", WORKER),
+        ("v.hcl", &other("")),
+    ]);
+    let loaded = load(dir.path());
+    assert!(
+        loaded.diagnostics.iter().all(|d| !d.is_error()),
+        "{:#?}",
+        loaded.diagnostics
+    );
+}

@@ -482,9 +482,12 @@ fn duplicate_ec2_names(
 ) {
     // Two defaults that clash are two ids that clash, which `duplicate_ids` reports.
     // Looked up by borrowed names: a fleet of thousands of worker types has
-    // tens of thousands of (name, region) pairs.
+    // tens of thousands of (name, region) pairs. Only a clash with an
+    // explicit `ec2_name` is reported here, so without one there is none.
+    let explicit = worker_types.values().any(|wt| wt.ec2_name.is_some());
     let names: Vec<String> = worker_types
         .values()
+        .filter(|_| explicit)
         .map(|wt| wt.ec2_name_in(fleet))
         .collect();
     let mut seen: HashMap<(&str, &str), (&str, bool)> = HashMap::new();

@@ -275,6 +275,16 @@ pub fn plan(
     ) else {
         return out;
     };
+    // No group here and none wanted: nothing below applies (most fleets
+    // scale directly, and the indexes below cost a pass over every
+    // template and instance of the region).
+    let wanted_here = config
+        .worker_types
+        .values()
+        .any(|wt| wt.scaling == Scaling::Asg && wt.regions.iter().any(|r| r == region));
+    if groups.is_empty() && !wanted_here {
+        return out;
+    }
     // Template ids by action address, except those this plan replaces or makes.
     let remade: BTreeSet<&str> = actions
         .iter()
