@@ -1405,12 +1405,13 @@ fn launch_templates(
     else {
         return;
     };
-    let mut wanted = BTreeSet::new();
-    for wt in config
-        .worker_types
-        .values()
-        .filter(|wt| wt.regions.iter().any(|r| r == region))
-    {
+    // Each worker type's templates on every core (a region's plan is one
+    // task of its own, and there are fewer regions than worker types);
+    // their actions and diagnostics are taken in the worker types' order.
+    let of_worker_type = |wt: &WorkerType| {
+        let mut tags_wanted: Vec<String> = Vec::new();
+        let mut actions: Vec<Action> = Vec::new();
+        let mut diags = Diagnostics::default();
         let image = images::planned(planned, &wt.ami_set, region);
         // A copy this plan makes: its id is known once apply made it.
         // Unknown when the region's images could not be read: then no copy is
@@ -1419,11 +1420,11 @@ fn launch_templates(
             p.via == ImageVia::Copy && p.image_id.is_none() && observed.images.complete().is_some()
         });
         let templates = wanted_templates(config, wt, region);
-        wanted.extend(templates.iter().map(|(_, tag, _, _)| tag.clone()));
+        tags_wanted.extend(templates.iter().map(|(_, tag, _, _)| tag.clone()));
         if image.is_some_and(|p| p.image_id.is_none()) && copying.is_none() {
             // No image could be chosen (FF002 says why, or the read was
             // incomplete): leave the template as it is.
-            continue;
+            return (tags_wanted, actions, diags);
         }
         let root = image.and_then(|p| root_device(config, observation, region, p));
         if wt.root_volume.is_some() && root.is_none() && image.is_some() {
@@ -1443,7 +1444,7 @@ fn launch_templates(
                     .help("run plan again once the image is listed with its root device"),
                 );
             }
-            continue;
+            return (tags_wanted, actions, diags);
         }
         for (addr, tag, name, of) in templates {
             let desired = template_for(
@@ -1501,6 +1502,19 @@ fn launch_templates(
                 _ => actions.push(base),
             }
         }
+        (tags_wanted, actions, diags)
+    };
+    let per_worker_type: Vec<(Vec<String>, Vec<Action>, Diagnostics)> = config
+        .worker_types
+        .par_iter()
+        .filter(|(_, wt)| wt.regions.iter().any(|r| r == region))
+        .map(|(_, wt)| of_worker_type(wt))
+        .collect();
+    let mut wanted = BTreeSet::new();
+    for (tags_wanted, made, found) in per_worker_type {
+        wanted.extend(tags_wanted);
+        actions.extend(made);
+        diags.extend(found);
     }
     for live in existing {
         let addr = live
