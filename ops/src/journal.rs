@@ -706,7 +706,7 @@ mod tests {
         let lock = LockGuard::take(&*store, Arc::new(Quiet)).expect("lock");
         let runtime = tokio::runtime::Runtime::new().expect("runtime");
         let _inside = runtime.enter();
-        let writer = GroupCommit::new(Arc::clone(&store), lock.watch(&store));
+        let writer = writer_of(&store, &lock);
         let mut first = writer.intent(intent(0), 0);
         assert_eq!(entered(&entries), 1, "the first intent is written at once");
         let mut answers: Vec<_> = (1..16).map(|i| writer.intent(intent(i), i)).collect();
@@ -740,7 +740,7 @@ mod tests {
         let lock = LockGuard::take(&*store, Arc::new(Quiet)).expect("lock");
         let runtime = tokio::runtime::Runtime::new().expect("runtime");
         let _inside = runtime.enter();
-        let writer = GroupCommit::new(Arc::clone(&store), lock.watch(&store));
+        let writer = writer_of(&store, &lock);
         // An outcome alone holds the writer while the lock changes hands.
         writer.submit(outcome(9));
         assert_eq!(entered(&entries), 1);
@@ -767,7 +767,7 @@ mod tests {
         let (_dir, gated, entries, gate) = self::gated();
         let store: Store = gated.clone();
         let lock = LockGuard::take(&*store, Arc::new(Quiet)).expect("lock");
-        let writer = GroupCommit::new(Arc::clone(&store), lock.watch(&store));
+        let writer = writer_of(&store, &lock);
         gated.fail.store(true, Ordering::SeqCst);
         let failed = writer.intent(intent(0), 0);
         assert_eq!(entered(&entries), 1);
@@ -797,11 +797,8 @@ mod tests {
         let runtime = tokio::runtime::Runtime::new().expect("runtime");
         let _inside = runtime.enter();
         let plan = plan_of(3);
-        let tokens: Vec<String> = (0..3).map(|i| format!("ff-a-{i}")).collect();
-        let journal = journal_of(
-            GroupCommit::new(Arc::clone(&store), lock.watch(&store)),
-            &plan,
-        );
+        let tokens = tokens_of(3);
+        let journal = journal_of(writer_of(&store, &lock), &plan);
         journal.intents_ahead(&ahead_of(&plan, &tokens));
         assert_eq!(entered(&entries), 3);
         gate.send(()).expect("open");
@@ -834,6 +831,16 @@ mod tests {
             "actions": actions,
         }))
         .expect("a plan")
+    }
+
+    /// The group-commit writer of `store`, under `lock`'s lease.
+    fn writer_of(store: &Store, lock: &LockGuard<'_>) -> Arc<GroupCommit> {
+        GroupCommit::new(Arc::clone(store), lock.watch(store))
+    }
+
+    /// The client tokens of the first `n` actions of apply `a`.
+    fn tokens_of(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("ff-a-{i}")).collect()
     }
 
     fn journal_of<'a>(writer: Arc<GroupCommit>, plan: &'a Plan) -> StateJournal<'a> {
@@ -870,11 +877,8 @@ mod tests {
         let runtime = tokio::runtime::Runtime::new().expect("runtime");
         let _inside = runtime.enter();
         let plan = plan_of(5);
-        let tokens: Vec<String> = (0..5).map(|i| format!("ff-a-{i}")).collect();
-        let journal = journal_of(
-            GroupCommit::new(Arc::clone(&store), lock.watch(&store)),
-            &plan,
-        );
+        let tokens = tokens_of(5);
+        let journal = journal_of(writer_of(&store, &lock), &plan);
         journal.intents_ahead(&ahead_of(&plan, &tokens));
         // Announcing twice queues nothing more.
         journal.intents_ahead(&ahead_of(&plan, &tokens)[..2]);
@@ -921,11 +925,8 @@ mod tests {
         let runtime = tokio::runtime::Runtime::new().expect("runtime");
         let _inside = runtime.enter();
         let plan = plan_of(3);
-        let tokens: Vec<String> = (0..3).map(|i| format!("ff-a-{i}")).collect();
-        let journal = journal_of(
-            GroupCommit::new(Arc::clone(&store), lock.watch(&store)),
-            &plan,
-        );
+        let tokens = tokens_of(3);
+        let journal = journal_of(writer_of(&store, &lock), &plan);
         journal.intents_ahead(&ahead_of(&plan, &tokens)[..2]);
         assert_eq!(entered(&entries), 2);
         let now = fleetform_state::now();
@@ -966,11 +967,8 @@ mod tests {
         let runtime = tokio::runtime::Runtime::new().expect("runtime");
         let _inside = runtime.enter();
         let plan = plan_of(2);
-        let tokens: Vec<String> = (0..2).map(|i| format!("ff-a-{i}")).collect();
-        let journal = journal_of(
-            GroupCommit::new(Arc::clone(&store), lock.watch(&store)),
-            &plan,
-        );
+        let tokens = tokens_of(2);
+        let journal = journal_of(writer_of(&store, &lock), &plan);
         journal.intents_ahead(&ahead_of(&plan, &tokens));
         assert_eq!(entered(&entries), 2);
         gate.send(()).expect("open");
@@ -1047,7 +1045,7 @@ mod tests {
         let lock = LockGuard::take(&*store, Arc::new(Quiet)).expect("lock");
         let runtime = tokio::runtime::Runtime::new().expect("runtime");
         let _inside = runtime.enter();
-        let writer = GroupCommit::new(Arc::clone(&store), lock.watch(&store));
+        let writer = writer_of(&store, &lock);
         writer.begin(begin());
         assert!(
             !writer.queue().writing,
@@ -1083,7 +1081,7 @@ mod tests {
         let lock = LockGuard::take(&*store, Arc::new(Quiet)).expect("lock");
         let runtime = tokio::runtime::Runtime::new().expect("runtime");
         let _inside = runtime.enter();
-        let writer = GroupCommit::new(Arc::clone(&store), lock.watch(&store));
+        let writer = writer_of(&store, &lock);
         writer.begin(begin());
         failing.fail.store(true, Ordering::SeqCst);
         let first = writer.intent(intent(0), 0);
@@ -1118,7 +1116,7 @@ mod tests {
         let now = fleetform_state::now();
         store.break_lock(true, now).expect("broken");
         let other = store.lock("other@host:1", 60, now).expect("taken");
-        let writer = GroupCommit::new(Arc::clone(&store), lock.watch(&store));
+        let writer = writer_of(&store, &lock);
         writer.begin(begin());
         let first = writer.intent(intent(0), 0);
         let why = runtime
@@ -1143,7 +1141,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store: Store = Arc::new(TestStore::at(dir.path()));
         let lock = LockGuard::take(&*store, Arc::new(Quiet)).expect("lock");
-        let writer = GroupCommit::new(Arc::clone(&store), lock.watch(&store));
+        let writer = writer_of(&store, &lock);
         writer.begin(begin());
         assert_eq!(writer.flush(), Vec::new());
         assert_eq!(store.journal().expect("journal"), vec![begin()]);
@@ -1160,10 +1158,7 @@ mod tests {
         let runtime = tokio::runtime::Runtime::new().expect("runtime");
         let _inside = runtime.enter();
         let plan = plan_of(1);
-        let journal = journal_of(
-            GroupCommit::new(Arc::clone(&store), lock.watch(&store)),
-            &plan,
-        );
+        let journal = journal_of(writer_of(&store, &lock), &plan);
         journal.writer.submit(outcome(0));
         assert_eq!(
             entered(&entries),
