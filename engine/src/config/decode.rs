@@ -6,7 +6,7 @@ use super::launch;
 use super::repeat;
 use super::scope::{references, Assessed, Charged, Scope, Skipped};
 use super::variables;
-use super::{functions, Inputs, ParsedFile};
+use super::{functions, split, Inputs, ParsedFile, Unsplit};
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::model::{
     AmiSet, Architecture, Backend, Budget, Capacity, CapacityScope, Config, Duration, Fleet,
@@ -16,7 +16,7 @@ use crate::model::{
 use crate::sensitive::Secrets;
 use crate::source::{FileId, SourceRef, SourceSet};
 use hcl_edit::expr::{Expression, ObjectKey};
-use hcl_edit::structure::{Attribute, Structure};
+use hcl_edit::structure::{Attribute, Block, Structure};
 use hcl_edit::Span;
 use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap};
@@ -119,17 +119,41 @@ pub(super) fn named<'a>(
     sources: &SourceSet,
     diags: &mut Diagnostics,
 ) -> Vec<(String, Decl<'a>)> {
-    let mut seen: HashMap<String, Decl<'a>> = HashMap::new();
+    let mut seen = FirstOfEachName::default();
     let mut out = Vec::new();
     for decl in decls {
         let Some(name) = decl.name(kind, diags) else {
             continue;
         };
-        if let Some(first) = seen.get(&name) {
+        if seen.is_first(&name, decl.header(), kind, sources, diags) {
+            out.push((name, *decl));
+        }
+    }
+    out
+}
+
+/// The names declared so far of one kind, and where first.
+#[derive(Default)]
+struct FirstOfEachName {
+    seen: HashMap<String, Option<SourceRef>>,
+}
+
+impl FirstOfEachName {
+    /// Whether `name` is declared here first; a second declaration is
+    /// reported at its `header`, naming where the first one is.
+    fn is_first(
+        &mut self,
+        name: &str,
+        header: Option<SourceRef>,
+        kind: &str,
+        sources: &SourceSet,
+        diags: &mut Diagnostics,
+    ) -> bool {
+        if let Some(first) = self.seen.get(name) {
             let first_at = first
-                .header()
+                .as_ref()
                 .map(|at| {
-                    let lc = sources.line_col(&at);
+                    let lc = sources.line_col(at);
                     format!("{}:{}:{}", sources.file(at.file).name, lc.line, lc.column)
                 })
                 .unwrap_or_default();
@@ -138,17 +162,16 @@ pub(super) fn named<'a>(
                     Code::Duplicate,
                     format!("{kind} \"{name}\" is declared twice"),
                 )
-                .at(decl.header(), "declared again here")
+                .at(header, "declared again here")
                 .help(format!(
                     "the first declaration is at {first_at}; rename or remove one"
                 )),
             );
-            continue;
+            return false;
         }
-        seen.insert(name.clone(), *decl);
-        out.push((name, *decl));
+        self.seen.insert(name.to_string(), header);
+        true
     }
-    out
 }
 
 /// Decodes every block of the parsed files into a [`Config`].
@@ -157,13 +180,12 @@ pub(super) fn decode(
     sources: &mut SourceSet,
     inputs: &Inputs,
     diags: &mut Diagnostics,
-) -> (Option<Config>, BackendDecl, Secrets, Vec<String>) {
+) -> Result<(Option<Config>, BackendDecl, Secrets, Vec<String>), Unsplit> {
     let decls = collect(files, diags);
     let variables = named(&decls.variables, "variable", sources, diags);
     let key_pairs = named(&decls.key_pairs, "key_pair", sources, diags);
     let ami_sets = named(&decls.ami_sets, "ami_set", sources, diags);
     let networks = named(&decls.networks, "network", sources, diags);
-    let worker_types = named(&decls.worker_types, "worker_type", sources, diags);
     let locals = local_attributes(&decls.locals, diags);
 
     let mut scope = Scope::new(
@@ -268,7 +290,6 @@ pub(super) fn decode(
     ] {
         scope.set_instances(root, repeat::keys(expanded));
     }
-    let worker_types = expand(worker_types, "worker_type", &scope, &mut spent, diags);
 
     let key_pairs: BTreeMap<String, KeyPair> = repeat::instances(&key_pairs)
         .into_iter()
@@ -300,7 +321,6 @@ pub(super) fn decode(
             ))
         })
         .collect();
-    let worker_types = repeat::into_instances(worker_types);
     // Worker types are most of a large configuration and independent of each
     // other: they are decoded on every core. Each thread reads files relative
     // to the same directory (file functions keep it per thread).
@@ -310,7 +330,71 @@ pub(super) fn decode(
         .unwrap_or_default();
     let dir = functions::config_dir();
     let log = functions::read_log().unwrap_or_default();
-    let decoded: Vec<(String, Option<WorkerType>, Diagnostics)> = worker_types
+    let late = parse_deferred(files, &scope, &default_regions, dir.as_deref(), &log)?;
+    // Every worker type in the order of the files and of the blocks in them
+    // (the first of a name wins), whether written whole, kept from a
+    // deferred part, or already decoded from one.
+    enum Candidate<'a> {
+        Written(Decl<'a>),
+        Decoded(Box<EarlyDecoded>),
+    }
+    let offset = |block: &Block| block.ident.span().map_or(0, |s| s.start);
+    let mut candidates: Vec<(FileId, usize, Candidate)> = decls
+        .worker_types
+        .iter()
+        .map(|d| (d.file, offset(d.block), Candidate::Written(*d)))
+        .collect();
+    let mut kept = Vec::new();
+    for part in late {
+        kept.push((part.file, part.kept));
+        candidates.extend(part.decoded.into_iter().map(|e| {
+            let at = e.header.as_ref().map_or(0, |h| h.span.start);
+            (part.file, at, Candidate::Decoded(Box::new(e)))
+        }));
+    }
+    for (file, blocks) in &kept {
+        candidates.extend(blocks.iter().map(|block| {
+            (
+                *file,
+                offset(block),
+                Candidate::Written(Decl { file: *file, block }),
+            )
+        }));
+    }
+    candidates.sort_by_key(|(file, at, _)| (*file, *at));
+    let mut seen = FirstOfEachName::default();
+    let mut worker_types = Vec::new();
+    let mut early = Vec::new();
+    for (_, _, candidate) in candidates {
+        match candidate {
+            Candidate::Written(decl) => {
+                let Some(name) = decl.name("worker_type", diags) else {
+                    continue;
+                };
+                if seen.is_first(&name, decl.header(), "worker_type", sources, diags) {
+                    worker_types.push((name, decl));
+                }
+            }
+            Candidate::Decoded(e) => {
+                let EarlyDecoded {
+                    name,
+                    header,
+                    decoded,
+                    found,
+                } = *e;
+                let Some(name) = name else {
+                    diags.extend(found);
+                    continue;
+                };
+                if seen.is_first(&name, header, "worker_type", sources, diags) {
+                    early.push((name, decoded, found));
+                }
+            }
+        }
+    }
+    let worker_types = expand(worker_types, "worker_type", &scope, &mut spent, diags);
+    let worker_types = repeat::into_instances(worker_types);
+    let mut decoded: Vec<(String, Option<WorkerType>, Diagnostics)> = worker_types
         .into_par_iter()
         .map_init(
             || {
@@ -333,6 +417,7 @@ pub(super) fn decode(
             },
         )
         .collect();
+    decoded.extend(early);
     let mut worker_types: BTreeMap<String, WorkerType> = BTreeMap::new();
     // A mistake in a block with `for_each` is in every instance; it is
     // reported once, at its span.
@@ -385,7 +470,104 @@ pub(super) fn decode(
         backend: declared,
     });
     let declared = variables.iter().map(|(name, _)| name.clone()).collect();
-    (config, backend, secrets, declared)
+    Ok((config, backend, secrets, declared))
+}
+
+/// A worker type of a deferred part (see `split`), decoded as soon as
+/// its part was parsed: its name (`None` when the label is not one, as
+/// `found` says), where it is declared, and what decoding it gave.
+struct EarlyDecoded {
+    name: Option<String>,
+    header: Option<SourceRef>,
+    decoded: Option<WorkerType>,
+    found: Diagnostics,
+}
+
+/// The worker types of one file's deferred part: those decoded at once,
+/// and those with `for_each` or `dynamic` blocks, which are expanded in
+/// order with the others (their limits are shared) and decoded after.
+struct DeferredPart {
+    file: FileId,
+    decoded: Vec<EarlyDecoded>,
+    kept: Vec<Block>,
+}
+
+/// Parses the deferred worker types of every file and decodes those
+/// without `for_each` or `dynamic` blocks, on every core, one file's
+/// syntax trees at a time per core, freed as soon as they are decoded.
+/// `Err` when a part does not parse into exactly the blocks the scan
+/// found: the load is then made again with every file parsed whole.
+fn parse_deferred(
+    files: &[ParsedFile],
+    scope: &Scope,
+    default_regions: &[String],
+    dir: Option<&std::path::Path>,
+    log: &functions::ReadLog,
+) -> Result<Vec<DeferredPart>, Unsplit> {
+    let deferred: Vec<(FileId, &super::Deferred)> = files
+        .iter()
+        .filter_map(|f| Some((f.id, f.deferred.as_ref()?)))
+        .collect();
+    deferred
+        .into_par_iter()
+        .map(|(file, part)| {
+            let text = split::blanked(&part.text, &part.ranges).ok_or(Unsplit)?;
+            let body = hcl_edit::parser::parse_body(&text).map_err(|_| Unsplit)?;
+            drop(text);
+            let mut blocks = Vec::with_capacity(part.ranges.len());
+            for (structure, range) in body.into_iter().zip(&part.ranges) {
+                match structure {
+                    Structure::Block(block)
+                        if block.ident.as_str() == "worker_type"
+                            && block.span().as_ref() == Some(range) =>
+                    {
+                        blocks.push(block)
+                    }
+                    _ => return Err(Unsplit),
+                }
+            }
+            if blocks.len() != part.ranges.len() {
+                return Err(Unsplit);
+            }
+            let (plain, kept): (Vec<Block>, Vec<Block>) = blocks.into_iter().partition(|b| {
+                b.body.get_attribute("for_each").is_none() && !repeat::has_dynamic(&b.body)
+            });
+            let decoded = plain
+                .par_iter()
+                .map_init(
+                    || dir.map(|dir| functions::ConfigDirGuard::join(dir, log.clone())),
+                    |_, block| {
+                        let decl = Decl { file, block };
+                        let mut found = Diagnostics::default();
+                        let name = decl.name("worker_type", &mut found);
+                        let decoded = name.as_ref().and_then(|name| {
+                            let body: Vec<&Structure> = block.body.iter().collect();
+                            decode_worker_type(
+                                name.clone(),
+                                None,
+                                decl,
+                                &body,
+                                default_regions,
+                                scope,
+                                &mut found,
+                            )
+                        });
+                        EarlyDecoded {
+                            name,
+                            header: decl.header(),
+                            decoded,
+                            found,
+                        }
+                    },
+                )
+                .collect();
+            Ok(DeferredPart {
+                file,
+                decoded,
+                kept,
+            })
+        })
+        .collect()
 }
 
 /// Reports locals that refer to a block of `root` with `for_each` whose

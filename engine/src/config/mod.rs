@@ -18,6 +18,7 @@ pub mod functions;
 mod launch;
 mod repeat;
 mod scope;
+mod split;
 mod variables;
 
 pub use scope::{references, Reference};
@@ -105,14 +106,30 @@ impl Loaded {
 pub(crate) struct ParsedFile {
     pub id: usize,
     pub body: Body,
+    /// Its top-level `worker_type` blocks, when they are not in `body` but
+    /// left to be parsed once the rest of the configuration is decoded.
+    pub deferred: Option<Deferred>,
 }
+
+/// The top-level `worker_type` blocks of a file, not parsed yet: its text
+/// and where they are in it (see `split`).
+pub(crate) struct Deferred {
+    pub text: Arc<str>,
+    pub ranges: Vec<std::ops::Range<usize>>,
+}
+
+/// The deferred worker types of a file did not parse into the blocks the
+/// scan found (a syntax error in one, most likely): the load starts again
+/// with every file parsed whole, as the parser's diagnostics are of whole
+/// files.
+pub(crate) struct Unsplit;
 
 /// Reads and parses every `*.hcl` file of `dir`: the parsed files, their
 /// sources, and diagnostics for the ones that could not be read or parsed.
 pub(crate) fn parse_dir(dir: &Path) -> (Vec<ParsedFile>, SourceSet, Vec<Diagnostic>) {
     let mut sources = SourceSet::new();
     let mut diags = Diagnostics::default();
-    let (files, _) = read_dir(dir, &BTreeMap::new(), &mut sources, &mut diags);
+    let (files, _) = read_dir(dir, &BTreeMap::new(), &mut sources, &mut diags, false);
     (files, sources, diags.sorted())
 }
 
@@ -140,9 +157,38 @@ pub fn load_dir(dir: &Path, inputs: &Inputs) -> Loaded {
 /// [`load_dir`] with an editor's [`Overlay`]: unsaved buffers over the files
 /// of `dir`, and optionally no errors for unset variables.
 pub fn load_dir_with(dir: &Path, inputs: &Inputs, overlay: &Overlay) -> Loaded {
+    match load(dir, inputs, overlay, true) {
+        Ok(loaded) => loaded,
+        Err(Unsplit) => match load(dir, inputs, overlay, false) {
+            Ok(loaded) => loaded,
+            // Nothing is deferred when nothing is split; named only so that
+            // no input can reach a panic.
+            Err(Unsplit) => Loaded {
+                sources: SourceSet::new(),
+                config: None,
+                diagnostics: vec![Diagnostic::error(
+                    Code::Io,
+                    format!(
+                        "the configuration in `{}` could not be loaded",
+                        dir.display()
+                    ),
+                )
+                .help("run `fleetform validate` on it again; if this persists, report it")],
+                state_location: StateLocation::Unknown,
+                secrets: Secrets::default(),
+                read_files: Vec::new(),
+                variables: Vec::new(),
+            },
+        },
+    }
+}
+
+/// [`load_dir_with`], with the worker types of large files parsed after the
+/// rest (`split`) or every file parsed whole.
+fn load(dir: &Path, inputs: &Inputs, overlay: &Overlay, split: bool) -> Result<Loaded, Unsplit> {
     let mut sources = SourceSet::new();
     let mut diags = Diagnostics::default();
-    let (files, all_parsed) = read_dir(dir, &overlay.files, &mut sources, &mut diags);
+    let (files, all_parsed) = read_dir(dir, &overlay.files, &mut sources, &mut diags, split);
     let (config, backend, secrets, read_files, variables) = if files.is_empty() {
         (
             None,
@@ -154,7 +200,7 @@ pub fn load_dir_with(dir: &Path, inputs: &Inputs, overlay: &Overlay) -> Loaded {
     } else {
         let _guard = functions::ConfigDirGuard::set(dir);
         let (config, backend, secrets, variables) =
-            decode::decode(&files, &mut sources, inputs, &mut diags);
+            decode::decode(&files, &mut sources, inputs, &mut diags)?;
         drop_in_background(files);
         if let Some(config) = &config {
             checks::static_checks(config, &mut diags);
@@ -186,7 +232,7 @@ pub fn load_dir_with(dir: &Path, inputs: &Inputs, overlay: &Overlay) -> Loaded {
     for d in &mut diagnostics {
         d.scrub(&secrets);
     }
-    Loaded {
+    Ok(Loaded {
         sources,
         config,
         diagnostics,
@@ -194,7 +240,7 @@ pub fn load_dir_with(dir: &Path, inputs: &Inputs, overlay: &Overlay) -> Loaded {
         secrets,
         read_files,
         variables,
-    }
+    })
 }
 
 /// Frees the syntax trees on another thread: for a fleet of thousands of
@@ -220,6 +266,7 @@ fn read_dir(
     overlay: &BTreeMap<String, Arc<str>>,
     sources: &mut SourceSet,
     diags: &mut Diagnostics,
+    split: bool,
 ) -> (Vec<ParsedFile>, bool) {
     let entries: Vec<PathBuf> = match std::fs::read_dir(dir) {
         Ok(entries) => entries.filter_map(Result::ok).map(|e| e.path()).collect(),
@@ -273,11 +320,15 @@ fn read_dir(
             }
         })
         .collect();
-    let files: Vec<ParsedFile> = parse_all(&texts)
+    let files: Vec<ParsedFile> = parse_all(&texts, split)
         .into_iter()
         .zip(&texts)
         .filter_map(|(parsed, (id, text))| match parsed {
-            Ok(body) => Some(ParsedFile { id: *id, body }),
+            Ok((body, deferred)) => Some(ParsedFile {
+                id: *id,
+                body,
+                deferred,
+            }),
             Err(error) => {
                 diags.push(syntax_diagnostic(*id, text, &error));
                 None
@@ -290,12 +341,34 @@ fn read_dir(
 
 /// Parses every text, on every core: a fleet of thousands of worker types is
 /// tens of files, and parsing is most of loading. Results are in the order of
-/// `texts`.
-fn parse_all(texts: &[(FileId, Arc<str>)]) -> Vec<Result<Body, hcl_edit::parser::Error>> {
+/// `texts`. With `split`, a file's top-level worker types are left out of
+/// its body and deferred (see `split`), unless the rest does not parse.
+#[allow(clippy::type_complexity)]
+fn parse_all(
+    texts: &[(FileId, Arc<str>)],
+    split: bool,
+) -> Vec<Result<(Body, Option<Deferred>), hcl_edit::parser::Error>> {
     use rayon::prelude::*;
     texts
         .par_iter()
-        .map(|(_, text)| hcl_edit::parser::parse_body(text))
+        .map(|(_, text)| {
+            if split {
+                if let Some(ranges) = split::worker_type_ranges(text).filter(|r| !r.is_empty()) {
+                    let rest = split::complement(text.len(), &ranges);
+                    // A syntax error in the rest is reported from the whole file.
+                    if let Some(Ok(body)) =
+                        split::blanked(text, &rest).map(|rest| hcl_edit::parser::parse_body(&rest))
+                    {
+                        let deferred = Deferred {
+                            text: text.clone(),
+                            ranges,
+                        };
+                        return Ok((body, Some(deferred)));
+                    }
+                }
+            }
+            hcl_edit::parser::parse_body(text).map(|body| (body, None))
+        })
         .collect()
 }
 
@@ -310,7 +383,11 @@ pub(crate) fn read_var_file(
     let (id, text) = read_text(path, name, sources, diags)?;
     sources.mark_var_file(id);
     match hcl_edit::parser::parse_body(&text) {
-        Ok(body) => Some(ParsedFile { id, body }),
+        Ok(body) => Some(ParsedFile {
+            id,
+            body,
+            deferred: None,
+        }),
         Err(error) => {
             diags.push(syntax_diagnostic(id, &text, &error));
             None
@@ -489,5 +566,242 @@ mod tests {
         assert_eq!(codes(&loaded), []);
         assert_eq!(loaded.sources.files().len(), 1);
         assert_eq!(codes(&load_dir(&gone, &Inputs::default())), [Code::Io]);
+    }
+}
+
+#[cfg(test)]
+mod split_tests {
+    //! A load that parses worker types after the rest (`split`) gives the
+    //! model and the diagnostics of one that parses every file whole.
+    use super::*;
+
+    fn loaded(dir: &Path, split: bool) -> Result<Loaded, Unsplit> {
+        load(dir, &Inputs::default(), &Overlay::default(), split)
+    }
+
+    /// The files of `dir` whose worker types a split load defers.
+    fn deferred_files(dir: &Path) -> usize {
+        let mut sources = SourceSet::new();
+        let mut diags = Diagnostics::default();
+        let (files, _) = read_dir(dir, &BTreeMap::new(), &mut sources, &mut diags, true);
+        files.iter().filter(|f| f.deferred.is_some()).count()
+    }
+
+    fn assert_same(dir: &Path) -> Loaded {
+        let Ok(split) = loaded(dir, true) else {
+            panic!(
+                "the split load of {} went back to whole files",
+                dir.display()
+            );
+        };
+        let Ok(whole) = loaded(dir, false) else {
+            panic!("a whole load defers nothing");
+        };
+        assert_eq!(split.config, whole.config, "{}", dir.display());
+        assert_eq!(split.diagnostics, whole.diagnostics, "{}", dir.display());
+        split
+    }
+
+    fn write(dir: &Path, files: &[(&str, &str)]) {
+        for (name, text) in files {
+            std::fs::write(dir.join(name), text).expect("write");
+        }
+    }
+
+    const GLOBALS: &str = r#"
+fleet "f" {
+  account_id = "123456789012"
+  regions    = ["us-east-1", "us-west-2"]
+}
+variable "owner" { default = "releng" }
+key_pair "workers" { public_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl a@b" }
+ami_set "ubuntu" {
+  virtualization = "hvm"
+  architecture   = "x86_64"
+  images = { "us-east-1" = "ami-785db401", "us-west-2" = "ami-785db401" }
+}
+"#;
+
+    const WORKERS: &str = r#"
+# worker_type "commented" { }
+worker_type "plain" {
+  ami_set  = ami_set.ubuntu
+  key_pair = key_pair.workers
+  instance_type "m5.large" { capacity = 1 }
+  capacity {
+    min = 1
+    max = 4
+  }
+  user_data = <<-EOT
+    #!/bin/sh
+    echo "} { ${local.tags.owner}"
+    EOT
+  tags = merge(local.tags, { note = "a } in a string" })
+}
+
+worker_type "dynamic" {
+  ami_set  = ami_set.ubuntu
+  key_pair = key_pair.workers
+  dynamic "instance_type" {
+    for_each = { "c5.large" = 1, "c5.xlarge" = 2 }
+    labels   = [instance_type.key]
+    content { capacity = instance_type.value }
+  }
+  capacity {
+    min = 0
+    max = 2
+  }
+}
+
+worker_type "repeated" {
+  for_each = local.pools
+  name     = "pool/${each.key}"
+  ami_set  = ami_set.ubuntu
+  key_pair = key_pair.workers
+  instance_type "t3.medium" { capacity = 1 }
+  capacity {
+    min = 0
+    max = each.value
+  }
+}
+
+worker_type "Bad Label" {
+  ami_set = ami_set.ubuntu
+}
+
+worker_type "unknown-field" {
+  ami_set  = ami_set.ubuntu
+  key_pair = key_pair.workers
+  instance_type "t3.medium" { capacity = 1 }
+  capacity {
+    min = 0
+    max = 1
+  }
+  colour = "blue"
+}
+"#;
+
+    // Sorts after workers.hcl: its `plain` is the second one, and its
+    // locals are what the worker types above refer to.
+    const LATER: &str = r#"
+worker_type "plain" {
+  ami_set = ami_set.ubuntu
+}
+locals {
+  tags  = { owner = var.owner }
+  pools = { a = 2, b = 3 }
+}
+worker_type "last" {
+  ami_set  = ami_set.ubuntu
+  key_pair = key_pair.workers
+  regions  = ["us-west-2"]
+  instance_type "t3.small" { capacity = 1 }
+  capacity {
+    min = 0
+    max = 1
+  }
+}
+"#;
+
+    #[test]
+    fn a_split_load_gives_the_model_and_diagnostics_of_a_whole_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write(
+            dir.path(),
+            &[
+                ("a.hcl", GLOBALS),
+                ("workers.hcl", WORKERS),
+                ("x.hcl", LATER),
+            ],
+        );
+        assert_eq!(deferred_files(dir.path()), 2);
+        let loaded = assert_same(dir.path());
+        // What the comparison covers: a duplicate, a bad label and an unknown
+        // attribute reported, so no model.
+        let codes: Vec<Code> = loaded.diagnostics.iter().map(|d| d.code).collect();
+        assert!(codes.contains(&Code::Duplicate), "{codes:?}");
+        assert!(codes.contains(&Code::UnknownAttribute), "{codes:?}");
+        assert!(loaded.config.is_none());
+    }
+
+    #[test]
+    fn a_split_load_of_a_valid_fleet_decodes_every_kind_of_worker_type() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let workers = WORKERS
+            .replace(
+                "worker_type \"Bad Label\" {\n  ami_set = ami_set.ubuntu\n}\n",
+                "",
+            )
+            .replace("  colour = \"blue\"\n", "");
+        let later = LATER.replacen(
+            "worker_type \"plain\" {\n  ami_set = ami_set.ubuntu\n}\n",
+            "",
+            1,
+        );
+        write(
+            dir.path(),
+            &[
+                ("a.hcl", GLOBALS),
+                ("workers.hcl", &workers),
+                ("x.hcl", &later),
+            ],
+        );
+        let loaded = assert_same(dir.path());
+        let Some(config) = loaded.config else {
+            panic!("a valid fleet: {:#?}", loaded.diagnostics);
+        };
+        let names: Vec<&str> = config.worker_types.keys().map(String::as_str).collect();
+        assert_eq!(
+            names,
+            [
+                "dynamic",
+                "last",
+                "plain",
+                "repeated[\"a\"]",
+                "repeated[\"b\"]",
+                "unknown-field"
+            ]
+        );
+        let plain = &config.worker_types["plain"];
+        assert!(plain
+            .user_data
+            .as_deref()
+            .is_some_and(|u| u.contains("} { releng")));
+    }
+
+    #[test]
+    fn the_examples_load_the_same_split_and_whole() {
+        for name in ["quickstart", "firefox-ci"] {
+            let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../examples")
+                .join(name);
+            let loaded = assert_same(&dir);
+            assert!(loaded.config.is_some(), "{name}: {:?}", loaded.diagnostics);
+        }
+    }
+
+    #[test]
+    fn a_syntax_error_in_a_worker_type_is_reported_as_from_a_whole_load() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let broken = LATER.replace("min = 0\n    max = 1", "min = 0\n    max = = 1");
+        write(
+            dir.path(),
+            &[
+                ("a.hcl", GLOBALS),
+                ("workers.hcl", WORKERS),
+                ("x.hcl", &broken),
+            ],
+        );
+        assert!(
+            loaded(dir.path(), true).is_err(),
+            "the split part must not parse"
+        );
+        let Ok(whole) = loaded(dir.path(), false) else {
+            panic!("a whole load defers nothing");
+        };
+        let loaded = load_dir(dir.path(), &Inputs::default());
+        assert_eq!(loaded.diagnostics, whole.diagnostics);
+        assert!(loaded.diagnostics.iter().any(|d| d.code == Code::Syntax));
+        assert_eq!(loaded.state_location, StateLocation::Unknown);
     }
 }

@@ -312,7 +312,7 @@ pub(super) fn keys(
 }
 
 /// Whether `body` (or a block inside it) holds a `dynamic` block.
-fn has_dynamic(body: &Body) -> bool {
+pub(super) fn has_dynamic(body: &Body) -> bool {
     body.blocks()
         .any(|b| b.ident.as_str() == "dynamic" || has_dynamic(&b.body))
 }
