@@ -9,7 +9,10 @@
 //! Parsing uses `hcl-edit` so every attribute keeps its byte span (and `fmt`
 //! keeps comments); `hcl-rs` evaluates expressions. Nothing here talks to the
 //! cloud. Problems are collected, not returned early: one load reports every
-//! mistake in the directory.
+//! mistake in the directory. The top-level worker types of each file are
+//! parsed after everything else and freed as soon as they are decoded
+//! (`split`): a fleet's syntax trees are many times its text, and most of
+//! them are worker types.
 
 pub mod budget;
 mod decode;
