@@ -310,7 +310,9 @@ fn read_dir(
         );
         return (Vec::new(), true);
     }
-    let texts: Vec<(FileId, Arc<str>)> = paths
+    // An editor's buffer is parsed whole: it is where a syntax error is
+    // being typed, which in a deferred part would cost a second load.
+    let texts: Vec<(FileId, Arc<str>, bool)> = paths
         .iter()
         .filter_map(|path| {
             let name = path.file_name().map_or_else(
@@ -318,15 +320,18 @@ fn read_dir(
                 |n| n.to_string_lossy().into_owned(),
             );
             match overlay.get(&name) {
-                Some(text) => Some(overlay_text(path, name, text, sources)),
-                None => read_text(path, name, sources, diags),
+                Some(text) => {
+                    let (id, text) = overlay_text(path, name, text, sources);
+                    Some((id, text, false))
+                }
+                None => read_text(path, name, sources, diags).map(|(id, text)| (id, text, split)),
             }
         })
         .collect();
-    let files: Vec<ParsedFile> = parse_all(&texts, split)
+    let files: Vec<ParsedFile> = parse_all(&texts)
         .into_iter()
         .zip(&texts)
-        .filter_map(|(parsed, (id, text))| match parsed {
+        .filter_map(|(parsed, (id, text, _))| match parsed {
             Ok((body, deferred)) => Some(ParsedFile {
                 id: *id,
                 body,
@@ -344,18 +349,18 @@ fn read_dir(
 
 /// Parses every text, on every core: a fleet of thousands of worker types is
 /// tens of files, and parsing is most of loading. Results are in the order of
-/// `texts`. With `split`, a file's top-level worker types are left out of
-/// its body and deferred (see `split`), unless the rest does not parse.
+/// `texts`. From a text marked to be split, the top-level worker types are
+/// left out of its body and deferred (see `split`), unless the rest does
+/// not parse.
 #[allow(clippy::type_complexity)]
 fn parse_all(
-    texts: &[(FileId, Arc<str>)],
-    split: bool,
+    texts: &[(FileId, Arc<str>, bool)],
 ) -> Vec<Result<(Body, Option<Deferred>), hcl_edit::parser::Error>> {
     use rayon::prelude::*;
     texts
         .par_iter()
-        .map(|(_, text)| {
-            if split {
+        .map(|(_, text, split)| {
+            if *split {
                 if let Some(ranges) = split::worker_type_ranges(text).filter(|r| !r.is_empty()) {
                     let rest = split::complement(text.len(), &ranges);
                     // A syntax error in the rest is reported from the whole file.
@@ -781,6 +786,32 @@ worker_type "last" {
             let loaded = assert_same(&dir);
             assert!(loaded.config.is_some(), "{name}: {:?}", loaded.diagnostics);
         }
+    }
+
+    #[test]
+    fn an_editors_buffer_is_parsed_whole_so_a_syntax_error_in_it_costs_no_second_load() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write(
+            dir.path(),
+            &[
+                ("a.hcl", GLOBALS),
+                ("workers.hcl", WORKERS),
+                ("x.hcl", LATER),
+            ],
+        );
+        let typing = LATER.replace("min = 0\n    max = 1", "min = 0\n    max = = 1");
+        let overlay = Overlay {
+            files: BTreeMap::from([("x.hcl".to_string(), Arc::from(typing.as_str()))]),
+            unset_variables_unknown: true,
+        };
+        let Ok(split) = load(dir.path(), &Inputs::default(), &overlay, true) else {
+            panic!("the buffer went to a deferred part");
+        };
+        let Ok(whole) = load(dir.path(), &Inputs::default(), &overlay, false) else {
+            panic!("a whole load defers nothing");
+        };
+        assert_eq!(split.diagnostics, whole.diagnostics);
+        assert!(split.diagnostics.iter().any(|d| d.code == Code::Syntax));
     }
 
     #[test]
