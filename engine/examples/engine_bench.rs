@@ -387,7 +387,7 @@ fn converged(config: &Config, now: i64) -> Observation {
                         name: action.name.clone().unwrap_or_default(),
                         id: id("key"),
                         fingerprint: String::new(),
-                        tags: action.tags.clone(),
+                        tags: action.tags.clone().into(),
                     });
                 }
             }
@@ -405,7 +405,7 @@ fn converged(config: &Config, now: i64) -> Observation {
                         default_version: 1,
                         latest_version: 1,
                         default_data: Some(data),
-                        tags: action.tags.clone(),
+                        tags: action.tags.clone().into(),
                     });
                 }
             }

@@ -13,6 +13,10 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 
+mod tag_set;
+
+pub use tag_set::Tags;
+
 /// Tag keys fleetform sets at creation on everything it manages.
 pub mod tags {
     /// The fleet an object belongs to; the filter every observation uses.
@@ -207,7 +211,7 @@ pub struct ObservedKeyPair {
     /// Fingerprint as EC2 reports it.
     pub fingerprint: String,
     /// All tags.
-    pub tags: BTreeMap<String, String>,
+    pub tags: Tags,
 }
 
 /// An AMI.
@@ -250,7 +254,7 @@ pub struct LaunchTemplateData {
     /// `spot` or `on-demand`.
     pub market: Option<String>,
     /// Tags applied to launched instances.
-    pub instance_tags: BTreeMap<String, String>,
+    pub instance_tags: Tags,
     /// Security groups of the instances' network interface.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub security_group_ids: Vec<String>,
@@ -271,8 +275,8 @@ pub struct LaunchTemplateData {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<MetadataOptions>,
     /// Tags applied to volumes at their creation.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub volume_tags: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Tags::is_empty")]
+    pub volume_tags: Tags,
 }
 
 /// A price in its shortest decimal form (`0.680` is `0.68`, `1.0` is `1`),
@@ -383,7 +387,7 @@ pub struct ObservedLaunchTemplate {
     /// What the default version launches, if it could be read.
     pub default_data: Option<LaunchTemplateData>,
     /// All tags.
-    pub tags: BTreeMap<String, String>,
+    pub tags: Tags,
 }
 
 /// An instance.
@@ -404,7 +408,7 @@ pub struct ObservedInstance {
     /// Launch template id and version, when launched from one.
     pub launch_template: Option<(String, String)>,
     /// All tags.
-    pub tags: BTreeMap<String, String>,
+    pub tags: Tags,
     /// Availability zone it runs in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zone: Option<String>,
@@ -835,9 +839,9 @@ pub enum Mutation {
         /// The version the new one is made from.
         source_version: i64,
         /// Tags of launched instances (the source's with fleetform's added).
-        instance_tags: BTreeMap<String, String>,
+        instance_tags: Tags,
         /// Tags of volumes created at launch.
-        volume_tags: BTreeMap<String, String>,
+        volume_tags: Tags,
         /// Idempotency token.
         client_token: String,
     },

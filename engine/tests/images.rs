@@ -63,7 +63,7 @@ fn template(c: &Config, region: &str, image: &str) -> ObservedLaunchTemplate {
         default_version: 1,
         latest_version: 1,
         default_data: Some(data),
-        tags: BTreeMap::from([
+        tags: fleetform_engine::provider::Tags::from([
             (tags::FLEET.to_string(), "f".to_string()),
             (
                 tags::ADDRESS.to_string(),

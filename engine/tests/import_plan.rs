@@ -8,6 +8,7 @@ use fleetform_engine::plan::{self, ActionKind, PlanOptions, Reason, Resource};
 use fleetform_engine::provider::{
     Adoptable, AdoptableKeyPair, LaunchTemplateData, MetadataOptions, Observation, Observed,
     ObservedImage, ObservedInstance, ObservedKeyPair, ObservedLaunchTemplate, RegionObservation,
+    Tags,
 };
 use std::collections::BTreeMap;
 
@@ -76,7 +77,7 @@ fn hand_template() -> ObservedLaunchTemplate {
             }),
             ..LaunchTemplateData::default()
         }),
-        tags: BTreeMap::new(),
+        tags: Tags::new(),
     }
 }
 
@@ -89,7 +90,7 @@ fn instance(id: &str, tags: BTreeMap<String, String>) -> ObservedInstance {
         image_id: IMAGE.into(),
         key_name: Some("hand-key".into()),
         launch_template: Some(("lt-0aaaaaaaaaaaaaaa1".into(), "1".into())),
-        tags,
+        tags: tags.into(),
         zone: None,
         subnet_id: None,
     }
@@ -142,7 +143,7 @@ fn hand_made(tagged_by_another_apply: bool) -> (Adoptable, Vec<ObservedInstance>
     ];
     let mut tagged = Vec::new();
     if tagged_by_another_apply {
-        instances[1].tags = fleet_tags.clone();
+        instances[1].tags = fleet_tags.clone().into();
         tagged.push(instances[1].clone());
     }
     (
@@ -153,7 +154,7 @@ fn hand_made(tagged_by_another_apply: bool) -> (Adoptable, Vec<ObservedInstance>
                     name: "hand-key".into(),
                     id: "key-0aaaaaaaaaaaaaaa1".into(),
                     fingerprint: String::new(),
-                    tags: BTreeMap::new(),
+                    tags: Tags::new(),
                 },
                 public_key: Some(format!("{KEY} comment")),
             }],

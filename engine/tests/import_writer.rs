@@ -37,7 +37,7 @@ fn instance(id: &str, template: &str, instance_type: &str, subnet: &str) -> Obse
         image_id: "ami-0aaaaaaaaaaaaaaa1".into(),
         key_name: None,
         launch_template: Some((template.into(), "1".into())),
-        tags: BTreeMap::new(),
+        tags: Default::default(),
         zone: None,
         subnet_id: Some(subnet.into()),
     }
@@ -50,7 +50,7 @@ fn template(id: &str, name: &str, data: LaunchTemplateData) -> ObservedLaunchTem
         default_version: 3,
         latest_version: 4,
         default_data: Some(data),
-        tags: BTreeMap::new(),
+        tags: Default::default(),
     }
 }
 
@@ -64,7 +64,7 @@ fn found() -> BTreeMap<String, DiscoveredRegion> {
         key_name: Some("hand-key".into()),
         user_data: Some("#!/bin/sh\nexec worker\n".into()),
         market: Some("spot".into()),
-        instance_tags: BTreeMap::from([
+        instance_tags: fleetform_engine::provider::Tags::from([
             ("team".to_string(), "ci".to_string()),
             ("aws:cloudformation:stack".to_string(), "x".to_string()),
         ]),
@@ -119,7 +119,7 @@ fn found() -> BTreeMap<String, DiscoveredRegion> {
                     name: "hand-key".into(),
                     id: "key-1".into(),
                     fingerprint: String::new(),
-                    tags: BTreeMap::new(),
+                    tags: Default::default(),
                 },
                 public_key: Some(format!("{KEY} \n")),
             },
@@ -128,7 +128,7 @@ fn found() -> BTreeMap<String, DiscoveredRegion> {
                     name: "builder".into(),
                     id: "key-2".into(),
                     fingerprint: String::new(),
-                    tags: BTreeMap::new(),
+                    tags: Default::default(),
                 },
                 public_key: None,
             },

@@ -135,7 +135,7 @@ fn instance(id: &str, zone: &str, instance_type: &str, worker_type: &str) -> Obs
         image_id: IMAGE.into(),
         key_name: None,
         launch_template: None,
-        tags: BTreeMap::from([
+        tags: fleetform_engine::provider::Tags::from([
             (tags::FLEET.to_string(), "f".to_string()),
             (
                 tags::ADDRESS.to_string(),
@@ -164,7 +164,7 @@ fn template(c: &Config, worker_type: &str) -> ObservedLaunchTemplate {
         default_version: 1,
         latest_version: 1,
         default_data: Some(data),
-        tags: BTreeMap::from([
+        tags: fleetform_engine::provider::Tags::from([
             (tags::FLEET.to_string(), "f".to_string()),
             (
                 tags::ADDRESS.to_string(),
@@ -879,7 +879,7 @@ fn a_template_an_instance_type_no_longer_needs_is_deleted() {
         default_version: 1,
         latest_version: 1,
         default_data: Some(data),
-        tags: BTreeMap::from([
+        tags: fleetform_engine::provider::Tags::from([
             (tags::FLEET.to_string(), "f".to_string()),
             (tags::ADDRESS.to_string(), address.to_string()),
         ]),

@@ -53,7 +53,7 @@ fn instance(id: &str, launched: i64, version: &str) -> ObservedInstance {
         image_id: "ami-785db401".into(),
         key_name: None,
         launch_template: Some(("lt-1".into(), version.into())),
-        tags: BTreeMap::from([
+        tags: fleetform_engine::provider::Tags::from([
             (tags::FLEET.to_string(), "synthetic".to_string()),
             (tags::ADDRESS.to_string(), address()),
         ]),
@@ -85,7 +85,7 @@ fn template(config: &Config, extra: Option<(&str, &str)>) -> ObservedLaunchTempl
         default_version: 1,
         latest_version: 1,
         default_data: Some(data),
-        tags: tag_set,
+        tags: tag_set.into(),
     }
 }
 
@@ -411,7 +411,7 @@ fn with_key_pair(mut obs: Observation, name: &str) -> Observation {
         name: format!("synthetic.{name}"),
         id: "key-1".into(),
         fingerprint: String::new(),
-        tags: BTreeMap::from([
+        tags: fleetform_engine::provider::Tags::from([
             (tags::FLEET.to_string(), "synthetic".to_string()),
             (tags::ADDRESS.to_string(), format!("key_pair.{name}")),
         ]),

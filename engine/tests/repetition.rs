@@ -362,7 +362,7 @@ fn a_worker_type_written_out_and_as_a_for_each_instance_with_one_name_are_one_in
                 region_name,
                 Some(image.to_string()),
             )),
-            tags: create.tags.clone(),
+            tags: create.tags.clone().into(),
         };
         let instance = ObservedInstance {
             id: format!("i-{n}"),
@@ -372,7 +372,7 @@ fn a_worker_type_written_out_and_as_a_for_each_instance_with_one_name_are_one_in
             image_id: image.into(),
             key_name: None,
             launch_template: Some((format!("lt-{n}"), "1".into())),
-            tags: create.tags.clone(),
+            tags: create.tags.clone().into(),
             zone: None,
             subnet_id: None,
         };
@@ -936,7 +936,7 @@ fn user_data_a_version_withheld_stays_withheld_after_the_address_moves() {
         default_version: 1,
         latest_version: 1,
         default_data: Some(data),
-        tags: BTreeMap::from([
+        tags: fleetform_engine::provider::Tags::from([
             (tags::FLEET.to_string(), "f".to_string()),
             (
                 tags::ADDRESS.to_string(),

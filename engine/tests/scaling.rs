@@ -151,7 +151,7 @@ fn templates(c: &Config, region: &str) -> Vec<ObservedLaunchTemplate> {
                 default_version: 1,
                 latest_version: 1,
                 default_data: Some(data),
-                tags: fleet_tags(&tag),
+                tags: fleet_tags(&tag).into(),
             });
         }
     }
@@ -167,7 +167,7 @@ fn instance(id: &str, region: &str, worker_type: &str, instance_type: &str) -> O
         image_id: IMAGE.into(),
         key_name: None,
         launch_template: None,
-        tags: fleet_tags(&format!("worker_type.{worker_type}[\"{region}\"]")),
+        tags: fleet_tags(&format!("worker_type.{worker_type}[\"{region}\"]")).into(),
         zone: Some(zone_subnets(region)[0].0.to_string()),
         subnet_id: Some(zone_subnets(region)[0].1.to_string()),
     }

@@ -307,7 +307,7 @@ fn observation_with_key_pair() -> Observation {
             name: "workers".into(),
             id: "key-0123456789abcdef0".into(),
             fingerprint: "ab:cd".into(),
-            tags: BTreeMap::from([
+            tags: fleetform_engine::provider::Tags::from([
                 (tags::FLEET.to_string(), "ops-test".to_string()),
                 (tags::ADDRESS.to_string(), "key_pair.workers".to_string()),
             ]),

@@ -34,7 +34,7 @@ use crate::images::{self, ImageVia, PlannedImage, VersionImages};
 use crate::model::{address, Config, InstanceType, Market, Volume, WorkerType};
 use crate::provider::{
     tags, BlockDevice, LaunchTemplateData, MetadataOptions, Observation, Observed,
-    ObservedInstance, ObservedKeyPair, ObservedLaunchTemplate, RegionObservation,
+    ObservedInstance, ObservedKeyPair, ObservedLaunchTemplate, RegionObservation, Tags,
 };
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
@@ -254,8 +254,12 @@ pub fn template_for(
         &address::worker_type_in(&wt.name, region),
         Some(wt.id()),
     );
-    let mut instance_tags = wt.tags_in(region).clone();
-    instance_tags.extend(identity.clone());
+    let instance_tags: Tags = wt
+        .tags_in(region)
+        .iter()
+        .chain(&identity)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     let network = wt.network.as_deref().and_then(|n| config.networks.get(n));
     let volumes = match of {
         TemplateOf::WorkerType => wt.volumes.clone(),
@@ -319,7 +323,7 @@ pub fn template_for(
             http_tokens: wt.metadata.http_tokens.as_str().to_string(),
             hop_limit: u32::from(wt.metadata.hop_limit),
         }),
-        volume_tags: identity,
+        volume_tags: identity.into(),
     }
 }
 
@@ -463,12 +467,7 @@ fn change(path: &str, old: Option<String>, new: Option<String>) -> Change {
     }
 }
 
-fn tag_changes(
-    prefix: &str,
-    old: &BTreeMap<String, String>,
-    new: &BTreeMap<String, String>,
-    changes: &mut Vec<Change>,
-) {
+fn tag_changes(prefix: &str, old: &Tags, new: &Tags, changes: &mut Vec<Change>) {
     if old == new {
         return;
     }

@@ -11,9 +11,9 @@
 
 use super::build::owner_address;
 use crate::model::{address, Config};
-use crate::provider::{tags, Observation, Observed};
+use crate::provider::{tags, Observation, Observed, Tags};
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 /// `observation` with the address tag of every live object fleetform made
 /// replaced by the address its id has in `config` (borrowed when nothing
@@ -31,7 +31,7 @@ pub fn readdress<'o>(config: &Config, observation: &'o Observation) -> Cow<'o, O
         .values()
         .map(|k| (k.ec2_name_in(&config.fleet.name), k.name.as_str()))
         .collect();
-    let worker_address = |region: &str, tags_of: &BTreeMap<String, String>| -> Option<String> {
+    let worker_address = |region: &str, tags_of: &Tags| -> Option<String> {
         let id = tags_of.get(tags::WORKER_TYPE)?;
         let tagged = tags_of.get(tags::ADDRESS)?;
         // `BASE["REGION"]`, taken apart without building the suffix.
@@ -58,7 +58,7 @@ pub fn readdress<'o>(config: &Config, observation: &'o Observation) -> Cow<'o, O
         let now = format!("{owner_now}{rest}[\"{region}\"]");
         (now != *tagged).then_some(now)
     };
-    let key_address = |name: &str, tags_of: &BTreeMap<String, String>| -> Option<String> {
+    let key_address = |name: &str, tags_of: &Tags| -> Option<String> {
         let tagged = tags_of.get(tags::ADDRESS)?;
         let now = match key_by_name.get(name) {
             Some(key) if tagged.strip_prefix("key_pair.") == Some(*key) => return None,

@@ -19,7 +19,7 @@
 use super::build::{desired_template, key_digest, template_changes};
 use super::{Action, ActionKind, Change, Reason, Resource};
 use crate::model::{address, Config, WorkerType};
-use crate::provider::{tags, LaunchTemplateData, Observation, Observed, RegionObservation};
+use crate::provider::{tags, LaunchTemplateData, Observation, Observed, RegionObservation, Tags};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
@@ -32,7 +32,7 @@ pub fn adopt<'o>(
 ) -> (Cow<'o, Observation>, Vec<Action>) {
     // Only what lacks the fleet's tag is adopted: a fleet with nothing to
     // adopt is planned on the observation as it is, without a copy.
-    let untagged = |t: &BTreeMap<String, String>| !t.contains_key(tags::FLEET);
+    let untagged = |t: &Tags| !t.contains_key(tags::FLEET);
     let adoptable = observation.regions.values().any(|r| {
         r.adoptable.complete().is_some_and(|a| {
             a.launch_templates.iter().any(|t| untagged(&t.tags))
@@ -86,7 +86,7 @@ fn adopt_region(
         return;
     };
     let found = found.clone();
-    let untagged = |t: &BTreeMap<String, String>| !t.contains_key(tags::FLEET);
+    let untagged = |t: &Tags| !t.contains_key(tags::FLEET);
     // Templates: by EC2 name, for each worker type of this region.
     if let (Observed::Complete { items: templates }, Observed::Complete { items: instances }) =
         (&mut observed.launch_templates, &mut observed.instances)

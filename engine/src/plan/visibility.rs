@@ -252,6 +252,7 @@ mod tests {
     use crate::plan::{build, PlanOptions};
     use crate::provider::{
         tags, Observation, Observed, ObservedInstance, ObservedKeyPair, ObservedLaunchTemplate,
+        Tags,
     };
 
     const NOW: i64 = 1_000_000;
@@ -299,8 +300,8 @@ worker_type "w" {{
         loaded.config.expect("valid")
     }
 
-    fn addressed(address: &str) -> BTreeMap<String, String> {
-        BTreeMap::from([
+    fn addressed(address: &str) -> Tags {
+        Tags::from([
             (tags::FLEET.to_string(), "f".to_string()),
             (tags::ADDRESS.to_string(), address.to_string()),
         ])
@@ -371,7 +372,7 @@ worker_type "w" {{
                             name: "f.k".into(),
                             id: "key-1".into(),
                             fingerprint: String::new(),
-                            tags: key_tags,
+                            tags: key_tags.into(),
                         }],
                     },
                     images: Observed::Complete { items: vec![image] },

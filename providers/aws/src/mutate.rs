@@ -19,8 +19,8 @@ use fleetform_engine::provider::{
 };
 use std::collections::BTreeMap;
 
-fn sdk_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
-    tags.iter()
+fn sdk_tags<'a>(tags: impl IntoIterator<Item = (&'a String, &'a String)>) -> Vec<Tag> {
+    tags.into_iter()
         .map(|(k, v)| Tag::builder().key(k).value(v).build())
         .collect()
 }
@@ -611,8 +611,8 @@ mod tests {
                 http_tokens: "required".into(),
                 hop_limit: 2,
             }),
-            instance_tags: BTreeMap::from([("a".into(), "1".into())]),
-            volume_tags: BTreeMap::from([("v".into(), "2".into())]),
+            instance_tags: fleetform_engine::provider::Tags::from([("a".into(), "1".into())]),
+            volume_tags: fleetform_engine::provider::Tags::from([("v".into(), "2".into())]),
             ..LaunchTemplateData::default()
         }
     }

@@ -12,7 +12,7 @@ use fleetform_engine::model::ImageLookup;
 use fleetform_engine::provider::{
     tags, BlockDevice, LaunchTemplateData, MetadataOptions, Observed, ObservedImage,
     ObservedInstance, ObservedKeyPair, ObservedLaunchTemplate, ObservedSecurityGroup,
-    ObservedSubnet, Offering, RegionObservation,
+    ObservedSubnet, Offering, RegionObservation, Tags,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -87,7 +87,8 @@ fn fleet_filter(fleet: &str) -> Filter {
         .build()
 }
 
-pub(crate) fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
+/// The tags of an SDK object, as a map or a [`fleetform_engine::provider::Tags`].
+pub(crate) fn tag_map<T: FromIterator<(String, String)>>(tags: &[Tag]) -> T {
     tags.iter()
         .filter_map(|t| {
             Some((
@@ -613,11 +614,11 @@ pub(crate) fn convert_template_data(
             .and_then(|bytes| String::from_utf8(bytes).ok())
             .unwrap_or_else(|| encoded.to_string())
     });
-    let tags_for = |resource: &str| -> BTreeMap<String, String> {
+    let tags_for = |resource: &str| -> Tags {
         data.tag_specifications()
             .iter()
             .filter(|spec| spec.resource_type().is_some_and(|r| r.as_str() == resource))
-            .flat_map(|spec| tag_map(spec.tags()))
+            .flat_map(|spec| tag_map::<Vec<(String, String)>>(spec.tags()))
             .collect()
     };
     let primary = data
@@ -753,7 +754,7 @@ async fn instance_page(
     let mut found = Vec::new();
     for reservation in page.reservations() {
         for i in reservation.instances() {
-            let tags = tag_map(i.tags());
+            let tags: Tags = tag_map(i.tags());
             let launch_template = match (
                 tags.get("aws:ec2launchtemplate:id"),
                 tags.get("aws:ec2launchtemplate:version"),

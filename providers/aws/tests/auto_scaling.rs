@@ -68,7 +68,7 @@ async fn template(provider: &AwsProvider, region: &str, fleet: &str, name: &str)
                 name: format!("{fleet}.{name}"),
                 data: LaunchTemplateData {
                     image_id: Some(IMAGE.to_string()),
-                    instance_tags: fleet_tags(fleet, &format!("worker_type.{name}")),
+                    instance_tags: fleet_tags(fleet, &format!("worker_type.{name}")).into(),
                     ..LaunchTemplateData::default()
                 },
                 tags: fleet_tags(fleet, &format!("worker_type.{name}")),

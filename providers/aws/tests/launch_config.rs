@@ -55,7 +55,7 @@ fn full_data(fleet: &str, network: &TestNetwork) -> LaunchTemplateData {
         key_name: None,
         user_data: Some("#!/bin/sh\necho worker_type=linux\n".to_string()),
         market: Some("spot".to_string()),
-        instance_tags: fleet_tags(fleet, address),
+        instance_tags: fleet_tags(fleet, address).into(),
         security_group_ids: vec![
             network.group("untrusted").expect("group").to_string(),
             network.group("trusted").expect("group").to_string(),
@@ -85,7 +85,7 @@ fn full_data(fleet: &str, network: &TestNetwork) -> LaunchTemplateData {
             http_tokens: "required".to_string(),
             hop_limit: 2,
         }),
-        volume_tags: fleet_tags(fleet, address),
+        volume_tags: fleet_tags(fleet, address).into(),
     }
 }
 

@@ -735,7 +735,7 @@ async fn fleet_templates(provider: &AwsProvider, region: &str, fleet: &str, coun
                     name: format!("{fleet}.w{n}"),
                     data: LaunchTemplateData {
                         image_id: Some(IMAGE.to_string()),
-                        instance_tags: fleet_tags(fleet, &address),
+                        instance_tags: fleet_tags(fleet, &address).into(),
                         ..LaunchTemplateData::default()
                     },
                     tags: fleet_tags(fleet, &address),
