@@ -372,7 +372,7 @@ worker_type "w" {{
                             name: "f.k".into(),
                             id: "key-1".into(),
                             fingerprint: String::new(),
-                            tags: key_tags.into(),
+                            tags: key_tags,
                         }],
                     },
                     images: Observed::Complete { items: vec![image] },
