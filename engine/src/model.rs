@@ -18,7 +18,56 @@ pub struct Origin {
     /// The whole block (or, failing that, its header).
     pub block: Option<SourceRef>,
     /// Each attribute or nested block by name (nested: `capacity.max`, `instance_type.c5.metal`).
-    pub attributes: BTreeMap<String, SourceRef>,
+    pub attributes: Spans,
+}
+
+/// Locations by name, in name order: what a `BTreeMap<String, SourceRef>`
+/// would hold, in one sorted vector. A block names a few dozen at most, and
+/// a fleet holds one set per worker type, where a map per set was a third
+/// of the decoded model.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Spans(Vec<(String, SourceRef)>);
+
+impl Spans {
+    fn find(&self, name: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(n, _)| n.as_str().cmp(name))
+    }
+
+    /// The location of `name`, if recorded.
+    pub fn get(&self, name: &str) -> Option<&SourceRef> {
+        self.find(name).ok().map(|i| &self.0[i].1)
+    }
+
+    /// Whether `name` is recorded.
+    pub fn contains_key(&self, name: &str) -> bool {
+        self.find(name).is_ok()
+    }
+
+    /// Records `name` at `at`; the location it had, if any.
+    pub fn insert(&mut self, name: String, at: SourceRef) -> Option<SourceRef> {
+        match self.find(&name) {
+            Ok(i) => Some(std::mem::replace(&mut self.0[i].1, at)),
+            Err(i) => {
+                self.0.insert(i, (name, at));
+                None
+            }
+        }
+    }
+
+    /// The recorded names, in order.
+    pub fn keys(&self) -> impl Iterator<Item = &String> {
+        self.0.iter().map(|(n, _)| n)
+    }
+
+    /// How many names are recorded.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 impl Origin {
@@ -972,6 +1021,23 @@ pub mod address {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spans_are_found_by_name_and_kept_in_name_order() {
+        let at = |start: usize| SourceRef {
+            file: 0,
+            span: start..start + 1,
+        };
+        let mut spans = Spans::default();
+        for (name, start) in [("max", 3), ("capacity", 1), ("min", 2), ("max", 4)] {
+            spans.insert(name.to_string(), at(start));
+        }
+        assert_eq!(spans.len(), 3);
+        assert_eq!(spans.get("max"), Some(&at(4)));
+        assert!(spans.contains_key("capacity") && !spans.contains_key("market"));
+        let names: Vec<&str> = spans.keys().map(String::as_str).collect();
+        assert_eq!(names, ["capacity", "max", "min"]);
+    }
 
     #[test]
     fn durations_parse_and_print_canonically() {

@@ -9,7 +9,7 @@
 
 use fleetform_engine::apply::{self, Journal};
 use fleetform_engine::model::{
-    Config, HttpTokens, Metadata, Network, Origin, Spot, Volume, VolumeType,
+    Config, HttpTokens, Metadata, Network, Origin, Spans, Spot, Volume, VolumeType,
 };
 use fleetform_engine::plan::build::{template_for, TemplateOf};
 use fleetform_engine::plan::{self, Action, ActionKind, PlanOptions, Resource, SkipReason};
@@ -82,13 +82,12 @@ fn config() -> Config {
     let mut c = loaded();
     let origin = c.worker_types["w"].origin.clone();
     let span = |key: &str| {
-        origin
-            .attributes
-            .get(key)
-            .cloned()
-            .unwrap_or_else(|| panic!("{key} in {:?}", origin.attributes.keys()))
+        origin.attributes.get(key).cloned().unwrap_or_else(|| {
+            let names: Vec<&String> = origin.attributes.keys().collect();
+            panic!("{key} in {names:?}")
+        })
     };
-    let mut attributes = BTreeMap::new();
+    let mut attributes = Spans::default();
     for zone in ZONES {
         attributes.insert(format!("subnets.{zone}"), span("ami_set"));
     }
