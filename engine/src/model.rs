@@ -654,7 +654,7 @@ pub struct WorkerType {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub user_data_sensitive: bool,
     /// Extra tags on the launch template and instances.
-    pub tags: BTreeMap<String, String>,
+    pub tags: crate::provider::Tags,
     /// Staged roll-out of image changes (overrides the fleet's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout: Option<Rollout>,
@@ -701,7 +701,7 @@ pub struct RegionalValues {
     pub user_data: Option<String>,
     /// `tags` in this region.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tags: Option<BTreeMap<String, String>>,
+    pub tags: Option<crate::provider::Tags>,
     /// `iam_instance_profile` in this region.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iam_instance_profile: Option<String>,
@@ -734,7 +734,7 @@ impl WorkerType {
     }
 
     /// The extra tags of the worker type's objects in `region`.
-    pub fn tags_in(&self, region: &str) -> &BTreeMap<String, String> {
+    pub fn tags_in(&self, region: &str) -> &crate::provider::Tags {
         self.regional
             .get(region)
             .and_then(|r| r.tags.as_ref())

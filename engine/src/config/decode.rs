@@ -1706,7 +1706,7 @@ fn decode_worker_type<'a>(
         })
         .map(|(base, each)| {
             for (region, tags) in each.into_iter().flatten() {
-                regional.entry(region).or_default().tags = Some(tags);
+                regional.entry(region).or_default().tags = Some(tags.into());
             }
             base.unwrap_or_default()
         }),
@@ -1981,7 +1981,7 @@ fn decode_worker_type<'a>(
         max_lifetime,
         user_data,
         user_data_sensitive,
-        tags: tags.unwrap_or_default(),
+        tags: tags.map(Into::into).unwrap_or_default(),
         rollout,
         network,
         iam_instance_profile,

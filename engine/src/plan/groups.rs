@@ -79,7 +79,7 @@ pub fn planned_group(
         .unwrap_or_default();
     subnet_ids.sort();
     subnet_ids.dedup();
-    let mut group_tags = wt.tags_in(region).clone();
+    let mut group_tags: BTreeMap<String, String> = wt.tags_in(region).clone().into();
     group_tags.insert(tags::FLEET.to_string(), config.fleet.name.clone());
     group_tags.insert(
         tags::ADDRESS.to_string(),
