@@ -25,8 +25,8 @@ const KEYWORD: &[u8] = b"worker_type";
 pub(super) fn worker_type_ranges(text: &str) -> Option<Vec<Range<usize>>> {
     let bytes = text.as_bytes();
     let mut found = Vec::new();
-    // What encloses the position: a `{` of code, an interpolation of a
-    // string (`${`, `%{`), or a quoted string.
+    // What encloses the position: a `{`, `(` or `[` of code, an
+    // interpolation of a string (`${`, `%{`), or a quoted string.
     let mut stack: Vec<Frame> = Vec::new();
     // A `worker_type` keyword at the top level: where it starts, and
     // whether its body's `{` was seen.
@@ -89,11 +89,32 @@ pub(super) fn worker_type_ranges(text: &str) -> Option<Vec<Range<usize>>> {
                 stack.push(Frame::Brace);
                 i += 1;
             }
+            b'(' | b'[' => {
+                stack.push(Frame::Bracket(if b == b'(' { b')' } else { b']' }));
+                i += 1;
+            }
+            b')' | b']' => {
+                match stack.pop()? {
+                    Frame::Bracket(close) if close == b => {}
+                    _ => return None,
+                }
+                i += 1;
+            }
             b'}' => {
-                stack.pop()?;
+                match stack.pop()? {
+                    Frame::Brace | Frame::Interpolation => {}
+                    Frame::Bracket(_) | Frame::Quoted => return None,
+                }
                 i += 1;
                 if stack.is_empty() {
                     if let Some((start, true)) = block.take() {
+                        // Only a comment may follow a block on its line: a
+                        // structure there is a syntax error of the whole
+                        // file, which the parts alone would not show.
+                        let rest = bytes[i..line_end(bytes, i)].trim_ascii_start();
+                        if !(rest.is_empty() || rest.starts_with(b"#") || rest.starts_with(b"//")) {
+                            return None;
+                        }
                         found.push(start..i);
                     }
                 }
@@ -122,6 +143,8 @@ pub(super) fn worker_type_ranges(text: &str) -> Option<Vec<Range<usize>>> {
 /// What encloses a position of the scan.
 enum Frame {
     Brace,
+    /// `(` or `[`, with the byte that closes it.
+    Bracket(u8),
     Interpolation,
     Quoted,
 }
@@ -266,6 +289,30 @@ worker_type_x = 1
         let found = blocks(text);
         assert_eq!(found.len(), 3, "{found:#?}");
         assert_eq!(found, parsed(text));
+    }
+
+    #[test]
+    fn a_block_sharing_its_line_or_inside_brackets_is_left_to_the_parser() {
+        // Each of these is a syntax error of the whole file that its parts
+        // parsed alone would not show.
+        for text in [
+            "worker_type \"a\" { } fleet \"f\" { }\n",
+            "worker_type \"a\" {\n} /* c */ locals { }\n",
+            "x = [\nworker_type \"a\" { }\n]\n",
+            "x = (\nworker_type \"a\" { }\n)\n",
+        ] {
+            let found = worker_type_ranges(text);
+            assert!(
+                found.as_ref().is_none_or(Vec::is_empty),
+                "{text:?}: {found:?}"
+            );
+            assert!(hcl_edit::parser::parse_body(text).is_err(), "{text:?}");
+        }
+        // A comment after the brace is fine.
+        assert_eq!(
+            blocks("worker_type \"a\" { } # ok\n"),
+            ["worker_type \"a\" { }"]
+        );
     }
 
     #[test]
