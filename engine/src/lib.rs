@@ -47,6 +47,7 @@ pub mod plan;
 pub mod provider;
 pub mod schema;
 pub mod sensitive;
+pub mod sorted_map;
 pub mod source;
 
 pub use config::{load_dir, load_dir_with, Inputs, Loaded, Overlay, StateLocation};

@@ -21,54 +21,8 @@ pub struct Origin {
     pub attributes: Spans,
 }
 
-/// Locations by name, in name order: what a `BTreeMap<String, SourceRef>`
-/// would hold, in one sorted vector. A block names a few dozen at most, and
-/// a fleet holds one set per worker type, where a map per set was a third
-/// of the decoded model.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Spans(Vec<(String, SourceRef)>);
-
-impl Spans {
-    fn find(&self, name: &str) -> Result<usize, usize> {
-        self.0.binary_search_by(|(n, _)| n.as_str().cmp(name))
-    }
-
-    /// The location of `name`, if recorded.
-    pub fn get(&self, name: &str) -> Option<&SourceRef> {
-        self.find(name).ok().map(|i| &self.0[i].1)
-    }
-
-    /// Whether `name` is recorded.
-    pub fn contains_key(&self, name: &str) -> bool {
-        self.find(name).is_ok()
-    }
-
-    /// Records `name` at `at`; the location it had, if any.
-    pub fn insert(&mut self, name: String, at: SourceRef) -> Option<SourceRef> {
-        match self.find(&name) {
-            Ok(i) => Some(std::mem::replace(&mut self.0[i].1, at)),
-            Err(i) => {
-                self.0.insert(i, (name, at));
-                None
-            }
-        }
-    }
-
-    /// The recorded names, in order.
-    pub fn keys(&self) -> impl Iterator<Item = &String> {
-        self.0.iter().map(|(n, _)| n)
-    }
-
-    /// How many names are recorded.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// Whether none is.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
+/// Locations by name, in name order (see [`crate::sorted_map::SortedMap`]).
+pub type Spans = crate::sorted_map::SortedMap<SourceRef>;
 
 impl Origin {
     /// The location of an attribute, falling back to the block.

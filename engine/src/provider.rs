@@ -13,9 +13,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 
-mod tag_set;
-
-pub use tag_set::Tags;
+/// The tags of one EC2 object, by key (see [`crate::sorted_map::SortedMap`]).
+pub type Tags = crate::sorted_map::SortedMap<String>;
 
 /// Tag keys fleetform sets at creation on everything it manages.
 pub mod tags {

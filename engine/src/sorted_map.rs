@@ -1,26 +1,32 @@
-//! [`Tags`]: the tags of one EC2 object.
+//! [`SortedMap`]: a small map from names to values, in one vector.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::BTreeMap;
 
-/// The tags of one EC2 object: keys in order, each once, as a
-/// `BTreeMap<String, String>` of them would hold them, in one vector. An
-/// observation holds a set per launch template and per instance (three
-/// per template), and a map per set was most of its memory; sets are a
-/// few entries, so a lookup's binary search is as quick as the map's.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Tags(Vec<(String, String)>);
+/// Values by name: names in order, each once, as a `BTreeMap<String, V>`
+/// would hold them, in one sorted vector. Sets of tags
+/// ([`crate::provider::Tags`]) and of attribute locations
+/// ([`crate::model::Spans`]) are a few entries each and there is one per
+/// object of a fleet, where a map per set was most of an observation's
+/// memory and a third of a model's; at that size a binary search is as
+/// quick as the map's lookup.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SortedMap<V>(Vec<(String, V)>);
 
-/// The entries of a [`Tags`], by reference, in key order.
-pub type Iter<'a> = std::iter::Map<
-    std::slice::Iter<'a, (String, String)>,
-    fn(&(String, String)) -> (&String, &String),
->;
+/// The entries of a [`SortedMap`], by reference, in name order.
+pub type Iter<'a, V> =
+    std::iter::Map<std::slice::Iter<'a, (String, V)>, fn(&(String, V)) -> (&String, &V)>;
 
-impl Tags {
-    /// No tags.
-    pub fn new() -> Tags {
-        Tags(Vec::new())
+impl<V> Default for SortedMap<V> {
+    fn default() -> Self {
+        SortedMap(Vec::new())
+    }
+}
+
+impl<V> SortedMap<V> {
+    /// No entries.
+    pub fn new() -> Self {
+        SortedMap(Vec::new())
     }
 
     fn find(&self, key: &str) -> Result<usize, usize> {
@@ -28,7 +34,7 @@ impl Tags {
     }
 
     /// The value of `key`, if it is set.
-    pub fn get(&self, key: &str) -> Option<&String> {
+    pub fn get(&self, key: &str) -> Option<&V> {
         self.find(key).ok().map(|i| &self.0[i].1)
     }
 
@@ -38,7 +44,7 @@ impl Tags {
     }
 
     /// Sets `key` to `value`; the value it had, if any.
-    pub fn insert(&mut self, key: String, value: String) -> Option<String> {
+    pub fn insert(&mut self, key: String, value: V) -> Option<V> {
         match self.find(&key) {
             Ok(i) => Some(std::mem::replace(&mut self.0[i].1, value)),
             Err(i) => {
@@ -49,12 +55,12 @@ impl Tags {
     }
 
     /// Unsets `key`; the value it had, if any.
-    pub fn remove(&mut self, key: &str) -> Option<String> {
+    pub fn remove(&mut self, key: &str) -> Option<V> {
         self.find(key).ok().map(|i| self.0.remove(i).1)
     }
 
     /// The entries in key order.
-    pub fn iter(&self) -> Iter<'_> {
+    pub fn iter(&self) -> Iter<'_, V> {
         self.0.iter().map(|(k, v)| (k, v))
     }
 
@@ -64,11 +70,11 @@ impl Tags {
     }
 
     /// The values in key order.
-    pub fn values(&self) -> impl Iterator<Item = &String> {
+    pub fn values(&self) -> impl Iterator<Item = &V> {
         self.0.iter().map(|(_, v)| v)
     }
 
-    /// How many tags are set.
+    /// How many entries there are.
     pub fn len(&self) -> usize {
         self.0.len()
     }
@@ -78,35 +84,35 @@ impl Tags {
         self.0.is_empty()
     }
 
-    /// Unsets every tag.
+    /// Removes every entry.
     pub fn clear(&mut self) {
         self.0.clear();
     }
 
     /// Keeps the entries `keep` says yes to.
-    pub fn retain(&mut self, mut keep: impl FnMut(&String, &mut String) -> bool) {
+    pub fn retain(&mut self, mut keep: impl FnMut(&String, &mut V) -> bool) {
         self.0.retain_mut(|(k, v)| keep(k, v));
     }
 }
 
-impl std::ops::Index<&str> for Tags {
-    type Output = String;
+impl<V> std::ops::Index<&str> for SortedMap<V> {
+    type Output = V;
     /// The value of `key`, which must be set (as a map's index).
-    fn index(&self, key: &str) -> &String {
+    fn index(&self, key: &str) -> &V {
         match self.get(key) {
             Some(value) => value,
-            None => panic!("no tag `{key}`"),
+            None => panic!("no entry `{key}`"),
         }
     }
 }
 
-impl FromIterator<(String, String)> for Tags {
+impl<V> FromIterator<(String, V)> for SortedMap<V> {
     /// A key given twice keeps its last value, as a map's `collect` does.
-    fn from_iter<I: IntoIterator<Item = (String, String)>>(entries: I) -> Tags {
-        let mut all: Vec<(String, String)> = entries.into_iter().collect();
+    fn from_iter<I: IntoIterator<Item = (String, V)>>(entries: I) -> Self {
+        let mut all: Vec<(String, V)> = entries.into_iter().collect();
         // Stable: of equal keys, the last one given is the last one here.
         all.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut out: Vec<(String, String)> = Vec::with_capacity(all.len());
+        let mut out: Vec<(String, V)> = Vec::with_capacity(all.len());
         for entry in all {
             match out.last_mut() {
                 Some(last) if last.0 == entry.0 => *last = entry,
@@ -114,54 +120,54 @@ impl FromIterator<(String, String)> for Tags {
             }
         }
         out.shrink_to_fit();
-        Tags(out)
+        SortedMap(out)
     }
 }
 
-impl Extend<(String, String)> for Tags {
-    fn extend<I: IntoIterator<Item = (String, String)>>(&mut self, entries: I) {
+impl<V> Extend<(String, V)> for SortedMap<V> {
+    fn extend<I: IntoIterator<Item = (String, V)>>(&mut self, entries: I) {
         for (k, v) in entries {
             self.insert(k, v);
         }
     }
 }
 
-impl IntoIterator for Tags {
-    type Item = (String, String);
-    type IntoIter = std::vec::IntoIter<(String, String)>;
+impl<V> IntoIterator for SortedMap<V> {
+    type Item = (String, V);
+    type IntoIter = std::vec::IntoIter<(String, V)>;
     fn into_iter(self) -> Self::IntoIter {
         self.0.into_iter()
     }
 }
 
-impl<'a> IntoIterator for &'a Tags {
-    type Item = (&'a String, &'a String);
-    type IntoIter = Iter<'a>;
+impl<'a, V> IntoIterator for &'a SortedMap<V> {
+    type Item = (&'a String, &'a V);
+    type IntoIter = Iter<'a, V>;
     fn into_iter(self) -> Self::IntoIter {
         self.iter()
     }
 }
 
-impl From<BTreeMap<String, String>> for Tags {
-    fn from(map: BTreeMap<String, String>) -> Tags {
+impl<V> From<BTreeMap<String, V>> for SortedMap<V> {
+    fn from(map: BTreeMap<String, V>) -> Self {
         // A map's entries are in order already.
-        Tags(map.into_iter().collect())
+        SortedMap(map.into_iter().collect())
     }
 }
 
-impl<const N: usize> From<[(String, String); N]> for Tags {
-    fn from(entries: [(String, String); N]) -> Tags {
+impl<V, const N: usize> From<[(String, V); N]> for SortedMap<V> {
+    fn from(entries: [(String, V); N]) -> Self {
         entries.into_iter().collect()
     }
 }
 
-impl From<Tags> for BTreeMap<String, String> {
-    fn from(tags: Tags) -> BTreeMap<String, String> {
-        tags.0.into_iter().collect()
+impl<V> From<SortedMap<V>> for BTreeMap<String, V> {
+    fn from(map: SortedMap<V>) -> BTreeMap<String, V> {
+        map.0.into_iter().collect()
     }
 }
 
-impl Serialize for Tags {
+impl<V: Serialize> Serialize for SortedMap<V> {
     /// As a map, as the `BTreeMap` it replaces was: plans and recorded
     /// observations read the same.
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -169,21 +175,21 @@ impl Serialize for Tags {
     }
 }
 
-impl<'de> Deserialize<'de> for Tags {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Tags, D::Error> {
-        BTreeMap::<String, String>::deserialize(deserializer).map(Tags::from)
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for SortedMap<V> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        BTreeMap::<String, V>::deserialize(deserializer).map(SortedMap::from)
     }
 }
 
-impl schemars::JsonSchema for Tags {
+impl<V: schemars::JsonSchema> schemars::JsonSchema for SortedMap<V> {
     fn inline_schema() -> bool {
         true
     }
     fn schema_name() -> std::borrow::Cow<'static, str> {
-        BTreeMap::<String, String>::schema_name()
+        BTreeMap::<String, V>::schema_name()
     }
     fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        BTreeMap::<String, String>::json_schema(generator)
+        BTreeMap::<String, V>::json_schema(generator)
     }
 }
 
@@ -199,9 +205,9 @@ mod tests {
     }
 
     #[test]
-    fn tags_behave_as_the_map_they_replace() {
+    fn a_sorted_map_behaves_as_the_map_it_replaces() {
         let given = pairs(&[("b", "1"), ("a", "2"), ("b", "3"), ("c", "4")]);
-        let tags: Tags = given.clone().into_iter().collect();
+        let tags: SortedMap<String> = given.clone().into_iter().collect();
         let map: BTreeMap<String, String> = given.into_iter().collect();
         assert_eq!(BTreeMap::from(tags.clone()), map);
         assert_eq!(tags.get("b").map(String::as_str), Some("3"));
@@ -216,7 +222,8 @@ mod tests {
             serde_json::to_string(&tags).expect("json"),
             r#"{"0":"6","a":"5","b":"3"}"#
         );
-        let back: Tags = serde_json::from_str(r#"{"b":"3","0":"6","a":"5"}"#).expect("json");
+        let back: SortedMap<String> =
+            serde_json::from_str(r#"{"b":"3","0":"6","a":"5"}"#).expect("json");
         assert_eq!(back, tags);
     }
 }
