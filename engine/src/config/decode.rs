@@ -4,7 +4,8 @@
 use super::fields::{span_of, unknown, want, Decl, Fields, Regional};
 use super::launch;
 use super::repeat;
-use super::scope::{references, Assessed, Charged, Scope, Skipped};
+use super::scope::{references, Assessed, Charged, Reference, Scope, Skipped};
+use super::shape::{Shape, ShapedLocal};
 use super::variables;
 use super::{functions, split, Inputs, ParsedFile, Unsplit};
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
@@ -177,6 +178,7 @@ impl FirstOfEachName {
 /// Decodes every block of the parsed files into a [`Config`].
 pub(super) fn decode(
     files: &[ParsedFile],
+    mut shaped: Shaped,
     sources: &mut SourceSet,
     inputs: &Inputs,
     diags: &mut Diagnostics,
@@ -186,7 +188,7 @@ pub(super) fn decode(
     let key_pairs = named(&decls.key_pairs, "key_pair", sources, diags);
     let ami_sets = named(&decls.ami_sets, "ami_set", sources, diags);
     let networks = named(&decls.networks, "network", sources, diags);
-    let locals = local_attributes(&decls.locals, diags);
+    let mut locals = local_attributes(&decls.locals, &mut shaped, diags);
 
     let mut scope = Scope::new(
         variables.iter().map(|(n, _)| n.clone()),
@@ -216,7 +218,7 @@ pub(super) fn decode(
     ] {
         scope.set_instances(root, repeat::keys(expanded));
     }
-    eval_locals(&locals, &mut scope, diags);
+    eval_locals(&mut locals, &mut scope, diags)?;
     let later_key_pairs = expand(later_key_pairs, "key_pair", &scope, &mut spent, diags);
     let later_ami_sets = expand(later_ami_sets, "ami_set", &scope, &mut spent, diags);
     let later_networks = expand(later_networks, "network", &scope, &mut spent, diags);
@@ -392,9 +394,58 @@ pub(super) fn decode(
             }
         }
     }
-    let worker_types = expand(worker_types, "worker_type", &scope, &mut spent, diags);
-    let worker_types = repeat::into_instances(worker_types);
-    let mut decoded: Vec<(String, Option<WorkerType>, Diagnostics)> = worker_types
+    // The instances of a worker type with `for_each` are decoded as they
+    // are made (their own blocks are then freed at once); the other worker
+    // types, one instance each, are decoded together afterwards. Either
+    // way the results stay in the order of the blocks.
+    type DecodedWorkerType = (String, Option<WorkerType>, Diagnostics);
+    let mut slots: Vec<Vec<DecodedWorkerType>> = Vec::with_capacity(worker_types.len());
+    let mut single = Vec::new();
+    let mut single_slots = Vec::new();
+    for (label, decl) in worker_types {
+        let decode_made = |block: &Block, made: repeat::Made| {
+            made.decode(block, &scope, |key, body, scope| {
+                let name = crate::model::address::instance(&label, key);
+                let mut found = Diagnostics::default();
+                let decoded = decode_worker_type(
+                    name.clone(),
+                    Some(key),
+                    Decl {
+                        file: decl.file,
+                        block,
+                    },
+                    body,
+                    &default_regions,
+                    scope,
+                    &mut found,
+                );
+                (name, decoded, found)
+            })
+        };
+        let expansion = repeat::expand_then(
+            decl,
+            "worker_type",
+            &label,
+            &scope,
+            &mut spent,
+            diags,
+            &decode_made,
+        );
+        let single_expansion = match expansion {
+            repeat::Expansion::Repeated { made, .. } => {
+                slots.push(made);
+                continue;
+            }
+            repeat::Expansion::Failed => continue,
+            repeat::Expansion::Unchanged => repeat::Expansion::Unchanged,
+            repeat::Expansion::Dynamic(block) => repeat::Expansion::Dynamic(block),
+        };
+        single_slots.push(slots.len());
+        slots.push(Vec::new());
+        single.push((label, decl, single_expansion));
+    }
+    let worker_types = repeat::into_instances(single);
+    let singles: Vec<DecodedWorkerType> = worker_types
         .into_par_iter()
         .map_init(
             || {
@@ -417,6 +468,10 @@ pub(super) fn decode(
             },
         )
         .collect();
+    for (slot, decoded) in single_slots.into_iter().zip(singles) {
+        slots[slot].push(decoded);
+    }
+    let mut decoded: Vec<DecodedWorkerType> = slots.into_iter().flatten().collect();
     decoded.extend(early);
     let mut worker_types: BTreeMap<String, WorkerType> = BTreeMap::new();
     // A mistake in a block with `for_each` is in every instance; it is
@@ -583,7 +638,7 @@ fn circles_through_locals(
         return;
     }
     for local in locals {
-        for r in references(&local.attr.value) {
+        for r in local.references().iter() {
             let Some(name) = r.name.as_deref().filter(|n| with_keys.contains_key(*n)) else {
                 continue;
             };
@@ -838,9 +893,38 @@ pub(super) struct Local<'a> {
     name: String,
     file: FileId,
     attr: &'a Attribute,
+    /// Its value when it was taken out of the syntax tree (see `shape`):
+    /// `attr.value` is then a placeholder.
+    shaped: Option<ShapedLocal>,
 }
 
-fn local_attributes<'a>(blocks: &[Decl<'a>], diags: &mut Diagnostics) -> Vec<Local<'a>> {
+impl Local<'_> {
+    /// The references of its value expression.
+    fn references(&self) -> std::borrow::Cow<'_, [Reference]> {
+        match &self.shaped {
+            Some(shaped) => std::borrow::Cow::Borrowed(&shaped.references),
+            None => std::borrow::Cow::Owned(references(&self.attr.value)),
+        }
+    }
+
+    /// The span of its value expression.
+    fn value_span(&self) -> Option<std::ops::Range<usize>> {
+        match &self.shaped {
+            Some(shaped) => shaped.span.clone(),
+            None => self.attr.value.span(),
+        }
+    }
+}
+
+/// The locals taken out of their files' syntax trees, by file and where
+/// their names start (see `shape`).
+pub(super) type Shaped = HashMap<(FileId, usize), ShapedLocal>;
+
+fn local_attributes<'a>(
+    blocks: &[Decl<'a>],
+    shaped: &mut Shaped,
+    diags: &mut Diagnostics,
+) -> Vec<Local<'a>> {
     let mut out: Vec<Local<'a>> = Vec::new();
     for decl in blocks {
         if let Some(label) = decl.block.labels.first() {
@@ -865,10 +949,15 @@ fn local_attributes<'a>(blocks: &[Decl<'a>], diags: &mut Diagnostics) -> Vec<Loc
                         );
                         continue;
                     }
+                    let shaped = attr
+                        .key
+                        .span()
+                        .and_then(|span| shaped.remove(&(decl.file, span.start)));
                     out.push(Local {
                         name,
                         file: decl.file,
                         attr,
+                        shaped,
                     });
                 }
                 Structure::Block(block) => diags.push(
@@ -883,7 +972,15 @@ fn local_attributes<'a>(blocks: &[Decl<'a>], diags: &mut Diagnostics) -> Vec<Loc
 }
 
 /// Evaluates locals in dependency order; reports each cycle once, never loops.
-fn eval_locals(locals: &[Local<'_>], scope: &mut Scope<'static>, diags: &mut Diagnostics) {
+///
+/// `Err` when a local taken out of its syntax tree cannot be evaluated as
+/// one (a path in it does not resolve): the load starts again with whole
+/// files, and evaluating it as written reports why.
+fn eval_locals(
+    locals: &mut [Local<'_>],
+    scope: &mut Scope<'static>,
+    diags: &mut Diagnostics,
+) -> Result<(), Unsplit> {
     let index: HashMap<&str, usize> = locals
         .iter()
         .enumerate()
@@ -894,10 +991,11 @@ fn eval_locals(locals: &[Local<'_>], scope: &mut Scope<'static>, diags: &mut Dia
     let deps: Vec<Vec<usize>> = locals
         .par_iter()
         .map(|local| {
-            let mut d: Vec<usize> = references(&local.attr.value)
-                .into_iter()
+            let mut d: Vec<usize> = local
+                .references()
+                .iter()
                 .filter(|r| r.root == "local")
-                .filter_map(|r| index.get(r.name?.as_str()).copied())
+                .filter_map(|r| index.get(r.name.as_deref()?).copied())
                 .collect();
             d.sort_unstable();
             d.dedup();
@@ -949,7 +1047,11 @@ fn eval_locals(locals: &[Local<'_>], scope: &mut Scope<'static>, diags: &mut Dia
         let reader: &Scope<'static> = scope;
         let assess = |&i: &usize| {
             let mut found = Diagnostics::default();
-            let assessed = reader.assess(locals[i].file, &locals[i].attr.value, &mut found);
+            let local = &locals[i];
+            let assessed = match &local.shaped {
+                Some(shaped) => reader.assess_shape(local.file, shaped, &mut found),
+                None => reader.assess(local.file, &local.attr.value, &mut found),
+            };
             (found, assessed)
         };
         let assessed: Vec<(Diagnostics, Result<Assessed, Skipped>)> = if run.len() == 1 {
@@ -963,41 +1065,66 @@ fn eval_locals(locals: &[Local<'_>], scope: &mut Scope<'static>, diags: &mut Dia
             .map(|((mut found, assessed), &i)| {
                 let local = &locals[i];
                 let charged = assessed
-                    .and_then(|a| scope.spend(local.file, &local.attr.value, a, &mut found));
+                    .and_then(|a| scope.spend_at(local.file, local.value_span(), a, &mut found));
                 (found, charged)
             })
             .collect();
+        // Shapes are evaluated once, so they are moved into their values.
+        let shapes: Vec<Option<Shape>> = run
+            .iter()
+            .map(|&i| {
+                let shaped = locals[i].shaped.as_mut()?;
+                Some(std::mem::replace(
+                    &mut shaped.shape,
+                    Shape::Literal(hcl::Value::Null),
+                ))
+            })
+            .collect();
+        let locals: &[Local<'_>] = locals;
         let shared: &Scope<'static> = scope;
-        let evaluate = |(mut found, charged): (Diagnostics, Result<Charged, Skipped>), i: usize| {
+        let evaluate = |(mut found, charged): (Diagnostics, Result<Charged, Skipped>),
+                        i: usize,
+                        shape: Option<Shape>| {
             let local = &locals[i];
-            let value = charged
-                .and_then(|c| shared.evaluate(local.file, &local.attr.value, c, &mut found))
-                .ok();
+            let value = match (charged, shape) {
+                (Err(_), _) => Ok(None),
+                (Ok(Charged::Pending(_)), Some(shape)) => match shared.fold_shape(shape) {
+                    Some(value) => Ok(Some(value)),
+                    None => Err(Unsplit),
+                },
+                (Ok(charged), _) => Ok(shared
+                    .evaluate(local.file, &local.attr.value, charged, &mut found)
+                    .ok()),
+            };
             (found, value)
         };
-        let evaluated: Vec<(Diagnostics, Option<hcl::Value>)> = if run.len() == 1 {
+        type Evaluated = (Diagnostics, Result<Option<hcl::Value>, Unsplit>);
+        let evaluated: Vec<Evaluated> = if run.len() == 1 {
             charged
                 .into_iter()
                 .zip(run.iter().copied())
-                .map(|(c, i)| evaluate(c, i))
+                .zip(shapes)
+                .map(|((c, i), shape)| evaluate(c, i, shape))
                 .collect()
         } else {
             charged
                 .into_par_iter()
                 .zip(run.par_iter().copied())
+                .zip(shapes)
                 .map_init(
                     || {
                         dir.as_deref()
                             .map(|dir| functions::ConfigDirGuard::join(dir, log.clone()))
                     },
-                    |_, (c, i)| evaluate(c, i),
+                    |_, ((c, i), shape)| evaluate(c, i, shape),
                 )
                 .collect()
         };
         for (&i, (found, value)) in run.iter().zip(evaluated) {
             let local = &locals[i];
+            let value = value?;
             diags.extend(found.iter().cloned());
-            if scope.is_sensitive(&local.attr.value) {
+            if scope.is_sensitive_refs(&local.references()) {
                 scope.mark_sensitive_local(&local.name);
             }
             scope.set_local(&local.name, value);
@@ -1051,6 +1178,7 @@ fn eval_locals(locals: &[Local<'_>], scope: &mut Scope<'static>, diags: &mut Dia
             scope.set_local(&local.name, None);
         }
     }
+    Ok(())
 }
 
 fn decode_fleet(decl: Decl<'_>, scope: &Scope, diags: &mut Diagnostics) -> Option<Fleet> {

@@ -21,6 +21,7 @@ pub mod functions;
 mod launch;
 mod repeat;
 mod scope;
+mod shape;
 mod split;
 mod variables;
 
@@ -112,6 +113,8 @@ pub(crate) struct ParsedFile {
     /// Its top-level `worker_type` blocks, when they are not in `body` but
     /// left to be parsed once the rest of the configuration is decoded.
     pub deferred: Option<Deferred>,
+    /// Its locals taken out of `body` (see `shape`).
+    pub shaped: Vec<shape::ShapedLocal>,
 }
 
 /// The top-level `worker_type` blocks of a file, not parsed yet: its text
@@ -191,7 +194,7 @@ pub fn load_dir_with(dir: &Path, inputs: &Inputs, overlay: &Overlay) -> Loaded {
 fn load(dir: &Path, inputs: &Inputs, overlay: &Overlay, split: bool) -> Result<Loaded, Unsplit> {
     let mut sources = SourceSet::new();
     let mut diags = Diagnostics::default();
-    let (files, all_parsed) = read_dir(dir, &overlay.files, &mut sources, &mut diags, split);
+    let (mut files, all_parsed) = read_dir(dir, &overlay.files, &mut sources, &mut diags, split);
     let (config, backend, secrets, read_files, variables) = if files.is_empty() {
         (
             None,
@@ -202,8 +205,17 @@ fn load(dir: &Path, inputs: &Inputs, overlay: &Overlay, split: bool) -> Result<L
         )
     } else {
         let _guard = functions::ConfigDirGuard::set(dir);
+        let shaped: decode::Shaped = files
+            .iter_mut()
+            .flat_map(|file| {
+                let id = file.id;
+                std::mem::take(&mut file.shaped)
+                    .into_iter()
+                    .map(move |local| ((id, local.key_start), local))
+            })
+            .collect();
         let (config, backend, secrets, variables) =
-            decode::decode(&files, &mut sources, inputs, &mut diags)?;
+            decode::decode(&files, shaped, &mut sources, inputs, &mut diags)?;
         drop_in_background(files);
         if let Some(config) = &config {
             checks::static_checks(config, &mut diags);
@@ -332,10 +344,11 @@ fn read_dir(
         .into_iter()
         .zip(&texts)
         .filter_map(|(parsed, (id, text, _))| match parsed {
-            Ok((body, deferred)) => Some(ParsedFile {
+            Ok((body, deferred, shaped)) => Some(ParsedFile {
                 id: *id,
                 body,
                 deferred,
+                shaped,
             }),
             Err(error) => {
                 diags.push(syntax_diagnostic(*id, text, &error));
@@ -351,31 +364,41 @@ fn read_dir(
 /// tens of files, and parsing is most of loading. Results are in the order of
 /// `texts`. From a text marked to be split, the top-level worker types are
 /// left out of its body and deferred (see `split`), unless the rest does
-/// not parse.
+/// not parse. The lists and objects of its locals are taken out of the
+/// body as values (see `shape`).
 #[allow(clippy::type_complexity)]
 fn parse_all(
     texts: &[(FileId, Arc<str>, bool)],
-) -> Vec<Result<(Body, Option<Deferred>), hcl_edit::parser::Error>> {
+) -> Vec<Result<(Body, Option<Deferred>, Vec<shape::ShapedLocal>), hcl_edit::parser::Error>> {
     use rayon::prelude::*;
+    let parse = |text: &Arc<str>, split: bool| {
+        if split {
+            if let Some(ranges) = split::worker_type_ranges(text).filter(|r| !r.is_empty()) {
+                let rest = split::complement(text.len(), &ranges);
+                // A syntax error in the rest is reported from the whole file.
+                if let Some(Ok(body)) =
+                    split::blanked(text, &rest).map(|rest| hcl_edit::parser::parse_body(&rest))
+                {
+                    let deferred = Deferred {
+                        text: text.clone(),
+                        ranges,
+                    };
+                    return Ok((body, Some(deferred)));
+                }
+            }
+        }
+        hcl_edit::parser::parse_body(text).map(|body| (body, None))
+    };
     texts
         .par_iter()
         .map(|(_, text, split)| {
-            if *split {
-                if let Some(ranges) = split::worker_type_ranges(text).filter(|r| !r.is_empty()) {
-                    let rest = split::complement(text.len(), &ranges);
-                    // A syntax error in the rest is reported from the whole file.
-                    if let Some(Ok(body)) =
-                        split::blanked(text, &rest).map(|rest| hcl_edit::parser::parse_body(&rest))
-                    {
-                        let deferred = Deferred {
-                            text: text.clone(),
-                            ranges,
-                        };
-                        return Ok((body, Some(deferred)));
-                    }
-                }
-            }
-            hcl_edit::parser::parse_body(text).map(|body| (body, None))
+            let (mut body, deferred) = parse(text, *split)?;
+            let shaped = if *split {
+                shape::take_locals(&mut body)
+            } else {
+                Vec::new()
+            };
+            Ok((body, deferred, shaped))
         })
         .collect()
 }
@@ -395,6 +418,7 @@ pub(crate) fn read_var_file(
             id,
             body,
             deferred: None,
+            shaped: Vec::new(),
         }),
         Err(error) => {
             diags.push(syntax_diagnostic(id, &text, &error));
@@ -696,8 +720,9 @@ worker_type "plain" {
   ami_set = ami_set.ubuntu
 }
 locals {
-  tags  = { owner = var.owner }
-  pools = { a = 2, b = 3 }
+  tags   = { owner = var.owner }
+  pools  = { a = 2, b = 3 }
+  images = { a = { ami = ami_set.ubuntu, owners = [var.owner, "x"], n = local.pools.b } }
 }
 worker_type "last" {
   ami_set  = ami_set.ubuntu
@@ -775,6 +800,50 @@ worker_type "last" {
             .user_data
             .as_deref()
             .is_some_and(|u| u.contains("} { releng")));
+    }
+
+    #[test]
+    fn a_local_whose_path_does_not_resolve_is_reported_as_from_a_whole_load() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let broken = LATER.replace(
+            "pools  = { a = 2, b = 3 }",
+            "pools  = { a = 2, b = 3 }\n  wrong  = { a = var.owner.nope }\n  typo   = [local.nope]",
+        );
+        write(
+            dir.path(),
+            &[
+                ("a.hcl", GLOBALS),
+                ("workers.hcl", WORKERS),
+                ("x.hcl", &broken),
+            ],
+        );
+        assert!(
+            loaded(dir.path(), true).is_err(),
+            "a shape that does not fold goes back to whole files"
+        );
+        let Ok(whole) = loaded(dir.path(), false) else {
+            panic!("a whole load defers nothing");
+        };
+        let loaded = load_dir(dir.path(), &Inputs::default());
+        assert_eq!(loaded.diagnostics, whole.diagnostics);
+        // What is reported in x.hcl, by code.
+        let in_broken: Vec<(Code, &str)> = loaded
+            .diagnostics
+            .iter()
+            .filter_map(|d| Some((d.code, d.location.as_ref()?)))
+            .filter(|(_, at)| loaded.sources.file(at.file).name == "x.hcl")
+            .map(|(code, at)| (code, &broken[at.span.clone()]))
+            .collect();
+        assert!(
+            in_broken.contains(&(Code::UndefinedReference, "local.nope")),
+            "{in_broken:?}"
+        );
+        assert!(
+            in_broken
+                .iter()
+                .any(|(_, text)| text.contains("var.owner.nope")),
+            "{in_broken:?}"
+        );
     }
 
     #[test]

@@ -51,14 +51,15 @@ pub(super) struct Spent {
 /// diagnostics had been reported before it.
 type Spend = (usize, u64, Option<SourceRef>, usize);
 
-/// What expanding one top-level block gave.
-pub(super) enum Expansion {
+/// What expanding one top-level block gave; the instances of a block with
+/// `for_each` are [`Made`], or what was made of each (see [`expand_then`]).
+pub(super) enum Expansion<M = Made> {
     /// Neither `for_each` nor `dynamic`: decode the block as written.
     Unchanged,
     /// A block without `for_each` whose `dynamic` blocks were expanded.
     Dynamic(Block),
     /// A block with `for_each`: the block without `for_each`, and its instances.
-    Repeated { block: Block, made: Vec<Made> },
+    Repeated { block: Block, made: Vec<M> },
     /// It failed (reported).
     Failed,
 }
@@ -72,6 +73,25 @@ pub(super) struct Made {
     /// blocks (what they make depends on `each`); else it is the shared
     /// block as it is.
     parts: Option<Parts>,
+}
+
+impl Made {
+    /// Gives `decode` this instance's key, the structures of its body (the
+    /// shared `block`'s, with its own parts in place) and `scope` with
+    /// `each` bound: what decoding it needs, without a copy of the block.
+    pub fn decode<R>(
+        self,
+        block: &Block,
+        scope: &Scope,
+        decode: impl FnOnce(&str, &[&Structure], &Scope) -> R,
+    ) -> R {
+        let body: Vec<&Structure> = match &self.parts {
+            Some(parts) => overlaid(&block.body, parts),
+            None => block.body.iter().collect(),
+        };
+        let bound = scope.bind("each", self.each);
+        decode(&self.key, &body, &bound)
+    }
 }
 
 /// What one instance has in place of some structures of the shared body:
@@ -349,6 +369,23 @@ pub(super) fn expand(
     spent: &mut Spent,
     diags: &mut Diagnostics,
 ) -> Expansion {
+    expand_then(decl, kind, label, scope, spent, diags, &|_, made| made)
+}
+
+/// [`expand`], with each instance of a block with `for_each` given to
+/// `then` (with the block without `for_each`) as soon as it is made, on
+/// the core that made it: an instance's own parts are freed once `then`
+/// is done with them, instead of every instance's being held at once. If
+/// the expansion fails, what `then` made is dropped.
+pub(super) fn expand_then<R: Send>(
+    decl: Decl<'_>,
+    kind: &str,
+    label: &str,
+    scope: &Scope,
+    spent: &mut Spent,
+    diags: &mut Diagnostics,
+    then: &(dyn Fn(&Block, Made) -> R + Sync),
+) -> Expansion<R> {
     let Some(for_each) = decl.block.body.get_attribute("for_each") else {
         if !has_dynamic(&decl.block.body) {
             return Expansion::Unchanged;
@@ -409,7 +446,7 @@ pub(super) fn expand(
     // diagnostics) are those of expanding one instance after another.
     let dir = functions::config_dir();
     let log = functions::read_log().unwrap_or_default();
-    let expanded: Vec<(String, Value, u64, Option<Parts>, Record)> = elements
+    let expanded: Vec<(u64, Record, Option<R>)> = elements
         .into_par_iter()
         .map_init(
             || {
@@ -444,16 +481,27 @@ pub(super) fn expand(
                 } else {
                     (None, each)
                 };
-                (key, each, cost, own, record)
+                // A failed instance fails the block: nothing is made of it.
+                let made = (!record.failed).then(|| {
+                    then(
+                        &block,
+                        Made {
+                            key,
+                            each,
+                            parts: own,
+                        },
+                    )
+                });
+                (cost, record, made)
             },
         )
         .collect();
     let mut made = Vec::with_capacity(expanded.len());
-    for (key, each, cost, parts, record) in expanded {
+    for (cost, record, instance) in expanded {
         if !spend(spent, 1, cost, &at, diags) || !record.replay(spent, diags) {
             return Expansion::Failed;
         }
-        made.push(Made { key, each, parts });
+        made.extend(instance);
     }
     Expansion::Repeated { block, made }
 }

@@ -9,6 +9,7 @@
 
 use super::budget::{size_of, Bound, Estimator, Known, TOTAL_BUDGET, VALUE_BUDGET};
 use super::functions;
+use super::shape::{Shape, ShapedLocal};
 use crate::diagnostic::{did_you_mean, Code, Diagnostic, Diagnostics};
 use crate::source::{FileId, SourceRef};
 use hcl::eval::Context;
@@ -394,11 +395,19 @@ impl Scope<'_> {
     /// only passes near a secret (`var.token != "" ? "a" : "b"`) counts too:
     /// sensitivity is never lost, only sometimes gained.
     pub fn is_sensitive(&self, expr: &Expression) -> bool {
+        if self.names().sensitive_vars.is_empty() {
+            return false;
+        }
+        self.is_sensitive_refs(&references(expr))
+    }
+
+    /// [`Scope::is_sensitive`] for an expression with these references.
+    pub fn is_sensitive_refs(&self, references: &[Reference]) -> bool {
         let names = self.names();
         if names.sensitive_vars.is_empty() {
             return false;
         }
-        references(expr)
+        references
             .iter()
             .any(|r| match (r.root.as_str(), r.name.as_deref()) {
                 ("var", Some(name)) => names.sensitive_vars.contains(name),
@@ -972,6 +981,17 @@ impl Scope<'_> {
         assessed: Assessed,
         diags: &mut Diagnostics,
     ) -> Result<Charged, Skipped> {
+        self.spend_at(file, expr.span(), assessed, diags)
+    }
+
+    /// [`Scope::spend`] for an expression at `span` of `file`.
+    pub(super) fn spend_at(
+        &self,
+        file: FileId,
+        span: Option<Range<usize>>,
+        assessed: Assessed,
+        diags: &mut Diagnostics,
+    ) -> Result<Charged, Skipped> {
         let (references, size) = match assessed {
             Assessed::Literal(value) => return Ok(Charged::Literal(value)),
             Assessed::Pending { references, size } => (references, size),
@@ -986,7 +1006,7 @@ impl Scope<'_> {
                         VALUE_BUDGET / (1024 * 1024)
                     ),
                 )
-                .at(expr.span().map(|span| SourceRef { file, span }), "too large to evaluate")
+                .at(span.clone().map(|span| SourceRef { file, span }), "too large to evaluate")
                 .help("nested `for` expressions multiply the sizes of their collections, and each interpolation repeats its value; iterate over smaller collections or split the expression"),
             );
             return Err(Skipped::Reported);
@@ -1010,12 +1030,70 @@ impl Scope<'_> {
                         TOTAL_BUDGET / (1024 * 1024)
                     ),
                 )
-                .at(expr.span().map(|span| SourceRef { file, span }), "past the total budget")
+                .at(span.map(|span| SourceRef { file, span }), "past the total budget")
                 .help("a large value referred to from many places is copied into each; keep large locals small or refer to them less often"),
             );
             return Err(Skipped::Reported);
         }
         Ok(Charged::Pending(references))
+    }
+
+    /// [`Scope::assess`] for a local taken out of its syntax tree: what
+    /// assessing the list or object it was written as finds.
+    pub(super) fn assess_shape(
+        &self,
+        file: FileId,
+        local: &ShapedLocal,
+        diags: &mut Diagnostics,
+    ) -> Result<Assessed, Skipped> {
+        // A list or an object is neither a literal nor a path: its references
+        // are checked and its size bound is what the estimator finds.
+        self.check_references_in(file, &local.references, false, diags)?;
+        let size = self.shape_size(&local.shape, &mut Estimator::new(self));
+        // Evaluating a shape needs no references (see `fold_shape`).
+        Ok(Assessed::Pending {
+            references: Vec::new(),
+            size,
+        })
+    }
+
+    /// The estimator's size bound of the expression `shape` was made from.
+    fn shape_size(&self, shape: &Shape, estimator: &mut Estimator) -> u64 {
+        match shape {
+            // Of literals alone, the bound is the size of the value.
+            Shape::Literal(value) => size_of(value),
+            Shape::Path(path) => estimator.expr(path).size,
+            Shape::Array(items) => items.iter().fold(1u64, |size, item| {
+                size.saturating_add(self.shape_size(item, estimator))
+            }),
+            Shape::Object(entries) => entries.iter().fold(1u64, |size, (key, value)| {
+                size.saturating_add(key.len() as u64)
+                    .saturating_add(self.shape_size(value, estimator))
+            }),
+        }
+    }
+
+    /// The value of a local taken out of its syntax tree, as evaluating the
+    /// list or object it was written as gives it; `None` when a path in it
+    /// does not resolve (evaluating it as written then reports why).
+    pub(super) fn fold_shape(&self, shape: Shape) -> Option<Value> {
+        Some(match shape {
+            Shape::Literal(value) => value,
+            Shape::Path(path) => self.resolve(&path, None)?.into_owned(),
+            Shape::Array(items) => Value::Array(
+                items
+                    .into_iter()
+                    .map(|item| self.fold_shape(item))
+                    .collect::<Option<_>>()?,
+            ),
+            Shape::Object(entries) => {
+                let mut map = Map::with_capacity(entries.len());
+                for (key, value) in entries {
+                    map.insert(key, self.fold_shape(value)?);
+                }
+                Value::Object(map)
+            }
+        })
     }
 
     fn evaluate_charged<'s>(
@@ -1402,6 +1480,67 @@ mod tests {
     /// A path to a kept value is charged that value's size: a small
     /// attribute of a large `each.value` costs what it copies, not the
     /// largest attribute beside it.
+    #[test]
+    fn a_local_taken_out_as_a_shape_is_assessed_and_evaluated_as_written() {
+        let mut scope = Scope::new(
+            ["owner".to_string()],
+            ["sizes".to_string(), "later".to_string()],
+            ["ubuntu".to_string()],
+            [],
+            [],
+        );
+        scope.set_var("owner", Some(Value::from("releng")));
+        let mut sizes = Map::new();
+        sizes.insert("large".to_string(), Value::from(4));
+        sizes.insert("names".to_string(), Value::from(vec!["a", "bb"]));
+        scope.set_local("sizes", Some(Value::Object(sizes)));
+        let texts = [
+            r#"{ "a" = { ami = ami_set.ubuntu, min = 1, types = { "m5.large" = 1 } }, b = [var.owner, "x", null, true] }"#,
+            r#"[local.sizes.large, local.sizes["names"], local.sizes.names[1], { owner = var.owner }]"#,
+            r#"{ whole = local.sizes, plain = [1, 2.5, "three"] }"#,
+        ];
+        for text in texts {
+            let body = format!("locals {{\n  l = {text}\n}}\n");
+            let mut parsed = hcl_edit::parser::parse_body(&body).expect("parses");
+            let written = parsed
+                .get_blocks("locals")
+                .next()
+                .and_then(|b| b.body.get_attribute("l"))
+                .map(|a| a.value.clone())
+                .expect("the local");
+            let [shaped] =
+                <[ShapedLocal; 1]>::try_from(super::super::shape::take_locals(&mut parsed))
+                    .expect("one local taken");
+            let mut diags = Diagnostics::default();
+            let (
+                Ok(Assessed::Pending {
+                    size: as_written, ..
+                }),
+                Ok(Assessed::Pending { size: as_shape, .. }),
+            ) = (
+                scope.assess(0, &written, &mut diags),
+                scope.assess_shape(0, &shaped, &mut diags),
+            )
+            else {
+                panic!("{text}: both are assessed as pending");
+            };
+            assert_eq!(as_written, as_shape, "{text}");
+            assert_eq!(shaped.references, references(&written), "{text}");
+            assert_eq!(shaped.span, written.span(), "{text}");
+            let value = scope.eval(0, &written, &mut diags).expect("evaluates");
+            assert_eq!(scope.fold_shape(shaped.shape), Some(value), "{text}");
+            assert!(diags.is_empty(), "{text}: {diags:?}");
+        }
+        // A path that does not resolve has no shape value: the load starts
+        // again with whole files, where evaluating it reports why.
+        let mut parsed =
+            hcl_edit::parser::parse_body("locals {\n  l = { a = local.sizes.missing }\n}\n")
+                .expect("parses");
+        let [shaped] = <[ShapedLocal; 1]>::try_from(super::super::shape::take_locals(&mut parsed))
+            .expect("one local taken");
+        assert_eq!(scope.fold_shape(shaped.shape), None);
+    }
+
     #[test]
     fn a_path_is_charged_the_size_of_the_value_it_names() {
         let scope = Scope::new([], [], [], [], []);
