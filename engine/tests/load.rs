@@ -867,6 +867,44 @@ fn a_template_changed_between_loads_is_read_again() {
     assert_eq!(user_data(load(dir.path())).as_deref(), Some("second 1\n"));
 }
 
+#[test]
+fn a_template_changed_between_loads_is_read_again_by_every_thread() {
+    // The instances of a large `for_each` are decoded on every core, and
+    // each core keeps what it read for the rest of the load: the next load
+    // must not see it.
+    let keys: Vec<String> = (0..400).map(|i| format!("\"k{i}\" = \"a\"")).collect();
+    let worker = WORKER.replace(
+        "worker_type \"w\" {",
+        &format!(
+            "worker_type \"w\" {{\n  for_each = {{ {} }}\n  user_data = templatefile(\"t/${{each.value}}.sh\", {{ x = each.key }})",
+            keys.join(", ")
+        ),
+    );
+    let dir = config(&[
+        ("fleet.hcl", FLEET),
+        ("main.hcl", &worker),
+        ("t/a.sh", "first ${x}\n"),
+    ]);
+    let user_data = |loaded: Loaded| -> Vec<String> {
+        let config = loaded.config.expect("valid");
+        config
+            .worker_types
+            .values()
+            .filter_map(|wt| wt.user_data.clone())
+            .collect()
+    };
+    let first = user_data(load(dir.path()));
+    assert_eq!(first.len(), 400);
+    assert!(first.iter().all(|u| u.starts_with("first k")), "{first:?}");
+    std::fs::write(dir.path().join("t/a.sh"), "second ${x}\n").expect("write");
+    let second = user_data(load(dir.path()));
+    assert_eq!(second.len(), 400);
+    assert!(
+        second.iter().all(|u| u.starts_with("second k")),
+        "{second:?}"
+    );
+}
+
 /// An `ec2_name` that another worker type's launch template already has
 /// (explicit, or its default `<fleet>.<id>`) is reported at the `ec2_name`;
 /// without any `ec2_name`, ids alone decide, and distinct ids never clash.

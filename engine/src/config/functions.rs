@@ -21,6 +21,7 @@ use std::collections::BTreeSet;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Largest file `file()`/`templatefile()` will read (user data is at most 16 KiB in EC2; keys are small).
@@ -28,12 +29,40 @@ pub(crate) const MAX_FILE_BYTES: u64 = 1024 * 1024;
 
 /// The files `file()`/`templatefile()` read during one load, relative to
 /// the config directory, shared by the threads of that load: a recorded
-/// version keeps exactly these beside the `*.hcl` files.
-pub type ReadLog = Arc<Mutex<BTreeSet<String>>>;
+/// version keeps exactly these beside the `*.hcl` files. Each log made is
+/// a new load, whose caches no other load sees.
+#[derive(Clone, Debug)]
+pub struct ReadLog {
+    files: Arc<Mutex<BTreeSet<String>>>,
+    load: u64,
+}
+
+impl Default for ReadLog {
+    fn default() -> ReadLog {
+        static LOADS: AtomicU64 = AtomicU64::new(1);
+        ReadLog {
+            files: Arc::default(),
+            load: LOADS.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+}
+
+impl ReadLog {
+    /// The files read so far, sorted.
+    pub fn files(&self) -> Vec<String> {
+        let files = self.files.lock().unwrap_or_else(|p| p.into_inner());
+        files.iter().cloned().collect()
+    }
+}
 
 thread_local! {
     static CONFIG_DIR: RefCell<Option<PathBuf>> = const { RefCell::new(None) };
     static READ_LOG: RefCell<Option<ReadLog>> = const { RefCell::new(None) };
+    /// The load the caches below belong to ([`ReadLog`]'s number; 0 for
+    /// none). They are kept when a thread's part in a load ends: a
+    /// parallel loop joins the load once per piece of work, and each
+    /// piece would otherwise read and parse the same templates again.
+    static CACHED_LOAD: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
     /// What `file()`/`templatefile()` read during this load, by the path as
     /// written: a fleet of thousands of worker types names the same few user
     /// data templates thousands of times, and each read is several syscalls.
@@ -66,7 +95,10 @@ const MAX_CANDIDATES: usize = 256;
 /// files could match (then the caller must assume the worst).
 pub(crate) fn template_candidates(prefix: &str, suffix: &str) -> Candidates {
     let key = (prefix.to_string(), suffix.to_string());
-    if let Some(known) = CANDIDATES.with(|c| c.borrow().get(&key).cloned()) {
+    if let Some(known) = caching()
+        .then(|| CANDIDATES.with(|c| c.borrow().get(&key).cloned()))
+        .flatten()
+    {
         return known;
     }
     let listed = config_dir().and_then(|dir| {
@@ -114,8 +146,24 @@ pub(crate) fn template_candidates(prefix: &str, suffix: &str) -> Candidates {
         found.sort();
         Some(Rc::new(found))
     });
-    CANDIDATES.with(|c| c.borrow_mut().insert(key, listed.clone()));
+    if caching() {
+        CANDIDATES.with(|c| c.borrow_mut().insert(key, listed.clone()));
+    }
     listed
+}
+
+/// Makes the caches those of `load` (emptied if they were another's).
+fn cache_for(load: u64) {
+    if CACHED_LOAD.get() != load {
+        clear_caches();
+        CACHED_LOAD.set(load);
+    }
+}
+
+/// Whether the caches may be used: a load is under way on this thread
+/// (they are then its own, see [`cache_for`]).
+fn caching() -> bool {
+    READ_LOG.with(|l| l.borrow().is_some())
 }
 
 fn clear_caches() {
@@ -129,14 +177,19 @@ fn clear_caches() {
 /// read and parsed once per load; `None` if it cannot be read or parsed
 /// (evaluation reports that).
 pub(crate) fn template_tree(path: &str) -> Option<Rc<hcl_edit::template::Template>> {
-    if let Some(tree) = TEMPLATE_TREES.with(|c| c.borrow().get(path).cloned()) {
+    if let Some(tree) = caching()
+        .then(|| TEMPLATE_TREES.with(|c| c.borrow().get(path).cloned()))
+        .flatten()
+    {
         return tree;
     }
     let tree = read_config_file(path)
         .ok()
         .and_then(|text| hcl_edit::parser::parse_template(&text).ok())
         .map(Rc::new);
-    TEMPLATE_TREES.with(|c| c.borrow_mut().insert(path.to_string(), tree.clone()));
+    if caching() {
+        TEMPLATE_TREES.with(|c| c.borrow_mut().insert(path.to_string(), tree.clone()));
+    }
     tree
 }
 
@@ -161,8 +214,8 @@ impl ConfigDirGuard {
     pub fn join(dir: &Path, log: ReadLog) -> ConfigDirGuard {
         let dir = dir.to_path_buf();
         let previous = CONFIG_DIR.with(|d| d.replace(Some(dir)));
+        cache_for(log.load);
         let previous_log = READ_LOG.with(|l| l.replace(Some(log)));
-        clear_caches();
         ConfigDirGuard {
             previous,
             previous_log,
@@ -175,8 +228,13 @@ impl Drop for ConfigDirGuard {
         let previous = self.previous.take();
         CONFIG_DIR.with(|d| *d.borrow_mut() = previous);
         let previous_log = self.previous_log.take();
+        // Back in an enclosing load, the caches must be its own; with no
+        // load under way they are kept (unused) for the next piece of
+        // this one.
+        if let Some(log) = &previous_log {
+            cache_for(log.load);
+        }
         READ_LOG.with(|l| *l.borrow_mut() = previous_log);
-        clear_caches();
     }
 }
 
@@ -194,7 +252,7 @@ pub fn read_log() -> Option<ReadLog> {
 fn log_read(relative: &Path) {
     READ_LOG.with(|l| {
         if let Some(log) = l.borrow().as_ref() {
-            let mut files = log.lock().unwrap_or_else(|p| p.into_inner());
+            let mut files = log.files.lock().unwrap_or_else(|p| p.into_inner());
             files.insert(relative.to_string_lossy().into_owned());
         }
     });
@@ -379,11 +437,16 @@ pub(crate) fn bound(name: &str, args: &[Bound]) -> Option<Bound> {
 /// Reads a file inside the config directory; refuses paths that escape it.
 /// Each path is read once per load.
 pub fn read_config_file(relative: &str) -> Result<String, String> {
-    if let Some(known) = READ_CACHE.with(|c| c.borrow().get(relative).cloned()) {
+    if let Some(known) = caching()
+        .then(|| READ_CACHE.with(|c| c.borrow().get(relative).cloned()))
+        .flatten()
+    {
         return known;
     }
     let read = read_config_file_uncached(relative);
-    READ_CACHE.with(|c| c.borrow_mut().insert(relative.to_string(), read.clone()));
+    if caching() {
+        READ_CACHE.with(|c| c.borrow_mut().insert(relative.to_string(), read.clone()));
+    }
     read
 }
 
@@ -440,7 +503,10 @@ fn file(args: FuncArgs) -> Result<Value, String> {
 
 fn templatefile(args: FuncArgs) -> Result<Value, String> {
     let path = string_arg(&args, 0)?;
-    let template = match TEMPLATE_CACHE.with(|c| c.borrow().get(&path).cloned()) {
+    let cached = caching()
+        .then(|| TEMPLATE_CACHE.with(|c| c.borrow().get(&path).cloned()))
+        .flatten();
+    let template = match cached {
         Some(parsed) => parsed,
         None => {
             let text = read_config_file(&path)?;
@@ -452,7 +518,9 @@ fn templatefile(args: FuncArgs) -> Result<Value, String> {
             let mut functions = Context::new();
             declare_where(&mut functions, |name| text.contains(name));
             let parsed = Rc::new((parsed, functions));
-            TEMPLATE_CACHE.with(|c| c.borrow_mut().insert(path.clone(), Rc::clone(&parsed)));
+            if caching() {
+                TEMPLATE_CACHE.with(|c| c.borrow_mut().insert(path.clone(), Rc::clone(&parsed)));
+            }
             parsed
         }
     };

@@ -221,10 +221,7 @@ fn load(dir: &Path, inputs: &Inputs, overlay: &Overlay, split: bool) -> Result<L
             checks::static_checks(config, &mut diags);
         }
         let read_files = functions::read_log()
-            .map(|log| {
-                let files = log.lock().unwrap_or_else(|p| p.into_inner());
-                files.iter().cloned().collect()
-            })
+            .map(|log| log.files())
             .unwrap_or_default();
         (config, backend, secrets, read_files, variables)
     };
