@@ -731,7 +731,8 @@ fn plan_region(
     let groups = super::groups::plan(config, region, observed, blind, &mut actions, &mut diags);
     hourly += groups.hourly;
     let broken = super::network::check(config, region, observed, &mut diags);
-    super::network::offering_errors(config, region, observed, &mut diags);
+    let offered = super::network::Offered::of(observed);
+    super::network::offering_errors(config, region, &offered, &mut diags);
     let mut unweighed = Vec::new();
     let mut skipped_pairs = Vec::new();
     if !blind {
@@ -744,6 +745,7 @@ fn plan_region(
                 now: options.now,
                 unseen: &unseen,
                 broken: &broken,
+                offered: &offered,
                 held: &groups.held,
                 pool,
             },
@@ -1545,6 +1547,8 @@ struct Scaling<'a, 'b> {
     unseen: &'a super::visibility::Unseen<'b>,
     /// Networks broken in this region (FF012): nothing launches into them.
     broken: &'a BTreeSet<String>,
+    /// What EC2 offers in this region.
+    offered: &'a super::network::Offered<'b>,
     /// Instances an Auto Scaling group holds, or a deleted group terminates.
     held: &'a BTreeSet<String>,
     /// The bounds of worker types with `scope = "worker_type"` in this region.
@@ -1570,6 +1574,7 @@ fn instances(
         now,
         unseen,
         broken,
+        offered,
         held,
         pool,
     } = scaling;
@@ -1743,7 +1748,7 @@ fn instances(
                     .map(|(action, _, name)| (action.clone(), name.clone()))
             };
             let mut pairs = super::placement::order(
-                super::network::pairs(config, wt, region, observed, &template_of, skipped),
+                super::network::pairs(config, wt, region, offered, &template_of, skipped),
                 &per_zone,
             );
             for pair in &mut pairs {

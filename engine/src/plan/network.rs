@@ -14,7 +14,7 @@ use super::{LaunchPair, SkipReason, SkippedPair};
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::model::{address, Config, Network, WorkerType};
 use crate::provider::RegionObservation;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 /// The networks used in `region` by a worker type that runs there.
 fn used_in<'a>(config: &'a Config, region: &str) -> BTreeMap<&'a str, &'a Network> {
@@ -134,15 +134,39 @@ pub fn check(
     broken
 }
 
-/// Whether EC2 offers `instance_type` in `zone`, when the offerings were
-/// read completely; `None` when they were not.
-fn offered(observed: &RegionObservation, zone: &str, instance_type: &str) -> Option<bool> {
-    let offerings = observed.offerings.complete()?;
-    Some(
-        offerings
-            .iter()
-            .any(|o| o.zone == zone && o.instance_type == instance_type),
-    )
+/// What EC2 offers in one region, indexed: a fleet asks once per worker
+/// type, zone and instance type, and a region lists thousands of offerings.
+pub struct Offered<'o> {
+    /// (zone, instance type) pairs offered; `None` when the offerings were
+    /// not read completely.
+    pairs: Option<HashSet<(&'o str, &'o str)>>,
+    /// The instance types offered in some zone.
+    types: HashSet<&'o str>,
+}
+
+impl<'o> Offered<'o> {
+    /// The offerings of `observed`.
+    pub fn of(observed: &'o RegionObservation) -> Offered<'o> {
+        let offerings = observed.offerings.complete();
+        Offered {
+            pairs: offerings.map(|all| {
+                all.iter()
+                    .map(|o| (o.zone.as_str(), o.instance_type.as_str()))
+                    .collect()
+            }),
+            types: offerings
+                .into_iter()
+                .flatten()
+                .map(|o| o.instance_type.as_str())
+                .collect(),
+        }
+    }
+
+    /// Whether EC2 offers `instance_type` in `zone`, when the offerings
+    /// were read completely; `None` when they were not.
+    fn in_zone(&self, zone: &str, instance_type: &str) -> Option<bool> {
+        Some(self.pairs.as_ref()?.contains(&(zone, instance_type)))
+    }
 }
 
 /// The (zone, instance type) pairs `wt` may launch into in `region`, zones
@@ -154,7 +178,7 @@ pub fn pairs(
     config: &Config,
     wt: &WorkerType,
     region: &str,
-    observed: &RegionObservation,
+    offered: &Offered<'_>,
     template: &dyn Fn(&crate::model::InstanceType) -> Option<(String, String)>,
     skipped: &mut Vec<SkippedPair>,
 ) -> Vec<LaunchPair> {
@@ -166,7 +190,7 @@ pub fn pairs(
         for it in wt.instance_types_in(region) {
             let reason = if network.excludes(zone, &it.name) {
                 Some(SkipReason::Excluded)
-            } else if offered(observed, zone, &it.name) != Some(true) {
+            } else if offered.in_zone(zone, &it.name) != Some(true) {
                 // Unknown offerings never reach here: the region is blind then.
                 Some(SkipReason::NotOffered)
             } else {
@@ -202,12 +226,12 @@ pub fn pairs(
 pub fn offering_errors(
     config: &Config,
     region: &str,
-    observed: &RegionObservation,
+    offered: &Offered<'_>,
     diags: &mut Diagnostics,
 ) {
-    let Some(offerings) = observed.offerings.complete() else {
+    if offered.pairs.is_none() {
         return;
-    };
+    }
     for wt in config
         .worker_types
         .values()
@@ -219,14 +243,11 @@ pub fn offering_errors(
         let mut offered_somewhere = false;
         let usable = network.subnets_in(region).any(|(zone, _)| {
             wt.instance_types_in(region).any(|it| {
-                !network.excludes(zone, &it.name)
-                    && offerings
-                        .iter()
-                        .any(|o| o.zone == zone && o.instance_type == it.name)
+                !network.excludes(zone, &it.name) && offered.in_zone(zone, &it.name) == Some(true)
             })
         });
         for it in wt.instance_types_in(region) {
-            if offerings.iter().any(|o| o.instance_type == it.name) {
+            if offered.types.contains(it.name.as_str()) {
                 offered_somewhere = true;
                 continue;
             }
