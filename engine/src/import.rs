@@ -486,7 +486,7 @@ fn worker_type(
         .instance_tags
         .iter()
         .filter(|(k, _)| !is_fleetform_or_aws(k))
-        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .map(|(k, v)| (k, v.as_str()))
         .collect();
     if !tags.is_empty() {
         attrs.push(

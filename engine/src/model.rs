@@ -989,7 +989,7 @@ mod tests {
         assert_eq!(spans.len(), 3);
         assert_eq!(spans.get("max"), Some(&at(4)));
         assert!(spans.contains_key("capacity") && !spans.contains_key("market"));
-        let names: Vec<&str> = spans.keys().map(String::as_str).collect();
+        let names: Vec<&str> = spans.keys().collect();
         assert_eq!(names, ["capacity", "max", "min"]);
     }
 

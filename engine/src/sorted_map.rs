@@ -1,5 +1,6 @@
 //! [`SortedMap`]: a small map from names to values, in one vector.
 
+use compact_str::CompactString;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::BTreeMap;
 
@@ -9,13 +10,14 @@ use std::collections::BTreeMap;
 /// ([`crate::model::Spans`]) are a few entries each and there is one per
 /// object of a fleet, where a map per set was most of an observation's
 /// memory and a third of a model's; at that size a binary search is as
-/// quick as the map's lookup.
+/// quick as the map's lookup. Names are held inline when short (most
+/// tag keys are), not each in an allocation of its own.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SortedMap<V>(Vec<(String, V)>);
+pub struct SortedMap<V>(Vec<(CompactString, V)>);
 
 /// The entries of a [`SortedMap`], by reference, in name order.
 pub type Iter<'a, V> =
-    std::iter::Map<std::slice::Iter<'a, (String, V)>, fn(&(String, V)) -> (&String, &V)>;
+    std::iter::Map<std::slice::Iter<'a, (CompactString, V)>, fn(&(CompactString, V)) -> (&str, &V)>;
 
 impl<V> Default for SortedMap<V> {
     fn default() -> Self {
@@ -48,7 +50,7 @@ impl<V> SortedMap<V> {
         match self.find(&key) {
             Ok(i) => Some(std::mem::replace(&mut self.0[i].1, value)),
             Err(i) => {
-                self.0.insert(i, (key, value));
+                self.0.insert(i, (CompactString::from(key), value));
                 None
             }
         }
@@ -61,12 +63,12 @@ impl<V> SortedMap<V> {
 
     /// The entries in key order.
     pub fn iter(&self) -> Iter<'_, V> {
-        self.0.iter().map(|(k, v)| (k, v))
+        self.0.iter().map(|(k, v)| (k.as_str(), v))
     }
 
     /// The keys in order.
-    pub fn keys(&self) -> impl Iterator<Item = &String> {
-        self.0.iter().map(|(k, _)| k)
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(k, _)| k.as_str())
     }
 
     /// The values in key order.
@@ -90,7 +92,7 @@ impl<V> SortedMap<V> {
     }
 
     /// Keeps the entries `keep` says yes to.
-    pub fn retain(&mut self, mut keep: impl FnMut(&String, &mut V) -> bool) {
+    pub fn retain(&mut self, mut keep: impl FnMut(&str, &mut V) -> bool) {
         self.0.retain_mut(|(k, v)| keep(k, v));
     }
 }
@@ -109,10 +111,13 @@ impl<V> std::ops::Index<&str> for SortedMap<V> {
 impl<V> FromIterator<(String, V)> for SortedMap<V> {
     /// A key given twice keeps its last value, as a map's `collect` does.
     fn from_iter<I: IntoIterator<Item = (String, V)>>(entries: I) -> Self {
-        let mut all: Vec<(String, V)> = entries.into_iter().collect();
+        let mut all: Vec<(CompactString, V)> = entries
+            .into_iter()
+            .map(|(k, v)| (CompactString::from(k), v))
+            .collect();
         // Stable: of equal keys, the last one given is the last one here.
         all.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut out: Vec<(String, V)> = Vec::with_capacity(all.len());
+        let mut out: Vec<(CompactString, V)> = Vec::with_capacity(all.len());
         for entry in all {
             match out.last_mut() {
                 Some(last) if last.0 == entry.0 => *last = entry,
@@ -134,14 +139,17 @@ impl<V> Extend<(String, V)> for SortedMap<V> {
 
 impl<V> IntoIterator for SortedMap<V> {
     type Item = (String, V);
-    type IntoIter = std::vec::IntoIter<(String, V)>;
+    type IntoIter = std::iter::Map<
+        std::vec::IntoIter<(CompactString, V)>,
+        fn((CompactString, V)) -> (String, V),
+    >;
     fn into_iter(self) -> Self::IntoIter {
-        self.0.into_iter()
+        self.0.into_iter().map(|(k, v)| (k.into_string(), v))
     }
 }
 
 impl<'a, V> IntoIterator for &'a SortedMap<V> {
-    type Item = (&'a String, &'a V);
+    type Item = (&'a str, &'a V);
     type IntoIter = Iter<'a, V>;
     fn into_iter(self) -> Self::IntoIter {
         self.iter()
@@ -151,7 +159,11 @@ impl<'a, V> IntoIterator for &'a SortedMap<V> {
 impl<V> From<BTreeMap<String, V>> for SortedMap<V> {
     fn from(map: BTreeMap<String, V>) -> Self {
         // A map's entries are in order already.
-        SortedMap(map.into_iter().collect())
+        SortedMap(
+            map.into_iter()
+                .map(|(k, v)| (CompactString::from(k), v))
+                .collect(),
+        )
     }
 }
 
@@ -163,7 +175,7 @@ impl<V, const N: usize> From<[(String, V); N]> for SortedMap<V> {
 
 impl<V> From<SortedMap<V>> for BTreeMap<String, V> {
     fn from(map: SortedMap<V>) -> BTreeMap<String, V> {
-        map.0.into_iter().collect()
+        map.into_iter().collect()
     }
 }
 
@@ -216,7 +228,7 @@ mod tests {
         assert_eq!(tags.insert("a".into(), "5".into()).as_deref(), Some("2"));
         assert_eq!(tags.insert("0".into(), "6".into()), None);
         assert_eq!(tags.remove("c").as_deref(), Some("4"));
-        let keys: Vec<&str> = tags.keys().map(String::as_str).collect();
+        let keys: Vec<&str> = tags.keys().collect();
         assert_eq!(keys, ["0", "a", "b"]);
         assert_eq!(
             serde_json::to_string(&tags).expect("json"),

@@ -83,7 +83,7 @@ fn config() -> Config {
     let origin = c.worker_types["w"].origin.clone();
     let span = |key: &str| {
         origin.attributes.get(key).cloned().unwrap_or_else(|| {
-            let names: Vec<&String> = origin.attributes.keys().collect();
+            let names: Vec<&str> = origin.attributes.keys().collect();
             panic!("{key} in {names:?}")
         })
     };

@@ -257,8 +257,8 @@ pub fn template_for(
     let instance_tags: Tags = wt
         .tags_in(region)
         .iter()
-        .chain(&identity)
-        .map(|(k, v)| (k.clone(), v.clone()))
+        .chain(identity.iter().map(|(k, v)| (k.as_str(), v)))
+        .map(|(k, v)| (k.to_string(), v.clone()))
         .collect();
     let network = wt.network.as_deref().and_then(|n| config.networks.get(n));
     let volumes = match of {
@@ -471,13 +471,13 @@ fn tag_changes(prefix: &str, old: &Tags, new: &Tags, changes: &mut Vec<Change>) 
     if old == new {
         return;
     }
-    let keys: BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+    let keys: BTreeSet<&str> = old.keys().chain(new.keys()).collect();
     for key in keys {
         let (o, n) = (old.get(key), new.get(key));
         // The address recorded at creation is informational: a worker type
         // whose address moved (written as a `for_each` instance, found by
         // its id) keeps its objects.
-        if key.as_str() == tags::ADDRESS && o.is_some() && n.is_some() {
+        if key == tags::ADDRESS && o.is_some() && n.is_some() {
             continue;
         }
         if o != n {

@@ -19,9 +19,9 @@ use fleetform_engine::provider::{
 };
 use std::collections::BTreeMap;
 
-fn sdk_tags<'a>(tags: impl IntoIterator<Item = (&'a String, &'a String)>) -> Vec<Tag> {
+fn sdk_tags<'a, K: AsRef<str> + 'a>(tags: impl IntoIterator<Item = (K, &'a String)>) -> Vec<Tag> {
     tags.into_iter()
-        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .map(|(k, v)| Tag::builder().key(k.as_ref()).value(v).build())
         .collect()
 }
 
