@@ -256,8 +256,8 @@ pub fn entries(
     let mut incomplete = Vec::new();
     for (region, observed) in &observation.regions {
         // The address an object's `fleetform:address` tag gives, if declared.
-        let address_of = |tagged: Option<&String>| match tagged {
-            Some(address) if declared(address, region) => address.clone(),
+        let address_of = |tagged: Option<&str>| match tagged {
+            Some(address) if declared(address, region) => address.to_string(),
             _ => "(orphan)".to_string(),
         };
         for (kind, cause) in observed.incomplete() {
@@ -265,7 +265,7 @@ pub fn entries(
         }
         for k in observed.key_pairs.complete().into_iter().flatten() {
             out.push(Object {
-                address: address_of(k.tags.get(tags::ADDRESS)),
+                address: address_of(k.tags.get(tags::ADDRESS).map(|t| t.as_str())),
                 region: region.clone(),
                 kind: ObjectKind::KeyPair,
                 id: k.id.clone(),
@@ -278,7 +278,7 @@ pub fn entries(
         for image in observed.images.complete().into_iter().flatten() {
             let managed = image.tags.get(tags::FLEET) == Some(&config.fleet.name);
             let address = if managed {
-                address_of(image.tags.get(tags::ADDRESS))
+                address_of(image.tags.get(tags::ADDRESS).map(|t| t.as_str()))
             } else {
                 config
                     .ami_sets
@@ -311,7 +311,7 @@ pub fn entries(
         }
         for t in observed.launch_templates.complete().into_iter().flatten() {
             out.push(Object {
-                address: address_of(t.tags.get(tags::ADDRESS)),
+                address: address_of(t.tags.get(tags::ADDRESS).map(|t| t.as_str())),
                 region: region.clone(),
                 kind: ObjectKind::LaunchTemplate,
                 id: t.id.clone(),
@@ -338,7 +338,7 @@ pub fn entries(
             .flatten()
         {
             out.push(Object {
-                address: address_of(g.tags.get(tags::ADDRESS)),
+                address: address_of(g.tags.get(tags::ADDRESS).map(|t| t.as_str())),
                 region: region.clone(),
                 kind: ObjectKind::AutoScalingGroup,
                 // A group's name is its identity in a region.
@@ -357,7 +357,7 @@ pub fn entries(
         }
         for i in observed.instances.complete().into_iter().flatten() {
             out.push(Object {
-                address: address_of(i.tags.get(tags::ADDRESS)),
+                address: address_of(i.tags.get(tags::ADDRESS).map(|t| t.as_str())),
                 region: region.clone(),
                 kind: ObjectKind::Instance,
                 id: i.id.clone(),

@@ -14,7 +14,7 @@ use std::fmt;
 use std::future::Future;
 
 /// The tags of one EC2 object, by key (see [`crate::sorted_map::SortedMap`]).
-pub type Tags = crate::sorted_map::SortedMap<String>;
+pub type Tags = crate::sorted_map::SortedMap<crate::sorted_map::Text>;
 
 /// Tag keys fleetform sets at creation on everything it manages.
 pub mod tags {

@@ -108,12 +108,12 @@ impl<V> std::ops::Index<&str> for SortedMap<V> {
     }
 }
 
-impl<V> FromIterator<(String, V)> for SortedMap<V> {
+impl<V, W: Into<V>> FromIterator<(String, W)> for SortedMap<V> {
     /// A key given twice keeps its last value, as a map's `collect` does.
-    fn from_iter<I: IntoIterator<Item = (String, V)>>(entries: I) -> Self {
+    fn from_iter<I: IntoIterator<Item = (String, W)>>(entries: I) -> Self {
         let mut all: Vec<(CompactString, V)> = entries
             .into_iter()
-            .map(|(k, v)| (CompactString::from(k), v))
+            .map(|(k, v)| (CompactString::from(k), v.into()))
             .collect();
         // Stable: of equal keys, the last one given is the last one here.
         all.sort_by(|a, b| a.0.cmp(&b.0));
@@ -129,10 +129,10 @@ impl<V> FromIterator<(String, V)> for SortedMap<V> {
     }
 }
 
-impl<V> Extend<(String, V)> for SortedMap<V> {
-    fn extend<I: IntoIterator<Item = (String, V)>>(&mut self, entries: I) {
+impl<V, W: Into<V>> Extend<(String, W)> for SortedMap<V> {
+    fn extend<I: IntoIterator<Item = (String, W)>>(&mut self, entries: I) {
         for (k, v) in entries {
-            self.insert(k, v);
+            self.insert(k, v.into());
         }
     }
 }
@@ -156,26 +156,26 @@ impl<'a, V> IntoIterator for &'a SortedMap<V> {
     }
 }
 
-impl<V> From<BTreeMap<String, V>> for SortedMap<V> {
-    fn from(map: BTreeMap<String, V>) -> Self {
+impl<V, W: Into<V>> From<BTreeMap<String, W>> for SortedMap<V> {
+    fn from(map: BTreeMap<String, W>) -> Self {
         // A map's entries are in order already.
         SortedMap(
             map.into_iter()
-                .map(|(k, v)| (CompactString::from(k), v))
+                .map(|(k, v)| (CompactString::from(k), v.into()))
                 .collect(),
         )
     }
 }
 
-impl<V, const N: usize> From<[(String, V); N]> for SortedMap<V> {
-    fn from(entries: [(String, V); N]) -> Self {
+impl<V, W: Into<V>, const N: usize> From<[(String, W); N]> for SortedMap<V> {
+    fn from(entries: [(String, W); N]) -> Self {
         entries.into_iter().collect()
     }
 }
 
-impl<V> From<SortedMap<V>> for BTreeMap<String, V> {
-    fn from(map: SortedMap<V>) -> BTreeMap<String, V> {
-        map.into_iter().collect()
+impl<V: Into<W>, W> From<SortedMap<V>> for BTreeMap<String, W> {
+    fn from(map: SortedMap<V>) -> BTreeMap<String, W> {
+        map.into_iter().map(|(k, v)| (k, v.into())).collect()
     }
 }
 
@@ -202,6 +202,116 @@ impl<V: schemars::JsonSchema> schemars::JsonSchema for SortedMap<V> {
     }
     fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
         BTreeMap::<String, V>::json_schema(generator)
+    }
+}
+
+/// A short text held inline when it fits (24 bytes), as a tag's value:
+/// a string everywhere else (it derefs to `str`, serializes as one).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Text(CompactString);
+
+impl Text {
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl std::ops::Deref for Text {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl AsRef<str> for Text {
+    fn as_ref(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl std::borrow::Borrow<str> for Text {
+    fn borrow(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl std::fmt::Display for Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.as_str())
+    }
+}
+
+impl From<String> for Text {
+    fn from(text: String) -> Text {
+        Text(CompactString::from(text))
+    }
+}
+
+impl From<&str> for Text {
+    fn from(text: &str) -> Text {
+        Text(CompactString::from(text))
+    }
+}
+
+impl From<&String> for Text {
+    fn from(text: &String) -> Text {
+        Text(CompactString::from(text.as_str()))
+    }
+}
+
+impl From<Text> for String {
+    fn from(text: Text) -> String {
+        text.0.into_string()
+    }
+}
+
+impl PartialEq<str> for Text {
+    fn eq(&self, other: &str) -> bool {
+        self.0.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Text {
+    fn eq(&self, other: &&str) -> bool {
+        self.0.as_str() == *other
+    }
+}
+
+impl PartialEq<String> for Text {
+    fn eq(&self, other: &String) -> bool {
+        self.0.as_str() == other.as_str()
+    }
+}
+
+impl PartialEq<Text> for String {
+    fn eq(&self, other: &Text) -> bool {
+        self.as_str() == other.0.as_str()
+    }
+}
+
+impl PartialEq<Text> for str {
+    fn eq(&self, other: &Text) -> bool {
+        self == other.0.as_str()
+    }
+}
+
+impl PartialEq<Text> for &str {
+    fn eq(&self, other: &Text) -> bool {
+        *self == other.0.as_str()
+    }
+}
+
+impl schemars::JsonSchema for Text {
+    fn inline_schema() -> bool {
+        true
+    }
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        String::schema_name()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        String::json_schema(generator)
     }
 }
 

@@ -358,11 +358,11 @@ fn the_desired_template_carries_every_launch_setting() {
         ("required", 2)
     );
     assert_eq!(
-        data.volume_tags.get(tags::ADDRESS).map(String::as_str),
+        data.volume_tags.get(tags::ADDRESS).map(|t| t.as_str()),
         Some("worker_type.w[\"us-east-1\"]")
     );
     assert_eq!(
-        data.volume_tags.get(tags::WORKER_TYPE).map(String::as_str),
+        data.volume_tags.get(tags::WORKER_TYPE).map(|t| t.as_str()),
         Some("w")
     );
     // Two instance types: the template names none.
@@ -823,7 +823,7 @@ fn an_instance_type_with_its_own_volumes_gets_its_own_template_and_launches_from
     assert_eq!(data.block_devices[0].size_gb, 200);
     // Its instances are the worker type's: capacity is counted as before.
     assert_eq!(
-        data.instance_tags.get(tags::ADDRESS).map(String::as_str),
+        data.instance_tags.get(tags::ADDRESS).map(|t| t.as_str()),
         Some("worker_type.w[\"us-east-1\"]")
     );
     let main = create_of(&plan, "worker_type.w")

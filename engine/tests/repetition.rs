@@ -636,7 +636,7 @@ worker_type "w" {{
         config.worker_types["w[\"b\"]"]
             .tags
             .get("key")
-            .map(String::as_str),
+            .map(|t| t.as_str()),
         Some("b")
     );
 

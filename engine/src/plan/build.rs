@@ -36,6 +36,7 @@ use crate::provider::{
     tags, BlockDevice, LaunchTemplateData, MetadataOptions, Observation, Observed,
     ObservedInstance, ObservedKeyPair, ObservedLaunchTemplate, RegionObservation, Tags,
 };
+use crate::sorted_map::Text;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
@@ -257,8 +258,8 @@ pub fn template_for(
     let instance_tags: Tags = wt
         .tags_in(region)
         .iter()
-        .chain(identity.iter().map(|(k, v)| (k.as_str(), v)))
-        .map(|(k, v)| (k.to_string(), v.clone()))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .chain(identity.iter().map(|(k, v)| (k.clone(), v.clone())))
         .collect();
     let network = wt.network.as_deref().and_then(|n| config.networks.get(n));
     let volumes = match of {
@@ -481,7 +482,11 @@ fn tag_changes(prefix: &str, old: &Tags, new: &Tags, changes: &mut Vec<Change>) 
             continue;
         }
         if o != n {
-            changes.push(change(&format!("{prefix}.{key}"), o.cloned(), n.cloned()));
+            changes.push(change(
+                &format!("{prefix}.{key}"),
+                o.map(ToString::to_string),
+                n.map(ToString::to_string),
+            ));
         }
     }
 }
@@ -814,7 +819,9 @@ fn key_pairs(
         };
         match by_address.get(addr.as_str()) {
             None => actions.push(base),
-            Some(live) if live.tags.get(tags::KEY_DIGEST) != Some(&digest) => {
+            Some(live)
+                if live.tags.get(tags::KEY_DIGEST).map(Text::as_str) != Some(digest.as_str()) =>
+            {
                 let impact = key_impact(
                     config,
                     region,
@@ -848,7 +855,7 @@ fn key_pairs(
         let addr = live
             .tags
             .get(tags::ADDRESS)
-            .map(String::as_str)
+            .map(Text::as_str)
             .unwrap_or("(orphan)");
         let wanted = addr
             .strip_prefix("key_pair.")
@@ -927,15 +934,11 @@ fn key_impact(
         if key != Some(live.name.as_str()) {
             continue;
         }
-        let worker_type = t
-            .tags
-            .get(tags::WORKER_TYPE)
-            .map(String::as_str)
-            .or_else(|| {
-                let addr = t.tags.get(tags::ADDRESS)?;
-                let name = addr.strip_prefix("worker_type.")?;
-                name.split('[').next()
-            });
+        let worker_type = t.tags.get(tags::WORKER_TYPE).map(Text::as_str).or_else(|| {
+            let addr = t.tags.get(tags::ADDRESS)?;
+            let name = addr.strip_prefix("worker_type.")?;
+            name.split('[').next()
+        });
         if let Some(wt) = worker_type {
             note(wt, "launch-template", None);
         }
@@ -1521,7 +1524,7 @@ fn launch_templates(
         let addr = live
             .tags
             .get(tags::ADDRESS)
-            .cloned()
+            .map(ToString::to_string)
             .unwrap_or_else(|| "(orphan)".into());
         if !wanted.contains(&addr) {
             actions.push(Action {
@@ -1602,7 +1605,7 @@ fn instances(
             .entry(
                 i.tags
                     .get(tags::ADDRESS)
-                    .map(String::as_str)
+                    .map(Text::as_str)
                     .unwrap_or("(orphan)"),
             )
             .or_default()

@@ -122,7 +122,7 @@ pub fn readdress<'o>(config: &Config, observation: &'o Observation) -> Cow<'o, O
             _ => None,
         };
         if let Some((tags_of, now)) = tags_of {
-            tags_of.insert(tags::ADDRESS.to_string(), now);
+            tags_of.insert(tags::ADDRESS.to_string(), now.into());
         }
     }
     Cow::Owned(observation)

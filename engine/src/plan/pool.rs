@@ -107,7 +107,7 @@ fn running_units(
     };
     let listed: u32 = instances
         .iter()
-        .filter(|i| i.tags.get(tags::ADDRESS) == Some(&tagged))
+        .filter(|i| i.tags.get(tags::ADDRESS).is_some_and(|t| *t == tagged))
         .filter(|i| i.state == "pending" || i.state == "running")
         .filter(|i| !expired(i.launch_time))
         .map(|i| weight(Some(&i.instance_type)))

@@ -333,7 +333,7 @@ worker_type "w" {{
         let mut key_tags = addressed("key_pair.k");
         key_tags.insert(
             tags::KEY_DIGEST.to_string(),
-            crate::plan::build::key_digest(&config.key_pairs["k"].public_key),
+            crate::plan::build::key_digest(&config.key_pairs["k"].public_key).into(),
         );
         let templates = template
             .then(|| ObservedLaunchTemplate {

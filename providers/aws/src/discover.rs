@@ -189,7 +189,12 @@ pub(crate) async fn region(
                 .as_deref()
                 .is_none_or(|p| t.name.starts_with(p))
         })
-        .filter(|t| request.tags.iter().all(|(k, v)| t.tags.get(k) == Some(v)))
+        .filter(|t| {
+            request
+                .tags
+                .iter()
+                .all(|(k, v)| t.tags.get(k).is_some_and(|t| t == v))
+        })
         .collect();
     let mut templates = Vec::new();
     for mut t in matching {

@@ -19,9 +19,9 @@ use fleetform_engine::provider::{
 };
 use std::collections::BTreeMap;
 
-fn sdk_tags<'a, K: AsRef<str> + 'a>(tags: impl IntoIterator<Item = (K, &'a String)>) -> Vec<Tag> {
+fn sdk_tags<K: AsRef<str>, V: AsRef<str>>(tags: impl IntoIterator<Item = (K, V)>) -> Vec<Tag> {
     tags.into_iter()
-        .map(|(k, v)| Tag::builder().key(k.as_ref()).value(v).build())
+        .map(|(k, v)| Tag::builder().key(k.as_ref()).value(v.as_ref()).build())
         .collect()
 }
 
@@ -611,8 +611,8 @@ mod tests {
                 http_tokens: "required".into(),
                 hop_limit: 2,
             }),
-            instance_tags: fleetform_engine::provider::Tags::from([("a".into(), "1".into())]),
-            volume_tags: fleetform_engine::provider::Tags::from([("v".into(), "2".into())]),
+            instance_tags: fleetform_engine::provider::Tags::from([("a".to_string(), "1")]),
+            volume_tags: fleetform_engine::provider::Tags::from([("v".to_string(), "2")]),
             ..LaunchTemplateData::default()
         }
     }

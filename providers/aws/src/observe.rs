@@ -509,7 +509,7 @@ fn vouched(
         defaults
             .iter()
             .filter(|(_, data)| {
-                data.instance_tags.get(tags::FLEET).map(String::as_str) == Some(fleet)
+                data.instance_tags.get(tags::FLEET).map(|t| t.as_str()) == Some(fleet)
             })
             .all(|(id, _)| listed.contains(id.as_str()))
     })
@@ -759,7 +759,7 @@ async fn instance_page(
                 tags.get("aws:ec2launchtemplate:id"),
                 tags.get("aws:ec2launchtemplate:version"),
             ) {
-                (Some(id), Some(version)) => Some((id.clone(), version.clone())),
+                (Some(id), Some(version)) => Some((id.to_string(), version.to_string())),
                 _ => None,
             };
             found.push(ObservedInstance {

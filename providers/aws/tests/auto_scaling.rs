@@ -218,11 +218,14 @@ async fn a_created_group_reads_back_as_it_was_created_and_launches_into_every_zo
             .find(|i| i.id == member.id)
             .unwrap_or_else(|| panic!("{} listed with the fleet's tag", member.id));
         assert_eq!(
-            instance.tags.get("aws:autoscaling:groupName"),
-            Some(&spec.name)
+            instance
+                .tags
+                .get("aws:autoscaling:groupName")
+                .map(|t| t.as_str()),
+            Some(spec.name.as_str())
         );
         assert_eq!(
-            instance.tags.get("owner").map(String::as_str),
+            instance.tags.get("owner").map(|t| t.as_str()),
             Some("releng")
         );
         zones.extend(instance.zone.clone());
