@@ -582,6 +582,57 @@ worker_type "w" {
     assert_eq!(it.volumes["/dev/xvdb"].size_gb, 200);
 }
 
+/// Instances that iterate the same elements share what their `dynamic`
+/// blocks make; what they make still depends on each instance where the
+/// block uses `each`: in its content (evaluated with the instance) and in
+/// its labels (then nothing is shared).
+#[test]
+fn dynamic_blocks_over_the_same_elements_still_see_each_instance() {
+    let keys: Vec<String> = (1..=40).map(|i| format!("\"k{i}\" = {i}")).collect();
+    let config = valid(&format!(
+        r#"
+worker_type "w" {{
+  for_each = {{ {keys} }}
+  ami_set  = ami_set.linux
+  dynamic "instance_type" {{
+    for_each = {{ "m5.large" = 1, "c5.large" = 2 }}
+    labels   = [instance_type.key]
+    content {{
+      capacity = instance_type.value * each.value
+    }}
+  }}
+  dynamic "volume" {{
+    for_each = ["/dev/xvdb"]
+    labels   = [each.value % 2 == 0 ? "/dev/xvdc" : volume.value]
+    content {{
+      size_gb = each.value
+      type    = "gp3"
+    }}
+  }}
+  capacity {{ max = 1 }}
+}}
+"#,
+        keys = keys.join(", ")
+    ));
+    assert_eq!(config.worker_types.len(), 40);
+    for i in 1..=40u32 {
+        let wt = &config.worker_types[&format!("w[\"k{i}\"]")];
+        let capacities: Vec<(&str, u32)> = wt
+            .instance_types
+            .iter()
+            .map(|it| (it.name.as_str(), it.capacity))
+            .collect();
+        assert_eq!(capacities, [("m5.large", i), ("c5.large", 2 * i)], "k{i}");
+        let device = if i % 2 == 0 { "/dev/xvdc" } else { "/dev/xvdb" };
+        let volumes: Vec<(&str, u32)> = wt
+            .volumes
+            .iter()
+            .map(|(name, v)| (name.as_str(), v.size_gb))
+            .collect();
+        assert_eq!(volumes, [(device, i)], "k{i}");
+    }
+}
+
 /// An instance of a `for_each` reads the blocks its `dynamic` blocks make
 /// in their place among the written ones, as if the block were written out:
 /// the order of instance types, and which of two is "listed again".

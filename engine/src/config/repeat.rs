@@ -30,6 +30,7 @@ use hcl_edit::visit_mut::{visit_expr_mut, VisitMut};
 use hcl_edit::Span;
 use rayon::prelude::*;
 use std::borrow::Cow;
+use std::sync::Arc;
 
 /// Most instances `for_each` and `dynamic` may make in one configuration.
 pub const MAX_INSTANCES: usize = 100_000;
@@ -97,14 +98,14 @@ impl Made {
 /// What one instance has in place of some structures of the shared body:
 /// for each `dynamic` block (or block holding one) of the body, by its
 /// position in the body, the structures that replace it, in order.
-pub(super) type Parts = Vec<(usize, Vec<Structure>)>;
+pub(super) type Parts = Vec<(usize, Arc<[Structure]>)>;
 
 /// The structures of `body`, in order, with `parts` in place of the ones
 /// they replace: what the body of an instance would be, without copying
 /// what the instances share.
 pub(super) fn overlaid<'a>(
     body: &'a Body,
-    parts: &'a [(usize, Vec<Structure>)],
+    parts: &'a [(usize, Arc<[Structure]>)],
 ) -> Vec<&'a Structure> {
     let made: usize = parts.iter().map(|(_, p)| p.len()).sum();
     let mut out = Vec::with_capacity(body.len() + made);
@@ -119,7 +120,7 @@ pub(super) fn overlaid<'a>(
 }
 
 /// `block` with `parts` in place (see [`overlaid`]), as a block of its own.
-fn whole(block: &Block, parts: &[(usize, Vec<Structure>)]) -> Block {
+fn whole(block: &Block, parts: &[(usize, Arc<[Structure]>)]) -> Block {
     let body: Body = overlaid(&block.body, parts).into_iter().cloned().collect();
     // A block's span can only be set by the parser: the copy is a clone
     // (only key pairs, AMI sets and networks, which are few, get one).
@@ -352,7 +353,7 @@ pub(super) fn dynamic_only(
         decl.block,
         scope,
         spent,
-        &mut Shells::new(),
+        &mut Shells::default(),
         diags,
     ) {
         Some(block) => Expansion::Dynamic(block),
@@ -395,7 +396,7 @@ pub(super) fn expand_then<R: Send>(
             decl.block,
             scope,
             spent,
-            &mut Shells::new(),
+            &mut Shells::default(),
             diags,
         ) {
             Some(block) => Expansion::Dynamic(block),
@@ -448,12 +449,15 @@ pub(super) fn expand_then<R: Send>(
     let log = functions::read_log().unwrap_or_default();
     let expanded: Vec<(u64, Record, Option<R>)> = elements
         .into_par_iter()
+        // Pieces of work large enough for a core's `Shells` to be reused
+        // (an instance is microseconds of work; a piece starts afresh).
+        .with_min_len(32)
         .map_init(
             || {
                 let guard = dir
                     .as_deref()
                     .map(|dir| functions::ConfigDirGuard::join(dir, log.clone()));
-                (guard, Shells::new())
+                (guard, Shells::default())
             },
             |(_, shells), (key, value)| {
                 let value = value.into_owned();
@@ -762,7 +766,23 @@ impl VisitMut for Bind<'_> {
 /// what a made block is built from. Every instance of a `for_each` makes
 /// its blocks from the same `dynamic` blocks, which are copied once
 /// (without their content) instead of once per instance and element.
-type Shells = std::collections::HashMap<usize, Block>;
+#[derive(Default)]
+struct Shells {
+    blocks: std::collections::HashMap<usize, Block>,
+    /// What a `dynamic` block whose labels depend on its iterator alone
+    /// made, by the offset of its type in its file and the elements it
+    /// iterated: the instances of a `for_each` mostly iterate the same few
+    /// collections (`each.value.types`), and what is made of the same
+    /// elements is the same blocks (the rest of their content is evaluated
+    /// with the instance, when it is decoded).
+    made: std::collections::HashMap<usize, Vec<MadeOf>>,
+}
+
+/// The elements a `dynamic` block iterated (key, value) and what it made of them.
+type MadeOf = (Vec<(String, Value)>, Arc<[Structure]>);
+
+/// Most collections [`Shells::made`] keeps per `dynamic` block.
+const MADE_KEPT: usize = 32;
 
 /// `block` without its body (a copy with the span, labels and decor it has).
 fn shell(shells: &mut Shells, block: &Block) -> Block {
@@ -772,7 +792,7 @@ fn shell(shells: &mut Shells, block: &Block) -> Block {
         shell
     };
     match block.ident.span() {
-        Some(span) => shells.entry(span.start).or_insert_with(copy).clone(),
+        Some(span) => shells.blocks.entry(span.start).or_insert_with(copy).clone(),
         // Not from a file (no offset to tell it by): not kept.
         None => copy(),
     }
@@ -824,15 +844,13 @@ fn expanded_parts(
         match structure {
             Structure::Block(block) if block.ident.as_str() == "dynamic" => {
                 match dynamic(file, block, scope, spent, shells, diags) {
-                    Some(made) => {
-                        parts.push((at, made.into_iter().map(Structure::Block).collect()))
-                    }
+                    Some(made) => parts.push((at, made)),
                     None => ok = false,
                 }
             }
             Structure::Block(block) if has_dynamic(&block.body) => {
                 match expanded_block(file, block, scope, spent, shells, diags) {
-                    Some(block) => parts.push((at, vec![Structure::Block(block)])),
+                    Some(block) => parts.push((at, Arc::from([Structure::Block(block)]))),
                     None => ok = false,
                 }
             }
@@ -850,7 +868,7 @@ fn dynamic(
     spent: &mut Spent,
     shells: &mut Shells,
     diags: &mut Diagnostics,
-) -> Option<Vec<Block>> {
+) -> Option<Arc<[Structure]>> {
     let header = span_of(file, &block.ident);
     let [type_label] = block.labels.as_slice() else {
         diags.push(
@@ -918,16 +936,47 @@ fn dynamic(
     let labels = f.get("labels");
     let labels_what = format!("{what}.labels");
     let content_len = content.span().map_or(0, |s| s.len()) as u64;
+    let cost = |value: &Value| content_len.saturating_add(Bound::of(value).size.saturating_mul(4));
+    // What is made of the same elements is the same when nothing else it
+    // is made of depends on the instance: the labels use the iterator
+    // alone, and no `dynamic` block inside is expanded with the instance.
+    let reusable_at = block.ident.span().map(|span| span.start).filter(|_| {
+        !has_dynamic(&content.body)
+            && labels.is_none_or(|attr| references(&attr.value).iter().all(|r| r.root == iterator))
+    });
+    if let Some(offset) = reusable_at {
+        let same = |(kept, _): &&MadeOf| {
+            kept.len() == elements.len()
+                && kept
+                    .iter()
+                    .zip(&elements)
+                    .all(|((k, v), (key, value))| k == key && v == value.as_ref())
+        };
+        let found = shells
+            .made
+            .get(&offset)
+            .and_then(|kept| kept.iter().find(same))
+            .map(|(_, made)| made.clone());
+        if let Some(made) = found {
+            // Charged as making them again would be.
+            for (_, value) in &elements {
+                if !spend(spent, 1, cost(value), &at, diags) {
+                    return None;
+                }
+            }
+            return Some(made);
+        }
+    }
+    let iterated: Option<Vec<(String, Value)>> = reusable_at.map(|_| {
+        elements
+            .iter()
+            .map(|(key, value)| (key.clone(), value.as_ref().clone()))
+            .collect()
+    });
     let mut made = Vec::with_capacity(elements.len());
     for (key, value) in elements {
         let value = value.into_owned();
-        if !spend(
-            spent,
-            1,
-            content_len.saturating_add(Bound::of(&value).size.saturating_mul(4)),
-            &at,
-            diags,
-        ) {
+        if !spend(spent, 1, cost(&value), &at, diags) {
             return None;
         }
         let mut object = each_object(&key, value);
@@ -966,7 +1015,14 @@ fn dynamic(
             body = expanded(file, &body, scope, spent, shells, diags)?;
         }
         new.body = body;
-        made.push(new);
+        made.push(Structure::Block(new));
+    }
+    let made: Arc<[Structure]> = made.into();
+    if let (Some(offset), Some(iterated)) = (reusable_at, iterated) {
+        let kept = shells.made.entry(offset).or_default();
+        if kept.len() < MADE_KEPT {
+            kept.push((iterated, made.clone()));
+        }
     }
     Some(made)
 }
