@@ -631,6 +631,27 @@ mod split_tests {
         split
     }
 
+    /// Loads `dir` with `later` as x.hcl beside the other files, which
+    /// `why` makes the split load give up: the load then reports what a
+    /// whole load does.
+    fn reloaded_whole(dir: &Path, later: &str, why: &str) -> Loaded {
+        write(
+            dir,
+            &[
+                ("a.hcl", GLOBALS),
+                ("workers.hcl", WORKERS),
+                ("x.hcl", later),
+            ],
+        );
+        assert!(loaded(dir, true).is_err(), "{why} goes back to whole files");
+        let Ok(whole) = loaded(dir, false) else {
+            panic!("a whole load defers nothing");
+        };
+        let loaded = load_dir(dir, &Inputs::default());
+        assert_eq!(loaded.diagnostics, whole.diagnostics);
+        loaded
+    }
+
     fn write(dir: &Path, files: &[(&str, &str)]) {
         for (name, text) in files {
             std::fs::write(dir.join(name), text).expect("write");
@@ -806,23 +827,7 @@ worker_type "last" {
             "pools  = { a = 2, b = 3 }",
             "pools  = { a = 2, b = 3 }\n  wrong  = { a = var.owner.nope }\n  typo   = [local.nope]",
         );
-        write(
-            dir.path(),
-            &[
-                ("a.hcl", GLOBALS),
-                ("workers.hcl", WORKERS),
-                ("x.hcl", &broken),
-            ],
-        );
-        assert!(
-            loaded(dir.path(), true).is_err(),
-            "a shape that does not fold goes back to whole files"
-        );
-        let Ok(whole) = loaded(dir.path(), false) else {
-            panic!("a whole load defers nothing");
-        };
-        let loaded = load_dir(dir.path(), &Inputs::default());
-        assert_eq!(loaded.diagnostics, whole.diagnostics);
+        let loaded = reloaded_whole(dir.path(), &broken, "a shape that does not fold");
         // What is reported in x.hcl, by code.
         let in_broken: Vec<(Code, &str)> = loaded
             .diagnostics
@@ -884,23 +889,7 @@ worker_type "last" {
     fn a_syntax_error_in_a_worker_type_is_reported_as_from_a_whole_load() {
         let dir = tempfile::tempdir().expect("tempdir");
         let broken = LATER.replace("min = 0\n    max = 1", "min = 0\n    max = = 1");
-        write(
-            dir.path(),
-            &[
-                ("a.hcl", GLOBALS),
-                ("workers.hcl", WORKERS),
-                ("x.hcl", &broken),
-            ],
-        );
-        assert!(
-            loaded(dir.path(), true).is_err(),
-            "the split part must not parse"
-        );
-        let Ok(whole) = loaded(dir.path(), false) else {
-            panic!("a whole load defers nothing");
-        };
-        let loaded = load_dir(dir.path(), &Inputs::default());
-        assert_eq!(loaded.diagnostics, whole.diagnostics);
+        let loaded = reloaded_whole(dir.path(), &broken, "a split part that does not parse");
         assert!(loaded.diagnostics.iter().any(|d| d.code == Code::Syntax));
         assert_eq!(loaded.state_location, StateLocation::Unknown);
     }
