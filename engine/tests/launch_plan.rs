@@ -659,6 +659,14 @@ fn a_missing_or_misplaced_subnet_or_group_is_ff012_and_nothing_launches_into_it(
         assert_eq!(found.len(), 1, "{words}: {diags:?}");
         assert!(found[0].is_error());
         assert!(found[0].message.contains(words), "{}", found[0].message);
+        // It names what uses the network there, and nothing else.
+        assert!(
+            found[0]
+                .message
+                .ends_with("nothing launches for worker types [w] in us-east-1"),
+            "{}",
+            found[0].message
+        );
         let span = if at_subnet { &subnet_span } else { &group_span };
         assert_eq!(&found[0].location, span, "{words}");
         assert!(launch(&plan, "worker_type.w").is_none(), "{words}");

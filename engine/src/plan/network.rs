@@ -43,17 +43,20 @@ pub fn check(
         return broken;
     };
     for (name, network) in used_in(config, region) {
-        let users: Vec<&str> = config
-            .worker_types
-            .values()
-            .filter(|wt| wt.network.as_deref() == Some(name))
-            .filter(|wt| wt.regions.iter().any(|r| r == region))
-            .map(|wt| wt.name.as_str())
-            .collect();
-        let consequence = format!(
-            "nothing launches for worker types [{}] in {region}",
-            users.join(", ")
-        );
+        // Named only in an error (a fleet's network has thousands of users).
+        let consequence = || {
+            let users: Vec<&str> = config
+                .worker_types
+                .values()
+                .filter(|wt| wt.network.as_deref() == Some(name))
+                .filter(|wt| wt.regions.iter().any(|r| r == region))
+                .map(|wt| wt.name.as_str())
+                .collect();
+            format!(
+                "nothing launches for worker types [{}] in {region}",
+                users.join(", ")
+            )
+        };
         let mut vpcs: BTreeSet<&str> = BTreeSet::new();
         for (zone, id) in network.subnets_in(region) {
             let at = network.origin.attribute(&format!("subnets.{zone}"));
@@ -64,8 +67,9 @@ pub fn check(
                         Diagnostic::error(
                             Code::Network,
                             format!(
-                                "subnet {id} of {} ({zone}) does not exist in {region}; {consequence}",
-                                address::network(name)
+                                "subnet {id} of {} ({zone}) does not exist in {region}; {}",
+                                address::network(name),
+                                consequence()
                             ),
                         )
                         .at(at, "no such subnet")
@@ -78,9 +82,10 @@ pub fn check(
                         Diagnostic::error(
                             Code::Network,
                             format!(
-                                "subnet {id} of {} is in {}, not in {zone} where it is listed; {consequence}",
+                                "subnet {id} of {} is in {}, not in {zone} where it is listed; {}",
                                 address::network(name),
-                                subnet.zone
+                                subnet.zone,
+                                consequence()
                             ),
                         )
                         .at(at, format!("subnet is in {}", subnet.zone))
@@ -103,8 +108,9 @@ pub fn check(
                         Diagnostic::error(
                             Code::Network,
                             format!(
-                                "security group {id} of {} does not exist in {region}; {consequence}",
-                                address::network(name)
+                                "security group {id} of {} does not exist in {region}; {}",
+                                address::network(name),
+                                consequence()
                             ),
                         )
                         .at(at.clone(), "no such security group")
@@ -117,10 +123,11 @@ pub fn check(
                         Diagnostic::error(
                             Code::Network,
                             format!(
-                                "security group {id} of {} is in {}, but its subnets in {region} are in [{}]; {consequence}",
+                                "security group {id} of {} is in {}, but its subnets in {region} are in [{}]; {}",
                                 address::network(name),
                                 group.vpc_id,
-                                vpcs.iter().copied().collect::<Vec<_>>().join(", ")
+                                vpcs.iter().copied().collect::<Vec<_>>().join(", "),
+                                consequence()
                             ),
                         )
                         .at(at.clone(), format!("group of {}", group.vpc_id))
