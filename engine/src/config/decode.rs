@@ -399,9 +399,14 @@ pub(super) fn decode(
     // types, one instance each, are decoded together afterwards. Either
     // way the results stay in the order of the blocks.
     type DecodedWorkerType = (String, Option<WorkerType>, Diagnostics);
-    let mut slots: Vec<Vec<DecodedWorkerType>> = Vec::with_capacity(worker_types.len());
-    let mut single = Vec::new();
-    let mut single_slots = Vec::new();
+    enum Slot<'a> {
+        /// The instances of a worker type with `for_each`, decoded.
+        Made(Vec<DecodedWorkerType>),
+        /// A worker type without `for_each`: its label and the block to
+        /// decode (as written, or with its `dynamic` blocks expanded).
+        Single(String, FileId, Box<std::borrow::Cow<'a, Block>>),
+    }
+    let mut slots: Vec<Slot> = Vec::with_capacity(worker_types.len());
     for (label, decl) in worker_types {
         let decode_made = |block: &Block, made: repeat::Made| {
             made.decode(block, &scope, |key, body, scope| {
@@ -431,47 +436,49 @@ pub(super) fn decode(
             diags,
             &decode_made,
         );
-        let single_expansion = match expansion {
-            repeat::Expansion::Repeated { made, .. } => {
-                slots.push(made);
-                continue;
-            }
+        slots.push(match expansion {
+            repeat::Expansion::Repeated { made, .. } => Slot::Made(made),
             repeat::Expansion::Failed => continue,
-            repeat::Expansion::Unchanged => repeat::Expansion::Unchanged,
-            repeat::Expansion::Dynamic(block) => repeat::Expansion::Dynamic(block),
-        };
-        single_slots.push(slots.len());
-        slots.push(Vec::new());
-        single.push((label, decl, single_expansion));
+            repeat::Expansion::Unchanged => Slot::Single(
+                label,
+                decl.file,
+                Box::new(std::borrow::Cow::Borrowed(decl.block)),
+            ),
+            repeat::Expansion::Dynamic(block) => {
+                Slot::Single(label, decl.file, Box::new(std::borrow::Cow::Owned(block)))
+            }
+        });
     }
-    let worker_types = repeat::into_instances(single);
-    let singles: Vec<DecodedWorkerType> = worker_types
+    let mut decoded: Vec<DecodedWorkerType> = slots
         .into_par_iter()
         .map_init(
             || {
                 dir.as_deref()
                     .map(|dir| functions::ConfigDirGuard::join(dir, log.clone()))
             },
-            |_, mut i| {
-                let mut found = Diagnostics::default();
-                let scope = i.take_scope(&scope);
-                let decoded = decode_worker_type(
-                    i.name.clone(),
-                    i.key.as_deref(),
-                    i.decl(),
-                    &i.body(),
-                    &default_regions,
-                    &scope,
-                    &mut found,
-                );
-                (i.name, decoded, found)
+            |_, slot| match slot {
+                Slot::Made(made) => made,
+                Slot::Single(name, file, block) => {
+                    let mut found = Diagnostics::default();
+                    let body: Vec<&Structure> = block.body.iter().collect();
+                    let decoded = decode_worker_type(
+                        name.clone(),
+                        None,
+                        Decl {
+                            file,
+                            block: &block,
+                        },
+                        &body,
+                        &default_regions,
+                        &scope.borrowed(),
+                        &mut found,
+                    );
+                    vec![(name, decoded, found)]
+                }
             },
         )
+        .flatten()
         .collect();
-    for (slot, decoded) in single_slots.into_iter().zip(singles) {
-        slots[slot].push(decoded);
-    }
-    let mut decoded: Vec<DecodedWorkerType> = slots.into_iter().flatten().collect();
     decoded.extend(early);
     let mut worker_types: BTreeMap<String, WorkerType> = BTreeMap::new();
     // A mistake in a block with `for_each` is in every instance; it is
