@@ -1131,7 +1131,11 @@ fn eval_locals(
             let local = &locals[i];
             let value = value?;
             diags.extend(found.iter().cloned());
-            if scope.is_sensitive_refs(&local.references()) {
+            let sensitive = match &local.shaped {
+                Some(shaped) => scope.is_sensitive_refs(&shaped.references),
+                None => scope.is_sensitive(&local.attr.value),
+            };
+            if sensitive {
                 scope.mark_sensitive_local(&local.name);
             }
             scope.set_local(&local.name, value);
