@@ -1288,7 +1288,7 @@ fn literal_path(
 }
 
 /// The name of an object key written as a name or a string literal.
-fn literal_key(key: &hcl_edit::expr::ObjectKey) -> Option<&str> {
+pub(super) fn literal_key(key: &hcl_edit::expr::ObjectKey) -> Option<&str> {
     match key {
         hcl_edit::expr::ObjectKey::Ident(ident) => Some(ident.as_str()),
         hcl_edit::expr::ObjectKey::Expression(Expression::String(s)) => Some(s.as_str()),

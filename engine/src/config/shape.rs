@@ -13,9 +13,9 @@
 //! path that does not resolve (an error), starts the load again with every
 //! file parsed whole, so that the error is reported as written.
 
-use super::scope::{references, Reference};
+use super::scope::{literal_key, references, Reference};
 use hcl::{Map, Value};
-use hcl_edit::expr::{Expression, ObjectKey, TraversalOperator};
+use hcl_edit::expr::{Expression, TraversalOperator};
 use hcl_edit::structure::Body;
 use hcl_edit::Span;
 use std::ops::Range;
@@ -117,15 +117,6 @@ fn is_path(expr: &Expression) -> bool {
                 })
         }
         _ => false,
-    }
-}
-
-/// The name of an object key written as a name or a string literal.
-fn literal_key(key: &ObjectKey) -> Option<&str> {
-    match key {
-        ObjectKey::Ident(ident) => Some(ident.as_str()),
-        ObjectKey::Expression(Expression::String(s)) => Some(s.as_str()),
-        ObjectKey::Expression(_) => None,
     }
 }
 
