@@ -255,12 +255,8 @@ pub fn template_for(
         &address::worker_type_in(&wt.name, region),
         Some(wt.id()),
     );
-    let instance_tags: Tags = wt
-        .tags_in(region)
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .chain(identity.iter().map(|(k, v)| (k.clone(), v.clone())))
-        .collect();
+    let mut instance_tags = wt.tags_in(region).clone();
+    instance_tags.extend(identity.clone());
     let network = wt.network.as_deref().and_then(|n| config.networks.get(n));
     let volumes = match of {
         TemplateOf::WorkerType => wt.volumes.clone(),
